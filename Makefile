@@ -1,0 +1,52 @@
+# Two commands matter to a newcomer: `make demo` and `make test`. Both build .venv from the
+# committed lock on first use (python3.11, make and git are all a fresh machine needs).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.8
+
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv demo test test-fast lint format bench lock clean sandbox
+
+venv: $(STAMP)
+
+# The stamp depends on the lock and the package metadata: editing either rebuilds the env.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cfp demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not airflow and not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+sandbox: $(STAMP)
+	$(BIN)/cfp sandbox checkout --port 8100 --seed 42
+
+# Re-resolve every transitive pin (needs network to PyPI).
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info include/*.egg-info .demo

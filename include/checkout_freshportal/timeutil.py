@@ -1,0 +1,69 @@
+"""Timestamps as the outside world writes them, read strictly into aware UTC datetimes.
+
+Checkout.com writes ISO 8601 with 0 to 7 fractional digits and either ``Z`` or ``+00:00``;
+Python keeps microseconds, so a seventh digit is truncated (never rounded up into the next
+second). FreshPortal also writes ``DD-MM-YYYY`` dates on some endpoints (see freshportal/).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+class TimestampError(ValueError):
+    """A timestamp that does not parse exactly; never guessed."""
+
+
+def parse_ts(value: str | datetime | None, *, assume_utc: bool = False) -> datetime | None:
+    """ISO 8601 text to an aware UTC datetime; ``None`` stays ``None``.
+
+    A timestamp without an offset is refused unless ``assume_utc`` (some report CSVs omit it).
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        if not text:
+            return None
+        m = _ISO.match(text)
+        if not m:
+            raise TimestampError(f"not an ISO 8601 timestamp: {value!r}")
+        frac = (m.group(7) or "")[:6].ljust(6, "0")
+        tz = m.group(8)
+        base = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T{m.group(4)}:{m.group(5)}:{m.group(6) or '00'}.{frac}"
+        if tz is None:
+            if not assume_utc:
+                raise TimestampError(f"timestamp without a UTC offset: {value!r}")
+            tz = "+00:00"
+        elif tz == "Z":
+            tz = "+00:00"
+        elif ":" not in tz:
+            tz = f"{tz[:3]}:{tz[3:]}"
+        try:
+            dt = datetime.fromisoformat(base + tz)
+        except ValueError as exc:
+            raise TimestampError(f"invalid timestamp {value!r}: {exc}") from None
+    if dt.tzinfo is None:
+        if not assume_utc:
+            raise TimestampError(f"naive datetime: {dt!r}")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def format_ts(dt: datetime) -> str:
+    """UTC ISO 8601 with microseconds and ``Z``, the form the API accepts in filters."""
+    if dt.tzinfo is None:
+        raise TimestampError("naive datetime")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -61,7 +61,7 @@ def active_currencies() -> dict[str, int]:
 
 def parse_decimal(value: str | int | Decimal) -> Decimal:
     """Read a major-unit amount exactly; floats are refused, not rounded."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise MoneyError(f"refusing a float/bool as money: {value!r}")
     if isinstance(value, Decimal):
         dec = value

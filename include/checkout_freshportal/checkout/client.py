@@ -1,0 +1,748 @@
+"""Checkout.com API client: one place for auth, pacing, retries, paging, errors and stats.
+
+Every call goes through :meth:`CheckoutClient._request`, which
+
+1. waits for a slot in the read (GET) or write (POST/...) budget (``ratelimit.py``);
+2. adds ``Authorization`` (secret key or cached OAuth token), ``User-Agent`` and, for money
+   moving POSTs, ``Cko-Idempotency-Key``;
+3. retries per ``retry.py`` (429 / 5xx / transport, the latter two only when a replay is safe;
+   409 with the same idempotency key), with full-jitter exponential backoff via tenacity;
+4. on a 401 with OAuth, drops the token, fetches a new one and repeats the request once;
+5. maps any other non-success status to an exception from ``errors.py`` -- nothing is swallowed;
+6. counts the attempt in :attr:`CheckoutClient.stats` and logs method, path (never the query),
+   status, request id and attempt -- never headers, keys, tokens or bodies.
+
+Responses are returned as the API's JSON, unchanged: unknown fields are kept for the raw layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import IO, Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..timeutil import format_ts
+from .auth import Authenticator, OAuthTokenAuth, SecretKeyAuth, basic_auth
+from .errors import (
+    ActionNotAllowedError,
+    CheckoutError,
+    CheckoutTransportError,
+    RateLimitedError,
+    ServerError,
+    UnsafeRedirectError,
+    error_from_response,
+)
+from .pagination import (
+    dedupe,
+    page_items,
+    walk_links,
+    walk_offset,
+    walk_search_windows,
+)
+from .ratelimit import BlockingRateLimiter
+from .retry import BackoffPolicy, is_retryable, wait_backoff
+from .settings import CheckoutSettings
+from .stats import READ_METHODS, CallStats
+
+log = logging.getLogger("checkout_freshportal.checkout")
+
+JSON = dict[str, Any]
+_REDIRECTS = (301, 302, 303, 307, 308)
+_STREAM_BUFFER = 1 << 16
+
+
+def new_idempotency_key() -> str:
+    """A random V4 UUID, the format Checkout.com recommends (reference §4.1)."""
+    return str(uuid.uuid4())
+
+
+class CheckoutClient:
+    """Synchronous Checkout.com client; safe to share between threads of one process.
+
+    ``session`` lets a caller supply a configured :class:`requests.Session` (proxies, CA bundle);
+    the client never stores credentials on it -- auth is added per request.
+    """
+
+    def __init__(
+        self,
+        settings: CheckoutSettings,
+        session: requests.Session | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._owns_session = session is None
+        self._session = session if session is not None else _new_session()
+        # Report files come from a storage host that must never see our credentials: a separate
+        # session that is never given any auth (see open_report_file).
+        self._storage_session = _new_session()
+        self._sleep = sleep if sleep is not None else time.sleep
+        self.stats = CallStats()
+        self._read_budget = BlockingRateLimiter(settings.read_rps, name="read", sleep=self._sleep)
+        self._write_budget = BlockingRateLimiter(settings.write_rps, name="write", sleep=self._sleep)
+        self._policy = BackoffPolicy(settings.backoff_base, settings.backoff_cap, settings.conflict_wait)
+        self._auth: Authenticator
+        if settings.auth_mode == "secret_key":
+            self._auth = SecretKeyAuth(settings.secret_key or "")
+        else:
+            self._auth = OAuthTokenAuth(
+                settings.client_id or "",
+                settings.client_secret or "",
+                settings.scopes,
+                self._fetch_token,
+                on_refresh=self.stats.record_token_refresh,
+            )
+        base = urlsplit(settings.api_base_url)
+        self._base_origin = (base.scheme, base.netloc.lower())
+
+    def __repr__(self) -> str:
+        return f"CheckoutClient(base_url={self.settings.api_base_url!r}, auth={self.settings.auth_mode!r})"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+        self._storage_session.close()
+
+    def __enter__(self) -> CheckoutClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ================================================================== payments (reads)
+    def search_payments(
+        self,
+        from_: datetime,
+        to: datetime,
+        query: str = "amount:>=0",
+        limit: int = 1000,
+    ) -> Iterator[JSON]:
+        """Every payment with ``from_ <= requested_on < to`` matching ``query``, each once.
+
+        ``POST /payments/search``; follow-up pages by ``GET _links.next.href``. A window whose
+        only page is full (``len == limit``) without a next link is split in halves until each
+        window is provably complete (min width 1 ms, else :class:`PaginationError`). Items are
+        deduplicated by id within this call; the order is not guaranteed. Arguments are checked
+        when called, the HTTP calls happen while iterating.
+        """
+        _check_limit(limit, 1, 1000, "limit")
+        for value in (from_, to):
+            format_ts(value)  # refuses naive datetimes before any call
+        if to < from_:
+            raise ValueError("search_payments: 'to' is before 'from_'")
+        if len(query) > 1024:
+            raise ValueError("search_payments: query longer than 1024 characters")
+        return self._search_payments(from_, to, query, limit)
+
+    def _search_payments(self, from_: datetime, to: datetime, query: str, limit: int) -> Iterator[JSON]:
+        def first_page(lo: datetime, hi: datetime) -> JSON:
+            body = {"query": query, "limit": limit, "from": format_ts(lo), "to": format_ts(hi)}
+            resp = self._request(
+                "POST",
+                self._api_url("payments/search"),
+                kind="payments.search",
+                json_body=body,
+                replay_safe=True,
+            )
+            return self._json(resp)
+
+        def follow(href: str) -> JSON:
+            return self._get_json(self._link_url(href), kind="payments.search")
+
+        seen: set[str] = set()
+        for page in walk_search_windows(first_page, follow, from_, to, limit):
+            yield from dedupe(page_items(page, what="payments.search"), seen)
+
+    def get_payment(self, payment_id: str) -> JSON:
+        """``GET /payments/{id}`` (``pay_...`` or ``sid_...``)."""
+        return self._get_json(self._api_url(f"payments/{_seg(payment_id)}"), kind="payments.get")
+
+    def get_payment_actions(self, payment_id: str) -> list[JSON]:
+        """``GET /payments/{id}/actions``: a bare JSON array, newest first."""
+        resp = self._request(
+            "GET", self._api_url(f"payments/{_seg(payment_id)}/actions"), kind="payments.actions"
+        )
+        data = self._json_any(resp)
+        if isinstance(data, dict) and isinstance(data.get("data"), list):  # tolerate a wrapped form
+            data = data["data"]
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise CheckoutError(
+                f"expected a JSON array, got {type(data).__name__}",
+                method="GET",
+                path=f"/payments/{payment_id}/actions",
+            )
+        return data
+
+    def list_payments_by_reference(self, reference: str, limit: int = 100) -> Iterator[JSON]:
+        """``GET /payments?reference=`` paged by ``limit``/``skip`` until ``total_count``."""
+        _check_limit(limit, 1, 100, "limit")
+        if not reference:
+            raise ValueError("reference is required")
+        params = {"reference": reference, "limit": limit}
+        return self._iter_offset(self._api_url("payments"), params, limit, kind="payments.list")
+
+    # ================================================================== disputes
+    def list_disputes(
+        self,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        limit: int = 250,
+        **filters: Any,
+    ) -> Iterator[JSON]:
+        """``GET /disputes`` (``from``/``to`` filter on ``last_update``), skip/limit paging.
+
+        The list is newest-first by last update, so a dispute updated while we page moves to the
+        top and shifts the rest down: we may see an item twice (deduplicated by id here) and, if
+        an item leaves a bounded ``[from, to)`` window mid-walk, miss one that shifted up across
+        a page boundary. Callers re-read with an overlap (``IngestSettings.disputes_overlap``).
+        Filters: ``statuses=["won", "lost"]`` (lists are comma-joined), ``payment_id=...``,
+        ``this_channel_only=True`` etc., passed as query parameters.
+        """
+        _check_limit(limit, 1, 250, "limit")
+        base_params: dict[str, Any] = {"limit": limit}
+        if from_ is not None:
+            base_params["from"] = format_ts(from_)
+        if to is not None:
+            base_params["to"] = format_ts(to)
+        for key, value in filters.items():
+            if key in {"limit", "skip", "from", "to"}:
+                raise ValueError(f"list_disputes: pass {key!r} as an argument, not a filter")
+            encoded = _query_value(value)
+            if encoded is not None:
+                base_params[key] = encoded
+        return self._iter_offset(self._api_url("disputes"), base_params, limit, kind="disputes.list")
+
+    # ================================================================== financial actions, reports
+    def list_financial_actions(
+        self,
+        payment_id: str | None = None,
+        action_id: str | None = None,
+        limit: int = 100,
+    ) -> Iterator[JSON]:
+        """``GET /financial-actions``; the next page's token exists only in ``_links.next.href``."""
+        _check_limit(limit, 1, 100, "limit")
+        params: dict[str, Any] = {"limit": limit}
+        if payment_id is not None:
+            params["payment_id"] = payment_id
+        if action_id is not None:
+            params["action_id"] = action_id
+        return self._iter_links(
+            self._api_url("financial-actions"), params, kind="financial_actions.list", dedupe_key=None
+        )
+
+    def list_reports(
+        self,
+        created_after: datetime,
+        created_before: datetime | None = None,
+        limit: int = 100,
+    ) -> Iterator[JSON]:
+        """``GET /reports?created_after=&created_before=``, following ``_links.next.href``."""
+        _check_limit(limit, 1, 100, "limit")
+        params: dict[str, Any] = {"created_after": format_ts(created_after), "limit": limit}
+        if created_before is not None:
+            params["created_before"] = format_ts(created_before)
+        return self._iter_links(self._api_url("reports"), params, kind="reports.list", dedupe_key="id")
+
+    def get_report(self, report_id: str) -> JSON:
+        return self._get_json(self._api_url(f"reports/{_seg(report_id)}"), kind="reports.get")
+
+    @contextlib.contextmanager
+    def open_report_file(self, report_id: str, file_id: str) -> Iterator[IO[bytes]]:
+        """Stream one report file: ``with client.open_report_file(r, f) as raw: ...``.
+
+        Yields a buffered binary file (``io.BufferedReader`` over urllib3's content-decoded
+        response stream: ``read``, ``read1``, ``readline``, ``peek``, iteration by lines) that
+        is read incrementally -- the file is never held in memory. For CSV, wrap it:
+        ``csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))`` or use
+        :meth:`open_report_text`.
+
+        ``GET /reports/{id}/files/{file_id}`` is sent with redirects disabled; its redirect is
+        followed by hand through a separate session that carries **no** ``Authorization``
+        header (a pre-signed storage URL must never see the bearer token, and S3-style storage
+        refuses requests that carry one). A 5xx/429/403 or transport failure from storage is
+        retried by asking the API for a fresh signed URL. A failure *while reading* the body is
+        not retried here: the consumer has seen part of the file, so it must restart the load.
+        """
+        api_url = self._api_url(f"reports/{_seg(report_id)}/files/{_seg(file_id)}")
+        stream = self._open_storage_stream(api_url)
+        try:
+            raw = stream.raw
+            raw.decode_content = True
+            # Stay "open" at EOF so wrappers (BufferedReader, TextIOWrapper for csv) can read to
+            # the end and detach; the response itself is closed below when the block ends.
+            raw.auto_close = False
+            yield io.BufferedReader(raw, buffer_size=_STREAM_BUFFER)
+        finally:
+            stream.close()
+
+    @contextlib.contextmanager
+    def open_report_text(
+        self, report_id: str, file_id: str, encoding: str = "utf-8-sig"
+    ) -> Iterator[io.TextIOWrapper]:
+        """:meth:`open_report_file` as text ready for :mod:`csv` (``newline=""``, BOM stripped)."""
+        with self.open_report_file(report_id, file_id) as raw:
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+            try:
+                yield text
+            finally:
+                with contextlib.suppress(ValueError):  # already closed by the caller
+                    text.detach()
+
+    # ================================================================== writes
+    def request_payment(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> JSON:
+        """``POST /payments`` (201 processed / 202 pending). Always idempotent: a key is sent."""
+        return self._post_idempotent("payments", body, idempotency_key, kind="payments.request")
+
+    def capture_payment(
+        self, payment_id: str, body: Mapping[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /payments/{id}/captures`` -> 202 ``{"action_id": ..., "reference": ...}``."""
+        return self._post_idempotent(
+            f"payments/{_seg(payment_id)}/captures", body, idempotency_key, kind="payments.capture"
+        )
+
+    def refund_payment(
+        self, payment_id: str, body: Mapping[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /payments/{id}/refunds`` -> 202 ``{"action_id": ...}``; 403 before capture."""
+        return self._post_idempotent(
+            f"payments/{_seg(payment_id)}/refunds", body, idempotency_key, kind="payments.refund"
+        )
+
+    def void_payment(
+        self, payment_id: str, body: Mapping[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /payments/{id}/voids`` -> 202 ``{"action_id": ...}``; 403 after capture."""
+        return self._post_idempotent(
+            f"payments/{_seg(payment_id)}/voids", body, idempotency_key, kind="payments.void"
+        )
+
+    def create_payment_link(self, body: Mapping[str, Any]) -> JSON:
+        """``POST /payment-links`` -> 201 ``{"id": "pl_...", "_links": {"redirect": ...}}``.
+
+        Idempotency keys are not documented for links, so a 5xx or a timeout after sending is
+        *not* retried (a replay could create a second link); 429 and connect failures are.
+        Callers recover by looking the link up by reference / their own intent row.
+        """
+        resp = self._request(
+            "POST",
+            self._api_url("payment-links"),
+            kind="payment_links.create",
+            json_body=dict(body),
+            replay_safe=False,
+        )
+        return self._json(resp)
+
+    def get_payment_link(self, link_id: str) -> JSON:
+        return self._get_json(self._api_url(f"payment-links/{_seg(link_id)}"), kind="payment_links.get")
+
+    def create_workflow(self, body: Mapping[str, Any]) -> JSON:
+        """``POST /workflows`` -> 201 ``{"id": "wf_..."}``; not replayed on 5xx (not idempotent)."""
+        resp = self._request(
+            "POST",
+            self._api_url("workflows"),
+            kind="workflows.create",
+            json_body=dict(body),
+            replay_safe=False,
+        )
+        return self._json(resp)
+
+    # ================================================================== internals: URLs
+    def _api_url(self, path: str) -> str:
+        return urljoin(self.settings.api_base_url, path.lstrip("/"))
+
+    def _link_url(self, href: str) -> str:
+        """Resolve an API-provided link and refuse hosts that must not receive our credentials.
+
+        Allowed: the configured API origin, or any ``https://*.checkout.com`` host (the API may
+        answer with links on its non-prefixed host). Anything else would hand the bearer token to
+        a third party, so it raises :class:`UnsafeRedirectError`.
+        """
+        url = urljoin(self.settings.api_base_url, href)
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc.lower())
+        host = (parts.hostname or "").lower()
+        if origin == self._base_origin:
+            return url
+        if parts.scheme == "https" and (host == "checkout.com" or host.endswith(".checkout.com")):
+            return url
+        raise UnsafeRedirectError(
+            f"refusing to send credentials to link host {parts.scheme}://{parts.netloc}",
+            path=parts.path,
+        )
+
+    # ================================================================== internals: HTTP
+    def _get_json(self, url: str, *, kind: str, params: Mapping[str, Any] | None = None) -> JSON:
+        return self._json(self._request("GET", url, kind=kind, params=params))
+
+    def _iter_offset(self, url: str, params: Mapping[str, Any], limit: int, *, kind: str) -> Iterator[JSON]:
+        """Items of a ``limit``/``skip``/``total_count`` listing, deduplicated by id."""
+
+        def fetch(skip: int) -> JSON:
+            return self._get_json(url, kind=kind, params={**params, "skip": skip})
+
+        seen: set[str] = set()
+        for page in walk_offset(fetch, limit, what=kind):
+            yield from dedupe(page_items(page, what=kind), seen)
+
+    def _iter_links(
+        self, url: str, params: Mapping[str, Any], *, kind: str, dedupe_key: str | None
+    ) -> Iterator[JSON]:
+        """Items of a listing whose next page is only reachable through ``_links.next.href``."""
+        first = self._get_json(url, kind=kind, params=params)
+        seen: set[str] = set()
+        for page in walk_links(
+            first, lambda href: self._get_json(self._link_url(href), kind=kind), what=kind
+        ):
+            items = page_items(page, what=kind)
+            if dedupe_key is None:
+                yield from items
+            else:
+                yield from dedupe(items, seen, key=dedupe_key)
+
+    def _post_idempotent(
+        self, path: str, body: Mapping[str, Any] | None, idempotency_key: str | None, *, kind: str
+    ) -> JSON:
+        key = idempotency_key if idempotency_key is not None else new_idempotency_key()
+        if not key or len(key) > 255 or any(ch in key for ch in "\r\n"):
+            raise ValueError("idempotency_key must be a non-empty single-line string of at most 255 chars")
+        resp = self._request(
+            "POST", self._api_url(path), kind=kind, json_body=dict(body or {}), idempotency_key=key
+        )
+        return self._json(resp)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        basic: tuple[str, str] | None = None,
+        idempotency_key: str | None = None,
+        replay_safe: bool | None = None,
+        authenticated: bool = True,
+        stream: bool = False,
+        allow_redirects: bool = False,
+        accept_redirect: bool = False,
+        rate_limited: bool = True,
+    ) -> requests.Response:
+        """One logical call with the full retry policy; returns a 2xx (or accepted 3xx) response.
+
+        Redirects are never followed with credentials: an unexpected 3xx raises
+        :class:`UnexpectedStatusError` (the report file redirect is handled explicitly).
+        """
+        method = method.upper()
+        if replay_safe is None:
+            replay_safe = method in READ_METHODS or idempotency_key is not None
+        path = urlsplit(url).path or "/"
+        has_key = idempotency_key is not None
+
+        def retryable(exc: BaseException) -> bool:
+            return is_retryable(exc, replay_safe=replay_safe, has_idempotency_key=has_key)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=wait_backoff(self._policy),
+            retry=retry_if_exception(retryable),
+            before_sleep=self._before_sleep(method, path),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        response: requests.Response | None = None
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._send(
+                        method,
+                        url,
+                        path,
+                        kind=kind,
+                        attempt=attempt.retry_state.attempt_number,
+                        params=params,
+                        json_body=json_body,
+                        form=form,
+                        basic=basic,
+                        idempotency_key=idempotency_key,
+                        authenticated=authenticated,
+                        stream=stream,
+                        allow_redirects=allow_redirects,
+                        accept_redirect=accept_redirect,
+                        rate_limited=rate_limited,
+                    )
+        except CheckoutError as exc:
+            exc.final = True
+            raise
+        assert response is not None
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        kind: str,
+        attempt: int,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        basic: tuple[str, str] | None,
+        idempotency_key: str | None,
+        authenticated: bool,
+        stream: bool,
+        allow_redirects: bool,
+        accept_redirect: bool,
+        rate_limited: bool,
+    ) -> requests.Response:
+        """One attempt (plus, with OAuth, one immediate repeat after a 401 with a fresh token)."""
+        refreshed = False
+        while True:
+            if rate_limited:
+                budget = self._read_budget if method in READ_METHODS else self._write_budget
+                self.stats.record_throttle_wait(budget.acquire())
+            headers = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
+            if json_body is not None:
+                headers["Content-Type"] = "application/json"
+            if idempotency_key is not None:
+                headers["Cko-Idempotency-Key"] = idempotency_key
+            authorization: str | None = None
+            if authenticated:
+                authorization = self._auth.authorization()
+                headers["Authorization"] = authorization
+            self.stats.record_call(method, kind)
+            started = time.monotonic()
+            try:
+                resp = self._session.request(
+                    method,
+                    url,
+                    params=dict(params) if params else None,
+                    json=json_body,
+                    data=dict(form) if form is not None else None,
+                    auth=basic_auth(basic) if basic is not None else None,
+                    headers=headers,
+                    timeout=self.settings.timeout,
+                    stream=stream,
+                    allow_redirects=allow_redirects,
+                )
+            except requests.RequestException as exc:
+                raise _transport_error(exc, method, path, self.settings.timeout) from None
+            elapsed_ms = (time.monotonic() - started) * 1000
+            status = resp.status_code
+            self.stats.record_status(status)
+            request_id = resp.headers.get("Cko-Request-Id")
+            log.debug(
+                "%s %s -> %s (kind=%s, request_id=%s, attempt=%d, %.0f ms)",
+                method,
+                path,
+                status,
+                kind,
+                request_id,
+                attempt,
+                elapsed_ms,
+            )
+            if 200 <= status < 300 or (accept_redirect and status in _REDIRECTS):
+                return resp
+            if status == 401 and authorization is not None and self._auth.refreshable and not refreshed:
+                resp.close()
+                self._auth.invalidate(authorization)
+                refreshed = True
+                log.info("%s %s -> 401: access token refreshed, repeating once", method, path)
+                continue
+            error = error_from_response(resp, method=method, path=path)
+            resp.close()
+            raise error
+
+    def _before_sleep(self, method: str, path: str) -> Callable[[RetryCallState], None]:
+        def hook(state: RetryCallState) -> None:
+            self.stats.record_retry()
+            exc = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning(
+                "%s %s: attempt %d failed (%s); retrying in %.2f s",
+                method,
+                path,
+                state.attempt_number,
+                exc,
+                wait,
+            )
+
+        return hook
+
+    def _fetch_token(self, form: dict[str, str], basic: tuple[str, str]) -> JSON:
+        """OAuth client-credentials exchange; goes through the retry policy like any call."""
+        url = self.settings.oauth_token_url
+        resp = self._request(
+            "POST",
+            url,
+            kind="token",
+            form=form,
+            basic=basic,
+            authenticated=False,
+            replay_safe=True,
+            rate_limited=False,
+        )
+        return self._json(resp)
+
+    def _open_storage_stream(self, api_url: str) -> requests.Response:
+        """Get a fresh signed URL from the API and open it without credentials (with retries)."""
+        api_path = urlsplit(api_url).path
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, CheckoutError) and exc.final:
+                return False
+            # 403 from storage = signature expired/refused: a fresh signed URL may cure it.
+            return isinstance(
+                exc, ServerError | RateLimitedError | CheckoutTransportError | ActionNotAllowedError
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=wait_backoff(self._policy),
+            retry=retry_if_exception(retryable),
+            before_sleep=self._before_sleep("GET", "<report storage>"),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        result: requests.Response | None = None
+        for attempt in retrying:
+            with attempt:
+                first = self._request("GET", api_url, kind="reports.file", stream=True, accept_redirect=True)
+                if first.status_code not in _REDIRECTS:
+                    result = first  # the API served the file itself
+                else:
+                    location = first.headers.get("Location")
+                    first.close()
+                    if not location:
+                        raise CheckoutError(
+                            "redirect without Location", status=first.status_code, method="GET", path=api_path
+                        )
+                    result = self._get_storage(
+                        urljoin(first.url or api_url, location), attempt.retry_state.attempt_number
+                    )
+        assert result is not None
+        return result
+
+    def _get_storage(self, url: str, attempt: int) -> requests.Response:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"}:
+            raise UnsafeRedirectError(f"report file redirect to unsupported scheme {parts.scheme!r}")
+        if parts.scheme == "http" and self._base_origin[0] == "https":
+            log.warning("report file storage URL is plain http (host %s)", parts.hostname)
+        request = requests.Request("GET", url, headers={"User-Agent": self.settings.user_agent})
+        prepared = self._storage_session.prepare_request(request)
+        if "Authorization" in prepared.headers:  # e.g. a ~/.netrc entry for the storage host
+            del prepared.headers["Authorization"]
+        self.stats.record_call("GET", "reports.storage")
+        settings = self._storage_session.merge_environment_settings(url, {}, True, None, None)
+        try:
+            resp = self._storage_session.send(
+                prepared, timeout=self.settings.timeout, allow_redirects=True, **settings
+            )
+        except requests.RequestException as exc:
+            raise _transport_error(exc, "GET", parts.path, self.settings.timeout) from None
+        self.stats.record_status(resp.status_code)
+        log.debug("GET <report storage %s> -> %s (attempt=%d)", parts.hostname, resp.status_code, attempt)
+        if 200 <= resp.status_code < 300:
+            return resp
+        error = error_from_response(resp, method="GET", path=f"<report storage {parts.hostname}>")
+        resp.close()
+        raise error
+
+    # ================================================================== internals: bodies
+    def _json(self, resp: requests.Response) -> JSON:
+        data = self._json_any(resp)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise CheckoutError(
+                f"expected a JSON object, got {type(data).__name__}",
+                status=resp.status_code,
+                method=resp.request.method if resp.request is not None else None,
+                path=urlsplit(resp.url).path if resp.url else None,
+                request_id=resp.headers.get("Cko-Request-Id"),
+            )
+        return data
+
+    @staticmethod
+    def _json_any(resp: requests.Response) -> Any:
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            raise CheckoutError(
+                "response body is not JSON",
+                status=resp.status_code,
+                method=resp.request.method if resp.request is not None else None,
+                path=urlsplit(resp.url).path if resp.url else None,
+                request_id=resp.headers.get("Cko-Request-Id"),
+            ) from None
+
+
+# ====================================================================== helpers
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _seg(value: str) -> str:
+    """One path segment: ids are quoted so a hostile id cannot change the path."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("id must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _check_limit(value: int, low: int, high: int, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer between {low} and {high}, got {value!r}")
+
+
+def _query_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_ts(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _transport_error(
+    exc: requests.RequestException, method: str, path: str, timeout: tuple[float, float]
+) -> CheckoutTransportError:
+    """Describe a transport failure without the URL (its query may hold tokens or signatures)."""
+    sent = not isinstance(exc, requests.ConnectTimeout)
+    if isinstance(exc, requests.ConnectTimeout):
+        what = f"connect timeout after {timeout[0]:g} s"
+    elif isinstance(exc, requests.ReadTimeout):
+        what = f"read timeout after {timeout[1]:g} s"
+    elif isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        what = f"connection error ({type(inner).__name__})"
+        # Refused / DNS failures never reached the server: safe to repeat any request.
+        if type(inner).__name__ in {"NewConnectionError", "NameResolutionError"}:
+            sent = False
+    else:
+        what = type(exc).__name__
+    return CheckoutTransportError(what, method=method, path=path, request_sent=sent)

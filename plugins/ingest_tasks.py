@@ -33,5 +33,5 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
     finally:
         engine.dispose()
     out = result.as_dict()
-    out["api_calls"] = client.stats.snapshot() if hasattr(client.stats, "snapshot") else None
+    out["api_calls"] = client.stats.snapshot()
     return out

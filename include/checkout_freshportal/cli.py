@@ -75,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run a simulator of an external API")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     from checkout_freshportal.sandbox.cli import add_checkout_parser
+    from checkout_freshportal.sandbox.freshportal.cli import add_freshportal_parser
 
     add_checkout_parser(sandbox_sub)
+    add_freshportal_parser(sandbox_sub)
 
     ing = sub.add_parser("ingest", help="run the Checkout.com ingestion once, outside Airflow")
     ing.add_argument("--from", dest="from_", help="backfill window start (ISO 8601); watermarks stay put")

@@ -226,6 +226,25 @@ def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> 
     return Window(start, end) if end > start else None
 
 
+def _actions_for(
+    client: CheckoutReader,
+    payments: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, tuple],
+    result: StepResult,
+) -> dict[str, Sequence[Mapping[str, Any]]]:
+    """Actions to stage for the payments that are new or whose balances/status changed."""
+    out: dict[str, Sequence[Mapping[str, Any]]] = {}
+    for p in payments:
+        if stored.get(p["id"]) == _state_of(mappers.payment_row(p)):
+            continue
+        if actions_explain_balances(p):
+            out[p["id"]] = p["actions"]
+        else:
+            out[p["id"]] = client.get_payment_actions(p["id"])
+            result.actions_fetched_for += 1
+    return out
+
+
 def ingest_payments(
     client: CheckoutReader,
     engine: Engine,
@@ -235,6 +254,12 @@ def ingest_payments(
     now: datetime | None = None,
     run_id: str | None = None,
 ) -> StepResult:
+    """Search windows oldest first; each page lands on its own, the watermark with the window's last.
+
+    Pages of one window come newest first, so the watermark can only move once the whole
+    window has landed; a run that dies mid-window leaves the pages that landed (harmless,
+    they merge again) and the watermark before that window (so the rerun searches it again).
+    """
     settings = settings or IngestSettings()
     now = now or utcnow()
     backfill = window is not None
@@ -243,28 +268,18 @@ def ingest_payments(
     if window is None:
         return result
     result.details["window"] = [format_ts(window.start), format_ts(window.end)]
+    batch_size = settings.search_page_size
     for part in window.split(settings.search_window):
-        payments = list(client.search_payments(part.start, part.end, limit=settings.search_page_size))
-        result.fetched += len(payments)
-        with engine.connect() as conn:
-            stored = _stored_payment_state(conn, [p["id"] for p in payments])
-        actions_by_payment: dict[str, Sequence[Mapping[str, Any]]] = {}
-        for p in payments:
-            changed = stored.get(p["id"]) != _state_of(mappers.payment_row(p))
-            if not changed:
-                continue
-            if actions_explain_balances(p):
-                actions_by_payment[p["id"]] = p["actions"]
-            else:
-                actions_by_payment[p["id"]] = client.get_payment_actions(p["id"])
-                result.actions_fetched_for += 1
-        with engine.begin() as conn:
-            stage_payments(
-                conn, payments, actions_by_payment, source="checkout.payments", run_id=run_id, result=result
-            )
-            if not backfill:
-                set_watermark(conn, WM_PAYMENTS, format_ts(part.end), run_id=run_id)
-                result.watermark = format_ts(part.end)
+        batch: list[dict] = []
+        pages = client.search_payments(part.start, part.end, limit=settings.search_page_size)
+        for payment in pages:
+            batch.append(payment)
+            if len(batch) >= batch_size:
+                _land_payments(client, engine, batch, result, run_id=run_id)
+                batch = []
+        _land_payments(
+            client, engine, batch, result, run_id=run_id, watermark=None if backfill else format_ts(part.end)
+        )
         result.windows += 1
     log.info(
         "payments: %d fetched in %d windows, %d new, %d changed, actions fetched for %d",
@@ -275,6 +290,32 @@ def ingest_payments(
         result.actions_fetched_for,
     )
     return result
+
+
+def _land_payments(
+    client: CheckoutReader,
+    engine: Engine,
+    payments: Sequence[Mapping[str, Any]],
+    result: StepResult,
+    *,
+    run_id: str | None,
+    watermark: str | None = None,
+) -> None:
+    result.fetched += len(payments)
+    if payments:
+        with engine.connect() as conn:
+            stored = _stored_payment_state(conn, [p["id"] for p in payments])
+        # API calls happen before the write transaction: no lock is held across the network.
+        actions = _actions_for(client, payments, stored, result)
+    else:
+        actions = {}
+    if not payments and watermark is None:
+        return
+    with engine.begin() as conn:
+        stage_payments(conn, payments, actions, source="checkout.payments", run_id=run_id, result=result)
+        if watermark is not None:
+            set_watermark(conn, WM_PAYMENTS, watermark, run_id=run_id)
+            result.watermark = watermark
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""Settings of the Checkout.com sandbox: credentials, limits, faults and scenario size.
+
+One dataclass so the demo, the tests and the benchmarks configure the simulator the same way.
+Every behaviour the reference marks as unknown ([U]) is an option here, so the client can be
+tested against each alternative (see docs/architecture.md, "Decisions").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Secret-key format the SDKs validate (reference §1.2).
+SECRET_KEY_RE = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
+
+#: ``sk_sbox_`` + 26 chars of [a-z2-7] + 1 char; a made-up sandbox key, not a real credential.
+DEFAULT_SECRET_KEY = "sk_sbox_fre5hp2rta7sandb2xkeyf2rdem"
+DEFAULT_OAUTH_CLIENT_ID = "ack_fre5hp2rta7sandb2xc7ient2q"
+DEFAULT_OAUTH_CLIENT_SECRET = "sandbox-client-secret-not-a-real-one"
+
+#: OAuth scopes the sandbox knows (reference §1.3).
+ALL_SCOPES: tuple[str, ...] = (
+    "gateway",
+    "gateway:payment",
+    "gateway:payment-details",
+    "gateway:payment-captures",
+    "gateway:payment-refunds",
+    "gateway:payment-voids",
+    "gateway:payment-authorizations",
+    "gateway:payment-cancellations",
+    "payments:search",
+    "disputes",
+    "disputes:view",
+    "disputes:accept",
+    "disputes:provide-evidence",
+    "disputes:scheme-files",
+    "flow",
+    "flow:workflows",
+    "flow:events",
+    "financial-actions",
+    "financial-actions:view",
+    "reports",
+    "reports:view",
+    "balances",
+    "balances:view",
+    "files",
+    "transfers",
+)
+
+#: Value of the ``Cko-Version`` response header (an API build number, reference §2).
+CKO_VERSION = "3.31.4"
+
+
+def _default_secret_keys() -> list[str]:
+    return [DEFAULT_SECRET_KEY]
+
+
+def _default_oauth_clients() -> dict[str, dict[str, Any]]:
+    return {DEFAULT_OAUTH_CLIENT_ID: {"secret": DEFAULT_OAUTH_CLIENT_SECRET, "scopes": list(ALL_SCOPES)}}
+
+
+@dataclass
+class SandboxConfig:
+    """Everything that shapes the simulated Checkout.com account.
+
+    Times in ``*_seconds`` options are *simulated* seconds unless noted; the simulated clock runs
+    ``clock_speed`` times faster than the wall clock and jumps forward on ``/_sandbox/advance``.
+    """
+
+    # ---- scenario
+    seed: int = 42
+    scenario_path: str | None = None
+    days: int = 14
+    payments_per_day: int = 40
+    #: End of the generated history (and start of the simulated clock); default: wall clock now.
+    now: datetime | str | None = None
+
+    # ---- credentials
+    secret_keys: list[str] = field(default_factory=_default_secret_keys)
+    oauth_clients: dict[str, dict[str, Any]] = field(default_factory=_default_oauth_clients)
+    #: Lifetime of OAuth access tokens, in wall-clock seconds (clients cache by ``expires_in``).
+    token_ttl_seconds: float = 3600
+
+    # ---- limits and faults (changeable at runtime via POST /_sandbox/faults)
+    read_rps: int = 100
+    write_rps: int = 100
+    fault_429_share: float = 0.0
+    fault_500_share: float = 0.0
+    fault_slow_share: float = 0.0
+    #: Wall-clock delay of a "slow" response.
+    slow_seconds: float = 2.0
+    list_lag_seconds: float = 0.0
+    search_next_links: bool = True
+    search_actions: str = "full"
+    fee_sign: int = 1
+    idempotency_ttl_seconds: float = 86400
+    fault_seed: int | None = None
+
+    # ---- time
+    clock_speed: float = 1.0
+    action_delay_seconds: float = 2.0
+    authorization_expiry_days: int = 7
+    pending_expiry_seconds: float = 3600
+    #: Delay between a trigger payment (card 4242..., expiry 01/2099, amount 1040) and its dispute.
+    dispute_delay_seconds: float = 60.0
+    #: Honour the legacy amount-suffix decline triggers (reference §10, [U] on NAS).
+    amount_decline_triggers: bool = False
+
+    # ---- webhooks
+    webhook_duplicate_share: float = 0.0
+    webhook_reorder_share: float = 0.0
+    webhook_drop_share: float = 0.0
+    webhook_delay_seconds: float = 0.0
+    #: Share of events sent with the alternate ``timestamp`` envelope instead of ``created_on``.
+    webhook_timestamp_envelope_share: float = 0.25
+    #: Wall-clock timeout of one delivery attempt.
+    webhook_timeout_seconds: float = 5.0
+    webhook_workers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.search_actions not in ("full", "summary"):
+            raise ValueError(f"search_actions must be 'full' or 'summary', got {self.search_actions!r}")
+        if self.fee_sign not in (1, -1):
+            raise ValueError(f"fee_sign must be 1 or -1, got {self.fee_sign!r}")
+        if self.clock_speed <= 0:
+            raise ValueError("clock_speed must be positive")
+        if self.days < 0 or self.payments_per_day < 0:
+            raise ValueError("days and payments_per_day must not be negative")
+        for key in self.secret_keys:
+            if not SECRET_KEY_RE.match(key):
+                raise ValueError("a configured secret key does not match the sk_sbox_ format")
+        for name in (
+            "fault_429_share",
+            "fault_500_share",
+            "fault_slow_share",
+            "webhook_duplicate_share",
+            "webhook_reorder_share",
+            "webhook_drop_share",
+            "webhook_timestamp_envelope_share",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value!r}")
+        if self.fault_429_share + self.fault_500_share + self.fault_slow_share > 1.0:
+            raise ValueError("the fault shares add up to more than 1")
+
+    @property
+    def effective_fault_seed(self) -> int:
+        return self.seed if self.fault_seed is None else self.fault_seed
+
+
+#: Options that ``POST /_sandbox/faults`` may change while the server runs.
+RUNTIME_OPTIONS: frozenset[str] = frozenset(
+    {
+        "read_rps",
+        "write_rps",
+        "fault_429_share",
+        "fault_500_share",
+        "fault_slow_share",
+        "slow_seconds",
+        "list_lag_seconds",
+        "search_next_links",
+        "search_actions",
+        "action_delay_seconds",
+        "webhook_duplicate_share",
+        "webhook_reorder_share",
+        "webhook_drop_share",
+        "webhook_delay_seconds",
+        "webhook_timestamp_envelope_share",
+        "idempotency_ttl_seconds",
+        "token_ttl_seconds",
+    }
+)

@@ -1,0 +1,98 @@
+"""Rate limits, injected failures and the call counters benchmarks read.
+
+Reads (GET) and writes (POST/PUT/PATCH/DELETE) are limited separately, per second, with the
+``limits`` package's moving window (reference §9: 100 + 100 rps by default). Injected 429/500/
+slow answers are drawn from a seeded RNG so a test run with a given ``fault_seed`` sees the same
+sequence of faults for the same sequence of requests.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class RateLimiter:
+    def __init__(self, read_rps: int, write_rps: int) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.configure(read_rps, write_rps)
+
+    def configure(self, read_rps: int, write_rps: int) -> None:
+        self.read_rps, self.write_rps = int(read_rps), int(write_rps)
+        self._read = RateLimitItemPerSecond(self.read_rps) if self.read_rps > 0 else None
+        self._write = RateLimitItemPerSecond(self.write_rps) if self.write_rps > 0 else None
+
+    def hit(self, method: str) -> bool:
+        """True when the request may proceed; a limit <= 0 means unlimited."""
+        if method in WRITE_METHODS:
+            return self._write is None or self._limiter.hit(self._write, "write")
+        return self._read is None or self._limiter.hit(self._read, "read")
+
+
+class FaultInjector:
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"faults:{seed}")
+        self._lock = threading.Lock()
+
+    def draw(self, share_429: float, share_500: float, share_slow: float) -> str | None:
+        """``"429"``, ``"500"``, ``"slow"`` or None, one uniform draw per request."""
+        if share_429 <= 0 and share_500 <= 0 and share_slow <= 0:
+            return None
+        with self._lock:
+            u = self._rng.random()
+        if u < share_429:
+            return "429"
+        if u < share_429 + share_500:
+            return "500"
+        if u < share_429 + share_500 + share_slow:
+            return "slow"
+        return None
+
+
+class CallCounter:
+    """API calls received, by endpoint kind and method, and by status class."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_kind: Counter[tuple[str, str]] = Counter()
+        self.by_status: Counter[int] = Counter()
+
+    def count(self, kind: str, method: str) -> None:
+        with self._lock:
+            self.by_kind[(kind, method)] += 1
+
+    def status(self, status: int) -> None:
+        with self._lock:
+            self.by_status[status] += 1
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            calls: dict[str, dict[str, int]] = {}
+            reads = writes = 0
+            for (kind, method), n in sorted(self.by_kind.items()):
+                calls.setdefault(kind, {})[method] = n
+                if kind == "token":
+                    continue
+                if method in WRITE_METHODS:
+                    writes += n
+                else:
+                    reads += n
+            return {
+                "calls": calls,
+                "reads": reads,
+                "writes": writes,
+                "total": reads + writes,
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_kind.clear()
+            self.by_status.clear()

@@ -1,0 +1,812 @@
+"""The simulated account: objects, indexes, the step scheduler and every state transition.
+
+Everything that changes state goes through a method here, for history generation, scenario
+files, API calls and ``/_sandbox/advance`` alike, so balances obey one set of rules
+(reference §3.2): captured <= authorized, refunded <= captured, ``available_*`` never negative.
+Steps are kept on a heap ordered by simulated time and played by :meth:`World.run_until`; the
+server calls it before each request and from a background ticker, so async outcomes happen on
+time whether or not anyone is asking.
+
+One ``RLock`` (``world.lock``) guards the whole state; callers hold it around any read or write.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import random
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from . import cards, events
+from .clock import day_start, quantize
+from .config import SandboxConfig
+from .fees import build_financial_action, holding_currency_for, region_for
+from .ids import IdFactory, arn_for, derived_digits
+from .model import (
+    FIXED_STATUSES,
+    Account,
+    Action,
+    Card,
+    Dispute,
+    FeeOverrides,
+    FinancialAction,
+    Payment,
+    PaymentLink,
+    PaymentPlan,
+    Payout,
+    PlannedAction,
+    PlannedDispute,
+    Report,
+)
+
+DataBuilder = Callable[[str], dict[str, Any]]
+
+#: Dispute status -> webhook event type.
+DISPUTE_EVENTS = {
+    "evidence_required": "dispute_evidence_required",
+    "evidence_under_review": "dispute_evidence_submitted",
+    "won": "dispute_won",
+    "lost": "dispute_lost",
+    "accepted": "dispute_accepted",
+    "expired": "dispute_expired",
+    "canceled": "dispute_canceled",
+    "resolved": "dispute_resolved",
+    "arbitration_under_review": "dispute_arbitration_sent_to_scheme",
+    "arbitration_won": "dispute_arbitration_won",
+    "arbitration_lost": "dispute_arbitration_lost",
+}
+#: Outcomes that give the merchant the disputed amount back.
+DISPUTE_CREDIT_STATUSES = frozenset({"won", "canceled", "arbitration_won"})
+DISPUTE_STATUSES = frozenset(DISPUTE_EVENTS) | {"arb_evidence_submitted"}
+
+
+class EventSink(Protocol):
+    def wants(self, event_type: str) -> bool: ...
+
+    def publish(self, event_type: str, subject_id: str, created_on: datetime, build: DataBuilder) -> None: ...
+
+
+class WorldError(Exception):
+    """A request the world refuses; ``kind`` tells the route which HTTP answer to give."""
+
+    def __init__(self, kind: str, codes: tuple[str, ...] = (), error_type: str = "request_invalid") -> None:
+        super().__init__(kind, codes)
+        self.kind = kind  # "not_allowed" (403) | "invalid" (422) | "not_found" (404) | "conflict" (409)
+        self.codes = codes
+        self.error_type = error_type
+
+
+class World:
+    """All state of one simulated Checkout.com account."""
+
+    def __init__(self, config: SandboxConfig, start: datetime, account: Account, ids: IdFactory) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.now = start
+        self.start = start
+        self.account = account
+        self.ids = ids
+        seed = config.seed
+        self.stamp_rng = random.Random(f"stamp:{seed}")
+        self.gen_rng = random.Random(f"gen:{seed}")
+        self.misc_rng = random.Random(f"misc:{seed}")
+        self.event_sink: EventSink | None = None
+        self._heap: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        # objects and indexes
+        self.payments: dict[str, Payment] = {}
+        self.payment_list: list[Payment] = []  # sorted by requested_on
+        self.by_reference: dict[str, list[Payment]] = {}
+        self.sessions: dict[str, str] = {}
+        self.disputes: dict[str, Dispute] = {}
+        self.financial_actions: list[FinancialAction] = []  # sorted by processed_on
+        self.fa_by_payment: dict[str, list[FinancialAction]] = {}
+        self.fa_by_action: dict[str, FinancialAction] = {}
+        self.payouts: list[Payout] = []
+        self.payouts_by_id: dict[str, Payout] = {}
+        self.reports: list[Report] = []  # sorted by created_on
+        self.reports_by_id: dict[str, Report] = {}
+        self.report_by_file: dict[str, Report] = {}
+        self.links: dict[str, PaymentLink] = {}
+        self.customers: list[dict[str, Any]] = []
+        self.generator: Any = None  # a generator.PlanGenerator, set by build_world
+        self.now_from_wall_clock = False  # True: "now" was the wall clock, the server may catch up
+        self.next_order_no = 100000
+        self.settled_through: datetime | None = None  # last day whose settlement ran
+        self.steps_run = 0
+
+    # ------------------------------------------------------------------ time and scheduling
+    def schedule(self, at: datetime, fn: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), fn, args))
+
+    def next_due(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+    def run_until(self, until: datetime) -> int:
+        """Play every scheduled step due at or before ``until``, in time order."""
+        ran = 0
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            at, _, fn, args = heapq.heappop(heap)
+            if at > self.now:
+                self.now = at
+            fn(*args)
+            ran += 1
+        if until > self.now:
+            self.now = until
+        self.steps_run += ran
+        return ran
+
+    def stamp(self, dt: datetime) -> datetime:
+        """Truncate to the precision the real API would print (0-7 digits, mostly 7)."""
+        r = self.stamp_rng.random()
+        digits = 6 if r < 0.7 else 3 if r < 0.85 else 0 if r < 0.9 else self.stamp_rng.choice((1, 2, 4, 5))
+        return quantize(dt, digits)
+
+    def cutoff(self, now: datetime | None = None) -> datetime:
+        """Objects newer than this are not yet visible in lists, search and reports."""
+        lag = self.config.list_lag_seconds
+        now = now or self.now
+        return now - timedelta(seconds=lag) if lag > 0 else now
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, event_type: str, subject_id: str, at: datetime, build: DataBuilder) -> None:
+        sink = self.event_sink
+        if sink is not None and sink.wants(event_type):
+            sink.publish(event_type, subject_id, at, build)
+
+    # ------------------------------------------------------------------ indexes
+    def _index_payment(self, p: Payment) -> None:
+        self.payments[p.id] = p
+        lst = self.payment_list
+        if not lst or lst[-1].requested_on <= p.requested_on:
+            lst.append(p)
+        else:
+            bisect.insort(lst, p, key=lambda x: x.requested_on)
+        if p.reference:
+            self.by_reference.setdefault(p.reference, []).append(p)
+
+    def _add_fa(self, fa: FinancialAction) -> None:
+        lst = self.financial_actions
+        if not lst or lst[-1].processed_on <= fa.processed_on:
+            lst.append(fa)
+        else:
+            bisect.insort(lst, fa, key=lambda x: x.processed_on)
+        self.fa_by_payment.setdefault(fa.payment_id, []).append(fa)
+        self.fa_by_action[fa.action_id] = fa
+
+    def add_report(self, report: Report) -> None:
+        lst = self.reports
+        if not lst or lst[-1].created_on <= report.created_on:
+            lst.append(report)
+        else:
+            bisect.insort(lst, report, key=lambda x: x.created_on)
+        self.reports_by_id[report.id] = report
+        for f in report.files:
+            self.report_by_file[f.id] = report
+
+    def find_payment(self, payment_id: str) -> Payment | None:
+        if payment_id.startswith("sid_"):
+            payment_id = self.sessions.get(payment_id, "")
+        return self.payments.get(payment_id)
+
+    def currency_account(self, holding: str) -> str:
+        acc = self.account.currency_accounts.get(holding)
+        if acc is None:
+            acc = self.account.currency_accounts[holding] = self.ids.new("ca")
+        return acc
+
+    # ------------------------------------------------------------------ plans
+    def add_plan(self, plan: PaymentPlan) -> None:
+        self.schedule(plan.requested_on, self._start_plan, plan)
+
+    def _start_plan(self, plan: PaymentPlan) -> None:
+        p = self.new_payment(
+            payment_id=plan.payment_id,
+            at=plan.requested_on,
+            amount=plan.amount,
+            currency=plan.currency,
+            reference=plan.reference,
+            card=plan.card,
+            customer=plan.customer,
+            metadata=plan.metadata,
+            description=plan.description,
+            capture=False,
+            fees=plan.fees,
+            holding_currency=plan.holding_currency,
+            payment_type=plan.payment_type,
+        )
+        self.authorize(p, plan.requested_on, plan.auth_action_id, plan.decline_code)
+        if not p.approved:
+            return
+        for step in plan.actions:
+            self.schedule(step.at, self._run_planned_action, p, step)
+        for dispute in plan.disputes:
+            self.schedule(dispute.received_on, self._run_planned_dispute, p, dispute)
+
+    def _run_planned_action(self, p: Payment, step: PlannedAction) -> None:
+        at = self.stamp(self.now)
+        if step.kind == "capture":
+            amount = step.amount if step.amount is not None else p.available_to_capture
+            if 0 < amount <= p.capturable_now() and p.can_capture():
+                self.apply_capture(
+                    p,
+                    at,
+                    amount,
+                    step.action_id,
+                    step.reference,
+                    step.final,
+                    step.metadata,
+                    decline_code=step.decline_code,
+                )
+        elif step.kind == "refund":
+            amount = step.amount if step.amount is not None else p.available_to_refund
+            if 0 < amount <= p.refundable_now() and p.can_refund():
+                self.apply_refund(
+                    p,
+                    at,
+                    amount,
+                    step.action_id,
+                    step.reference,
+                    step.metadata,
+                    decline_code=step.decline_code,
+                )
+        elif step.kind == "void" and p.can_void():
+            self.apply_void(
+                p, at, step.action_id, step.reference, step.metadata, decline_code=step.decline_code
+            )
+
+    def _run_planned_dispute(self, p: Payment, plan: PlannedDispute) -> None:
+        amount = min(plan.amount, p.total_captured)
+        if amount <= 0:
+            return
+        d = self.open_dispute(
+            p,
+            at=self.stamp(self.now),
+            dispute_id=plan.dispute_id,
+            amount=amount,
+            category=plan.category,
+            reason_code=plan.reason_code,
+            chargeback_action_id=plan.chargeback_action_id,
+        )
+        for when, status in plan.steps:
+            self.schedule(when, self._run_dispute_step, d, status, plan.reversal_action_id)
+
+    def _run_dispute_step(self, d: Dispute, status: str, reversal_action_id: str) -> None:
+        if d.status in ("won", "lost", "accepted", "expired", "canceled", "resolved"):
+            return
+        self.set_dispute_status(d, self.stamp(self.now), status, reversal_action_id=reversal_action_id)
+
+    # ------------------------------------------------------------------ payments
+    def new_payment(
+        self,
+        *,
+        payment_id: str,
+        at: datetime,
+        amount: int,
+        currency: str,
+        reference: str | None,
+        card: Card,
+        customer: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        description: str | None = None,
+        capture: bool = True,
+        fees: FeeOverrides | None = None,
+        holding_currency: str | None = None,
+        payment_type: str = "Regular",
+        link_id: str | None = None,
+        success_url: str | None = None,
+        failure_url: str | None = None,
+    ) -> Payment:
+        holding = holding_currency or holding_currency_for(currency)
+        p = Payment(
+            id=payment_id,
+            requested_on=at,
+            amount=amount,
+            currency=currency,
+            reference=reference,
+            card=card,
+            customer=customer,
+            metadata=dict(metadata or {}),
+            description=description,
+            holding_currency=holding,
+            currency_account_id=self.currency_account(holding),
+            region=region_for(card.issuer_country, self.account.merchant_country),
+            payment_type=payment_type,
+            capture=capture,
+            fees=fees,
+            link_id=link_id,
+            success_url=success_url,
+            failure_url=failure_url,
+            updated_on=at,
+        )
+        self._index_payment(p)
+        return p
+
+    def authorize(self, p: Payment, at: datetime, action_id: str, decline_code: str | None) -> Action:
+        """The synchronous outcome of ``POST /payments`` (or of a completed 3DS challenge)."""
+        p.processed_on = at
+        p.updated_on = at
+        if decline_code:
+            p.approved = False
+            p.status = "Declined"
+            p.response_code, p.response_summary = decline_code, cards.summary(decline_code)
+            action = Action(
+                action_id,
+                "Authorization",
+                at,
+                p.amount,
+                False,
+                decline_code,
+                cards.summary(decline_code),
+                p.reference,
+            )
+            p.actions.append(action)
+            kind = "card_verification_declined" if p.amount == 0 else "payment_declined"
+            self._emit(kind, p.id, at, lambda base: events.authorization_data(p, action, base))
+            return action
+        p.approved = True
+        p.auth_code = derived_digits(action_id + ":auth", 6)
+        p.response_code, p.response_summary = cards.APPROVED
+        if p.amount == 0:
+            p.status = "Card Verified"
+            action = Action(
+                action_id, "Card Verification", at, 0, True, "10000", "Approved", p.reference, p.auth_code
+            )
+            p.actions.append(action)
+            self._emit("card_verified", p.id, at, lambda base: events.authorization_data(p, action, base))
+            return action
+        p.status = "Authorized"
+        p.total_authorized = p.amount
+        p.available_to_capture = p.amount
+        p.available_to_void = p.amount
+        p.expires_on = at + timedelta(days=self.config.authorization_expiry_days)
+        action = Action(
+            action_id, "Authorization", at, p.amount, True, "10000", "Approved", p.reference, p.auth_code
+        )
+        p.actions.append(action)
+        self._emit("payment_approved", p.id, at, lambda base: events.authorization_data(p, action, base))
+        self.schedule(p.expires_on, self.expire_authorization, p)
+        return action
+
+    def _refresh_status(self, p: Payment) -> None:
+        if p.status in FIXED_STATUSES:
+            return
+        if p.total_refunded > 0:
+            full = p.total_refunded >= p.total_captured and p.available_to_capture == 0
+            p.status = "Refunded" if full else "Partially Refunded"
+        elif p.total_captured > 0:
+            done = p.capture_final or p.total_captured >= p.total_authorized
+            p.status = "Captured" if done else "Partially Captured"
+        else:
+            p.status = "Authorized"
+
+    def _declined_action(
+        self,
+        p: Payment,
+        at: datetime,
+        kind: str,
+        action_id: str,
+        amount: int,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        code: str,
+    ) -> Action:
+        action = Action(
+            action_id, kind, at, amount, False, code, cards.summary(code), reference, None, metadata
+        )
+        p.actions.append(action)
+        p.updated_on = at
+        event = {
+            "Capture": "payment_capture_declined",
+            "Refund": "payment_refund_declined",
+            "Void": "payment_void_declined",
+        }[kind]
+        self._emit(event, p.id, at, lambda base: events.action_data(p, action, base))
+        return action
+
+    def apply_capture(
+        self,
+        p: Payment,
+        at: datetime,
+        amount: int,
+        action_id: str,
+        reference: str | None = None,
+        final: bool = False,
+        metadata: dict[str, Any] | None = None,
+        decline_code: str | None = None,
+    ) -> Action:
+        if decline_code or amount <= 0 or amount > p.available_to_capture or p.status in FIXED_STATUSES:
+            return self._declined_action(
+                p, at, "Capture", action_id, amount, reference, metadata, decline_code or "20005"
+            )
+        p.total_captured += amount
+        p.available_to_capture -= amount
+        p.available_to_void = 0
+        if final:
+            p.available_to_capture = 0
+            p.capture_final = True
+        action = Action(
+            action_id, "Capture", at, amount, True, "10000", "Approved", reference, None, metadata
+        )
+        p.actions.append(action)
+        p.updated_on = at
+        self._refresh_status(p)
+        self._add_fa(
+            build_financial_action(
+                p,
+                action_id=action_id,
+                action_type="Capture",
+                processed_on=at,
+                signed_amount=amount,
+                fee_sign=self.config.fee_sign,
+            )
+        )
+        self._emit("payment_captured", p.id, at, lambda base: events.action_data(p, action, base))
+        return action
+
+    def apply_refund(
+        self,
+        p: Payment,
+        at: datetime,
+        amount: int,
+        action_id: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        decline_code: str | None = None,
+        capture_action_id: str | None = None,
+    ) -> Action:
+        if decline_code or amount <= 0 or amount > p.available_to_refund:
+            return self._declined_action(
+                p, at, "Refund", action_id, amount, reference, metadata, decline_code or "20005"
+            )
+        p.total_refunded += amount
+        action = Action(
+            action_id,
+            "Refund",
+            at,
+            amount,
+            True,
+            "10000",
+            "Approved",
+            reference,
+            None,
+            metadata,
+            capture_action_id,
+        )
+        p.actions.append(action)
+        p.updated_on = at
+        self._refresh_status(p)
+        self._add_fa(
+            build_financial_action(
+                p,
+                action_id=action_id,
+                action_type="Refund",
+                processed_on=at,
+                signed_amount=-amount,
+                fee_sign=self.config.fee_sign,
+                reference=reference or p.reference,
+            )
+        )
+        self._emit("payment_refunded", p.id, at, lambda base: events.action_data(p, action, base))
+        return action
+
+    def apply_void(
+        self,
+        p: Payment,
+        at: datetime,
+        action_id: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        decline_code: str | None = None,
+    ) -> Action:
+        amount = p.available_to_void
+        if decline_code or not (p.status == "Authorized" and p.total_captured == 0 and amount > 0):
+            return self._declined_action(
+                p, at, "Void", action_id, amount, reference, metadata, decline_code or "20005"
+            )
+        p.total_voided += amount
+        p.available_to_void = 0
+        p.available_to_capture = 0
+        p.status = "Voided"
+        action = Action(action_id, "Void", at, amount, True, "10000", "Approved", reference, None, metadata)
+        p.actions.append(action)
+        p.updated_on = at
+        self._emit("payment_voided", p.id, at, lambda base: events.action_data(p, action, base))
+        return action
+
+    def expire_authorization(self, p: Payment) -> None:
+        """At ``expires_on`` the uncaptured remainder lapses; untouched authorizations expire."""
+        if p.available_to_capture <= 0 or p.pending_capture or p.pending_void:
+            if p.pending_capture or p.pending_void:  # an accepted action is about to land: retry later
+                self.schedule(
+                    self.now + timedelta(seconds=max(self.config.action_delay_seconds, 1)),
+                    self.expire_authorization,
+                    p,
+                )
+            return
+        at = self.stamp(self.now)
+        p.available_to_capture = 0
+        p.available_to_void = 0
+        p.updated_on = at
+        if p.total_captured == 0 and p.status == "Authorized":
+            p.status = "Expired"
+            self._emit("payment_expired", p.id, at, lambda base: events.lifecycle_data(p, at, base))
+        else:
+            self._refresh_status(p)
+
+    def expire_pending(self, p: Payment) -> None:
+        if p.status != "Pending":
+            return
+        at = self.stamp(self.now)
+        p.status = "Expired"
+        p.updated_on = at
+        self._emit("payment_expired", p.id, at, lambda base: events.lifecycle_data(p, at, base))
+
+    def start_pending(self, p: Payment, session_id: str) -> None:
+        """A 3DS payment: 202 Pending until the challenge is completed (or it expires)."""
+        p.status = "Pending"
+        p.session_id = session_id
+        p.three_ds = {"downgraded": False, "enrolled": "Y"}
+        self.sessions[session_id] = p.id
+        self._emit(
+            "payment_pending",
+            p.id,
+            p.requested_on,
+            lambda base: events.lifecycle_data(p, p.requested_on, base),
+        )
+        self.schedule(
+            p.requested_on + timedelta(seconds=self.config.pending_expiry_seconds), self.expire_pending, p
+        )
+
+    def complete_pending(self, p: Payment, outcome: str, decline_code: str | None = None) -> None:
+        if p.status != "Pending":
+            raise WorldError("not_allowed")
+        at = self.stamp(self.now)
+        if outcome == "cancel":
+            p.status = "Canceled"
+            p.updated_on = at
+            self._emit("payment_canceled", p.id, at, lambda base: events.lifecycle_data(p, at, base))
+            return
+        p.status = "Authorized"  # provisional; authorize() sets the real outcome
+        code = decline_code or ("20154" if outcome == "decline" else None)
+        self.authorize(p, at, self.ids.new("act"), code)
+        if p.approved and p.capture and p.amount > 0:
+            self.request_capture(p, None, final=True, reference=None, metadata=None)
+
+    # ------------------------------------------------------------------ API-initiated actions (202)
+    def request_capture(
+        self,
+        p: Payment,
+        amount: int | None,
+        *,
+        final: bool,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        action_id: str | None = None,
+        delay: float | None = None,
+    ) -> str:
+        if not p.can_capture():
+            raise WorldError("not_allowed")
+        capturable = p.capturable_now()
+        if amount is None:
+            amount = capturable
+        if amount > p.total_authorized:
+            raise WorldError("invalid", ("capture_value_greater_than_authorized",), "processing_error")
+        if amount > capturable:
+            raise WorldError(
+                "invalid", ("capture_value_greater_than_remaining_authorized",), "processing_error"
+            )
+        action_id = action_id or self.ids.new("act")
+        p.pending_capture += amount
+        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        self.schedule(
+            self._due(delay), self._land_capture, p, amount, action_id, reference, final, metadata, decline
+        )
+        return action_id
+
+    def _land_capture(
+        self,
+        p: Payment,
+        amount: int,
+        action_id: str,
+        reference: str | None,
+        final: bool,
+        metadata: dict[str, Any] | None,
+        decline: str | None,
+    ) -> None:
+        p.pending_capture -= amount
+        self.apply_capture(
+            p, self.stamp(self.now), amount, action_id, reference, final, metadata, decline_code=decline
+        )
+
+    def request_refund(
+        self,
+        p: Payment,
+        amount: int | None,
+        *,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        capture_action_id: str | None = None,
+    ) -> str:
+        if not p.can_refund():
+            raise WorldError("not_allowed")
+        refundable = p.refundable_now()
+        if capture_action_id is not None:
+            capture = next(
+                (a for a in p.actions if a.id == capture_action_id and a.type == "Capture" and a.approved),
+                None,
+            )
+            if capture is None:
+                raise WorldError("invalid", ("capture_action_id_invalid",))
+            already = sum(
+                a.amount
+                for a in p.actions
+                if a.type == "Refund" and a.approved and a.capture_action_id == capture_action_id
+            )
+            refundable = min(refundable, capture.amount - already)
+        if amount is None:
+            amount = refundable
+        if amount > refundable or amount <= 0:
+            raise WorldError("invalid", ("amount_exceeds_balance",), "processing_error")
+        action_id = self.ids.new("act")
+        p.pending_refund += amount
+        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        self.schedule(
+            self._due(None),
+            self._land_refund,
+            p,
+            amount,
+            action_id,
+            reference,
+            metadata,
+            decline,
+            capture_action_id,
+        )
+        return action_id
+
+    def _land_refund(
+        self,
+        p: Payment,
+        amount: int,
+        action_id: str,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        decline: str | None,
+        capture_action_id: str | None,
+    ) -> None:
+        p.pending_refund -= amount
+        self.apply_refund(
+            p,
+            self.stamp(self.now),
+            amount,
+            action_id,
+            reference,
+            metadata,
+            decline_code=decline,
+            capture_action_id=capture_action_id,
+        )
+
+    def request_void(self, p: Payment, *, reference: str | None, metadata: dict[str, Any] | None) -> str:
+        if not p.can_void():
+            raise WorldError("not_allowed")
+        action_id = self.ids.new("act")
+        p.pending_void = True
+        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        self.schedule(self._due(None), self._land_void, p, action_id, reference, metadata, decline)
+        return action_id
+
+    def _land_void(
+        self,
+        p: Payment,
+        action_id: str,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        decline: str | None,
+    ) -> None:
+        p.pending_void = False
+        self.apply_void(p, self.stamp(self.now), action_id, reference, metadata, decline_code=decline)
+
+    def _due(self, delay: float | None) -> datetime:
+        seconds = self.config.action_delay_seconds if delay is None else delay
+        return self.now + timedelta(seconds=seconds)
+
+    # ------------------------------------------------------------------ disputes
+    def open_dispute(
+        self,
+        p: Payment,
+        *,
+        at: datetime,
+        dispute_id: str,
+        amount: int,
+        category: str,
+        reason_code: str,
+        chargeback_action_id: str,
+        evidence_days: int = 7,
+    ) -> Dispute:
+        capture = next((a for a in reversed(p.actions) if a.type == "Capture" and a.approved), None)
+        d = Dispute(
+            id=dispute_id,
+            payment_id=p.id,
+            payment_action_id=capture.id if capture else None,
+            category=category,
+            status="evidence_required",
+            amount=amount,
+            currency=p.currency,
+            reason_code=reason_code,
+            received_on=at,
+            last_update=at,
+            evidence_required_by=day_start(at) + timedelta(days=evidence_days, hours=18),
+            payment_arn=arn_for(capture.id if capture else chargeback_action_id),
+            payment_method=p.card.payment_method,
+            payment_reference=p.reference,
+            history=[(at, "evidence_required")],
+        )
+        self.disputes[d.id] = d
+        p.dispute_ids.append(d.id)
+        self._add_fa(
+            build_financial_action(
+                p,
+                action_id=chargeback_action_id,
+                action_type="Chargeback",
+                processed_on=at,
+                signed_amount=-amount,
+                fee_sign=self.config.fee_sign,
+            )
+        )
+        self._emit("dispute_received", d.id, at, lambda base: events.dispute_data(d, at))
+        self._emit("dispute_evidence_required", d.id, at, lambda base: events.dispute_data(d, at))
+        if d.evidence_required_by is not None:
+            self.schedule(d.evidence_required_by, self._expire_dispute, d)
+        return d
+
+    def _expire_dispute(self, d: Dispute) -> None:
+        if d.status == "evidence_required":
+            self.set_dispute_status(d, self.stamp(self.now), "expired")
+
+    def set_dispute_status(
+        self,
+        d: Dispute,
+        at: datetime,
+        status: str,
+        *,
+        reversal_action_id: str | None = None,
+        resolved_reason: str | None = None,
+    ) -> None:
+        if status not in DISPUTE_STATUSES:
+            raise WorldError("invalid", ("dispute_status_invalid",))
+        d.status = status
+        d.last_update = at
+        d.history.append((at, status))
+        if resolved_reason:
+            d.resolved_reason = resolved_reason
+        if status in DISPUTE_CREDIT_STATUSES:
+            p = self.payments[d.payment_id]
+            self._add_fa(
+                build_financial_action(
+                    p,
+                    action_id=reversal_action_id or self.ids.new("act"),
+                    action_type="Chargeback Reversal",
+                    processed_on=at,
+                    signed_amount=d.amount,
+                    fee_sign=self.config.fee_sign,
+                )
+            )
+        event = DISPUTE_EVENTS.get(status)
+        if event:
+            self._emit(event, d.id, at, lambda base: events.dispute_data(d, at))
+
+    # ------------------------------------------------------------------ payment links
+    def create_link(self, **fields: Any) -> PaymentLink:
+        link = PaymentLink(id=self.ids.link_id(), **fields)
+        self.links[link.id] = link
+        return link
+
+    # ------------------------------------------------------------------ orders
+    def next_reference(self) -> str:
+        self.next_order_no += self.gen_rng.randint(1, 3)
+        return f"FP-{self.next_order_no}"

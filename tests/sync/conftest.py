@@ -1,0 +1,1 @@
+from ingest_fixtures import sandbox  # noqa: F401  (fixture)

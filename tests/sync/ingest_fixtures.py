@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
 from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
@@ -36,7 +35,8 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def client_for(server: SandboxServer, **overrides: Any) -> CheckoutClient:
-    return CheckoutClient(CheckoutSettings(base_url=server.base_url, secret_key=DEFAULT_SECRET_KEY, **overrides))
+    settings = CheckoutSettings(base_url=server.base_url, secret_key=DEFAULT_SECRET_KEY, **overrides)
+    return CheckoutClient(settings)
 
 
 def migrated_engine(url: str) -> sa.Engine:

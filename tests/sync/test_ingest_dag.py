@@ -12,10 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-
 from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
-
 from ingest_fixtures import migrated_engine, snapshot
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -66,14 +64,17 @@ def test_dag_lands_the_scenario_and_a_second_run_changes_nothing(dagbag, wired):
 
 
 def test_backfill_run_leaves_watermarks_alone(dagbag, wired):
-    sandbox, engine = wired
+    _, engine = wired
     dag = dagbag.dags["checkout_ingest"]
     assert run_dag(dag, CONF).state == "success"
     with engine.connect() as conn:
         marks = dict(conn.exec_driver_sql("select source, value from sync_watermarks").all())
-    assert {"checkout.payments.requested_on", "checkout.disputes.last_update", "checkout.reports.created_on"} <= set(
-        marks
-    )
+    expected = {
+        "checkout.payments.requested_on",
+        "checkout.disputes.last_update",
+        "checkout.reports.created_on",
+    }
+    assert expected <= set(marks)
 
     before = snapshot(engine)
     backfill = run_dag(dag, {"from": "2020-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z", **CONF})

@@ -216,6 +216,28 @@ def stage_payments(
         result.details["actions_updated"] = result.details.get("actions_updated", 0) + res.updated
 
 
+def clamp_to_search_horizon(
+    window: Window, settings: IngestSettings, now: datetime, result: StepResult
+) -> Window | None:
+    """A backfill can only search what the search API still reaches (about 90 days) and the past.
+
+    The part outside is reported in the step's result, not silently dropped.
+    """
+    start = max(window.start, now - settings.search_horizon)
+    end = min(window.end, now)
+    if start != window.start or end != window.end:
+        result.details["clamped_from"] = [format_ts(window.start), format_ts(window.end)]
+        log.warning(
+            "payments backfill %s..%s clamped to the search horizon %s..%s; older payments are only "
+            "reachable one by one (refresh_referenced_payments) or through report files",
+            window.start,
+            window.end,
+            start,
+            end,
+        )
+    return Window(start, end) if end > start else None
+
+
 def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> Window | None:
     """The window a scheduled run searches: watermark minus the re-walk, up to now minus settle."""
     with engine.connect() as conn:
@@ -264,7 +286,10 @@ def ingest_payments(
     now = now or utcnow()
     backfill = window is not None
     result = StepResult("payments")
-    window = window or payments_window(engine, settings, now)
+    if window is not None:
+        window = clamp_to_search_horizon(window, settings, now, result)
+    else:
+        window = payments_window(engine, settings, now)
     if window is None:
         return result
     result.details["window"] = [format_ts(window.start), format_ts(window.end)]

@@ -70,19 +70,41 @@ def pg_server_url() -> str:
     return url
 
 
+class ScratchDatabases:
+    """Creates empty PostgreSQL databases on the test server and drops them at teardown."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def new(self) -> str:
+        name = f"cfp_t_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return sa.engine.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
 @pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    name = f"cfp_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+def pg_databases(pg_server_url: str) -> Iterator[ScratchDatabases]:
+    dbs = ScratchDatabases(pg_server_url)
     try:
-        yield sa.engine.make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+        yield dbs
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        dbs.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases: ScratchDatabases) -> str:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    return pg_databases.new()
 
 
 @pytest.fixture
@@ -91,11 +113,23 @@ def sqlite_url(tmp_path) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse_url(request) -> str:
+def warehouse_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def warehouse_factory(request, warehouse_kind: str, tmp_path):
+    """Makes fresh, empty warehouse URLs of the test's kind (SQLite file or PostgreSQL database)."""
+    if warehouse_kind == "sqlite":
+        counter = iter(range(1000))
+        return lambda: f"sqlite:///{tmp_path / f'warehouse-{next(counter)}.sqlite'}"
+    return request.getfixturevalue("pg_databases").new
+
+
+@pytest.fixture
+def warehouse_url(warehouse_factory) -> str:
     """Runs a test once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
-    return request.getfixturevalue("pg_url")
+    return warehouse_factory()
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     sys.exit(args.func(args))
 
 

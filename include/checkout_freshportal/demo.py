@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ import requests
 
 from checkout_freshportal.config import DEMO_DIR
 from checkout_freshportal.demo_stack import AirflowStandalone, free_port, start_process, venv_bin, wait_http
+from checkout_freshportal.money import to_major
 from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
+
+FROZEN_CLOCK = ("--clock-speed", "0.000001")
 
 
 def _reset_warehouse(path: Path) -> None:
@@ -26,13 +30,24 @@ def _reset_warehouse(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _shown(row: dict[str, Any], value: Any) -> str:
+    """Counts as they are; money in major units of its currency, exactly (no rounding)."""
+    currency = row["what"].rsplit(" ", 1)[-1]
+    if isinstance(value, int) and len(currency) == 3 and currency.isupper():
+        return f"{to_major(value, currency):,}"
+    if isinstance(value, str):
+        return f"{Decimal(value):,}"
+    return f"{value:,}"
+
+
 def _print_comparison(rows: list[dict[str, Any]]) -> None:
     width = max(len(r["what"]) for r in rows)
-    print(f"\n{'what':<{width}}  {'scenario':>22}  {'warehouse':>22}  ok")
-    print("-" * (width + 52))
+    print(f"\n{'what':<{width}}  {'scenario':>20}  {'warehouse':>20}  ok")
+    print("-" * (width + 48))
     for r in rows:
         mark = "yes" if r["ok"] else "NO"
-        print(f"{r['what']:<{width}}  {r['expected']!s:>22}  {r['landed']!s:>22}  {mark}")
+        print(f"{r['what']:<{width}}  {_shown(r, r['expected']):>20}  {_shown(r, r['landed']):>20}  {mark}")
+    print("(money in major units of each currency, to the minor unit; report amounts to 8 decimals)")
 
 
 def run_demo(seed: int = 42, keep_running: bool = False) -> int:
@@ -53,7 +68,18 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
     print(f"[demo] Checkout.com sandbox (seed {seed}) on {sandbox_url}")
     sandbox = start_process(
         "sandbox-checkout",
-        [venv_bin("cfp"), "sandbox", "checkout", "--port", str(sandbox_port), "--seed", str(seed)],
+        # The sandbox clock is frozen so the scenario cannot move between the ingestion and the
+        # comparison below (with the clock running, an authorization could be captured in between).
+        [
+            venv_bin("cfp"),
+            "sandbox",
+            "checkout",
+            "--port",
+            str(sandbox_port),
+            "--seed",
+            str(seed),
+            *FROZEN_CLOCK,
+        ],
         dict(os.environ),
         logs,
     )

@@ -124,6 +124,8 @@ class AirflowStandalone:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]),
                 "NO_PROXY": "*",
+                # standalone starts its components as `airflow ...` subprocesses found on PATH
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             }
         )
         env.update(self.env_extra)

@@ -1,0 +1,109 @@
+"""A run that dies part-way and is rerun loses nothing and duplicates nothing.
+
+Two ways to die: the API failing mid-run (client retries off, so the step raises between pages),
+and the process being killed with SIGKILL while it writes. In both, the rerun must leave the
+warehouse row for row equal to one clean run against the same world.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import sqlalchemy as sa
+from ingest_fixtures import LOAD_BOOKKEEPING, client_for, migrated_engine, snapshot
+
+from checkout_freshportal.checkout.errors import CheckoutError
+from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
+from checkout_freshportal.sync import ingest
+from checkout_freshportal.sync.ingest_settings import IngestSettings
+from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
+
+# Small pages so a run commits many times and can die between any two of them.
+SETTINGS = {"search_page_size": 25, "settle_hours": 0}
+
+
+def clean_run(sandbox, url: str) -> dict:
+    engine = migrated_engine(url)
+    ingest.run_all(client_for(sandbox), engine, IngestSettings.from_mapping(SETTINGS), run_id="clean")
+    snap = snapshot(engine, drop=LOAD_BOOKKEEPING)
+    engine.dispose()
+    return snap
+
+
+def assert_complete(sandbox, engine) -> None:
+    scenario = requests.get(f"{sandbox.base_url}/_sandbox/summary", timeout=10).json()
+    mismatches = [r for r in compare_with_scenario(scenario, landed_summary(engine)) if not r["ok"]]
+    assert mismatches == []
+
+
+def set_faults(sandbox, **faults) -> None:
+    requests.post(f"{sandbox.base_url}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
+
+
+def test_api_failures_mid_run_then_rerun(sandbox, warehouse_factory):
+    url = warehouse_factory()
+    engine = migrated_engine(url)
+    settings = IngestSettings.from_mapping(SETTINGS)
+    fragile = client_for(sandbox, max_retries=0)
+
+    set_faults(sandbox, fault_500_share=0.08)
+    failures = 0
+    for attempt in range(20):
+        try:
+            ingest.run_all(fragile, engine, settings, run_id=f"faulty-{attempt}")
+        except CheckoutError:
+            failures += 1
+            if failures >= 3:
+                break
+    assert failures >= 1, "the injected faults never interrupted a run"
+
+    set_faults(sandbox, fault_500_share=0.0)
+    ingest.run_all(client_for(sandbox), engine, settings, run_id="rerun")
+    assert_complete(sandbox, engine)
+    assert snapshot(engine, drop=LOAD_BOOKKEEPING) == clean_run(sandbox, warehouse_factory())
+    engine.dispose()
+
+
+def _rows(engine) -> int:
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("select count(*) from stg_payments")).scalar_one())
+    except sa.exc.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun(sandbox, warehouse_factory):
+    url = warehouse_factory()
+    engine = migrated_engine(url)
+    env = {
+        **os.environ,
+        "CFP_CHECKOUT_BASE_URL": sandbox.base_url,
+        "CFP_CHECKOUT_SECRET_KEY": DEFAULT_SECRET_KEY,
+    }
+    argv = [sys.executable, "-m", "checkout_freshportal.cli", "ingest", "--url", url, "--settings", json.dumps(SETTINGS)]
+    # Slow responses stretch the run so the kill lands in the middle of it, between commits.
+    set_faults(sandbox, fault_slow_share=0.3, slow_seconds=0.05)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _rows(engine) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    landed_before_rerun = _rows(engine)
+    assert landed_before_rerun > 0
+
+    set_faults(sandbox, fault_slow_share=0.0)
+    rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_complete(sandbox, engine)
+    assert snapshot(engine, drop=LOAD_BOOKKEEPING) == clean_run(sandbox, warehouse_factory())
+    engine.dispose()

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
     from checkout_freshportal.sync import ingest
     from checkout_freshportal.sync.ingest_settings import IngestSettings
+
     from checkout_hook import CheckoutHook
     from warehouse_hook import WarehouseHook
 

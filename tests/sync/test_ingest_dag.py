@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+
 from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
+
 from ingest_fixtures import migrated_engine, snapshot
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]

@@ -17,13 +17,14 @@ import time
 import pytest
 import requests
 import sqlalchemy as sa
-from ingest_fixtures import LOAD_BOOKKEEPING, client_for, migrated_engine, snapshot
 
 from checkout_freshportal.checkout.errors import CheckoutError
 from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.sync import ingest
 from checkout_freshportal.sync.ingest_settings import IngestSettings
 from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
+
+from ingest_fixtures import LOAD_BOOKKEEPING, client_for, migrated_engine, snapshot
 
 # Small pages so a run commits many times and can die between any two of them.
 SETTINGS = {"search_page_size": 25, "settle_hours": 0}
@@ -88,7 +89,8 @@ def test_sigkill_mid_run_then_rerun(sandbox, warehouse_factory):
         "CFP_CHECKOUT_BASE_URL": sandbox.base_url,
         "CFP_CHECKOUT_SECRET_KEY": DEFAULT_SECRET_KEY,
     }
-    argv = [sys.executable, "-m", "checkout_freshportal.cli", "ingest", "--url", url, "--settings", json.dumps(SETTINGS)]
+    argv = [sys.executable, "-m", "checkout_freshportal.cli", "ingest", "--url", url]
+    argv += ["--settings", json.dumps(SETTINGS)]
     # Slow responses stretch the run so the kill lands in the middle of it, between commits.
     set_faults(sandbox, fault_slow_share=0.3, slow_seconds=0.05)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -200,6 +200,7 @@ def stage_payments(
         upsert(conn, schema.stg_payments, [mappers.payment_row(p) for p in payments], ["payment_id"])
     )
     action_rows: list[dict] = []
+    currency_of = {p["id"]: p.get("currency") for p in payments}
     for payment_id, actions in actions_by_payment.items():
         gateway = _gateway_actions(actions)
         if gateway:
@@ -209,7 +210,9 @@ def stage_payments(
                 [{**a, "payment_id": payment_id} for a in gateway],
                 run_id=run_id,
             )
-            action_rows.extend(mappers.action_rows(payment_id, list(gateway)))
+            action_rows.extend(
+                mappers.action_rows(payment_id, list(gateway), currency=currency_of.get(payment_id))
+            )
     if action_rows:
         res = upsert(conn, schema.stg_payment_actions, action_rows, ["action_id"])
         result.details["actions_inserted"] = result.details.get("actions_inserted", 0) + res.inserted

@@ -1,0 +1,311 @@
+"""Pure functions: a Checkout.com API object (dict as returned) -> a staged row (dict).
+
+Tolerant where the API is loose: optional fields may be absent, unknown fields are ignored here
+(they stay in ``raw_api_objects``), ``response_code`` may come as a number. Strict where a wrong
+value would corrupt money or time: amounts must be integers (minor units; a float or a numeric
+string is refused), currencies must be ISO 4217, timestamps must parse exactly (0-7 fractional
+digits, an explicit offset). Errors name the object and the field.
+
+Privacy: no card number, name, full email or address reaches staging. A customer is kept as its
+``cus_`` id and ``sha256(lower(email))``, a card as scheme, type, BIN and last four (what PCI DSS
+allows to display).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from checkout_freshportal import money
+from checkout_freshportal.timeutil import TimestampError, parse_ts
+from checkout_freshportal.warehouse.schema import PAYMENT_BALANCES
+
+DEFAULT_SOURCE = "checkout.api"
+
+PAYMENT_STATUSES = (
+    "Pending",
+    "Authorized",
+    "Card Verified",
+    "Voided",
+    "Partially Captured",
+    "Captured",
+    "Partially Refunded",
+    "Refunded",
+    "Declined",
+    "Canceled",
+    "Expired",
+    "Paid",
+    "Active",
+    "Requested",
+    "Authentication Requested",
+    "Retry Scheduled",
+    "Returned",
+)
+_PAYMENT_STATUS_BY_KEY = {s.lower(): s for s in PAYMENT_STATUSES} | {"cancelled": "Canceled"}
+
+DISPUTE_STATUSES = (
+    "evidence_required",
+    "evidence_under_review",
+    "won",
+    "lost",
+    "expired",
+    "accepted",
+    "canceled",
+    "resolved",
+    "arbitration_under_review",
+    "arb_evidence_submitted",
+    "arbitration_won",
+    "arbitration_lost",
+)
+_DISPUTE_STATUS_BY_KEY = {s: s for s in DISPUTE_STATUSES} | {"cancelled": "canceled"}
+
+
+class MappingError(ValueError):
+    """An API object that cannot be staged as it is; names the object and the field."""
+
+    def __init__(self, kind: str, object_id: Any, field: str, problem: str) -> None:
+        self.kind, self.object_id, self.field, self.problem = kind, object_id, field, problem
+        super().__init__(f"{kind} {object_id or '<no id>'}: field {field!r}: {problem}")
+
+
+class _Ctx:
+    """Field readers bound to one object, so every error names it."""
+
+    def __init__(self, kind: str, obj: Mapping[str, Any], object_id: Any) -> None:
+        if not isinstance(obj, Mapping):
+            raise MappingError(kind, None, "<object>", f"expected a JSON object, got {type(obj).__name__}")
+        self.kind, self.obj, self.object_id = kind, obj, object_id
+
+    def fail(self, field: str, problem: str) -> MappingError:
+        return MappingError(self.kind, self.object_id, field, problem)
+
+    def get(self, field: str, src: Mapping[str, Any] | None = None) -> Any:
+        value = (self.obj if src is None else src).get(field)
+        return None if value == "" else value
+
+    def required(self, field: str, src: Mapping[str, Any] | None = None) -> Any:
+        value = self.get(field, src)
+        if value is None:
+            raise self.fail(field, "missing")
+        return value
+
+    def text(self, field: str, src: Mapping[str, Any] | None = None, *, required: bool = False) -> str | None:
+        value = self.required(field, src) if required else self.get(field, src)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.fail(field, f"expected text, got {type(value).__name__}")
+        return str(value)
+
+    def minor(
+        self, field: str, src: Mapping[str, Any] | None = None, *, required: bool = False
+    ) -> int | None:
+        """An amount in minor units: a JSON integer, nothing else (no float, no string)."""
+        value = self.required(field, src) if required else self.get(field, src)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(
+                field, f"amount must be an integer in minor units, got {type(value).__name__} {value!r}"
+            )
+        return value
+
+    def ts(
+        self, field: str, src: Mapping[str, Any] | None = None, *, required: bool = False
+    ) -> datetime | None:
+        value = self.required(field, src) if required else self.get(field, src)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(field, f"timestamp must be ISO 8601 text, got {type(value).__name__}")
+        try:
+            return parse_ts(value)
+        except TimestampError as exc:
+            raise self.fail(field, str(exc)) from None
+
+    def currency(
+        self, field: str, src: Mapping[str, Any] | None = None, *, required: bool = False
+    ) -> str | None:
+        value = self.required(field, src) if required else self.get(field, src)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not money.is_currency(value):
+            raise self.fail(field, f"not an ISO 4217 currency with a minor unit: {value!r}")
+        return value.strip().upper()
+
+    def boolean(self, field: str, src: Mapping[str, Any] | None = None) -> bool | None:
+        value = self.get(field, src)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.fail(field, f"expected true/false, got {value!r}")
+
+    def obj_at(self, field: str, src: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        value = (self.obj if src is None else src).get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(field, f"expected an object, got {type(value).__name__}")
+        return value
+
+
+def normalize_payment_status(value: Any, *, object_id: Any = None) -> str:
+    """``"captured"``, ``"PARTIALLY_CAPTURED"`` -> the Title Case enum value."""
+    key = " ".join(str(value).replace("_", " ").split()).lower() if isinstance(value, str) else None
+    status = _PAYMENT_STATUS_BY_KEY.get(key or "")
+    if status is None:
+        raise MappingError("payment", object_id, "status", f"unknown payment status {value!r}")
+    return status
+
+
+def normalize_dispute_status(value: Any, *, object_id: Any = None) -> str:
+    key = "_".join(str(value).replace("-", " ").split()).lower() if isinstance(value, str) else None
+    status = _DISPUTE_STATUS_BY_KEY.get(key or "")
+    if status is None:
+        raise MappingError("dispute", object_id, "status", f"unknown dispute status {value!r}")
+    return status
+
+
+def email_hash(email: Any) -> str | None:
+    """sha256 of the trimmed, lower-cased address: joinable, not readable."""
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def _metadata(ctx: _Ctx, field: str = "metadata", src: Mapping[str, Any] | None = None) -> dict | None:
+    value = (ctx.obj if src is None else src).get(field)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ctx.fail(field, f"expected an object, got {type(value).__name__}")
+    return dict(value)
+
+
+def payment_row(obj: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
+    """A payment-details object (GET /payments/{id}, search item) -> ``stg_payments`` row."""
+    ctx = _Ctx("payment", obj, obj.get("id") if isinstance(obj, Mapping) else None)
+    payment_id = ctx.text("id", required=True)
+    balances = ctx.obj_at("balances")
+    src = ctx.obj_at("source")
+    customer = ctx.obj_at("customer")
+    is_card = src.get("type") in {"card", "network_token", "token"} or "last4" in src or "last_4" in src
+    last4 = ctx.text("last4", src) or ctx.text("last_4", src)
+    row: dict[str, Any] = {
+        "payment_id": payment_id,
+        "status": normalize_payment_status(ctx.required("status"), object_id=payment_id),
+        "requested_on": ctx.ts("requested_on", required=True),
+        "processed_on": ctx.ts("processed_on"),
+        "expires_on": ctx.ts("expires_on"),
+        "currency": ctx.currency("currency", required=True),
+        "amount_minor": ctx.minor("amount", required=True),
+        "amount_requested_minor": ctx.minor("amount_requested"),
+        "approved": ctx.boolean("approved"),
+        "reference": ctx.text("reference"),
+        "payment_type": ctx.text("payment_type"),
+        "response_code": ctx.text("response_code"),
+        "response_summary": ctx.text("response_summary"),
+        "processing_channel_id": ctx.text("processing_channel_id"),
+        "source_type": ctx.text("type", src),
+        "card_scheme": ctx.text("scheme", src) if is_card else None,
+        "card_type": ctx.text("card_type", src) if is_card else None,
+        "card_bin": (ctx.text("bin", src) or None) if is_card else None,
+        "card_last4": last4 if is_card else None,
+        "customer_id": ctx.text("id", customer),
+        "customer_email_hash": email_hash(customer.get("email")),
+        "metadata": _metadata(ctx),
+        "source": source,
+    }
+    for name in PAYMENT_BALANCES:
+        try:
+            row[f"{name}_minor"] = ctx.minor(name, balances)
+        except MappingError as exc:
+            raise ctx.fail(f"balances.{name}", exc.problem) from None
+    if row["card_bin"] is not None and len(row["card_bin"]) > 8:
+        raise ctx.fail("source.bin", "longer than 8 digits (refusing to store more of a card number)")
+    if row["card_last4"] is not None and len(row["card_last4"]) != 4:
+        raise ctx.fail("source.last4", "not 4 characters")
+    return row
+
+
+def action_rows(
+    payment_id: str,
+    actions: Sequence[Mapping[str, Any]],
+    *,
+    currency: str | None = None,
+    source: str = DEFAULT_SOURCE,
+) -> list[dict[str, Any]]:
+    """``GET /payments/{id}/actions`` items (or embedded ``actions[]``) -> ``stg_payment_actions``.
+
+    Actions carry no currency: pass the payment's, or the column stays NULL. Summary actions
+    (id/type/response only) map with NULL amount and date; upsert keeps a stored non-NULL value
+    for those columns (``schema.PRESERVE_NON_NULL``) so a summary never erases a full action.
+    """
+    if not payment_id:
+        raise MappingError("action", None, "payment_id", "missing")
+    cur = None
+    if currency is not None:
+        if not money.is_currency(currency):
+            raise MappingError("action", None, "currency", f"not an ISO 4217 currency: {currency!r}")
+        cur = currency.strip().upper()
+    out = []
+    for act in actions:
+        ctx = _Ctx("action", act, act.get("id") if isinstance(act, Mapping) else None)
+        processing = ctx.obj_at("processing")
+        amount = ctx.minor("amount")
+        out.append(
+            {
+                "action_id": ctx.text("id", required=True),
+                "payment_id": payment_id,
+                "action_type": ctx.text("type", required=True),
+                "processed_on": ctx.ts("processed_on"),
+                "currency": cur if amount is not None else None,
+                "amount_minor": amount,
+                "approved": ctx.boolean("approved"),
+                "status": ctx.text("status"),
+                "response_code": ctx.text("response_code"),
+                "response_summary": ctx.text("response_summary"),
+                "reference": ctx.text("reference"),
+                "authorization_type": ctx.text("authorization_type"),
+                "acquirer_reference_number": ctx.text("acquirer_reference_number", processing),
+                "acquirer_transaction_id": ctx.text("acquirer_transaction_id", processing),
+                "metadata": _metadata(ctx),
+                "source": source,
+            }
+        )
+    return out
+
+
+def dispute_row(obj: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
+    """A dispute from ``GET /disputes`` (flat ``payment_*`` fields) or ``GET /disputes/{id}``
+    (nested ``payment{}``) -> ``stg_disputes`` row."""
+    ctx = _Ctx("dispute", obj, obj.get("id") if isinstance(obj, Mapping) else None)
+    dispute_id = ctx.text("id", required=True)
+    pay = ctx.obj_at("payment")
+
+    def either(flat: str, nested: str) -> str | None:
+        return ctx.text(flat) if ctx.get(flat) is not None else ctx.text(nested, pay)
+
+    return {
+        "dispute_id": dispute_id,
+        "payment_id": either("payment_id", "id"),
+        "payment_action_id": either("payment_action_id", "action_id"),
+        "payment_reference": either("payment_reference", "reference"),
+        "payment_method": either("payment_method", "method"),
+        "payment_arn": either("payment_arn", "arn"),
+        "category": ctx.text("category"),
+        "status": normalize_dispute_status(ctx.required("status"), object_id=dispute_id),
+        "resolved_reason": ctx.text("resolved_reason"),
+        "reason_code": ctx.text("reason_code"),
+        "currency": ctx.currency("currency", required=True),
+        "amount_minor": ctx.minor("amount", required=True),
+        "received_on": ctx.ts("received_on"),
+        "last_update": ctx.ts("last_update", required=True),
+        "evidence_required_by": ctx.ts("evidence_required_by"),
+        "entity_id": ctx.text("entity_id"),
+        "sub_entity_id": ctx.text("sub_entity_id"),
+        "processing_channel_id": ctx.text("processing_channel") or ctx.text("processing_channel_id", pay),
+        "is_ce_candidate": ctx.boolean("is_ce_candidate"),
+        "source": source,
+    }

@@ -1,0 +1,468 @@
+"""load_report_file on both engines (and both PostgreSQL methods): idempotent, exact, loud."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from checkout_freshportal import money
+from checkout_freshportal.warehouse import (
+    ReportColumnsError,
+    ReportDuplicateKeyError,
+    ReportFileChangedError,
+    ReportFormatError,
+    ReportLoadError,
+    ReportRowsError,
+    load_report_file,
+    schema,
+)
+
+from wh_helpers import FA_HEADER, PAYOUT_HEADER, fa_line, migrated_engine, payout_line, rows_of, to_csv
+
+FA = schema.stg_financial_actions
+BOOKKEEPING = {"first_seen_at", "updated_at", "source", "source_file_id"}
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres-copy", marks=pytest.mark.postgres),
+        pytest.param("postgres-rows", marks=pytest.mark.postgres),
+    ]
+)
+def wh(request):
+    """(engine, method): SQLite, PostgreSQL through COPY, PostgreSQL through the row path."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    eng = migrated_engine(url)
+    yield eng, {"sqlite": "auto", "postgres-copy": "copy", "postgres-rows": "rows"}[request.param]
+    eng.dispose()
+
+
+def load(wh, data: bytes | str, file_id: str, report_type: str = "FinancialActions", **kw):
+    eng, method = wh
+    stream = io.StringIO(data) if isinstance(data, str) else io.BytesIO(data)
+    with eng.begin() as conn:
+        return load_report_file(
+            conn,
+            report_id=f"rpt_{file_id}",
+            report_type=report_type,
+            file_id=file_id,
+            filename=f"{file_id}.csv",
+            stream=stream,
+            method=method,
+            **kw,
+        )
+
+
+def staged(wh) -> dict[tuple[str, str], dict]:
+    with wh[0].connect() as conn:
+        return {(r["action_id"], r["breakdown_type"]): r for r in rows_of(conn, FA)}
+
+
+def count(wh, table: sa.Table) -> int:
+    with wh[0].connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_overlapping_date_range_files_store_each_line_once(wh) -> None:
+    day1 = [fa_line(f"act_{i}", b) for i in range(0, 6) for b in ("Gross", "Scheme Fee")]
+    day2 = [fa_line(f"act_{i}", b) for i in range(3, 9) for b in ("Gross", "Scheme Fee")]
+    r1 = load(wh, to_csv(day1), "file_d1")
+    r2 = load(wh, to_csv(day2), "file_d2")
+    assert (r1.rows, r1.staged_inserted, r1.staged_updated, r1.staged_unchanged) == (12, 12, 0, 0)
+    assert (r2.rows, r2.staged_inserted, r2.staged_updated, r2.staged_unchanged) == (12, 6, 0, 6)
+    rows = staged(wh)
+    assert len(rows) == 18
+    assert rows[("act_3", "Gross")]["source_file_id"] == "file_d1"  # unchanged lines keep their lineage
+    assert count(wh, schema.raw_report_rows) == 24  # raw keeps every line of every file
+
+
+def test_by_payout_file_fills_payout_id_and_a_later_date_range_file_keeps_it(wh) -> None:
+    lines = [fa_line("act_1", "Gross"), fa_line("act_1", "Scheme Fee"), fa_line("act_2", "Gross")]
+    load(wh, to_csv(lines), "file_range_1")
+    by_payout = [{**ln, "Payout ID": "po_77"} for ln in lines[:2]]
+    r = load(wh, to_csv(by_payout), "file_payout", "FinancialActionsByPayoutId")
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 2, 0)
+    r = load(wh, to_csv(lines), "file_range_2")  # overlaps again, with no payout id
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 0, 3)
+    rows = staged(wh)
+    assert rows[("act_1", "Gross")]["payout_id"] == rows[("act_1", "Scheme Fee")]["payout_id"] == "po_77"
+    assert rows[("act_2", "Gross")]["payout_id"] is None
+    assert rows[("act_1", "Gross")]["source"] == "report:FinancialActionsByPayoutId"
+
+
+def test_reloading_a_file_is_skipped_and_a_changed_file_is_refused(wh) -> None:
+    data = to_csv([fa_line("act_1"), fa_line("act_2")])
+    first = load(wh, data, "file_1")
+    again = load(wh, data, "file_1")
+    assert again.skipped_already_loaded
+    assert not first.skipped_already_loaded
+    assert (again.rows, again.staged_inserted, again.staged_updated) == (2, 0, 0)
+    assert again.sha256 == first.sha256
+    assert count(wh, schema.raw_report_rows) == 2
+    assert count(wh, schema.raw_report_files) == 1
+    with pytest.raises(ReportFileChangedError, match="file_1"):
+        load(wh, to_csv([fa_line("act_1", **{"Holding Currency Amount": "11.00"})]), "file_1")
+
+
+def test_a_bad_line_fails_the_whole_file_with_line_numbers(wh) -> None:
+    lines = [
+        fa_line("act_1"),
+        fa_line("act_2", **{"Holding Currency Amount": "12,50"}),
+        fa_line("act_3"),
+        fa_line("act_4", **{"Processed On": "2026-02-30T10:00:00Z"}),
+        fa_line("act_5", **{"Holding Currency": "EURO"}),
+        fa_line("act_6", **{"Action ID": ""}),
+    ]
+    eng, method = wh
+    with eng.begin() as conn:  # the caller's transaction goes on; only the file is undone
+        ok = load_report_file(
+            conn,
+            report_id="r",
+            report_type="FinancialActions",
+            file_id="good",
+            filename="g.csv",
+            stream=io.BytesIO(to_csv([fa_line("act_9")])),
+            method=method,
+        )
+        with pytest.raises(ReportRowsError) as err:
+            load_report_file(
+                conn,
+                report_id="r",
+                report_type="FinancialActions",
+                file_id="bad",
+                filename="b.csv",
+                stream=io.BytesIO(to_csv(lines)),
+                method=method,
+            )
+    assert ok.staged_inserted == 1
+    e = err.value
+    assert (e.bad, e.total) == (4, 6)
+    assert e.line_numbers == [3, 5, 6, 7]
+    assert "line 3: Holding Currency Amount: not an amount" in str(e)
+    assert 'line 5: Processed On: not an ISO 8601 timestamp: "2026-02-30T10:00:00Z"' in str(e)
+    assert 'line 6: Holding Currency: unknown currency "EURO"' in str(e)
+    assert "line 7: Action ID: missing" in str(e)
+    assert set(staged(wh)) == {("act_9", "Gross")}
+    with eng.connect() as conn:
+        assert {r["file_id"] for r in rows_of(conn, schema.raw_report_rows)} == {"good"}
+        assert [r["file_id"] for r in rows_of(conn, schema.raw_report_files)] == ["good"]
+
+
+def test_a_tolerated_share_of_bad_lines_stays_in_raw_with_its_error(wh) -> None:
+    lines = [fa_line(f"act_{i}") for i in range(9)] + [fa_line("act_x", **{"Holding Currency Amount": "1e5"})]
+    with pytest.raises(ReportRowsError):
+        load(wh, to_csv(lines), "f", max_bad_share=0.05)
+    r = load(wh, to_csv(lines), "f", max_bad_share=0.1)
+    assert (r.rows, r.rejected, r.rejected_lines, r.staged_inserted) == (10, 1, (11,), 9)
+    with wh[0].connect() as conn:
+        raw = {x["line_no"]: x for x in rows_of(conn, schema.raw_report_rows)}
+        files = rows_of(conn, schema.raw_report_files)
+    assert raw[11]["parse_error"].startswith("Holding Currency Amount: not an amount")
+    assert raw[11]["row"]["Holding Currency Amount"] == "1e5"
+    assert raw[2]["parse_error"] is None
+    assert files[0]["rows_rejected"] == 1
+    assert files[0]["rows"] == 10
+
+
+def test_columns_by_name_in_any_order_and_unknown_columns_kept_in_raw(wh) -> None:
+    header = [*reversed(FA_HEADER), "Brand New Column"]
+    line = {**fa_line("act_1"), "Brand New Column": "surprise, with a comma"}
+    r = load(wh, to_csv([line], header), "f")
+    assert r.staged_inserted == 1
+    row = staged(wh)[("act_1", "Gross")]
+    assert (row["holding_currency"], row["holding_amount_minor"], row["reference"]) == ("EUR", 1000, "ORD-1")
+    with wh[0].connect() as conn:
+        raw = rows_of(conn, schema.raw_report_rows)[0]["row"]
+        files = rows_of(conn, schema.raw_report_files)
+    assert raw["Brand New Column"] == "surprise, with a comma"
+    assert raw == line
+    assert files[0]["header"] == header
+
+
+def test_header_names_are_matched_leniently_and_optional_columns_may_be_missing(wh) -> None:
+    minimal = [
+        "  action id",
+        "ACTION TYPE",
+        "Breakdown  Type",
+        "processed on",
+        "Holding Currency",
+        "Holding Currency Amount",
+    ]
+    data = "\ufeff" + ",".join(minimal) + "\r\nact_1,Refund,Gross,2026-01-02T00:00:00Z,gbp,-5.5\r\n"
+    r = load(wh, data, "f")  # a text stream, with a byte-order mark
+    assert r.staged_inserted == 1
+    row = staged(wh)[("act_1", "Gross")]
+    assert (row["holding_currency"], row["holding_amount_minor"], row["holding_amount_e8"]) == (
+        "GBP",
+        -550,
+        -550_000_000,
+    )
+    assert row["payment_id"] is None
+    assert row["processing_amount_minor"] is None
+    assert row["requested_on"] is None
+
+
+def test_a_missing_required_column_lists_expected_and_found(wh) -> None:
+    header = [h for h in FA_HEADER if h != "Holding Currency Amount"]
+    with pytest.raises(ReportColumnsError) as err:
+        load(wh, to_csv([fa_line()], header), "f")
+    assert "Holding Currency Amount" in str(err.value)
+    assert "Holding Currency Amount" in err.value.expected
+    assert "Holding Currency Amount" not in err.value.found
+    assert err.value.found == header
+
+
+def test_a_key_twice_in_one_file_fails_it(wh) -> None:
+    with pytest.raises(ReportDuplicateKeyError) as err:
+        load(wh, to_csv([fa_line("act_1"), fa_line("act_2"), fa_line("act_1")]), "f")
+    assert err.value.key == ("act_1", "Gross")
+    assert err.value.lines == [2, 4]
+    assert count(wh, FA) == 0
+    assert count(wh, schema.raw_report_rows) == 0
+
+
+@pytest.mark.parametrize(
+    ("tail", "line"),
+    [(b"a,b,c\r\n", 3), (b'"unterminated,' + b"x" * 30 + b"\r\n", 3), (b"\xff\xfe,bad\r\n", 3)],
+)
+def test_a_structurally_broken_file_fails(wh, tail: bytes, line: int) -> None:
+    data = to_csv([fa_line("act_1")]) + tail
+    with pytest.raises(ReportFormatError) as err:
+        load(wh, data, "f", max_bad_share=1.0)
+    if b"\xff" not in tail:
+        assert f"line {line}" in str(err.value)
+    assert count(wh, FA) == 0
+    assert count(wh, schema.raw_report_files) == 0
+
+
+def test_empty_file_and_header_only(wh) -> None:
+    with pytest.raises(ReportColumnsError, match="empty"):
+        load(wh, b"", "f0")
+    r = load(wh, to_csv([]), "f1")
+    assert (r.rows, r.staged_inserted, r.skipped_already_loaded) == (0, 0, False)
+
+
+def test_unknown_report_type_is_refused(wh) -> None:
+    with pytest.raises(ReportLoadError, match="no staging for report type"):
+        load(wh, to_csv([fa_line()]), "f", "Authentication")
+
+
+AMOUNT_CASES = [
+    # (currency, amount, e8, minor)
+    ("JPY", "1000", 100_000_000_000, 1000),
+    ("JPY", "2.5", 250_000_000, 2),  # exponent 0, a tie: to even
+    ("JPY", "3.5", 350_000_000, 4),
+    ("EUR", "12.34", 1_234_000_000, 1234),
+    ("EUR", "0.19526938", 19_526_938, 20),  # 8 decimals, exact in e8
+    ("EUR", "-0.005", -500_000, 0),  # negative tie to even
+    ("EUR", "-0.015", -1_500_000, -2),
+    ("EUR", "-0.00500001", -500_001, -1),
+    ("KWD", "1.2345", 123_450_000, 1234),  # exponent 3, a tie: to even
+    ("KWD", "1.2355", 123_550_000, 1236),
+    ("BHD", "-0.0005", -50_000, 0),
+    ("CLF", "0.00005", 5_000, 0),  # exponent 4
+    ("USD", "92233720368.54775807", 2**63 - 1, 9_223_372_036_855),
+    ("USD", "-92233720368.54775807", -(2**63) + 1, -9_223_372_036_855),
+    ("EUR", "+7", 700_000_000, 700),
+]
+
+
+def test_amounts_convert_exactly_per_exponent_class(wh) -> None:
+    lines = [
+        fa_line(f"act_{i}", **{"Holding Currency": cur, "Holding Currency Amount": amount})
+        for i, (cur, amount, _, _) in enumerate(AMOUNT_CASES)
+    ]
+    load(wh, to_csv(lines), "f")
+    rows = staged(wh)
+    for i, (cur, amount, e8, minor) in enumerate(AMOUNT_CASES):
+        row = rows[(f"act_{i}", "Gross")]
+        assert (row["holding_amount_e8"], row["holding_amount_minor"]) == (e8, minor), (cur, amount)
+        assert minor == money.to_minor(Decimal(amount), cur)
+
+
+def _rejections(wh, column: str, values: list[str]) -> dict[str, str | None]:
+    lines = [fa_line(f"act_{i}", **{column: v}) for i, v in enumerate(values)]
+    load(wh, to_csv(lines), "f", max_bad_share=1.0)
+    with wh[0].connect() as conn:
+        raw = {r["line_no"]: r["parse_error"] for r in rows_of(conn, schema.raw_report_rows)}
+    return {v: raw[i + 2] for i, v in enumerate(values)}
+
+
+def test_amounts_outside_the_grammar_are_rejected(wh) -> None:
+    bad = [
+        "1.123456789",
+        "1e5",
+        " 1.00",
+        "1.",
+        ".5",
+        "--1",
+        "92233720368.54775808",
+        "123456789012",
+        "NaN",
+        "1,00",
+    ]
+    got = _rejections(wh, "Holding Currency Amount", bad)
+    for value, err in got.items():
+        assert err is not None, value
+        assert err.startswith("Holding Currency Amount: "), value
+    assert (
+        got["92233720368.54775808"] == 'Holding Currency Amount: amount out of range: "92233720368.54775808"'
+    )
+    assert count(wh, FA) == 0
+
+
+TS_CASES = [
+    ("2023-05-24T09:12:27.4695512Z", datetime(2023, 5, 24, 9, 12, 27, 469551, tzinfo=UTC)),  # 7 digits: cut
+    (
+        "2023-05-24T09:12:27.999999999Z",
+        datetime(2023, 5, 24, 9, 12, 27, 999999, tzinfo=UTC),
+    ),  # never rounds up
+    ("2023-05-24T09:12:27Z", datetime(2023, 5, 24, 9, 12, 27, tzinfo=UTC)),
+    ("2023-05-24T11:12:27.5+02:00", datetime(2023, 5, 24, 9, 12, 27, 500000, tzinfo=UTC)),
+    ("2023-05-24 04:12:27-0500", datetime(2023, 5, 24, 9, 12, 27, tzinfo=UTC)),
+    ("2023-05-24T09:12", datetime(2023, 5, 24, 9, 12, tzinfo=UTC)),  # no offset: UTC
+    ("2024-02-29", datetime(2024, 2, 29, tzinfo=UTC)),  # date only: midnight UTC
+]
+
+
+def test_timestamps(wh) -> None:
+    lines = [fa_line(f"act_{i}", **{"Processed On": text}) for i, (text, _) in enumerate(TS_CASES)]
+    load(wh, to_csv(lines), "f")
+    rows = staged(wh)
+    for i, (text, expected) in enumerate(TS_CASES):
+        assert rows[(f"act_{i}", "Gross")]["processed_on"] == expected, text
+
+
+def test_bad_timestamps_are_rejected(wh) -> None:
+    bad = [
+        "2023-02-29T00:00:00Z",
+        "2023-13-01",
+        "2023-05-24T24:00:00Z",
+        "24/05/2023",
+        "2023-05-24T09:12:27+15:00",
+        "today",
+        "2023-05-24T09:12:27z",
+        " 2023-05-24",
+    ]
+    for value, err in _rejections(wh, "Processed On", bad).items():
+        assert err == f'Processed On: not an ISO 8601 timestamp: "{value}"'
+
+
+def test_payouts_file(wh) -> None:
+    lines = [
+        payout_line("po_1"),
+        payout_line(
+            "po_2",
+            **{
+                "Holding Currency": "JPY",
+                "Payout Amount": "120000",
+                "Payout Date": "2026-01-05T23:30:00-05:00",
+                "Merchant Payout Fees": "",
+                "Card Payment Scheme Fees": "-3",
+            },
+        ),
+    ]
+    r = load(wh, to_csv(lines, PAYOUT_HEADER), "file_po", "Payouts")
+    assert (r.table, r.staged_inserted) == ("stg_payouts", 2)
+    with wh[0].connect() as conn:
+        got = {x["payout_id"]: x for x in rows_of(conn, schema.stg_payouts)}
+    p1, p2 = got["po_1"], got["po_2"]
+    assert (p1["currency"], p1["payout_date"], p1["payout_amount_minor"], p1["payout_amount_e8"]) == (
+        "EUR",
+        date(2026, 1, 5),
+        123456,
+        123_456_000_000,
+    )
+    assert (p1["card_payment_interchange_fees_e8"], p1["card_payment_interchange_fees_minor"]) == (
+        -812_345_678,
+        -812,
+    )
+    assert p1["period_start"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert (p2["payout_date"], p2["payout_amount_minor"], p2["merchant_payout_fees_minor"]) == (
+        date(2026, 1, 6),
+        120000,
+        None,
+    )
+    again = load(wh, to_csv(lines, PAYOUT_HEADER), "file_po_2", "Payouts")
+    assert (again.staged_unchanged, again.staged_updated) == (2, 0)
+
+
+def _tricky_file(seed: int, n: int = 300) -> bytes:
+    """Lines that stress both CSV parsers and every conversion (valid by construction)."""
+    rnd = random.Random(seed)
+    curs = ["JPY", "EUR", "usd", "KWD", "BHD", "CLF", "SEK"]
+    texts = ["plain", 'with "quotes"', "with, comma", "multi\nline", "ünïcödé ✓", " padded ", ""]
+    lines = []
+    for i in range(n):
+        frac = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(0, 9)))
+        sec = f"{rnd.randint(0, 59):02d}" + (f".{frac}" if frac else "")
+        off = rnd.choice(["Z", "+00:00", "-05:30", "+1400", ""])
+        day = f"20{rnd.randint(10, 40)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        ts = f"{day}T{rnd.randint(0, 23):02d}:{rnd.randint(0, 59):02d}:{sec}{off}"
+
+        def amount() -> str:
+            whole = str(rnd.choice([0, 1, 5, 10, 999, 10**6, rnd.randint(0, 10**10)]))
+            dec = "".join(rnd.choice("0123456789") for _ in range(rnd.choice([0, 1, 2, 3, 4, 5, 8])))
+            if rnd.random() < 0.2:
+                dec = (dec[:-1] if dec else "") + "5"  # ties
+            return rnd.choice(["", "-", "+"]) + whole + (f".{dec}" if dec else "")
+
+        lines.append(
+            fa_line(
+                f"act_{i}",
+                rnd.choice(["Gross", "Scheme Fee", "Interchange Fee"]),
+                **{
+                    "Reference": rnd.choice(texts),
+                    "Fee Detail": rnd.choice(texts),
+                    "Processed On": ts,
+                    "Requested On": rnd.choice(["", ts[:10], ts]),
+                    "Holding Currency": rnd.choice(curs),
+                    "Holding Currency Amount": amount(),
+                    "Processing Currency": rnd.choice(curs),
+                    "Processing Currency Amount": rnd.choice(["", amount()]),
+                    "Transaction Currency": rnd.choice([*curs, ""]),
+                    "Transaction Currency Amount": "",
+                    "FX Rate Applied": rnd.choice(["", "1", "1.2345678901", "-0.5"]),
+                },
+            )
+        )
+    return to_csv(lines, newline=rnd.choice(["\r\n", "\n"]))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_copy_and_row_paths_produce_identical_rows(pg_url: str, sqlite_url: str, seed: int) -> None:
+    """Same file: PostgreSQL COPY then PostgreSQL rows -> all unchanged; and SQLite agrees."""
+    data = _tricky_file(seed)
+    pg = migrated_engine(pg_url)
+    lite = migrated_engine(sqlite_url)
+    try:
+        first = load((pg, "copy"), data, "f_copy")
+        second = load((pg, "rows"), data, "f_rows")
+        assert first.staged_inserted == first.rows == 300
+        assert (second.staged_inserted, second.staged_updated, second.staged_unchanged) == (0, 0, 300)
+        load((lite, "rows"), data, "f_copy")
+        with pg.connect() as a, lite.connect() as b:
+            pg_rows = [
+                {k: v for k, v in r.items() if k not in BOOKKEEPING} for r in rows_of(a, FA, "action_id")
+            ]
+            lite_rows = [
+                {k: v for k, v in r.items() if k not in BOOKKEEPING} for r in rows_of(b, FA, "action_id")
+            ]
+            assert pg_rows == lite_rows
+            raw_pg = [
+                r["row"]
+                for r in rows_of(a, schema.raw_report_rows, "file_id", "line_no")
+                if r["file_id"] == "f_copy"
+            ]
+            raw_lite = [r["row"] for r in rows_of(b, schema.raw_report_rows, "file_id", "line_no")]
+            assert raw_pg == raw_lite
+    finally:
+        pg.dispose()
+        lite.dispose()

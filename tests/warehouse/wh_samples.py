@@ -1,0 +1,105 @@
+"""API payloads from reference/checkout-com-api.md (§3.1, §3.3, §8), as the tests use them."""
+
+from __future__ import annotations
+
+# §3.1 example 201 body, as GET /payments/{id} returns it (payment details carry requested_on)
+PAYMENT = {
+    "id": "pay_gjulv7byhhwerb3jyx2547xlme",
+    "action_id": "act_t4u4g5ovx5huhk4ljrtyoo7eji",
+    "amount": 6540,
+    "currency": "USD",
+    "approved": True,
+    "status": "Authorized",
+    "auth_code": "655071",
+    "response_code": "10000",
+    "response_summary": "Approved",
+    "balances": {
+        "total_authorized": 6540,
+        "total_voided": 0,
+        "available_to_void": 6540,
+        "total_captured": 0,
+        "available_to_capture": 6540,
+        "total_refunded": 0,
+        "available_to_refund": 0,
+    },
+    "risk": {"flagged": False},
+    "source": {
+        "id": "src_d5vdj6uzrktufj7tfzqewapd6u",
+        "type": "card",
+        "expiry_month": 7,
+        "expiry_year": 2028,
+        "scheme": "Visa",
+        "last4": "4242",
+        "fingerprint": "A8E3...9A1D",
+        "bin": "424242",
+        "card_type": "CREDIT",
+        "card_category": "CONSUMER",
+        "issuer_country": "US",
+        "product_type": "Visa Traditional",
+        "avs_check": "G",
+        "cvv_check": "Y",
+        "name": "Jane Smith",
+    },
+    "customer": {"id": "cus_3dapnnm2l6ue3eagk5lufxt3am", "email": "J@Example.com", "name": "J S"},
+    "requested_on": "2021-12-26T21:16:39.4695512Z",
+    "processed_on": "2021-12-26T21:16:40.079866Z",
+    "reference": "ORD-5023-4E89",
+    "scheme_id": "204565197912882",
+    "processing": {
+        "acquirer_transaction_id": "191020606571494805360",
+        "retrieval_reference_number": "938688307590",
+    },
+    "expires_on": "2022-01-25T21:16:40.079866Z",
+    "metadata": {"coupon_code": "NY2018", "partner_id": 123989},
+    "_links": {"self": {"href": "https://x.api.sandbox.checkout.com/payments/pay_gjul"}},
+}
+
+# §3.3 GET /payments/{id}/actions
+ACTIONS = [
+    {
+        "id": "act_t6ksnbs3tguu7iblmk22jjimca",
+        "type": "Capture",
+        "processed_on": "2020-01-29T11:53:40Z",
+        "amount": 100,
+        "approved": True,
+        "response_code": "10000",
+        "response_summary": "Approved",
+        "reference": "ORD-1-CAP1",
+        "processing": {"acquirer_transaction_id": "7290001341", "acquirer_reference_number": "175286612147"},
+    },
+    {
+        "id": "act_juevt3h5mcjulir2t5g3wfug6u",
+        "type": "Authorization",
+        "processed_on": "2020-01-29T11:53:40Z",
+        "amount": 100,
+        "approved": True,
+        "auth_code": "745837",
+        "response_code": "10000",
+        "response_summary": "Approved",
+        "processing": {"acquirer_transaction_id": "9691257557", "retrieval_reference_number": "564911204253"},
+    },
+]
+
+# §8 GET /disputes item
+DISPUTE = {
+    "id": "dsp_3dc29c89ce075g46136d",
+    "category": "fraudulent",
+    "status": "evidence_required",
+    "amount": 1040,
+    "currency": "USD",
+    "reason_code": "10.4",
+    "payment_id": "pay_l5rvkbinxztepjskr7vwlovzsq",
+    "payment_action_id": "act_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "payment_reference": "CB",
+    "payment_method": "Visa",
+    "payment_arn": "127502332018",
+    "received_on": "2020-04-26T20:47:44Z",
+    "last_update": "2020-04-26T20:47:44Z",
+    "evidence_required_by": "2020-05-06T18:00:00Z",
+    "entity_id": "ent_x",
+    "sub_entity_id": "ent_y",
+    "processing_channel": "pc_z",
+    "resolved_reason": None,
+    "is_ce_candidate": False,
+    "_links": {"self": {"href": ".../disputes/dsp_3dc29c89ce075g46136d"}},
+}

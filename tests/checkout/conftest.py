@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from checkout_freshportal.checkout import CheckoutClient, CheckoutSettings
 
 try:  # the simulator is developed alongside; until it exists, integration tests skip

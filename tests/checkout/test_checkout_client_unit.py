@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+
 from checkout_freshportal.checkout import (
     CheckoutClient,
     CheckoutSettings,

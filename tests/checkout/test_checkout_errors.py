@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 import requests
+
 from checkout_freshportal.checkout import (
     ActionNotAllowedError,
     AuthenticationError,

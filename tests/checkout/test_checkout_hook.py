@@ -13,6 +13,7 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 from checkout_freshportal.checkout import CheckoutClient, SettingsError  # noqa: E402
+
 from checkout_hook import CheckoutHook, settings_kwargs_from_connection  # noqa: E402
 
 KEY = "sk_sbox_" + "m" * 26 + "q"

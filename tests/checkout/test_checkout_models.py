@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from checkout_freshportal.checkout import Balances, BalancesError, next_href, parse_ts, payment_balances
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from checkout_freshportal.checkout import PaginationError
 from checkout_freshportal.checkout.pagination import dedupe, walk_links, walk_offset, walk_search_windows
 

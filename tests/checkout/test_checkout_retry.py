@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from checkout_freshportal.checkout import (
     ActionNotAllowedError,
     AuthenticationError,
@@ -15,8 +18,6 @@ from checkout_freshportal.checkout import (
     ValidationError,
 )
 from checkout_freshportal.checkout.retry import BackoffPolicy, is_retryable
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_ceiling_doubles_then_caps() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from checkout_freshportal.checkout import (
     ActionNotAllowedError,
     AuthenticationError,

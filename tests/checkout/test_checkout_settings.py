@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from checkout_freshportal.checkout import CheckoutSettings, SettingsError
 from checkout_freshportal.checkout.settings import validate_secret_key
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
 from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 

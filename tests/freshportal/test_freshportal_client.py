@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import requests
+
 from checkout_freshportal.freshportal import (
     AuthenticationError,
     ConflictError,

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
 from jsonschema import Draft202012Validator
+
+from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "freshportal-openapi.yaml"
 

@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from checkout_freshportal.freshportal import DataError, load_mapping, parse_date, parse_datetime
 from checkout_freshportal.freshportal.dates import format_dmy
 from checkout_freshportal.freshportal.models import order_from_api
-from hypothesis import given
-from hypothesis import strategies as st
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

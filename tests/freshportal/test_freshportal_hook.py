@@ -13,6 +13,7 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 from checkout_freshportal.freshportal import FreshPortalClient  # noqa: E402
+
 from freshportal_hook import FreshPortalHook, settings_kwargs_from_connection  # noqa: E402
 
 

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+
 from checkout_freshportal.freshportal import (
     CHECKOUT_DISPUTE_STATES,
     CHECKOUT_DISPUTE_STATUSES,

@@ -6,11 +6,12 @@ import json
 import pickle
 
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
 from checkout_freshportal.freshportal import ServerError, load_mapping, mask_email
 from checkout_freshportal.freshportal.errors import ValidationError, error_from_response
 from checkout_freshportal.freshportal.privacy import scrub
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def _response(status: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import requests
+
 from checkout_freshportal.freshportal.client import FreshPortalClient
 from checkout_freshportal.freshportal.settings import FreshPortalSettings, SettingsError
 from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState

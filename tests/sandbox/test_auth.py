@@ -7,6 +7,7 @@ import time
 import uuid
 
 import requests
+
 from checkout_freshportal.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
 
 from .conftest import make_session

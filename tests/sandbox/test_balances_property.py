@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from checkout_freshportal.sandbox.checkout import SandboxConfig, build_world
 from checkout_freshportal.sandbox.checkout.cards import card_from_number
 from checkout_freshportal.sandbox.checkout.model import Payment
 from checkout_freshportal.sandbox.checkout.world import World, WorldError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from .conftest import FIXED_NOW
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
+
 from checkout_freshportal.money import to_minor
 from checkout_freshportal.sandbox.checkout.reports import FA_COLUMNS, PAYOUT_COLUMNS
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from checkout_freshportal.sandbox.checkout import SandboxConfig, ScenarioError, build_world
 from checkout_freshportal.sandbox.cli import add_checkout_parser, config_from_args
 

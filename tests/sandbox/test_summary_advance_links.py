@@ -6,6 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import requests
+
 from checkout_freshportal.sandbox.checkout.fees import format_decimal
 from checkout_freshportal.timeutil import parse_ts
 

@@ -8,6 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+
 from checkout_freshportal.money import exponent, to_minor
 from checkout_freshportal.sandbox.checkout import SandboxConfig, build_world
 from checkout_freshportal.sandbox.checkout.clock import cko_ts

@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 
 sandbox: $(STAMP)
-	$(BIN)/cfp sandbox checkout --port 8100 --seed 42
+	$(BIN)/cfp sandbox checkout --port 8790 --seed 42
 
 # Re-resolve every transitive pin (needs network to PyPI).
 lock: $(STAMP)

@@ -23,10 +23,10 @@ def warehouse_url() -> str:
 
 
 def checkout_settings_from_env():  # -> CheckoutSettings (import kept lazy for a fast CLI)
-    """Client settings from ``CFP_CHECKOUT_*``; the base URL defaults to a sandbox on 127.0.0.1:8100."""
+    """Client settings from ``CFP_CHECKOUT_*``; the base URL defaults to a sandbox on 127.0.0.1:8790."""
     from checkout_freshportal.checkout.settings import CheckoutSettings
 
-    base_url = os.environ.get("CFP_CHECKOUT_BASE_URL", "http://127.0.0.1:8100")
+    base_url = os.environ.get("CFP_CHECKOUT_BASE_URL", "http://127.0.0.1:8790")
     client_id = os.environ.get("CFP_CHECKOUT_CLIENT_ID")
     if client_id:
         return CheckoutSettings(

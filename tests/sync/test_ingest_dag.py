@@ -85,3 +85,24 @@ def test_backfill_run_leaves_watermarks_alone(dagbag, wired):
         assert dict(conn.exec_driver_sql("select source, value from sync_watermarks").all()) == marks
     assert snapshot(engine) == before  # the range was fully loaded already: nothing to change
     engine.dispose()
+
+
+def test_an_unexpected_4xx_fails_the_task_at_once_with_the_request_id(dagbag, wired, monkeypatch, capfd):
+    sandbox, _ = wired
+    wrong_key = "sk_sbox_" + "a" * 26 + "b"  # well-formed, but not a key of this account
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CHECKOUT_DEFAULT",
+        json.dumps({"conn_type": "checkout", "host": sandbox.base_url, "password": wrong_key}),
+    )
+    run = run_dag(dagbag.dags["checkout_ingest"], CONF)
+    assert run.state == "failed"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert tis["ingest_payments"].state == "failed"
+    assert tis["ingest_payments"].try_number == 1  # the retry policy refused to retry a 401
+    assert tis["refresh_referenced_payments"].state == "upstream_failed"
+    out, err = capfd.readouterr()
+    logged = out + err  # the task runner logs the failure through structlog to stderr
+    print(logged[-4000:])
+    assert "AuthenticationError" in logged
+    assert "request_id" in logged
+    assert wrong_key not in logged

@@ -8,7 +8,9 @@ reason shown; under ``CI=true`` it fails them, because CI must prove the Postgre
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -20,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Airflow reads its configuration when first imported: point it at a throwaway home and at this
 # repository's dags/ and plugins/ before any test module imports it.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="cfp-airflow-home-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": _AIRFLOW_HOME,

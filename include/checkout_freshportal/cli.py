@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_checkout_parser(sandbox_sub)
     add_freshportal_parser(sandbox_sub)
 
+    from checkout_freshportal.sidecar.cli import add_sidecar_parser
+
+    add_sidecar_parser(sub)
+
     ing = sub.add_parser("ingest", help="run the Checkout.com ingestion once, outside Airflow")
     ing.add_argument("--from", dest="from_", help="backfill window start (ISO 8601); watermarks stay put")
     ing.add_argument("--to", help="backfill window end (ISO 8601)")

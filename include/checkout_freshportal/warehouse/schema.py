@@ -1,6 +1,7 @@
 """The warehouse schema (SQLAlchemy Core), the single source of truth for migrations.
 
-Layers (docs/warehouse.md): ``raw_*`` keeps what came in verbatim and is append-only; ``stg_*``
+Layers (docs/warehouse.md): ``raw_*`` keeps what came in verbatim and is append-only (report files
+as their compressed bytes plus the lines that were rejected); ``stg_*``
 holds one typed row per business key, merged by :func:`checkout_freshportal.warehouse.upsert.upsert`
 so a load can be repeated; ``sync_*`` holds cursors written in the transaction of the data.
 
@@ -80,8 +81,10 @@ raw_report_files = sa.Table(
     sa.Column("report_id", Id(), nullable=False),
     sa.Column("report_type", sa.Text(), nullable=False),
     sa.Column("filename", sa.Text(), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # of the file as it came in
     sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    sa.Column("content_encoding", sa.Text(), nullable=False),  # of raw_report_file_contents: "gzip"
+    sa.Column("content_bytes", sa.BigInteger(), nullable=False),  # stored (compressed) size
     sa.Column("header", json_type(), nullable=False),  # column names in file order
     sa.Column("rows", sa.Integer(), nullable=False),  # data lines (header excluded)
     sa.Column("rows_rejected", sa.Integer(), nullable=False),
@@ -96,22 +99,25 @@ raw_report_files = sa.Table(
     comment="One row per report file loaded; the file's sha256 makes a reload a no-op.",
 )
 
+raw_report_file_contents = sa.Table(
+    "raw_report_file_contents",
+    metadata,
+    sa.Column("file_id", Id(), primary_key=True),
+    sa.Column("part", sa.Integer(), primary_key=True),  # 0, 1, ... in file order
+    sa.Column("content", sa.LargeBinary(), nullable=False),  # up to 1 MiB of the compressed stream
+    comment="Each report file verbatim, compressed (raw_report_files.content_encoding); "
+    "the parts in order concatenate to the compressed file.",
+)
+
 raw_report_rows = sa.Table(
     "raw_report_rows",
     metadata,
     sa.Column("file_id", Id(), primary_key=True),
     sa.Column("line_no", sa.Integer(), primary_key=True),  # header is line 1
     sa.Column("row", json_type(), nullable=False),  # {header: text} incl. unknown columns
-    sa.Column("parse_error", sa.Text(), nullable=True),  # why the line was not staged
-    # Partial: only rejected lines are indexed, so counting them after a load costs nothing.
-    sa.Index(
-        "ix_raw_report_rows_rejected",
-        "file_id",
-        "line_no",
-        postgresql_where=sa.text("parse_error IS NOT NULL"),
-        sqlite_where=sa.text("parse_error IS NOT NULL"),
-    ),
-    comment="Every CSV line verbatim as a JSON object of header -> text.",
+    sa.Column("parse_error", sa.Text(), nullable=False),  # why the line was not staged
+    comment="The rejected lines of report files (tolerated by max_bad_share), verbatim as a JSON "
+    "object of header -> text, with the reason.",
 )
 
 # ------------------------------------------------------------------------------------- staging
@@ -312,3 +318,229 @@ PRESERVE_NON_NULL: dict[str, tuple[str, ...]] = {
     ),
     "stg_financial_actions": ("payout_id",),
 }
+
+# ---- webhook events (sidecar)
+
+raw_webhook_events = sa.Table(
+    "raw_webhook_events",
+    metadata,
+    # Checkout.com's event id (``evt_...``); a body without a readable id is stored under
+    # "poison:" + sha256(body), so a resend of the same bad body is a duplicate too.
+    sa.Column("event_id", Id(), primary_key=True),
+    sa.Column("event_type", sa.Text(), nullable=True),  # "payment_captured", ...; NULL if poison
+    sa.Column("subject_id", Id(), nullable=True),  # data.id: the payment (pay_) or dispute (dsp_)
+    sa.Column("occurred_at", UTCDateTime(), nullable=True),  # created_on / timestamp of the envelope
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("body", sa.LargeBinary(), nullable=False),  # the exact bytes that were signed
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("key_index", sa.Integer(), nullable=True),  # which configured signature key matched
+    sa.Column("is_poison", sa.Boolean(), nullable=False, default=False, server_default=sa.false()),
+    sa.Column("poison_reason", sa.Text(), nullable=True),
+    sa.Column("processed_at", UTCDateTime(), nullable=True),  # set by the checkout_events DAG
+    sa.Column("process_attempts", sa.Integer(), nullable=False, default=0, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    # Partial: the consumer and the age metric only ever ask for the oldest unprocessed rows.
+    sa.Index(
+        "ix_raw_webhook_events_unprocessed",
+        "received_at",
+        postgresql_where=sa.text("processed_at IS NULL"),
+        sqlite_where=sa.text("processed_at IS NULL"),
+    ),
+    # Partial: poison rows are rare; the listing (`cfp sidecar poison`) and the gauge read only them.
+    sa.Index(
+        "ix_raw_webhook_events_poison",
+        "received_at",
+        postgresql_where=sa.text("is_poison"),
+        sqlite_where=sa.text("is_poison"),
+    ),
+    sa.Index(None, "subject_id"),
+    comment="Every signed webhook verbatim, committed before the 2xx; a resend adds nothing.",
+)
+
+# ---- FreshPortal orders and payment-link intents
+# Written by sync/payment_requests.py (DAG freshportal_payment_requests); docs/payment-requests.md.
+
+stg_orders = sa.Table(
+    "stg_orders",
+    metadata,
+    sa.Column("order_id", Id(), primary_key=True),  # FreshPortal order id (kept as text)
+    sa.Column("order_number", sa.Text(), nullable=False),  # = Checkout.com payment reference
+    sa.Column("status", sa.Text(), nullable=False),  # FreshPortal order status code
+    sa.Column("order_date", sa.Date(), nullable=True),
+    sa.Column("delivery_date", sa.Date(), nullable=True),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),
+    _currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    # Personal data stays in FreshPortal: the customer is its id, a masked and a hashed e-mail.
+    sa.Column("customer_id", Id(), nullable=True),
+    sa.Column("customer_email_masked", sa.Text(), nullable=True),  # "j***@example.nl"
+    sa.Column("customer_email_hash", sa.String(64), nullable=True),  # sha256(lower(email))
+    sa.Column("customer_country", sa.String(2), nullable=True),
+    sa.Column("billing_country", sa.String(2), nullable=True),
+    sa.Column("line_count", sa.Integer(), nullable=False),
+    sa.Column("invoice_numbers", json_type(), nullable=True),  # ["INV-2024-000123", ...]
+    sa.Column("fp_version", sa.BigInteger(), nullable=True),  # FreshPortal's own version
+    sa.Column("fp_created_at", UTCDateTime(), nullable=True),
+    sa.Column("fp_updated_at", UTCDateTime(), nullable=True),
+    # The order's payment sub-resource as FreshPortal holds it (what was last written back).
+    sa.Column("payment_status", sa.Text(), nullable=True),
+    _currency("payment_currency"),
+    sa.Column("amount_paid_minor", sa.BigInteger(), nullable=True),
+    sa.Column("amount_refunded_minor", sa.BigInteger(), nullable=True),
+    sa.Column("refund_state", sa.Text(), nullable=True),
+    sa.Column("payment_link_id", Id(), nullable=True),
+    sa.Column("payment_link_url", sa.Text(), nullable=True),
+    sa.Column("psp_payment_id", Id(), nullable=True),
+    sa.Column("payout_reference", sa.Text(), nullable=True),
+    sa.Column("payment_sequence", sa.BigInteger(), nullable=True),
+    sa.Column("payment_updated_at", UTCDateTime(), nullable=True),
+    *_bookkeeping(),
+    sa.Index(None, "order_number"),
+    sa.Index(None, "status"),
+    comment="One row per FreshPortal order, from the changed-orders feed (no personal data).",
+)
+
+sync_payment_link_intents = sa.Table(
+    "sync_payment_link_intents",
+    metadata,
+    # Deterministic: "pli_" + sha256(order_id | order_version)[:24], so a rerun computes the same id.
+    sa.Column("intent_id", Id(), primary_key=True),
+    sa.Column("order_id", Id(), nullable=False),
+    # "v<FreshPortal version>-<currency>-<amount_minor>[-r<renewal>]": the price the link asks
+    # for, the order version it was first asked at, and which renewal of it this is.
+    sa.Column("order_version", sa.Text(), nullable=False),
+    sa.Column("fp_version", sa.BigInteger(), nullable=True),  # order version at the last attempt
+    sa.Column("renewal_no", sa.Integer(), nullable=False),
+    sa.Column("reference", sa.Text(), nullable=False),  # the order number
+    _currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.Column("expires_in", sa.Integer(), nullable=False),  # seconds asked of Checkout.com
+    sa.Column("idempotency_key", sa.Text(), nullable=False),  # Cko-Idempotency-Key (deterministic)
+    # pending -> creating -> created | failed; any of them -> superseded (see the docs).
+    sa.Column("state", sa.Text(), nullable=False),
+    sa.Column("superseded_by", Id(), nullable=True),
+    sa.Column("superseded_reason", sa.Text(), nullable=True),  # price_changed, expired, in_doubt_expired
+    sa.Column("link_id", Id(), nullable=True),
+    sa.Column("link_url", sa.Text(), nullable=True),
+    sa.Column("expires_on", UTCDateTime(), nullable=True),
+    sa.Column("link_status", sa.Text(), nullable=True),  # Active | Payment Received | Expired
+    sa.Column("link_checked_at", UTCDateTime(), nullable=True),
+    sa.Column("payment_id", Id(), nullable=True),  # the payment that paid the link, once seen
+    sa.Column("created_at", UTCDateTime(), nullable=False),  # the intent row
+    sa.Column("attempted_at", UTCDateTime(), nullable=True),  # the last POST /payment-links
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("link_created_at", UTCDateTime(), nullable=True),  # the 201 was recorded
+    sa.Column("last_error", sa.Text(), nullable=True),  # class, status, codes, request id; no PII
+    sa.Column("writeback_status", sa.Text(), nullable=True),  # FreshPortal status to write
+    sa.Column("written_back_status", sa.Text(), nullable=True),  # what was last written
+    sa.Column("written_back_at", UTCDateTime(), nullable=True),
+    sa.Column("writeback_attempts", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.Text(), nullable=True),
+    sa.UniqueConstraint("order_id", "order_version"),
+    sa.UniqueConstraint("idempotency_key"),
+    sa.UniqueConstraint("link_id"),
+    # At most one current (not superseded) intent per order: one live link per order version.
+    sa.Index(
+        "ux_sync_payment_link_intents_current",
+        "order_id",
+        unique=True,
+        postgresql_where=sa.text("state <> 'superseded'"),
+        sqlite_where=sa.text("state <> 'superseded'"),
+    ),
+    sa.Index(None, "state"),
+    comment="Outbox of Checkout.com payment links: one row per order version, written before the POST.",
+)
+
+STAGED_KEYS["stg_orders"] = ("order_id",)
+
+# ---- payment status, outbox, declines
+# Written by sync/events.py and sync/status_push.py (DAG checkout_events); docs/status-machine.md.
+
+stg_payment_status = sa.Table(
+    "stg_payment_status",
+    metadata,
+    sa.Column("payment_id", Id(), primary_key=True),
+    sa.Column("order_id", Id(), nullable=True),  # FreshPortal order; NULL until resolved
+    sa.Column("reference", sa.Text(), nullable=True),  # the payment's reference = order number
+    sa.Column("status", sa.Text(), nullable=True),  # Checkout.com vocabulary ("Partially Refunded")
+    sa.Column("dispute_id", Id(), nullable=True),  # the dispute that decides the dispute state
+    sa.Column("dispute_status", sa.Text(), nullable=True),  # "evidence_required", "lost", ...
+    sa.Column("dispute_state", sa.Text(), nullable=True),  # Disputed | Chargeback | Dispute Won
+    sa.Column("freshportal_status", sa.Text(), nullable=True),  # through the tenant mapping
+    _currency(),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=True),
+    *[sa.Column(f"{b}_minor", sa.BigInteger(), nullable=True) for b in PAYMENT_BALANCES],
+    # Bumped whenever status, dispute, FreshPortal status or balances change; never goes down.
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("status_since", UTCDateTime(), nullable=True),  # earliest fact implying the status
+    sa.Column("derived_from_event_at", UTCDateTime(), nullable=True),  # newest fact folded in
+    sa.Column("truth_fetched_at", UTCDateTime(), nullable=True),  # last GET /payments/{id}
+    sa.Column("problems", sa.Text(), nullable=True),  # gaps/contradictions the API did not settle
+    sa.Column("events_applied", sa.Integer(), nullable=False),
+    sa.Column("state", json_type(), nullable=False),  # the state machine's facts (no PII)
+    *_bookkeeping(),
+    sa.Index(None, "order_id"),
+    sa.Index(None, "reference"),
+    comment="Derived payment status per payment (status state machine), with its FreshPortal status.",
+)
+
+sync_status_outbox = sa.Table(
+    "sync_status_outbox",
+    metadata,
+    sa.Column("order_id", Id(), primary_key=True),
+    # Per order, monotonic: sent as FreshPortal's ``sequence`` so an older status never wins.
+    sa.Column("version", sa.BigInteger(), primary_key=True),
+    sa.Column("payment_id", Id(), nullable=False),  # the payment that speaks for the order
+    sa.Column("freshportal_status", sa.Text(), nullable=False),
+    sa.Column("checkout_status", sa.Text(), nullable=True),
+    sa.Column("payload", json_type(), nullable=False),  # what is written (no PII)
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=0, server_default=sa.text("0")),
+    sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),  # backoff after a failure
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),  # set for delivered and superseded
+    sa.Column("outcome", sa.Text(), nullable=True),  # delivered | superseded | rejected
+    sa.Column("run_id", sa.Text(), nullable=True),
+    # Partial: the push only ever reads the rows still waiting.
+    sa.Index(
+        "ix_sync_status_outbox_waiting",
+        "order_id",
+        postgresql_where=sa.text("outcome IS NULL"),
+        sqlite_where=sa.text("outcome IS NULL"),
+    ),
+    comment="Outbox of FreshPortal payment-status writes: one row per order and version.",
+)
+
+ops_payment_declines = sa.Table(
+    "ops_payment_declines",
+    metadata,
+    sa.Column("decline_id", Id(), primary_key=True),  # the action id, else the event id
+    sa.Column("payment_id", Id(), nullable=False),
+    # payment_declined | capture_declined | void_declined | refund_declined | expired | canceled
+    sa.Column("kind", sa.Text(), nullable=False),
+    sa.Column("event_id", Id(), nullable=True),
+    sa.Column("action_id", Id(), nullable=True),
+    sa.Column("response_code", sa.Text(), nullable=True),
+    sa.Column("response_summary", sa.Text(), nullable=True),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=True),
+    _currency(),
+    sa.Column("occurred_at", UTCDateTime(), nullable=True),
+    *_bookkeeping(),
+    sa.Index(None, "payment_id"),
+    sa.Index(None, "occurred_at"),
+    comment="Declines, expiries and declined captures/voids/refunds, with codes, for operations.",
+)
+
+STAGED_KEYS["stg_payment_status"] = ("payment_id",)
+#: A snapshot's action summary carries no amount, date or event id: it must not erase a webhook's.
+PRESERVE_NON_NULL["ops_payment_declines"] = (
+    "event_id",
+    "action_id",
+    "response_code",
+    "response_summary",
+    "amount_minor",
+    "currency",
+    "occurred_at",
+)

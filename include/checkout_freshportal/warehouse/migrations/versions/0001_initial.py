@@ -89,6 +89,8 @@ def upgrade() -> None:
         _text("filename", False),
         sa.Column("sha256", sa.String(64), nullable=False),
         _big("size_bytes", False),
+        _text("content_encoding", False),
+        _big("content_bytes", False),
         sa.Column("header", _json(), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("rows_rejected", sa.Integer(), nullable=False),
@@ -105,21 +107,24 @@ def upgrade() -> None:
     _index("raw_report_files", "report_id")
 
     op.create_table(
+        "raw_report_file_contents",
+        _text("file_id", False),
+        sa.Column("part", sa.Integer(), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("file_id", "part", name=op.f("pk_raw_report_file_contents")),
+        comment="Each report file verbatim, compressed (raw_report_files.content_encoding); "
+        "the parts in order concatenate to the compressed file.",
+    )
+
+    op.create_table(
         "raw_report_rows",
         _text("file_id", False),
         sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("row", _json(), nullable=False),
-        _text("parse_error"),
+        _text("parse_error", False),
         sa.PrimaryKeyConstraint("file_id", "line_no", name=op.f("pk_raw_report_rows")),
-        comment="Every CSV line verbatim as a JSON object of header -> text.",
-    )
-    op.create_index(
-        "ix_raw_report_rows_rejected",
-        "raw_report_rows",
-        ["file_id", "line_no"],
-        unique=False,
-        postgresql_where=sa.text("parse_error IS NOT NULL"),
-        sqlite_where=sa.text("parse_error IS NOT NULL"),
+        comment="The rejected lines of report files (tolerated by max_bad_share), verbatim as a JSON "
+        "object of header -> text, with the reason.",
     )
 
     op.create_table(
@@ -291,6 +296,7 @@ def downgrade() -> None:
         "stg_payment_actions",
         "stg_payments",
         "raw_report_rows",
+        "raw_report_file_contents",
         "raw_report_files",
         "raw_api_objects",
     ):

@@ -1,0 +1,178 @@
+"""Checkout.com webhook deliveries: signature verification and envelope parsing, pure functions.
+
+Reference §6.4: ``Cko-Signature`` is the hex HMAC-SHA256 of the **raw** request body keyed with
+the workflow action's signature key. Anything that re-serialises the body first (a framework's
+``request.json()`` then ``json.dumps``) changes number formatting or escaping and breaks the
+match, so everything here works on the bytes as received.
+
+Reference §6.2: two envelope shapes are delivered (``created_on`` or ``timestamp``), ``version``
+varies per event and extra keys appear; :func:`parse_envelope` accepts both and keeps every key.
+
+Used by the sidecar (``checkout_freshportal.sidecar``), and by anything that has to send or
+re-verify a delivery (the sandbox, the demo, tests): no I/O, no settings, no logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from checkout_freshportal.timeutil import TimestampError, parse_ts
+
+SIGNATURE_HEADER = "Cko-Signature"
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def sign(raw: bytes, key: bytes | str) -> str:
+    """The ``Cko-Signature`` value Checkout.com sends for ``raw`` (lower-case hex)."""
+    k = key.encode() if isinstance(key, str) else key
+    return hmac.new(k, raw, hashlib.sha256).hexdigest()
+
+
+def verify_signature(raw: bytes, header: str | None, keys: Sequence[bytes]) -> int | None:
+    """Index of the key in ``keys`` whose HMAC-SHA256 of ``raw`` equals ``header``, else None.
+
+    Several keys exist during a rotation (old and new both active); any may match. Every key is
+    compared, with :func:`hmac.compare_digest`, even after a match, so neither the answer nor its
+    timing tells which key (or how much of a digest) was right. Upper-case hex is accepted (hex
+    is case-insensitive; Checkout.com documents lower case). A missing, empty or malformed header
+    is simply no match.
+    """
+    if not header or not keys:
+        return None
+    candidate = header.strip().lower()
+    if len(candidate) != 64 or not _HEX_DIGITS.issuperset(candidate):
+        return None
+    expected = candidate.encode("ascii")
+    found: int | None = None
+    for i, key in enumerate(keys):
+        digest = hmac.new(key, raw, hashlib.sha256).hexdigest().encode("ascii")
+        if hmac.compare_digest(digest, expected) and found is None:
+            found = i
+    return found
+
+
+def authorization_matches(header: str | None, accepted: Sequence[str]) -> bool:
+    """Constant-time check of the optional static ``Authorization`` header (reference §6.4).
+
+    ``accepted`` may hold more than one value while the header is being rotated.
+    """
+    if header is None or not accepted:
+        return False
+    given = header.strip().encode()
+    ok = False
+    for value in accepted:
+        ok |= hmac.compare_digest(given, value.encode())
+    return ok
+
+
+class MalformedEnvelope(ValueError):
+    """The body is not a usable event envelope. The message names the defect, never the content."""
+
+
+@dataclass(frozen=True)
+class WebhookEnvelope:
+    """One delivered event. ``raw`` is the whole decoded JSON object, unknown keys included."""
+
+    id: str
+    type: str
+    occurred_at: datetime | None  # ``created_on`` (workflows) or ``timestamp`` (events API shape)
+    version: str | None
+    data: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def subject_id(self) -> str | None:
+        """``data.id``: the payment (``pay_``) or dispute (``dsp_``) the event is about."""
+        value = self.data.get("id")
+        return value if isinstance(value, str) and value else None
+
+
+def body_sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def poison_event_id(raw: bytes) -> str:
+    """Key of a body without a readable event id: a resend of the same bytes is a duplicate."""
+    return "poison:" + body_sha256(raw)
+
+
+def decode_json(raw: bytes) -> Any:
+    """Strict JSON: UTF-8 (a BOM is a defect), no NaN or Infinity (not JSON, though Python reads them)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedEnvelope(f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedEnvelope(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedEnvelope(f"invalid JSON constant {name}")
+
+
+def parse_envelope(raw: bytes) -> WebhookEnvelope:
+    """Parse a delivery; raises :class:`MalformedEnvelope` when it cannot be applied.
+
+    Required: a JSON object with a non-empty string ``id`` and ``type``; ``data`` an object when
+    present. Tolerated: ``created_on`` or ``timestamp`` (an unparsable one gives ``occurred_at``
+    None rather than losing the event: ordering never relies on it), any ``version``, any extra
+    key.
+    """
+    doc = decode_json(raw)
+    if not isinstance(doc, dict):
+        raise MalformedEnvelope(f"envelope is a JSON {type(doc).__name__}, not an object")
+    event_id, event_type = doc.get("id"), doc.get("type")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise MalformedEnvelope("envelope has no string 'id'")
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise MalformedEnvelope("envelope has no string 'type'")
+    data = doc.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MalformedEnvelope(f"'data' is a JSON {type(data).__name__}, not an object")
+    version = doc.get("version")
+    return WebhookEnvelope(
+        id=event_id,
+        type=event_type,
+        occurred_at=_occurred_at(doc),
+        version=str(version) if version is not None else None,
+        data=data,
+        raw=doc,
+    )
+
+
+def _occurred_at(doc: Mapping[str, Any]) -> datetime | None:
+    for key in ("created_on", "timestamp"):
+        value = doc.get(key)
+        if isinstance(value, str) and value:
+            try:
+                return parse_ts(value)
+            except TimestampError:
+                return None
+    return None
+
+
+def readable_event_id(raw: bytes) -> str | None:
+    """The ``id`` of a body that fails :func:`parse_envelope` for another reason, if it has one.
+
+    A poison event with a readable id is stored under that id, so its resends are duplicates
+    and an operator can look it up in the Checkout.com dashboard.
+    """
+    try:
+        doc = decode_json(raw)
+    except MalformedEnvelope:
+        return None
+    if isinstance(doc, dict):
+        event_id = doc.get("id")
+        if isinstance(event_id, str) and event_id.strip():
+            return event_id
+    return None

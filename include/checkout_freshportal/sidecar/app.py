@@ -1,0 +1,271 @@
+"""The sidecar's ASGI application: ``POST /webhooks/checkout``, ``GET /healthz``, ``GET /metrics``.
+
+A plain ASGI callable rather than FastAPI routes, on purpose: the webhook path must see the raw
+body chunk by chunk (to refuse an oversize body without buffering it, and to verify the HMAC over
+the exact bytes), and it is the hot path of the throughput goal, where a framework's request
+object, routing and validation cost more than the work itself. Three endpoints do not need more.
+
+Order of checks on a delivery: method, size (Content-Length, then while reading), Authorization
+(if configured), signature; only a delivery that passes all of them reaches the table. The answer
+is 2xx only after the COMMIT of its row (see ``store``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from checkout_freshportal.checkout.webhooks import authorization_matches, verify_signature
+
+from . import store
+from .metrics import CONTENT_TYPE, SidecarMetrics
+from .settings import SidecarSettings
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+WEBHOOK_PATH = "/webhooks/checkout"
+_JSON = [(b"content-type", b"application/json")]
+
+
+class SidecarApp:
+    """ASGI app; ``start()``/``stop()`` run from the lifespan (or by hand in tests)."""
+
+    def __init__(
+        self,
+        settings: SidecarSettings,
+        *,
+        engine: Engine | None = None,
+        metrics: SidecarMetrics | None = None,
+        run_trigger: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or SidecarMetrics()
+        self.engine = engine or store.make_sidecar_engine(settings.warehouse_url)
+        self.trigger = None
+        if settings.trigger_enabled if run_trigger is None else run_trigger:
+            from .trigger import TriggerLoop  # requests & co. only when the loop runs
+
+            self.trigger = TriggerLoop.from_settings(settings, self.engine, self.metrics)
+        self.writer = store.GroupCommitWriter(
+            self.engine,
+            self.metrics,
+            max_batch=settings.max_batch,
+            writers=settings.writers,
+            on_committed=self.trigger.notify if self.trigger else None,
+        )
+        if self.trigger is not None:
+            self.trigger.in_flight = self.writer.oldest_in_flight
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._started:
+            self.writer.start()
+            if self.trigger is not None:
+                self.trigger.start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            if self.trigger is not None:
+                self.trigger.stop()
+            self.writer.stop()
+            self.engine.dispose()
+            self._started = False
+
+    # -- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path, method = scope["path"], scope["method"]
+            if path == WEBHOOK_PATH:
+                await self._webhook(scope, receive, send)
+            elif path == "/healthz" and method in ("GET", "HEAD"):
+                await self._healthz(send)
+            elif path == "/metrics" and method in ("GET", "HEAD"):
+                await self._metrics(send)
+            else:
+                await _reply(send, 404, {"error": "not found"})
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(self.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- POST /webhooks/checkout --------------------------------------------------------------
+
+    async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
+        m = self.metrics
+        if scope["method"] != "POST":
+            m.rejected.inc(labels=("method",))
+            await _reply(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
+            return
+        headers = _headers(scope)
+        limit = self.settings.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            m.rejected.inc(labels=("size",))
+            await _reply(send, 413, {"error": "body too large"}, [(b"connection", b"close")])
+            return
+        body = await _read_body(receive, limit)
+        if body is None:  # over the limit while reading (chunked, or a lying Content-Length)
+            m.rejected.inc(labels=("size",))
+            await _reply(send, 413, {"error": "body too large"}, [(b"connection", b"close")])
+            return
+        if body is _DISCONNECTED:
+            return
+        t0 = time.perf_counter()
+        if self.settings.authorization:
+            auth = headers.get(b"authorization")
+            if not authorization_matches(
+                auth.decode("latin-1") if auth else None, self.settings.authorization
+            ):
+                m.rejected.inc(labels=("auth",))
+                log.info(
+                    "webhook refused: Authorization header %s", "missing" if auth is None else "mismatch"
+                )
+                await _reply(send, 401, {"error": "unauthorized"})
+                return
+        signature = headers.get(b"cko-signature")
+        if signature is None:
+            m.rejected.inc(labels=("signature_missing",))
+            log.info("webhook refused: no Cko-Signature header")
+            await _reply(send, 401, {"error": "unauthorized"})
+            return
+        key_index = verify_signature(body, signature.decode("latin-1"), self.settings.signature_keys)
+        if key_index is None:
+            m.rejected.inc(labels=("signature",))
+            log.info("webhook refused: Cko-Signature does not match any active key")
+            await _reply(send, 401, {"error": "unauthorized"})
+            return
+        record = store.record_from_body(body, key_index)
+        try:
+            new = await self.writer.submit(record, self.settings.commit_timeout)
+        except store.StoreUnavailable as exc:
+            m.unavailable.inc()
+            log.warning("webhook %s not stored (%s): answering 503", record.event_id, exc)
+            await _reply(send, 503, {"error": "storage unavailable, retry later"})
+            return
+        m.ack_seconds.observe(time.perf_counter() - t0)
+        m.received.inc()
+        if not new:
+            m.duplicates.inc()
+            await _reply(send, 200, {"status": "duplicate"})
+            return
+        m.stored.inc()
+        if record.is_poison:
+            m.poison.inc()
+            log.warning("poison webhook stored as %s: %s", record.event_id, record.poison_reason)
+            await _reply(send, 200, {"status": "poison"})
+            return
+        await _reply(send, 200, {"status": "stored"})
+
+    # -- GET /healthz, GET /metrics -----------------------------------------------------------
+
+    async def _healthz(self, send: Send) -> None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._ping), timeout=5)
+        except Exception as exc:
+            self.metrics.database_up.set(0)
+            await _reply(send, 503, {"status": "unavailable", "database": type(exc).__name__})
+            return
+        self.metrics.database_up.set(1)
+        await _reply(send, 200, {"status": "ok", "database": "up"})
+
+    def _ping(self) -> None:
+        with self.engine.connect() as conn:
+            store.ping(conn)
+
+    async def _metrics(self, send: Send) -> None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._refresh_gauges), timeout=5)
+        except Exception:  # the counters are still worth serving; database_up says why
+            self.metrics.database_up.set(0)
+            for g in (
+                self.metrics.oldest_unprocessed_age,
+                self.metrics.unprocessed,
+                self.metrics.poison_pending,
+            ):
+                g.set(None)
+        body = self.metrics.registry.render().encode()
+        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _refresh_gauges(self) -> None:
+        with self.engine.connect() as conn:
+            b = store.backlog(conn)
+        m = self.metrics
+        m.database_up.set(1)
+        m.unprocessed.set(b.unprocessed)
+        m.poison_pending.set(b.poison_pending)
+        age = (datetime.now(UTC) - b.oldest_received_at).total_seconds() if b.oldest_received_at else 0.0
+        m.oldest_unprocessed_age.set(max(0.0, age))
+
+
+_DISCONNECTED = b"\x00disconnected"  # sentinel object, compared by identity
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it exceeds ``limit`` (never holds more than that)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return _DISCONNECTED
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """Lower-case header names (ASGI already lower-cases them); the first value wins."""
+    out: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        out.setdefault(name, value)
+    return out
+
+
+async def _reply(
+    send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = [*_JSON, (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app_from_env() -> SidecarApp:
+    """Factory for ``uvicorn --factory`` and ``--workers N`` (each worker builds its own app)."""
+    return SidecarApp(SidecarSettings.from_env())

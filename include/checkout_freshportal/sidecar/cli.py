@@ -1,0 +1,179 @@
+"""``cfp sidecar serve`` and ``cfp sidecar poison``.
+
+The project's CLI wires this in with ``add_sidecar_parser(sub)`` (``sub`` being the object
+``add_subparsers()`` returned) and calls ``args.func(args)``. It also runs on its own:
+``python -m checkout_freshportal.sidecar serve --port 8795``. Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+DEFAULT_PORT = 8795
+
+log = logging.getLogger("checkout_freshportal.sidecar")
+
+
+def add_sidecar_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``sidecar`` (with ``serve`` and ``poison``) on an ``add_subparsers()`` object."""
+    p = subparsers.add_parser(
+        "sidecar",
+        help="webhook receiver for Checkout.com (its own process)",
+        description="Webhook sidecar; settings from CFP_* environment variables (docs/sidecar.md).",
+    )
+    add_commands(p.add_subparsers(dest="sidecar_command", required=True))
+    return p
+
+
+def add_commands(sub: Any) -> None:
+    """``serve`` and ``poison`` on ``sub`` (under ``cfp sidecar``, or top level for ``-m``)."""
+    serve = sub.add_parser("serve", help="receive webhooks and trigger the checkout_events DAG")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1; one trigger loop leads)"
+    )
+    serve.add_argument("--no-upgrade", action="store_true", help="do not migrate the warehouse at start")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request (off: it costs throughput)"
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=run_serve)
+
+    poison = sub.add_parser("poison", help="list (masked) or acknowledge poison webhook events")
+    poison.add_argument("--url", help="warehouse URL (default CFP_WAREHOUSE_URL)")
+    poison.add_argument("--all", action="store_true", help="include acknowledged ones")
+    poison.add_argument("--limit", type=int, default=100)
+    poison.add_argument("--preview", action="store_true", help="show a masked, truncated body preview")
+    poison.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    poison.add_argument(
+        "--ack", nargs="+", metavar="EVENT_ID", help="acknowledge these events (sets processed_at)"
+    )
+    poison.set_defaults(func=run_poison)
+
+
+def _settings() -> Any:
+    from .settings import SidecarSettings, SidecarSettingsError
+
+    try:
+        return SidecarSettings.from_env()
+    except SidecarSettingsError as exc:
+        raise SystemExit(f"cfp sidecar: {exc}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from checkout_freshportal.warehouse.migrate import upgrade
+
+    settings = _settings()
+    if not args.no_upgrade:
+        try:
+            upgrade(settings.warehouse_url)
+        except Exception as exc:
+            raise SystemExit(
+                f"cfp sidecar: cannot migrate the warehouse: {type(exc).__name__}: {exc}"
+            ) from None
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": args.access_log,
+        "log_level": args.log_level,
+        "lifespan": "on",
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        "log_config": _log_config(args.log_level),
+    }
+    log.info(
+        "sidecar on http://%s:%d (workers=%d, keys=%d, authorization=%s, trigger=%s)",
+        args.host,
+        args.port,
+        args.workers,
+        len(settings.signature_keys),
+        "on" if settings.authorization else "off",
+        "on" if settings.trigger_enabled else "off",
+    )
+    if args.workers > 1:
+        uvicorn.run(
+            "checkout_freshportal.sidecar.app:create_app_from_env",
+            factory=True,
+            workers=args.workers,
+            **common,
+        )
+    else:
+        from .app import SidecarApp
+
+        uvicorn.run(SidecarApp(settings), **common)
+    return 0
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging plus the sidecar's own loggers, applied in every worker process.
+
+    With ``--workers N`` the workers are fresh processes: without this their warnings (a failed
+    commit, Airflow down) would only reach Python's last-resort handler.
+    """
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["formatters"]["cfp"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    cfg["handlers"]["cfp"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "cfp",
+        "stream": "ext://sys.stderr",
+    }
+    cfg["loggers"]["checkout_freshportal"] = {"handlers": ["cfp"], "level": level.upper(), "propagate": False}
+    cfg["loggers"]["alembic"] = {"level": "WARNING"}
+    return cfg
+
+
+def run_poison(args: argparse.Namespace) -> int:
+    from checkout_freshportal.config import warehouse_url
+    from checkout_freshportal.warehouse.engine import make_engine
+
+    from .poison import acknowledge, list_poison
+
+    engine = make_engine(args.url or warehouse_url())
+    try:
+        if args.ack:
+            with engine.begin() as conn:
+                n = acknowledge(conn, args.ack)
+            _out(f"acknowledged {n} of {len(args.ack)} poison event(s)")
+            return 0 if n == len(args.ack) else 1
+        with engine.connect() as conn:
+            events = list_poison(conn, include_acknowledged=args.all, limit=args.limit, preview=args.preview)
+    finally:
+        engine.dispose()
+    if args.json:
+        for e in events:
+            _out(json.dumps(e.as_json(), ensure_ascii=False))
+        return 0
+    if not events:
+        _out("no poison events" + ("" if args.all else " awaiting acknowledgement"))
+        return 0
+    for e in events:
+        ack = f"  acknowledged {e.acknowledged_at:%Y-%m-%d %H:%M:%S}" if e.acknowledged_at else ""
+        _out(f"{e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.event_id}  {e.size_bytes} B  {e.reason}{ack}")
+        if e.preview is not None:
+            _out(f"    {e.preview}")
+    return 0
+
+
+def _out(line: str) -> None:
+    """Command output goes to stdout (logs go to stderr)."""
+    sys.stdout.write(line + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m checkout_freshportal.sidecar")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    sys.exit(args.func(args))

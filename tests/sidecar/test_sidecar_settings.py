@@ -1,0 +1,101 @@
+"""Settings from the environment (clear errors, no secret in repr) and the metrics exposition."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from checkout_freshportal.sidecar.cli import add_sidecar_parser
+from checkout_freshportal.sidecar.metrics import Counter, Gauge, Histogram, Registry
+from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
+
+ENV = {
+    "CFP_WAREHOUSE_URL": "sqlite:////tmp/x.sqlite",
+    "CFP_SIDECAR_SIGNATURE_KEYS": "old-key-1, new-key-2,",
+    "CFP_SIDECAR_AUTHORIZATION": "auth-secret",
+    "CFP_AIRFLOW_URL": "http://127.0.0.1:8080/",
+    "CFP_AIRFLOW_USER": "webhook",
+    "CFP_AIRFLOW_PASSWORD": "af-password",
+    "CFP_SIDECAR_TRIGGER_DELAY": "2.5",
+    "CFP_SIDECAR_WRITERS": "3",
+}
+
+
+def test_from_env_reads_everything_and_hides_secrets() -> None:
+    s = SidecarSettings.from_env(ENV)
+    assert s.signature_keys == (b"old-key-1", b"new-key-2")
+    assert s.authorization == ("auth-secret",)
+    assert s.airflow_url == "http://127.0.0.1:8080"
+    assert (s.trigger_delay, s.writers, s.max_body_bytes, s.dag_id) == (2.5, 3, 1 << 20, "checkout_events")
+    text = repr(s)
+    for secret in ("old-key-1", "new-key-2", "auth-secret", "af-password"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"CFP_SIDECAR_SIGNATURE_KEYS": None}, "CFP_SIDECAR_SIGNATURE_KEYS"),
+        ({"CFP_SIDECAR_SIGNATURE_KEYS": " , "}, "CFP_SIDECAR_SIGNATURE_KEYS"),
+        ({"CFP_AIRFLOW_PASSWORD": None}, "CFP_AIRFLOW_PASSWORD"),
+        ({"CFP_AIRFLOW_URL": None, "CFP_AIRFLOW_USER": None}, "CFP_AIRFLOW_URL, CFP_AIRFLOW_USER"),
+        ({"CFP_SIDECAR_TRIGGER_DELAY": "soon"}, "CFP_SIDECAR_TRIGGER_DELAY must be a float"),
+        ({"CFP_SIDECAR_TRIGGER_DELAY": "-1"}, "must not be negative"),
+        ({"CFP_SIDECAR_TRIGGER_ENABLED": "maybe"}, "CFP_SIDECAR_TRIGGER_ENABLED"),
+    ],
+)
+def test_missing_or_invalid_settings_name_the_variable(change: dict, message: str) -> None:
+    env = {k: v for k, v in {**ENV, **change}.items() if v is not None}
+    with pytest.raises(SidecarSettingsError, match=message) as err:
+        SidecarSettings.from_env(env)
+    assert "af-password" not in str(err.value)
+    assert "old-key-1" not in str(err.value)
+
+
+def test_trigger_can_be_disabled_without_airflow_settings() -> None:
+    env = {"CFP_SIDECAR_SIGNATURE_KEYS": "k", "CFP_SIDECAR_TRIGGER_ENABLED": "false"}
+    s = SidecarSettings.from_env(env)
+    assert not s.trigger_enabled
+    assert s.warehouse_url  # the project default when CFP_WAREHOUSE_URL is unset
+
+
+def test_cli_registration() -> None:
+    parser = argparse.ArgumentParser(prog="cfp")
+    add_sidecar_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sidecar", "serve", "--port", "9000", "--workers", "2"])
+    assert (args.host, args.port, args.workers, args.no_upgrade) == ("127.0.0.1", 9000, 2, False)
+    assert args.func.__name__ == "run_serve"
+    args = parser.parse_args(["sidecar", "poison", "--preview", "--ack", "evt_1", "evt_2"])
+    assert args.ack == ["evt_1", "evt_2"]
+    assert args.func.__name__ == "run_poison"
+
+
+def test_exposition_format() -> None:
+    r = Registry()
+    c = r.register(Counter("x_total", "Things.", ("reason",), initial=[("a",)]))
+    c.inc(labels=("b",))
+    c.inc(2, labels=("b",))
+    r.register(Gauge("g", "A gauge.", callback=lambda: 1.5))
+    r.register(Gauge("none", "No sample.", callback=lambda: None))
+    h = r.register(Histogram("h_seconds", "Latency.", (0.1, 1.0)))
+    for v in (0.05, 0.1, 0.5, 3.0):
+        h.observe(v)
+    assert r.render().splitlines() == [
+        "# HELP x_total Things.",
+        "# TYPE x_total counter",
+        'x_total{reason="a"} 0',
+        'x_total{reason="b"} 3',
+        "# HELP g A gauge.",
+        "# TYPE g gauge",
+        "g 1.5",
+        "# HELP none No sample.",
+        "# TYPE none gauge",
+        "# HELP h_seconds Latency.",
+        "# TYPE h_seconds histogram",
+        'h_seconds_bucket{le="0.1"} 2',
+        'h_seconds_bucket{le="1"} 3',
+        'h_seconds_bucket{le="+Inf"} 4',
+        "h_seconds_sum 3.65",
+        "h_seconds_count 4",
+    ]

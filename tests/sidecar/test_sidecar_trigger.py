@@ -1,0 +1,219 @@
+"""The trigger loop against a strict fake of Airflow's REST API: coalescing, one queued run,
+bounded delay, backoff, token refresh, leadership."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from fake_airflow import FakeAirflow, make_jwt
+from sidecar_helpers import envelope
+
+from checkout_freshportal.demo_stack import free_port
+from checkout_freshportal.sidecar.airflow_api import AirflowClient, AirflowUnavailable
+from checkout_freshportal.sidecar.metrics import SidecarMetrics
+from checkout_freshportal.sidecar.store import insert_batch, record_from_body
+from checkout_freshportal.sidecar.trigger import TriggerLoop
+from checkout_freshportal.warehouse.engine import make_engine
+from checkout_freshportal.warehouse.migrate import upgrade
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAirflow]:
+    with FakeAirflow() as f:
+        yield f
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    upgrade(sqlite_url)
+    eng = make_engine(sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+def store_events(engine: sa.Engine, ids: list[str], received_at: datetime | None = None) -> None:
+    with engine.begin() as conn:
+        insert_batch(conn, [record_from_body(envelope(i), 0) for i in ids], received_at or datetime.now(UTC))
+
+
+def make_loop(engine: sa.Engine, url: str, **kw: object) -> TriggerLoop:
+    client = AirflowClient(url, "webhook", "s3cret", timeout=2)
+    params: dict[str, object] = {
+        "delay": 0.3,
+        "poll_interval": 0.05,
+        "backoff_max": 8,
+        "retrigger_after": 3600,
+    }
+    params.update(kw)
+    return TriggerLoop(engine, client, SidecarMetrics(), **params)  # type: ignore[arg-type]
+
+
+def wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_burst_is_coalesced_into_one_run_within_the_delay(engine: sa.Engine, fake: FakeAirflow) -> None:
+    loop = make_loop(engine, fake.url)
+    loop.start()
+    try:
+        t0 = time.monotonic()
+        for i in range(20):  # a burst over ~0.1 s, each commit waking the loop
+            store_events(engine, [f"evt_burst_{i:02d}_{j}" for j in range(5)])
+            loop.notify()
+        wait_for(lambda: len(fake.runs) == 1)
+        elapsed = time.monotonic() - t0
+        time.sleep(0.6)  # nothing new: no second run
+    finally:
+        loop.stop()
+    assert len(fake.runs) == 1
+    assert 0.25 <= elapsed < 0.3 + 1.0, elapsed  # delay 0.3 s, bounded
+    [(run_id, run)] = fake.runs.items()
+    assert run_id.startswith("sidecar__")
+    assert run["dag_id"] == "checkout_events"
+    assert run["conf"]["pending_events"] == 100
+    assert run["conf"]["triggered_by"] == "cfp-sidecar"
+    assert loop.metrics.trigger_calls.value() == 1
+    assert loop.metrics.trigger_failures.value() == 0
+
+
+def test_at_most_one_queued_run(engine: sa.Engine, fake: FakeAirflow) -> None:
+    loop = make_loop(engine, fake.url, delay=0)
+    store_events(engine, ["evt_1"])
+    loop.tick()
+    assert len(fake.runs) == 1  # queued
+    store_events(engine, ["evt_2"])
+    for _ in range(3):
+        loop.tick()
+        time.sleep(0.06)
+    assert len(fake.runs) == 1, "a second run was queued while one was queued"
+    assert loop.metrics.trigger_skipped.value() >= 1
+    fake.set_state("running")  # the queued run started: it may have read the table before evt_2
+    time.sleep(0.06)
+    loop.tick()
+    assert len(fake.runs) == 2
+    # events that a run covers do not cause another one
+    fake.set_state("success")
+    loop.tick()
+    assert len(fake.runs) == 2
+
+
+def test_processed_events_cause_no_run(engine: sa.Engine, fake: FakeAirflow) -> None:
+    store_events(engine, ["evt_done"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE raw_webhook_events SET processed_at = received_at"))
+    store_events(engine, ["poison-only"])  # envelope ok, but make it poison:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE raw_webhook_events SET is_poison = true WHERE event_id = 'poison-only'"))
+    loop = make_loop(engine, fake.url, delay=0)
+    loop.tick()
+    assert fake.runs == {}
+
+
+def test_airflow_down_backs_off_and_events_wait(engine: sa.Engine, fake: FakeAirflow) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    loop = make_loop(engine, dead, delay=0, backoff_max=8)
+    store_events(engine, ["evt_wait"])
+    backoffs = []
+    for _ in range(6):
+        loop.tick()
+        backoffs.append(loop._backoff)
+    assert backoffs == [1, 2, 4, 8, 8, 8]
+    assert loop.metrics.trigger_failures.value() == 6
+    assert loop.metrics.trigger_backoff.lines() == ["cfp_sidecar_trigger_backoff_seconds 8"]
+    # Airflow answers again (same loop, now pointed at the fake): one run, backoff reset
+    loop.client.base_url = fake.url
+    loop.tick()
+    assert len(fake.runs) == 1
+    assert loop._backoff == 0
+    # a 5xx is a failure too
+    fake.down = True
+    store_events(engine, ["evt_wait_2"])
+    fake.set_state("running")
+    loop.tick()
+    assert loop._backoff == 1
+
+
+def test_backoff_sleeps_in_the_thread(engine: sa.Engine) -> None:
+    """While backing off the loop does not spin on wake-ups from new commits."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    loop = make_loop(engine, dead, delay=0, backoff_max=60)
+    store_events(engine, ["evt_x"])
+    loop.start()
+    try:
+        for _ in range(30):
+            loop.notify()
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert 1 <= loop.metrics.trigger_failures.value() <= 2
+
+
+def test_token_refresh_on_401_and_before_expiry(engine: sa.Engine, fake: FakeAirflow) -> None:
+    client = AirflowClient(fake.url, "webhook", "s3cret")
+    assert client.count_runs("checkout_events", ("queued",)) == 0
+    assert fake.logins == 1
+    fake.revoke_tokens()  # e.g. the API server restarted with another secret
+    assert client.count_runs("checkout_events", ("queued",)) == 0
+    assert fake.logins == 2
+    client._token_exp = time.time() + 30  # within the renewal margin
+    client.count_runs("checkout_events", ("queued",))
+    assert fake.logins == 3
+    assert client.trigger("checkout_events", "r1", {}) is True
+    assert client.trigger("checkout_events", "r1", {}) is False  # 409: already there
+    bad = AirflowClient(fake.url, "webhook", "wrong")
+    with pytest.raises(AirflowUnavailable, match="401"):
+        bad.count_runs("checkout_events", ("queued",))
+    assert "wrong" not in repr(bad)
+    assert make_jwt(1.0).count(".") == 2
+
+
+def test_in_flight_batch_is_not_counted_as_covered(engine: sa.Engine, fake: FakeAirflow) -> None:
+    loop = make_loop(engine, fake.url, delay=0)
+    store_events(engine, ["evt_a"])
+    open_stamp = datetime.now(UTC) - timedelta(seconds=1)
+    loop.in_flight = lambda: open_stamp
+    loop.tick()
+    assert len(fake.runs) == 1
+    assert loop._covered == open_stamp - timedelta(microseconds=1)
+
+
+def test_stale_backlog_is_retriggered(engine: sa.Engine, fake: FakeAirflow) -> None:
+    loop = make_loop(engine, fake.url, delay=0, retrigger_after=1.0)
+    store_events(engine, ["evt_old"], datetime.now(UTC) - timedelta(minutes=5))
+    loop.tick()
+    assert len(fake.runs) == 1
+    fake.set_state("failed")  # the run failed: the event is still unprocessed
+    loop.tick()
+    assert len(fake.runs) == 1  # covered, and not yet stale by the loop's clock
+    time.sleep(1.1)
+    loop.tick()
+    assert len(fake.runs) == 2
+    assert sorted(r["conf"]["reason"] for r in fake.runs.values()) == ["events", "stale"]
+
+
+def test_only_one_leader_per_warehouse(migrated_url: str, fake: FakeAirflow) -> None:
+    eng1, eng2 = make_engine(migrated_url), make_engine(migrated_url)
+    try:
+        a, b = make_loop(eng1, fake.url, delay=0), make_loop(eng2, fake.url, delay=0)
+        store_events(eng1, ["evt_lead"])
+        assert a.leadership.acquire() is True
+        assert b.leadership.acquire() is False
+        b.tick()  # not the leader: does nothing
+        assert fake.runs == {}
+        assert b.metrics.trigger_leader.lines()[-1].endswith(" 0")
+        a.tick()
+        assert len(fake.runs) == 1
+        a.leadership.release()
+        assert b.leadership.acquire() is True
+    finally:
+        for loop in (a, b):
+            loop.leadership.release()
+        eng1.dispose()
+        eng2.dispose()

@@ -329,18 +329,20 @@ class CheckoutClient:
             f"payments/{_seg(payment_id)}/voids", body, idempotency_key, kind="payments.void"
         )
 
-    def create_payment_link(self, body: Mapping[str, Any]) -> JSON:
+    def create_payment_link(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> JSON:
         """``POST /payment-links`` -> 201 ``{"id": "pl_...", "_links": {"redirect": ...}}``.
 
         Idempotency keys are not documented for links, so a 5xx or a timeout after sending is
         *not* retried (a replay could create a second link); 429 and connect failures are.
-        Callers recover by looking the link up by reference / their own intent row.
+        Callers recover by looking the link up by reference / their own intent row. A key, when
+        given, is still sent: if Checkout.com honours it, a replay by the caller is exact.
         """
         resp = self._request(
             "POST",
             self._api_url("payment-links"),
             kind="payment_links.create",
             json_body=dict(body),
+            idempotency_key=idempotency_key,
             replay_safe=False,
         )
         return self._json(resp)

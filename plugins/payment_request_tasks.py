@@ -1,0 +1,51 @@
+"""Task bodies of ``freshportal_payment_requests``: build clients from Connections, call the library.
+
+Kept outside the DAG file so the DAG stays orchestration only and parsing imports nothing heavy.
+Connections: ``freshportal_default`` (FreshPortalHook), ``checkout_default`` (CheckoutHook) and,
+optionally, ``cfp_warehouse`` (WarehouseHook; default the embedded SQLite or CFP_WAREHOUSE_URL).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+STEPS = ("sync_orders", "create_payment_links", "write_back_links")
+
+
+def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
+    """Run one step; returns its counts (XCom). Failures raise after the whole batch was tried."""
+    from checkout_freshportal.sync import payment_requests as pr
+    from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
+
+    from freshportal_hook import FreshPortalHook
+    from warehouse_hook import WarehouseHook
+
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; known: {STEPS}")
+    settings = PaymentRequestSettings.from_mapping((params or {}).get("settings") or None)
+    fp = FreshPortalHook().get_conn()
+    engine = WarehouseHook().get_engine()
+    cko = None
+    try:
+        if step == "sync_orders":
+            out = pr.sync_orders(fp, engine, settings, run_id=run_id)
+        elif step == "create_payment_links":
+            from checkout_hook import CheckoutHook
+
+            cko = CheckoutHook().get_conn()
+            out = pr.create_payment_links(fp, cko, engine, settings, run_id=run_id).as_dict()
+        else:
+            out = pr.write_back_links(fp, engine, settings, run_id=run_id).as_dict()
+    finally:
+        engine.dispose()
+        log.info(
+            "API calls: freshportal=%s checkout=%s", fp.stats.snapshot(), cko.stats.snapshot() if cko else {}
+        )
+    out["api_calls"] = {
+        "freshportal": fp.stats.snapshot(),
+        **({"checkout": cko.stats.snapshot()} if cko else {}),
+    }
+    return out

@@ -1,0 +1,1 @@
+from pr_fixtures import world  # noqa: F401  (fixture)

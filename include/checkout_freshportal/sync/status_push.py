@@ -1,0 +1,309 @@
+"""Deliver the status outbox to FreshPortal (second task of ``checkout_events``).
+
+``sync_status_outbox`` holds one row per order and version (:mod:`.events` adds a row only when
+what FreshPortal should show changed). Delivery rules:
+
+* only the newest waiting version of an order is sent; older waiting versions are marked
+  ``superseded`` first -- nothing is gained by writing a status that is already out of date;
+* the version travels as FreshPortal's ``sequence``: FreshPortal refuses a lower sequence than
+  the one it holds with 409, so an older status can never overwrite a newer one, whatever the
+  timing of retries and reruns. A 409 means "a newer status is already there": the row is
+  marked ``superseded`` and never retried;
+* the write is a PUT (replace), idempotent: a crash between the PUT and recording it makes the
+  next run send the same body again, which changes nothing;
+* 429/5xx/timeouts (after the client's own retries) count an attempt, record the error and set
+  ``next_attempt_at`` with exponential backoff; the run stops pushing at the first such failure
+  (FreshPortal is down: the rest waits, nothing is lost) and the next run continues;
+* any other 4xx marks the row ``rejected`` with the error, the other orders are still pushed,
+  and the run then fails loudly (:class:`StatusPushError`); a 401 fails at once.
+
+The payment-link fields and the payout reference are read at push time (the order's current
+link intent, else what FreshPortal last showed), because the PUT replaces the whole payment
+sub-resource and must not erase what other writers put there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from checkout_freshportal.freshportal.errors import (
+    AuthenticationError,
+    ConflictError,
+    FreshPortalError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from checkout_freshportal.freshportal.models import PaymentStatusUpdate
+from checkout_freshportal.sync.events import LIST_LIMIT, PG_LOCK_KEY
+from checkout_freshportal.timeutil import parse_ts, utcnow
+from checkout_freshportal.warehouse import schema
+from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock, is_postgres
+
+log = logging.getLogger(__name__)
+
+
+class StatusWriter(Protocol):
+    """The part of ``FreshPortalClient`` the push needs."""
+
+    def write_payment_status(self, order_id: str, update: PaymentStatusUpdate) -> Any: ...
+
+
+class StatusPushError(RuntimeError):
+    """FreshPortal refused some writes (4xx); they are marked ``rejected`` with the reason."""
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    # Orders written per run; a burst beyond this is taken by the next run (seconds away when the
+    # sidecar triggers, at most 10 minutes otherwise).
+    max_orders: int = 2000
+    # Backoff after a failed attempt: base * 2^(attempts-1), capped. The client has already
+    # retried a few times within seconds; this spaces out the runs' attempts while FreshPortal
+    # is down, without letting a status wait longer than the cap once it is back.
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 900.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> PushSettings:
+        if not values:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown push setting(s): {', '.join(unknown)}")
+        out = cls()
+        for key, value in values.items():
+            if value is not None:
+                out = replace(out, **{key: type(getattr(out, key))(value)})
+        return out
+
+    def backoff(self, attempts: int) -> timedelta:
+        seconds = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(attempts - 1, 0))
+        return timedelta(seconds=seconds)
+
+
+@dataclass
+class PushResult:
+    orders_waiting: int = 0
+    sent: int = 0
+    delivered: int = 0
+    superseded_older: int = 0  # older waiting versions replaced by a newer one of the same order
+    superseded_409: int = 0  # FreshPortal already held a newer sequence
+    failed: int = 0  # transient failure, will be retried with backoff
+    rejected: int = 0  # a 4xx; not retried
+    backing_off: int = 0  # waiting for their next_attempt_at
+    stopped_early: bool = False
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def push_statuses(
+    engine: Engine,
+    client: StatusWriter,
+    settings: PushSettings | None = None,
+    *,
+    run_id: str | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> PushResult:
+    """Write the newest waiting status of each order to FreshPortal (see the module docstring)."""
+    settings = settings or PushSettings()
+    result = PushResult()
+    ob = schema.sync_status_outbox
+    ts = now()
+    with engine.begin() as conn:
+        _lock(conn)
+        result.superseded_older = _supersede_older(conn, ts)
+        waiting = conn.execute(
+            sa.select(ob).where(ob.c.outcome.is_(None)).order_by(ob.c.created_at, ob.c.order_id)
+        ).all()
+    result.orders_waiting = len(waiting)
+    due = [r._mapping for r in waiting if r.next_attempt_at is None or r.next_attempt_at <= ts]
+    result.backing_off = len(waiting) - len(due)
+    for row in due[: settings.max_orders]:
+        update = _update_for(engine, row)
+        result.sent += 1
+        try:
+            client.write_payment_status(str(row["order_id"]), update)
+        except ConflictError as exc:
+            result.superseded_409 += 1
+            _finish(
+                engine, row, now(), "superseded", f"409 from FreshPortal: it holds a newer sequence ({exc})"
+            )
+            continue
+        except AuthenticationError as exc:
+            _record_failure(engine, row, now(), settings, exc, retry=True)
+            raise
+        except (RateLimitedError, ServerError, TransportError) as exc:
+            result.failed += 1
+            _record_failure(engine, row, now(), settings, exc, retry=True)
+            _note(result, row, exc)
+            result.stopped_early = True
+            log.warning(
+                "FreshPortal write for order %s failed (%s); stopping this run, %d order(s) wait",
+                row["order_id"],
+                type(exc).__name__,
+                len(due) - result.sent,
+            )
+            break
+        except (FreshPortalError, ValueError) as exc:  # 400/403/404/422, or a body we cannot build
+            result.rejected += 1
+            _record_failure(engine, row, now(), settings, exc, retry=False)
+            _note(result, row, exc)
+            continue
+        result.delivered += 1
+        _finish(engine, row, now(), "delivered", None)
+    log.info(
+        "status push: %d delivered, %d superseded by 409, %d older versions skipped, %d failed, "
+        "%d rejected, %d backing off",
+        result.delivered,
+        result.superseded_409,
+        result.superseded_older,
+        result.failed,
+        result.rejected,
+        result.backing_off,
+    )
+    if result.rejected:
+        raise StatusPushError(
+            f"FreshPortal refused {result.rejected} status write(s); they are marked 'rejected' in "
+            f"sync_status_outbox with the reason (first: {result.errors[0] if result.errors else '?'})"
+        )
+    return result
+
+
+def _lock(conn: Connection) -> None:
+    claim_sqlite_write_lock(conn)
+    if is_postgres(conn):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+
+
+def _supersede_older(conn: Connection, ts: datetime) -> int:
+    """Mark every waiting row that is not its order's newest version as superseded."""
+    ob = schema.sync_status_outbox
+    newer = ob.alias("newer")
+    exists_newer = (
+        sa.select(newer.c.version)
+        .where(newer.c.order_id == ob.c.order_id, newer.c.version > ob.c.version)
+        .exists()
+    )
+    res = conn.execute(
+        ob.update()
+        .where(ob.c.outcome.is_(None), exists_newer)
+        .values(outcome="superseded", delivered_at=ts, last_error="superseded by a newer version")
+    )
+    return int(res.rowcount or 0)
+
+
+def _update_for(engine: Engine, row: Mapping[str, Any]) -> PaymentStatusUpdate:
+    payload = row["payload"]
+    kept = _kept_fields(engine, str(row["order_id"]))
+    changed_at = payload.get("status_changed_at")
+    return PaymentStatusUpdate(
+        status=payload["status"],
+        currency=payload.get("currency"),
+        amount_paid_minor=payload.get("amount_paid_minor"),
+        amount_refunded_minor=payload.get("amount_refunded_minor"),
+        refund_state=payload.get("refund_state"),
+        payment_link_id=kept["payment_link_id"],
+        payment_link_url=kept["payment_link_url"],
+        payment_id=payload.get("payment_id"),
+        payout_reference=kept["payout_reference"],
+        status_changed_at=parse_ts(changed_at) if changed_at else None,
+        sequence=int(row["version"]),
+    )
+
+
+def _kept_fields(engine: Engine, order_id: str) -> dict[str, str | None]:
+    """Fields of the payment sub-resource that other writers own; the PUT must carry them on.
+
+    The link: the order's current intent (sync_payment_link_intents), else what FreshPortal last
+    showed (stg_orders). The payout reference: what FreshPortal last showed.
+    """
+    li, orders = schema.sync_payment_link_intents, schema.stg_orders
+    with engine.connect() as conn:
+        intent = conn.execute(
+            sa.select(li.c.link_id, li.c.link_url)
+            .where(li.c.order_id == order_id, li.c.state != "superseded", li.c.link_id.is_not(None))
+            .limit(1)
+        ).first()
+        shown = conn.execute(
+            sa.select(orders.c.payment_link_id, orders.c.payment_link_url, orders.c.payout_reference).where(
+                orders.c.order_id == order_id
+            )
+        ).first()
+    link_id, link_url = (intent.link_id, intent.link_url) if intent is not None else (None, None)
+    if intent is None and shown is not None:
+        link_id, link_url = shown.payment_link_id, shown.payment_link_url
+    return {
+        "payment_link_id": link_id,
+        "payment_link_url": link_url,
+        "payout_reference": shown.payout_reference if shown is not None else None,
+    }
+
+
+def _finish(engine: Engine, row: Mapping[str, Any], ts: datetime, outcome: str, error: str | None) -> None:
+    ob = schema.sync_status_outbox
+    with engine.begin() as conn:
+        _lock(conn)
+        conn.execute(
+            ob.update()
+            .where(ob.c.order_id == row["order_id"], ob.c.version == row["version"], ob.c.outcome.is_(None))
+            .values(
+                outcome=outcome,
+                delivered_at=ts,
+                attempts=ob.c.attempts + 1,
+                last_attempt_at=ts,
+                next_attempt_at=None,
+                last_error=error,
+            )
+        )
+
+
+def _record_failure(
+    engine: Engine,
+    row: Mapping[str, Any],
+    ts: datetime,
+    settings: PushSettings,
+    exc: Exception,
+    *,
+    retry: bool,
+) -> None:
+    ob = schema.sync_status_outbox
+    attempts = int(row["attempts"] or 0) + 1
+    values: dict[str, Any] = {
+        "attempts": ob.c.attempts + 1,
+        "last_attempt_at": ts,
+        "last_error": _describe(exc),
+    }
+    if retry:
+        values["next_attempt_at"] = ts + settings.backoff(attempts)
+    else:
+        values["outcome"] = "rejected"
+    with engine.begin() as conn:
+        _lock(conn)
+        conn.execute(
+            ob.update()
+            .where(ob.c.order_id == row["order_id"], ob.c.version == row["version"], ob.c.outcome.is_(None))
+            .values(**values)
+        )
+
+
+def _describe(exc: Exception) -> str:
+    """Class and message; FreshPortal errors are already scrubbed of e-mails and tokens."""
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _note(result: PushResult, row: Mapping[str, Any], exc: Exception) -> None:
+    if len(result.errors) < LIST_LIMIT:
+        result.errors.append(
+            {"order_id": row["order_id"], "version": row["version"], "error": _describe(exc)}
+        )

@@ -28,18 +28,14 @@ SQLite or `CFP_WAREHOUSE_URL`). Runbook: `docs/runbook-ingest.md`.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+from airflow.sdk import Param, dag, task
+
+from dag_policies import no_retry_on_client_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the demo and tests trigger runs themselves).
-_schedule = os.environ.get("CFP_INGEST_SCHEDULE", "@hourly").strip()
-SCHEDULE = None if _schedule.lower() in {"", "none"} else _schedule
-
-
-def warehouse_asset(table: str) -> Asset:
-    return Asset(name=table, uri=f"cfp-warehouse://warehouse/{table}", group="warehouse")
+SCHEDULE = schedule_from_env("CFP_INGEST_SCHEDULE", "@hourly")
 
 
 STG_PAYMENTS = warehouse_asset("stg_payments")
@@ -48,26 +44,9 @@ STG_DISPUTES = warehouse_asset("stg_disputes")
 STG_FINANCIAL_ACTIONS = warehouse_asset("stg_financial_actions")
 STG_PAYOUTS = warehouse_asset("stg_payouts")
 
-# A 4xx other than 409/429 means our request or credentials are wrong: retrying cannot help.
-NO_RETRY_ON_CLIENT_ERRORS = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=[
-                "checkout_freshportal.checkout.errors.AuthenticationError",
-                "checkout_freshportal.checkout.errors.ActionNotAllowedError",
-                "checkout_freshportal.checkout.errors.NotFoundError",
-                "checkout_freshportal.checkout.errors.ValidationError",
-                "checkout_freshportal.checkout.errors.UnexpectedStatusError",
-                "checkout_freshportal.checkout.errors.PaginationError",
-                "checkout_freshportal.checkout.errors.UnsafeRedirectError",
-                "checkout_freshportal.checkout.settings.SettingsError",
-                "checkout_freshportal.money.MoneyError",
-                "checkout_freshportal.timeutil.TimestampError",
-            ],
-            action=RetryAction.FAIL,
-            reason="client error or bad data: fix the cause, then clear the task",
-        )
-    ]
+# A 4xx other than 409/429, or data that cannot be read exactly: retrying cannot help.
+NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
+    reason="client error or bad data: fix the cause, then clear the task"
 )
 
 

@@ -18,6 +18,7 @@ from wh_helpers import migrated_engine
 ALL_TABLES = {
     "raw_api_objects",
     "raw_report_files",
+    "raw_report_file_contents",
     "raw_report_rows",
     "stg_payments",
     "stg_payment_actions",
@@ -25,6 +26,13 @@ ALL_TABLES = {
     "stg_financial_actions",
     "stg_payouts",
     "sync_watermarks",
+    # webhook path (migration 0002), orders and payment links (0003), payment status (0004)
+    "raw_webhook_events",
+    "stg_orders",
+    "sync_payment_link_intents",
+    "stg_payment_status",
+    "sync_status_outbox",
+    "ops_payment_declines",
 }
 
 

@@ -59,7 +59,8 @@ class Sandbox:
 def sandbox_session() -> Iterator[Sandbox]:
     if SANDBOX_MISSING:
         pytest.skip(SANDBOX_MISSING)
-    config = SandboxConfig(seed=7, days=6, payments_per_day=60, fault_seed=11)
+    # Eight days give the dispute tests enough disputes whatever the wall-clock date.
+    config = SandboxConfig(seed=7, days=8, payments_per_day=60, fault_seed=11)
     with SandboxServer(config) as server:
         yield Sandbox(server)
 

@@ -5,18 +5,21 @@ in a scratch database created and dropped here:
 
 (a) baseline: ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the file into an empty table of
     23 text columns - the floor for getting these bytes into PostgreSQL at all;
-(b) ``load_report_file`` into empty tables: raw lines (JSONB) + parse + staged merge, committed;
+(b) ``load_report_file`` into empty tables: raw file (compressed) + validation + staged merge,
+    committed;
 (c) a second file overlapping (b)'s by 50%, the overlap now carrying a payout id (as a
     by-payout file would): 50% updates, 50% inserts.
 
 Reported: rows/s of each (median of the repetitions), the ratio (b)/(a) of throughputs (goal >= 0.5)
-and the RSS high-water mark of this process during each phase (goal <= 1 GiB). Every phase
-starts after a CHECKPOINT so one phase's WAL flush is not billed to the next.
+and the RSS high-water mark of this process during each phase (goal <= 1 GiB), and the medians of
+``ReportLoadResult.timings`` (where (b) and (c) spend their time). Every phase starts after a
+CHECKPOINT so one phase's WAL flush is not billed to the next.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,7 +68,9 @@ def _load(engine: sa.Engine, path: Path, file_id: str, report_type: str, method:
 
 def _reset(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE raw_report_rows, raw_report_files, stg_financial_actions")
+        conn.exec_driver_sql(
+            "TRUNCATE raw_report_rows, raw_report_file_contents, raw_report_files, stg_financial_actions"
+        )
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_baseline")
 
 
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.lines or (QUICK_LINES if args.quick else FULL_LINES)
     repeat = args.repeat or 3
     method = getattr(args, "method", None) or "copy"
+    load_start = os.getloadavg()
     spec1 = gen.Spec(seed=42)
     spec2 = gen.Spec(seed=42, payout_id="po_bench0000000000000000000000")
     with tempfile.TemporaryDirectory(prefix="cfp_bench_") as tmp:
@@ -121,13 +127,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with engine.connect() as conn:
                     sizes = {
                         t: conn.exec_driver_sql(f"SELECT pg_total_relation_size('{t}')").scalar()
-                        for t in ("raw_report_rows", "stg_financial_actions", "bench_baseline")
+                        for t in ("raw_report_file_contents", "stg_financial_actions", "bench_baseline")
                     }
             finally:
                 engine.dispose()
     med = {k: median([r[k] for r in runs]) for k in ("a_seconds", "b_seconds", "c_seconds")}
     peak = {k: max(r[k] for r in runs) for k in ("a_peak_rss", "b_peak_rss", "c_peak_rss")}
     rps = {k[0]: n / med[k] for k in med}
+    phases = {
+        k: {
+            name: median([r[f"{k}_result"]["timings"].get(name, 0.0) for r in runs])
+            for name in dict.fromkeys(x for r in runs for x in r[f"{k}_result"]["timings"])
+        }
+        for k in ("b", "c")
+    }
     ratio = rps["b"] / rps["a"]
     table = [
         _row("(a) COPY baseline (text table)", n, med["a_seconds"], rps["a"], peak["a_peak_rss"], rps["a"]),
@@ -138,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "(c) load_report_file, 50% overlap", n, med["c_seconds"], rps["c"], peak["c_peak_rss"], rps["a"]
         ),
     ]
+    load_end = os.getloadavg()
     last_c = runs[-1]["c_result"]
     summary = [
         f"lines per file: {n:,} ({size1 / 1e6:.1f} MB and {size2 / 1e6:.1f} MB); "
@@ -148,7 +162,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{'met' if max(peak.values()) <= GOAL_RSS else 'MISSED'}",
         f"(c) merge: {last_c['staged_inserted']:,} inserted, "
         f"{last_c['staged_updated']:,} updated, {last_c['staged_unchanged']:,} unchanged",
-        f"on-disk after a run: raw_report_rows {sizes['raw_report_rows'] / 2**20:.0f} MiB, "
+        "phases of (b), median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases["b"].items()),
+        "phases of (c), median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases["c"].items()),
+        f"host load average (1/5/15 min) at start {_fmt_load(load_start)}, at end {_fmt_load(load_end)} "
+        f"({os.cpu_count()} CPUs; anything above the benchmark's own ~2 means other work shared them)",
+        f"on-disk after a run: raw_report_file_contents {sizes['raw_report_file_contents'] / 2**20:.0f} MiB, "
         f"stg_financial_actions {sizes['stg_financial_actions'] / 2**20:.0f} MiB, "
         f"baseline table {sizes['bench_baseline'] / 2**20:.0f} MiB",
     ]
@@ -160,6 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "generate_seconds": g.seconds,
         "median_seconds": med,
         "rows_per_second": rps,
+        "phase_median_seconds": phases,
         "ratio_b_over_a": ratio,
         "goal_ratio": GOAL_RATIO,
         "goal_ratio_met": ratio >= GOAL_RATIO,
@@ -167,11 +186,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "goal_rss_bytes": GOAL_RSS,
         "goal_rss_met": max(peak.values()) <= GOAL_RSS,
         "relation_bytes": sizes,
+        "load_average": {"start": load_start, "end": load_end},
         "runs": runs,
         "pg_server": pg_server_url(),
         "table": table,
         "summary": summary,
     }
+
+
+def _fmt_load(avg: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
 
 
 def _res(r: Any) -> dict[str, Any]:

@@ -78,6 +78,40 @@ def merge_sql(conn: Connection, plan: MergePlan, select_sql: str) -> str:
     )
 
 
+def _incoming(conn: Connection, plan: MergePlan, c: str, new: str, old: str) -> str:
+    col = q(conn, c)
+    if c in plan.preserve_non_null:
+        return f"COALESCE({new}.{col}, {old}.{col})"
+    return f"{new}.{col}"
+
+
+def insert_sql(conn: Connection, plan: MergePlan, select_sql: str) -> str:
+    """Plain ``INSERT ... SELECT`` of ``plan.columns`` (no conflict handling: the caller knows the
+    keys are new, e.g. under a lock; a repeated key violates the primary key)."""
+    cols = ", ".join(q(conn, c) for c in plan.columns)
+    return f"INSERT INTO {q(conn, plan.table.name)} ({cols}) {select_sql}"
+
+
+def update_changed_sql(conn: Connection, plan: MergePlan, select_sql: str) -> str:
+    """``UPDATE ... FROM (select_sql)`` of the rows whose values differ, with the roles of ``plan``
+    (the ``DO UPDATE`` half of :func:`merge_sql`): ``preserve_non_null`` kept, ``updated_at`` set
+    only on a change, unchanged rows not written. The keys of ``select_sql`` must be distinct."""
+    sets = [f"{q(conn, c)} = {_incoming(conn, plan, c, 'src', 'tgt')}" for c in plan.set_columns]
+    if plan.has_updated_at and "updated_at" not in plan.set_columns:
+        sets.append('"updated_at" = src."updated_at"')
+    changed = [
+        f"{_incoming(conn, plan, c, 'src', 'tgt')} IS DISTINCT FROM tgt.{q(conn, c)}"
+        for c in plan.compare_columns
+    ]
+    if not sets:
+        sets, changed = [f"{q(conn, plan.key[0])} = tgt.{q(conn, plan.key[0])}"], []
+    on = " AND ".join(f"tgt.{q(conn, k)} = src.{q(conn, k)}" for k in plan.key)
+    return (
+        f"UPDATE {q(conn, plan.table.name)} AS tgt SET {', '.join(sets)} FROM ({select_sql}) AS src "
+        f"WHERE {on} AND ({' OR '.join(changed) if changed else 'false'})"
+    )
+
+
 def merge_from_select(
     conn: Connection, plan: MergePlan, select_sql: str, params: Mapping[str, Any] | None = None
 ) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Report CSV files: column specs, the value grammar, header mapping and per-row parsing.
 
 Columns are found **by header name** (trimmed, case- and space-insensitive), never by position;
-unknown columns are kept in the raw row, optional missing ones are NULL, a missing required one
+unknown columns are kept in the raw file, optional missing ones are NULL, a missing required one
 fails the file with the expected and the found columns.
 
 The value grammar is defined once, as regular expressions both load paths use: the Python path
@@ -18,18 +18,27 @@ Values are taken verbatim (no trimming): `` 1.00`` is not an amount. Validation 
 (:func:`make_validator`), shared by both load paths; PostgreSQL's regex engine costs 1.5-4 us per
 match, more than COPYing a whole line, so the COPY path validates in Python while the bytes
 stream to the server and leaves only the conversions to SQL.
+
+Both paths read the body with :class:`CsvBody`: blocks of whole records (about 1 MiB), split with
+``str.split`` when a block holds no quote (most report files hold none) and with ``csv.reader``
+otherwise, then checked column by column (:class:`BlockChecker`: one C-level pass per column
+instead of a Python call per value). The block checks accept a subset of what
+:func:`make_validator` accepts; a block they do not fully accept is validated line by line by
+``make_validator``, which stays the single definition of a valid line and of its error message.
 """
 
 from __future__ import annotations
 
 import calendar
+import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, BinaryIO, Literal, TextIO
 
 import sqlalchemy as sa
@@ -55,6 +64,30 @@ _AMOUNT = re.compile(AMOUNT_RE, re.ASCII)
 _CURRENCIES = frozenset(money.active_currencies())
 _DECIMAL = re.compile(DECIMAL_RE, re.ASCII)
 _TS = re.compile(TS_RE, re.ASCII)
+
+# Block fast path (``BlockChecker``): strict subsets of the grammar above. A value they refuse is
+# not necessarily wrong; its block is then validated line by line by ``make_validator``.
+#: Dates whose day exists in every year (no 29 February: leap days take the slow path).
+_DATE_FAST = (
+    r"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_TIME_FAST = r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+_TS_FAST = re.compile(
+    _DATE_FAST
+    + "(?:"
+    + _TIME_FAST
+    + r"(?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])?)?",
+    re.ASCII,
+)
+#: Timestamps of one fixed width, UTC, 7-9 fractional digits (what Checkout.com report files
+#: carry): the SQL conversion keeps the first 26 characters and casts them.
+_TS_FIXED = re.compile(_DATE_FAST + _TIME_FAST + r":[0-5][0-9]\.[0-9]{7,9}Z?", re.ASCII)
+_LONG_FRACTION = re.compile(r"\.[0-9]{7}", re.ASCII)
+#: 10 integer digits at most: below ``MAX_AMOUNT`` without a range check.
+_AMOUNT_FAST = r"[+-]?[0-9]{1,10}(?:\.[0-9]{1,8})?"
+_AMOUNTS_REQUIRED = re.compile(rf"{_AMOUNT_FAST}(?:\n{_AMOUNT_FAST})*", re.ASCII)
+_AMOUNTS_OPTIONAL = re.compile(rf"(?:{_AMOUNT_FAST})?(?:\n(?:{_AMOUNT_FAST})?)*", re.ASCII)
 
 
 class ReportLoadError(ValueError):
@@ -466,6 +499,313 @@ def key_of(row: dict[str, Any], spec: ReportSpec) -> tuple:
     return tuple(row[k] for k in spec.key)
 
 
+# ------------------------------------------------------------------------------- blocks
+
+ColumnsCheck = Callable[[Callable[[int], Sequence[str]]], bool]
+
+
+@dataclass
+class TsShape:
+    """What the timestamps of one column look like so far (picks the SQL conversion)."""
+
+    fixed: bool = True  # every value matched ``_TS_FIXED`` (so far)
+    long_fraction: bool = False  # some value has more than 6 fractional digits
+
+    def general(self) -> None:
+        self.fixed, self.long_fraction = False, True
+
+
+class BlockChecker:
+    """Whole-column checks of a block of records, for this file's layout.
+
+    ``check(column)`` (``column(i)``: the values of header column ``i`` in the block) returns True
+    only if every line of the block passes :func:`make_validator`; False means "not proven": the
+    caller validates that block line by line. Every test here is a strict subset of the
+    corresponding line check, so the two can only disagree by sending a good block down the slow
+    path (a test compares them on random values). Also records, per timestamp column, the shapes
+    seen (:class:`TsShape`) so the SQL path can use the cheapest exact conversion.
+    """
+
+    def __init__(self, spec: ReportSpec, hmap: HeaderMap) -> None:
+        self.shapes: dict[str, TsShape] = {}
+        self._checks: list[ColumnsCheck] = []
+        kinds = {f.header: f.kind for f in spec.fields}
+        for f in spec.fields:
+            i = hmap.index[f.header]
+            if i is None:
+                if f.required_value:
+                    self._checks.append(lambda _col: False)
+                continue
+            if f.kind == "text":
+                if f.required_value:
+                    self._checks.append(lambda col, i=i: "" not in col(i))
+            elif f.kind == "currency":
+                self._checks.append(self._currency(i, f.required_value))
+            elif f.kind == "amount":
+                assert f.currency is not None, f
+                assert kinds[f.currency] == "currency", f
+                self._checks.append(self._amount(i, hmap.index[f.currency], f.required_value))
+            elif f.kind in ("ts", "date"):
+                self.shapes[f.header] = shape = TsShape()
+                self._checks.append(self._ts(i, f.required_value, shape))
+            elif f.kind == "decimal":
+                self._checks.append(self._decimal(i, f.required_value))
+            else:  # pragma: no cover
+                raise AssertionError(f"unknown kind {f.kind}")
+
+    def check(self, column: Callable[[int], Sequence[str]]) -> bool:
+        return all(c(column) for c in self._checks)
+
+    def slow_path_taken(self) -> None:
+        """A block was validated line by line: its timestamps were not classified."""
+        for shape in self.shapes.values():
+            shape.general()
+
+    @staticmethod
+    def _currency(i: int, required: bool) -> ColumnsCheck:
+        def ok(col: Callable[[int], Sequence[str]]) -> bool:
+            for v in set(col(i)):
+                if not v:
+                    if required:
+                        return False
+                elif v.upper() not in _CURRENCIES:
+                    return False
+            return True
+
+        return ok
+
+    @staticmethod
+    def _amount(i: int, ci: int | None, required: bool) -> ColumnsCheck:
+        # An invalid non-empty currency fails the currency column's own check; only an amount
+        # without a currency is left to catch here.
+        pattern = _AMOUNTS_REQUIRED if required else _AMOUNTS_OPTIONAL
+
+        def ok(col: Callable[[int], Sequence[str]]) -> bool:
+            values = col(i)
+            if not values:
+                return True
+            joined = "\n".join(values)
+            if joined.count("\n") != len(values) - 1 or not pattern.fullmatch(joined):
+                return False  # (a value with a newline in it is never an amount)
+            if ci is None:
+                return not any(values)
+            currencies = col(ci)
+            return "" not in currencies or not any(
+                a and not c for a, c in zip(values, currencies, strict=True)
+            )
+
+        return ok
+
+    @staticmethod
+    def _ts(i: int, required: bool, shape: TsShape) -> ColumnsCheck:
+        def ok(col: Callable[[int], Sequence[str]]) -> bool:
+            values = set(col(i))
+            if "" in values:
+                if required:
+                    return False
+                values.discard("")
+            if not values:
+                return True
+            if shape.fixed and all(map(_TS_FIXED.fullmatch, values)):
+                shape.long_fraction = True
+                return True
+            if not all(map(_TS_FAST.fullmatch, values)):
+                return False
+            shape.fixed = False
+            if not shape.long_fraction and any(map(_LONG_FRACTION.search, values)):
+                shape.long_fraction = True
+            return True
+
+        return ok
+
+    @staticmethod
+    def _decimal(i: int, required: bool) -> ColumnsCheck:
+        def ok(col: Callable[[int], Sequence[str]]) -> bool:
+            values = set(col(i))
+            if "" in values:
+                if required:
+                    return False
+                values.discard("")
+            return all(map(_DECIMAL.fullmatch, values))
+
+        return ok
+
+
+class Block:
+    """Consecutive records of a CSV body: ``n`` records from line number ``first`` on."""
+
+    __slots__ = ("_flat", "_rows", "first", "n", "ncols")
+
+    def __init__(
+        self,
+        first: int,
+        ncols: int,
+        *,
+        flat: list[str] | None = None,
+        rows: list[list[str]] | None = None,
+    ) -> None:
+        self.first, self.ncols, self._flat, self._rows = first, ncols, flat, rows
+        self.n = len(flat) // ncols if flat is not None else len(rows or ())
+
+    def column(self, i: int) -> Sequence[str]:
+        if self._flat is not None:
+            return self._flat[i :: self.ncols]
+        return [r[i] for r in self._rows or ()]
+
+    def rows(self) -> list[list[str]]:
+        if self._rows is None:
+            flat, k = self._flat or [], self.ncols
+            self._rows = [flat[j : j + k] for j in range(0, len(flat), k)]
+        return self._rows
+
+
+class CsvBody:
+    """The records of a CSV body (header already read) in blocks, with RFC 4180 semantics.
+
+    ``read(n)`` returns the next bytes of the body (b"" at the end). Blocks end on a record
+    boundary: the last line break of about ``block_size`` bytes outside quotes (an even number of
+    quote characters before it). A block without a quote, NUL or bare CR is split with
+    ``str.split`` when every line has exactly the header's number of fields; any other block goes
+    through ``csv.reader(strict=True)``, which also produces the error messages for broken files
+    (wrong field count, bad quoting) with physical line numbers, as for a whole-file reader.
+    """
+
+    MAX_RECORD_BYTES = 64 << 20
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        ncols: int,
+        file_id: str,
+        header_lines: int,
+        block_size: int = 1 << 20,
+    ) -> None:
+        self._read, self.ncols, self.file_id = read, ncols, file_id
+        self.block_size = block_size
+        self.records = 0  # records yielded so far
+        self.lines = header_lines  # physical lines consumed so far (header included)
+
+    def __iter__(self) -> Iterator[Block]:
+        pending = b""
+        while True:
+            data = self._read(self.block_size)
+            buf = pending + data if pending else data
+            if not data:
+                if buf:
+                    yield self._block(buf)
+                return
+            cut = self._cut(buf)
+            if cut == 0:
+                if len(buf) > self.MAX_RECORD_BYTES:
+                    raise ReportFormatError(
+                        f"report file {self.file_id}: no end of record in {len(buf) >> 20} MiB "
+                        f"after line {self.lines} (unbalanced quote?)"
+                    )
+                pending = buf
+                continue
+            pending = buf[cut:]
+            yield self._block(buf[:cut] if cut < len(buf) else buf)
+
+    @staticmethod
+    def _cut(buf: bytes) -> int:
+        """Length of the longest prefix of ``buf`` that ends a record (0: none yet)."""
+        cut = max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1
+        if cut == 0 or buf.count(b'"', 0, cut) % 2 == 0:
+            return cut
+        quotes, pos, cut = 0, 0, 0  # the last line break is inside quotes: find one outside
+        while (nl := buf.find(b"\n", pos)) != -1:
+            quotes += buf.count(b'"', pos, nl)
+            pos = nl + 1
+            if quotes % 2 == 0:
+                cut = pos
+        return cut
+
+    def _block(self, raw: bytes) -> Block:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = self.lines + raw.count(b"\n", 0, exc.start) + 1
+            raise ReportFormatError(
+                f"report file {self.file_id}: not UTF-8 near line {line}: {exc.reason}"
+            ) from None
+        first = self.records + 2  # the header is line 1
+        if '"' not in text and "\x00" not in text:
+            crlf = "\r" in text
+            if not crlf or text.count("\r") == text.count("\r\n"):
+                lines = (text.replace("\r\n", "\n") if crlf else text).split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                if set(map(str.count, lines, repeat(","))) <= {self.ncols - 1}:
+                    flat = ",".join(lines).split(",") if lines else []
+                    self.records += len(lines)
+                    self.lines += len(lines)
+                    return Block(first, self.ncols, flat=flat)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        rows: list[list[str]] = []
+        try:
+            for values in reader:
+                if len(values) != self.ncols:
+                    raise ReportFormatError(
+                        f"report file {self.file_id}: line {self.lines + reader.line_num}: "
+                        f"{len(values)} fields, the header has {self.ncols}"
+                    )
+                rows.append(values)
+        except csv.Error as exc:
+            raise ReportFormatError(
+                f"report file {self.file_id}: line {self.lines + reader.line_num}: {exc}"
+            ) from None
+        self.records += len(rows)
+        self.lines += reader.line_num
+        return Block(first, self.ncols, rows=rows)
+
+
+class Validated:
+    """Validates the blocks of a :class:`CsvBody` (fast block checks, else line by line) and keeps
+    the count of lines and the rejected ones: all of them, or with ``keep_all_rejected=False`` only
+    the first few (a file that fails anyway needs no more)."""
+
+    def __init__(
+        self,
+        body: CsvBody,
+        spec: ReportSpec,
+        hmap: HeaderMap,
+        *,
+        keep_all_rejected: bool = True,
+        shown: int = 5,
+    ) -> None:
+        self.body, self.keep_all, self.shown = body, keep_all_rejected, shown
+        self.checker = BlockChecker(spec, hmap)
+        self.validate = make_validator(spec, hmap)
+        self.rejected: list[tuple[int, str]] = []
+        self.bad = 0
+        self.slow_blocks = 0
+
+    @property
+    def total(self) -> int:
+        return self.body.records
+
+    def __iter__(self) -> Iterator[tuple[Block, dict[int, str]]]:
+        """Each block with the errors of its rejected lines (line number -> message)."""
+        for block in self.body:
+            if block.n == 0 or self.checker.check(block.column):
+                yield block, {}
+                continue
+            self.slow_blocks += 1
+            self.checker.slow_path_taken()
+            errors: dict[int, str] = {}
+            for line_no, values in enumerate(block.rows(), block.first):
+                err = self.validate(values)
+                if err is not None:
+                    errors[line_no] = err
+            self.bad += len(errors)
+            room = len(errors) if self.keep_all else max(0, self.shown - len(self.rejected))
+            self.rejected.extend(list(errors.items())[:room])
+            yield block, errors
+
+    def first_bad(self) -> list[tuple[int, str]]:
+        return self.rejected[: self.shown]
+
+
 # ------------------------------------------------------------------------------- streams
 
 
@@ -476,12 +816,14 @@ class HashingReader(io.RawIOBase):
     that makes reloads idempotent. Text streams are encoded as UTF-8.
     """
 
-    def __init__(self, stream: BinaryIO | TextIO | Any) -> None:
+    def __init__(self, stream: BinaryIO | TextIO | Any, sink: Callable[[bytes], Any] | None = None) -> None:
         super().__init__()
         self._stream = stream
         self._pending = b""
         self.sha256 = hashlib.sha256()
         self.size = 0
+        #: called with every chunk read from the stream, in order (e.g. to compress the file)
+        self.sink = sink
 
     def readable(self) -> bool:
         return True
@@ -494,9 +836,12 @@ class HashingReader(io.RawIOBase):
                 data = data.encode("utf-8")
             if not data:
                 return 0
+            data = bytes(data)
             self.sha256.update(data)
             self.size += len(data)
-            self._pending = bytes(data)
+            if self.sink is not None:
+                self.sink(data)
+            self._pending = data
         chunk, self._pending = self._pending[:want], self._pending[want:]
         buffer[: len(chunk)] = chunk
         return len(chunk)

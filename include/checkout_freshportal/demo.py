@@ -1,14 +1,20 @@
-"""``make demo``: the main job end to end on the embedded default.
+"""``make demo``: both jobs end to end on the embedded default.
 
-Starts the Checkout.com sandbox with a seeded scenario, a standalone Airflow on loopback with
-the SQLite warehouse, triggers ``checkout_ingest`` through the REST API like an operator would,
-and prints what landed beside what the scenario holds. Exit status 0 only if they agree.
+Builds one shared scenario (``sandbox/shared_scenario.py``) and starts, on loopback, the
+Checkout.com and FreshPortal sandboxes loading it, a standalone Airflow with the SQLite
+warehouse and every Connection in its environment, and the webhook sidecar. Then:
+
+1. **ingestion**: triggers ``checkout_ingest`` through the REST API like an operator would and
+   prints what landed beside what the scenario holds;
+2. **near real time** (``demo_flow``): payment links for the open orders, simulated customers
+   paying, signed webhooks -> sidecar -> ``checkout_events`` -> FreshPortal, and the
+   FreshPortal payment-status distribution beside the scenario's expected one.
+
+Exit status 0 only if both agree. Docs: docs/demo.md.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from decimal import Decimal
@@ -18,11 +24,11 @@ from typing import Any
 import requests
 
 from checkout_freshportal.config import DEMO_DIR
-from checkout_freshportal.demo_stack import AirflowStandalone, free_port, start_process, venv_bin, wait_http
+from checkout_freshportal.demo_stack import FROZEN_CLOCK, DemoStack
 from checkout_freshportal.money import to_major
 from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
 
-FROZEN_CLOCK = ("--clock-speed", "0.000001")
+__all__ = ["FROZEN_CLOCK", "run_demo"]
 
 
 def _reset_warehouse(path: Path) -> None:
@@ -51,7 +57,8 @@ def _print_comparison(rows: list[dict[str, Any]]) -> None:
 
 
 def run_demo(seed: int = 42, keep_running: bool = False) -> int:
-    from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
+    from checkout_freshportal.demo_flow import run_flow
+    from checkout_freshportal.sandbox.shared_scenario import build_shared_scenario, write_scenario
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import upgrade
 
@@ -61,45 +68,36 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
     shutil.rmtree(logs, ignore_errors=True)
     warehouse_file = DEMO_DIR / "warehouse.sqlite"
     _reset_warehouse(warehouse_file)
+    # A fresh Airflow metadata database: one left by an earlier demo may hold DAGs serialized
+    # with their schedules on, whose due runs the scheduler would start before re-parsing.
+    shutil.rmtree(DEMO_DIR / "airflow", ignore_errors=True)
     warehouse_url = f"sqlite:///{warehouse_file}"
 
-    sandbox_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    # One scenario for both sandboxes: FreshPortal order number = Checkout.com payment reference.
+    scenario = build_shared_scenario(seed)
+    scenario_path = write_scenario(scenario, DEMO_DIR / "shared-scenario.json")
+    # The sandbox clock is frozen so the scenario cannot move between the ingestion and the
+    # comparison below (with the clock running, an authorization could be captured in between).
+    stack = DemoStack(home=DEMO_DIR, scenario_path=scenario_path, warehouse_url=warehouse_url)
+    airflow = stack.airflow
+    sandbox_url = stack.checkout_url
     print(f"[demo] Checkout.com sandbox (seed {seed}) on {sandbox_url}")
-    sandbox = start_process(
-        "sandbox-checkout",
-        # The sandbox clock is frozen so the scenario cannot move between the ingestion and the
-        # comparison below (with the clock running, an authorization could be captured in between).
-        [
-            venv_bin("cfp"),
-            "sandbox",
-            "checkout",
-            "--port",
-            str(sandbox_port),
-            "--seed",
-            str(seed),
-            *FROZEN_CLOCK,
-        ],
-        dict(os.environ),
-        logs,
-    )
-    airflow = AirflowStandalone(
-        home=DEMO_DIR / "airflow",
-        env_extra={
-            "CFP_WAREHOUSE_URL": warehouse_url,
-            "CFP_INGEST_SCHEDULE": "none",
-            "AIRFLOW_CONN_CHECKOUT_DEFAULT": json.dumps(
-                {"conn_type": "checkout", "host": sandbox_url, "password": DEFAULT_SECRET_KEY}
-            ),
-        },
+    print(
+        f"[demo] FreshPortal sandbox on {stack.freshportal_url}: {len(scenario['freshportal']['orders'])} "
+        f"orders ({scenario['demo']['history_orders']} from before go-live, "
+        f"{len(scenario['demo']['customers'])} open); shared scenario {scenario_path}"
     )
     try:
-        wait_http(f"{sandbox_url}/_sandbox/summary", 60, sandbox.proc, sandbox.log_path)
+        # Airflow takes the longest to come up: launch it first, start the rest meanwhile.
+        print("[demo] starting Airflow standalone (scheduler, dag-processor, api-server, triggerer) ...")
+        stack.launch_airflow()
+        stack.start_sandboxes()
         engine = make_engine(warehouse_url)
         upgrade(engine)
         print(f"[demo] warehouse migrated: {warehouse_file}")
-        print("[demo] starting Airflow standalone (scheduler, dag-processor, api-server, triggerer) ...")
-        airflow.start()
+        stack.start_sidecar()
+        print(f"[demo] webhook sidecar on {stack.sidecar_url} (logs in {stack.logs})")
+        stack.wait_airflow()
         print(f"[demo] Airflow on {airflow.base_url} (user admin, password in {airflow.home}/passwords.json)")
         airflow.wait_dag("checkout_ingest")
         # The sandbox's history runs up to this second and it has no index lag, so the demo
@@ -121,21 +119,30 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
         if run["state"] != "success":
             print(f"[demo] FAILED: see {airflow.home}/logs and the Airflow UI")
             return 1
-        scenario = requests.get(f"{sandbox_url}/_sandbox/summary", timeout=10).json()
-        rows = compare_with_scenario(scenario, landed_summary(engine))
+        summary = requests.get(f"{sandbox_url}/_sandbox/summary", timeout=10).json()
+        rows = compare_with_scenario(summary, landed_summary(engine))
         _print_comparison(rows)
         ok = all(r["ok"] for r in rows)
         print(
             f"\n[demo] {'everything the scenario holds landed' if ok else 'MISMATCH'} "
             f"in {time.monotonic() - started:.0f}s"
         )
+        print("\n[demo] near real time: orders -> payment links -> customers pay -> webhooks -> FreshPortal")
+        flow_ok = run_flow(stack, scenario)
+        print(
+            f"\n[demo] {'both jobs agree with the scenario' if ok and flow_ok else 'MISMATCH'} "
+            f"(ingestion {'ok' if ok else 'MISMATCH'}, payment status {'ok' if flow_ok else 'MISMATCH'}) "
+            f"in {time.monotonic() - started:.0f}s"
+        )
         if keep_running:
-            print(f"[demo] still running: Airflow {airflow.base_url}, sandbox {sandbox_url}; Ctrl-C stops")
+            print(
+                f"[demo] still running: Airflow {airflow.base_url}, Checkout.com sandbox {sandbox_url}, "
+                f"FreshPortal sandbox {stack.freshportal_url}, sidecar {stack.sidecar_url}; Ctrl-C stops"
+            )
             while True:
                 time.sleep(3600)
-        return 0 if ok else 1
+        return 0 if ok and flow_ok else 1
     except KeyboardInterrupt:
         return 130
     finally:
-        airflow.stop()
-        sandbox.stop()
+        stack.stop()

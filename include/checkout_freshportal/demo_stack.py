@@ -1,8 +1,13 @@
-"""Processes of the embedded stack (sandbox, standalone Airflow) started on loopback.
+"""Processes of the embedded stack (sandboxes, sidecar, standalone Airflow) started on loopback.
 
 Used by ``cfp demo``, the end-to-end tests and the benchmarks, so that all three exercise the
 same stack a newcomer sees. Every process gets its own log file and is stopped with its whole
 process group, so nothing is left behind when the caller exits.
+
+:class:`DemoStack` puts the whole near-real-time path together: the Checkout.com and FreshPortal
+sandboxes loading one shared scenario, the webhook sidecar, and Airflow started with every
+Connection it needs in its environment from the first second (Airflow reads the environment of
+its components at start; nothing can be added later).
 """
 
 from __future__ import annotations
@@ -60,15 +65,35 @@ class Managed:
     log_path: Path
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.proc.poll() is not None:
+        """SIGTERM to the whole process group, SIGKILL to whatever of it is left after ``grace``.
+
+        The group, not just the leader: ``airflow standalone`` can exit while its scheduler
+        (same group) still waits for its executor and would outlive the caller.
+        """
+        pgid = self.proc.pid  # start_new_session: the leader's pid is the group id
+        if self.proc.poll() is not None and not _group_alive(pgid):
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None and not _group_alive(pgid):
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def start_process(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Managed:
@@ -132,12 +157,21 @@ class AirflowStandalone:
         return env
 
     def start(self, timeout: float = 180.0) -> AirflowStandalone:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> AirflowStandalone:
+        """Start the process and return at once (``wait_ready`` waits for the API server)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
         self.managed = start_process(
             "airflow", [venv_bin("airflow"), "standalone"], self.environment(), self.home / "logs"
         )
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> AirflowStandalone:
+        assert self.managed is not None, "launch() first"
         wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, self.managed.proc, self.managed.log_path)
         return self
 
@@ -210,3 +244,212 @@ class AirflowStandalone:
             "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         )
         return r.json().get("value") if r.status_code == 200 else None
+
+
+# ------------------------------------------------------------------------------ the whole stack
+
+#: A nearly frozen Checkout.com sandbox clock: nothing planned in the generated history happens
+#: while the demo runs, so what landed can be compared with the scenario, and the only live
+#: activity is what the demo itself does (captures land at once: see ``DemoStack.live_actions``).
+FROZEN_CLOCK = ("--clock-speed", "0.000001")
+
+
+def connection_env(checkout_url: str, freshportal_url: str) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` for the two sandboxes (their made-up default credentials)."""
+    from checkout_freshportal.sandbox.checkout.config import DEFAULT_SECRET_KEY
+    from checkout_freshportal.sandbox.freshportal.config import DEFAULT_API_KEY
+
+    return {
+        "AIRFLOW_CONN_CHECKOUT_DEFAULT": json.dumps(
+            {"conn_type": "checkout", "host": checkout_url, "password": DEFAULT_SECRET_KEY}
+        ),
+        "AIRFLOW_CONN_FRESHPORTAL_DEFAULT": json.dumps(
+            {"conn_type": "freshportal", "host": freshportal_url, "password": DEFAULT_API_KEY}
+        ),
+    }
+
+
+@dataclass
+class DemoStack:
+    """Checkout.com + FreshPortal sandboxes (one shared scenario), sidecar and standalone Airflow.
+
+    Ports are chosen up front, so every process gets its peers' URLs in its environment before
+    it starts. Start the parts in any order that suits the caller (``start_sandboxes``,
+    ``start_airflow``, ``start_sidecar``); ``stop`` ends whatever runs, sidecar first.
+    """
+
+    home: Path
+    scenario_path: Path
+    warehouse_url: str
+    checkout_args: tuple[str, ...] = FROZEN_CLOCK
+    airflow_env: Mapping[str, str] = field(default_factory=dict)
+    sidecar_env: Mapping[str, str] = field(default_factory=dict)
+    signature_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    checkout_port: int = field(default_factory=free_port)
+    freshportal_port: int = field(default_factory=free_port)
+    sidecar_port: int = field(default_factory=free_port)
+    airflow: AirflowStandalone = field(init=False)
+    checkout: Managed | None = None
+    freshportal: Managed | None = None
+    sidecar: Managed | None = None
+    workflow_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.airflow = AirflowStandalone(
+            home=self.home / "airflow", port=free_port(), env_extra=self.airflow_environment()
+        )
+
+    # -- addresses --------------------------------------------------------------------------------
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def checkout_url(self) -> str:
+        return f"http://127.0.0.1:{self.checkout_port}"
+
+    @property
+    def freshportal_url(self) -> str:
+        return f"http://127.0.0.1:{self.freshportal_port}"
+
+    @property
+    def sidecar_url(self) -> str:
+        return f"http://127.0.0.1:{self.sidecar_port}"
+
+    def airflow_environment(self) -> dict[str, str]:
+        env = {
+            "CFP_WAREHOUSE_URL": self.warehouse_url,
+            # The demo and the benchmarks start every run themselves (REST or the sidecar);
+            # no scheduled run may appear in between and blur what caused what.
+            "CFP_INGEST_SCHEDULE": "none",
+            "CFP_PAYMENT_REQUESTS_SCHEDULE": "none",
+            "CFP_EVENTS_SCHEDULE": "none",
+            **connection_env(self.checkout_url, self.freshportal_url),
+        }
+        env.update(self.airflow_env)
+        return env
+
+    # -- processes --------------------------------------------------------------------------------
+    def start_sandboxes(self, timeout: float = 60.0) -> None:
+        self.checkout = start_process(
+            "sandbox-checkout",
+            [
+                venv_bin("cfp"),
+                "sandbox",
+                "checkout",
+                "--port",
+                str(self.checkout_port),
+                "--scenario",
+                str(self.scenario_path),
+                *self.checkout_args,
+            ],
+            dict(os.environ),
+            self.logs,
+        )
+        self.freshportal = start_process(
+            "sandbox-freshportal",
+            [
+                venv_bin("cfp"),
+                "sandbox",
+                "freshportal",
+                "--port",
+                str(self.freshportal_port),
+                "--scenario",
+                str(self.scenario_path),
+                "--log-level",
+                "warning",
+            ],
+            dict(os.environ),
+            self.logs,
+        )
+        wait_http(
+            f"{self.checkout_url}/_sandbox/summary", timeout, self.checkout.proc, self.checkout.log_path
+        )
+        wait_http(
+            f"{self.freshportal_url}/_sandbox/health",
+            timeout,
+            self.freshportal.proc,
+            self.freshportal.log_path,
+        )
+
+    def start_airflow(self, timeout: float = 180.0) -> None:
+        self.airflow.start(timeout)
+
+    def launch_airflow(self) -> None:
+        """Start Airflow without waiting (it takes the longest); ``start_airflow`` = launch + wait."""
+        self.airflow.launch()
+
+    def wait_airflow(self, timeout: float = 180.0) -> None:
+        self.airflow.wait_ready(timeout)
+
+    def start_sidecar(self, timeout: float = 60.0) -> None:
+        """``cfp sidecar serve`` on the warehouse (migrated by the caller), triggering this Airflow."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "CFP_WAREHOUSE_URL": self.warehouse_url,
+                "CFP_SIDECAR_SIGNATURE_KEYS": self.signature_key,
+                "CFP_AIRFLOW_URL": self.airflow.base_url,
+                "CFP_AIRFLOW_USER": "admin",
+                "CFP_AIRFLOW_PASSWORD": self.airflow.password,
+                "NO_PROXY": "*",
+            }
+        )
+        env.update(self.sidecar_env)
+        self.sidecar = start_process(
+            "sidecar",
+            [venv_bin("cfp"), "sidecar", "serve", "--port", str(self.sidecar_port), "--no-upgrade"],
+            env,
+            self.logs,
+        )
+        wait_http(f"{self.sidecar_url}/healthz", timeout, self.sidecar.proc, self.sidecar.log_path)
+
+    def stop(self) -> None:
+        for part in (self.sidecar, None, self.freshportal, self.checkout):
+            if part is None and self.airflow is not None:
+                self.airflow.stop()
+            elif part is not None:
+                part.stop()
+
+    def __enter__(self) -> DemoStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def checkout_session(self) -> requests.Session:
+        from checkout_freshportal.sandbox.checkout.config import DEFAULT_SECRET_KEY
+
+        s = requests.Session()
+        s.trust_env = False
+        s.headers["Authorization"] = f"Bearer {DEFAULT_SECRET_KEY}"
+        return s
+
+    def register_webhooks(self) -> str:
+        """``POST /workflows``: every Checkout.com event to the sidecar, signed with its key."""
+        body = {
+            "name": "FreshPortal sync: webhook sidecar",
+            "active": True,
+            "actions": [
+                {
+                    "type": "webhook",
+                    "url": f"{self.sidecar_url}/webhooks/checkout",
+                    "headers": {},
+                    "signature": {"method": "HMACSHA256", "key": self.signature_key},
+                }
+            ],
+        }
+        with self.checkout_session() as s:
+            r = s.post(f"{self.checkout_url}/workflows", json=body, timeout=10)
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /workflows: HTTP {r.status_code} {r.text[:300]}")
+        self.workflow_id = str(r.json()["id"])
+        return self.workflow_id
+
+    def live_actions(self) -> None:
+        """Let captures, refunds and voids land at once on the frozen sandbox clock."""
+        r = requests.post(
+            f"{self.checkout_url}/_sandbox/faults", json={"action_delay_seconds": 0}, timeout=10
+        )
+        r.raise_for_status()

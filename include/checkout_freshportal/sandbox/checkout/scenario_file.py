@@ -30,6 +30,9 @@ _DISPUTE_OUTCOMES = ("evidence_required", "evidence_under_review", "won", "lost"
 _ACTION_TYPES = ("capture", "refund", "void")
 
 _TOP_KEYS = {"version", "description", "now", "seed", "background", "payments"}
+#: Sections of a shared scenario (``sandbox/shared_scenario.py``) that other tools read: the
+#: FreshPortal sandbox's orders and the demo's customer plan. This sandbox ignores them.
+_SHARED_KEYS = {"freshportal", "demo"}
 _PAYMENT_KEYS = {
     "id",
     "reference",
@@ -219,7 +222,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     top = ck.obj(data, "(top level)")
     if top is None:
         raise ScenarioError(source, ck.problems)
-    ck.keys(top, _TOP_KEYS, "")
+    ck.keys(top, _TOP_KEYS | _SHARED_KEYS, "")
     version = top.get("version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         ck.fail("version", f"unsupported version {version!r} (this sandbox reads version {FORMAT_VERSION})")

@@ -241,13 +241,23 @@ def clamp_to_search_horizon(
     return Window(start, end) if end > start else None
 
 
-def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> Window | None:
-    """The window a scheduled run searches: watermark minus the re-walk, up to now minus settle."""
+def scheduled_start(
+    engine: Engine, mark_name: str, overlap: timedelta, settings: IngestSettings, now: datetime
+) -> datetime:
+    """Where a scheduled run starts reading a source: its watermark minus ``overlap``, or the
+    initial lookback when there is none yet. One rule for every source, so none drifts."""
     with engine.connect() as conn:
-        mark = get_watermark(conn, WM_PAYMENTS)
+        mark = get_watermark(conn, mark_name)
+    return parse_ts(mark) - overlap if mark else now - settings.initial_lookback
+
+
+def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> Window | None:
+    """The window a scheduled run searches: watermark minus the re-walk, up to now minus settle,
+    never further back than the search API reaches."""
     end = now - settings.settle
-    start = parse_ts(mark) - settings.rewalk if mark else now - settings.initial_lookback
-    start = max(start, now - settings.search_horizon)
+    start = max(
+        scheduled_start(engine, WM_PAYMENTS, settings.rewalk, settings, now), now - settings.search_horizon
+    )
     return Window(start, end) if end > start else None
 
 
@@ -364,9 +374,7 @@ def ingest_disputes(
     result = StepResult("disputes")
     backfill = window is not None
     if window is None:
-        with engine.connect() as conn:
-            mark = get_watermark(conn, WM_DISPUTES)
-        start = parse_ts(mark) - settings.disputes_overlap if mark else now - settings.initial_lookback
+        start = scheduled_start(engine, WM_DISPUTES, settings.disputes_overlap, settings, now)
         window = Window(start, now - settings.settle)
     disputes = list(client.list_disputes(from_=window.start, to=window.end))
     result.fetched = len(disputes)
@@ -408,10 +416,7 @@ def ingest_reports(
     result = StepResult("reports")
     backfill = window is not None
     if window is None:
-        with engine.connect() as conn:
-            mark = get_watermark(conn, WM_REPORTS)
-        start = parse_ts(mark) - settings.reports_overlap if mark else now - settings.initial_lookback
-        window = Window(start, now)
+        window = Window(scheduled_start(engine, WM_REPORTS, settings.reports_overlap, settings, now), now)
     reports = [
         r for r in client.list_reports(window.start, window.end) if r.get("type") in settings.report_types
     ]

@@ -1,0 +1,288 @@
+"""Staging layer: one typed row per business key, merged by upsert so any load can be repeated.
+
+No foreign keys between staged tables: feeds arrive in any order, and a missing parent is a
+reconciliation finding, not a load error (docs/warehouse.md).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from checkout_freshportal.warehouse.schema.base import bookkeeping, currency, metadata, money
+from checkout_freshportal.warehouse.types import Id, UTCDateTime, json_type
+
+# ------------------------------------------------------------------------------------- staging
+
+PAYMENT_BALANCES = (
+    "total_authorized",
+    "total_voided",
+    "available_to_void",
+    "total_captured",
+    "available_to_capture",
+    "total_refunded",
+    "available_to_refund",
+)
+
+stg_payments = sa.Table(
+    "stg_payments",
+    metadata,
+    sa.Column("payment_id", Id(), primary_key=True),
+    sa.Column("status", sa.Text(), nullable=False),  # Title Case enum ("Partially Captured")
+    sa.Column("requested_on", UTCDateTime(), nullable=False),
+    sa.Column("processed_on", UTCDateTime(), nullable=True),
+    sa.Column("expires_on", UTCDateTime(), nullable=True),
+    currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.Column("amount_requested_minor", sa.BigInteger(), nullable=True),
+    *[sa.Column(f"{b}_minor", sa.BigInteger(), nullable=True) for b in PAYMENT_BALANCES],
+    sa.Column("approved", sa.Boolean(), nullable=True),
+    sa.Column("reference", sa.Text(), nullable=True),
+    sa.Column("payment_type", sa.Text(), nullable=True),
+    sa.Column("response_code", sa.Text(), nullable=True),
+    sa.Column("response_summary", sa.Text(), nullable=True),
+    sa.Column("processing_channel_id", Id(), nullable=True),
+    sa.Column("source_type", sa.Text(), nullable=True),  # card, ideal, ...
+    sa.Column("card_scheme", sa.Text(), nullable=True),
+    sa.Column("card_type", sa.Text(), nullable=True),
+    sa.Column("card_bin", sa.String(8), nullable=True),
+    sa.Column("card_last4", sa.String(4), nullable=True),
+    sa.Column("customer_id", Id(), nullable=True),
+    sa.Column("customer_email_hash", sa.String(64), nullable=True),  # sha256(lower(email))
+    sa.Column("metadata", json_type(), nullable=True),
+    *bookkeeping(),
+    sa.Index(None, "requested_on"),
+    sa.Index(None, "reference"),
+    sa.Index(None, "status"),
+    comment="One row per payment, as GET /payments/{id} or search last described it.",
+)
+
+stg_payment_actions = sa.Table(
+    "stg_payment_actions",
+    metadata,
+    sa.Column("action_id", Id(), primary_key=True),
+    sa.Column("payment_id", Id(), nullable=False),
+    sa.Column("action_type", sa.Text(), nullable=False),  # Authorization, Capture, Refund, ...
+    sa.Column("processed_on", UTCDateTime(), nullable=True),  # absent in summary actions
+    currency(),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=True),
+    sa.Column("approved", sa.Boolean(), nullable=True),
+    sa.Column("status", sa.Text(), nullable=True),  # only on search pseudo-actions
+    sa.Column("response_code", sa.Text(), nullable=True),
+    sa.Column("response_summary", sa.Text(), nullable=True),
+    sa.Column("reference", sa.Text(), nullable=True),
+    sa.Column("authorization_type", sa.Text(), nullable=True),
+    sa.Column("acquirer_reference_number", sa.Text(), nullable=True),
+    sa.Column("acquirer_transaction_id", sa.Text(), nullable=True),
+    sa.Column("metadata", json_type(), nullable=True),
+    *bookkeeping(),
+    sa.Index(None, "payment_id"),
+    comment="One row per gateway action of a payment.",
+)
+
+stg_disputes = sa.Table(
+    "stg_disputes",
+    metadata,
+    sa.Column("dispute_id", Id(), primary_key=True),
+    sa.Column("payment_id", Id(), nullable=True),
+    sa.Column("payment_action_id", Id(), nullable=True),
+    sa.Column("payment_reference", sa.Text(), nullable=True),
+    sa.Column("payment_method", sa.Text(), nullable=True),
+    sa.Column("payment_arn", sa.Text(), nullable=True),
+    sa.Column("category", sa.Text(), nullable=True),
+    sa.Column("status", sa.Text(), nullable=False),  # snake_case enum ("evidence_required")
+    sa.Column("resolved_reason", sa.Text(), nullable=True),
+    sa.Column("reason_code", sa.Text(), nullable=True),
+    currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.Column("received_on", UTCDateTime(), nullable=True),
+    sa.Column("last_update", UTCDateTime(), nullable=False),
+    sa.Column("evidence_required_by", UTCDateTime(), nullable=True),
+    sa.Column("entity_id", Id(), nullable=True),
+    sa.Column("sub_entity_id", Id(), nullable=True),
+    sa.Column("processing_channel_id", Id(), nullable=True),
+    sa.Column("is_ce_candidate", sa.Boolean(), nullable=True),
+    *bookkeeping(),
+    sa.Index(None, "payment_id"),
+    sa.Index(None, "last_update"),
+    comment="One row per dispute (chargeback).",
+)
+
+stg_financial_actions = sa.Table(
+    "stg_financial_actions",
+    metadata,
+    sa.Column("action_id", Id(), primary_key=True),
+    sa.Column("breakdown_type", sa.Text(), primary_key=True),
+    sa.Column("payment_id", Id(), nullable=True),  # adjustments (adj_) have none
+    sa.Column("action_type", sa.Text(), nullable=False),
+    sa.Column("payout_id", Id(), nullable=True),  # by-payout files only; never erased
+    sa.Column("processed_on", UTCDateTime(), nullable=False),
+    sa.Column("requested_on", UTCDateTime(), nullable=True),
+    sa.Column("reference", sa.Text(), nullable=True),
+    sa.Column("payment_method", sa.Text(), nullable=True),
+    sa.Column("card_type", sa.Text(), nullable=True),
+    sa.Column("region", sa.Text(), nullable=True),
+    sa.Column("fee_detail", sa.Text(), nullable=True),
+    sa.Column("client_entity_id", Id(), nullable=True),
+    sa.Column("sub_entity_id", Id(), nullable=True),
+    sa.Column("currency_account_id", Id(), nullable=True),
+    sa.Column("processing_channel_id", Id(), nullable=True),
+    currency("holding_currency", nullable=False),
+    *money("holding_amount", exact=True, nullable=False),
+    currency("processing_currency"),
+    *money("processing_amount", exact=True),
+    currency("transaction_currency"),
+    *money("transaction_amount", exact=True),
+    sa.Column("fx_rate_applied", sa.Text(), nullable=True),  # a rate, not money: kept exact as text
+    sa.Column("source_file_id", Id(), nullable=False),
+    *bookkeeping(),
+    sa.Index(None, "payment_id"),
+    # Partial: date-range files (most lines) carry no payout id; lookups are always by a value.
+    sa.Index(
+        None,
+        "payout_id",
+        postgresql_where=sa.text("payout_id IS NOT NULL"),
+        sqlite_where=sa.text("payout_id IS NOT NULL"),
+    ),
+    comment="One row per financial-action breakdown line (report CSVs).",
+)
+
+stg_payouts = sa.Table(
+    "stg_payouts",
+    metadata,
+    sa.Column("payout_id", Id(), primary_key=True),
+    sa.Column("client_entity_id", Id(), nullable=True),
+    sa.Column("sub_entity_id", Id(), nullable=True),
+    sa.Column("currency_account_id", Id(), nullable=True),
+    currency(nullable=False),  # the holding currency
+    sa.Column("payout_date", sa.Date(), nullable=False),
+    *money("payout_amount", exact=True, nullable=False),
+    *money("merchant_payout_fees", exact=True),
+    *money("payments", exact=True),
+    *money("refunds", exact=True),
+    *money("chargebacks", exact=True),
+    *money("card_payment_interchange_fees", exact=True),
+    *money("card_payment_scheme_fees", exact=True),
+    *money("processing_fees", exact=True),
+    sa.Column("period_start", UTCDateTime(), nullable=True),
+    sa.Column("period_end", UTCDateTime(), nullable=True),
+    sa.Column("source_file_id", Id(), nullable=False),
+    *bookkeeping(),
+    sa.Index(None, "payout_date"),
+    comment="One row per payout (Payouts report CSVs).",
+)
+
+
+# ---- FreshPortal orders and payment-link intents
+# Written by sync/payment_requests.py (DAG freshportal_payment_requests); docs/payment-requests.md.
+
+stg_orders = sa.Table(
+    "stg_orders",
+    metadata,
+    sa.Column("order_id", Id(), primary_key=True),  # FreshPortal order id (kept as text)
+    sa.Column("order_number", sa.Text(), nullable=False),  # = Checkout.com payment reference
+    sa.Column("status", sa.Text(), nullable=False),  # FreshPortal order status code
+    sa.Column("order_date", sa.Date(), nullable=True),
+    sa.Column("delivery_date", sa.Date(), nullable=True),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),
+    currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    # Personal data stays in FreshPortal: the customer is its id, a masked and a hashed e-mail.
+    sa.Column("customer_id", Id(), nullable=True),
+    sa.Column("customer_email_masked", sa.Text(), nullable=True),  # "j***@example.nl"
+    sa.Column("customer_email_hash", sa.String(64), nullable=True),  # sha256(lower(email))
+    sa.Column("customer_country", sa.String(2), nullable=True),
+    sa.Column("billing_country", sa.String(2), nullable=True),
+    sa.Column("line_count", sa.Integer(), nullable=False),
+    sa.Column("invoice_numbers", json_type(), nullable=True),  # ["INV-2024-000123", ...]
+    sa.Column("fp_version", sa.BigInteger(), nullable=True),  # FreshPortal's own version
+    sa.Column("fp_created_at", UTCDateTime(), nullable=True),
+    sa.Column("fp_updated_at", UTCDateTime(), nullable=True),
+    # The order's payment sub-resource as FreshPortal holds it (what was last written back).
+    sa.Column("payment_status", sa.Text(), nullable=True),
+    currency("payment_currency"),
+    sa.Column("amount_paid_minor", sa.BigInteger(), nullable=True),
+    sa.Column("amount_refunded_minor", sa.BigInteger(), nullable=True),
+    sa.Column("refund_state", sa.Text(), nullable=True),
+    sa.Column("payment_link_id", Id(), nullable=True),
+    sa.Column("payment_link_url", sa.Text(), nullable=True),
+    sa.Column("psp_payment_id", Id(), nullable=True),
+    sa.Column("payout_reference", sa.Text(), nullable=True),
+    sa.Column("payment_sequence", sa.BigInteger(), nullable=True),
+    sa.Column("payment_updated_at", UTCDateTime(), nullable=True),
+    *bookkeeping(),
+    sa.Index(None, "order_number"),
+    sa.Index(None, "status"),
+    comment="One row per FreshPortal order, from the changed-orders feed (no personal data).",
+)
+
+
+# ---- payment status, outbox, declines
+# Written by sync/events.py and sync/status_push.py (DAG checkout_events); docs/status-machine.md.
+
+stg_payment_status = sa.Table(
+    "stg_payment_status",
+    metadata,
+    sa.Column("payment_id", Id(), primary_key=True),
+    sa.Column("order_id", Id(), nullable=True),  # FreshPortal order; NULL until resolved
+    sa.Column("reference", sa.Text(), nullable=True),  # the payment's reference = order number
+    sa.Column("status", sa.Text(), nullable=True),  # Checkout.com vocabulary ("Partially Refunded")
+    sa.Column("dispute_id", Id(), nullable=True),  # the dispute that decides the dispute state
+    sa.Column("dispute_status", sa.Text(), nullable=True),  # "evidence_required", "lost", ...
+    sa.Column("dispute_state", sa.Text(), nullable=True),  # Disputed | Chargeback | Dispute Won
+    sa.Column("freshportal_status", sa.Text(), nullable=True),  # through the tenant mapping
+    currency(),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=True),
+    *[sa.Column(f"{b}_minor", sa.BigInteger(), nullable=True) for b in PAYMENT_BALANCES],
+    # Bumped whenever status, dispute, FreshPortal status or balances change; never goes down.
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("status_since", UTCDateTime(), nullable=True),  # earliest fact implying the status
+    sa.Column("derived_from_event_at", UTCDateTime(), nullable=True),  # newest fact folded in
+    sa.Column("truth_fetched_at", UTCDateTime(), nullable=True),  # last GET /payments/{id}
+    sa.Column("problems", sa.Text(), nullable=True),  # gaps/contradictions the API did not settle
+    sa.Column("events_applied", sa.Integer(), nullable=False),
+    sa.Column("state", json_type(), nullable=False),  # the state machine's facts (no PII)
+    *bookkeeping(),
+    sa.Index(None, "order_id"),
+    sa.Index(None, "reference"),
+    comment="Derived payment status per payment (status state machine), with its FreshPortal status.",
+)
+
+
+#: Staged tables and their business keys (what ``upsert`` conflicts on).
+STAGED_KEYS: dict[str, tuple[str, ...]] = {
+    "stg_payments": ("payment_id",),
+    "stg_payment_actions": ("action_id",),
+    "stg_disputes": ("dispute_id",),
+    "stg_financial_actions": ("action_id", "breakdown_type"),
+    "stg_payouts": ("payout_id",),
+    "stg_orders": ("order_id",),
+    "stg_payment_status": ("payment_id",),
+}
+
+#: Columns a NULL from a later, less complete source must not erase. ``upsert`` uses these when
+#: the caller does not say otherwise: a summary action (GET /payments/{id}) carries no amount or
+#: date, and a date-range report carries no payout id.
+PRESERVE_NON_NULL: dict[str, tuple[str, ...]] = {
+    "stg_payment_actions": (
+        "processed_on",
+        "currency",
+        "amount_minor",
+        "approved",
+        "reference",
+        "authorization_type",
+        "acquirer_reference_number",
+        "acquirer_transaction_id",
+        "metadata",
+    ),
+    "stg_financial_actions": ("payout_id",),
+    #: A snapshot's action summary carries no amount, date or event id: it must not erase a webhook's.
+    "ops_payment_declines": (
+        "event_id",
+        "action_id",
+        "response_code",
+        "response_summary",
+        "amount_minor",
+        "currency",
+        "occurred_at",
+    ),
+}

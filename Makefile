@@ -13,11 +13,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 venv: $(STAMP)
 
 # The stamp depends on the lock and the package metadata: editing either rebuilds the env.
-$(STAMP): requirements.lock pyproject.toml
+# Two editable packages: the product library (include/) and the development package (dev/:
+# simulators, scenario, demo), which the image never contains.
+$(STAMP): requirements.lock pyproject.toml dev/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e dev
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -49,4 +51,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 --generate-hashes -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info include/*.egg-info .demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info include/*.egg-info dev/*.egg-info .demo

@@ -1,7 +1,8 @@
-"""``cfp``: the command line of the integration (warehouse, sandboxes, ingestion, demo).
+"""``cfp``: the command line of the integration (warehouse, ingestion, sidecar).
 
-Imports are lazy per sub-command so ``cfp --help`` answers at once and the sandbox does not load
-the warehouse or Airflow.
+Imports are lazy per sub-command so ``cfp --help`` answers at once. Other installed packages add
+sub-commands through the ``checkout_freshportal.cli`` entry-point group: the development package
+(dev/) adds ``sandbox`` and ``demo``, so a production install has neither.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import Any
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -52,10 +55,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from checkout_freshportal.demo import run_demo
+#: Entry-point group of packages that add ``cfp`` sub-commands: each entry is a callable that
+#: takes the sub-parsers object and registers its commands there.
+PLUGIN_GROUP = "checkout_freshportal.cli"
 
-    return run_demo(seed=args.seed, keep_running=args.keep_running)
+
+def _add_plugins(sub: Any) -> None:
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,14 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     cur.add_argument("--url")
     cur.set_defaults(func=_cmd_db_current)
 
-    sandbox = sub.add_parser("sandbox", help="run a simulator of an external API")
-    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    from checkout_freshportal.sandbox.cli import add_checkout_parser
-    from checkout_freshportal.sandbox.freshportal.cli import add_freshportal_parser
-
-    add_checkout_parser(sandbox_sub)
-    add_freshportal_parser(sandbox_sub)
-
     from checkout_freshportal.sidecar.cli import add_sidecar_parser
 
     add_sidecar_parser(sub)
@@ -91,10 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--settings", help="JSON of ingest settings, e.g. '{\"rewalk_days\": 1}'")
     ing.set_defaults(func=_cmd_ingest)
 
-    demo = sub.add_parser("demo", help="end-to-end demo: sandbox -> Airflow -> warehouse")
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--keep-running", action="store_true", help="leave Airflow and the sandbox up")
-    demo.set_defaults(func=_cmd_demo)
+    _add_plugins(sub)
     return parser
 
 

@@ -37,9 +37,9 @@ from typing import Any
 
 import requests
 
-from checkout_freshportal.demo_flow import StatusWatcher, dag_runs, sidecar_metrics
-from checkout_freshportal.demo_stack import DemoStack, free_port
-from checkout_freshportal.sandbox.shared_scenario import APPROVE_CARD, build_shared_scenario
+from cfp_dev.demo.flow import StatusWatcher, dag_runs, sidecar_metrics
+from cfp_dev.demo.stack import DemoStack, free_port
+from cfp_dev.sandbox.shared_scenario import APPROVE_CARD, build_shared_scenario
 
 from .bench_freshness import bare_runs, bench_stack, iso_now, load_avg, pct, warehouse_kind
 

@@ -42,9 +42,9 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from checkout_freshportal.demo_flow import StatusWatcher, dag_runs, fp_state, links_by_order, sidecar_metrics
-from checkout_freshportal.demo_stack import DemoStack
-from checkout_freshportal.sandbox.shared_scenario import APPROVE_CARD, build_shared_scenario, write_scenario
+from cfp_dev.demo.flow import StatusWatcher, dag_runs, fp_state, links_by_order, sidecar_metrics
+from cfp_dev.demo.stack import DemoStack
+from cfp_dev.sandbox.shared_scenario import APPROVE_CARD, build_shared_scenario, write_scenario
 from checkout_freshportal.warehouse import make_engine, upgrade
 
 from .harness import scratch_database

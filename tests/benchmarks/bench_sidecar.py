@@ -38,8 +38,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cfp_dev.demo.stack import Managed, free_port, start_process, wait_http
 from checkout_freshportal.checkout.webhooks import sign
-from checkout_freshportal.demo_stack import Managed, free_port, start_process, wait_http
 from checkout_freshportal.sidecar.app import _read_body, _reply
 from checkout_freshportal.warehouse import make_engine, upgrade
 

@@ -1,6 +1,6 @@
 """Fixtures for the client's integration tests: one real Checkout.com sandbox per session.
 
-The sandbox (checkout_freshportal.sandbox.checkout) is a real HTTP server; nothing here mocks
+The sandbox (cfp_dev.sandbox.checkout) is a real HTTP server; nothing here mocks
 the API. Runtime options (faults, limits, search links, token lifetime) are switched through
 ``POST /_sandbox/faults`` and restored after each test, so one server serves every test.
 """
@@ -16,7 +16,7 @@ import requests
 from checkout_freshportal.checkout import CheckoutClient, CheckoutSettings
 
 try:  # the simulator is developed alongside; until it exists, integration tests skip
-    from checkout_freshportal.sandbox.checkout import (
+    from cfp_dev.sandbox.checkout import (
         DEFAULT_OAUTH_CLIENT_ID,
         DEFAULT_OAUTH_CLIENT_SECRET,
         DEFAULT_SECRET_KEY,

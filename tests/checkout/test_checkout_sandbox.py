@@ -1,4 +1,4 @@
-"""The client against the real Checkout.com simulator (checkout_freshportal.sandbox.checkout).
+"""The client against the real Checkout.com simulator (cfp_dev.sandbox.checkout).
 
 Each paging style, window splitting without next links, retries under injected 429/500,
 no retry on 403/404/422, idempotent replays (and a 409 in flight), OAuth token expiry, the
@@ -409,7 +409,7 @@ def test_logs_never_show_credentials_tokens_or_signatures(
 ) -> None:
     import logging
 
-    from checkout_freshportal.sandbox.checkout import DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_SECRET_KEY
+    from cfp_dev.sandbox.checkout import DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_SECRET_KEY
 
     lo, hi = full_window(sandbox)
     with caplog.at_level(logging.DEBUG, logger="checkout_freshportal.checkout"):

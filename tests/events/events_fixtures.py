@@ -18,9 +18,9 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from checkout_freshportal.sidecar.store import insert_batch, record_from_body
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.engine import make_engine

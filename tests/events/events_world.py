@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from checkout_freshportal.sandbox.checkout import SandboxConfig, build_world
-from checkout_freshportal.sandbox.checkout import render as sb_render
-from checkout_freshportal.sandbox.checkout.cards import card_from_number
-from checkout_freshportal.sandbox.checkout.model import Dispute, Payment
-from checkout_freshportal.sandbox.checkout.world import World
+from cfp_dev.sandbox.checkout import SandboxConfig, build_world
+from cfp_dev.sandbox.checkout import render as sb_render
+from cfp_dev.sandbox.checkout.cards import card_from_number
+from cfp_dev.sandbox.checkout.model import Dispute, Payment
+from cfp_dev.sandbox.checkout.world import World
 from checkout_freshportal.sync import status_machine as sm
 
 BASE = "http://sandbox.invalid"

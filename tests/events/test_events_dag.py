@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.warehouse import schema
 
 from events_fixtures import (

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.checkout.errors import ServerError
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings, PaymentStatusUpdate
 from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync import events as ev
 from checkout_freshportal.sync import status_push as push
 from checkout_freshportal.sync.status_machine import BALANCE_FIELDS

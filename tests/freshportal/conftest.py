@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 
 
 @pytest.fixture(autouse=True)

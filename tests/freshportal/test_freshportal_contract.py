@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "freshportal-openapi.yaml"
 

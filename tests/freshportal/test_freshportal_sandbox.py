@@ -8,10 +8,10 @@ import json
 import pytest
 import requests
 
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
+from cfp_dev.sandbox.freshportal.cli import add_freshportal_parser, config_from_args
 from checkout_freshportal.freshportal.client import FreshPortalClient
 from checkout_freshportal.freshportal.settings import FreshPortalSettings, SettingsError
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
-from checkout_freshportal.sandbox.freshportal.cli import add_freshportal_parser, config_from_args
 
 NOW = "2024-05-06T12:00:00Z"
 

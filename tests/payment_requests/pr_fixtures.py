@@ -14,11 +14,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.engine import make_engine

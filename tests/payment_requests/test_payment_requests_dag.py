@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.migrate import upgrade
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 
 FIXED_NOW = "2026-03-02T10:30:00Z"
 

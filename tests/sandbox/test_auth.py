@@ -8,7 +8,7 @@ import uuid
 
 import requests
 
-from checkout_freshportal.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+from cfp_dev.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
 
 from .conftest import make_session
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkout_freshportal.sandbox.checkout import SandboxConfig, build_world
-from checkout_freshportal.sandbox.checkout.cards import card_from_number
-from checkout_freshportal.sandbox.checkout.model import Payment
-from checkout_freshportal.sandbox.checkout.world import World, WorldError
+from cfp_dev.sandbox.checkout import SandboxConfig, build_world
+from cfp_dev.sandbox.checkout.cards import card_from_number
+from cfp_dev.sandbox.checkout.model import Payment
+from cfp_dev.sandbox.checkout.world import World, WorldError
 
 from .conftest import FIXED_NOW
 

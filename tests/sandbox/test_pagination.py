@@ -107,7 +107,7 @@ def test_reports_walk_with_next_links(shared_sandbox, api) -> None:
         page = api.get(page["_links"]["next"]["href"]).json()
     assert len(ids) == len(set(ids)) == len(world.reports)
     mid = world.reports[len(world.reports) // 2].created_on
-    from checkout_freshportal.sandbox.checkout.clock import cko_ts
+    from cfp_dev.sandbox.checkout.clock import cko_ts
 
     after = api.get(f"{base}/reports", params={"created_after": cko_ts(mid), "limit": 100}).json()
     assert after["count"] == sum(1 for r in world.reports if r.created_on >= mid)

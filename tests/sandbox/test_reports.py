@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from cfp_dev.sandbox.checkout.reports import FA_COLUMNS, PAYOUT_COLUMNS
 from checkout_freshportal.money import to_minor
-from checkout_freshportal.sandbox.checkout.reports import FA_COLUMNS, PAYOUT_COLUMNS
 
 
 def _download(api, shared_sandbox, report_type: str) -> tuple[dict, list[dict]]:

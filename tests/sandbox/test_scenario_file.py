@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from checkout_freshportal.sandbox.checkout import SandboxConfig, ScenarioError, build_world
-from checkout_freshportal.sandbox.cli import add_checkout_parser, config_from_args
+from cfp_dev.sandbox.checkout import SandboxConfig, ScenarioError, build_world
+from cfp_dev.sandbox.cli import add_checkout_parser, config_from_args
 
 from .conftest import FIXED_NOW
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checkout_freshportal.sandbox.checkout.clock import cko_ts
+from cfp_dev.sandbox.checkout.clock import cko_ts
 from checkout_freshportal.timeutil import parse_ts
 
 from .conftest import make_session, pay, wait_until

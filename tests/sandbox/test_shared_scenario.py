@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from checkout_freshportal.sandbox.checkout import ScenarioError
-from checkout_freshportal.sandbox.cli import add_checkout_parser, config_from_args
-from checkout_freshportal.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
-from checkout_freshportal.sandbox.freshportal.cli import add_freshportal_parser
-from checkout_freshportal.sandbox.freshportal.cli import config_from_args as fp_config_from_args
-from checkout_freshportal.sandbox.shared_scenario import (
+from cfp_dev.sandbox.checkout import ScenarioError
+from cfp_dev.sandbox.cli import add_checkout_parser, config_from_args
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
+from cfp_dev.sandbox.freshportal.cli import add_freshportal_parser
+from cfp_dev.sandbox.freshportal.cli import config_from_args as fp_config_from_args
+from cfp_dev.sandbox.shared_scenario import (
     BEHAVIOURS,
     DEFAULT_MIX,
     _mix_counts,
@@ -164,8 +164,8 @@ def test_mix_counts(n: int) -> None:
 @pytest.mark.slow
 def test_the_shared_scenario_drives_the_live_stack_end_to_end(tmp_path: Path) -> None:
     """make demo's second half on a small scenario: links, customers, webhooks, sidecar, DAG, FreshPortal."""
-    from checkout_freshportal.demo_flow import run_flow
-    from checkout_freshportal.demo_stack import DemoStack
+    from cfp_dev.demo.flow import run_flow
+    from cfp_dev.demo.stack import DemoStack
     from checkout_freshportal.warehouse.migrate import upgrade
 
     scenario = build_shared_scenario(7, days=1, payments_per_day=8, open_orders=10)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import requests
 
-from checkout_freshportal.sandbox.checkout.fees import format_decimal
+from cfp_dev.sandbox.checkout.fees import format_decimal
 from checkout_freshportal.timeutil import parse_ts
 
 from .conftest import make_session, wait_until

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from cfp_dev.sandbox.checkout import SandboxConfig, build_world
+from cfp_dev.sandbox.checkout.clock import cko_ts
+from cfp_dev.sandbox.checkout.fees import merchant_payout_fee
+from cfp_dev.sandbox.checkout.world import World
 from checkout_freshportal.money import exponent, to_minor
-from checkout_freshportal.sandbox.checkout import SandboxConfig, build_world
-from checkout_freshportal.sandbox.checkout.clock import cko_ts
-from checkout_freshportal.sandbox.checkout.fees import merchant_payout_fee
-from checkout_freshportal.sandbox.checkout.world import World
 from checkout_freshportal.timeutil import parse_ts
 
 from .conftest import FIXED_NOW

@@ -16,8 +16,8 @@ import requests
 import sqlalchemy as sa
 import uvicorn
 
+from cfp_dev.demo.stack import Managed, free_port, start_process, wait_http
 from checkout_freshportal.checkout.webhooks import sign
-from checkout_freshportal.demo_stack import Managed, free_port, start_process, wait_http
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.schema import raw_webhook_events
 

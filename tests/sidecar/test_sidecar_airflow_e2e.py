@@ -13,7 +13,7 @@ import pytest
 import requests
 from sidecar_helpers import KEYS, envelope, post, rows, sidecar_env, signed, start_sidecar
 
-from checkout_freshportal.demo_stack import AirflowStandalone
+from cfp_dev.demo.stack import AirflowStandalone
 from checkout_freshportal.warehouse.migrate import upgrade
 
 DAGS = Path(__file__).resolve().parent / "dags"

@@ -15,7 +15,7 @@ import requests
 import sqlalchemy as sa
 from sidecar_helpers import envelope, post, sidecar_env, signed, start_sidecar
 
-from checkout_freshportal.demo_stack import free_port
+from cfp_dev.demo.stack import free_port
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.schema import raw_webhook_events as T
 

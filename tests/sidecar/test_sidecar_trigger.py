@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fake_airflow import FakeAirflow, make_jwt
 from sidecar_helpers import envelope
 
-from checkout_freshportal.demo_stack import free_port
+from cfp_dev.demo.stack import free_port
 from checkout_freshportal.sidecar.airflow_api import AirflowClient, AirflowUnavailable
 from checkout_freshportal.sidecar.metrics import SidecarMetrics
 from checkout_freshportal.sidecar.store import insert_batch, record_from_body

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.migrate import upgrade

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from checkout_freshportal.sandbox.checkout import DEFAULT_SECRET_KEY
-from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
+from cfp_dev.demo.landed import compare_with_scenario, landed_summary
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
 
 from ingest_fixtures import migrated_engine, snapshot
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import requests
 
-from checkout_freshportal.config import DEMO_DIR
-from checkout_freshportal.demo_stack import FROZEN_CLOCK, DemoStack
+from cfp_dev.demo.landed import compare_with_scenario, landed_summary
+from cfp_dev.demo.stack import FROZEN_CLOCK, DemoStack
+from cfp_dev.paths import DEMO_DIR
 from checkout_freshportal.money import to_major
-from checkout_freshportal.sync.landed import compare_with_scenario, landed_summary
 
 __all__ = ["FROZEN_CLOCK", "run_demo"]
 
@@ -57,8 +57,8 @@ def _print_comparison(rows: list[dict[str, Any]]) -> None:
 
 
 def run_demo(seed: int = 42, keep_running: bool = False) -> int:
-    from checkout_freshportal.demo_flow import run_flow
-    from checkout_freshportal.sandbox.shared_scenario import build_shared_scenario, write_scenario
+    from cfp_dev.demo.flow import run_flow
+    from cfp_dev.sandbox.shared_scenario import build_shared_scenario, write_scenario
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import upgrade
 

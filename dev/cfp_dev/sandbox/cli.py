@@ -7,7 +7,7 @@ The project's CLI wires this in with::
     ...
     return args.func(args)
 
-It also runs on its own: ``python -m checkout_freshportal.sandbox.cli checkout --port 8790``.
+It also runs on its own: ``python -m cfp_dev.sandbox.cli checkout --port 8790``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from checkout_freshportal.sandbox.checkout import SandboxConfig
+    from cfp_dev.sandbox.checkout import SandboxConfig
 
     kwargs: dict[str, Any] = {
         "scenario_path": args.scenario,
@@ -124,7 +124,7 @@ def run_checkout(args: argparse.Namespace) -> int:
     """Build the world and serve until Ctrl-C; returns the process exit code."""
     import uvicorn
 
-    from checkout_freshportal.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, ScenarioError, create_app
+    from cfp_dev.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, ScenarioError, create_app
 
     try:
         config = config_from_args(args)
@@ -153,7 +153,7 @@ def run_checkout(args: argparse.Namespace) -> int:
     sys.stderr.write(
         f"Checkout.com sandbox on {base}  ({len(world.payments)} payments, {len(world.reports)} reports)\n"
         f"  secret key   {key[:12]}... (the default sandbox key: DEFAULT_SECRET_KEY in "
-        "checkout_freshportal.sandbox.checkout)\n"
+        "cfp_dev.sandbox.checkout)\n"
         f"  OAuth client {DEFAULT_OAUTH_CLIENT_ID} -> {base}/connect/token\n"
         f"  admin        {base}/_sandbox/summary  (docs: {base}/_sandbox/docs)\n"
     )
@@ -168,7 +168,7 @@ def run_checkout(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m checkout_freshportal.sandbox.cli")
+    parser = argparse.ArgumentParser(prog="python -m cfp_dev.sandbox.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     add_checkout_parser(sub)
     args = parser.parse_args(argv)

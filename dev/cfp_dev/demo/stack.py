@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from checkout_freshportal.config import REPO_ROOT
+from cfp_dev.paths import REPO_ROOT
 
 
 def free_port() -> int:
@@ -256,8 +256,8 @@ FROZEN_CLOCK = ("--clock-speed", "0.000001")
 
 def connection_env(checkout_url: str, freshportal_url: str) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` for the two sandboxes (their made-up default credentials)."""
-    from checkout_freshportal.sandbox.checkout.config import DEFAULT_SECRET_KEY
-    from checkout_freshportal.sandbox.freshportal.config import DEFAULT_API_KEY
+    from cfp_dev.sandbox.checkout.config import DEFAULT_SECRET_KEY
+    from cfp_dev.sandbox.freshportal.config import DEFAULT_API_KEY
 
     return {
         "AIRFLOW_CONN_CHECKOUT_DEFAULT": json.dumps(
@@ -419,7 +419,7 @@ class DemoStack:
 
     # -- wiring -----------------------------------------------------------------------------------
     def checkout_session(self) -> requests.Session:
-        from checkout_freshportal.sandbox.checkout.config import DEFAULT_SECRET_KEY
+        from cfp_dev.sandbox.checkout.config import DEFAULT_SECRET_KEY
 
         s = requests.Session()
         s.trust_env = False

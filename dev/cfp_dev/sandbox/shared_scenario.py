@@ -23,7 +23,7 @@ when run with ``{"settings": {"confirmed_after": go_live}}``.
 
 Regenerate the example file::
 
-    python -m checkout_freshportal.sandbox.shared_scenario --seed 7 --days 3 --payments-per-day 8 \\
+    python -m cfp_dev.sandbox.shared_scenario --seed 7 --days 3 --payments-per-day 8 \\
         --open-orders 10 --now 2026-03-02T10:30:00Z -o examples/scenarios/shared-small.json
 """
 
@@ -312,7 +312,7 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m checkout_freshportal.sandbox.shared_scenario",
+        prog="python -m cfp_dev.sandbox.shared_scenario",
         description="Write a shared scenario that both sandboxes load (see the module docstring).",
     )
     p.add_argument("--seed", type=int, default=42)

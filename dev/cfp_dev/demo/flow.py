@@ -1,6 +1,6 @@
 """The near-real-time half of ``make demo``: orders -> links -> customers pay -> webhooks -> statuses.
 
-Runs on a started :class:`~checkout_freshportal.demo_stack.DemoStack` whose sandboxes loaded a
+Runs on a started :class:`~cfp_dev.demo.stack.DemoStack` whose sandboxes loaded a
 shared scenario (``sandbox/shared_scenario.py``):
 
 1. the Checkout.com sandbox gets a workflow that sends every event, signed, to the sidecar;
@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from checkout_freshportal.demo_stack import AirflowStandalone, DemoStack
+from cfp_dev.demo.stack import AirflowStandalone, DemoStack
 
 Printer = Callable[[str], None]
 
@@ -115,8 +115,8 @@ class StatusWatcher:
     """
 
     def __init__(self, freshportal_url: str, interval: float = 0.1) -> None:
+        from cfp_dev.sandbox.freshportal.config import DEFAULT_API_KEY
         from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
-        from checkout_freshportal.sandbox.freshportal.config import DEFAULT_API_KEY
 
         self.client = FreshPortalClient(
             FreshPortalSettings(base_url=freshportal_url, api_key=DEFAULT_API_KEY, page_size=500)

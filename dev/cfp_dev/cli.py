@@ -1,0 +1,33 @@
+"""The ``cfp`` sub-commands this package adds: ``cfp sandbox checkout|freshportal`` and ``cfp demo``.
+
+Registered through the ``checkout_freshportal.cli`` entry-point group (dev/pyproject.toml), so
+the product CLI knows nothing of them and offers them only where this package is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_sandbox_parser(sub: Any) -> None:
+    sandbox = sub.add_parser("sandbox", help="run a simulator of an external API")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    from cfp_dev.sandbox.cli import add_checkout_parser
+    from cfp_dev.sandbox.freshportal.cli import add_freshportal_parser
+
+    add_checkout_parser(sandbox_sub)
+    add_freshportal_parser(sandbox_sub)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cfp_dev.demo.run import run_demo
+
+    return run_demo(seed=args.seed, keep_running=args.keep_running)
+
+
+def add_demo_parser(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="end-to-end demo: sandboxes -> Airflow -> warehouse -> FreshPortal")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--keep-running", action="store_true", help="leave Airflow and the sandboxes up")
+    demo.set_defaults(func=_cmd_demo)

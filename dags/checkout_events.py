@@ -46,8 +46,8 @@ SYNC_STATUS_OUTBOX = warehouse_asset("sync_status_outbox")
 # A 4xx other than 409/429, or a status the tenant mapping lacks: retrying cannot help.
 NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
     [
-        "checkout_freshportal.sync.events.StatusMappingError",
-        "checkout_freshportal.sync.status_push.StatusPushError",
+        "checkout_freshportal.sync.events.service.StatusMappingError",
+        "checkout_freshportal.sync.status_push.service.StatusPushError",
     ],
     reason="client error, refused write or unmapped status: fix the cause, then clear the task",
 )

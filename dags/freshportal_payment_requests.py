@@ -50,7 +50,7 @@ PAYMENT_LINK_INTENTS = warehouse_asset("sync_payment_link_intents")
 
 # A 4xx other than 409/429, bad data or a refused order: retrying cannot help.
 NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
-    ["checkout_freshportal.sync.payment_requests_errors.PaymentRequestsRefused"],
+    ["checkout_freshportal.sync.payment_links.errors.PaymentRequestsRefused"],
     reason="client error, refused order or bad data: fix the cause, then clear the task",
 )
 

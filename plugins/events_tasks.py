@@ -30,7 +30,7 @@ def _mapping(hook: Any) -> Any:
 
 
 def apply_events(params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
-    from checkout_freshportal.sync import events
+    from checkout_freshportal.sync.events import service as events
 
     from checkout_hook import CheckoutHook
     from freshportal_hook import FreshPortalHook
@@ -54,7 +54,7 @@ def apply_events(params: dict[str, Any] | None, run_id: str | None) -> dict[str,
 
 
 def push_statuses(params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
-    from checkout_freshportal.sync import status_push
+    from checkout_freshportal.sync.status_push import service as status_push
 
     from freshportal_hook import FreshPortalHook
     from warehouse_hook import WarehouseHook

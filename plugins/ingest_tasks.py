@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 
 def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
-    from checkout_freshportal.sync import ingest
-    from checkout_freshportal.sync.ingest_settings import IngestSettings
+    from checkout_freshportal.sync.ingest import service as ingest
+    from checkout_freshportal.sync.ingest.settings import IngestSettings
 
     from checkout_hook import CheckoutHook
     from warehouse_hook import WarehouseHook

@@ -17,8 +17,8 @@ STEPS = ("sync_orders", "create_payment_links", "write_back_links")
 
 def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
     """Run one step; returns its counts (XCom). Failures raise after the whole batch was tried."""
-    from checkout_freshportal.sync import payment_requests as pr
-    from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
+    from checkout_freshportal.sync.payment_links import service as pr
+    from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
 
     from freshportal_hook import FreshPortalHook
     from warehouse_hook import WarehouseHook

@@ -40,8 +40,8 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from checkout_freshportal.checkout.client import CheckoutClient
     from checkout_freshportal.config import checkout_settings_from_env, warehouse_url
-    from checkout_freshportal.sync import ingest
-    from checkout_freshportal.sync.ingest_settings import IngestSettings
+    from checkout_freshportal.sync.ingest import service as ingest
+    from checkout_freshportal.sync.ingest.settings import IngestSettings
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import upgrade
 

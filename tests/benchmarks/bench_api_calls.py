@@ -33,8 +33,8 @@ import requests
 from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
-from checkout_freshportal.sync import ingest
-from checkout_freshportal.sync.ingest_settings import IngestSettings
+from checkout_freshportal.sync.ingest import service as ingest
+from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.timeutil import parse_ts
 from checkout_freshportal.warehouse import make_engine, upgrade
 

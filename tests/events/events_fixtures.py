@@ -167,7 +167,7 @@ def api_status(sb: SandboxServer, payment_id: str) -> dict[str, Any]:
 def add_order(
     engine: sa.Engine, order_id: str, order_number: str, amount_minor: int, currency: str = "EUR"
 ) -> None:
-    """A staged FreshPortal order, as the orders feed (sync/orders_sync.py) lands it."""
+    """A staged FreshPortal order, as the orders feed (sync/orders.py) lands it."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(

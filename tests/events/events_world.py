@@ -20,7 +20,7 @@ from cfp_dev.sandbox.checkout import render as sb_render
 from cfp_dev.sandbox.checkout.cards import card_from_number
 from cfp_dev.sandbox.checkout.model import Dispute, Payment
 from cfp_dev.sandbox.checkout.world import World
-from checkout_freshportal.sync import status_machine as sm
+from checkout_freshportal.sync.status import machine as sm
 
 BASE = "http://sandbox.invalid"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

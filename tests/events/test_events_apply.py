@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.sync import events as ev
+from checkout_freshportal.sync.events import service as ev
 from checkout_freshportal.warehouse import schema
 
 from events_fixtures import (

@@ -18,9 +18,9 @@ from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSan
 from checkout_freshportal.checkout.errors import ServerError
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings, PaymentStatusUpdate
 from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.sync import events as ev
-from checkout_freshportal.sync import status_push as push
-from checkout_freshportal.sync.status_machine import BALANCE_FIELDS
+from checkout_freshportal.sync.events import service as ev
+from checkout_freshportal.sync.status.machine import BALANCE_FIELDS
+from checkout_freshportal.sync.status_push import service as push
 from checkout_freshportal.warehouse import schema
 
 from events_fixtures import add_order, migrated, rows, store_bodies

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.sync import status_machine as sm
+from checkout_freshportal.sync.status import machine as sm
 
 from events_world import OPS, START_KINDS, History, play
 

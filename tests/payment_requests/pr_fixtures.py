@@ -19,7 +19,7 @@ from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSan
 from checkout_freshportal.checkout.client import CheckoutClient
 from checkout_freshportal.checkout.settings import CheckoutSettings
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
-from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
+from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.migrate import upgrade

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 import requests
 
-from checkout_freshportal.sync import payment_requests as pr
-from checkout_freshportal.sync.payment_requests_errors import PaymentRequestsDeferred, PaymentRequestsRefused
+from checkout_freshportal.sync.payment_links import service as pr
+from checkout_freshportal.sync.payment_links.errors import PaymentRequestsDeferred, PaymentRequestsRefused
 
 # isort: split
 from pr_fixtures import CONFIRMED, World, fast_settings, freshportal_client
@@ -381,7 +381,7 @@ def test_two_runners_at_once_still_make_one_link_per_order(world: World) -> None
 
 def test_the_cursor_only_moves_with_landed_pages(world: World) -> None:
     from checkout_freshportal.freshportal import ServerError
-    from checkout_freshportal.sync.orders_sync import WM_ORDERS
+    from checkout_freshportal.sync.orders import WM_ORDERS
     from checkout_freshportal.warehouse.watermarks import get_watermark
 
     world.queue_fp_fault("500", "GET", "/v1/orders", count=10)

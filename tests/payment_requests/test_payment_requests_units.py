@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from checkout_freshportal.freshportal.models import Address, Customer, Order, OrderLine
-from checkout_freshportal.sync.payment_requests_body import (
+from checkout_freshportal.sync.payment_links.body import (
     IntentKey,
     LinkDataError,
     base_version,
@@ -19,8 +19,8 @@ from checkout_freshportal.sync.payment_requests_body import (
     strip_renewal,
     with_renewal,
 )
-from checkout_freshportal.sync.payment_requests_errors import PaymentRequestsRefused
-from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
+from checkout_freshportal.sync.payment_links.errors import PaymentRequestsRefused
+from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
 
 
 def order(**overrides) -> Order:

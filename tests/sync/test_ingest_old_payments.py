@@ -12,8 +12,8 @@ from datetime import timedelta
 import requests
 import sqlalchemy as sa
 
-from checkout_freshportal.sync import ingest
-from checkout_freshportal.sync.ingest_settings import IngestSettings
+from checkout_freshportal.sync.ingest import service as ingest
+from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.timeutil import parse_ts
 
 from ingest_fixtures import client_for, migrated_engine

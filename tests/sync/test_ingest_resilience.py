@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from cfp_dev.demo.landed import compare_with_scenario, landed_summary
 from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.checkout.errors import CheckoutError
-from checkout_freshportal.sync import ingest
-from checkout_freshportal.sync.ingest_settings import IngestSettings
+from checkout_freshportal.sync.ingest import service as ingest
+from checkout_freshportal.sync.ingest.settings import IngestSettings
 
 from ingest_fixtures import LOAD_BOOKKEEPING, client_for, migrated_engine, snapshot
 

@@ -24,12 +24,12 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from checkout_freshportal.warehouse import locks
 from checkout_freshportal.warehouse.engine import is_postgres
 
 log = logging.getLogger(__name__)
 
 #: Arbitrary constant naming the advisory lock of the trigger loop (next to migrate's 0x0CF90001).
-PG_LOCK_KEY = 0x0CF9_0002
 
 
 class Leadership(Protocol):
@@ -55,7 +55,8 @@ class PgLeadership:
             return True
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar())
+            lock = sa.text("SELECT pg_try_advisory_lock(:k)")
+            got = bool(conn.execute(lock, {"k": locks.SIDECAR_LEADER}).scalar())
         except Exception:
             conn.invalidate()
             conn.close()
@@ -83,7 +84,7 @@ class PgLeadership:
     def release(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
-                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": locks.SIDECAR_LEADER})
                 self._conn.close()
             self._conn = None
 

@@ -17,11 +17,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from checkout_freshportal.warehouse import locks
 from checkout_freshportal.warehouse.engine import is_postgres, make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Arbitrary constant naming the advisory lock that serialises upgrades on PostgreSQL.
-_PG_LOCK_KEY = 0x0CF9_0001
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -51,7 +51,7 @@ def upgrade(engine_or_url: Engine | str | sa.URL | None = None, revision: str = 
     try:
         with engine.begin() as conn:
             if is_postgres(conn):
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": locks.MIGRATIONS})
             command.upgrade(alembic_config(conn), revision)
         return current_revision(engine)
     finally:
@@ -65,7 +65,7 @@ def downgrade(engine_or_url: Engine | str | sa.URL | None, revision: str) -> str
     try:
         with engine.begin() as conn:
             if is_postgres(conn):
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": locks.MIGRATIONS})
             command.downgrade(alembic_config(conn), revision)
         return current_revision(engine)
     finally:

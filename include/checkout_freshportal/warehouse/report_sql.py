@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from checkout_freshportal import money
+from checkout_freshportal.warehouse import locks
 from checkout_freshportal.warehouse import report_csv as rc
 from checkout_freshportal.warehouse.bulk import (
     driver_connection,
@@ -43,15 +44,12 @@ from checkout_freshportal.warehouse.upsert import MergePlan
 
 #: psycopg splits writes above 128 KiB anyway; bigger chunks only cost memory.
 COPY_CHUNK = 128 * 1024
-#: Namespace of the advisory locks that serialise report loaders per staged table
-#: (``pg_advisory_xact_lock(namespace, hashtext(table))``); see ``migrate`` for 0x0CF9_0001.
-LOCK_NAMESPACE = 0x0CF9_0005
 
 
 def lock_table(conn: Connection, table: str) -> None:
     """Serialise report loads into ``table`` until the end of the transaction."""
     conn.exec_driver_sql(
-        "SELECT pg_advisory_xact_lock(%(ns)s, hashtext(%(t)s))", {"ns": LOCK_NAMESPACE, "t": table}
+        "SELECT pg_advisory_xact_lock(%(ns)s, hashtext(%(t)s))", {"ns": locks.REPORT_TABLE, "t": table}
     )
 
 

@@ -173,7 +173,7 @@ stg_payouts = sa.Table(
 
 
 # ---- FreshPortal orders and payment-link intents
-# Written by sync/payment_requests.py (DAG freshportal_payment_requests); docs/payment-requests.md.
+# Written by sync/payment_links/service.py (DAG freshportal_payment_requests); docs/payment-requests.md.
 
 stg_orders = sa.Table(
     "stg_orders",
@@ -217,7 +217,7 @@ stg_orders = sa.Table(
 
 
 # ---- payment status, outbox, declines
-# Written by sync/events.py and sync/status_push.py (DAG checkout_events); docs/status-machine.md.
+# Written by sync/events and sync/status_push (DAG checkout_events); docs/status-machine.md.
 
 stg_payment_status = sa.Table(
     "stg_payment_status",

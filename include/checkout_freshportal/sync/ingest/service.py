@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.sync.ingest_settings import IngestSettings
+from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.timeutil import format_ts, parse_ts, utcnow
 from checkout_freshportal.warehouse import mappers, schema
 from checkout_freshportal.warehouse.raw import insert_raw_objects

@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from checkout_freshportal.sync.payment_requests_body import IntentKey
-from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock
+from checkout_freshportal.sync.payment_links.body import IntentKey
+from checkout_freshportal.warehouse import locks, schema
 
 T = schema.sync_payment_link_intents
 O = schema.stg_orders  # noqa: E741  (the orders table, next to T for intents)
@@ -38,7 +37,6 @@ LINK_EXPIRED = "Expired"
 
 MAX_ERROR_CHARS = 500
 #: Namespace of the per-order advisory locks (PostgreSQL), any constant 32-bit value.
-_LOCK_NAMESPACE = 0x0CF9_0003
 
 
 @dataclass(frozen=True)
@@ -93,13 +91,7 @@ def lock_order(conn: Connection, order_id: str) -> None:
     such race. A transaction-scoped advisory lock per order does; SQLite's single writer lock
     (taken here too) already serialises everything.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:order_id))"),
-            {"ns": _LOCK_NAMESPACE, "order_id": order_id},
-        )
-    else:
-        claim_sqlite_write_lock(conn)
+    locks.xact_lock(conn, locks.PAYMENT_LINK_ORDER, order_id)
 
 
 def get_intent(conn: Connection, intent_id: str) -> Intent | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from checkout_freshportal.freshportal.models import Order, OrderLine
 from checkout_freshportal.money import exponent
-from checkout_freshportal.sync.payment_requests_settings import PaymentRequestSettings
+from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
 
 #: Checkout.com field limits (reference §5.1).
 MAX_REFERENCE = 50

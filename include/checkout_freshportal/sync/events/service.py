@@ -40,16 +40,14 @@ from checkout_freshportal.checkout.errors import (
     ServerError,
 )
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
-from checkout_freshportal.sync import status_machine as sm
+from checkout_freshportal.sync.status import machine as sm
 from checkout_freshportal.timeutil import format_ts, utcnow
-from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock, is_postgres
+from checkout_freshportal.warehouse import locks, schema
 from checkout_freshportal.warehouse.upsert import upsert
 
 log = logging.getLogger(__name__)
 
 #: Serialises the writers of status and outbox on PostgreSQL (apply and push of any run).
-PG_LOCK_KEY = 0x0CF9_0004
 #: How many ids/rows a result lists (the counts are always complete).
 LIST_LIMIT = 20
 
@@ -406,9 +404,7 @@ def _payment_of(e: _Event) -> str | None:
 
 
 def _lock(conn: Connection) -> None:
-    claim_sqlite_write_lock(conn)
-    if is_postgres(conn):
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+    locks.xact_lock(conn, locks.PAYMENT_STATUS)
 
 
 def _material(d: sm.Derivation, fp_status: str | None) -> tuple:

@@ -31,10 +31,10 @@ from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.freshportal import errors as fp_errors
 from checkout_freshportal.freshportal.mapping import FreshPortalMapping, load_mapping
 from checkout_freshportal.freshportal.models import Order, OrderPayment, Page, PaymentStatusUpdate
-from checkout_freshportal.sync import payment_requests_store as store
-from checkout_freshportal.sync.orders_sync import SOURCE_GET, land_orders, stg_order
-from checkout_freshportal.sync.orders_sync import sync_orders as _sync_orders
-from checkout_freshportal.sync.payment_requests_body import (
+from checkout_freshportal.sync.orders import SOURCE_GET, land_orders, stg_order
+from checkout_freshportal.sync.orders import sync_orders as _sync_orders
+from checkout_freshportal.sync.payment_links import store
+from checkout_freshportal.sync.payment_links.body import (
     IntentKey,
     LinkDataError,
     base_version,
@@ -42,12 +42,12 @@ from checkout_freshportal.sync.payment_requests_body import (
     strip_renewal,
     with_renewal,
 )
-from checkout_freshportal.sync.payment_requests_errors import (
+from checkout_freshportal.sync.payment_links.errors import (
     PaymentRequestError,
     PaymentRequestsDeferred,
     PaymentRequestsRefused,
 )
-from checkout_freshportal.sync.payment_requests_settings import (
+from checkout_freshportal.sync.payment_links.settings import (
     SETTLED_CHECKOUT_STATUSES,
     PaymentRequestSettings,
 )

@@ -42,10 +42,9 @@ from checkout_freshportal.freshportal.errors import (
     TransportError,
 )
 from checkout_freshportal.freshportal.models import PaymentStatusUpdate
-from checkout_freshportal.sync.events import LIST_LIMIT, PG_LOCK_KEY
+from checkout_freshportal.sync.events.service import LIST_LIMIT
 from checkout_freshportal.timeutil import parse_ts, utcnow
-from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock, is_postgres
+from checkout_freshportal.warehouse import locks, schema
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +180,7 @@ def push_statuses(
 
 
 def _lock(conn: Connection) -> None:
-    claim_sqlite_write_lock(conn)
-    if is_postgres(conn):
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+    locks.xact_lock(conn, locks.PAYMENT_STATUS)
 
 
 def _supersede_older(conn: Connection, ts: datetime) -> int:

@@ -1,0 +1,1 @@
+"""The payment status state machine: facts in, one derived status out, whatever the order."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
 
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
 
@@ -52,6 +53,13 @@ def test_every_operation_and_schema_says_whether_it_is_assumed(spec) -> None:
         node: Any = spec
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
+
+
+def test_the_contract_is_valid_openapi(spec) -> None:
+    """Checked by an independent validator, not only by the readings of it in this file: tools
+    that generate clients or docs from the contract refuse what OpenAPI 3.1 forbids (for example
+    an extension beside a response's $ref)."""
+    validate_openapi(spec)
 
 
 def test_the_contract_has_the_operations_the_project_needs(spec) -> None:

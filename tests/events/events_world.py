@@ -20,7 +20,7 @@ from cfp_dev.sandbox.checkout import render as sb_render
 from cfp_dev.sandbox.checkout.cards import card_from_number
 from cfp_dev.sandbox.checkout.model import Dispute, Payment
 from cfp_dev.sandbox.checkout.world import World
-from checkout_freshportal.sync.status import machine as sm
+from checkout_freshportal.sync.status.facts import Fact, fact_from_event
 
 BASE = "http://sandbox.invalid"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -68,8 +68,8 @@ class Recorded:
     snapshot: dict[str, Any]  # GET /payments/{id} right after the event
     index: int
 
-    def fact(self) -> sm.Fact | None:
-        return sm.fact_from_event(self.event_id, self.event_type, self.at, self.data)
+    def fact(self) -> Fact | None:
+        return fact_from_event(self.event_id, self.event_type, self.at, self.data)
 
     def body(self) -> bytes:
         """The delivery bytes, as the sandbox's dispatcher serialises an envelope."""
@@ -120,7 +120,7 @@ class History:
     disputes: dict[str, str]  # dispute id -> final status
     final_snapshot: dict[str, Any]
 
-    def facts(self) -> list[sm.Fact]:
+    def facts(self) -> list[Fact]:
         return [f for f in (e.fact() for e in self.events) if f is not None]
 
 

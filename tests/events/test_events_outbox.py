@@ -16,10 +16,10 @@ import requests
 
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.checkout.errors import ServerError
+from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings, PaymentStatusUpdate
 from checkout_freshportal.freshportal.mapping import load_mapping
 from checkout_freshportal.sync.events import service as ev
-from checkout_freshportal.sync.status.machine import BALANCE_FIELDS
 from checkout_freshportal.sync.status_push import service as push
 from checkout_freshportal.warehouse import schema
 

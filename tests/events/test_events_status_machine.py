@@ -13,8 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkout_freshportal.checkout.statuses import BALANCE_FIELDS, MODELED_STATUSES, canonical_status
 from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.sync.status import machine as sm
+from checkout_freshportal.sync.status.declines import decline_from_event
+from checkout_freshportal.sync.status.derivation import Derivation, PaymentState, fold
+from checkout_freshportal.sync.status.facts import Balances, Fact, fact_from_payment
+from checkout_freshportal.sync.status.mapping import PaymentSummary, freshportal_status, governing_payment
 
 from events_world import OPS, START_KINDS, History, play
 
@@ -48,7 +52,7 @@ histories = st.builds(
 
 
 @st.composite
-def arrivals(draw, facts: list[sm.Fact]) -> list[sm.Fact]:
+def arrivals(draw, facts: list[Fact]) -> list[Fact]:
     """Any order, every fact at least once, some several times (at-least-once delivery)."""
     order = draw(st.permutations(facts))
     extra = draw(st.lists(st.sampled_from(facts), max_size=len(facts))) if facts else []
@@ -57,7 +61,7 @@ def arrivals(draw, facts: list[sm.Fact]) -> list[sm.Fact]:
 
 
 @st.composite
-def batches(draw, items: list[sm.Fact]) -> list[list[sm.Fact]]:
+def batches(draw, items: list[Fact]) -> list[list[Fact]]:
     """Split an arrival sequence into consecutive batches (DAG runs)."""
     cuts = sorted(draw(st.sets(st.integers(min_value=0, max_value=len(items)), max_size=4)))
     out, prev = [], 0
@@ -67,20 +71,20 @@ def batches(draw, items: list[sm.Fact]) -> list[list[sm.Fact]]:
     return out
 
 
-def fold_in_order(h: History) -> sm.PaymentState:
-    state = sm.PaymentState(h.payment_id)
+def fold_in_order(h: History) -> PaymentState:
+    state = PaymentState(h.payment_id)
     for f in h.facts():
         state = state.add(f)
     return state
 
 
-def fold_batches(payment_id: str, parts: list[list[sm.Fact]]) -> sm.PaymentState:
+def fold_batches(payment_id: str, parts: list[list[Fact]]) -> PaymentState:
     """One batch per run, the state stored as JSON in between (what the use case does)."""
     stored = None
     for part in parts:
-        state = sm.PaymentState.from_json(stored, payment_id).add(*part)
+        state = PaymentState.from_json(stored, payment_id).add(*part)
         stored = json.loads(json.dumps(state.to_json()))
-    return sm.PaymentState.from_json(stored, payment_id)
+    return PaymentState.from_json(stored, payment_id)
 
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,8 +104,8 @@ def test_any_permutation_with_duplicates_ends_in_the_in_order_state(h: History, 
     assert shuffled.derive() == in_order.derive()
     # ... and the state is a join: merging two halves in either order gives the same
     half = len(arrived) // 2
-    a = sm.fold(h.payment_id, arrived[:half])
-    b = sm.fold(h.payment_id, arrived[half:])
+    a = fold(h.payment_id, arrived[:half])
+    b = fold(h.payment_id, arrived[half:])
     assert a.join(b) == b.join(a) == in_order
     assert in_order.join(in_order) == in_order
 
@@ -123,7 +127,7 @@ def test_in_order_result_is_what_get_payment_says(h: History) -> None:
         assert d.dispute_status == h.disputes[d.dispute_id]
     else:
         assert d.dispute_state is None
-    assert sm.freshportal_status(d, MAPPING) in MAPPING.freshportal_payment_statuses
+    assert freshportal_status(d, MAPPING) in MAPPING.freshportal_payment_statuses
 
 
 @PROPS
@@ -140,8 +144,8 @@ def test_a_snapshot_taken_at_any_point_of_any_arrival_order_gives_the_api_answer
     # GET /payments/{id} is answered after everything that happened up to as_of (ties included)
     floor = max(e.index for e, f in facts if f.at <= as_of)
     j = data.draw(st.integers(min_value=floor, max_value=len(h.events) - 1))
-    truth = sm.fact_from_payment(h.events[j].snapshot, as_of)
-    state = sm.fold(h.payment_id, [f for _, f in known]).add(truth)
+    truth = fact_from_payment(h.events[j].snapshot, as_of)
+    state = fold(h.payment_id, [f for _, f in known]).add(truth)
     state = state.add(*[f for _, f in order[m:]], *[f for _, f in known])  # late ones and resends
     d = state.derive()
     assert d.status == h.final_status
@@ -158,22 +162,22 @@ def test_a_snapshot_taken_at_any_point_of_any_arrival_order_gives_the_api_answer
 @given(h=histories)
 def test_state_survives_json(h: History) -> None:
     state = fold_in_order(h)
-    assert sm.PaymentState.from_json(json.loads(json.dumps(state.to_json())), h.payment_id) == state
+    assert PaymentState.from_json(json.loads(json.dumps(state.to_json())), h.payment_id) == state
 
 
 # ------------------------------------------------------------------ tricky cases, by hand
 
 
-def bal(auth=10_000, captured=0, refunded=0, voided=0, to_capture=None, to_void=None) -> sm.Balances:
+def bal(auth=10_000, captured=0, refunded=0, voided=0, to_capture=None, to_void=None) -> Balances:
     if to_capture is None:
         to_capture = 0 if voided else auth - captured
     if to_void is None:
         to_void = auth if captured == 0 and not voided else 0
-    return sm.Balances(auth, voided, to_void, captured, to_capture, refunded, captured - refunded)
+    return Balances(auth, voided, to_void, captured, to_capture, refunded, captured - refunded)
 
 
-def ev(kind: str, minutes: int, balances: sm.Balances | None = None, **kw) -> sm.Fact:
-    return sm.Fact(
+def ev(kind: str, minutes: int, balances: Balances | None = None, **kw) -> Fact:
+    return Fact(
         fact_id=f"evt_{kind}_{minutes}_{kw.get('action_id', '')}",
         kind=kind,
         payment_id="pay_1",
@@ -188,8 +192,8 @@ APPROVED = ev("payment_approved", 0, bal(), reference="FP-1", amount=10_000, act
 CAPTURED = ev("payment_captured", 5, bal(captured=10_000), amount=10_000, action_id="act_c")
 
 
-def derive(*facts: sm.Fact) -> sm.Derivation:
-    return sm.fold("pay_1", facts).derive()
+def derive(*facts: Fact) -> Derivation:
+    return fold("pay_1", facts).derive()
 
 
 def test_late_payment_approved_never_overwrites_captured() -> None:
@@ -215,7 +219,7 @@ def test_declined_capture_void_refund_are_logged_but_change_no_balance() -> None
         declined = ev(kind, 20, bal(captured=10_000), amount=500, action_id=f"act_{kind}")
         d = derive(APPROVED, CAPTURED, declined)
         assert (d.status, d.balances) == (before.status, before.balances)
-        rec = sm.decline_from_event(
+        rec = decline_from_event(
             "evt_x", kind, T, {"id": "pay_1", "action_id": "act_9", "response_code": "20005", "amount": 500}
         )
         assert rec is not None
@@ -247,20 +251,20 @@ def test_final_capture_of_less_than_authorized_is_captured() -> None:
 
 
 def test_disputes_by_precedence_not_arrival() -> None:
-    def dsp(kind: str, minutes: int, status: str, dispute_id: str = "dsp_1") -> sm.Fact:
+    def dsp(kind: str, minutes: int, status: str, dispute_id: str = "dsp_1") -> Fact:
         return ev(kind, minutes, dispute_id=dispute_id, dispute_status=status, reference="FP-1")
 
     opened = dsp("dispute_evidence_required", 30, "evidence_required")
     won = dsp("dispute_won", 40, "won")
     d = derive(won, opened, APPROVED, CAPTURED)
     assert (d.status, d.dispute_state, d.dispute_status) == ("Captured", "Dispute Won", "won")
-    assert sm.freshportal_status(d, MAPPING) == "paid"
+    assert freshportal_status(d, MAPPING) == "paid"
     d = derive(APPROVED, CAPTURED, opened)
-    assert sm.freshportal_status(d, MAPPING) == "disputed"
+    assert freshportal_status(d, MAPPING) == "disputed"
     lost = dsp("dispute_lost", 40, "lost")
     arb = dsp("dispute_arbitration_sent_to_scheme", 50, "arbitration_under_review")
     assert derive(arb, lost, opened, CAPTURED).dispute_status == "arbitration_under_review"
-    assert sm.freshportal_status(derive(lost, opened, CAPTURED), MAPPING) == "chargeback"
+    assert freshportal_status(derive(lost, opened, CAPTURED), MAPPING) == "chargeback"
     # a lost dispute on one of two disputes decides, whatever the other did
     other_won = dsp("dispute_won", 45, "won", "dsp_2")
     assert derive(other_won, lost, CAPTURED).dispute_state == "Chargeback"
@@ -273,7 +277,7 @@ def test_disputes_by_precedence_not_arrival() -> None:
         "payment_refunded", 20, bal(captured=10_000, refunded=10_000), amount=10_000, action_id="act_r"
     )
     resolved = dsp("dispute_resolved", 60, "resolved")
-    assert sm.freshportal_status(derive(resolved, refunded, CAPTURED), MAPPING) == "refunded"
+    assert freshportal_status(derive(resolved, refunded, CAPTURED), MAPPING) == "refunded"
 
 
 def test_needs_truth_when_events_are_missing_or_contradict() -> None:
@@ -309,7 +313,7 @@ def test_needs_truth_when_events_are_missing_or_contradict() -> None:
 
 def test_a_snapshot_settles_a_contradiction_and_later_events_still_count() -> None:
     bare = ev("payment_captured", 5, None, amount=4_000, action_id="act_c")
-    state = sm.fold("pay_1", [APPROVED, bare])
+    state = fold("pay_1", [APPROVED, bare])
     assert state.derive().needs_truth
     api = {
         "id": "pay_1",
@@ -317,9 +321,9 @@ def test_a_snapshot_settles_a_contradiction_and_later_events_still_count() -> No
         "amount": 10_000,
         "currency": "EUR",
         "reference": "FP-1",
-        "balances": dict(zip(sm.BALANCE_FIELDS, bal(captured=4_000).as_list(), strict=True)),
+        "balances": dict(zip(BALANCE_FIELDS, bal(captured=4_000).as_list(), strict=True)),
     }
-    state = state.add(sm.fact_from_payment(api, state.as_of()))
+    state = state.add(fact_from_payment(api, state.as_of()))
     d = state.derive()
     assert (d.status, d.problems) == ("Partially Captured", ())
     later = ev("payment_refunded", 30, bal(captured=4_000, refunded=1_000), amount=1_000, action_id="act_r")
@@ -337,31 +341,31 @@ def test_snapshot_status_is_used_verbatim_for_states_the_machine_does_not_model(
         "reference": "FP-1",
     }
     pending = ev("payment_pending", 0, bal(auth=0), reference="FP-1")
-    state = sm.fold("pay_1", [pending]).add(sm.fact_from_payment(api, T))
+    state = fold("pay_1", [pending]).add(fact_from_payment(api, T))
     assert state.derive().status == "Retry Scheduled"
 
 
 def test_balances_refuse_floats_and_bools() -> None:
-    good = dict(zip(sm.BALANCE_FIELDS, bal().as_list(), strict=True))
-    assert sm.Balances.parse(good) == bal()
-    assert sm.Balances.parse({**good, "total_captured": 1.0}) is None
-    assert sm.Balances.parse({**good, "total_captured": True}) is None
-    assert sm.Balances.parse({k: v for k, v in good.items() if k != "available_to_refund"}) == bal()
+    good = dict(zip(BALANCE_FIELDS, bal().as_list(), strict=True))
+    assert Balances.parse(good) == bal()
+    assert Balances.parse({**good, "total_captured": 1.0}) is None
+    assert Balances.parse({**good, "total_captured": True}) is None
+    assert Balances.parse({k: v for k, v in good.items() if k != "available_to_refund"}) == bal()
 
 
 def test_governing_payment_of_an_order() -> None:
-    def p(pid: str, status: str | None, money: bool, minute: int) -> sm.PaymentSummary:
-        return sm.PaymentSummary(pid, status, money, T + timedelta(minutes=minute))
+    def p(pid: str, status: str | None, money: bool, minute: int) -> PaymentSummary:
+        return PaymentSummary(pid, status, money, T + timedelta(minutes=minute))
 
     declined_then_paid = [p("pay_a", "Declined", False, 0), p("pay_b", "Captured", True, 5)]
-    assert sm.governing_payment(declined_then_paid).payment_id == "pay_b"
+    assert governing_payment(declined_then_paid).payment_id == "pay_b"
     paid_then_declined = [p("pay_a", "Captured", True, 0), p("pay_b", "Declined", False, 9)]
-    assert sm.governing_payment(paid_then_declined).payment_id == "pay_a"
+    assert governing_payment(paid_then_declined).payment_id == "pay_a"
     retried = [p("pay_a", "Declined", False, 0), p("pay_b", "Declined", False, 9)]
-    assert sm.governing_payment(retried).payment_id == "pay_b"
-    assert sm.governing_payment([]) is None
+    assert governing_payment(retried).payment_id == "pay_b"
+    assert governing_payment([]) is None
 
 
 @pytest.mark.parametrize("value", ["captured", "CAPTURED", "Partially_Captured", "partially-refunded"])
 def test_status_spelling_is_normalised(value: str) -> None:
-    assert sm.canonical_status(value) in sm.MODELED_STATUSES
+    assert canonical_status(value) in MODELED_STATUSES

@@ -3,7 +3,7 @@
 The sidecar commits every signed delivery to ``raw_webhook_events`` and answers 2xx; this module
 turns the unprocessed rows into status, in batches (oldest first):
 
-1. read a batch, parse each body, turn it into a :class:`~.status_machine.Fact` and group the
+1. read a batch, parse each body, turn it into a :class:`~..status.facts.Fact` and group the
    facts by payment;
 2. fold them into each payment's stored state (a join: order and duplicates do not matter) and
    derive the status; where the machine says "needs truth", read ``GET /payments/{id}`` -- at
@@ -39,8 +39,18 @@ from checkout_freshportal.checkout.errors import (
     RateLimitedError,
     ServerError,
 )
+from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
-from checkout_freshportal.sync.status import machine as sm
+from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event, declines_from_payment
+from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
+from checkout_freshportal.sync.status.facts import Fact, fact_from_event, fact_from_payment
+from checkout_freshportal.sync.status.mapping import (
+    PaymentSummary,
+    StatusMapping,
+    freshportal_status,
+    governing_payment,
+    refund_state,
+)
 from checkout_freshportal.timeutil import format_ts, utcnow
 from checkout_freshportal.warehouse import locks, schema
 from checkout_freshportal.warehouse.upsert import upsert
@@ -130,15 +140,15 @@ class _Event:
     event_type: str
     received_at: datetime
     attempts: int
-    fact: sm.Fact | None
-    decline: sm.DeclineRecord | None
+    fact: Fact | None
+    decline: DeclineRecord | None
 
 
 @dataclass
 class _Stored:
     version: int
     order_id: str | None
-    state: sm.PaymentState
+    state: PaymentState
     material: tuple
     events_applied: int
     truth_fetched_at: datetime | None
@@ -150,7 +160,7 @@ class _Stored:
 def apply_events(
     engine: Engine,
     checkout: PaymentReader | None,
-    mapping: sm.StatusMapping,
+    mapping: StatusMapping,
     settings: EventsSettings | None = None,
     *,
     run_id: str | None = None,
@@ -244,8 +254,8 @@ def _parse(row: Mapping[str, Any]) -> _Event:
         event_type=env.type,
         received_at=row["received_at"],
         attempts=int(row["process_attempts"] or 0),
-        fact=sm.fact_from_event(env.id, env.type, at, data),
-        decline=sm.decline_from_event(env.id, env.type, at, data),
+        fact=fact_from_event(env.id, env.type, at, data),
+        decline=decline_from_event(env.id, env.type, at, data),
     )
 
 
@@ -259,7 +269,7 @@ def _load_stored(conn: Connection, payment_ids: Sequence[str]) -> dict[str, _Sto
             out[r["payment_id"]] = _Stored(
                 version=int(r["version"]),
                 order_id=r["order_id"],
-                state=sm.PaymentState.from_json(r["state"], r["payment_id"]),
+                state=PaymentState.from_json(r["state"], r["payment_id"]),
                 material=_material_of_row(r),
                 events_applied=int(r["events_applied"]),
                 truth_fetched_at=r["truth_fetched_at"],
@@ -273,7 +283,7 @@ def _load_stored(conn: Connection, payment_ids: Sequence[str]) -> dict[str, _Sto
 def _apply_batch(
     engine: Engine,
     checkout: PaymentReader | None,
-    mapping: sm.StatusMapping,
+    mapping: StatusMapping,
     settings: EventsSettings,
     batch: list[dict[str, Any]],
     fetched: set[str],
@@ -302,7 +312,7 @@ def _apply_batch(
         stored = _load_stored(conn, sorted(by_payment))
     want_truth = []
     for pid, evs in by_payment.items():
-        base = stored[pid].state if pid in stored else sm.PaymentState(pid)
+        base = stored[pid].state if pid in stored else PaymentState(pid)
         state = base.add(*[e.fact for e in evs if e.fact is not None])
         if state.derive().needs_truth and pid not in fetched:
             want_truth.append(pid)
@@ -339,22 +349,22 @@ def _apply_batch(
         stored = _load_stored(conn, sorted(by_payment))
         changed_orders: set[str] = set()
         status_rows: list[dict[str, Any]] = []
-        declines: dict[str, sm.DeclineRecord] = {}
-        touched: list[tuple[str, sm.Derivation]] = []
+        declines: dict[str, DeclineRecord] = {}
+        touched: list[tuple[str, Derivation]] = []
         for pid, evs in sorted(by_payment.items()):
             if pid in deferred:
                 continue
             prev = stored.get(pid)
-            base = prev.state if prev else sm.PaymentState(pid)
+            base = prev.state if prev else PaymentState(pid)
             state = base.add(*[e.fact for e in evs if e.fact is not None])
             truth_at = prev.truth_fetched_at if prev else None
             snap = snapshots.get(pid)
             if snap is not None:
                 as_of = state.as_of()
                 if as_of is not None:
-                    state = state.add(sm.fact_from_payment(snap, as_of))
+                    state = state.add(fact_from_payment(snap, as_of))
                 truth_at = ts
-                for d in sm.declines_from_payment(snap):
+                for d in declines_from_payment(snap):
                     declines.setdefault(d.decline_id, d)
             for e in evs:
                 if e.decline is not None:
@@ -407,14 +417,14 @@ def _lock(conn: Connection) -> None:
     locks.xact_lock(conn, locks.PAYMENT_STATUS)
 
 
-def _material(d: sm.Derivation, fp_status: str | None) -> tuple:
+def _material(d: Derivation, fp_status: str | None) -> tuple:
     """What, when it changes, bumps a payment's version."""
     b = d.balances.as_list() if d.balances is not None else None
     return (d.status, d.dispute_id, d.dispute_status, d.dispute_state, fp_status, d.currency, tuple(b or ()))
 
 
 def _material_of_row(r: Mapping[str, Any]) -> tuple:
-    bal = [r[f"{name}_minor"] for name in sm.BALANCE_FIELDS]
+    bal = [r[f"{name}_minor"] for name in BALANCE_FIELDS]
     b = tuple(bal) if all(v is not None for v in bal) else ()
     return (
         r["status"],
@@ -430,9 +440,9 @@ def _material_of_row(r: Mapping[str, Any]) -> tuple:
 def _status_row(
     conn: Connection,
     pid: str,
-    state: sm.PaymentState,
-    d: sm.Derivation,
-    mapping: sm.StatusMapping,
+    state: PaymentState,
+    d: Derivation,
+    mapping: StatusMapping,
     prev: _Stored | None,
     new_events: int,
     truth_at: datetime | None,
@@ -441,7 +451,7 @@ def _status_row(
 ) -> tuple[dict[str, Any], bool, str | None]:
     problems = list(d.problems)
     try:
-        fp_status = sm.freshportal_status(d, mapping)
+        fp_status = freshportal_status(d, mapping)
     except (LookupError, ValueError) as exc:  # UnknownStatusError is a ValueError
         fp_status = None
         problems.append(f"unmapped: {exc}")
@@ -467,7 +477,7 @@ def _status_row(
         "freshportal_status": fp_status,
         "currency": d.currency,
         "amount_minor": d.amount,
-        **{f"{name}_minor": (getattr(b, name) if b is not None else None) for name in sm.BALANCE_FIELDS},
+        **{f"{name}_minor": (getattr(b, name) if b is not None else None) for name in BALANCE_FIELDS},
         "version": version,
         "status_since": d.status_since,
         "derived_from_event_at": d.last_fact_at,
@@ -480,7 +490,7 @@ def _status_row(
     return row, changed, order_id
 
 
-def _resolve_order(conn: Connection, d: sm.Derivation) -> str | None:
+def _resolve_order(conn: Connection, d: Derivation) -> str | None:
     """stg_orders by order number (= the payment's reference), else the link's metadata."""
     if d.reference:
         t = schema.stg_orders
@@ -492,7 +502,7 @@ def _resolve_order(conn: Connection, d: sm.Derivation) -> str | None:
     return d.order_hint
 
 
-def _log_declines(conn: Connection, declines: Iterable[sm.DeclineRecord], ts: datetime) -> int:
+def _log_declines(conn: Connection, declines: Iterable[DeclineRecord], ts: datetime) -> int:
     rows = [
         {
             "decline_id": d.decline_id,
@@ -565,7 +575,7 @@ def _payload_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "currency": row["currency"],
         "amount_paid_minor": captured,
         "amount_refunded_minor": refunded,
-        "refund_state": sm.refund_state(row["status"], refunded),
+        "refund_state": refund_state(row["status"], refunded),
         "status_changed_at": format_ts(since) if since is not None else None,
     }
 
@@ -592,7 +602,7 @@ def refresh_outbox(conn: Connection, order_ids: Iterable[str], *, run_id: str | 
     for order_id in sorted(set(order_ids)):
         rows = [dict(r._mapping) for r in conn.execute(sa.select(ps).where(ps.c.order_id == order_id))]
         summaries = {
-            r["payment_id"]: sm.PaymentSummary(
+            r["payment_id"]: PaymentSummary(
                 payment_id=r["payment_id"],
                 status=r["status"],
                 money_moved=bool(
@@ -605,7 +615,7 @@ def refresh_outbox(conn: Connection, order_ids: Iterable[str], *, run_id: str | 
             for r in rows
             if r["freshportal_status"] is not None
         }
-        chosen = sm.governing_payment(list(summaries.values()))
+        chosen = governing_payment(list(summaries.values()))
         if chosen is None:
             continue
         row = next(r for r in rows if r["payment_id"] == chosen.payment_id)

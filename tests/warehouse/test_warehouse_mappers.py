@@ -1,5 +1,5 @@
-"""Mappers on the payloads of reference/checkout-com-api.md: tolerant of shape, strict on money/time,
-and nothing personal reaches staging."""
+"""Mappers on the payloads of docs/checkout-com.md: tolerant of shape, strict on money/time, and
+nothing personal reaches staging."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""API payloads from reference/checkout-com-api.md (§3.1, §3.3, §8), as the tests use them."""
+"""API payloads in the shapes of docs/checkout-com.md (#payments, #payment-actions, #disputes)."""
 
 from __future__ import annotations
 
-# §3.1 example 201 body, as GET /payments/{id} returns it (payment details carry requested_on)
+# A POST /payments 201 body as GET /payments/{id} returns it (details carry requested_on)
 PAYMENT = {
     "id": "pay_gjulv7byhhwerb3jyx2547xlme",
     "action_id": "act_t4u4g5ovx5huhk4ljrtyoo7eji",
@@ -54,7 +54,7 @@ PAYMENT = {
     "_links": {"self": {"href": "https://x.api.sandbox.checkout.com/payments/pay_gjul"}},
 }
 
-# §3.3 GET /payments/{id}/actions
+# GET /payments/{id}/actions (docs/checkout-com.md#payment-actions)
 ACTIONS = [
     {
         "id": "act_t6ksnbs3tguu7iblmk22jjimca",
@@ -80,7 +80,7 @@ ACTIONS = [
     },
 ]
 
-# §8 GET /disputes item
+# A GET /disputes item (docs/checkout-com.md#disputes)
 DISPUTE = {
     "id": "dsp_3dc29c89ce075g46136d",
     "category": "fraudulent",

@@ -18,13 +18,15 @@ from functools import lru_cache
 
 from iso4217 import Currency
 
+from .errors import PermanentError
+
 #: Report amounts carry at most this many decimals; ``*_e8`` columns store them exactly.
 EXACT_DECIMALS = 8
 _E8 = Decimal(10) ** EXACT_DECIMALS
 
 
-class MoneyError(ValueError):
-    """An amount or currency that cannot be represented exactly."""
+class MoneyError(PermanentError, ValueError):
+    """An amount or currency that cannot be represented exactly (permanent: the same input fails again)."""
 
 
 class UnknownCurrencyError(MoneyError):

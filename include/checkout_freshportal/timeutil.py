@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from .errors import PermanentError
+
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
 
 
-class TimestampError(ValueError):
-    """A timestamp that does not parse exactly; never guessed."""
+class TimestampError(PermanentError, ValueError):
+    """A timestamp that does not parse exactly; never guessed (permanent: a retry reads the same text)."""
 
 
 def parse_ts(value: str | datetime | None, *, assume_utc: bool = False) -> datetime | None:

@@ -311,7 +311,7 @@ def test_create_note_never_posts_blind_when_the_check_fails(client, sandbox, mon
 def test_sandbox_accepts_duplicate_creates(client, sandbox) -> None:
     """The quirk the client guards against: the server itself stores duplicates."""
     order_id = client.get_orders_page(None).items[0].order_id
-    token_headers = {"Authorization": "Bearer " + client._tokens.get(client._fetch_token)[0]}
+    token_headers = {"Authorization": client._tokens.authorization()}
     for _ in range(2):
         requests.post(
             f"{sandbox.base_url}/v1/orders/{order_id}/notes",

@@ -143,7 +143,7 @@ def test_admin_endpoints_drive_the_tenant(sandbox) -> None:
 
 def test_api_refuses_bad_writes(client, sandbox) -> None:
     order = client.get_orders_page(None, 1).items[0]
-    headers = {"Authorization": "Bearer " + client._tokens.get(client._fetch_token)[0]}
+    headers = {"Authorization": client._tokens.authorization()}
     url = f"{sandbox.base_url}/v1/orders/{order.order_id}/payment"
     too_precise = {"payment_status": "paid", "currency_code": order.currency, "amount_paid": "1.23456"}
     assert requests.put(url, json=too_precise, headers=headers, timeout=5).status_code == 422

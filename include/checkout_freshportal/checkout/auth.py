@@ -4,7 +4,8 @@ The OAuth token is fetched with the client-credentials grant (reference §1.3): 
 auth *and* the body fields, as the Python SDK does, because the docs and the SDKs disagree on
 which one the server reads. It is cached until shortly before ``expires_in`` and shared by all
 threads of one client; a 401 on an API call drops it (once) so the next attempt fetches a fresh
-one -- tokens can be revoked or expire early on the server.
+one -- tokens can be revoked or expire early on the server. Both classes satisfy the shared
+:class:`~checkout_freshportal.http.transport.Authenticator` the transport asks per attempt.
 """
 
 from __future__ import annotations
@@ -13,26 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-import requests
-
+from ..http.transport import Authenticator
 from .errors import AuthenticationError, CheckoutError
 
-
-class Authenticator(Protocol):
-    """What the client needs from an auth mode."""
-
-    #: True when a 401 can be cured by fetching a new credential (OAuth), False for static keys.
-    refreshable: bool
-
-    def authorization(self) -> str:
-        """Value of the ``Authorization`` header."""
-        ...
-
-    def invalidate(self, authorization: str) -> None:
-        """The server rejected ``authorization``: forget it if it is still the current one."""
-        ...
+__all__ = ["AccessToken", "Authenticator", "OAuthTokenAuth", "SecretKeyAuth", "TokenFetcher"]
 
 
 class SecretKeyAuth:
@@ -139,7 +125,3 @@ class OAuthTokenAuth:
 
     def __repr__(self) -> str:
         return f"OAuthTokenAuth(client_id={self._client_id!r}, scopes={self._scopes!r})"
-
-
-def basic_auth(credentials: tuple[str, str]) -> requests.auth.HTTPBasicAuth:
-    return requests.auth.HTTPBasicAuth(*credentials)

@@ -1,17 +1,20 @@
-"""Checkout.com API client: one place for auth, pacing, retries, paging, errors and stats.
+"""Checkout.com API client: Checkout.com's endpoints on the shared HTTP layer.
 
-Every call goes through :meth:`CheckoutClient._request`, which
+Every call goes through :meth:`CheckoutClient._request`, i.e. the shared
+:class:`~checkout_freshportal.http.transport.HttpTransport`, which
 
 1. waits for a slot in the read (GET) or write (POST/...) budget (``ratelimit.py``);
 2. adds ``Authorization`` (secret key or cached OAuth token), ``User-Agent`` and, for money
    moving POSTs, ``Cko-Idempotency-Key``;
-3. retries per ``retry.py`` (429 / 5xx / transport, the latter two only when a replay is safe;
-   409 with the same idempotency key), with full-jitter exponential backoff via tenacity;
+3. retries per ``http/retry.py`` (429 / 5xx / transport, the latter two only when a replay is
+   safe; 409 with the same idempotency key), with full-jitter exponential backoff that honours
+   ``Retry-After``;
 4. on a 401 with OAuth, drops the token, fetches a new one and repeats the request once;
 5. maps any other non-success status to an exception from ``errors.py`` -- nothing is swallowed;
 6. counts the attempt in :attr:`CheckoutClient.stats` and logs method, path (never the query),
    status, request id and attempt -- never headers, keys, tokens or bodies.
 
+Report files are downloaded from their storage host without credentials (``http/download.py``).
 Responses are returned as the API's JSON, unchanged: unknown fields are kept for the raw layer.
 """
 
@@ -20,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -28,12 +30,13 @@ from typing import IO, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from ..http.download import download
+from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
 from ..timeutil import format_ts
-from .auth import Authenticator, OAuthTokenAuth, SecretKeyAuth, basic_auth
+from .auth import Authenticator, OAuthTokenAuth, SecretKeyAuth
 from .errors import (
+    REQUEST_ID_HEADER,
     ActionNotAllowedError,
     CheckoutError,
     CheckoutTransportError,
@@ -50,7 +53,7 @@ from .pagination import (
     walk_search_windows,
 )
 from .ratelimit import BlockingRateLimiter
-from .retry import BackoffPolicy, is_retryable, wait_backoff
+from .retry import BackoffPolicy
 from .settings import CheckoutSettings
 from .stats import READ_METHODS, CallStats
 
@@ -58,6 +61,12 @@ log = logging.getLogger("checkout_freshportal.checkout")
 
 JSON = dict[str, Any]
 _REDIRECTS = (301, 302, 303, 307, 308)
+_ERRORS = ErrorClasses(
+    base=CheckoutError,
+    transport=CheckoutTransportError,
+    unsafe_redirect=UnsafeRedirectError,
+    from_response=error_from_response,
+)
 _STREAM_BUFFER = 1 << 16
 
 
@@ -81,16 +90,23 @@ class CheckoutClient:
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
-        self._owns_session = session is None
-        self._session = session if session is not None else _new_session()
-        # Report files come from a storage host that must never see our credentials: a separate
-        # session that is never given any auth (see open_report_file).
-        self._storage_session = _new_session()
-        self._sleep = sleep if sleep is not None else time.sleep
         self.stats = CallStats()
-        self._read_budget = BlockingRateLimiter(settings.read_rps, name="read", sleep=self._sleep)
-        self._write_budget = BlockingRateLimiter(settings.write_rps, name="write", sleep=self._sleep)
-        self._policy = BackoffPolicy(settings.backoff_base, settings.backoff_cap, settings.conflict_wait)
+        self._http = HttpTransport(
+            TransportSettings(
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                backoff=BackoffPolicy(settings.backoff_base, settings.backoff_cap, settings.conflict_wait),
+                user_agent=settings.user_agent,
+                request_id_header=REQUEST_ID_HEADER,
+            ),
+            _ERRORS,
+            stats=self.stats,
+            log=log,
+            session=session,
+            sleep=sleep,
+        )
+        self._read_budget = BlockingRateLimiter(settings.read_rps, name="read", sleep=self._http.sleep)
+        self._write_budget = BlockingRateLimiter(settings.write_rps, name="write", sleep=self._http.sleep)
         self._auth: Authenticator
         if settings.auth_mode == "secret_key":
             self._auth = SecretKeyAuth(settings.secret_key or "")
@@ -109,9 +125,7 @@ class CheckoutClient:
         return f"CheckoutClient(base_url={self.settings.api_base_url!r}, auth={self.settings.auth_mode!r})"
 
     def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-        self._storage_session.close()
+        self._http.close()
 
     def __enter__(self) -> CheckoutClient:
         return self
@@ -433,170 +447,44 @@ class CheckoutClient:
         kind: str,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        form: Mapping[str, str] | None = None,
-        basic: tuple[str, str] | None = None,
         idempotency_key: str | None = None,
         replay_safe: bool | None = None,
-        authenticated: bool = True,
         stream: bool = False,
-        allow_redirects: bool = False,
         accept_redirect: bool = False,
-        rate_limited: bool = True,
     ) -> requests.Response:
-        """One logical call with the full retry policy; returns a 2xx (or accepted 3xx) response.
+        """One authenticated, paced call with the full retry policy; returns a 2xx (or accepted 3xx).
 
         Redirects are never followed with credentials: an unexpected 3xx raises
         :class:`UnexpectedStatusError` (the report file redirect is handled explicitly).
         """
-        method = method.upper()
-        if replay_safe is None:
-            replay_safe = method in READ_METHODS or idempotency_key is not None
-        path = urlsplit(url).path or "/"
-        has_key = idempotency_key is not None
-
-        def retryable(exc: BaseException) -> bool:
-            return is_retryable(exc, replay_safe=replay_safe, has_idempotency_key=has_key)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.max_retries + 1),
-            wait=wait_backoff(self._policy),
-            retry=retry_if_exception(retryable),
-            before_sleep=self._before_sleep(method, path),
-            sleep=self._sleep,
-            reraise=True,
+        headers = {"Cko-Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self._http.request(
+            method,
+            url,
+            kind=kind,
+            replay_safe=replay_safe,
+            idempotency_key_sent=idempotency_key is not None,
+            auth=self._auth,
+            pace=self._pace,
+            headers=headers,
+            params=params,
+            json_body=json_body,
+            stream=stream,
+            accept_redirect=accept_redirect,
         )
-        response: requests.Response | None = None
-        try:
-            for attempt in retrying:
-                with attempt:
-                    response = self._send(
-                        method,
-                        url,
-                        path,
-                        kind=kind,
-                        attempt=attempt.retry_state.attempt_number,
-                        params=params,
-                        json_body=json_body,
-                        form=form,
-                        basic=basic,
-                        idempotency_key=idempotency_key,
-                        authenticated=authenticated,
-                        stream=stream,
-                        allow_redirects=allow_redirects,
-                        accept_redirect=accept_redirect,
-                        rate_limited=rate_limited,
-                    )
-        except CheckoutError as exc:
-            exc.final = True
-            raise
-        assert response is not None
-        return response
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        *,
-        kind: str,
-        attempt: int,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        form: Mapping[str, str] | None,
-        basic: tuple[str, str] | None,
-        idempotency_key: str | None,
-        authenticated: bool,
-        stream: bool,
-        allow_redirects: bool,
-        accept_redirect: bool,
-        rate_limited: bool,
-    ) -> requests.Response:
-        """One attempt (plus, with OAuth, one immediate repeat after a 401 with a fresh token)."""
-        refreshed = False
-        while True:
-            if rate_limited:
-                budget = self._read_budget if method in READ_METHODS else self._write_budget
-                self.stats.record_throttle_wait(budget.acquire())
-            headers = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
-            if json_body is not None:
-                headers["Content-Type"] = "application/json"
-            if idempotency_key is not None:
-                headers["Cko-Idempotency-Key"] = idempotency_key
-            authorization: str | None = None
-            if authenticated:
-                authorization = self._auth.authorization()
-                headers["Authorization"] = authorization
-            self.stats.record_call(method, kind)
-            started = time.monotonic()
-            try:
-                resp = self._session.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    json=json_body,
-                    data=dict(form) if form is not None else None,
-                    auth=basic_auth(basic) if basic is not None else None,
-                    headers=headers,
-                    timeout=self.settings.timeout,
-                    stream=stream,
-                    allow_redirects=allow_redirects,
-                )
-            except requests.RequestException as exc:
-                raise _transport_error(exc, method, path, self.settings.timeout) from None
-            elapsed_ms = (time.monotonic() - started) * 1000
-            status = resp.status_code
-            self.stats.record_status(status)
-            request_id = resp.headers.get("Cko-Request-Id")
-            log.debug(
-                "%s %s -> %s (kind=%s, request_id=%s, attempt=%d, %.0f ms)",
-                method,
-                path,
-                status,
-                kind,
-                request_id,
-                attempt,
-                elapsed_ms,
-            )
-            if 200 <= status < 300 or (accept_redirect and status in _REDIRECTS):
-                return resp
-            if status == 401 and authorization is not None and self._auth.refreshable and not refreshed:
-                resp.close()
-                self._auth.invalidate(authorization)
-                refreshed = True
-                log.info("%s %s -> 401: access token refreshed, repeating once", method, path)
-                continue
-            error = error_from_response(resp, method=method, path=path)
-            resp.close()
-            raise error
-
-    def _before_sleep(self, method: str, path: str) -> Callable[[RetryCallState], None]:
-        def hook(state: RetryCallState) -> None:
-            self.stats.record_retry()
-            exc = state.outcome.exception() if state.outcome is not None else None
-            wait = state.next_action.sleep if state.next_action is not None else 0.0
-            log.warning(
-                "%s %s: attempt %d failed (%s); retrying in %.2f s",
-                method,
-                path,
-                state.attempt_number,
-                exc,
-                wait,
-            )
-
-        return hook
+    def _pace(self, method: str) -> None:
+        """Wait for a slot in the account budget this method draws from (reads vs writes)."""
+        budget = self._read_budget if method in READ_METHODS else self._write_budget
+        self.stats.record_throttle_wait(budget.acquire())
 
     def _fetch_token(self, form: dict[str, str], basic: tuple[str, str]) -> JSON:
-        """OAuth client-credentials exchange; goes through the retry policy like any call."""
-        url = self.settings.oauth_token_url
-        resp = self._request(
-            "POST",
-            url,
-            kind="token",
-            form=form,
-            basic=basic,
-            authenticated=False,
-            replay_safe=True,
-            rate_limited=False,
+        """OAuth client-credentials exchange; goes through the retry policy like any call.
+
+        Not paced: the token endpoint is the access host, outside the API's rate budgets.
+        """
+        resp = self._http.request(
+            "POST", self.settings.oauth_token_url, kind="token", replay_safe=True, form=form, basic=basic
         )
         return self._json(resp)
 
@@ -612,16 +500,8 @@ class CheckoutClient:
                 exc, ServerError | RateLimitedError | CheckoutTransportError | ActionNotAllowedError
             )
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.max_retries + 1),
-            wait=wait_backoff(self._policy),
-            retry=retry_if_exception(retryable),
-            before_sleep=self._before_sleep("GET", "<report storage>"),
-            sleep=self._sleep,
-            reraise=True,
-        )
         result: requests.Response | None = None
-        for attempt in retrying:
+        for attempt in self._http.retrying(retryable, "GET <report storage>"):
             with attempt:
                 first = self._request("GET", api_url, kind="reports.file", stream=True, accept_redirect=True)
                 if first.status_code not in _REDIRECTS:
@@ -633,78 +513,30 @@ class CheckoutClient:
                         raise CheckoutError(
                             "redirect without Location", status=first.status_code, method="GET", path=api_path
                         )
-                    result = self._get_storage(
-                        urljoin(first.url or api_url, location), attempt.retry_state.attempt_number
+                    storage_url = urljoin(first.url or api_url, location)
+                    if urlsplit(storage_url).scheme == "http" and self._base_origin[0] == "https":
+                        log.warning(
+                            "report file storage URL is plain http (host %s)", urlsplit(storage_url).hostname
+                        )
+                    result = download(
+                        self._http,
+                        storage_url,
+                        kind="reports.storage",
+                        label="report storage",
+                        attempt=attempt.retry_state.attempt_number,
                     )
         assert result is not None
         return result
 
-    def _get_storage(self, url: str, attempt: int) -> requests.Response:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"}:
-            raise UnsafeRedirectError(f"report file redirect to unsupported scheme {parts.scheme!r}")
-        if parts.scheme == "http" and self._base_origin[0] == "https":
-            log.warning("report file storage URL is plain http (host %s)", parts.hostname)
-        request = requests.Request("GET", url, headers={"User-Agent": self.settings.user_agent})
-        prepared = self._storage_session.prepare_request(request)
-        if "Authorization" in prepared.headers:  # e.g. a ~/.netrc entry for the storage host
-            del prepared.headers["Authorization"]
-        self.stats.record_call("GET", "reports.storage")
-        settings = self._storage_session.merge_environment_settings(url, {}, True, None, None)
-        try:
-            resp = self._storage_session.send(
-                prepared, timeout=self.settings.timeout, allow_redirects=True, **settings
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(exc, "GET", parts.path, self.settings.timeout) from None
-        self.stats.record_status(resp.status_code)
-        log.debug("GET <report storage %s> -> %s (attempt=%d)", parts.hostname, resp.status_code, attempt)
-        if 200 <= resp.status_code < 300:
-            return resp
-        error = error_from_response(resp, method="GET", path=f"<report storage {parts.hostname}>")
-        resp.close()
-        raise error
-
     # ================================================================== internals: bodies
     def _json(self, resp: requests.Response) -> JSON:
-        data = self._json_any(resp)
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise CheckoutError(
-                f"expected a JSON object, got {type(data).__name__}",
-                status=resp.status_code,
-                method=resp.request.method if resp.request is not None else None,
-                path=urlsplit(resp.url).path if resp.url else None,
-                request_id=resp.headers.get("Cko-Request-Id"),
-            )
-        return data
+        return self._http.json_object(resp)
 
-    @staticmethod
-    def _json_any(resp: requests.Response) -> Any:
-        if resp.status_code == 204 or not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError:
-            raise CheckoutError(
-                "response body is not JSON",
-                status=resp.status_code,
-                method=resp.request.method if resp.request is not None else None,
-                path=urlsplit(resp.url).path if resp.url else None,
-                request_id=resp.headers.get("Cko-Request-Id"),
-            ) from None
+    def _json_any(self, resp: requests.Response) -> Any:
+        return self._http.json_value(resp)
 
 
 # ====================================================================== helpers
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 def _seg(value: str) -> str:
     """One path segment: ids are quoted so a hostile id cannot change the path."""
     if not isinstance(value, str) or not value:
@@ -727,24 +559,3 @@ def _query_value(value: Any) -> str | None:
     if isinstance(value, list | tuple | set | frozenset):
         return ",".join(str(v) for v in value)
     return str(value)
-
-
-def _transport_error(
-    exc: requests.RequestException, method: str, path: str, timeout: tuple[float, float]
-) -> CheckoutTransportError:
-    """Describe a transport failure without the URL (its query may hold tokens or signatures)."""
-    sent = not isinstance(exc, requests.ConnectTimeout)
-    if isinstance(exc, requests.ConnectTimeout):
-        what = f"connect timeout after {timeout[0]:g} s"
-    elif isinstance(exc, requests.ReadTimeout):
-        what = f"read timeout after {timeout[1]:g} s"
-    elif isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        what = f"connection error ({type(inner).__name__})"
-        # Refused / DNS failures never reached the server: safe to repeat any request.
-        if type(inner).__name__ in {"NewConnectionError", "NameResolutionError"}:
-            sent = False
-    else:
-        what = type(exc).__name__
-    return CheckoutTransportError(what, method=method, path=path, request_sent=sent)

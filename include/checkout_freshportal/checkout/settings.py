@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+
+from ..http.config import check_transport, check_url, timeout_pair
+from ..http.errors import SettingsError
+
+__all__ = ["CheckoutSettings", "SettingsError", "validate_secret_key"]
 
 Environment = Literal["sandbox", "production"]
 AuthMode = Literal["secret_key", "oauth"]
@@ -28,10 +32,6 @@ _ACCESS_HOSTS: dict[str, str] = {
 }
 
 DEFAULT_USER_AGENT = "checkout-freshportal/0.1 (+python-requests)"
-
-
-class SettingsError(ValueError):
-    """Invalid client configuration. The message never contains a credential."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class CheckoutSettings:
         else:
             object.__setattr__(self, "scopes", tuple(self.scopes or ()))
         if not isinstance(self.timeout, tuple):
-            object.__setattr__(self, "timeout", _timeout_tuple(self.timeout))
+            object.__setattr__(self, "timeout", timeout_pair(self.timeout))
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -81,11 +81,7 @@ class CheckoutSettings:
         if self.environment not in _API_HOSTS:
             raise SettingsError(f"environment must be 'sandbox' or 'production', got {self.environment!r}")
         if self.base_url is not None:
-            parts = urlsplit(self.base_url)
-            if parts.scheme not in {"http", "https"} or not parts.netloc:
-                raise SettingsError(f"base_url must be an absolute http(s) URL, got {self.base_url!r}")
-            if parts.query or parts.fragment:
-                raise SettingsError("base_url must not carry a query string or fragment")
+            check_url(self.base_url, "base_url")
         if self.account_prefix is not None and not ACCOUNT_PREFIX_RE.match(self.account_prefix):
             raise SettingsError(
                 f"account_prefix {self.account_prefix!r} does not match {ACCOUNT_PREFIX_RE.pattern} "
@@ -110,20 +106,12 @@ class CheckoutSettings:
             if not self.client_id or not self.client_secret:
                 raise SettingsError("OAuth needs both client_id and client_secret")
             if self.token_url is not None:
-                parts = urlsplit(self.token_url)
-                if parts.scheme not in {"http", "https"} or not parts.netloc:
-                    raise SettingsError(f"token_url must be an absolute http(s) URL, got {self.token_url!r}")
-        connect, read = self.timeout
-        if connect <= 0 or read <= 0:
-            raise SettingsError(f"timeouts must be positive, got {self.timeout!r}")
-        if self.max_retries < 0:
-            raise SettingsError("max_retries must be >= 0")
+                check_url(self.token_url, "token_url")
+        check_transport(self.timeout, self.max_retries, self.user_agent)
         if self.backoff_base < 0 or self.backoff_cap < 0 or self.conflict_wait < 0:
             raise SettingsError("backoff_base, backoff_cap and conflict_wait must be >= 0")
         if self.read_rps < 0 or self.write_rps < 0:
             raise SettingsError("read_rps and write_rps must be >= 0 (0 = no client-side limit)")
-        if not self.user_agent or "\n" in self.user_agent or "\r" in self.user_agent:
-            raise SettingsError("user_agent must be a non-empty single line")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -173,12 +161,3 @@ def validate_secret_key(key: str) -> None:
             "secret_key does not have the Checkout.com secret key format "
             f"sk_[sbox_]<27 lower-case base32 characters>{hint}; the value is not shown"
         )
-
-
-def _timeout_tuple(value: object) -> tuple[float, float]:
-    """Accept ``60``, ``[5, 60]`` or ``(5, 60)`` (JSON from an Airflow connection gives lists)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (float(value), float(value))
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return (float(value[0]), float(value[1]))
-    raise SettingsError(f"timeout must be a number or a (connect, read) pair, got {value!r}")

@@ -1,13 +1,15 @@
 """FreshPortal API client: tenant host, token auth, strict parsing, retries, no blind creates.
 
-Every call goes through :meth:`FreshPortalClient._call`, which
+Every call goes through :meth:`FreshPortalClient._call`, i.e. the shared
+:class:`~checkout_freshportal.http.transport.HttpTransport`, which
 
 1. adds ``Authorization: Bearer <token>``; the token comes from ``POST /v1/auth`` with the API
    key, is cached and shared by the client's threads, and on a 401 is dropped and fetched again
    -- once -- before the request is repeated (tokens expire; no lifetime is published);
-2. retries 429, 5xx and timeouts with full-jitter exponential backoff (tenacity) -- but only
-   when repeating cannot double an effect: reads, ``POST /v1/auth`` and the ``PUT`` writes,
-   which replace a sub-resource and are idempotent by construction;
+2. retries 429, 5xx and timeouts with full-jitter exponential backoff that honours
+   ``Retry-After`` (``http/retry.py``) -- but only when repeating cannot double an effect:
+   reads, ``POST /v1/auth`` and the ``PUT`` writes, which replace a sub-resource and are
+   idempotent by construction;
 3. maps every other failure to an exception from ``errors.py`` -- nothing is swallowed;
 4. counts each attempt in :attr:`FreshPortalClient.stats` and logs method, path (never the
    query), status, request id and attempt -- never headers, keys, tokens or bodies.
@@ -20,24 +22,21 @@ server stored the note must not produce a second note.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import random
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from ..http.download import download
+from ..http.retry import BackoffPolicy
+from ..http.transport import ErrorClasses, HttpTransport, TransportSettings, transport_error
 from .errors import (
     REQUEST_ID_HEADER,
     AuthenticationError,
@@ -48,6 +47,7 @@ from .errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    UnsafeRedirectError,
     error_from_response,
 )
 from .export import ExportArchive
@@ -78,30 +78,44 @@ JSON = dict[str, Any]
 RetryMode = Literal["safe", "none"]
 MAX_EXTERNAL_REF = 200
 _CHUNK = 1024 * 256
+_ERRORS = ErrorClasses(
+    base=FreshPortalError,
+    transport=TransportError,
+    unsafe_redirect=UnsafeRedirectError,
+    from_response=error_from_response,
+)
 
 
-class _TokenCache:
-    """One bearer token per client, fetched lazily and replaced only when the server refuses it."""
+class _BearerToken:
+    """One bearer token per client, fetched lazily and replaced only when the server refuses it.
 
-    def __init__(self) -> None:
+    The transport's :class:`~checkout_freshportal.http.transport.Authenticator`: a 401 calls
+    :meth:`invalidate`, the repeat calls :meth:`authorization`, which fetches a new token.
+    """
+
+    refreshable = True
+
+    def __init__(self, fetch: Callable[[], str], on_refresh: Callable[[], None]) -> None:
+        self._fetch = fetch
+        self._on_refresh = on_refresh
         self._lock = threading.Lock()
         self._token: str | None = None
 
-    def get(self, fetch: Callable[[], str]) -> tuple[str, bool]:
-        """``(token, fetched_now)``; the lock makes concurrent callers share one fetch."""
+    def authorization(self) -> str:
+        """``Bearer <token>``; the lock makes concurrent callers share one fetch."""
         with self._lock:
             if self._token is None:
-                self._token = fetch()
-                return self._token, True
-            return self._token, False
+                self._token = self._fetch()
+            return f"Bearer {self._token}"
 
-    def invalidate(self, token: str) -> None:
+    def invalidate(self, authorization: str) -> None:
         with self._lock:
-            if self._token == token:
+            if self._token is not None and authorization == f"Bearer {self._token}":
                 self._token = None
+        self._on_refresh()
 
     def __repr__(self) -> str:
-        return "_TokenCache(<redacted>)"
+        return "_BearerToken(<redacted>)"
 
 
 class FreshPortalClient:
@@ -122,21 +136,28 @@ class FreshPortalClient:
     ) -> None:
         self.settings = settings
         self.mapping = mapping if mapping is not None else load_mapping(settings.mapping_path)
-        self._owns_session = session is None
-        self._session = session if session is not None else _new_session()
-        # The export's pre-signed storage URL must never see the token: a session never given auth.
-        self._storage_session = _new_session()
-        self._sleep = sleep if sleep is not None else time.sleep
-        self._tokens = _TokenCache()
         self.stats = CallStats()
+        self._http = HttpTransport(
+            TransportSettings(
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                backoff=BackoffPolicy(settings.backoff_base, settings.backoff_cap),
+                user_agent=settings.user_agent,
+                request_id_header=REQUEST_ID_HEADER,
+            ),
+            _ERRORS,
+            stats=self.stats,
+            log=log,
+            session=session,
+            sleep=sleep,
+        )
+        self._tokens = _BearerToken(self._fetch_token, self.stats.record_token_refresh)
 
     def __repr__(self) -> str:
         return f"FreshPortalClient(base_url={self.settings.api_base_url!r})"
 
     def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-        self._storage_session.close()
+        self._http.close()
 
     def __enter__(self) -> FreshPortalClient:
         return self
@@ -147,7 +168,7 @@ class FreshPortalClient:
     # ================================================================== auth
     def authenticate(self) -> None:
         """Fetch a token now (e.g. to test a connection); normally this happens lazily."""
-        self._tokens.get(self._fetch_token)
+        self._tokens.authorization()
 
     def _fetch_token(self) -> str:
         """``POST /v1/auth`` with ``{"username": <api key>, "type": "api"}`` -> ``{"token"}``."""
@@ -163,7 +184,7 @@ class FreshPortalClient:
         except AuthenticationError as exc:
             exc.message = "API key refused (key not shown)"
             raise
-        token = self._json(resp, "POST", "/v1/auth").get("token")
+        token = self._json(resp).get("token")
         if not isinstance(token, str) or not token:
             raise AuthenticationError("POST /v1/auth answered without a token", status=resp.status_code)
         return token
@@ -189,7 +210,7 @@ class FreshPortalClient:
         """``GET /v1/orders/{order_id}``."""
         path = f"v1/orders/{_seg(order_id)}"
         resp = self._call("GET", path, kind="orders.get")
-        return order_from_api(self._json(resp, "GET", "/" + path), self.mapping)
+        return order_from_api(self._json(resp), self.mapping)
 
     def write_payment_status(self, order_id: str, update: PaymentStatusUpdate) -> OrderPayment:
         """``PUT /v1/orders/{order_id}/payment``: replace the order's payment sub-resource.
@@ -200,7 +221,7 @@ class FreshPortalClient:
         body = payment_update_body(update, self.mapping)
         path = f"v1/orders/{_seg(order_id)}/payment"
         resp = self._call("PUT", path, kind="orders.payment.put", json_body=body, retry="safe")
-        return payment_from_api(self._json(resp, "PUT", "/" + path), self.mapping, record=f"order {order_id}")
+        return payment_from_api(self._json(resp), self.mapping, record=f"order {order_id}")
 
     # ================================================================== refund requests
     def get_refund_requests_page(
@@ -227,21 +248,21 @@ class FreshPortalClient:
         """``GET /v1/refund-requests/{id}``."""
         path = f"v1/refund-requests/{_seg(refund_request_id)}"
         resp = self._call("GET", path, kind="refund_requests.get")
-        return refund_request_from_api(self._json(resp, "GET", "/" + path), self.mapping)
+        return refund_request_from_api(self._json(resp), self.mapping)
 
     def write_refund_outcome(self, refund_request_id: str, outcome: RefundOutcome) -> RefundRequest:
         """``PUT /v1/refund-requests/{id}/outcome`` (idempotent replace; retried like a read)."""
         body = refund_outcome_body(outcome, self.mapping)
         path = f"v1/refund-requests/{_seg(refund_request_id)}/outcome"
         resp = self._call("PUT", path, kind="refund_requests.outcome.put", json_body=body, retry="safe")
-        return refund_request_from_api(self._json(resp, "PUT", "/" + path), self.mapping)
+        return refund_request_from_api(self._json(resp), self.mapping)
 
     # ================================================================== notes
     def list_notes(self, order_id: str) -> list[Note]:
         """``GET /v1/orders/{order_id}/notes``: every note of the order, oldest first."""
         path = f"v1/orders/{_seg(order_id)}/notes"
         resp = self._call("GET", path, kind="notes.list")
-        data = self._json(resp, "GET", "/" + path).get("data")
+        data = self._json(resp).get("data")
         if not isinstance(data, list):
             raise DataError(f"GET /{path}: 'data' is not a list", field="data", record=f"order {order_id}")
         return [note_from_api(item, self.mapping) for item in data]
@@ -291,11 +312,11 @@ class FreshPortalClient:
         for attempt in range(1, attempts + 1):
             try:
                 resp = self._call("POST", path, kind="notes.create", json_body=body, retry="none")
-                return note_from_api(self._json(resp, "POST", "/" + path), self.mapping)
+                return note_from_api(self._json(resp), self.mapping)
             except (RateLimitedError, ServerError, TransportError) as exc:
                 if attempt >= attempts:
                     raise
-                wait = self._backoff(attempt)
+                wait = self._http.settings.backoff.delay(attempt, exc)
                 if isinstance(exc, TransportError) and exc.request_sent:
                     # A timed-out POST may still be executing on the server: give it the read
                     # timeout once more before looking, so the look-up sees what it stored.
@@ -308,7 +329,7 @@ class FreshPortalClient:
                     exc,
                     wait,
                 )
-                self._sleep(wait)
+                self._http.sleep(wait)
                 found = self.find_note(order_id, external_ref)
                 if found is not None:
                     log.info("POST /%s: the note was stored despite the failure; not posting again", path)
@@ -327,7 +348,7 @@ class FreshPortalClient:
             kind="export.url",
             params={"mutation_datetime": mutation_date.strftime("%Y-%m-%d")},
         )
-        url = self._json(resp, "GET", "/v2/export").get("export_url")
+        url = self._json(resp).get("export_url")
         if not isinstance(url, str) or urlsplit(url).scheme not in {"http", "https"}:
             raise ExportError("GET /v2/export: missing or non-http(s) export_url", status=resp.status_code)
         return url
@@ -346,37 +367,26 @@ class FreshPortalClient:
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, FreshPortalError) and exc.final:
                 return False
+            # 403 from storage = the signed URL expired: a fresh one may cure it.
             return isinstance(exc, ServerError | RateLimitedError | TransportError | ForbiddenError)
 
         result: Path | None = None
-        for attempt in self._retrying(retryable, "GET", "<export storage>"):
+        for attempt in self._http.retrying(retryable, "GET <export storage>"):
             with attempt:
                 url = self.get_export_url(mutation_date)
-                result = self._fetch_storage(url)
+                resp = download(
+                    self._http,
+                    url,
+                    kind="export.download",
+                    label="export storage",
+                    attempt=attempt.retry_state.attempt_number,
+                )
+                result = self._save_export(resp, f"<export storage {urlsplit(url).hostname}>")
         assert result is not None
         return result
 
-    def _fetch_storage(self, url: str) -> Path:
-        parts = urlsplit(url)
-        where = f"<export storage {parts.hostname}>"
-        # A fresh request on a session that never holds credentials; drop any header a
-        # ~/.netrc entry would add. Pre-signed storage refuses a second auth mechanism.
-        request = requests.Request("GET", url, headers={"User-Agent": self.settings.user_agent})
-        prepared = self._storage_session.prepare_request(request)
-        prepared.headers.pop("Authorization", None)
-        env = self._storage_session.merge_environment_settings(url, {}, True, None, None)
-        self.stats.record_call("GET", "export.download")
-        try:
-            env["stream"] = True
-            resp = self._storage_session.send(prepared, timeout=self.settings.timeout, **env)
-        except requests.RequestException as exc:
-            raise _transport_error(exc, "GET", where) from None
-        self.stats.record_status(resp.status_code)
-        log.debug("GET %s -> %s", where, resp.status_code)
-        if not 200 <= resp.status_code < 300:
-            error = error_from_response(resp, method="GET", path=where)
-            resp.close()
-            raise error
+    def _save_export(self, resp: requests.Response, where: str) -> Path:
+        """Stream the ZIP to a temp file, refusing more than ``max_export_bytes``."""
         fd, name = tempfile.mkstemp(prefix="freshportal-export-", suffix=".zip")
         path = Path(name)
         size = 0
@@ -392,7 +402,7 @@ class FreshPortalClient:
                     out.write(chunk)
         except requests.RequestException as exc:
             path.unlink(missing_ok=True)
-            raise _transport_error(exc, "GET", where) from None
+            raise transport_error(exc, "GET", where, self.settings.timeout, TransportError) from None
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -410,7 +420,7 @@ class FreshPortalClient:
         if cursor:
             params["cursor"] = cursor
         resp = self._call("GET", path, kind=kind, params=params)
-        body = self._json(resp, "GET", "/" + path)
+        body = self._json(resp)
         data, next_cursor, has_more = body.get("data"), body.get("next_cursor"), body.get("has_more")
         if not isinstance(data, list) or not isinstance(next_cursor, str) or not isinstance(has_more, bool):
             raise DataError(
@@ -433,160 +443,24 @@ class FreshPortalClient:
         authenticated: bool = True,
     ) -> requests.Response:
         """One logical call; ``retry="safe"`` retries 429/5xx/timeouts, ``"none"`` never repeats."""
-        method = method.upper()
-        url = self.settings.api_base_url + path
-        log_path = "/" + path
-
-        if retry == "none":
-            try:
-                return self._send(method, url, log_path, kind, params, json_body, authenticated, 1)
-            except FreshPortalError as exc:
-                exc.final = True
-                raise
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, FreshPortalError) and exc.final:
-                return False
-            return isinstance(exc, RateLimitedError | ServerError | TransportError)
-
-        response: requests.Response | None = None
-        try:
-            for attempt in self._retrying(retryable, method, log_path):
-                with attempt:
-                    response = self._send(
-                        method,
-                        url,
-                        log_path,
-                        kind,
-                        params,
-                        json_body,
-                        authenticated,
-                        attempt.retry_state.attempt_number,
-                    )
-        except FreshPortalError as exc:
-            exc.final = True
-            raise
-        assert response is not None
-        return response
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        log_path: str,
-        kind: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        authenticated: bool,
-        attempt: int,
-    ) -> requests.Response:
-        """One attempt, plus one immediate repeat with a fresh token after a 401."""
-        reauthenticated = False
-        while True:
-            headers = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
-            token: str | None = None
-            if authenticated:
-                token, _ = self._tokens.get(self._fetch_token)
-                headers["Authorization"] = f"Bearer {token}"
-            self.stats.record_call(method, kind)
-            started = time.monotonic()
-            try:
-                resp = self._session.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.settings.timeout,
-                )
-            except requests.RequestException as exc:
-                raise _transport_error(exc, method, log_path) from None
-            status = resp.status_code
-            self.stats.record_status(status)
-            log.debug(
-                "%s %s -> %s (kind=%s, request_id=%s, attempt=%d, %.0f ms)",
-                method,
-                log_path,
-                status,
-                kind,
-                resp.headers.get(REQUEST_ID_HEADER),
-                attempt,
-                (time.monotonic() - started) * 1000,
-            )
-            if 200 <= status < 300:
-                return resp
-            if status == 401 and token is not None and not reauthenticated:
-                resp.close()
-                self._tokens.invalidate(token)
-                self.stats.record_token_refresh()
-                reauthenticated = True
-                log.info("%s %s -> 401: token expired or revoked; re-authenticating once", method, log_path)
-                continue
-            error = error_from_response(resp, method=method, path=log_path)
-            resp.close()
-            raise error
-
-    def _retrying(self, retryable: Callable[[BaseException], bool], method: str, log_path: str) -> Retrying:
-        def before_sleep(state: RetryCallState) -> None:
-            self.stats.record_retry()
-            exc = state.outcome.exception() if state.outcome is not None else None
-            wait = state.next_action.sleep if state.next_action is not None else 0.0
-            log.warning(
-                "%s %s: attempt %d failed (%s); retrying in %.2f s",
-                method,
-                log_path,
-                state.attempt_number,
-                exc,
-                wait,
-            )
-
-        return Retrying(
-            stop=stop_after_attempt(self.settings.max_retries + 1),
-            wait=lambda state: self._backoff(state.attempt_number),
-            retry=retry_if_exception(retryable),
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
+        return self._http.request(
+            method,
+            self.settings.api_base_url + path,
+            kind=kind,
+            path="/" + path,
+            replay_safe=retry == "safe",
+            retry=retry == "safe",
+            auth=self._tokens if authenticated else None,
+            params=params,
+            json_body=json_body,
         )
 
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: ``uniform(0, min(cap, base * 2**(attempt-1)))`` -- workers must not retry in step."""
-        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * (2 ** max(attempt - 1, 0)))
-        return random.uniform(0.0, ceiling)
-
-    @staticmethod
-    def _json(resp: requests.Response, method: str, path: str) -> JSON:
+    def _json(self, resp: requests.Response) -> JSON:
         """The body as a JSON object, decimals as ``Decimal`` (a float never touches an amount)."""
-        try:
-            data = json.loads(resp.content, parse_float=Decimal) if resp.content else {}
-        except (ValueError, UnicodeDecodeError):
-            raise FreshPortalError(
-                "response body is not JSON",
-                status=resp.status_code,
-                method=method,
-                path=path,
-                request_id=resp.headers.get(REQUEST_ID_HEADER),
-            ) from None
-        if not isinstance(data, dict):
-            raise FreshPortalError(
-                f"expected a JSON object, got {type(data).__name__}",
-                status=resp.status_code,
-                method=method,
-                path=path,
-                request_id=resp.headers.get(REQUEST_ID_HEADER),
-            )
-        return data
+        return self._http.json_object(resp, exact=True)
 
 
 # ====================================================================== helpers
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 def _seg(value: str) -> str:
     """One path segment: ids are quoted so a hostile id cannot change the path."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -599,19 +473,3 @@ def _seg(value: str) -> str:
 def _id_sort_key(value: str) -> tuple[int, int | str]:
     """Numeric ids sort numerically, others as text after them."""
     return (0, int(value)) if value.isdigit() else (1, value)
-
-
-def _transport_error(exc: requests.RequestException, method: str, path: str) -> TransportError:
-    """Timeouts and connection failures; ``request_sent`` is False only when no connection was made."""
-    if isinstance(exc, requests.ConnectTimeout):
-        sent = False
-    elif isinstance(exc, requests.Timeout):
-        sent = True  # read timeout: the server may have acted on the request
-    elif isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        sent = not any(
-            s in text for s in ("Connection refused", "Failed to establish", "Name or service not known")
-        )
-    else:
-        sent = True
-    return TransportError(type(exc).__name__, request_sent=sent, method=method, path=path)

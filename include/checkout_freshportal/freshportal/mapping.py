@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..errors import PermanentError
 from ..money import MoneyError, to_major, to_minor_exact
 from .errors import DataError
 
@@ -167,8 +168,8 @@ _TOP_LEVEL_KEYS = frozenset(
 )
 
 
-class MappingError(ValueError):
-    """The mapping configuration is invalid (names the file(s) and the offending key)."""
+class MappingError(PermanentError, ValueError):
+    """The mapping configuration is invalid (names the file(s) and the offending key); permanent."""
 
 
 class UnknownStatusError(MappingError):

@@ -10,7 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from ..http.config import check_transport, check_url, timeout_pair
+from ..http.errors import SettingsError
+
+__all__ = ["API_HOST_TEMPLATE", "MAX_PAGE_SIZE", "TENANT_RE", "FreshPortalSettings", "SettingsError"]
 
 #: Tenant ids seen in public integration code look like ``850255`` or ``fp042100``.
 TENANT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -18,10 +22,6 @@ API_HOST_TEMPLATE = "https://{tenant}-api.freshportal.com"
 DEFAULT_USER_AGENT = "checkout-freshportal/0.1 (+python-requests)"
 #: Largest page the contract assumes the server grants (docs/freshportal-openapi.yaml).
 MAX_PAGE_SIZE = 500
-
-
-class SettingsError(ValueError):
-    """Invalid client configuration. The message never contains the API key."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class FreshPortalSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.timeout, tuple):
-            object.__setattr__(self, "timeout", _timeout_tuple(self.timeout))
+            object.__setattr__(self, "timeout", timeout_pair(self.timeout))
         if self.tenant is not None:
             object.__setattr__(self, "tenant", self.tenant.strip().lower() or None)
         self._validate()
@@ -62,26 +62,16 @@ class FreshPortalSettings:
                 f"tenant {self.tenant!r} is not a FreshPortal tenant id (e.g. 850255, fp042100)"
             )
         if self.base_url is not None:
-            parts = urlsplit(self.base_url)
-            if parts.scheme not in {"http", "https"} or not parts.netloc:
-                raise SettingsError(f"base_url must be an absolute http(s) URL, got {self.base_url!r}")
-            if parts.query or parts.fragment:
-                raise SettingsError("base_url must not carry a query string or fragment")
+            check_url(self.base_url, "base_url")
         if not isinstance(self.api_key, str) or not self.api_key.strip():
             raise SettingsError("api_key is required (the FreshPortal API key; value not shown)")
         if self.api_key != self.api_key.strip() or any(c in self.api_key for c in "\r\n\t "):
             raise SettingsError("api_key contains whitespace (value not shown)")
-        connect, read = self.timeout
-        if connect <= 0 or read <= 0:
-            raise SettingsError(f"timeouts must be positive, got {self.timeout!r}")
-        if self.max_retries < 0:
-            raise SettingsError("max_retries must be >= 0")
+        check_transport(self.timeout, self.max_retries, self.user_agent)
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise SettingsError("backoff_base and backoff_cap must be >= 0")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise SettingsError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
-        if not self.user_agent or "\n" in self.user_agent or "\r" in self.user_agent:
-            raise SettingsError("user_agent must be a non-empty single line")
         if self.max_export_bytes <= 0:
             raise SettingsError("max_export_bytes must be positive")
 
@@ -109,12 +99,3 @@ class FreshPortalSettings:
             api_key=env.get("CFP_FRESHPORTAL_API_KEY", ""),
             mapping_path=env.get("CFP_FRESHPORTAL_MAPPING") or None,
         )
-
-
-def _timeout_tuple(value: object) -> tuple[float, float]:
-    """Accept ``30``, ``[5, 30]`` or ``(5, 30)`` (JSON from an Airflow connection gives lists)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (float(value), float(value))
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return (float(value[0]), float(value[1]))
-    raise SettingsError(f"timeout must be a number or a (connect, read) pair, got {value!r}")

@@ -1,10 +1,12 @@
 """Failures of the payment-request steps, in a module light enough to import at DAG parse time.
 
-The DAG's retry policy names these classes: a refusal (bad order data) must not be retried by
-Airflow, a deferral (rate limit, 5xx, timeout, a POST left in doubt) may be.
+A refusal (bad order data) is ``permanent``, so the DAG's retry policy does not retry it; a
+deferral (rate limit, 5xx, timeout, a POST left in doubt) is not, so a task retry may finish it.
 """
 
 from __future__ import annotations
+
+from checkout_freshportal.errors import PermanentError
 
 
 class PaymentRequestError(RuntimeError):
@@ -25,5 +27,5 @@ class PaymentRequestsDeferred(PaymentRequestError):
     """Transient: rate limits, 5xx, timeouts, in-doubt POSTs. A task retry may finish the work."""
 
 
-class PaymentRequestsRefused(PaymentRequestError):
+class PaymentRequestsRefused(PermanentError, PaymentRequestError):
     """Checkout.com or our validation refused an order's link (bad data): fix the order; no retry."""

@@ -1,0 +1,43 @@
+"""The one question a scheduler asks of any failure: can a retry fix it?
+
+An error is *permanent* when repeating the same work with the same inputs must fail the same
+way: the API refused our request (a 4xx other than 409/429), the settings do not validate, an
+amount or a timestamp cannot be read exactly, the tenant mapping lacks a status. Retrying those
+only burns the rate budget and delays the alert, so the Airflow retry policy
+(``plugins/dag_policies.py``) fails the task at once.
+
+The marker is a class attribute ``permanent`` (a ``bool``), not a list of class names: a class
+renamed or added keeps its behaviour without touching the policy. HTTP errors set it per status
+family (``checkout_freshportal.http.errors``); other errors inherit :class:`PermanentError`.
+This module imports nothing, so reading the marker costs a DAG file nothing at parse time.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PermanentError(Exception):
+    """Mixin base of errors a retry cannot fix; put it first: ``class X(PermanentError, ValueError)``."""
+
+    permanent: ClassVar[bool] = True
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether a retry of the work that raised ``error`` is pointless.
+
+    Walks the chain of causes (``raise ... from``, and the implicit context unless suppressed)
+    and lets the *nearest* exception that declares ``permanent`` decide: a wrapper without the
+    marker (``RuntimeError("step failed") from MoneyError(...)``) is transparent, while a
+    transient error raised while handling a permanent one (a 503 during cleanup) keeps its own
+    verdict.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        marker = getattr(current, "permanent", None)
+        if isinstance(marker, bool):
+            return marker
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False

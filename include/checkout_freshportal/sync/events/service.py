@@ -41,6 +41,7 @@ from checkout_freshportal.checkout.errors import (
 )
 from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
+from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event, declines_from_payment
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
 from checkout_freshportal.sync.status.facts import Fact, fact_from_event, fact_from_payment
@@ -68,8 +69,8 @@ class PaymentReader(Protocol):
     def get_payment(self, payment_id: str) -> Mapping[str, Any]: ...
 
 
-class StatusMappingError(RuntimeError):
-    """A derived status the tenant mapping does not cover; the rest of the run was applied."""
+class StatusMappingError(PermanentError, RuntimeError):
+    """A derived status the tenant mapping does not cover; the rest of the run was applied (permanent)."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from checkout_freshportal.freshportal.errors import (
     ServerError,
     TransportError,
 )
+from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.freshportal.models import PaymentStatusUpdate
 from checkout_freshportal.sync.events.service import LIST_LIMIT
 from checkout_freshportal.timeutil import parse_ts, utcnow
@@ -55,8 +56,8 @@ class StatusWriter(Protocol):
     def write_payment_status(self, order_id: str, update: PaymentStatusUpdate) -> Any: ...
 
 
-class StatusPushError(RuntimeError):
-    """FreshPortal refused some writes (4xx); they are marked ``rejected`` with the reason."""
+class StatusPushError(PermanentError, RuntimeError):
+    """FreshPortal refused some writes (4xx); they are marked ``rejected`` with the reason (permanent)."""
 
 
 @dataclass(frozen=True)

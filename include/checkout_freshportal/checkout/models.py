@@ -13,6 +13,7 @@ from typing import Any
 
 from ..timeutil import TimestampError, format_ts, parse_ts
 from .pagination import next_href
+from .statuses import BALANCE_FIELDS
 
 __all__ = [
     "Balances",
@@ -43,9 +44,6 @@ class Balances:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-BALANCE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Balances))
 
 
 def payment_balances(obj: Mapping[str, Any] | None) -> Balances:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from checkout_freshportal.checkout import statuses
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.timeutil import format_ts, parse_ts, utcnow
 from checkout_freshportal.warehouse import mappers, schema
@@ -44,15 +45,8 @@ WM_REFRESH = "checkout.refresh.first_seen_at"
 
 #: Gateway action types that move a payment's balances (search also returns pseudo-actions
 #: such as ``Dispute`` and ``Authentication``, which are not staged as payment actions).
-GATEWAY_ACTION_TYPES = frozenset(
-    {"Authorization", "Card Verification", "Void", "Capture", "Refund", "Payout", "Return"}
-)
-_BALANCE_OF_TYPE = {
-    "Authorization": "total_authorized",
-    "Capture": "total_captured",
-    "Refund": "total_refunded",
-    "Void": "total_voided",
-}
+GATEWAY_ACTION_TYPES = statuses.GATEWAY_ACTION_TYPES
+_BALANCE_OF_TYPE = statuses.BALANCE_OF_ACTION_TYPE
 
 
 class CheckoutReader(Protocol):

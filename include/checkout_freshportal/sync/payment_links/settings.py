@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from checkout_freshportal.checkout import statuses
 from checkout_freshportal.timeutil import parse_ts
 
 #: What to do with an intent whose POST went out but whose answer was never recorded.
@@ -17,17 +18,7 @@ IN_DOUBT_POLICIES = ("wait", "resend")
 
 #: Checkout.com statuses whose FreshPortal mapping means "money has moved or is held": an order
 #: in such a payment status gets no new link and its status is never overwritten by a link.
-SETTLED_CHECKOUT_STATUSES: tuple[str, ...] = (
-    "Authorized",
-    "Partially Captured",
-    "Captured",
-    "Paid",
-    "Partially Refunded",
-    "Refunded",
-    "Disputed",
-    "Chargeback",
-    "Dispute Won",
-)
+SETTLED_CHECKOUT_STATUSES: tuple[str, ...] = statuses.SETTLED_CHECKOUT_STATUSES
 
 _DURATION_SUFFIXES = {
     "_seconds": 1,

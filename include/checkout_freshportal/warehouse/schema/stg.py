@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.warehouse.schema.base import bookkeeping, currency, metadata, money
 from checkout_freshportal.warehouse.types import Id, UTCDateTime, json_type
 
 # ------------------------------------------------------------------------------------- staging
 
-PAYMENT_BALANCES = (
-    "total_authorized",
-    "total_voided",
-    "available_to_void",
-    "total_captured",
-    "available_to_capture",
-    "total_refunded",
-    "available_to_refund",
-)
+PAYMENT_BALANCES = BALANCE_FIELDS
 
 stg_payments = sa.Table(
     "stg_payments",

@@ -1,4 +1,4 @@
-"""Settings from the environment (clear errors, no secret in repr) and the metrics exposition."""
+"""Settings from the environment (clear errors, no secret in repr); the exposition is in test_sidecar_metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import pytest
 
 from checkout_freshportal.sidecar.cli import add_sidecar_parser
-from checkout_freshportal.sidecar.metrics import Counter, Gauge, Histogram, Registry
 from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
 
 ENV = {
@@ -70,32 +69,3 @@ def test_cli_registration() -> None:
     assert args.ack == ["evt_1", "evt_2"]
     assert args.func.__name__ == "run_poison"
 
-
-def test_exposition_format() -> None:
-    r = Registry()
-    c = r.register(Counter("x_total", "Things.", ("reason",), initial=[("a",)]))
-    c.inc(labels=("b",))
-    c.inc(2, labels=("b",))
-    r.register(Gauge("g", "A gauge.", callback=lambda: 1.5))
-    r.register(Gauge("none", "No sample.", callback=lambda: None))
-    h = r.register(Histogram("h_seconds", "Latency.", (0.1, 1.0)))
-    for v in (0.05, 0.1, 0.5, 3.0):
-        h.observe(v)
-    assert r.render().splitlines() == [
-        "# HELP x_total Things.",
-        "# TYPE x_total counter",
-        'x_total{reason="a"} 0',
-        'x_total{reason="b"} 3',
-        "# HELP g A gauge.",
-        "# TYPE g gauge",
-        "g 1.5",
-        "# HELP none No sample.",
-        "# TYPE none gauge",
-        "# HELP h_seconds Latency.",
-        "# TYPE h_seconds histogram",
-        'h_seconds_bucket{le="0.1"} 2',
-        'h_seconds_bucket{le="1"} 3',
-        'h_seconds_bucket{le="+Inf"} 4',
-        "h_seconds_sum 3.65",
-        "h_seconds_count 4",
-    ]

@@ -79,8 +79,8 @@ def test_burst_is_coalesced_into_one_run_within_the_delay(engine: sa.Engine, fak
     assert run["dag_id"] == "checkout_events"
     assert run["conf"]["pending_events"] == 100
     assert run["conf"]["triggered_by"] == "cfp-sidecar"
-    assert loop.metrics.trigger_calls.value() == 1
-    assert loop.metrics.trigger_failures.value() == 0
+    assert loop.metrics.value("cfp_sidecar_trigger_calls_total") == 1
+    assert loop.metrics.value("cfp_sidecar_trigger_failures_total") == 0
 
 
 def test_at_most_one_queued_run(engine: sa.Engine, fake: FakeAirflow) -> None:
@@ -93,7 +93,7 @@ def test_at_most_one_queued_run(engine: sa.Engine, fake: FakeAirflow) -> None:
         loop.tick()
         time.sleep(0.06)
     assert len(fake.runs) == 1, "a second run was queued while one was queued"
-    assert loop.metrics.trigger_skipped.value() >= 1
+    assert loop.metrics.value("cfp_sidecar_trigger_skipped_total") >= 1
     fake.set_state("running")  # the queued run started: it may have read the table before evt_2
     time.sleep(0.06)
     loop.tick()
@@ -125,8 +125,8 @@ def test_airflow_down_backs_off_and_events_wait(engine: sa.Engine, fake: FakeAir
         loop.tick()
         backoffs.append(loop._backoff)
     assert backoffs == [1, 2, 4, 8, 8, 8]
-    assert loop.metrics.trigger_failures.value() == 6
-    assert loop.metrics.trigger_backoff.lines() == ["cfp_sidecar_trigger_backoff_seconds 8"]
+    assert loop.metrics.value("cfp_sidecar_trigger_failures_total") == 6
+    assert loop.metrics.value("cfp_sidecar_trigger_backoff_seconds") == 8
     # Airflow answers again (same loop, now pointed at the fake): one run, backoff reset
     loop.client.base_url = fake.url
     loop.tick()
@@ -152,7 +152,7 @@ def test_backoff_sleeps_in_the_thread(engine: sa.Engine) -> None:
             time.sleep(0.05)
     finally:
         loop.stop()
-    assert 1 <= loop.metrics.trigger_failures.value() <= 2
+    assert 1 <= loop.metrics.value("cfp_sidecar_trigger_failures_total") <= 2
 
 
 def test_token_refresh_on_401_and_before_expiry(engine: sa.Engine, fake: FakeAirflow) -> None:
@@ -207,7 +207,7 @@ def test_only_one_leader_per_warehouse(migrated_url: str, fake: FakeAirflow) -> 
         assert b.leadership.acquire() is False
         b.tick()  # not the leader: does nothing
         assert fake.runs == {}
-        assert b.metrics.trigger_leader.lines()[-1].endswith(" 0")
+        assert b.metrics.value("cfp_sidecar_trigger_leader") == 0
         a.tick()
         assert len(fake.runs) == 1
         a.leadership.release()

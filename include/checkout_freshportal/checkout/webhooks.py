@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,15 @@ from checkout_freshportal.timeutil import TimestampError, parse_ts
 
 SIGNATURE_HEADER = "Cko-Signature"
 _HEX_DIGITS = frozenset("0123456789abcdef")
+
+#: Longest event id, type or subject id accepted. Checkout.com ids are ``evt_`` plus 26
+#: characters; the bound keeps a hostile id far below PostgreSQL's index row limit (~2.7 kB).
+MAX_ID_LENGTH = 255
+MAX_TYPE_LENGTH = 100
+# Printable ASCII without space: no control character (a NUL is refused by PostgreSQL text, a
+# newline forges log records), no lone surrogate (not encodable), nothing a terminal interprets.
+_ID = re.compile(r"[\x21-\x7e]+")
+_TYPE = re.compile(r"[a-z0-9_.]+")
 
 
 def sign(raw: bytes, key: bytes | str) -> str:
@@ -103,7 +113,13 @@ def poison_event_id(raw: bytes) -> str:
 
 
 def decode_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8 (a BOM is a defect), no NaN or Infinity (not JSON, though Python reads them)."""
+    """Strict JSON: UTF-8 (a BOM is a defect), no NaN or Infinity (not JSON, though Python reads them).
+
+    Every way a body can defeat the parser is a :class:`MalformedEnvelope`, so a signed body can
+    never escape as a server error: nesting deeper than the interpreter's recursion limit
+    (``RecursionError``; 2,000 levels fit in 4 kB) and an integer longer than Python's digit
+    limit (a plain ``ValueError``) included.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -112,6 +128,22 @@ def decode_json(raw: bytes) -> Any:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise MalformedEnvelope(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise MalformedEnvelope("JSON nested too deeply") from None
+    except MalformedEnvelope:
+        raise
+    except ValueError:
+        raise MalformedEnvelope("JSON value out of range (integer too long)") from None
+
+
+def valid_event_id(value: object) -> bool:
+    """An id that is safe as a primary key, in an index and in a log line (see ``_ID``)."""
+    return isinstance(value, str) and len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value) is not None
+
+
+def valid_event_type(value: object) -> bool:
+    """Checkout.com event types are lower-case words joined by ``_`` (``payment_captured``)."""
+    return isinstance(value, str) and len(value) <= MAX_TYPE_LENGTH and _TYPE.fullmatch(value) is not None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -121,10 +153,14 @@ def _refuse_constant(name: str) -> Any:
 def parse_envelope(raw: bytes) -> WebhookEnvelope:
     """Parse a delivery; raises :class:`MalformedEnvelope` when it cannot be applied.
 
-    Required: a JSON object with a non-empty string ``id`` and ``type``; ``data`` an object when
-    present. Tolerated: ``created_on`` or ``timestamp`` (an unparsable one gives ``occurred_at``
-    None rather than losing the event: ordering never relies on it), any ``version``, any extra
-    key.
+    Required: a JSON object with a string ``id`` (printable ASCII, at most ``MAX_ID_LENGTH``
+    characters) and ``type`` (``[a-z0-9_.]``, at most ``MAX_TYPE_LENGTH``); ``data`` an object
+    when present, whose ``id``, if any, is a valid id too. These are checked here, before any
+    of them reaches SQL: PostgreSQL refuses a NUL or a lone surrogate in text and an index entry
+    over ~2.7 kB, and such a refusal would otherwise fail a whole group commit.
+
+    Tolerated: ``created_on`` or ``timestamp`` (an unparsable one gives ``occurred_at`` None
+    rather than losing the event: ordering never relies on it), any ``version``, any extra key.
     """
     doc = decode_json(raw)
     if not isinstance(doc, dict):
@@ -132,13 +168,20 @@ def parse_envelope(raw: bytes) -> WebhookEnvelope:
     event_id, event_type = doc.get("id"), doc.get("type")
     if not isinstance(event_id, str) or not event_id.strip():
         raise MalformedEnvelope("envelope has no string 'id'")
+    if not valid_event_id(event_id):
+        raise MalformedEnvelope(_invalid("id", event_id, MAX_ID_LENGTH))
     if not isinstance(event_type, str) or not event_type.strip():
         raise MalformedEnvelope("envelope has no string 'type'")
+    if not valid_event_type(event_type):
+        raise MalformedEnvelope(_invalid("type", event_type, MAX_TYPE_LENGTH))
     data = doc.get("data", {})
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise MalformedEnvelope(f"'data' is a JSON {type(data).__name__}, not an object")
+    subject = data.get("id")
+    if isinstance(subject, str) and subject and not valid_event_id(subject):
+        raise MalformedEnvelope(_invalid("data.id", subject, MAX_ID_LENGTH))
     version = doc.get("version")
     return WebhookEnvelope(
         id=event_id,
@@ -150,13 +193,25 @@ def parse_envelope(raw: bytes) -> WebhookEnvelope:
     )
 
 
+def _invalid(field_name: str, value: str, limit: int) -> str:
+    """Why a field was refused, without quoting it (it may hold anything, a newline included)."""
+    if len(value) > limit:
+        return f"envelope '{field_name}' is longer than {limit} characters"
+    return f"envelope '{field_name}' has characters outside the allowed set"
+
+
 def _occurred_at(doc: Mapping[str, Any]) -> datetime | None:
+    """The envelope's timestamp, or None when it cannot be one.
+
+    ``OverflowError`` too: ``0001-01-01T00:00:00+01:00`` is a valid ISO 8601 text whose UTC
+    instant falls before year 1 (and ``9999-12-31T23:59:59-01:00`` after 9999).
+    """
     for key in ("created_on", "timestamp"):
         value = doc.get(key)
         if isinstance(value, str) and value:
             try:
                 return parse_ts(value)
-            except TimestampError:
+            except (TimestampError, ValueError, OverflowError):
                 return None
     return None
 
@@ -165,7 +220,8 @@ def readable_event_id(raw: bytes) -> str | None:
     """The ``id`` of a body that fails :func:`parse_envelope` for another reason, if it has one.
 
     A poison event with a readable id is stored under that id, so its resends are duplicates
-    and an operator can look it up in the Checkout.com dashboard.
+    and an operator can look it up in the Checkout.com dashboard. An id that fails
+    :func:`valid_event_id` is not readable: the poison row is then keyed by the body's hash.
     """
     try:
         doc = decode_json(raw)
@@ -173,6 +229,6 @@ def readable_event_id(raw: bytes) -> str | None:
         return None
     if isinstance(doc, dict):
         event_id = doc.get("id")
-        if isinstance(event_id, str) and event_id.strip():
-            return event_id
+        if valid_event_id(event_id):
+            return str(event_id)
     return None

@@ -5,9 +5,11 @@ body chunk by chunk (to refuse an oversize body without buffering it, and to ver
 the exact bytes), and it is the hot path of the throughput goal, where a framework's request
 object, routing and validation cost more than the work itself. Three endpoints do not need more.
 
-Order of checks on a delivery: method, size (Content-Length, then while reading), Authorization
-(if configured), signature; only a delivery that passes all of them reaches the table. The answer
-is 2xx only after the COMMIT of its row (see ``store``).
+Order of checks on a delivery: method, size (Content-Length, then while reading), body read
+time, Authorization (if configured), signature; only a delivery that passes all of them reaches
+the table. The answer is 2xx only after the COMMIT of its row (see ``writer``), and every signed
+body gets one: stored, duplicate, or stored as poison. Untrusted text (ids, reasons) goes
+through :func:`logsafe.safe` before it reaches a log line.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from sqlalchemy.engine import Engine
 from checkout_freshportal.checkout.webhooks import authorization_matches, verify_signature
 
 from . import store
+from .logsafe import safe
 from .metrics import CONTENT_TYPE, SidecarMetrics
 from .settings import SidecarSettings
+from .writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class SidecarApp:
             from .trigger import TriggerLoop  # requests & co. only when the loop runs
 
             self.trigger = TriggerLoop.from_settings(settings, self.engine, self.metrics)
-        self.writer = store.GroupCommitWriter(
+        self.writer = GroupCommitWriter(
             self.engine,
             self.metrics,
             max_batch=settings.max_batch,
@@ -122,19 +126,25 @@ class SidecarApp:
     async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
         m = self.metrics
         if scope["method"] != "POST":
-            m.rejected.inc(labels=("method",))
+            m.rejected.labels("method").inc()
             await _reply(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
             return
         headers = _headers(scope)
         limit = self.settings.max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            m.rejected.inc(labels=("size",))
+            m.rejected.labels("size").inc()
             await _reply(send, 413, {"error": "body too large"}, [(b"connection", b"close")])
             return
-        body = await _read_body(receive, limit)
+        try:
+            body = await asyncio.wait_for(_read_body(receive, limit), self.settings.body_timeout or None)
+        except TimeoutError:  # headers sent, then a stall (or a trickle): the slot is freed
+            m.rejected.labels("timeout").inc()
+            log.info("webhook refused: body not received within %gs", self.settings.body_timeout)
+            await _reply(send, 408, {"error": "request body timeout"}, [(b"connection", b"close")])
+            return
         if body is None:  # over the limit while reading (chunked, or a lying Content-Length)
-            m.rejected.inc(labels=("size",))
+            m.rejected.labels("size").inc()
             await _reply(send, 413, {"error": "body too large"}, [(b"connection", b"close")])
             return
         if body is _DISCONNECTED:
@@ -145,7 +155,7 @@ class SidecarApp:
             if not authorization_matches(
                 auth.decode("latin-1") if auth else None, self.settings.authorization
             ):
-                m.rejected.inc(labels=("auth",))
+                m.rejected.labels("auth").inc()
                 log.info(
                     "webhook refused: Authorization header %s", "missing" if auth is None else "mismatch"
                 )
@@ -153,34 +163,42 @@ class SidecarApp:
                 return
         signature = headers.get(b"cko-signature")
         if signature is None:
-            m.rejected.inc(labels=("signature_missing",))
+            m.rejected.labels("signature_missing").inc()
             log.info("webhook refused: no Cko-Signature header")
             await _reply(send, 401, {"error": "unauthorized"})
             return
         key_index = verify_signature(body, signature.decode("latin-1"), self.settings.signature_keys)
         if key_index is None:
-            m.rejected.inc(labels=("signature",))
+            m.rejected.labels("signature").inc()
             log.info("webhook refused: Cko-Signature does not match any active key")
             await _reply(send, 401, {"error": "unauthorized"})
             return
+        await self._store(body, key_index, t0, send)
+
+    async def _store(self, body: bytes, key_index: int, t0: float, send: Send) -> None:
+        """Commit a signed body (as an event or as poison) and answer for it."""
+        m = self.metrics
         record = store.record_from_body(body, key_index)
         try:
-            new = await self.writer.submit(record, self.settings.commit_timeout)
+            outcome = await self.writer.submit(record, self.settings.commit_timeout)
         except store.StoreUnavailable as exc:
             m.unavailable.inc()
-            log.warning("webhook %s not stored (%s): answering 503", record.event_id, exc)
+            log.warning("webhook %s not stored (%s): answering 503", safe(record.event_id), safe(exc))
             await _reply(send, 503, {"error": "storage unavailable, retry later"})
             return
         m.ack_seconds.observe(time.perf_counter() - t0)
         m.received.inc()
-        if not new:
+        if not outcome.new:
             m.duplicates.inc()
             await _reply(send, 200, {"status": "duplicate"})
             return
         m.stored.inc()
-        if record.is_poison:
+        stored = outcome.record  # a poison row in place of an event the database refused
+        if stored.is_poison:
             m.poison.inc()
-            log.warning("poison webhook stored as %s: %s", record.event_id, record.poison_reason)
+            log.warning(
+                "poison webhook stored as %s: %s", safe(stored.event_id), safe(stored.poison_reason, 200)
+            )
             await _reply(send, 200, {"status": "poison"})
             return
         await _reply(send, 200, {"status": "stored"})
@@ -188,11 +206,13 @@ class SidecarApp:
     # -- GET /healthz, GET /metrics -----------------------------------------------------------
 
     async def _healthz(self, send: Send) -> None:
+        """Up or down, and which component; why goes to the log, never to an unauthenticated caller."""
         try:
             await asyncio.wait_for(asyncio.to_thread(self._ping), timeout=5)
         except Exception as exc:
             self.metrics.database_up.set(0)
-            await _reply(send, 503, {"status": "unavailable", "database": type(exc).__name__})
+            log.warning("healthz: database down (%s)", type(exc).__name__)
+            await _reply(send, 503, {"status": "down", "database": "down"})
             return
         self.metrics.database_up.set(1)
         await _reply(send, 200, {"status": "ok", "database": "up"})
@@ -206,13 +226,8 @@ class SidecarApp:
             await asyncio.wait_for(asyncio.to_thread(self._refresh_gauges), timeout=5)
         except Exception:  # the counters are still worth serving; database_up says why
             self.metrics.database_up.set(0)
-            for g in (
-                self.metrics.oldest_unprocessed_age,
-                self.metrics.unprocessed,
-                self.metrics.poison_pending,
-            ):
-                g.set(None)
-        body = self.metrics.registry.render().encode()
+            self.metrics.table.clear()
+        body = self.metrics.render()
         headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -222,10 +237,10 @@ class SidecarApp:
             b = store.backlog(conn)
         m = self.metrics
         m.database_up.set(1)
-        m.unprocessed.set(b.unprocessed)
-        m.poison_pending.set(b.poison_pending)
+        m.table.set("unprocessed_events", b.unprocessed)
+        m.table.set("poison_events", b.poison_pending)
         age = (datetime.now(UTC) - b.oldest_received_at).total_seconds() if b.oldest_received_at else 0.0
-        m.oldest_unprocessed_age.set(max(0.0, age))
+        m.table.set("oldest_unprocessed_age_seconds", max(0.0, age))
 
 
 _DISCONNECTED = b"\x00disconnected"  # sentinel object, compared by identity
@@ -267,5 +282,12 @@ async def _reply(
 
 
 def create_app_from_env() -> SidecarApp:
-    """Factory for ``uvicorn --factory`` and ``--workers N`` (each worker builds its own app)."""
+    """Factory for ``uvicorn --factory`` and ``--workers N`` (each worker builds its own app).
+
+    In a worker of ``--workers N`` it first ties the worker's life to the supervisor's (see
+    ``orphans``): a SIGKILLed supervisor must not leave workers serving the port.
+    """
+    from .orphans import exit_with_supervisor
+
+    exit_with_supervisor()
     return SidecarApp(SidecarSettings.from_env())

@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
+
+from .logsafe import safe
 
 DEFAULT_PORT = 8795
 
@@ -98,6 +101,11 @@ def run_serve(args: argparse.Namespace) -> int:
         "on" if settings.trigger_enabled else "off",
     )
     if args.workers > 1:
+        from .orphans import SUPERVISOR_PID_ENV
+
+        # Read by every worker (spawned, so it inherits the environment): a worker whose
+        # supervisor is SIGKILLed stops instead of serving the port as an orphan (orphans.py).
+        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
         uvicorn.run(
             "checkout_freshportal.sidecar.app:create_app_from_env",
             factory=True,
@@ -159,7 +167,9 @@ def run_poison(args: argparse.Namespace) -> int:
         return 0
     for e in events:
         ack = f"  acknowledged {e.acknowledged_at:%Y-%m-%d %H:%M:%S}" if e.acknowledged_at else ""
-        _out(f"{e.received_at:%Y-%m-%d %H:%M:%S}Z  {e.event_id}  {e.size_bytes} B  {e.reason}{ack}")
+        # ids and reasons of rows stored before ids were validated may hold anything
+        when = f"{e.received_at:%Y-%m-%d %H:%M:%S}Z"
+        _out(f"{when}  {safe(e.event_id)}  {e.size_bytes} B  {safe(e.reason, 200)}{ack}")
         if e.preview is not None:
             _out(f"    {e.preview}")
     return 0

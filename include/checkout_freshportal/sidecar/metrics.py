@@ -1,220 +1,149 @@
-"""Counters, gauges and histograms in the Prometheus text exposition format (version 0.0.4).
+"""The sidecar's Prometheus metrics, on ``prometheus_client`` with one registry per app.
 
-Fifty lines instead of a dependency: the sidecar needs four metric kinds, one process-local
-registry and ``render()``; ``prometheus-client`` would add its multiprocess machinery, which the
-sidecar does not use (with ``--workers N`` each worker reports its own counters; the table-derived
-gauges are the same from every worker).
+A registry per :class:`SidecarMetrics` (not the library's global one): tests and the benchmark
+build several apps in one process, and each must count only its own deliveries.
+
+With ``--workers N`` every worker process keeps its own counters and a scrape reaches one
+worker (documented in docs/sidecar.md). ``prometheus_client``'s multiprocess mode was not used:
+it needs a shared directory wiped at every start and gives up live gauges, while the gauges
+that matter to alerts (backlog, poison, oldest age) are read from the table at scrape time and
+are therefore the same from every worker.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator
 
-LabelValues = tuple[str, ...]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 
-
-def _fmt(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-class _Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_: str, labelnames: Sequence[str] = ()) -> None:
-        self.name, self.help, self.labelnames = name, help_, tuple(labelnames)
-        self._lock = threading.Lock()
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def lines(self) -> list[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(
-        self, name: str, help_: str, labelnames: Sequence[str] = (), *, initial: Iterable[LabelValues] = ()
-    ):
-        super().__init__(name, help_, labelnames)
-        self._values: dict[LabelValues, float] = {lv: 0.0 for lv in initial}
-        if not labelnames:
-            self._values[()] = 0.0
-
-    def inc(self, amount: float = 1.0, labels: LabelValues = ()) -> None:
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def value(self, labels: LabelValues = ()) -> float:
-        return self._values.get(labels, 0.0)
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(self.labelnames, lv)} {_fmt(v)}" for lv, v in items]
-
-
-class Gauge(_Metric):
-    """A value set by the code, or read from ``callback`` at scrape time (None = no sample)."""
-
-    kind = "gauge"
-
-    def __init__(self, name: str, help_: str, callback: Callable[[], float | None] | None = None) -> None:
-        super().__init__(name, help_)
-        self._value: float | None = 0.0 if callback is None else None
-        self._callback = callback
-
-    def set(self, value: float | None) -> None:
-        self._value = value
-
-    def lines(self) -> list[str]:
-        value = self._callback() if self._callback is not None else self._value
-        return [] if value is None else [f"{self.name} {_fmt(value)}"]
-
-
-class Histogram(_Metric):
-    kind = "histogram"
-
-    def __init__(self, name: str, help_: str, buckets: Sequence[float]) -> None:
-        super().__init__(name, help_)
-        self.buckets = tuple(sorted(buckets))
-        self._counts = [0] * (len(self.buckets) + 1)  # last: above the highest bound
-        self._sum = 0.0
-
-    def observe(self, value: float) -> None:
-        i = bisect_left(self.buckets, value)
-        with self._lock:
-            self._counts[i] += 1
-            self._sum += value
-
-    @property
-    def count(self) -> int:
-        return sum(self._counts)
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            counts, total = list(self._counts), self._sum
-        out, running = [], 0
-        for bound, n in zip(self.buckets, counts, strict=False):
-            running += n
-            out.append(f'{self.name}_bucket{{le="{_fmt(bound)}"}} {running}')
-        running += counts[-1]
-        out.append(f'{self.name}_bucket{{le="+Inf"}} {running}')
-        out.append(f"{self.name}_sum {_fmt(total)}")
-        out.append(f"{self.name}_count {running}")
-        return out
-
-
-class Registry:
-    def __init__(self) -> None:
-        self._metrics: list[_Metric] = []
-
-    def register(self, metric: _Metric) -> _Metric:
-        self._metrics.append(metric)
-        return metric
-
-    def render(self) -> str:
-        out: list[str] = []
-        for m in self._metrics:
-            out += m.header()
-            out += m.lines()
-        return "\n".join(out) + "\n"
-
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The 0.0.4 text format: what every Prometheus version scrapes, and what the docs promise.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-REJECT_REASONS = ("method", "size", "auth", "signature_missing", "signature")
+REJECT_REASONS = ("method", "size", "auth", "signature_missing", "signature", "timeout")
+PREFIX = "cfp_sidecar_"
+
+
+class TableGauges(Collector):
+    """Gauges read from the table at scrape time; ``None`` means "no sample".
+
+    A plain ``Gauge`` always exposes a value, so after a failed query it would keep showing the
+    last backlog as if it were current. Here a value the scrape could not read is left out,
+    and ``cfp_sidecar_database_up`` says why.
+    """
+
+    _HELP = {
+        "oldest_unprocessed_age_seconds": "Age of the oldest unprocessed (non-poison) event; 0 when none.",
+        "unprocessed_events": "Events not yet marked processed (poison excluded).",
+        "poison_events": "Poison events not yet acknowledged (cfp sidecar poison).",
+    }
+
+    def __init__(self) -> None:
+        self.values: dict[str, float | None] = dict.fromkeys(self._HELP)
+
+    def set(self, name: str, value: float | None) -> None:
+        self.values[name] = value
+
+    def clear(self) -> None:
+        self.values = dict.fromkeys(self._HELP)
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(PREFIX + n, h) for n, h in self._HELP.items()]
+
+    def collect(self) -> Iterator[Metric]:
+        for name, help_ in self._HELP.items():
+            family = GaugeMetricFamily(PREFIX + name, help_)
+            value = self.values[name]
+            if value is not None:
+                family.add_metric([], value)
+            yield family
 
 
 class SidecarMetrics:
     """Every metric of the sidecar, in one registry (names in docs/sidecar.md)."""
 
     def __init__(self) -> None:
-        r = self.registry = Registry()
-        p = "cfp_sidecar_"
-        self.received = r.register(
-            Counter(f"{p}webhooks_received_total", "Authenticated deliveries received (stored or duplicate).")
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        p = PREFIX
+        self.received = Counter(
+            f"{p}webhooks_received_total",
+            "Authenticated deliveries received (stored, duplicate or poison).",
+            registry=r,
         )
-        self.stored = r.register(Counter(f"{p}events_stored_total", "New events committed to the table."))
-        self.duplicates = r.register(
-            Counter(f"{p}duplicates_total", "Deliveries whose event id was already stored (answered 2xx).")
+        self.stored = Counter(f"{p}events_stored_total", "New events committed to the table.", registry=r)
+        self.duplicates = Counter(
+            f"{p}duplicates_total", "Deliveries whose event id was already stored (answered 2xx).", registry=r
         )
-        self.poison = r.register(
-            Counter(f"{p}poison_total", "Signed deliveries that are not a usable envelope, stored as poison.")
+        self.poison = Counter(
+            f"{p}poison_total",
+            "Signed deliveries that are not a usable envelope, stored as poison.",
+            registry=r,
         )
-        self.rejected = r.register(
-            Counter(
-                f"{p}rejected_total",
-                "Deliveries refused, by reason (nothing stored).",
-                ("reason",),
-                initial=[(x,) for x in REJECT_REASONS],
-            )
+        self.rejected = Counter(
+            f"{p}rejected_total", "Deliveries refused, by reason (nothing stored).", ["reason"], registry=r
         )
-        self.unavailable = r.register(
-            Counter(
-                f"{p}unavailable_total", "Deliveries answered 503 because the commit failed or timed out."
-            )
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)  # every reason exposed from the start, at 0
+        self.unavailable = Counter(
+            f"{p}unavailable_total",
+            "Deliveries answered 503 because the commit failed or timed out.",
+            registry=r,
         )
-        self.commit_seconds = r.register(
-            Histogram(f"{p}commit_seconds", "Duration of one group-commit transaction.", LATENCY_BUCKETS)
+        self.isolated = Counter(
+            f"{p}batch_isolations_total",
+            "Group commits that failed on their data and were retried row by row.",
+            registry=r,
         )
-        self.batch_size = r.register(
-            Histogram(f"{p}commit_batch_size", "Rows handed to one group-commit transaction.", BATCH_BUCKETS)
+        self.commit_seconds = Histogram(
+            f"{p}commit_seconds",
+            "Duration of one group-commit transaction.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.ack_seconds = r.register(
-            Histogram(
-                f"{p}ack_seconds", "Body received -> row committed, per accepted delivery.", LATENCY_BUCKETS
-            )
+        self.batch_size = Histogram(
+            f"{p}commit_batch_size",
+            "Rows handed to one group-commit transaction.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
-        self.trigger_calls = r.register(
-            Counter(f"{p}trigger_calls_total", "DAG runs requested from Airflow by the trigger loop.")
+        self.ack_seconds = Histogram(
+            f"{p}ack_seconds",
+            "Body received -> row committed, per accepted delivery.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.trigger_failures = r.register(
-            Counter(f"{p}trigger_failures_total", "Trigger-loop calls to Airflow that failed (backed off).")
+        self.trigger_calls = Counter(
+            f"{p}trigger_calls_total", "DAG runs requested from Airflow by the trigger loop.", registry=r
         )
-        self.trigger_skipped = r.register(
-            Counter(
-                f"{p}trigger_skipped_total", "Triggers not sent because a run of the DAG was already queued."
-            )
+        self.trigger_failures = Counter(
+            f"{p}trigger_failures_total",
+            "Trigger-loop calls to Airflow that failed (backed off).",
+            registry=r,
         )
-        self.trigger_leader = r.register(
-            Gauge(f"{p}trigger_leader", "1 if this process runs the trigger loop (one per warehouse).")
+        self.trigger_skipped = Counter(
+            f"{p}trigger_skipped_total",
+            "Triggers not sent because a run of the DAG was already queued.",
+            registry=r,
         )
-        self.trigger_backoff = r.register(
-            Gauge(
-                f"{p}trigger_backoff_seconds", "Current backoff of the trigger loop (0 when Airflow answers)."
-            )
+        self.trigger_leader = Gauge(
+            f"{p}trigger_leader", "1 if this process runs the trigger loop (one per warehouse).", registry=r
         )
-        self.database_up: Gauge = r.register(Gauge(f"{p}database_up", "1 if the last table query succeeded."))
-        self.oldest_unprocessed_age: Gauge = r.register(
-            Gauge(
-                f"{p}oldest_unprocessed_age_seconds",
-                "Age of the oldest unprocessed (non-poison) event; 0 when none.",
-            )
+        self.trigger_backoff = Gauge(
+            f"{p}trigger_backoff_seconds",
+            "Current backoff of the trigger loop (0 when Airflow answers).",
+            registry=r,
         )
-        self.unprocessed: Gauge = r.register(
-            Gauge(f"{p}unprocessed_events", "Events not yet marked processed (poison excluded).")
-        )
-        self.poison_pending: Gauge = r.register(
-            Gauge(f"{p}poison_events", "Poison events not yet acknowledged (cfp sidecar poison).")
-        )
+        self.database_up = Gauge(f"{p}database_up", "1 if the last table query succeeded.", registry=r)
+        self.table = TableGauges()
+        r.register(self.table)
+
+    def render(self) -> bytes:
+        """The exposition in the 0.0.4 text format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        """One sample by its exposed name (``cfp_sidecar_trigger_calls_total``); None if absent."""
+        return self.registry.get_sample_value(name, labels or {})

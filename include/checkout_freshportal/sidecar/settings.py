@@ -28,6 +28,7 @@ class SidecarSettings:
     authorization: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = MiB
     commit_timeout: float = 10.0  # a request waiting longer for its batch's COMMIT answers 503
+    body_timeout: float = 10.0  # a request body not complete this long after the headers: 408
     max_batch: int = 1000  # rows per group-commit transaction
     writers: int = 2  # group-commit threads on PostgreSQL (SQLite: always 1)
     # trigger loop
@@ -87,6 +88,7 @@ class SidecarSettings:
 _NUMBERS: tuple[tuple[str, str, type], ...] = (
     ("max_body_bytes", "CFP_SIDECAR_MAX_BODY_BYTES", int),
     ("commit_timeout", "CFP_SIDECAR_COMMIT_TIMEOUT", float),
+    ("body_timeout", "CFP_SIDECAR_BODY_TIMEOUT", float),
     ("max_batch", "CFP_SIDECAR_MAX_BATCH", int),
     ("writers", "CFP_SIDECAR_WRITERS", int),
     ("trigger_delay", "CFP_SIDECAR_TRIGGER_DELAY", float),

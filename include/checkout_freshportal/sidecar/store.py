@@ -1,32 +1,19 @@
-"""The event table seen from the sidecar: rows from deliveries, group commit, status queries.
+"""The event table seen from the sidecar: rows from deliveries, the batch insert, status queries.
 
-Group commit (why): a transaction per request costs one WAL flush per event, which bounds a
-single PostgreSQL connection to a few hundred events per second on ordinary disks. Instead every
-request hands its row to a writer thread and waits; the writer takes whatever has queued up (up
-to ``max_batch``), inserts it in ONE transaction (``ON CONFLICT (event_id) DO NOTHING``, which
-also tells new rows from duplicates), commits, and only then releases the waiting requests.
-Batches form by themselves: while one commits, the next fills. At low load a batch is one row
-and nothing waits for a timer; under load the flush cost is shared. On PostgreSQL two writer
-threads (``CFP_SIDECAR_WRITERS``) overlap one batch's insert with the previous batch's flush.
-Durability is unchanged: a request is answered 2xx only after the COMMIT of a transaction
-containing its row (or an earlier one, for a duplicate), and a failed commit fails every request
-of the batch (503: Checkout.com resends).
+The group-commit writer that calls :func:`insert_batch` is in ``writer``. Durability: a request
+is answered 2xx only after the COMMIT of a transaction containing its row (or an earlier one,
+for a duplicate).
 
-SQLite takes the same path with one writer; its connections use ``synchronous=FULL`` (the
-project engine uses NORMAL, which in WAL mode may lose the last commits on power loss: not
-acceptable for something we have acknowledged).
+SQLite connections of the sidecar use ``synchronous=FULL`` (the project engine uses NORMAL,
+which in WAL mode may lose the last commits on power loss: not acceptable for something we have
+acknowledged).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,8 +29,6 @@ from checkout_freshportal.checkout.webhooks import (
 )
 from checkout_freshportal.warehouse.engine import is_postgres, is_sqlite, make_engine
 from checkout_freshportal.warehouse.schema import raw_webhook_events as T
-
-from .metrics import SidecarMetrics
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +76,8 @@ def record_from_body(raw: bytes, key_index: int | None) -> EventRecord:
 
     A poison event is keyed by its own ``id`` when that is readable (so an operator can find it
     at Checkout.com), else by ``poison:<sha256>``; both make a resend of the same body a duplicate.
+    Whatever the body holds, only validated text reaches SQL (``parse_envelope`` checks the id,
+    type and subject); the bytes themselves go to a ``bytea``/BLOB column, which holds anything.
     """
     try:
         env = parse_envelope(raw)
@@ -111,6 +98,23 @@ def record_from_body(raw: bytes, key_index: int | None) -> EventRecord:
         occurred_at=env.occurred_at,
         body=raw,
         key_index=key_index,
+    )
+
+
+def refused_record(record: EventRecord, cause: BaseException) -> EventRecord:
+    """The poison row for an event the database refused on its own (its batch's others did commit).
+
+    Keyed by the body's hash and with no text taken from the body, so it is storable whatever
+    made the original row fail, and a resend of the same body is a duplicate of it.
+    """
+    return EventRecord(
+        event_id=poison_event_id(record.body),
+        event_type=None,
+        subject_id=None,
+        occurred_at=None,
+        body=record.body,
+        key_index=record.key_index,
+        poison_reason=f"the database refused the event ({type(cause).__name__})",
     )
 
 
@@ -213,207 +217,6 @@ def _sqlite_ts(conn: Connection) -> Callable[[datetime | None], Any]:
     col = T.c.received_at
     proc = col.type._cached_bind_processor(conn.dialect)
     return proc if proc is not None else (lambda v: v)
-
-
-@dataclass(slots=True)
-class _Pending:
-    record: EventRecord
-    future: asyncio.Future[bool]
-    loop: asyncio.AbstractEventLoop
-    queued_at: float = field(default_factory=time.perf_counter)
-
-
-_STOP = object()
-
-
-class GroupCommitWriter:
-    """Writer threads that commit queued rows in batches; ``submit`` awaits its batch's COMMIT.
-
-    ``writers`` threads (each with its own connection) take batches from one queue: with two, one
-    batch is inserted while the previous one waits for its WAL flush, which matters when the
-    flush, not the CPU, is the limit. SQLite has one write lock, so it always gets one writer.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        metrics: SidecarMetrics,
-        *,
-        max_batch: int = 1000,
-        writers: int = 1,
-        on_committed: Callable[[int], None] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.metrics = metrics
-        self.max_batch = max(1, max_batch)
-        self.writers = max(1, writers) if is_postgres(engine) else 1
-        self.on_committed = on_committed
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._last_stamp: datetime | None = None
-        self._in_flight: dict[int, datetime] = {}  # thread id -> stamp of its uncommitted batch
-
-    # -- request side (event loop) ------------------------------------------------------------
-
-    async def submit(self, record: EventRecord, timeout: float) -> bool:
-        """True if this delivery stored a new row, False for a duplicate; StoreUnavailable else."""
-        if not self._threads:
-            raise StoreUnavailable("writer not running")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
-        self._queue.put(_Pending(record, fut, loop))
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise StoreUnavailable(f"commit not confirmed within {timeout:g}s") from None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if not self._threads:
-            for i in range(self.writers):
-                t = threading.Thread(target=self._run, name=f"sidecar-writer-{i}", daemon=True)
-                t.start()
-                self._threads.append(t)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Commit what is queued, then stop (a SIGTERM does not drop accepted requests)."""
-        for _ in self._threads:
-            self._queue.put(_STOP)
-        for t in self._threads:
-            t.join(timeout)
-        self._threads = []
-
-    def oldest_in_flight(self) -> datetime | None:
-        """Stamp of the oldest batch inserted but not yet committed (for the trigger loop)."""
-        with self._lock:
-            return min(self._in_flight.values(), default=None)
-
-    # -- writer threads -----------------------------------------------------------------------
-
-    def _run(self) -> None:
-        conn: list[Connection | None] = [None]  # this thread's connection, reopened after errors
-        try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
-                batch: list[_Pending] = [item]
-                stopping = False
-                while len(batch) < self.max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
-                self._commit(batch, conn)
-                if stopping:
-                    return
-        finally:
-            _close(conn)
-
-    def _insert(self, conn_slot: list[Connection | None], records: list[EventRecord]) -> set[str]:
-        if conn_slot[0] is None:
-            conn_slot[0] = self.engine.connect()
-        conn = conn_slot[0]
-        stamp = self._stamp()
-        with conn.begin():
-            return insert_batch(conn, records, stamp)
-
-    def _stamp(self) -> datetime:
-        """``received_at`` of a batch: wall clock, never behind the previous batch.
-
-        Stamped just before the INSERT and registered as in flight until the COMMIT, so the
-        trigger loop can tell which stamps may still appear below what it has already seen.
-        """
-        with self._lock:
-            now = datetime.now(UTC)
-            if self._last_stamp is not None and now < self._last_stamp:
-                now = self._last_stamp
-            self._last_stamp = now
-            self._in_flight[threading.get_ident()] = now
-            return now
-
-    def _commit(self, batch: list[_Pending], conn_slot: list[Connection | None]) -> None:
-        # One row per event id in a batch: a second delivery of the same id (Checkout.com resends
-        # concurrently) is a duplicate of the first, decided here rather than by the database.
-        first: dict[str, _Pending] = {}
-        for p in batch:
-            first.setdefault(p.record.event_id, p)
-        t0 = time.perf_counter()
-        records = [p.record for p in first.values()]
-        try:
-            try:
-                inserted = self._insert(conn_slot, records)
-            except sa.exc.DBAPIError as exc:
-                # A connection that died while idle (server restart, failover, a NAT timeout)
-                # fails its next use: retry once on a fresh one rather than answer 503 for a
-                # healthy database. Safe: if the lost COMMIT had landed, the rows now conflict
-                # and those requests are answered as duplicates, still after a commit.
-                if not exc.connection_invalidated:
-                    raise
-                _close(conn_slot)
-                inserted = self._insert(conn_slot, records)
-        except Exception as exc:
-            _close(conn_slot)
-            self.metrics.database_up.set(0)
-            log.warning("commit of %d webhook event(s) failed: %s", len(first), type(exc).__name__)
-            self._resolve(batch, None, StoreUnavailable(type(exc).__name__))
-            return
-        finally:
-            with self._lock:
-                self._in_flight.pop(threading.get_ident(), None)
-        elapsed = time.perf_counter() - t0
-        self.metrics.database_up.set(1)
-        self.metrics.commit_seconds.observe(elapsed)
-        self.metrics.batch_size.observe(len(first))
-        outcome = {id(p): (p.record.event_id in inserted and first[p.record.event_id] is p) for p in batch}
-        self._resolve(batch, outcome, None)
-        new_events = sum(
-            1 for p in first.values() if p.record.event_id in inserted and not p.record.is_poison
-        )
-        if new_events and self.on_committed is not None:
-            try:
-                self.on_committed(new_events)
-            except Exception:  # a wake-up hint only; never fail the batch for it
-                log.exception("on_committed hook failed")
-
-    def _resolve(
-        self, batch: list[_Pending], outcome: dict[int, bool] | None, error: Exception | None
-    ) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
-        for p in batch:
-            by_loop.setdefault(p.loop, []).append(p)
-        for loop, items in by_loop.items():
-            # RuntimeError: the loop is closed (shutdown), nobody is waiting any more
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, items, outcome, error)
-
-
-def _close(slot: list[Connection | None]) -> None:
-    conn = slot[0]
-    slot[0] = None
-    if conn is not None:
-        try:
-            conn.invalidate()
-            conn.close()
-        except Exception:  # already broken; dropping it is the point
-            log.debug("closing a writer connection failed", exc_info=True)
-
-
-def _settle(items: list[_Pending], outcome: dict[int, bool] | None, error: Exception | None) -> None:
-    for p in items:
-        if p.future.done():  # the request timed out or the client went away
-            continue
-        if error is not None:
-            p.future.set_exception(error)
-        else:
-            assert outcome is not None
-            p.future.set_result(outcome[id(p)])
 
 
 # ------------------------------------------------------------------------------- status queries

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from . import store
 from .airflow_api import AirflowClient, AirflowUnavailable
 from .leader import Leadership, leadership_for
+from .logsafe import safe
 from .metrics import SidecarMetrics
 from .settings import SidecarSettings
 
@@ -184,7 +185,7 @@ class TriggerLoop:
                 return
             self._trigger("events", pending, newest)
         except AirflowUnavailable as exc:
-            log.warning("trigger loop: Airflow unavailable (%s); %d event(s) wait", exc, pending)
+            log.warning("trigger loop: Airflow unavailable (%s); %d event(s) wait", safe(exc, 300), pending)
             self._fail()
             return
         self._covered = newest
@@ -205,7 +206,7 @@ class TriggerLoop:
             log.info("trigger loop: unprocessed events %.0fs old and no active run; re-triggering", age)
             self._trigger("stale", None, None)
         except AirflowUnavailable as exc:
-            log.warning("trigger loop: Airflow unavailable (%s)", exc)
+            log.warning("trigger loop: Airflow unavailable (%s)", safe(exc, 300))
             self._fail()
 
     def _trigger(self, reason: str, pending: int | None, newest: datetime | None) -> None:

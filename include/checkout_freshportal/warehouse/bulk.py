@@ -17,7 +17,7 @@ import io
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -191,14 +191,15 @@ def copy_merge(
     """
     require_postgres(conn)
     now = now or utcnow()
-    if hasattr(rows_or_stream, "read"):
-        stream = rows_or_stream
-        first = stream.readline()  # type: ignore[union-attr]
+    stream: BinaryIO | TextIO | None = None
+    if hasattr(rows_or_stream, "read"):  # duck-typed: any file-like object, not only io classes
+        stream = cast("BinaryIO | TextIO", rows_or_stream)
+        first = stream.readline()
         text = first.decode("utf-8-sig") if isinstance(first, bytes) else first.lstrip("\ufeff")
         columns = next(csv.reader(io.StringIO(text)))
         rows_iter: Any = None
     else:
-        it = iter(rows_or_stream)  # type: ignore[arg-type]
+        it = iter(rows_or_stream)
         head = next(it, None)
         if head is None:
             return UpsertResult()
@@ -208,7 +209,7 @@ def copy_merge(
     data_cols = [c for c in plan.columns if c in columns]
     tmp = create_temp_like(conn, table, data_cols, ordinal=True)
     json_cols = [c.name for c in table.c if isinstance(c.type, sa.JSON)]
-    if rows_iter is None:
+    if stream is not None:
         total = copy_csv(conn, tmp, data_cols, stream, header=False)  # header already consumed
     else:
         total = copy_rows(conn, tmp, data_cols, rows_iter, json_cols)

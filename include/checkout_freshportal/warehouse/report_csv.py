@@ -363,6 +363,15 @@ def parse_report_ts(value: str) -> datetime:
 Validator = Callable[[Sequence[str]], "str | None"]
 
 
+def _always(message: str) -> Callable[[Sequence[str]], str | None]:
+    """A line check that always fails with ``message`` (a required column missing from the file)."""
+
+    def check(_values: Sequence[str]) -> str | None:
+        return message
+
+    return check
+
+
 def make_validator(spec: ReportSpec, hmap: HeaderMap) -> Validator:
     """A function CSV record -> first problem (message) or None, for this file's layout.
 
@@ -376,8 +385,7 @@ def make_validator(spec: ReportSpec, hmap: HeaderMap) -> Validator:
         i = hmap.index[f.header]
         if i is None:
             if f.required_value:  # only reachable for optional columns marked required_value
-                message = msg_missing(f.header)
-                checks.append(lambda _v, m=message: m)
+                checks.append(_always(msg_missing(f.header)))
             continue
         if f.kind == "text" and not f.required_value:
             continue  # any text is valid: no call per line
@@ -538,7 +546,7 @@ class BlockChecker:
                 continue
             if f.kind == "text":
                 if f.required_value:
-                    self._checks.append(lambda col, i=i: "" not in col(i))
+                    self._checks.append(self._filled(i))
             elif f.kind == "currency":
                 self._checks.append(self._currency(i, f.required_value))
             elif f.kind == "amount":
@@ -560,6 +568,15 @@ class BlockChecker:
         """A block was validated line by line: its timestamps were not classified."""
         for shape in self.shapes.values():
             shape.general()
+
+    @staticmethod
+    def _filled(i: int) -> ColumnsCheck:
+        """A required text column: no empty value (a factory, so each check keeps its own ``i``)."""
+
+        def ok(col: Callable[[int], Sequence[str]]) -> bool:
+            return "" not in col(i)
+
+        return ok
 
     @staticmethod
     def _currency(i: int, required: bool) -> ColumnsCheck:

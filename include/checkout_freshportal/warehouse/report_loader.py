@@ -221,7 +221,7 @@ def load_report_file(
     )
 
 
-def _read_header(buffered: io.BufferedReader, file_id: str) -> tuple[list[str], int, int]:
+def _read_header(buffered: io.BufferedReader[Any], file_id: str) -> tuple[list[str], int, int]:
     """The header record, how many physical lines and bytes it took (quoted newlines are legal)."""
     raw = buffered.readline()
     lines = 1
@@ -410,7 +410,7 @@ class _Job:
     conn: Connection
     spec: rc.ReportSpec
     hmap: rc.HeaderMap
-    buffered: io.BufferedReader  # the body (the header has been read)
+    buffered: io.BufferedReader[Any]  # the body (the header has been read)
     header_lines: int
     header_bytes: int
     spool: _Spool

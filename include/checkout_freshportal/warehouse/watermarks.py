@@ -55,12 +55,11 @@ def compare_values(a: str, b: str) -> int:
     except TimestampError:
         ta = tb = None
     if ta is not None and tb is not None:
-        x, y = ta, tb
-    elif _INT.match(a) and _INT.match(b):
-        x, y = int(a), int(b)
-    else:
-        x, y = a, b
-    return (x > y) - (x < y)
+        return (ta > tb) - (ta < tb)
+    if _INT.match(a) and _INT.match(b):
+        ia, ib = int(a), int(b)
+        return (ia > ib) - (ia < ib)
+    return (a > b) - (a < b)
 
 
 def set_watermark(

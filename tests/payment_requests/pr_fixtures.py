@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -97,6 +98,20 @@ class World:
         )
         assert resp.status_code == 201, resp.text
         return resp.json()
+
+    def now(self) -> datetime:
+        """The simulator's clock, to pass as the sync's ``clock``: links expire on it, so a test
+        that moves it forward (``advance``) moves both sides and never sleeps for an expiry."""
+        return self.cko_sb.state.clock.now()
+
+    def advance(self, seconds: int) -> None:
+        """``POST /_sandbox/advance``: jump the simulator's clock, with no new payments."""
+        resp = requests.post(
+            f"{self.cko_sb.base_url}/_sandbox/advance",
+            json={"hours": seconds / 3600, "payments_per_hour": 0},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
 
     # ------------------------------------------------------------------ FreshPortal side
     def fp_state(self) -> dict[str, Any]:

@@ -6,7 +6,6 @@ simulator's state: "exactly one link per order version" is checked where it matt
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -136,12 +135,12 @@ def test_a_changed_amount_gets_a_new_link_and_the_old_one_is_superseded(world: W
 
 def test_expired_unpaid_links_are_renewed_paid_ones_are_not_and_renewals_are_bounded(world: World) -> None:
     settings = fast_settings(expires_in=timedelta(seconds=1), max_renewals=1)
-    pr.run_all(world.fp, world.cko, world.engine, settings)
+    pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     paid_link = world.links_by_reference()["FP-300003"][0]
     world.pay(paid_link["id"])
-    time.sleep(1.3)
+    world.advance(2)  # every unpaid link is past its expires_on
 
-    out = pr.run_all(world.fp, world.cko, world.engine, settings)
+    out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"] == {"created": 3, "superseded_expired": 3, "paid": 1}
     links = world.links_by_reference()
     assert len(links["FP-300003"]) == 1  # paid: never renewed
@@ -153,13 +152,14 @@ def test_expired_unpaid_links_are_renewed_paid_ones_are_not_and_renewals_are_bou
         assert renewal["order_version"].endswith("-r1")
         assert world.fp_order(number)["payment"]["payment_link_id"] == renewal["link_id"]
 
-    time.sleep(1.3)  # the renewals expire too; max_renewals=1 stops here
-    out = pr.run_all(world.fp, world.cko, world.engine, settings)
+    world.advance(2)  # the renewals expire too; max_renewals=1 stops here
+    out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"] == {"expired_not_renewed": 3}
     for number in ("FP-300001", "FP-300002", "FP-300004"):
         assert len(world.links_by_reference()[number]) == 2
         assert world.fp_order(number)["payment"]["payment_status"] == "expired"
-    assert pr.run_all(world.fp, world.cko, world.engine, settings)["create_payment_links"]["counts"] == {}
+    again = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
+    assert again["create_payment_links"]["counts"] == {}
 
 
 def test_crash_after_the_link_was_recorded_rerun_writes_it_back_and_creates_nothing(world: World) -> None:
@@ -185,19 +185,26 @@ def test_crash_between_the_checkout_call_and_recording_it_creates_no_second_link
     settings = fast_settings(expires_in=timedelta(seconds=1), in_doubt_margin=timedelta(seconds=0.5))
     crashed: list[str] = []
     with pytest.raises(SimulatedCrash):
-        pr.run_all(world.fp, world.cko, world.engine, settings, checkpoint=crash_at("after_post", crashed))
+        pr.run_all(
+            world.fp,
+            world.cko,
+            world.engine,
+            settings,
+            clock=world.now,
+            checkpoint=crash_at("after_post", crashed),
+        )
     (orphan,) = world.links()
     doubt = next(i for i in world.intents() if i["intent_id"] == crashed[0])
     assert doubt["state"] == "creating"
     assert doubt["link_id"] is None
 
-    out = pr.run_all(world.fp, world.cko, world.engine, settings)
+    out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"] == {"created": 3, "in_doubt_waiting": 1}
     assert len(world.links_by_reference()[orphan["reference"]]) == 1  # no second link
     assert world.fp_order(orphan["reference"])["payment"] is None
 
-    time.sleep(1.7)  # any link the lost POST made has now expired: a renewal is safe
-    out = pr.run_all(world.fp, world.cko, world.engine, settings)
+    world.advance(2)  # any link the lost POST made has now expired: a renewal is safe
+    out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"]["superseded_in_doubt_expired"] == 1
     links = world.links_by_reference()[orphan["reference"]]
     assert len(links) == 2

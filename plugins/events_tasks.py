@@ -31,6 +31,7 @@ def _mapping(hook: Any) -> Any:
 
 def apply_events(params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
     from checkout_freshportal.sync.events import service as events
+    from checkout_freshportal.sync.events.settings import EventsSettings
 
     from checkout_hook import CheckoutHook
     from freshportal_hook import FreshPortalHook
@@ -40,7 +41,8 @@ def apply_events(params: dict[str, Any] | None, run_id: str | None) -> dict[str,
     hints = {k: params.get(k) for k in _HINTS if params.get(k) is not None}
     if hints:
         log.info("run hints (not relied on): %s", hints)
-    settings = events.EventsSettings.from_mapping(params.get("settings") or None)
+    # DAG params over CFP_EVENTS_* over CFP_EVENTS_SETTINGS_FILE (docs/settings.md).
+    settings = EventsSettings.load(params.get("settings") or None)
     checkout = CheckoutHook().get_conn()
     mapping = _mapping(FreshPortalHook())
     engine = WarehouseHook().get_engine()
@@ -55,12 +57,13 @@ def apply_events(params: dict[str, Any] | None, run_id: str | None) -> dict[str,
 
 def push_statuses(params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
     from checkout_freshportal.sync.status_push import service as status_push
+    from checkout_freshportal.sync.status_push.settings import PushSettings
 
     from freshportal_hook import FreshPortalHook
     from warehouse_hook import WarehouseHook
 
     params = params or {}
-    settings = status_push.PushSettings.from_mapping(params.get("push_settings") or None)
+    settings = PushSettings.load(params.get("push_settings") or None)
     client = FreshPortalHook().get_conn()
     engine = WarehouseHook().get_engine()
     try:

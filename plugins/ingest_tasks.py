@@ -19,7 +19,8 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
     from warehouse_hook import WarehouseHook
 
     params = params or {}
-    settings = IngestSettings.from_mapping(params.get("settings") or None)
+    # DAG params over CFP_INGEST_* over CFP_INGEST_SETTINGS_FILE (docs/settings.md).
+    settings = IngestSettings.load(params.get("settings") or None)
     window = None
     if params.get("from") or params.get("to"):
         window = ingest.Window.parse(params.get("from"), params.get("to"))

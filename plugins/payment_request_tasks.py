@@ -25,7 +25,8 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
 
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; known: {STEPS}")
-    settings = PaymentRequestSettings.from_mapping((params or {}).get("settings") or None)
+    # DAG params over CFP_PAYMENT_REQUESTS_* over its SETTINGS_FILE (docs/settings.md).
+    settings = PaymentRequestSettings.load((params or {}).get("settings") or None)
     fp = FreshPortalHook().get_conn()
     engine = WarehouseHook().get_engine()
     cko = None

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.freshportal.errors import (
     AuthenticationError,
     ConflictError,
@@ -41,9 +42,9 @@ from checkout_freshportal.freshportal.errors import (
     ServerError,
     TransportError,
 )
-from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.freshportal.models import PaymentStatusUpdate
 from checkout_freshportal.sync.events.service import LIST_LIMIT
+from checkout_freshportal.sync.status_push.settings import PushSettings
 from checkout_freshportal.timeutil import parse_ts, utcnow
 from checkout_freshportal.warehouse import locks, schema
 
@@ -58,36 +59,6 @@ class StatusWriter(Protocol):
 
 class StatusPushError(PermanentError, RuntimeError):
     """FreshPortal refused some writes (4xx); they are marked ``rejected`` with the reason (permanent)."""
-
-
-@dataclass(frozen=True)
-class PushSettings:
-    # Orders written per run; a burst beyond this is taken by the next run (seconds away when the
-    # sidecar triggers, at most 10 minutes otherwise).
-    max_orders: int = 2000
-    # Backoff after a failed attempt: base * 2^(attempts-1), capped. The client has already
-    # retried a few times within seconds; this spaces out the runs' attempts while FreshPortal
-    # is down, without letting a status wait longer than the cap once it is back.
-    backoff_base_seconds: float = 30.0
-    backoff_cap_seconds: float = 900.0
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> PushSettings:
-        if not values:
-            return cls()
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown push setting(s): {', '.join(unknown)}")
-        out = cls()
-        for key, value in values.items():
-            if value is not None:
-                out = replace(out, **{key: type(getattr(out, key))(value)})
-        return out
-
-    def backoff(self, attempts: int) -> timedelta:
-        seconds = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(attempts - 1, 0))
-        return timedelta(seconds=seconds)
 
 
 @dataclass

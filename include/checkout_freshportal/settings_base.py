@@ -1,0 +1,553 @@
+"""One way to read settings: typed fields, one parser per kind of value, one error format.
+
+Every settings group (ingest, payment requests, events, status push, sidecar) is a frozen
+pydantic model built on :class:`TypedSettings`. Its values may come from a mapping (DAG params,
+an Airflow Variable's JSON, CLI ``--settings``), from the environment (``<prefix><FIELD>``) and
+from a JSON or YAML file, and each kind of value is parsed by the same function whatever the
+source: before this, four hand-written parsers disagreed (``"false"`` became ``True`` in one of
+them), so the same text could mean two things depending on where it was typed.
+
+Precedence of :meth:`TypedSettings.load`: defaults < file < environment < mapping (the most
+specific source wins: a DAG run's params override the deployment's environment, which
+overrides the shared file). A refused key or value raises :class:`SettingsError`, naming the
+group, the key as the user typed it, the value (never for a secret) and what is allowed; it is
+permanent, because running again with the same configuration cannot succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.timeutil import parse_ts
+
+__all__ = [
+    "AwareDatetime",
+    "Duration",
+    "Flag",
+    "NonNegativeInt",
+    "PositiveInt",
+    "Problem",
+    "Seconds",
+    "SecretKeys",
+    "SettingsError",
+    "TextList",
+    "TypedSettings",
+    "bounded_int",
+    "parse_duration",
+    "parse_flag",
+    "setting_label",
+]
+
+S = TypeVar("S", bound="TypedSettings")
+
+#: Unit suffixes a key may carry when its value is a plain number (``rewalk_days: 3``): the
+#: unit is then explicit in the name, so the number is not ambiguous.
+UNIT_SUFFIXES: dict[str, timedelta] = {
+    "_seconds": timedelta(seconds=1),
+    "_minutes": timedelta(minutes=1),
+    "_hours": timedelta(hours=1),
+    "_days": timedelta(days=1),
+}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SHORT = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_NUM = r"(\d+(?:\.\d+)?)"
+# Weeks, days and a time part; years and months are refused (their length is not fixed).
+_ISO = re.compile(rf"P(?:{_NUM}W)?(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
+HIDDEN = "<hidden>"
+DURATION_FORMS = "a duration such as 30s, 15m, 2h, 3d or ISO 8601 PT2H / P3D"
+
+
+class SettingsError(PermanentError, ValueError):
+    """A settings key or value was refused; the message says which, and what is allowed.
+
+    Permanent: retrying with the same configuration fails the same way, so a task raising it
+    must not be retried. Pickles with its problems (Airflow moves exceptions between processes).
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.problems))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refused key: ``shown`` is the value as given (or ``<hidden>`` for a secret)."""
+
+    key: str
+    shown: str
+    allowed: str
+
+
+# -- value parsers (one per kind of value; every source goes through them) --------------------
+
+
+def _refuse(allowed: str) -> PydanticCustomError:
+    return PydanticCustomError("settings", allowed)
+
+
+def parse_flag(value: Any) -> bool:
+    """A bool from ``true/false, yes/no, on/off, 1/0`` (any case); anything else is refused.
+
+    Refusing instead of guessing is the point: ``bool("false")`` is ``True``.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _refuse("must be true or false (true/false, yes/no, on/off, 1/0)")
+
+
+def _number(value: Any) -> float | None:
+    """A finite int/float, or numeric text; ``None`` for anything else (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_duration(value: Any) -> timedelta:
+    """A non-negative ``timedelta`` from a timedelta, ``30s/15m/2h/3d`` or ISO 8601 ``PT2H``/``P3D``.
+
+    A bare number is refused: its unit would be a guess. Keys that carry the unit in their name
+    (``rewalk_days: 3``) are turned into a timedelta before this is called.
+    """
+    if isinstance(value, timedelta):
+        out = value
+    elif isinstance(value, str) and (parsed := _duration_text(value.strip())) is not None:
+        out = parsed
+    else:
+        raise _refuse(f"must be {DURATION_FORMS} (a plain number needs the unit in the key: <key>_hours)")
+    if out < timedelta(0):
+        raise _refuse("must not be negative")
+    return out
+
+
+def _duration_text(text: str) -> timedelta | None:
+    short = _SHORT.fullmatch(text.lower())
+    if short:
+        return timedelta(seconds=float(short.group(1)) * _SHORT_UNITS[short.group(2)])
+    iso = _ISO.fullmatch(text.upper())
+    if not iso or text.upper() in {"P", "PT"} or text.upper().endswith("T") or not any(iso.groups()):
+        return None
+    weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in iso.groups())
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _seconds(value: Any) -> float:
+    """Seconds as a float: a number (the field's name or docs say seconds) or any duration form."""
+    number = _number(value)
+    if number is None:
+        if isinstance(value, timedelta) or (isinstance(value, str) and _duration_text(value.strip())):
+            number = parse_duration(value).total_seconds()
+        else:
+            raise _refuse(f"must be a float number of seconds or {DURATION_FORMS}")
+    if number < 0:
+        raise _refuse("must not be negative")
+    return number
+
+
+def bounded_int(low: int, high: int | None = None) -> Callable[[Any], int]:
+    """A parser of whole numbers in ``low..high``: ``2.0`` and ``" 2 "`` pass, ``2.5`` and ``True`` do not."""
+    if high is not None:
+        bounds = f"within {low}..{high}"
+    else:
+        bounds = {0: "not negative", 1: "positive (>= 1)"}.get(low, f">= {low}")
+
+    def parse(value: Any) -> int:
+        number = _number(value)
+        if number is None or not number.is_integer():
+            raise _refuse(f"must be an int (a whole number, {bounds})")
+        out = int(number)
+        if out < low or (high is not None and out > high):
+            raise _refuse("must not be negative" if (low, high) == (0, None) else f"must be {bounds}")
+        return out
+
+    return parse
+
+
+def _text_list(value: Any) -> tuple[str, ...]:
+    """A list of names from a JSON list or comma-separated text; blanks are dropped."""
+    items: Iterable[Any]
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        raise _refuse("must be a list of names (JSON list or comma-separated text)")
+    if not all(isinstance(item, str) for item in items):
+        raise _refuse("must be a list of names (text only)")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _secret_keys(value: Any) -> tuple[bytes, ...]:
+    """Secrets as bytes, from comma-separated text or a list (a trailing comma is not a key)."""
+    if isinstance(value, list | tuple) and all(isinstance(v, bytes) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    return tuple(item.encode() for item in _text_list(value))
+
+
+def _aware_datetime(value: Any) -> datetime:
+    """A timezone-aware datetime; ISO text without an offset is taken as UTC (as DAG params are)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise _refuse("must be timezone-aware")
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = parse_ts(value, assume_utc=True)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed
+    raise _refuse("must be an ISO 8601 timestamp such as 2026-01-01T00:00:00Z")
+
+
+#: A boolean that is refused unless it is clearly one (see :func:`parse_flag`).
+Flag = Annotated[bool, BeforeValidator(parse_flag)]
+#: A non-negative timedelta (see :func:`parse_duration`); ``<field>_<unit>`` keys take numbers.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+#: A non-negative float number of seconds, or any duration form.
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+PositiveInt = Annotated[int, BeforeValidator(bounded_int(1))]
+NonNegativeInt = Annotated[int, BeforeValidator(bounded_int(0))]
+TextList = Annotated[tuple[str, ...], BeforeValidator(_text_list)]
+SecretKeys = Annotated[tuple[bytes, ...], BeforeValidator(_secret_keys)]
+AwareDatetime = Annotated[datetime, BeforeValidator(_aware_datetime)]
+
+
+def setting_label(info: ValidationInfo, field: str) -> str:
+    """The name a user typed for ``field`` (an env variable, a suffixed key), for messages."""
+    labels = (info.context or {}).get("labels", {})
+    return str(labels.get(field, field))
+
+
+# -- the base model ----------------------------------------------------------------------------
+
+
+class TypedSettings(BaseModel):
+    """Base of every settings group: frozen, unknown keys refused, values parsed strictly.
+
+    Subclasses set ``settings_group`` (named in messages) and ``env_prefix``; ``env_names``
+    overrides the variable of a field whose name does not follow the prefix. A field declared
+    with ``Field(repr=False)`` is a secret: kept out of ``repr`` and of every error message.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, hide_input_in_errors=True)
+
+    settings_group: ClassVar[str] = "settings"
+    env_prefix: ClassVar[str] = "CFP_"
+    env_names: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **data: Any) -> None:
+        """Every construction (loaders, tests, library callers) refuses with :class:`SettingsError`.
+
+        Pydantic calls an overridden ``__init__`` from ``model_validate`` too, so this is the one
+        place errors are translated; a loader passes the keys as the user typed them through
+        ``_LOADING`` so that messages name ``CFP_SIDECAR_WRITERS`` or ``rewalk_days``.
+        """
+        loading = _LOADING.get()
+        labels = loading.labels if loading else {}
+        try:
+            self.__pydantic_validator__.validate_python(data, self_instance=self, context={"labels": labels})
+        except ValidationError as exc:
+            raw = loading.data if loading else {k: (v, k) for k, v in data.items()}
+            raise _translate(type(self), exc, raw, labels, loading.source if loading else "") from None
+
+    # sources
+
+    @classmethod
+    def from_mapping(cls: type[S], values: Mapping[str, Any] | None, *, source: str = "") -> S:
+        """From DAG params / Variable JSON / CLI JSON; ``None`` values mean "the default"."""
+        return cls._build([_Layer(source, _mapping_entries(cls, values, source))])
+
+    @classmethod
+    def from_env(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -> S:
+        """From ``<env_prefix><FIELD>`` variables of ``env`` (default ``os.environ``); keyword overrides win.
+
+        Only the group's own variable names are read, so unrelated ``CFP_*`` variables (schedules)
+        do not clash; a blank variable counts as unset.
+        """
+        return cls.load(overrides or None, env=os.environ if env is None else env, file=None)
+
+    @classmethod
+    def from_file(cls: type[S], path: str | os.PathLike[str], *, section: str | None = None) -> S:
+        """From a JSON or YAML file holding a mapping (or one ``section`` of it)."""
+        return cls._build([_Layer(str(path), _file_entries(cls, path, section))])
+
+    @classmethod
+    def load(
+        cls: type[S],
+        values: Mapping[str, Any] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        file: str | os.PathLike[str] | None = None,
+        section: str | None = None,
+    ) -> S:
+        """Defaults < file < environment < ``values``; ``env`` defaults to ``os.environ``.
+
+        The file is ``file`` or, if unset, the one named by ``<env_prefix>SETTINGS_FILE``.
+        """
+        environ = os.environ if env is None else env
+        layers: list[_Layer] = []
+        file = file or environ.get(f"{cls.env_prefix}SETTINGS_FILE") or None
+        if file:
+            layers.append(_Layer(str(file), _file_entries(cls, file, section)))
+        layers.append(_Layer("environment", _env_entries(cls, environ), env=True))
+        if values:
+            layers.append(_Layer("", _mapping_entries(cls, values, "")))
+        return cls._build(layers)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return cls.env_names.get(field) or f"{cls.env_prefix}{field.upper()}"
+
+    @classmethod
+    def _build(cls: type[S], layers: list[_Layer]) -> S:
+        problems: list[Problem] = []
+        data: dict[str, tuple[Any, str]] = {}
+        for layer in layers:
+            problems.extend(layer.problems)
+            data.update(layer.entries)
+        if any(layer.env for layer in layers):
+            labels = {name: cls.env_name(name) for name in cls.model_fields}
+        else:
+            labels = {name: name for name in cls.model_fields}
+        labels.update({field: label for field, (_, label) in data.items()})
+        sources = sorted({layer.source for layer in layers if layer.source and layer.entries})
+        if problems:
+            raise _error(cls, problems, ", ".join(sources))
+        token = _LOADING.set(_Loading(data, labels, ", ".join(sources)))
+        try:
+            return cls(**{k: v for k, (v, _) in data.items()})
+        finally:
+            _LOADING.reset(token)
+
+
+@dataclass(frozen=True)
+class _Loading:
+    """What a loader knows and ``__init__`` does not: the keys as typed, and where they came from."""
+
+    data: Mapping[str, tuple[Any, str]]
+    labels: Mapping[str, str]
+    source: str
+
+
+_LOADING: ContextVar[_Loading | None] = ContextVar("settings_loading", default=None)
+
+
+@dataclass
+class _Layer:
+    """One source's values by field name (each with the key as typed), and what it refused."""
+
+    source: str
+    parsed: tuple[dict[str, tuple[Any, str]], list[Problem]]
+    env: bool = False
+
+    @property
+    def entries(self) -> dict[str, tuple[Any, str]]:
+        return self.parsed[0]
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.parsed[1]
+
+
+def _mapping_entries(
+    cls: type[TypedSettings], values: Mapping[str, Any] | None, source: str
+) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
+    """Keys to fields: ``<duration field>_<unit>`` numbers become timedeltas; unknown keys refused."""
+    entries: dict[str, tuple[Any, str]] = {}
+    problems: list[Problem] = []
+    unknown: list[str] = []
+    for key, value in (values or {}).items():
+        if value is None:
+            continue
+        field, unit = _resolve(cls, str(key))
+        if field is None:
+            unknown.append(str(key))
+            continue
+        if field in entries:
+            problems.append(
+                Problem(str(key), _shown(cls, field, value), f"is given twice (also as {entries[field][1]})")
+            )
+            continue
+        if unit is not None:
+            number = _number(value)
+            if number is None or number < 0:
+                problems.append(Problem(str(key), _shown(cls, field, value), "must be a non-negative number"))
+                continue
+            value = unit * number
+        entries[field] = (value, str(key))
+    if unknown:
+        problems.insert(
+            0, Problem(", ".join(sorted(unknown)), "", f"unknown; known keys: {_known_keys(cls)}")
+        )
+    return entries, problems
+
+
+def _unknown(cls: type[TypedSettings], keys: list[str]) -> Problem:
+    return Problem(", ".join(sorted(keys)), "", f"unknown; known keys: {_known_keys(cls)}")
+
+
+def _known_keys(cls: type[TypedSettings]) -> str:
+    """The keys a group accepts, a duration's unit variants folded: ``rewalk[_seconds|...|_days]``."""
+    units = "|".join(UNIT_SUFFIXES)
+    durations = _duration_fields(cls)
+    return ", ".join(f"{f}[{units}]" if f in durations else f for f in sorted(cls.model_fields))
+
+
+def _resolve(cls: type[TypedSettings], key: str) -> tuple[str | None, timedelta | None]:
+    if key in cls.model_fields:
+        return key, None
+    for suffix, unit in UNIT_SUFFIXES.items():
+        base = key[: -len(suffix)]
+        if key.endswith(suffix) and base in _duration_fields(cls):
+            return base, unit
+    return None, None
+
+
+def _duration_fields(cls: type[TypedSettings]) -> list[str]:
+    return [name for name, f in cls.model_fields.items() if f.annotation is timedelta]
+
+
+def _env_entries(
+    cls: type[TypedSettings], env: Mapping[str, str]
+) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
+    """The group's variables (``<prefix><FIELD>`` or ``<prefix><FIELD>_<UNIT>``); blanks are unset."""
+    values: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for field in cls.model_fields:
+        names = [(cls.env_name(field), field)]
+        if field in _duration_fields(cls):
+            names += [(f"{cls.env_name(field)}{s.upper()}", f"{field}{s}") for s in UNIT_SUFFIXES]
+        for name, key in names:
+            raw = env.get(name)
+            if raw is not None and raw.strip():
+                values[key] = raw
+                labels[key] = name
+    entries, problems = _mapping_entries(cls, values, "environment")
+    relabel = {key: labels.get(key, key) for key in values}
+    entries = {field: (value, relabel.get(key, key)) for field, (value, key) in entries.items()}
+    problems = [Problem(relabel.get(p.key, p.key), p.shown, p.allowed) for p in problems]
+    return entries, problems
+
+
+def _file_entries(
+    cls: type[TypedSettings], path: str | os.PathLike[str], section: str | None
+) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
+    """JSON (``.json``) or YAML (anything else) holding a mapping, or a mapping under ``section``."""
+    p = Path(path)
+    import yaml
+
+    try:
+        text = p.read_text(encoding="utf-8")
+        content = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        # The exception's name only: its text may quote a line of the file, secrets included.
+        raise SettingsError(
+            f"{cls.settings_group} settings ({p}): cannot read the file ({type(exc).__name__})"
+        ) from None
+    if section is not None and isinstance(content, Mapping):
+        content = content.get(section) or {}
+    if content is None:
+        content = {}
+    if not isinstance(content, Mapping):
+        raise SettingsError(
+            f"{cls.settings_group} settings ({p}): the file must hold a mapping of keys to values"
+        )
+    return _mapping_entries(cls, content, str(p))
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _shown(cls: type[TypedSettings], field: str | None, value: Any) -> str:
+    """The value for a message: a short repr (escaped by repr), never a secret's."""
+    info = cls.model_fields.get(field or "")
+    if info is not None and info.repr is False:
+        return HIDDEN
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _error(cls: type[TypedSettings], problems: list[Problem], source: str) -> SettingsError:
+    where = f" ({source})" if source else ""
+    parts = []
+    for p in problems:
+        if not p.key:
+            parts.append(p.allowed)
+        elif p.allowed.startswith("unknown"):
+            parts.append(
+                f"unknown {cls.settings_group} setting(s): {p.key} ({p.allowed[len('unknown; ') :]})"
+            )
+        elif p.shown:
+            parts.append(f"{p.key} {p.allowed}, got {p.shown}")
+        else:
+            parts.append(f"{p.key} {p.allowed}")
+    return SettingsError(f"{cls.settings_group} settings{where}: " + "; ".join(parts), tuple(problems))
+
+
+def _translate(
+    cls: type[TypedSettings],
+    exc: ValidationError,
+    data: Mapping[str, tuple[Any, str]],
+    labels: Mapping[str, str],
+    source: str,
+) -> SettingsError:
+    problems: list[Problem] = []
+    unknown: list[str] = []
+    for err in exc.errors(include_input=False):
+        field = str(err["loc"][0]) if err["loc"] else None
+        if err["type"] == "extra_forbidden" and field:
+            unknown.append(field)
+            continue
+        if field is None:  # a rule across fields (or a default that failed): it names the keys itself
+            problems.append(Problem("", "", err["msg"].removeprefix("Value error, ")))
+            continue
+        label = labels.get(field) or (data[field][1] if field in data else field)
+        if err["type"] == "missing":
+            problems.append(Problem(label, "", "is required"))
+            continue
+        shown = _shown(cls, field, data[field][0]) if field in data else ""
+        # The hint names the key the user would type: rewalk_hours, or CFP_INGEST_REWALK_HOURS.
+        allowed = err["msg"].replace("<key>_hours", f"{label}{'_HOURS' if label.isupper() else '_hours'}")
+        if err["type"] == "literal_error":
+            allowed = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+        problems.append(Problem(label, shown, allowed))
+    if unknown:
+        problems.insert(
+            0, Problem(", ".join(sorted(unknown)), "", f"unknown; known keys: {_known_keys(cls)}")
+        )
+    return _error(cls, problems, source)

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from dag_policies import no_retry_on_client_errors, schedule_from_env, warehouse_asset
+from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the sidecar's triggers then do all the work).
 SCHEDULE = schedule_from_env("CFP_EVENTS_SCHEDULE", "*/10 * * * *")
@@ -44,12 +44,8 @@ OPS_PAYMENT_DECLINES = warehouse_asset("ops_payment_declines")
 SYNC_STATUS_OUTBOX = warehouse_asset("sync_status_outbox")
 
 # A 4xx other than 409/429, or a status the tenant mapping lacks: retrying cannot help.
-NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
-    [
-        "checkout_freshportal.sync.events.service.StatusMappingError",
-        "checkout_freshportal.sync.status_push.service.StatusPushError",
-    ],
-    reason="client error, refused write or unmapped status: fix the cause, then clear the task",
+NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_permanent_errors(
+    reason="client error, refused write or unmapped status: fix the cause, then clear the task"
 )
 
 

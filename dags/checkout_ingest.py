@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from dag_policies import no_retry_on_client_errors, schedule_from_env, warehouse_asset
+from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the demo and tests trigger runs themselves).
 SCHEDULE = schedule_from_env("CFP_INGEST_SCHEDULE", "@hourly")
@@ -45,7 +45,7 @@ STG_FINANCIAL_ACTIONS = warehouse_asset("stg_financial_actions")
 STG_PAYOUTS = warehouse_asset("stg_payouts")
 
 # A 4xx other than 409/429, or data that cannot be read exactly: retrying cannot help.
-NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
+NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_permanent_errors(
     reason="client error or bad data: fix the cause, then clear the task"
 )
 

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from dag_policies import no_retry_on_client_errors, schedule_from_env, warehouse_asset
+from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the demo and tests trigger runs themselves).
 SCHEDULE = schedule_from_env("CFP_PAYMENT_REQUESTS_SCHEDULE", "*/5 * * * *")
@@ -49,9 +49,8 @@ STG_ORDERS = warehouse_asset("stg_orders")
 PAYMENT_LINK_INTENTS = warehouse_asset("sync_payment_link_intents")
 
 # A 4xx other than 409/429, bad data or a refused order: retrying cannot help.
-NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_client_errors(
-    ["checkout_freshportal.sync.payment_links.errors.PaymentRequestsRefused"],
-    reason="client error, refused order or bad data: fix the cause, then clear the task",
+NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_permanent_errors(
+    reason="client error, refused order or bad data: fix the cause, then clear the task"
 )
 
 

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -25,6 +24,7 @@ from checkout_freshportal.sync.ingest import service as ingest
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 
 from ingest_fixtures import LOAD_BOOKKEEPING, client_for, migrated_engine, snapshot
+from waiting import wait_until
 
 # Small pages so a run commits many times and can die between any two of them.
 SETTINGS = {"search_page_size": 25, "settle_hours": 0}
@@ -94,9 +94,7 @@ def test_sigkill_mid_run_then_rerun(sandbox, warehouse_factory):
     # Slow responses stretch the run so the kill lands in the middle of it, between commits.
     set_faults(sandbox, fault_slow_share=0.3, slow_seconds=0.05)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while _rows(engine) == 0 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: _rows(engine) > 0 or proc.poll() is not None, 60, "the run's first committed rows")
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

@@ -22,6 +22,7 @@ from checkout_freshportal.checkout import (
     ActionNotAllowedError,
     AuthenticationError,
     CheckoutClient,
+    CheckoutSettings,
     NotFoundError,
     RateLimitedError,
     UnexpectedStatusError,
@@ -425,3 +426,34 @@ def test_logs_never_show_credentials_tokens_or_signatures(
     assert "GET /payments/search/" in caplog.text  # lines are there ...
     for secret in (DEFAULT_SECRET_KEY, DEFAULT_OAUTH_CLIENT_SECRET, token, "sig=", "token=", "Bearer"):
         assert secret not in caplog.text  # ... but never a credential, token or signature
+
+
+# ------------------------------------------------------------------ credentials of the user's choosing
+def test_client_with_a_custom_key_and_custom_oauth_client() -> None:
+    """``cfp sandbox checkout --secret-key/--oauth-client-*``: any client can bring its own keys."""
+    from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
+    from cfp_dev.sandbox.checkout.config import oauth_client
+
+    key = "sk_sbox_" + "c" * 26 + "d"
+    client_id, secret = "ack_" + "e" * 26, "custom-client-secret"
+    config = SandboxConfig(
+        days=0, secret_keys=[key], oauth_clients=oauth_client(client_id, secret), read_rps=0, write_rps=0
+    )
+    with SandboxServer(config) as server:
+        made = [
+            CheckoutClient(CheckoutSettings(base_url=server.base_url, secret_key=key)),
+            CheckoutClient(
+                CheckoutSettings(base_url=server.base_url, client_id=client_id, client_secret=secret)
+            ),
+        ]
+        default = CheckoutClient(CheckoutSettings(base_url=server.base_url, secret_key=DEFAULT_SECRET_KEY))
+        try:
+            for client in made:
+                created = authorized_payment(client, reference="ORD-KEYS-1")
+                assert client.get_payment(created["id"])["status"] == "Authorized"
+            with pytest.raises(AuthenticationError) as info:
+                default.get_payment(created["id"])
+            assert info.value.status == 401
+        finally:
+            for client in (*made, default):
+                client.close()

@@ -104,3 +104,75 @@ def test_expired_token_is_401(sandbox_factory) -> None:
     r = s.get(f"{sb.base_url}/disputes")
     assert r.status_code == 401
     assert r.content == b""
+
+
+# ------------------------------------------------------------------ credentials of the user's choosing
+CUSTOM_KEY = "sk_sbox_m2y5ecretkeyf2rthesandb2xqz"
+CUSTOM_CLIENT = ("ack_myownclientidforthesandbox", "my-own-client-secret")
+
+
+def test_custom_secret_key_replaces_the_default(sandbox_factory) -> None:
+    sb = sandbox_factory(days=1, payments_per_day=5, secret_keys=[CUSTOM_KEY])
+    pid = sb.world.payment_list[0].id
+    assert make_session(CUSTOM_KEY).get(f"{sb.base_url}/payments/{pid}").status_code == 200
+    r = make_session().get(f"{sb.base_url}/payments/{pid}")  # the default key
+    assert r.status_code == 401
+    assert r.content == b""
+
+
+def test_custom_oauth_client_gets_a_token_and_the_default_one_does_not(sandbox_factory) -> None:
+    from cfp_dev.sandbox.checkout.config import oauth_client
+
+    sb = sandbox_factory(days=0, oauth_clients=oauth_client(*CUSTOM_CLIENT))
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CUSTOM_CLIENT[0],
+        "client_secret": CUSTOM_CLIENT[1],
+    }
+    r = requests.post(f"{sb.base_url}/connect/token", data=form)
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    r = requests.get(f"{sb.base_url}/workflows", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    default = {**form, "client_id": DEFAULT_OAUTH_CLIENT_ID, "client_secret": DEFAULT_OAUTH_CLIENT_SECRET}
+    r = requests.post(f"{sb.base_url}/connect/token", data=default)
+    assert r.status_code == 400
+    assert r.json() == {"error": "invalid_client"}
+
+
+def test_cli_key_options_build_the_config() -> None:
+    import argparse
+
+    import pytest
+
+    from cfp_dev.sandbox.checkout import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY
+    from cfp_dev.sandbox.cli import add_checkout_parser, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_checkout_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            *("checkout", "--secret-key", CUSTOM_KEY, "--public-key", "pk_sbox_" + "q" * 27),
+            *("--oauth-client-id", CUSTOM_CLIENT[0], "--oauth-client-secret", CUSTOM_CLIENT[1]),
+            *("--timestamp-style", "offset_ms", "--days", "0"),
+        ]
+    )
+    config = config_from_args(args)
+    assert config.secret_keys == [CUSTOM_KEY]
+    assert config.public_keys == ["pk_sbox_" + "q" * 27]
+    assert config.oauth_clients[CUSTOM_CLIENT[0]]["secret"] == CUSTOM_CLIENT[1]
+    assert list(config.oauth_clients) == [CUSTOM_CLIENT[0]]
+    assert config.timestamp_style == "offset_ms"
+    defaults = config_from_args(parser.parse_args(["checkout", "--days", "0"]))
+    assert defaults.secret_keys == [DEFAULT_SECRET_KEY]
+    assert defaults.public_keys == [DEFAULT_PUBLIC_KEY]
+    assert list(defaults.oauth_clients) == [DEFAULT_OAUTH_CLIENT_ID]
+    assert defaults.timestamp_style == "mixed"
+    bad_options = {
+        "secret key": ["--secret-key", "sk_sbox_short"],
+        "--oauth-client-secret": ["--oauth-client-id", "ack_x"],
+        "public key": ["--public-key", "pk_x"],
+    }
+    for message, bad in bad_options.items():
+        with pytest.raises(ValueError, match=message):
+            config_from_args(parser.parse_args(["checkout", "--days", "0", *bad]))

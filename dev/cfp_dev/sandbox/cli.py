@@ -53,6 +53,27 @@ def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--payments-per-day", type=int, default=None, help="generated payments per day (default 40)"
     )
     p.add_argument("--now", default=None, help="end of history / clock start, ISO 8601 (default: now)")
+    p.add_argument(
+        "--secret-key",
+        default=None,
+        metavar="KEY",
+        help="accept this secret key instead of the default one (format sk_sbox_ + 27 chars)",
+    )
+    p.add_argument(
+        "--public-key", default=None, metavar="KEY", help="public key to hand to clients (pk_sbox_...)"
+    )
+    p.add_argument(
+        "--oauth-client-id", default=None, metavar="ID", help="OAuth client id instead of the default"
+    )
+    p.add_argument(
+        "--oauth-client-secret", default=None, metavar="SECRET", help="secret of --oauth-client-id"
+    )
+    p.add_argument(
+        "--timestamp-style",
+        choices=("z", "offset_ms", "mixed"),
+        default="mixed",
+        help="timestamps end in Z, in +00:00 with milliseconds, or both (default mixed)",
+    )
     p.add_argument("--fault-429", type=_share, default=0.0, metavar="SHARE", help="share of injected 429s")
     p.add_argument("--fault-500", type=_share, default=0.0, metavar="SHARE", help="share of injected 500s")
     p.add_argument("--fault-slow", type=_share, default=0.0, metavar="SHARE", help="share of slow answers")
@@ -91,10 +112,35 @@ def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _credentials(args: argparse.Namespace) -> dict[str, Any]:
+    """Config fields for the key options; an option left out keeps the default credential."""
+    from cfp_dev.sandbox.checkout.config import (
+        DEFAULT_OAUTH_CLIENT_ID,
+        DEFAULT_OAUTH_CLIENT_SECRET,
+        oauth_client,
+    )
+
+    out: dict[str, Any] = {}
+    if args.secret_key is not None:
+        out["secret_keys"] = [args.secret_key]
+    if args.public_key is not None:
+        out["public_keys"] = [args.public_key]
+    if args.oauth_client_id is not None or args.oauth_client_secret is not None:
+        if args.oauth_client_id is not None and args.oauth_client_secret is None:
+            raise ValueError("--oauth-client-id needs --oauth-client-secret")
+        client_id = args.oauth_client_id or DEFAULT_OAUTH_CLIENT_ID
+        out["oauth_clients"] = oauth_client(
+            client_id, args.oauth_client_secret or DEFAULT_OAUTH_CLIENT_SECRET
+        )
+    return out
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     from cfp_dev.sandbox.checkout import SandboxConfig
 
     kwargs: dict[str, Any] = {
+        **_credentials(args),
+        "timestamp_style": args.timestamp_style,
         "scenario_path": args.scenario,
         "now": args.now,
         "fault_429_share": args.fault_429,
@@ -124,7 +170,7 @@ def run_checkout(args: argparse.Namespace) -> int:
     """Build the world and serve until Ctrl-C; returns the process exit code."""
     import uvicorn
 
-    from cfp_dev.sandbox.checkout import DEFAULT_OAUTH_CLIENT_ID, ScenarioError, create_app
+    from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, ScenarioError, create_app
 
     try:
         config = config_from_args(args)
@@ -150,11 +196,15 @@ def run_checkout(args: argparse.Namespace) -> int:
         return 2
     world = app.state.sandbox.world
     key = config.secret_keys[0]
+    which = "the default sandbox key: DEFAULT_SECRET_KEY in cfp_dev.sandbox.checkout"
+    if key != DEFAULT_SECRET_KEY:
+        which = "from --secret-key"
+    client_id = next(iter(config.oauth_clients))
     sys.stderr.write(
         f"Checkout.com sandbox on {base}  ({len(world.payments)} payments, {len(world.reports)} reports)\n"
-        f"  secret key   {key[:12]}... (the default sandbox key: DEFAULT_SECRET_KEY in "
-        "cfp_dev.sandbox.checkout)\n"
-        f"  OAuth client {DEFAULT_OAUTH_CLIENT_ID} -> {base}/connect/token\n"
+        f"  secret key   {key[:12]}... ({which})\n"
+        f"  public key   {config.public_keys[0][:12]}...\n"
+        f"  OAuth client {client_id} -> {base}/connect/token\n"
         f"  admin        {base}/_sandbox/summary  (docs: {base}/_sandbox/docs)\n"
     )
     server = uvicorn.Server(

@@ -10,6 +10,7 @@ from .config import (
     ALL_SCOPES,
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
+    DEFAULT_PUBLIC_KEY,
     DEFAULT_SECRET_KEY,
     SandboxConfig,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ALL_SCOPES",
     "DEFAULT_OAUTH_CLIENT_ID",
     "DEFAULT_OAUTH_CLIENT_SECRET",
+    "DEFAULT_PUBLIC_KEY",
     "DEFAULT_SECRET_KEY",
     "SandboxConfig",
     "SandboxServer",

@@ -5,19 +5,31 @@ the anchor multiplied by ``clock_speed``, plus whatever ``/_sandbox/advance`` ad
 outcomes (captures 2 s after the 202), webhook resends (5 min, 10 min, ...) and authorization
 expiries are scheduled on it, so a fast clock compresses hours into seconds in tests.
 
-Timestamps are written like the real API: UTC, ``Z``, and 0 to 7 fractional digits. Stored
-datetimes are truncated to the precision they will be written with, so what a client parses
-back equals what the sandbox filters on (the 7th digit is cosmetic, below a microsecond).
+Timestamps are written like the real API: UTC, ``Z``, and 0 to 7 fractional digits, or (real
+deliveries do this too) ``+00:00`` with exactly three fractional digits. Stored datetimes are
+truncated to the precision they will be written with, so what a client parses back equals what
+the sandbox filters on (the 7th digit is cosmetic, below a microsecond).
+
+Which of the two styles an instant is written in is decided once, when the world stamps it
+(``World.stamp``, per ``SandboxConfig.timestamp_style``), and travels with the datetime as its
+``tzinfo``: :data:`OFFSET_UTC` is UTC in every comparison, hash and arithmetic, so nothing else
+in the sandbox notices, yet every surface (API responses, webhook bodies, report files) writes
+the same instant the same way without the renderers needing the config.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
 from checkout_freshportal.timeutil import TimestampError, parse_ts
+
+#: ``tzinfo`` of instants written ``2023-05-24T09:12:27.469+00:00`` instead of ``...Z``.
+OFFSET_UTC = timezone(timedelta(0), "+00:00")
+#: Values of ``SandboxConfig.timestamp_style``.
+TIMESTAMP_STYLES = ("z", "offset_ms", "mixed")
 
 
 class SimClock:
@@ -77,11 +89,23 @@ def quantize(dt: datetime, digits: int) -> datetime:
     return dt.replace(microsecond=dt.microsecond - dt.microsecond % step)
 
 
+def as_offset_style(dt: datetime) -> datetime:
+    """``dt`` truncated to milliseconds and marked to be written with ``+00:00``."""
+    return quantize(dt.astimezone(UTC), 3).replace(tzinfo=OFFSET_UTC)
+
+
+def is_offset_style(dt: datetime) -> bool:
+    return dt.tzinfo is OFFSET_UTC
+
+
 @lru_cache(maxsize=1 << 18)
-def _cko_ts(dt: datetime) -> str:
+def _cko_ts(dt: datetime, offset_style: bool) -> str:
+    # offset_style is part of the cache key: instants equal across tzinfos hash the same.
     dt = dt.astimezone(UTC)
     base = dt.strftime("%Y-%m-%dT%H:%M:%S")
     micro = dt.microsecond
+    if offset_style:
+        return f"{base}.{micro // 1000:03d}+00:00"
     if micro == 0:
         return base + "Z"
     frac = f"{micro:06d}".rstrip("0")
@@ -94,9 +118,10 @@ def cko_ts(dt: datetime | None) -> str | None:
     """Checkout.com style: ``2023-05-24T09:12:27.4695512Z``, ``...27.357Z`` or ``...27Z``.
 
     Trailing zeros are dropped; a full 6-digit value gets a deterministic 7th digit, so the
-    output has 0-5 or 7 digits, as seen on the real API.
+    output has 0-5 or 7 digits, as seen on the real API. An instant marked with
+    :data:`OFFSET_UTC` is written ``2023-05-24T09:12:27.469+00:00`` (always 3 digits).
     """
-    return None if dt is None else _cko_ts(dt)
+    return None if dt is None else _cko_ts(dt, dt.tzinfo is OFFSET_UTC)
 
 
 def parse_query_ts(value: str | None) -> datetime | None:
@@ -119,4 +144,6 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
 
 
 def day_start(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Midnight UTC of ``dt``'s day, written in the same style as ``dt``."""
+    out = dt.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return out.replace(tzinfo=OFFSET_UTC) if dt.tzinfo is OFFSET_UTC else out

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-#: Secret-key format the SDKs validate (reference §1.2).
+#: Secret-key and public-key formats the SDKs validate (reference §1.2).
 SECRET_KEY_RE = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
+PUBLIC_KEY_RE = re.compile(r"^pk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
 
 #: ``sk_sbox_`` + 26 chars of [a-z2-7] + 1 char; a made-up sandbox key, not a real credential.
 DEFAULT_SECRET_KEY = "sk_sbox_fre5hp2rta7sandb2xkeyf2rdem"
+DEFAULT_PUBLIC_KEY = "pk_sbox_fre5hp2rta7sandb2xkeyf2rdem"
 DEFAULT_OAUTH_CLIENT_ID = "ack_fre5hp2rta7sandb2xc7ient2q"
 DEFAULT_OAUTH_CLIENT_SECRET = "sandbox-client-secret-not-a-real-one"
 
@@ -57,8 +59,17 @@ def _default_secret_keys() -> list[str]:
     return [DEFAULT_SECRET_KEY]
 
 
+def _default_public_keys() -> list[str]:
+    return [DEFAULT_PUBLIC_KEY]
+
+
 def _default_oauth_clients() -> dict[str, dict[str, Any]]:
-    return {DEFAULT_OAUTH_CLIENT_ID: {"secret": DEFAULT_OAUTH_CLIENT_SECRET, "scopes": list(ALL_SCOPES)}}
+    return oauth_client(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
+
+
+def oauth_client(client_id: str, secret: str) -> dict[str, dict[str, Any]]:
+    """``oauth_clients`` value for one client with every scope (what the CLI options build)."""
+    return {client_id: {"secret": secret, "scopes": list(ALL_SCOPES)}}
 
 
 @dataclass
@@ -79,6 +90,9 @@ class SandboxConfig:
 
     # ---- credentials
     secret_keys: list[str] = field(default_factory=_default_secret_keys)
+    #: Public keys a client may be configured with; the sandbox serves no public-key endpoint
+    #: (card tokenization is not simulated), so like the real API it answers 401 to them.
+    public_keys: list[str] = field(default_factory=_default_public_keys)
     oauth_clients: dict[str, dict[str, Any]] = field(default_factory=_default_oauth_clients)
     #: Lifetime of OAuth access tokens, in wall-clock seconds (clients cache by ``expires_in``).
     token_ttl_seconds: float = 3600
@@ -108,6 +122,12 @@ class SandboxConfig:
     #: Honour the legacy amount-suffix decline triggers (reference §10, [U] on NAS).
     amount_decline_triggers: bool = False
 
+    # ---- shapes of what is sent
+    #: ``z``: every timestamp ends in ``Z``; ``offset_ms``: ``+00:00`` with milliseconds;
+    #: ``mixed``: about a fifth of the stamped instants use ``+00:00`` (deterministic per seed),
+    #: so every test, the demo and the benchmarks see both styles, as real deliveries do.
+    timestamp_style: str = "mixed"
+
     # ---- webhooks
     webhook_duplicate_share: float = 0.0
     webhook_reorder_share: float = 0.0
@@ -128,9 +148,17 @@ class SandboxConfig:
             raise ValueError("clock_speed must be positive")
         if self.days < 0 or self.payments_per_day < 0:
             raise ValueError("days and payments_per_day must not be negative")
+        if self.timestamp_style not in ("z", "offset_ms", "mixed"):
+            raise ValueError(f"timestamp_style must be z, offset_ms or mixed, got {self.timestamp_style!r}")
         for key in self.secret_keys:
             if not SECRET_KEY_RE.match(key):
                 raise ValueError("a configured secret key does not match the sk_sbox_ format")
+        for key in self.public_keys:
+            if not PUBLIC_KEY_RE.match(key):
+                raise ValueError("a configured public key does not match the pk_sbox_ format")
+        for client_id, client in self.oauth_clients.items():
+            if not client_id or not str(client.get("secret") or ""):
+                raise ValueError("an OAuth client needs a non-empty id and secret")
         for name in (
             "fault_429_share",
             "fault_500_share",

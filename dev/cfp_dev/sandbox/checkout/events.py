@@ -1,8 +1,18 @@
 """The ``data`` part of webhook events, built at the moment of the state change.
 
-Payment events carry the balances *after* the action (reference §6.2), so a receiver can derive
-state from any single event; the card appears with ``last_4`` (webhook spelling) rather than
-``last4`` (API spelling).
+Shapes follow real deliveries (reference §6.2), including the parts a receiver could wrongly
+rely on being there:
+
+* payment events that move money carry the balances *after* the action; ``payment_pending``,
+  ``payment_capture_pending`` and ``payment_expired`` carry **no** ``balances`` (pending events
+  only ``id, action_id, amount, currency, processed_on, reference, metadata``; the expiry has an
+  ``action_id`` of its own);
+* some action events carry ``trigger`` (``"manual"``);
+* the card appears with ``last_4`` (webhook spelling) rather than ``last4`` (API spelling), and
+  ``source.type`` is not always ``card`` (sources.py);
+* dispute events have **no** ``status`` (the event type is the lifecycle) but carry
+  ``client_id``, ``entity_id``, ``processing_channel_id``, and ``resolved_reason`` on the events
+  that end a dispute.
 """
 
 from __future__ import annotations
@@ -12,7 +22,22 @@ from typing import Any
 
 from . import render
 from .clock import cko_ts
-from .model import Action, Dispute, Payment
+from .ids import derived_id, derived_share
+from .model import Account, Action, Dispute, Payment
+
+#: Dispute events that end a dispute; only these carry ``resolved_reason``.
+RESOLUTION_EVENTS = frozenset(
+    {
+        "dispute_accepted",
+        "dispute_expired",
+        "dispute_won",
+        "dispute_lost",
+        "dispute_canceled",
+        "dispute_resolved",
+        "dispute_arbitration_won",
+        "dispute_arbitration_lost",
+    }
+)
 
 
 def _links(base: str, payment: Payment, refund: bool = False) -> dict[str, Any]:
@@ -55,7 +80,10 @@ def authorization_data(payment: Payment, action: Action, base: str) -> dict[str,
 
 
 def action_data(payment: Payment, action: Action, base: str) -> dict[str, Any]:
-    """``payment_captured`` / ``payment_refunded`` / ``payment_voided`` / ``..._declined``."""
+    """``payment_captured`` / ``_refunded`` / ``_voided`` / ``_authorization_incremented`` / ``..._declined``.
+
+    About half of them name a ``trigger``, as some real deliveries do.
+    """
     data: dict[str, Any] = {
         "id": payment.id,
         "action_id": action.id,
@@ -70,11 +98,54 @@ def action_data(payment: Payment, action: Action, base: str) -> dict[str, Any]:
         "processing": render.processing(action),
         "event_links": _links(base, payment, refund=action.type == "Capture"),
     }
+    if derived_share(action.id + ":trigger") < 0.5:
+        data["trigger"] = "manual"
     return {k: v for k, v in data.items() if v is not None}
 
 
+def capture_pending_data(payment: Payment, action: Action) -> dict[str, Any]:
+    """``payment_capture_pending`` (an APM capture under way): no balances, no processing."""
+    data: dict[str, Any] = {
+        "id": payment.id,
+        "action_id": action.id,
+        "amount": action.amount,
+        "currency": payment.currency,
+        "processed_on": cko_ts(action.processed_on),
+        "reference": action.reference or payment.reference,
+        "metadata": action.metadata if action.metadata is not None else payment.metadata,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def pending_data(payment: Payment, at: datetime, base: str) -> dict[str, Any]:
+    """``payment_pending`` (3DS or APM redirect started): no balances."""
+    return {
+        "id": payment.id,
+        "reference": payment.reference,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "processed_on": cko_ts(at),
+        "metadata": payment.metadata,
+        "event_links": _links(base, payment),
+    }
+
+
+def expired_data(payment: Payment, at: datetime, base: str) -> dict[str, Any]:
+    """``payment_expired``: an ``action_id`` of its own and no balances."""
+    return {
+        "id": payment.id,
+        "action_id": derived_id("act", payment.id + ":expiry"),
+        "reference": payment.reference,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "processed_on": cko_ts(at),
+        "metadata": payment.metadata,
+        "event_links": _links(base, payment),
+    }
+
+
 def lifecycle_data(payment: Payment, at: datetime, base: str) -> dict[str, Any]:
-    """``payment_expired`` / ``payment_canceled`` / ``payment_pending`` (no action of their own)."""
+    """``payment_canceled`` (no action of its own; balances as they are)."""
     return {
         "id": payment.id,
         "reference": payment.reference,
@@ -87,12 +158,15 @@ def lifecycle_data(payment: Payment, at: datetime, base: str) -> dict[str, Any]:
     }
 
 
-def dispute_data(dispute: Dispute, at: datetime) -> dict[str, Any]:
-    return {
+def dispute_data(dispute: Dispute, at: datetime, account: Account, event_type: str) -> dict[str, Any]:
+    """Dispute events: the lifecycle is the event type, so ``data`` has no ``status``."""
+    data: dict[str, Any] = {
         "id": dispute.id,
+        "client_id": account.client_id,
+        "entity_id": account.client_entity_id,
+        "processing_channel_id": account.processing_channel_id,
         "date": cko_ts(at),
         "category": dispute.category,
-        "status": dispute.status,
         "amount": dispute.amount,
         "currency": dispute.currency,
         "reason_code": dispute.reason_code,
@@ -104,3 +178,6 @@ def dispute_data(dispute: Dispute, at: datetime) -> dict[str, Any]:
         "evidence_required_by": cko_ts(dispute.evidence_required_by),
         "last_update": cko_ts(dispute.last_update),
     }
+    if event_type in RESOLUTION_EVENTS:
+        data["resolved_reason"] = dispute.resolved_reason
+    return data

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .ids import IdFactory
+from .ids import IdFactory, derived_id, derived_share
 from .model import Card, PaymentPlan, PlannedAction, PlannedDispute
+from .sources import source_type_for
 
 #: Currency mix of the merchant (weights), with EUR/GBP/USD settling in their own accounts.
 CURRENCY_MIX: tuple[tuple[str, int], ...] = (
@@ -264,6 +265,7 @@ class PlanGenerator:
             description=f"FreshPortal order {metadata['order_id']}",
             decline_code=decline,
         )
+        plan.source_type = source_type_for(plan.payment_id, currency)
         if decline is None:
             self._lifecycle(plan)
         return plan
@@ -281,6 +283,7 @@ class PlanGenerator:
             captured = amount
         elif r < 0.80:  # captured on dispatch, hours to days later
             captured_at = t + timedelta(seconds=rng.randint(3600, 3 * 86400))
+            amount += _increment(plan, acts, captured_at)
             acts.append(
                 PlannedAction(captured_at, "capture", amount, ids.new("act"), reference=plan.reference)
             )
@@ -373,3 +376,20 @@ class PlanGenerator:
         else:
             dispute.steps = [(submitted, "evidence_under_review")]
         plan.disputes.append(dispute)
+
+
+def _increment(plan: PaymentPlan, acts: list[PlannedAction], captured_at: datetime) -> int:
+    """A quarter of the orders captured on dispatch grew before dispatch (extra stems added):
+    an incremental authorization of 5-20 % halfway to the capture, which then takes it all.
+
+    Chosen and sized from the payment id, so the world's RNG streams and ids stay as they were.
+    """
+    key = plan.payment_id + ":increment"
+    if derived_share(key) >= 0.25:
+        return 0
+    extra = plan.amount * (5 + int(derived_share(key + ":size") * 16)) // 100
+    if extra <= 0:
+        return 0
+    at = plan.requested_on + (captured_at - plan.requested_on) / 2
+    acts.append(PlannedAction(at, "increment", extra, derived_id("act", key)))
+    return extra

@@ -65,3 +65,16 @@ class IdFactory:
 
     def hex(self, length: int) -> str:
         return f"{self._rng.getrandbits(4 * length):0{length}X}"
+
+
+def derived_id(prefix: str, key: str) -> str:
+    """An id derived from a key, for objects that appear without a planned id (the action of an
+    expiry, an increment chosen from a payment id) without drawing from the seeded factory, so
+    adding them leaves every other id of the world unchanged."""
+    h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=17).digest(), "big")
+    return f"{prefix}_" + "".join(_B32[(h >> (5 * i)) & 31] for i in range(26))
+
+
+def derived_share(key: str) -> float:
+    """A number in [0, 1) derived from a key: deterministic choices that consume no RNG draw."""
+    return int(derived_digits(key, 6)) / 1_000_000

@@ -62,6 +62,8 @@ class Action:
     auth_code: str | None = None
     metadata: dict[str, Any] | None = None
     capture_action_id: str | None = None
+    #: An incremental authorization (``POST /payments/{id}/authorizations``, reference §4).
+    incremental: bool = False
 
 
 @dataclass(slots=True)
@@ -118,6 +120,8 @@ class Payment:
     updated_on: datetime | None = None
     fees: FeeOverrides | None = None
     dispute_ids: list[str] = field(default_factory=list)
+    #: ``source.type`` as rendered (sources.py); the card stays for fees and search.
+    source_type: str = "card"
 
     @property
     def available_to_refund(self) -> int:
@@ -281,7 +285,7 @@ class PaymentLink:
 @dataclass(slots=True)
 class PlannedAction:
     at: datetime
-    kind: str  # capture | refund | void
+    kind: str  # capture | refund | void | increment
     amount: int | None
     action_id: str
     reference: str | None = None
@@ -323,3 +327,4 @@ class PaymentPlan:
     fees: FeeOverrides | None = None
     holding_currency: str | None = None
     payment_type: str = "Regular"
+    source_type: str = "card"

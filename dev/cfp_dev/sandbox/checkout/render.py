@@ -20,6 +20,7 @@ from .clock import cko_ts
 from .fees import format_decimal
 from .ids import arn_for, derived_digits
 from .model import Account, Action, Dispute, FinancialAction, Payment, PaymentLink, Report
+from .sources import render_source
 
 
 # ---------------------------------------------------------------- JSON bytes
@@ -74,25 +75,7 @@ def _processing(action_id: str, action_type: str, approved: bool) -> tuple[tuple
 
 
 def source(p: Payment, *, webhook: bool = False) -> dict[str, Any]:
-    card = p.card
-    out: dict[str, Any] = {
-        "id": card.source_id,
-        "type": "card",
-        "expiry_month": card.expiry_month,
-        "expiry_year": card.expiry_year,
-        "name": card.name,
-        "scheme": card.scheme,
-        ("last_4" if webhook else "last4"): card.last4,
-        "fingerprint": card.fingerprint,
-        "bin": card.bin,
-        "card_type": card.card_type,
-        "card_category": card.card_category,
-        "issuer_country": card.issuer_country,
-        "product_type": card.product_type,
-        "avs_check": "G",
-        "cvv_check": "Y",
-    }
-    return {k: v for k, v in out.items() if v is not None}
+    return render_source(p, webhook=webhook)
 
 
 def payment_links(p: Payment, base: str) -> dict[str, Any]:
@@ -129,7 +112,7 @@ def action_full(a: Action, p: Payment, base: str) -> dict[str, Any]:
     if a.auth_code:
         out["auth_code"] = a.auth_code
     if a.type == "Authorization":
-        out["authorization_type"] = "Final"
+        out["authorization_type"] = "Incremental" if a.incremental else "Final"
     if a.reference is not None:
         out["reference"] = a.reference
     if a.metadata:

@@ -22,12 +22,13 @@ from checkout_freshportal.timeutil import TimestampError, parse_ts
 from . import cards
 from .ids import IdFactory
 from .model import FeeOverrides, PaymentPlan, PlannedAction, PlannedDispute
+from .sources import SOURCE_TYPES, source_allowed
 
 FORMAT_VERSION = 1
 _REL = re.compile(r"^([+-])(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _PAY_ID = re.compile(r"^pay_[a-z0-9]{26}$")
 _DISPUTE_OUTCOMES = ("evidence_required", "evidence_under_review", "won", "lost", "accepted", "expired")
-_ACTION_TYPES = ("capture", "refund", "void")
+_ACTION_TYPES = ("capture", "refund", "void", "increment")
 
 _TOP_KEYS = {"version", "description", "now", "seed", "background", "payments"}
 #: Sections of a shared scenario (``sandbox/shared_scenario.py``) that other tools read: the
@@ -50,6 +51,7 @@ _PAYMENT_KEYS = {
     "fees",
     "holding_currency",
     "payment_type",
+    "source_type",
 }
 _CARD_KEYS = {"number", "expiry_month", "expiry_year", "name", "issuer_country", "card_type", "card_category"}
 _ACTION_KEYS = {"type", "amount", "at", "reference", "final", "declined", "metadata"}
@@ -292,6 +294,11 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
         out["description"] = ck.str_(obj["description"], f"{path}.description", max_len=100)
     if "payment_type" in obj:
         out["payment_type"] = ck.str_(obj["payment_type"], f"{path}.payment_type")
+    if "source_type" in obj:
+        kind = obj["source_type"]
+        if not isinstance(kind, str) or not source_allowed(kind, str(currency)):
+            ck.fail(f"{path}.source_type", f"must be one of {', '.join(SOURCE_TYPES)} (ideal: EUR only)")
+        out["source_type"] = kind
     out["metadata"] = _check_metadata(ck, obj.get("metadata", {}), f"{path}.metadata")
     out["customer"] = _check_customer(ck, obj.get("customer"), f"{path}.customer")
     out["card"] = _check_card(ck, obj.get("card", {}), f"{path}.card")
@@ -412,6 +419,8 @@ def _check_action(ck: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
         if kind == "void":
             ck.fail(f"{path}.amount", "a void always releases the whole remaining authorization; drop amount")
         out["amount"] = ck.int_(obj["amount"], f"{path}.amount", 1, "a positive integer")
+    elif kind == "increment":
+        ck.fail(f"{path}.amount", "is required for an increment (the amount added to the authorization)")
     if "at" not in obj:
         ck.fail(f"{path}.at", "is required ('+2h' after the payment, '-1d' before now, or ISO 8601)")
     else:
@@ -424,6 +433,8 @@ def _check_action(ck: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
         out[key] = bool(obj.get(key, False))
     if "metadata" in obj:
         out["metadata"] = _check_metadata(ck, obj["metadata"], f"{path}.metadata")
+    if kind == "increment" and out["declined"]:
+        ck.fail(f"{path}.declined", "declined increments are not simulated")
     return out if len(ck.problems) == before else None
 
 
@@ -508,6 +519,7 @@ def _plan(
         fees=spec.get("fees"),
         holding_currency=spec.get("holding_currency"),
         payment_type=spec.get("payment_type") or "Regular",
+        source_type=spec.get("source_type") or "card",
     )
     if decline and (spec["actions"] or spec["disputes"]):
         ck.fail(
@@ -556,6 +568,12 @@ def _plan(
                 continue
             if not a["declined"]:
                 refunded += amt
+        elif kind == "increment":
+            if capturable == 0:
+                ck.fail(apath, "an increment needs an open authorization (nothing left to capture)")
+                continue
+            if not a["declined"]:
+                capturable += amt
         elif kind == "void":
             if captured:
                 ck.fail(apath, "void after a capture is not allowed (the real API answers 403)")

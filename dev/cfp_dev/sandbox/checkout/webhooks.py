@@ -58,6 +58,8 @@ GATEWAY_EVENTS = (
     "payment_void_declined",
     "payment_captured",
     "payment_capture_declined",
+    "payment_capture_pending",
+    "payment_authorization_incremented",
     "payment_refunded",
     "payment_refund_declined",
     "card_verified",
@@ -207,6 +209,7 @@ class WebhookDispatcher:
                 "timestamp": cko_ts(created_on),
                 "version": "2.1.0",
                 "data": data,
+                "action_invocations": self._invocations(event_type),
                 "_links": links,
             }
         else:
@@ -228,6 +231,19 @@ class WebhookDispatcher:
                 for action in wf.actions:
                     self._enqueue_new(event_id, event_type, wf.id, action, body, now)
             self._cv.notify_all()
+
+    def _invocations(self, event_type: str) -> list[dict[str, Any]]:
+        """``action_invocations`` of the events-API envelope: one per webhook action that fires.
+
+        Built once per event and shared by every delivery, as the real envelope lists them all.
+        """
+        with self._cv:
+            workflows = [wf for wf in self.workflows.values() if wf.accepts(event_type)]
+        return [
+            {"workflow_id": wf.id, "workflow_action_id": action.id, "status": "pending"}
+            for wf in workflows
+            for action in wf.actions
+        ]
 
     def _enqueue_new(
         self, event_id: str, event_type: str, wf_id: str, action: WebhookAction, body: bytes, now: datetime

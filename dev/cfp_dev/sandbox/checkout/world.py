@@ -18,11 +18,11 @@ import itertools
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from . import cards, events
-from .clock import day_start, quantize
+from .clock import as_offset_style, day_start, quantize
 from .config import SandboxConfig
 from .fees import build_financial_action, holding_currency_for, region_for
 from .ids import IdFactory, arn_for, derived_digits
@@ -59,6 +59,8 @@ DISPUTE_EVENTS = {
     "arbitration_won": "dispute_arbitration_won",
     "arbitration_lost": "dispute_arbitration_lost",
 }
+#: Payment sources whose captures are asynchronous: ``payment_capture_pending`` comes first.
+ASYNC_CAPTURE_SOURCES = frozenset({"paypal", "ideal"})
 #: Outcomes that give the merchant the disputed amount back.
 DISPUTE_CREDIT_STATUSES = frozenset({"won", "canceled", "arbitration_won"})
 DISPUTE_STATUSES = frozenset(DISPUTE_EVENTS) | {"arb_evidence_submitted"}
@@ -142,10 +144,16 @@ class World:
         return ran
 
     def stamp(self, dt: datetime) -> datetime:
-        """Truncate to the precision the real API would print (0-7 digits, mostly 7)."""
+        """Truncate to the precision the real API would print (0-7 digits, mostly 7), in the style
+        of ``timestamp_style``: ``...Z`` or ``...+00:00`` with milliseconds (see clock.py)."""
+        style = self.config.timestamp_style
+        if style == "offset_ms":
+            return as_offset_style(dt)
         r = self.stamp_rng.random()
+        if style == "mixed" and r < 0.2:
+            return as_offset_style(dt)
         digits = 6 if r < 0.7 else 3 if r < 0.85 else 0 if r < 0.9 else self.stamp_rng.choice((1, 2, 4, 5))
-        return quantize(dt, digits)
+        return quantize(dt.astimezone(UTC), digits)
 
     def cutoff(self, now: datetime | None = None) -> datetime:
         """Objects newer than this are not yet visible in lists, search and reports."""
@@ -205,9 +213,12 @@ class World:
         self.schedule(plan.requested_on, self._start_plan, plan)
 
     def _start_plan(self, plan: PaymentPlan) -> None:
+        at = plan.requested_on  # generated plans are stamped already; scenario times are exact
+        if self.config.timestamp_style == "offset_ms":
+            at = as_offset_style(at)
         p = self.new_payment(
             payment_id=plan.payment_id,
-            at=plan.requested_on,
+            at=at,
             amount=plan.amount,
             currency=plan.currency,
             reference=plan.reference,
@@ -219,8 +230,9 @@ class World:
             fees=plan.fees,
             holding_currency=plan.holding_currency,
             payment_type=plan.payment_type,
+            source_type=plan.source_type,
         )
-        self.authorize(p, plan.requested_on, plan.auth_action_id, plan.decline_code)
+        self.authorize(p, at, plan.auth_action_id, plan.decline_code)
         if not p.approved:
             return
         for step in plan.actions:
@@ -255,6 +267,9 @@ class World:
                     step.metadata,
                     decline_code=step.decline_code,
                 )
+        elif step.kind == "increment":
+            if step.amount and p.can_capture() and not p.capture_final:
+                self.apply_increment(p, at, step.amount, step.action_id, step.reference, step.metadata)
         elif step.kind == "void" and p.can_void():
             self.apply_void(
                 p, at, step.action_id, step.reference, step.metadata, decline_code=step.decline_code
@@ -298,6 +313,7 @@ class World:
         fees: FeeOverrides | None = None,
         holding_currency: str | None = None,
         payment_type: str = "Regular",
+        source_type: str = "card",
         link_id: str | None = None,
         success_url: str | None = None,
         failure_url: str | None = None,
@@ -317,6 +333,7 @@ class World:
             currency_account_id=self.currency_account(holding),
             region=region_for(card.issuer_country, self.account.merchant_country),
             payment_type=payment_type,
+            source_type=source_type,
             capture=capture,
             fees=fees,
             link_id=link_id,
@@ -424,6 +441,13 @@ class World:
             return self._declined_action(
                 p, at, "Capture", action_id, amount, reference, metadata, decline_code or "20005"
             )
+        if p.source_type in ASYNC_CAPTURE_SOURCES:  # APM captures are announced before they land
+            pending = Action(
+                action_id, "Capture", at, amount, True, "10000", "Approved", reference, None, metadata
+            )
+            self._emit(
+                "payment_capture_pending", p.id, at, lambda base: events.capture_pending_data(p, pending)
+            )
         p.total_captured += amount
         p.available_to_capture -= amount
         p.available_to_void = 0
@@ -519,6 +543,44 @@ class World:
         self._emit("payment_voided", p.id, at, lambda base: events.action_data(p, action, base))
         return action
 
+    def apply_increment(
+        self,
+        p: Payment,
+        at: datetime,
+        amount: int,
+        action_id: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Action:
+        """An incremental authorization (reference §4): more may be captured than first authorized.
+
+        Nothing captured yet: the increment may also be voided. The expiry stays where it was.
+        """
+        p.total_authorized += amount
+        p.available_to_capture += amount
+        if p.total_captured == 0:
+            p.available_to_void += amount
+        action = Action(
+            action_id,
+            "Authorization",
+            at,
+            amount,
+            True,
+            "10000",
+            "Approved",
+            reference or p.reference,
+            derived_digits(action_id + ":auth", 6),
+            metadata,
+            incremental=True,
+        )
+        p.actions.append(action)
+        p.updated_on = at
+        self._refresh_status(p)
+        self._emit(
+            "payment_authorization_incremented", p.id, at, lambda base: events.action_data(p, action, base)
+        )
+        return action
+
     def expire_authorization(self, p: Payment) -> None:
         """At ``expires_on`` the uncaptured remainder lapses; untouched authorizations expire."""
         if p.available_to_capture <= 0 or p.pending_capture or p.pending_void:
@@ -535,7 +597,7 @@ class World:
         p.updated_on = at
         if p.total_captured == 0 and p.status == "Authorized":
             p.status = "Expired"
-            self._emit("payment_expired", p.id, at, lambda base: events.lifecycle_data(p, at, base))
+            self._emit("payment_expired", p.id, at, lambda base: events.expired_data(p, at, base))
         else:
             self._refresh_status(p)
 
@@ -545,7 +607,7 @@ class World:
         at = self.stamp(self.now)
         p.status = "Expired"
         p.updated_on = at
-        self._emit("payment_expired", p.id, at, lambda base: events.lifecycle_data(p, at, base))
+        self._emit("payment_expired", p.id, at, lambda base: events.expired_data(p, at, base))
 
     def start_pending(self, p: Payment, session_id: str) -> None:
         """A 3DS payment: 202 Pending until the challenge is completed (or it expires)."""
@@ -557,7 +619,7 @@ class World:
             "payment_pending",
             p.id,
             p.requested_on,
-            lambda base: events.lifecycle_data(p, p.requested_on, base),
+            lambda base: events.pending_data(p, p.requested_on, base),
         )
         self.schedule(
             p.requested_on + timedelta(seconds=self.config.pending_expiry_seconds), self.expire_pending, p
@@ -758,8 +820,8 @@ class World:
                 fee_sign=self.config.fee_sign,
             )
         )
-        self._emit("dispute_received", d.id, at, lambda base: events.dispute_data(d, at))
-        self._emit("dispute_evidence_required", d.id, at, lambda base: events.dispute_data(d, at))
+        self._emit_dispute("dispute_received", d, at)
+        self._emit_dispute("dispute_evidence_required", d, at)
         if d.evidence_required_by is not None:
             self.schedule(d.evidence_required_by, self._expire_dispute, d)
         return d
@@ -784,6 +846,8 @@ class World:
         d.history.append((at, status))
         if resolved_reason:
             d.resolved_reason = resolved_reason
+        elif status == "resolved" and d.resolved_reason is None:
+            d.resolved_reason = "rapid_dispute_resolution"  # what "resolved" means on NAS (ref §8)
         if status in DISPUTE_CREDIT_STATUSES:
             p = self.payments[d.payment_id]
             self._add_fa(
@@ -798,7 +862,11 @@ class World:
             )
         event = DISPUTE_EVENTS.get(status)
         if event:
-            self._emit(event, d.id, at, lambda base: events.dispute_data(d, at))
+            self._emit_dispute(event, d, at)
+
+    def _emit_dispute(self, event: str, d: Dispute, at: datetime) -> None:
+        account = self.account
+        self._emit(event, d.id, at, lambda base: events.dispute_data(d, at, account, event))
 
     # ------------------------------------------------------------------ payment links
     def create_link(self, **fields: Any) -> PaymentLink:

@@ -5,4 +5,5 @@ FROM astrocrpublic.azurecr.io/runtime:3.3-2
 
 COPY --chown=astro:astro pyproject.toml README.md /usr/local/airflow/
 COPY --chown=astro:astro include /usr/local/airflow/include
-RUN pip install --no-cache-dir --no-deps -e /usr/local/airflow
+COPY --chown=astro:astro airflow_provider /usr/local/airflow/airflow_provider
+RUN pip install --no-cache-dir --no-deps -e /usr/local/airflow -e /usr/local/airflow/airflow_provider

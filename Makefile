@@ -13,13 +13,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 venv: $(STAMP)
 
 # The stamp depends on the lock and the package metadata: editing either rebuilds the env.
-# Two editable packages: the product library (include/) and the development package (dev/:
-# simulators, scenario, demo), which the image never contains.
-$(STAMP): requirements.lock pyproject.toml dev/pyproject.toml
+# Three editable packages: the product library (include/), its Airflow provider (airflow_provider/:
+# hooks and connection types) and the development package (dev/: simulators, scenario, demo),
+# which the image never contains.
+$(STAMP): requirements.lock pyproject.toml airflow_provider/pyproject.toml dev/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e dev
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e airflow_provider -e dev
 	@touch $(STAMP)
 
 demo: $(STAMP)

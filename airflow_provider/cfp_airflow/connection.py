@@ -1,0 +1,83 @@
+"""From an Airflow Connection's fields to a library settings object's keyword arguments.
+
+Shared by both hooks so a base URL, an extra and a number are read the same way for either
+API. No Airflow import: the functions take the Connection's plain fields, so they are tested
+without a metadata database.
+
+``extra`` comes in three shapes: a JSON string (``AIRFLOW_CONN_*`` URIs), a dict from the JSON
+form, or a dict the UI wrote from the declared form fields -- whose keys may carry Airflow's
+``extra__<conn type>__`` prefix and whose empty fields arrive as ``""`` or ``null``. All three
+become one flat dict; unknown keys are refused so a typo fails at DAG start, not silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+
+def read_extra(
+    extra: Mapping[str, Any] | str | None, *, conn_id: str, conn_type: str, known: Collection[str]
+) -> dict[str, Any]:
+    """The extra as a flat dict without empty values; ``ValueError`` naming the connection otherwise."""
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra) if extra.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Connection {conn_id!r}: extra is not valid JSON ({exc.msg})") from None
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValueError(f"Connection {conn_id!r}: extra must be a JSON object")
+    prefix = f"extra__{conn_type}__"
+    flat: dict[str, Any] = {}
+    for key, value in (extra or {}).items():
+        name = key[len(prefix) :] if key.startswith(prefix) else key
+        if value is None or value == "":
+            continue
+        flat[name] = value
+    unknown = sorted(set(flat) - set(known))
+    if unknown:
+        raise ValueError(f"Connection {conn_id!r}: unknown extra key(s) {unknown}; known: {sorted(known)}")
+    return flat
+
+
+def typed_extras(
+    extra: Mapping[str, Any],
+    passthrough: Collection[str],
+    *,
+    ints: Collection[str] = (),
+    floats: Collection[str] = (),
+    conn_id: str,
+) -> dict[str, Any]:
+    """The extras that map 1:1 onto settings fields, numbers converted (a form sends text)."""
+    kwargs: dict[str, Any] = {}
+    for key in passthrough:
+        if key not in extra:
+            continue
+        value = extra[key]
+        try:
+            if key in ints:
+                value = int(value)
+            elif key in floats:
+                value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"Connection {conn_id!r}: extra.{key} must be a number, got {value!r}") from None
+        kwargs[key] = value
+    return kwargs
+
+
+def base_url(host: str | None, schema: str | None, port: int | None) -> str | None:
+    """``host`` as a base URL: a full URL as is, a bare host with ``schema`` (http/https) and ``port``.
+
+    The URI form of a Connection puts other things (a database name) in ``schema``: anything but
+    http/https there means https.
+    """
+    host = (host or "").strip()
+    if not host:
+        return None
+    if "://" in host:
+        return host
+    scheme = (schema or "https").strip().lower()
+    if scheme not in {"http", "https"}:
+        scheme = "https"
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"

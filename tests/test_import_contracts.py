@@ -61,6 +61,9 @@ def test_contracts_name_every_dag_and_plugin_module() -> None:
     assert plugin_modules
     adapters = set(contracts["library-without-adapters"]["forbidden_modules"])
     assert dag_modules | plugin_modules | {"dags", "plugins"} <= adapters
+    assert "cfp_airflow" in adapters
+    provider_rule = set(contracts["provider-without-dags-and-plugins"]["forbidden_modules"])
+    assert dag_modules | plugin_modules | {"dags", "plugins"} <= provider_rule
     plugins_rule = set(contracts["plugins-without-dags"]["forbidden_modules"])
     assert dag_modules | {"dags"} <= plugins_rule
 
@@ -80,30 +83,62 @@ BREACHES = [
     (
         "include/checkout_freshportal/config.py",
         "import warehouse_hook",
-        "The library imports no DAG or plugin module",
+        "The library imports no Airflow adapter (provider, DAG or plugin module)",
+    ),
+    (
+        "include/checkout_freshportal/money.py",
+        "import cfp_airflow.hooks",
+        "The library imports no Airflow adapter (provider, DAG or plugin module)",
+    ),
+    (
+        "airflow_provider/cfp_airflow/connection.py",
+        "import warehouse_hook",
+        "The Airflow provider imports no DAG or plugin module",
+    ),
+    (
+        "airflow_provider/cfp_airflow/connection_types.py",
+        "from cfp_dev.sandbox import checkout",
+        "DAGs, plugins and the provider import nothing from the development package",
     ),
     ("plugins/ingest_tasks.py", "import checkout_ingest", "Plugins import no DAG module"),
     (
         "dags/checkout_events.py",
         "import cfp_dev.sandbox",
-        "DAGs and plugins import nothing from the development package (simulators, demo)",
+        "DAGs, plugins and the provider import nothing from the development package",
     ),
 ]
 
 
-@pytest.mark.parametrize(("target", "line", "contract"), BREACHES, ids=[b[0] for b in BREACHES])
-def test_each_contract_catches_a_breach(tmp_path: Path, target: str, line: str, contract: str) -> None:
-    """The copy comes first on PYTHONPATH, so the checker reads it rather than the editable installs."""
+@pytest.fixture(scope="module")
+def scratch_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the checked packages for all the breaches (each one is undone after use)."""
+    root = tmp_path_factory.mktemp("tree")
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for folder in ("include", "dev", "dags", "plugins"):
-        shutil.copytree(REPO_ROOT / folder, tmp_path / folder, ignore=ignore)
-    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    with (tmp_path / target).open("a", encoding="utf-8") as f:
-        f.write(f"\n{line}\n")
+    for folder in ("include", "airflow_provider", "dev", "dags", "plugins"):
+        shutil.copytree(REPO_ROOT / folder, root / folder, ignore=ignore)
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
 
-    copies = os.pathsep.join([str(tmp_path / "include"), str(tmp_path / "dev")])
-    result = _lint_imports(tmp_path, pythonpath=copies)
+
+@pytest.mark.parametrize(("target", "line", "contract"), BREACHES, ids=[b[1] for b in BREACHES])
+def test_each_contract_catches_a_breach(scratch_tree: Path, target: str, line: str, contract: str) -> None:
+    """The copy comes first on PYTHONPATH, so the checker reads it rather than the editable installs."""
+    path = scratch_tree / target
+    original = path.read_text(encoding="utf-8")
+    path.write_text(f"{original}\n{line}\n", encoding="utf-8")
+    try:
+        copies = os.pathsep.join(str(scratch_tree / f) for f in ("include", "airflow_provider", "dev"))
+        result = _lint_imports(scratch_tree, pythonpath=copies)
+    finally:
+        path.write_text(original, encoding="utf-8")
 
     assert result.returncode != 0, result.stdout
     broken = result.stdout.split("Contracts:")[0]
     assert f"{contract} BROKEN" in broken, result.stdout
+
+
+def test_the_scratch_tree_alone_keeps_every_contract(scratch_tree: Path) -> None:
+    """Without a breach the copy passes: the failures above come from the breach, not the copy."""
+    copies = os.pathsep.join(str(scratch_tree / f) for f in ("include", "airflow_provider", "dev"))
+    result = _lint_imports(scratch_tree, pythonpath=copies)
+    assert result.returncode == 0, result.stdout + result.stderr

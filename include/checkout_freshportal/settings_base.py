@@ -403,6 +403,8 @@ def _translate(
         allowed = err["msg"].replace("<key>_hours", f"{label}{'_HOURS' if label.isupper() else '_hours'}")
         if err["type"] == "literal_error":
             allowed = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+        elif allowed.startswith("Input should be "):  # pydantic's own checks (text fields): same voice
+            allowed = "must be " + allowed.removeprefix("Input should be ")
         problems.append(Problem(label, shown, allowed))
     if unknown:
         problems.insert(

@@ -113,6 +113,12 @@ def test_list_must_hold_text() -> None:
         IngestSettings.from_mapping({"report_types": ["Payouts", 3]})
 
 
+def test_text_must_be_text() -> None:
+    with pytest.raises(SettingsError, match="description must be a valid string, got 5"):
+        PaymentRequestSettings.from_mapping({"description": 5})
+    assert PaymentRequestSettings.from_mapping({"locale": "nl-NL"}).locale == "nl-NL"
+
+
 def test_yaml_durations_and_flags(tmp_path: Path) -> None:
     path = tmp_path / "ingest.yml"
     path.write_text("rewalk: 36h\nsettle: PT90S\nreport_types:\n  - Payouts\n", encoding="utf-8")

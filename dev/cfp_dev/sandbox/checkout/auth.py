@@ -69,7 +69,6 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = tuple(
         ("GET", f"/payment-links/{_ID}", _ep("payment_links.get", secret_key_only=True)),
         ("GET", "/disputes", _ep("disputes.list", "disputes", "disputes:view")),
         ("GET", f"/disputes/{_ID}", _ep("disputes.get", "disputes", "disputes:view")),
-        ("POST", f"/disputes/{_ID}/accept", _ep("disputes.accept", "disputes", "disputes:accept")),
         (
             "GET",
             "/financial-actions",

@@ -54,19 +54,6 @@ DECLINE_CARDS: dict[str, str] = {
     "4567361325981788": "200R3",
 }
 
-#: Legacy amount triggers (ABC doc; optional on NAS, ``amount_decline_triggers``).
-_AMOUNT_SUFFIX = {
-    "05": "20005",
-    "12": "20012",
-    "14": "20014",
-    "51": "20051",
-    "54": "20087",
-    "62": "20062",
-    "63": "20063",
-    "33": "30033",
-}
-_AMOUNT_EXACT = {9998: "20068", 4001: "40101", 4008: "40108", 2011: "200R1", 2013: "200R3"}
-
 DISPUTE_TRIGGER_CARD = "4242424242424242"
 DISPUTE_TRIGGER_AMOUNT = 1040
 
@@ -87,16 +74,6 @@ def luhn_ok(number: str) -> bool:
                 d -= 9
         total += d
     return total % 10 == 0
-
-
-def amount_trigger(amount: int) -> str | None:
-    if amount in _AMOUNT_EXACT:
-        return _AMOUNT_EXACT[amount]
-    if 6510 <= amount <= 6540:
-        return "20154"
-    if 5000 <= amount <= 5029:
-        return "20153"
-    return _AMOUNT_SUFFIX.get(f"{amount:02d}"[-2:]) if amount >= 100 else None
 
 
 def scheme_of(number: str) -> str:

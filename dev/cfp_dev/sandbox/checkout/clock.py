@@ -94,10 +94,6 @@ def as_offset_style(dt: datetime) -> datetime:
     return quantize(dt.astimezone(UTC), 3).replace(tzinfo=OFFSET_UTC)
 
 
-def is_offset_style(dt: datetime) -> bool:
-    return dt.tzinfo is OFFSET_UTC
-
-
 @lru_cache(maxsize=1 << 18)
 def _cko_ts(dt: datetime, offset_style: bool) -> str:
     # offset_style is part of the cache key: instants equal across tzinfos hash the same.
@@ -137,10 +133,6 @@ def parse_query_ts(value: str | None) -> datetime | None:
         if len(text) == 10:  # a bare date: midnight UTC
             return parse_ts(text + "T00:00:00Z")
         raise
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def day_start(dt: datetime) -> datetime:

@@ -119,8 +119,6 @@ class SandboxConfig:
     pending_expiry_seconds: float = 3600
     #: Delay between a trigger payment (card 4242..., expiry 01/2099, amount 1040) and its dispute.
     dispute_delay_seconds: float = 60.0
-    #: Honour the legacy amount-suffix decline triggers (reference §10, [U] on NAS).
-    amount_decline_triggers: bool = False
 
     # ---- shapes of what is sent
     #: ``z``: every timestamp ends in ``Z``; ``offset_ms``: ``+00:00`` with milliseconds;

@@ -68,6 +68,3 @@ class IdempotencyStore:
     def _purge(self, now: datetime) -> None:
         for k in [k for k, v in self._entries.items() if v is not None and v.expires_at <= now]:
             del self._entries[k]
-
-    def __len__(self) -> int:
-        return len(self._entries)

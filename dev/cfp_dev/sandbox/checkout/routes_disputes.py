@@ -64,19 +64,3 @@ def get_dispute(dispute_id: str, request: Request) -> Response:
         return json_response(
             render.dispute_details(d, world.payments.get(d.payment_id), base_url(request), world.account)
         )
-
-
-@router.post("/disputes/{dispute_id}/accept")
-def accept_dispute(dispute_id: str, request: Request) -> Response:
-    with state(request).synced() as world:
-        d = world.disputes.get(dispute_id)
-        if d is None:
-            return empty(404)
-        if d.status == "accepted":
-            raise BadRequest("dispute_already_accepted", error_type="processing_error")
-        if d.status == "expired":
-            raise BadRequest("dispute_already_expired", error_type="processing_error")
-        if d.status != "evidence_required":
-            raise BadRequest("dispute_status_invalid", error_type="processing_error")
-        world.set_dispute_status(d, world.stamp(world.now), "accepted")
-        return Response(status_code=204)

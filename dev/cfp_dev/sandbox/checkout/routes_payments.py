@@ -125,8 +125,6 @@ def create_payment(
     amount: int = body["amount"]
     currency = str(body["currency"]).upper()
     decline = decline_code or cards.DECLINE_CARDS.get(number)
-    if decline is None and cfg.amount_decline_triggers:
-        decline = cards.amount_trigger(amount)
     customer = body.get("customer")
     if isinstance(customer, dict) and customer and "id" not in customer:
         customer = {

@@ -48,37 +48,6 @@ RESEND_SCHEDULE = (
     timedelta(hours=12),
     timedelta(hours=12),
 )
-GATEWAY_EVENTS = (
-    "payment_approved",
-    "payment_pending",
-    "payment_declined",
-    "payment_expired",
-    "payment_canceled",
-    "payment_voided",
-    "payment_void_declined",
-    "payment_captured",
-    "payment_capture_declined",
-    "payment_capture_pending",
-    "payment_authorization_incremented",
-    "payment_refunded",
-    "payment_refund_declined",
-    "card_verified",
-    "card_verification_declined",
-)
-DISPUTE_EVENTS = (
-    "dispute_received",
-    "dispute_evidence_required",
-    "dispute_evidence_submitted",
-    "dispute_accepted",
-    "dispute_expired",
-    "dispute_won",
-    "dispute_lost",
-    "dispute_canceled",
-    "dispute_resolved",
-    "dispute_arbitration_sent_to_scheme",
-    "dispute_arbitration_won",
-    "dispute_arbitration_lost",
-)
 _EVENT_VERSIONS = {"payment_approved": "1.0.33", "payment_captured": "1.0.29", "payment_refunded": "1.0.1"}
 
 

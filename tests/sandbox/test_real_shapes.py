@@ -278,3 +278,44 @@ def test_trigger_on_about_half_of_the_action_events() -> None:
                     assert data["trigger"] == "manual"
                     with_trigger += 1
     assert 0.3 * actions < with_trigger < 0.7 * actions
+
+
+def test_scenario_file_refuses_impossible_sources_and_increments() -> None:
+    import pytest
+
+    from cfp_dev.sandbox.checkout import ScenarioError
+    from cfp_dev.sandbox.checkout.ids import IdFactory
+    from cfp_dev.sandbox.checkout.scenario_file import parse_scenario, scenario_plans
+
+    def payment(**extra: Any) -> dict[str, Any]:
+        return {"amount": 1_000, "currency": "GBP", "requested_on": "-1h", **extra}
+
+    bad = {
+        "version": 1,
+        "now": FIXED_NOW,
+        "payments": [
+            payment(source_type="ideal"),
+            payment(actions=[{"type": "increment", "at": "+1h"}]),
+            payment(actions=[{"type": "increment", "amount": 5, "at": "+1h", "declined": True}]),
+        ],
+    }
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(bad)
+    text = str(info.value)
+    assert "payments[0].source_type" in text
+    assert "payments[1].actions[0].amount: is required for an increment" in text
+    assert "payments[2].actions[0].declined" in text
+    late = {
+        "version": 1,
+        "now": FIXED_NOW,
+        "payments": [
+            payment(
+                actions=[
+                    {"type": "capture", "at": "+1h", "final": True},
+                    {"type": "increment", "amount": 5, "at": "+2h"},
+                ]
+            )
+        ],
+    }
+    with pytest.raises(ScenarioError, match="an increment needs an open authorization"):
+        scenario_plans(parse_scenario(late), parse_ts(FIXED_NOW), IdFactory(1), 2.0)

@@ -335,7 +335,9 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
             checked = _check_dispute(ck, d, f"{path}.disputes[{j}]")
             if checked is not None:
                 out["disputes"].append(checked)
-    if out.get("capture") is True and any(a["type"] in ("capture", "void") for a in out["actions"]):
+    if out.get("capture") is True and any(
+        a["type"] in ("capture", "void", "increment") for a in out["actions"]
+    ):
         ck.fail(
             f"{path}.capture", "true auto-captures the full amount; drop it or drop the capture/void actions"
         )
@@ -529,7 +531,9 @@ def _plan(
     capture = spec.get("capture")
     if capture is None:
         capture = (
-            not decline and amount > 0 and not any(a["type"] in ("capture", "void") for a in spec["actions"])
+            not decline
+            and amount > 0
+            and not any(a["type"] in ("capture", "void", "increment") for a in spec["actions"])
         )
     actions = sorted(spec["actions"], key=lambda a: a["at"].resolve(now, requested))
     steps: list[PlannedAction] = []

@@ -1,0 +1,178 @@
+"""Slow clients, health answers, log lines and orphaned workers: the sidecar's edges.
+
+Each test runs the real thing: uvicorn on a loopback port (in a thread, or as a process tree
+for ``--workers``), raw sockets for the stalled clients, and polling rather than fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from sidecar_helpers import ServerThread, post, sidecar_env, signed
+
+from cfp_dev.demo.stack import Managed, free_port, start_process, wait_http
+from checkout_freshportal.sidecar.logsafe import LOG_TEXT_LIMIT, safe
+from checkout_freshportal.warehouse.migrate import upgrade
+
+
+def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        time.sleep(0.05)
+
+
+def _raw_request(port: int, head: bytes, pieces: Iterator[bytes], timeout: float) -> tuple[bytes, float]:
+    """Send ``head`` then ``pieces`` (a stalling or trickling body); the answer and its delay."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head)
+        answer = b""
+        s.setblocking(False)
+        deadline = t0 + timeout
+        for piece in pieces:
+            if piece:
+                try:
+                    s.sendall(piece)
+                except OSError:  # the server already answered and closed
+                    break
+            with contextlib.suppress(BlockingIOError):
+                answer += s.recv(65536)
+            if answer or time.monotonic() > deadline:
+                break
+        s.setblocking(True)
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            while chunk := s.recv(65536):  # until the server closes the connection
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer, time.monotonic() - t0
+
+
+def _stall() -> Iterator[bytes]:
+    while True:
+        time.sleep(0.05)
+        yield b""
+
+
+def _trickle() -> Iterator[bytes]:
+    while True:
+        time.sleep(0.05)
+        yield b" "
+
+
+@pytest.mark.parametrize("body", [_stall, _trickle], ids=["stalled", "trickling"])
+def test_slow_body_gets_408_and_the_connection_closed(
+    sqlite_url: str, run_sidecar: Callable[..., ServerThread], body: Callable[[], Iterator[bytes]]
+) -> None:
+    upgrade(sqlite_url)
+    server = run_sidecar(sqlite_url, body_timeout=0.5)
+    head = (
+        b"POST /webhooks/checkout HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Cko-Signature: " + b"0" * 64 + b'\r\nContent-Length: 100000\r\n\r\n{"id":'
+    )
+    answer, took = _raw_request(server.port, head, body(), timeout=10)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert took < 5  # 0.5 s configured; the rest is slack for a busy machine
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert 'cfp_sidecar_rejected_total{reason="timeout"} 1' in metrics
+    # the server still serves everyone else
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_healthz_says_down_without_exception_names(
+    tmp_path: Path, run_sidecar: Callable[..., ServerThread]
+) -> None:
+    server = run_sidecar(f"sqlite:///{tmp_path / 'not-migrated.sqlite'}")
+    r = requests.get(f"{server.url}/healthz", timeout=10)
+    assert r.status_code == 503
+    assert r.json() == {"status": "down", "database": "down"}
+    assert "Error" not in r.text
+    assert "Exception" not in r.text
+
+
+def test_safe_escapes_and_truncates() -> None:
+    assert safe("evt_1\n2026-01-01 INFO forged") == "evt_1\\x0a2026-01-01 INFO forged"
+    assert safe("a\x00b\x1b[31mc\x7f\u2028\u202e\ud800") == "a\\x00b\\x1b[31mc\\x7f\\u2028\\u202e\\ud800"
+    long = safe("x" * 10_000)
+    assert long.startswith("x" * LOG_TEXT_LIMIT)
+    assert long.endswith("…(+9920 chars)")
+    assert len(long) < LOG_TEXT_LIMIT + 20
+    assert safe(ValueError("bad\nthing")) == "bad\\x0athing"
+    assert safe("evt_az3lh4ljcqcuvhwoh7ugg3w7vi") == "evt_az3lh4ljcqcuvhwoh7ugg3w7vi"
+
+
+def test_untrusted_text_never_breaks_a_log_line(
+    sqlite_url: str, run_sidecar: Callable[..., ServerThread], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Poison ids with a newline, NUL or ANSI escape reach the log (if at all) on one line."""
+    upgrade(sqlite_url)
+    server = run_sidecar(sqlite_url)
+    caplog.set_level(logging.INFO, logger="checkout_freshportal.sidecar")
+    for event_id in ("evt_1\n2026-01-01 WARNING forged", "evt_\x00\x1b[2J", "evt_" + "z" * 9000):
+        body = json.dumps({"id": event_id, "type": "payment_captured\nforged"}).encode()
+        assert post(server.url, body, signed(body)).json() == {"status": "poison"}
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("checkout_freshportal")]
+    assert sum("poison webhook stored" in m for m in messages) == 3
+    for m in messages:
+        for unwanted in ("\n", "\x00", "\x1b", "forged", "z" * 200):
+            assert unwanted not in m, m
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _serving(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree checked through /proc")
+def test_workers_exit_when_the_supervisor_is_killed(sqlite_url: str, tmp_path: Path) -> None:
+    """``--workers 2``, SIGKILL to the parent: the port stops serving and no worker remains."""
+    upgrade(sqlite_url)
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "checkout_freshportal.sidecar",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+    ]
+    managed: Managed = start_process("sidecar-workers", argv, sidecar_env(sqlite_url), tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, managed.proc, managed.log_path)
+        parent = psutil.Process(managed.proc.pid)
+        _poll(lambda: len(parent.children()) >= 2, 30, "two workers started")
+        workers = [c.pid for c in parent.children(recursive=True)]
+        os.kill(managed.proc.pid, signal.SIGKILL)
+        managed.proc.wait(10)
+        _poll(lambda: not _serving(port), 15, f"port {port} no longer served")
+        _poll(lambda: all(_gone(pid) for pid in workers), 15, f"workers {workers} gone")
+    finally:
+        managed.stop(grace=5)  # the whole process group, whatever the test found

@@ -1,8 +1,8 @@
 """Task bodies of ``freshportal_payment_requests``: build clients from Connections, call the library.
 
 Kept outside the DAG file so the DAG stays orchestration only and parsing imports nothing heavy.
-Connections: ``freshportal_default`` (FreshPortalHook), ``checkout_default`` (CheckoutHook) and,
-optionally, ``cfp_warehouse`` (WarehouseHook; default the embedded SQLite or CFP_WAREHOUSE_URL).
+Connections: ``freshportal_default`` (FreshPortalHook), ``checkout_default`` (CheckoutHook) and
+``cfp_warehouse`` (WarehouseHook; without it CFP_WAREHOUSE_URL, and without either the task fails).
 """
 
 from __future__ import annotations

@@ -1,15 +1,21 @@
 """Airflow adapter for the warehouse: an engine from Connection ``cfp_warehouse``.
 
-Without that Connection the library's own default applies (``CFP_WAREHOUSE_URL`` or the
-embedded SQLite file), so the standalone demo needs no setup and a deployment only adds one
+Without that Connection, ``CFP_WAREHOUSE_URL`` applies (the demo sets it); without either, the
+task fails naming both, rather than writing to a file nobody reads. A deployment adds one
 Connection (``postgres`` type, or ``generic`` with a full SQLAlchemy URL in ``host``).
+
+The engine is handed out only once the schema is at this release's head: migrating is the
+deploy step ``cfp db upgrade``, never a task's side effect (see ``warehouse/migrate.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def connection_to_url(conn: Any) -> str:
@@ -44,23 +50,33 @@ class WarehouseHook(BaseHook):
         self.warehouse_conn_id = warehouse_conn_id
 
     def get_url(self) -> str:
+        return self._url_and_source()[0]
+
+    def _url_and_source(self) -> tuple[str, str]:
+        """The URL and where it came from (named in errors, so the operator knows what to fix)."""
         from airflow.exceptions import AirflowNotFoundException
+
+        from checkout_freshportal.config import WAREHOUSE_ENV, warehouse_url
 
         try:
             conn = self.get_connection(self.warehouse_conn_id)
         except AirflowNotFoundException:
-            from checkout_freshportal.config import warehouse_url
+            return warehouse_url(), WAREHOUSE_ENV  # raises WarehouseNotConfiguredError if unset
+        return connection_to_url(conn), f"Airflow Connection {self.warehouse_conn_id!r}"
 
-            return warehouse_url()
-        return connection_to_url(conn)
-
-    def get_engine(self):  # -> sqlalchemy.Engine; migrations applied, so tasks never race a bare schema
+    def get_engine(self) -> Engine:
+        """An engine on a warehouse at head; SchemaNotCurrentError (not retried) otherwise."""
         from checkout_freshportal.warehouse.engine import make_engine
-        from checkout_freshportal.warehouse.migrate import upgrade
+        from checkout_freshportal.warehouse.migrate import check_current
 
-        engine = make_engine(self.get_url())
-        upgrade(engine)
+        url, source = self._url_and_source()
+        engine = make_engine(url)
+        try:
+            check_current(engine, source=source)
+        except BaseException:
+            engine.dispose()
+            raise
         return engine
 
-    def get_conn(self):
+    def get_conn(self) -> Engine:
         return self.get_engine()

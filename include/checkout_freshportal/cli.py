@@ -17,14 +17,18 @@ from typing import Any
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """The deploy step: the only command (besides ``sidecar serve --upgrade``) that migrates."""
     from checkout_freshportal.config import warehouse_url
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import current_revision, upgrade
 
     engine = make_engine(args.url or warehouse_url())
-    upgrade(engine, args.revision)
-    where = engine.url.render_as_string(hide_password=True)
-    print(f"warehouse at revision {current_revision(engine)} ({where})")
+    try:
+        upgrade(engine, args.revision)
+        where = engine.url.render_as_string(hide_password=True)
+        print(f"warehouse at revision {current_revision(engine)} ({where})")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -33,7 +37,11 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import current_revision
 
-    print(current_revision(make_engine(args.url or warehouse_url())) or "(empty)")
+    engine = make_engine(args.url or warehouse_url())
+    try:
+        print(current_revision(engine) or "(empty)")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -43,10 +51,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from checkout_freshportal.sync.ingest import service as ingest
     from checkout_freshportal.sync.ingest.settings import IngestSettings
     from checkout_freshportal.warehouse.engine import make_engine
-    from checkout_freshportal.warehouse.migrate import upgrade
+    from checkout_freshportal.warehouse.migrate import check_current
 
     engine = make_engine(args.url or warehouse_url())
-    upgrade(engine)
+    check_current(engine, source="--url" if args.url else "CFP_WAREHOUSE_URL")
     window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
     settings = IngestSettings.from_mapping(json.loads(args.settings) if args.settings else None)
     client = CheckoutClient(checkout_settings_from_env())
@@ -73,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply migrations (default: to head)")
     up.add_argument("revision", nargs="?", default="head")
-    up.add_argument("--url", help="SQLAlchemy URL (default: CFP_WAREHOUSE_URL or the embedded SQLite file)")
+    up.add_argument("--url", help="SQLAlchemy URL (default: CFP_WAREHOUSE_URL, which is then required)")
     up.set_defaults(func=_cmd_db_upgrade)
     cur = db.add_parser("current", help="show the applied revision")
-    cur.add_argument("--url")
+    cur.add_argument("--url", help="SQLAlchemy URL (default: CFP_WAREHOUSE_URL)")
     cur.set_defaults(func=_cmd_db_current)
 
     from checkout_freshportal.sidecar.cli import add_sidecar_parser
@@ -86,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="run the Checkout.com ingestion once, outside Airflow")
     ing.add_argument("--from", dest="from_", help="backfill window start (ISO 8601); watermarks stay put")
     ing.add_argument("--to", help="backfill window end (ISO 8601)")
-    ing.add_argument("--url", help="warehouse URL")
+    ing.add_argument(
+        "--url", help="warehouse URL (default CFP_WAREHOUSE_URL); must be at head (cfp db upgrade)"
+    )
     ing.add_argument("--settings", help="JSON of ingest settings, e.g. '{\"rewalk_days\": 1}'")
     ing.set_defaults(func=_cmd_ingest)
 
@@ -102,7 +112,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    sys.exit(args.func(args))
+    from checkout_freshportal.config import WarehouseNotConfiguredError
+    from checkout_freshportal.warehouse.migrate import SchemaNotCurrentError
+
+    try:
+        status = args.func(args)
+    except (WarehouseNotConfiguredError, SchemaNotCurrentError) as exc:
+        # Configuration, not a bug: the message says what to do, a traceback would bury it.
+        sys.exit(f"cfp {args.command}: {exc}")
+    sys.exit(status)
 
 
 if __name__ == "__main__":

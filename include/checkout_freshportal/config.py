@@ -7,19 +7,39 @@ from files in the repository.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_DIR = REPO_ROOT / ".demo"
+from checkout_freshportal.errors import PermanentError
+
+#: The environment variable naming the warehouse (SQLAlchemy URL) outside Airflow, and inside it
+#: when the Connection below is absent.
+WAREHOUSE_ENV = "CFP_WAREHOUSE_URL"
+#: The Airflow Connection the DAGs read the warehouse from (``plugins/warehouse_hook.py``).
+WAREHOUSE_CONN_ID = "cfp_warehouse"
+
+
+#: What to do when neither is set; shared by the CLI, the sidecar and the Airflow hook.
+WAREHOUSE_MISSING = (
+    f"no warehouse configured: add the Airflow Connection {WAREHOUSE_CONN_ID!r} "
+    f"or set the environment variable {WAREHOUSE_ENV} to a SQLAlchemy URL "
+    "(the demo sets it to its own SQLite file under .demo/)"
+)
+
+
+class WarehouseNotConfiguredError(PermanentError, ValueError):
+    """No warehouse named anywhere.
+
+    There is deliberately no fallback: a silent default (a SQLite file in the working directory)
+    lets a misconfigured deployment "succeed" while writing where nobody reads. The message names
+    both places a deployment can set, so the fix is in the error itself.
+    """
 
 
 def warehouse_url() -> str:
-    """``CFP_WAREHOUSE_URL`` or the embedded SQLite warehouse under ``.demo/``."""
-    url = os.environ.get("CFP_WAREHOUSE_URL")
-    if url:
-        return url
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEMO_DIR / 'warehouse.sqlite'}"
+    """``CFP_WAREHOUSE_URL``; raises :class:`WarehouseNotConfiguredError` when it is unset or empty."""
+    url = os.environ.get(WAREHOUSE_ENV, "").strip()
+    if not url:
+        raise WarehouseNotConfiguredError(WAREHOUSE_MISSING)
+    return url
 
 
 def checkout_settings_from_env():  # -> CheckoutSettings (import kept lazy for a fast CLI)

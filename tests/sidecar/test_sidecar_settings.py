@@ -52,11 +52,21 @@ def test_missing_or_invalid_settings_name_the_variable(change: dict, message: st
     assert "old-key-1" not in str(err.value)
 
 
-def test_trigger_can_be_disabled_without_airflow_settings() -> None:
+def test_trigger_can_be_disabled_without_airflow_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CFP_WAREHOUSE_URL", "sqlite:////tmp/from-process.sqlite")
     env = {"CFP_SIDECAR_SIGNATURE_KEYS": "k", "CFP_SIDECAR_TRIGGER_ENABLED": "false"}
     s = SidecarSettings.from_env(env)
     assert not s.trigger_enabled
-    assert s.warehouse_url  # the project default when CFP_WAREHOUSE_URL is unset
+    assert s.warehouse_url  # the project default (the process's CFP_WAREHOUSE_URL) when env lacks it
+    assert s.warehouse_url == "sqlite:////tmp/from-process.sqlite"
+
+
+def test_no_warehouse_anywhere_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CFP_WAREHOUSE_URL", raising=False)
+    env = {"CFP_SIDECAR_SIGNATURE_KEYS": "k", "CFP_SIDECAR_TRIGGER_ENABLED": "false"}
+    with pytest.raises(ValueError, match="CFP_WAREHOUSE_URL") as err:
+        SidecarSettings.from_env(env)
+    assert getattr(err.value, "permanent", False) is True
 
 
 def test_cli_registration() -> None:
@@ -68,4 +78,3 @@ def test_cli_registration() -> None:
     args = parser.parse_args(["sidecar", "poison", "--preview", "--ack", "evt_1", "evt_2"])
     assert args.ack == ["evt_1", "evt_2"]
     assert args.func.__name__ == "run_poison"
-

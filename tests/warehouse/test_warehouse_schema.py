@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from checkout_freshportal.config import WarehouseNotConfiguredError
 from checkout_freshportal.warehouse import engine as wh_engine
 from checkout_freshportal.warehouse import migrate, schema
 from checkout_freshportal.warehouse.types import UTCDateTime
@@ -138,7 +139,9 @@ def test_make_engine_urls(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert not wh_engine.is_postgres(eng)
     eng.dispose()
     monkeypatch.delenv("CFP_WAREHOUSE_URL")
-    assert wh_engine.default_url().endswith("/.demo/warehouse.sqlite")
+    # No fallback file any more (the demo passes its own): unset is an error naming the setting.
+    with pytest.raises(WarehouseNotConfiguredError, match="CFP_WAREHOUSE_URL"):
+        wh_engine.default_url()
 
 
 @pytest.mark.postgres

@@ -1,8 +1,10 @@
-"""``make demo``: both jobs end to end on the embedded default.
+"""``make demo``: both jobs end to end on the demo's own SQLite warehouse.
 
-Builds one shared scenario (``sandbox/shared_scenario.py``) and starts, on loopback, the
-Checkout.com and FreshPortal sandboxes loading it, a standalone Airflow with the SQLite
-warehouse and every Connection in its environment, and the webhook sidecar. Then:
+The warehouse is ``.demo/warehouse.sqlite``, handed to every process as ``CFP_WAREHOUSE_URL``
+(the library has no default of its own) and migrated first by the deploy step ``cfp db
+upgrade``. Builds one shared scenario (``sandbox/shared_scenario.py``) and starts, on loopback,
+the Checkout.com and FreshPortal sandboxes loading it, a standalone Airflow with that warehouse
+and every Connection in its environment, and the webhook sidecar. Then:
 
 1. **ingestion**: triggers ``checkout_ingest`` through the REST API like an operator would and
    prints what landed beside what the scenario holds;
@@ -60,7 +62,6 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
     from cfp_dev.demo.flow import run_flow
     from cfp_dev.sandbox.shared_scenario import build_shared_scenario, write_scenario
     from checkout_freshportal.warehouse.engine import make_engine
-    from checkout_freshportal.warehouse.migrate import upgrade
 
     started = time.monotonic()
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -88,13 +89,14 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
         f"{len(scenario['demo']['customers'])} open); shared scenario {scenario_path}"
     )
     try:
+        # The deploy step comes first, as in any deployment: tasks and the sidecar only check
+        # that the schema is at head and refuse to run otherwise.
+        print(f"[demo] deploy step `cfp db upgrade`: {stack.migrate()}")
         # Airflow takes the longest to come up: launch it first, start the rest meanwhile.
         print("[demo] starting Airflow standalone (scheduler, dag-processor, api-server, triggerer) ...")
         stack.launch_airflow()
         stack.start_sandboxes()
         engine = make_engine(warehouse_url)
-        upgrade(engine)
-        print(f"[demo] warehouse migrated: {warehouse_file}")
         stack.start_sidecar()
         print(f"[demo] webhook sidecar on {stack.sidecar_url} (logs in {stack.logs})")
         stack.wait_airflow()

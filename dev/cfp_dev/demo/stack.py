@@ -330,6 +330,30 @@ class DemoStack:
         return env
 
     # -- processes --------------------------------------------------------------------------------
+    def migrate(self, timeout: float = 120.0) -> str:
+        """The deploy step, as a deployment runs it: ``cfp db upgrade`` on this stack's warehouse.
+
+        A separate process with only ``CFP_WAREHOUSE_URL`` set, before Airflow or the sidecar
+        start: their tasks and ``serve`` only check the schema, so the demo proves the same order
+        a compose init job follows. Returns the command's output line (revision and URL).
+        """
+        env = dict(os.environ)
+        env["CFP_WAREHOUSE_URL"] = self.warehouse_url
+        done = subprocess.run(
+            [venv_bin("cfp"), "db", "upgrade"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.logs.mkdir(parents=True, exist_ok=True)
+        (self.logs / "db-upgrade.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"cfp db upgrade exited with {done.returncode}\n{done.stderr[-3000:]}")
+        return done.stdout.strip()
+
     def start_sandboxes(self, timeout: float = 60.0) -> None:
         self.checkout = start_process(
             "sandbox-checkout",
@@ -383,7 +407,10 @@ class DemoStack:
         self.airflow.wait_ready(timeout)
 
     def start_sidecar(self, timeout: float = 60.0) -> None:
-        """``cfp sidecar serve`` on the warehouse (migrated by the caller), triggering this Airflow."""
+        """``cfp sidecar serve`` on the warehouse (migrated first: ``migrate``), triggering this Airflow.
+
+        ``serve`` checks the schema and refuses to start on one that is not at head.
+        """
         env = dict(os.environ)
         env.update(
             {
@@ -398,7 +425,7 @@ class DemoStack:
         env.update(self.sidecar_env)
         self.sidecar = start_process(
             "sidecar",
-            [venv_bin("cfp"), "sidecar", "serve", "--port", str(self.sidecar_port), "--no-upgrade"],
+            [venv_bin("cfp"), "sidecar", "serve", "--port", str(self.sidecar_port)],
             env,
             self.logs,
         )

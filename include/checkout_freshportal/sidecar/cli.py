@@ -40,7 +40,13 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes (default 1; one trigger loop leads)"
     )
-    serve.add_argument("--no-upgrade", action="store_true", help="do not migrate the warehouse at start")
+    serve.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="migrate the warehouse to head at start (demo, development); default: check it only",
+    )
+    # The former opt-out: checking without migrating is now the default, so it changes nothing.
+    serve.add_argument("--no-upgrade", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs throughput)"
     )
@@ -60,27 +66,21 @@ def add_commands(sub: Any) -> None:
 
 
 def _settings() -> Any:
+    from checkout_freshportal.config import WarehouseNotConfiguredError
+
     from .settings import SidecarSettings, SidecarSettingsError
 
     try:
         return SidecarSettings.from_env()
-    except SidecarSettingsError as exc:
+    except (SidecarSettingsError, WarehouseNotConfiguredError) as exc:
         raise SystemExit(f"cfp sidecar: {exc}") from None
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from checkout_freshportal.warehouse.migrate import upgrade
-
     settings = _settings()
-    if not args.no_upgrade:
-        try:
-            upgrade(settings.warehouse_url)
-        except Exception as exc:
-            raise SystemExit(
-                f"cfp sidecar: cannot migrate the warehouse: {type(exc).__name__}: {exc}"
-            ) from None
+    _prepare_schema(settings.warehouse_url, upgrade=args.upgrade and not args.no_upgrade)
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -117,6 +117,33 @@ def run_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(SidecarApp(settings), **common)
     return 0
+
+
+def _prepare_schema(url: str, *, upgrade: bool) -> None:
+    """Refuse to start on a warehouse that is not at head, unless told to migrate it.
+
+    The sidecar is a long-running service, restarted and scaled on its own schedule: migrating
+    at start would change the schema whenever a replica happens to restart, under live traffic,
+    racing the deployment's own ``cfp db upgrade``. Like the Airflow tasks it checks and stops
+    with what to run; ``--upgrade`` is for the embedded demo and development only.
+    """
+    from checkout_freshportal.warehouse.engine import make_engine
+    from checkout_freshportal.warehouse.migrate import SchemaNotCurrentError, check_current
+    from checkout_freshportal.warehouse.migrate import upgrade as migrate
+
+    engine = make_engine(url)
+    try:
+        if upgrade:
+            migrate(engine)
+        else:
+            check_current(engine, source="CFP_WAREHOUSE_URL")
+    except SchemaNotCurrentError as exc:
+        raise SystemExit(f"cfp sidecar: {exc}") from None
+    except Exception as exc:
+        doing = "migrate" if upgrade else "check the schema of"
+        raise SystemExit(f"cfp sidecar: cannot {doing} the warehouse: {type(exc).__name__}: {exc}") from None
+    finally:
+        engine.dispose()
 
 
 def _log_config(level: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Engines for the warehouse: SQLite (embedded default) and PostgreSQL (production, tests).
+"""Engines for the warehouse: SQLite (the demo, small installs) and PostgreSQL (production, tests).
 
 SQLite is configured on every new DBAPI connection (pragmas are per connection, except WAL which
 is persistent): WAL so readers never block the writer, a 30 s busy timeout so concurrent Airflow
@@ -13,13 +13,14 @@ BEGIN ourselves, so ``engine.begin()`` means the same thing on both engines.
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from checkout_freshportal.config import warehouse_url
 
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     ("journal_mode", "WAL"),
@@ -29,18 +30,13 @@ SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _repo_root() -> Path:
-    here = Path(__file__).resolve()
-    root = here.parents[3]  # <repo>/include/checkout_freshportal/warehouse/engine.py
-    return root if (root / "pyproject.toml").exists() else Path.cwd()
-
-
 def default_url() -> str:
-    """``CFP_WAREHOUSE_URL`` or ``sqlite:///<repo>/.demo/warehouse.sqlite``."""
-    url = os.environ.get("CFP_WAREHOUSE_URL")
-    if url:
-        return url
-    return f"sqlite:///{_repo_root() / '.demo' / 'warehouse.sqlite'}"
+    """``CFP_WAREHOUSE_URL``, or :class:`~checkout_freshportal.config.WarehouseNotConfiguredError`.
+
+    No fallback file: the embedded SQLite warehouse belongs to the demo, which passes its URL
+    explicitly; anywhere else a missing setting must stop the process, not create a warehouse.
+    """
+    return warehouse_url()
 
 
 def normalize_url(url: str | sa.URL) -> sa.URL:
@@ -68,7 +64,7 @@ def make_engine(
     sqlite_begin: Literal["DEFERRED", "IMMEDIATE"] = "DEFERRED",
     **kwargs: Any,
 ) -> Engine:
-    """An engine for the warehouse at ``url`` (None: :func:`default_url`).
+    """An engine for the warehouse at ``url`` (None: :func:`default_url`, which may raise).
 
     ``sqlite_begin="IMMEDIATE"`` takes SQLite's write lock at BEGIN; the default DEFERRED keeps
     read-only connections lock-free (the write helpers of this package claim the lock themselves

@@ -22,16 +22,26 @@ from typing import Any
 import pytest
 
 from checkout_freshportal.checkout import models
-from checkout_freshportal.checkout.statuses import BALANCE_FIELDS, DisputeStatus
+from checkout_freshportal.checkout.statuses import (
+    BALANCE_FIELDS,
+    DISPUTE_STATUSES,
+    MODELED_STATUSES,
+    PAYMENT_STATUSES,
+    DisputeStatus,
+)
 from checkout_freshportal.checkout.webhooks import parse_envelope
-from checkout_freshportal.freshportal.mapping import load_mapping
+from checkout_freshportal.freshportal.mapping import (
+    CHECKOUT_DISPUTE_STATUSES,
+    CHECKOUT_PAYMENT_STATUSES,
+    load_mapping,
+)
 from checkout_freshportal.sync.events import service as ev
 from checkout_freshportal.sync.status.declines import decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState, fold
 from checkout_freshportal.sync.status.facts import Balances, Fact, fact_from_event, fact_from_payment
 from checkout_freshportal.sync.status.mapping import freshportal_status
 from checkout_freshportal.timeutil import parse_ts
-from checkout_freshportal.warehouse import schema
+from checkout_freshportal.warehouse import mappers, schema
 
 from events_fixtures import (
     api_status,
@@ -352,9 +362,15 @@ def test_an_unknown_dispute_type_without_status_is_ignored_but_a_known_status_is
     assert f.dispute_status == "evidence_under_review"
 
 
-def test_one_spelling_of_the_balance_fields() -> None:
+def test_one_spelling_of_balances_and_statuses() -> None:
     assert tuple(f.name for f in fields(models.Balances)) == BALANCE_FIELDS
     assert models.BALANCE_FIELDS == schema.PAYMENT_BALANCES == BALANCE_FIELDS
+    # statuses: staging and the tenant mapping read the same words the machine derives
+    assert mappers.PAYMENT_STATUSES == PAYMENT_STATUSES
+    assert set(mappers.DISPUTE_STATUSES) == set(DISPUTE_STATUSES)
+    assert set(CHECKOUT_PAYMENT_STATUSES) <= set(PAYMENT_STATUSES)
+    assert set(CHECKOUT_DISPUTE_STATUSES) <= set(DISPUTE_STATUSES)
+    assert set(CHECKOUT_PAYMENT_STATUSES) >= MODELED_STATUSES
 
 
 # ------------------------------------------------------------------ end to end, SQLite and PostgreSQL

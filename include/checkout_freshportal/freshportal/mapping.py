@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..checkout.statuses import DISPUTE_STATUSES, DisputeState, DisputeStatus, PaymentStatus
 from ..errors import PermanentError
 from ..money import MoneyError, to_major, to_minor_exact
 from .errors import DataError
@@ -43,36 +44,30 @@ DEFAULT_MAPPING_RESOURCE = "default_mapping.json"
 
 #: Every payment status the Checkout.com API reports (``GET /payments/{id}`` ``status``).
 CHECKOUT_PAYMENT_STATUSES: tuple[str, ...] = (
-    "Pending",
-    "Retry Scheduled",
-    "Authorized",
-    "Card Verified",
-    "Voided",
-    "Partially Captured",
-    "Captured",
-    "Paid",
-    "Partially Refunded",
-    "Refunded",
-    "Declined",
-    "Canceled",
-    "Expired",
+    PaymentStatus.PENDING,
+    PaymentStatus.RETRY_SCHEDULED,
+    PaymentStatus.AUTHORIZED,
+    PaymentStatus.CARD_VERIFIED,
+    PaymentStatus.VOIDED,
+    PaymentStatus.PARTIALLY_CAPTURED,
+    PaymentStatus.CAPTURED,
+    PaymentStatus.PAID,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.DECLINED,
+    PaymentStatus.CANCELED,
+    PaymentStatus.EXPIRED,
 )
 #: Dispute-derived states of a payment, as the status state machine names them.
-CHECKOUT_DISPUTE_STATES: tuple[str, ...] = ("Disputed", "Chargeback", "Dispute Won")
+CHECKOUT_DISPUTE_STATES: tuple[str, ...] = (
+    DisputeState.DISPUTED,
+    DisputeState.CHARGEBACK,
+    DisputeState.DISPUTE_WON,
+)
 #: Checkout.com dispute ``status`` values.
-CHECKOUT_DISPUTE_STATUSES: tuple[str, ...] = (
-    "evidence_required",
-    "evidence_under_review",
-    "unresolved",
-    "canceled",
-    "expired",
-    "accepted",
-    "won",
-    "lost",
-    "resolved",
-    "arbitration_under_review",
-    "arbitration_won",
-    "arbitration_lost",
+#: (``arb_evidence_submitted`` is only ever staged from the API, never derived from an event.)
+CHECKOUT_DISPUTE_STATUSES: tuple[str, ...] = tuple(
+    s for s in DISPUTE_STATUSES if s != DisputeStatus.ARB_EVIDENCE_SUBMITTED
 )
 #: Our refund-request states (what ``refund_request_statuses`` maps FreshPortal codes onto).
 REFUND_REQUEST_STATES: frozenset[str] = frozenset(

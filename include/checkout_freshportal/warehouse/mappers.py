@@ -19,46 +19,16 @@ from datetime import datetime
 from typing import Any
 
 from checkout_freshportal import money
+from checkout_freshportal.checkout import statuses
 from checkout_freshportal.timeutil import TimestampError, parse_ts
 from checkout_freshportal.warehouse.schema import PAYMENT_BALANCES
 
 DEFAULT_SOURCE = "checkout.api"
 
-PAYMENT_STATUSES = (
-    "Pending",
-    "Authorized",
-    "Card Verified",
-    "Voided",
-    "Partially Captured",
-    "Captured",
-    "Partially Refunded",
-    "Refunded",
-    "Declined",
-    "Canceled",
-    "Expired",
-    "Paid",
-    "Active",
-    "Requested",
-    "Authentication Requested",
-    "Retry Scheduled",
-    "Returned",
-)
+PAYMENT_STATUSES = statuses.PAYMENT_STATUSES
 _PAYMENT_STATUS_BY_KEY = {s.lower(): s for s in PAYMENT_STATUSES} | {"cancelled": "Canceled"}
 
-DISPUTE_STATUSES = (
-    "evidence_required",
-    "evidence_under_review",
-    "won",
-    "lost",
-    "expired",
-    "accepted",
-    "canceled",
-    "resolved",
-    "arbitration_under_review",
-    "arb_evidence_submitted",
-    "arbitration_won",
-    "arbitration_lost",
-)
+DISPUTE_STATUSES = statuses.DISPUTE_STATUSES
 _DISPUTE_STATUS_BY_KEY = {s: s for s in DISPUTE_STATUSES} | {"cancelled": "canceled"}
 
 

@@ -23,25 +23,20 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..http.download import download
 from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
 from ..timeutil import format_ts
 from .auth import Authenticator, OAuthTokenAuth, SecretKeyAuth
 from .errors import (
     REQUEST_ID_HEADER,
-    ActionNotAllowedError,
     CheckoutError,
     CheckoutTransportError,
-    RateLimitedError,
-    ServerError,
     UnsafeRedirectError,
     error_from_response,
 )
@@ -52,7 +47,9 @@ from .pagination import (
     walk_offset,
     walk_search_windows,
 )
+from .params import _check_limit, _query_value, _seg, new_idempotency_key
 from .ratelimit import BlockingRateLimiter
+from .report_files import open_storage_stream
 from .retry import BackoffPolicy
 from .settings import CheckoutSettings
 from .stats import READ_METHODS, CallStats
@@ -60,7 +57,6 @@ from .stats import READ_METHODS, CallStats
 log = logging.getLogger("checkout_freshportal.checkout")
 
 JSON = dict[str, Any]
-_REDIRECTS = (301, 302, 303, 307, 308)
 _ERRORS = ErrorClasses(
     base=CheckoutError,
     transport=CheckoutTransportError,
@@ -68,11 +64,6 @@ _ERRORS = ErrorClasses(
     from_response=error_from_response,
 )
 _STREAM_BUFFER = 1 << 16
-
-
-def new_idempotency_key() -> str:
-    """A random V4 UUID, the format Checkout.com recommends (reference §4.1)."""
-    return str(uuid.uuid4())
 
 
 class CheckoutClient:
@@ -290,7 +281,12 @@ class CheckoutClient:
         not retried here: the consumer has seen part of the file, so it must restart the load.
         """
         api_url = self._api_url(f"reports/{_seg(report_id)}/files/{_seg(file_id)}")
-        stream = self._open_storage_stream(api_url)
+        stream = open_storage_stream(
+            self._http,
+            lambda: self._request("GET", api_url, kind="reports.file", stream=True, accept_redirect=True),
+            api_url,
+            warn_plain_http=self._base_origin[0] == "https",
+        )
         try:
             raw = stream.raw
             raw.decode_content = True
@@ -488,74 +484,9 @@ class CheckoutClient:
         )
         return self._json(resp)
 
-    def _open_storage_stream(self, api_url: str) -> requests.Response:
-        """Get a fresh signed URL from the API and open it without credentials (with retries)."""
-        api_path = urlsplit(api_url).path
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, CheckoutError) and exc.final:
-                return False
-            # 403 from storage = signature expired/refused: a fresh signed URL may cure it.
-            return isinstance(
-                exc, ServerError | RateLimitedError | CheckoutTransportError | ActionNotAllowedError
-            )
-
-        result: requests.Response | None = None
-        for attempt in self._http.retrying(retryable, "GET <report storage>"):
-            with attempt:
-                first = self._request("GET", api_url, kind="reports.file", stream=True, accept_redirect=True)
-                if first.status_code not in _REDIRECTS:
-                    result = first  # the API served the file itself
-                else:
-                    location = first.headers.get("Location")
-                    first.close()
-                    if not location:
-                        raise CheckoutError(
-                            "redirect without Location", status=first.status_code, method="GET", path=api_path
-                        )
-                    storage_url = urljoin(first.url or api_url, location)
-                    if urlsplit(storage_url).scheme == "http" and self._base_origin[0] == "https":
-                        log.warning(
-                            "report file storage URL is plain http (host %s)", urlsplit(storage_url).hostname
-                        )
-                    result = download(
-                        self._http,
-                        storage_url,
-                        kind="reports.storage",
-                        label="report storage",
-                        attempt=attempt.retry_state.attempt_number,
-                    )
-        assert result is not None
-        return result
-
     # ================================================================== internals: bodies
     def _json(self, resp: requests.Response) -> JSON:
         return self._http.json_object(resp)
 
     def _json_any(self, resp: requests.Response) -> Any:
         return self._http.json_value(resp)
-
-
-# ====================================================================== helpers
-def _seg(value: str) -> str:
-    """One path segment: ids are quoted so a hostile id cannot change the path."""
-    if not isinstance(value, str) or not value:
-        raise ValueError("id must be a non-empty string")
-    return quote(value, safe="")
-
-
-def _check_limit(value: int, low: int, high: int, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer between {low} and {high}, got {value!r}")
-
-
-def _query_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return format_ts(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return ",".join(str(v) for v in value)
-    return str(value)

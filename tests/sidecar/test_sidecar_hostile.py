@@ -156,3 +156,27 @@ def test_concurrent_good_and_hostile_bodies_on_postgres(
         assert bytes(by_id[event_id]["body"]) == body
         assert not by_id[event_id]["is_poison"]
     assert sum(1 for r in stored if r["is_poison"]) == len(HOSTILE) - len(NOT_POISON)
+
+
+def test_deeply_nested_version_is_not_stringified() -> None:
+    """``str()`` of a value nested close to the recursion limit could itself raise: not done."""
+    body = b'{"id":"evt_v","type":"payment_captured","version":' + b"[" * 900 + b"]" * 900 + b"}"
+    env = parse_envelope(body)
+    assert env.version is None
+    assert not record_from_body(body, 0).is_poison
+
+
+def test_an_unforeseen_parser_failure_is_still_poison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net behind the parser: a defect nobody foresaw gives poison, never a 500."""
+    from checkout_freshportal.sidecar import store
+
+    def broken(raw: bytes) -> None:
+        raise RecursionError("a parser defect")
+
+    monkeypatch.setattr(store, "parse_envelope", broken)
+    body = envelope("evt_fine")
+    record = record_from_body(body, 1)
+    assert record.is_poison
+    assert record.event_id == "poison:" + hashlib.sha256(body).hexdigest()
+    assert record.poison_reason == "envelope could not be read (RecursionError)"
+    assert record.key_index == 1

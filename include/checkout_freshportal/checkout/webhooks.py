@@ -187,7 +187,8 @@ def parse_envelope(raw: bytes) -> WebhookEnvelope:
         id=event_id,
         type=event_type,
         occurred_at=_occurred_at(doc),
-        version=str(version) if version is not None else None,
+        # scalars only: str() of a deeply nested value can itself hit the recursion limit
+        version=str(version) if isinstance(version, (str, int, float)) else None,
         data=data,
         raw=doc,
     )

@@ -66,7 +66,17 @@ class SidecarMetrics:
     """Every metric of the sidecar, in one registry (names in docs/sidecar.md)."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._deliveries(self.registry)
+        self._trigger_loop(self.registry)
+        self.database_up = Gauge(
+            f"{PREFIX}database_up", "1 if the last table query succeeded.", registry=self.registry
+        )
+        self.table = TableGauges()
+        self.registry.register(self.table)
+
+    def _deliveries(self, r: CollectorRegistry) -> None:
+        """What happened to deliveries and to the group commits that stored them."""
         p = PREFIX
         self.received = Counter(
             f"{p}webhooks_received_total",
@@ -115,6 +125,10 @@ class SidecarMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def _trigger_loop(self, r: CollectorRegistry) -> None:
+        """The loop that wakes Airflow (one leader per warehouse)."""
+        p = PREFIX
         self.trigger_calls = Counter(
             f"{p}trigger_calls_total", "DAG runs requested from Airflow by the trigger loop.", registry=r
         )
@@ -136,9 +150,6 @@ class SidecarMetrics:
             "Current backoff of the trigger loop (0 when Airflow answers).",
             registry=r,
         )
-        self.database_up = Gauge(f"{p}database_up", "1 if the last table query succeeded.", registry=r)
-        self.table = TableGauges()
-        r.register(self.table)
 
     def render(self) -> bytes:
         """The exposition in the 0.0.4 text format (``CONTENT_TYPE``)."""

@@ -82,15 +82,10 @@ def record_from_body(raw: bytes, key_index: int | None) -> EventRecord:
     try:
         env = parse_envelope(raw)
     except MalformedEnvelope as exc:
-        return EventRecord(
-            event_id=readable_event_id(raw) or poison_event_id(raw),
-            event_type=None,
-            subject_id=None,
-            occurred_at=None,
-            body=raw,
-            key_index=key_index,
-            poison_reason=str(exc),
-        )
+        return _poison(raw, key_index, str(exc), readable_event_id(raw))
+    except Exception as exc:  # a parser defect nobody foresaw: still a 2xx, never a 500
+        log.error("envelope parser failed on a signed body (%s); storing it as poison", type(exc).__name__)
+        return _poison(raw, key_index, f"envelope could not be read ({type(exc).__name__})", None)
     return EventRecord(
         event_id=env.id,
         event_type=env.type,
@@ -101,20 +96,26 @@ def record_from_body(raw: bytes, key_index: int | None) -> EventRecord:
     )
 
 
+def _poison(raw: bytes, key_index: int | None, reason: str, event_id: str | None) -> EventRecord:
+    return EventRecord(
+        event_id=event_id or poison_event_id(raw),
+        event_type=None,
+        subject_id=None,
+        occurred_at=None,
+        body=raw,
+        key_index=key_index,
+        poison_reason=reason,
+    )
+
+
 def refused_record(record: EventRecord, cause: BaseException) -> EventRecord:
     """The poison row for an event the database refused on its own (its batch's others did commit).
 
     Keyed by the body's hash and with no text taken from the body, so it is storable whatever
     made the original row fail, and a resend of the same body is a duplicate of it.
     """
-    return EventRecord(
-        event_id=poison_event_id(record.body),
-        event_type=None,
-        subject_id=None,
-        occurred_at=None,
-        body=record.body,
-        key_index=record.key_index,
-        poison_reason=f"the database refused the event ({type(cause).__name__})",
+    return _poison(
+        record.body, record.key_index, f"the database refused the event ({type(cause).__name__})", None
     )
 
 

@@ -45,18 +45,33 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_settings(args: argparse.Namespace) -> Any:
+    """``--settings`` JSON over ``CFP_INGEST_*`` over ``--settings-file`` (docs/settings.md)."""
+    from checkout_freshportal.settings_base import SettingsError
+    from checkout_freshportal.sync.ingest.settings import IngestSettings
+
+    try:
+        overrides = json.loads(args.settings) if args.settings else None
+        if overrides is not None and not isinstance(overrides, dict):
+            raise SystemExit("cfp ingest: --settings must be a JSON object")
+        return IngestSettings.load(overrides, file=args.settings_file)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"cfp ingest: --settings is not JSON ({exc.msg} at character {exc.pos})") from None
+    except SettingsError as exc:
+        raise SystemExit(f"cfp ingest: {exc}") from None
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from checkout_freshportal.checkout.client import CheckoutClient
     from checkout_freshportal.config import checkout_settings_from_env, warehouse_url
     from checkout_freshportal.sync.ingest import service as ingest
-    from checkout_freshportal.sync.ingest.settings import IngestSettings
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import check_current
 
     engine = make_engine(args.url or warehouse_url())
     check_current(engine, source="--url" if args.url else "CFP_WAREHOUSE_URL")
     window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
-    settings = IngestSettings.from_mapping(json.loads(args.settings) if args.settings else None)
+    settings = _ingest_settings(args)
     client = CheckoutClient(checkout_settings_from_env())
     out = ingest.run_all(client, engine, settings, window=window, run_id="cli")
     print(json.dumps(out, indent=2, default=str))
@@ -98,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="warehouse URL (default CFP_WAREHOUSE_URL); must be at head (cfp db upgrade)"
     )
     ing.add_argument("--settings", help="JSON of ingest settings, e.g. '{\"rewalk_days\": 1}'")
+    ing.add_argument("--settings-file", help="JSON or YAML file of ingest settings (--settings wins)")
     ing.set_defaults(func=_cmd_ingest)
 
     _add_plugins(sub)

@@ -148,7 +148,7 @@ class TypedSettings(BaseModel):
     @classmethod
     def from_mapping(cls: type[S], values: Mapping[str, Any] | None, *, source: str = "") -> S:
         """From DAG params / Variable JSON / CLI JSON; ``None`` values mean "the default"."""
-        return cls._build([_Layer(source, _mapping_entries(cls, values, source))])
+        return cls._build([_Layer(source, _mapping_entries(cls, values))])
 
     @classmethod
     def from_env(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -> S:
@@ -184,7 +184,7 @@ class TypedSettings(BaseModel):
             layers.append(_Layer(str(file), _file_entries(cls, file, section)))
         layers.append(_Layer("environment", _env_entries(cls, environ), env=True))
         if values:
-            layers.append(_Layer("", _mapping_entries(cls, values, "")))
+            layers.append(_Layer("", _mapping_entries(cls, values)))
         return cls._build(layers)
 
     @classmethod
@@ -243,7 +243,7 @@ class _Layer:
 
 
 def _mapping_entries(
-    cls: type[TypedSettings], values: Mapping[str, Any] | None, source: str
+    cls: type[TypedSettings], values: Mapping[str, Any] | None
 ) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
     """Keys to fields: ``<duration field>_<unit>`` numbers become timedeltas; unknown keys refused."""
     entries: dict[str, tuple[Any, str]] = {}
@@ -269,13 +269,12 @@ def _mapping_entries(
             value = unit * number
         entries[field] = (value, str(key))
     if unknown:
-        problems.insert(
-            0, Problem(", ".join(sorted(unknown)), "", f"unknown; known keys: {_known_keys(cls)}")
-        )
+        problems.insert(0, _unknown(cls, unknown))
     return entries, problems
 
 
 def _unknown(cls: type[TypedSettings], keys: list[str]) -> Problem:
+    """Listing the known keys makes a typo (``batch_sise``) obvious from the message alone."""
     return Problem(", ".join(sorted(keys)), "", f"unknown; known keys: {_known_keys(cls)}")
 
 
@@ -315,7 +314,7 @@ def _env_entries(
             if raw is not None and raw.strip():
                 values[key] = raw
                 labels[key] = name
-    entries, problems = _mapping_entries(cls, values, "environment")
+    entries, problems = _mapping_entries(cls, values)
     relabel = {key: labels.get(key, key) for key in values}
     entries = {field: (value, relabel.get(key, key)) for field, (value, key) in entries.items()}
     problems = [Problem(relabel.get(p.key, p.key), p.shown, p.allowed) for p in problems]
@@ -345,7 +344,7 @@ def _file_entries(
         raise SettingsError(
             f"{cls.settings_group} settings ({p}): the file must hold a mapping of keys to values"
         )
-    return _mapping_entries(cls, content, str(p))
+    return _mapping_entries(cls, content)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -407,7 +406,5 @@ def _translate(
             allowed = "must be " + allowed.removeprefix("Input should be ")
         problems.append(Problem(label, shown, allowed))
     if unknown:
-        problems.insert(
-            0, Problem(", ".join(sorted(unknown)), "", f"unknown; known keys: {_known_keys(cls)}")
-        )
+        problems.insert(0, _unknown(cls, unknown))
     return _error(cls, problems, source)

@@ -319,3 +319,23 @@ def test_scenario_file_refuses_impossible_sources_and_increments() -> None:
     }
     with pytest.raises(ScenarioError, match="an increment needs an open authorization"):
         scenario_plans(parse_scenario(late), parse_ts(FIXED_NOW), IdFactory(1), 2.0)
+
+
+def test_token_sources_are_wallets_or_cards_in_the_api(sandbox_factory) -> None:
+    base = sandbox_factory(days=0).base_url
+    seen: dict[str, dict[str, Any]] = {}
+    for i in range(12):
+        token = f"tok_{i:02d}realshapes{'x' * 14}"
+        body = {
+            "source": {"type": "token", "token": token},
+            "amount": 1_000,
+            "currency": "EUR",
+            "capture": False,
+        }
+        r = make_session().post(f"{base}/payments", json=body)
+        assert r.status_code == 201, r.text
+        seen[r.json()["source"]["type"]] = r.json()
+    assert set(seen) == {"applepay", "googlepay", "card"}
+    wallet = make_session().get(f"{base}/payments/{seen['applepay']['id']}").json()
+    assert wallet["source"]["type"] == "applepay"
+    assert len(wallet["source"]["last4"]) == 4

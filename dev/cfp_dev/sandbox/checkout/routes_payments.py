@@ -31,6 +31,7 @@ from .routes_common import (
     ts_param,
 )
 from .search_query import QueryError, compile_query
+from .sources import source_type_for_token
 from .state import SandboxState, SearchSnapshot
 from .world import World
 
@@ -146,6 +147,7 @@ def create_payment(
         description=body.get("description"),
         capture=capture,
         payment_type=str(body.get("payment_type") or "Regular"),
+        source_type=source_type_for_token(str(source["token"])) if source["type"] == "token" else "card",
         link_id=link_id,
         success_url=body.get("success_url"),
         failure_url=body.get("failure_url"),

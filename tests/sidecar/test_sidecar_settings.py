@@ -1,4 +1,4 @@
-"""Settings from the environment (clear errors, no secret in repr); the exposition is in test_sidecar_metrics."""
+"""Settings from the environment: clear errors, no secret in repr (metrics: test_sidecar_metrics.py)."""
 
 from __future__ import annotations
 

@@ -226,8 +226,8 @@ def build_shared_scenario(
     rng.shuffle(behaviours)
     plan: list[dict[str, Any]] = []
     for i, behaviour in enumerate(behaviours):
-        customer = dict(rng.choice(customers)) if customers else None
-        currency = customer.pop("currency") if customer else rng.choice(("EUR", "GBP", "USD"))
+        buyer = dict(rng.choice(customers)) if customers else None
+        currency = buyer.pop("currency") if buyer else rng.choice(("EUR", "GBP", "USD"))
         number = f"FP-{OPEN_ORDER_BASE + i + 1}"
         created = now_dt - timedelta(minutes=rng.randint(1, 120))
         order = {
@@ -241,8 +241,8 @@ def build_shared_scenario(
             "created_at": _iso(created),
             "confirmed_at": _iso(now_dt),
         }
-        if customer:
-            order["customer"] = customer
+        if buyer:
+            order["customer"] = buyer
         orders.append(order)
         order_id += 1
         entry: dict[str, Any] = {

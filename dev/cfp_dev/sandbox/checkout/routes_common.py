@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from fastapi import Request
 
@@ -18,7 +18,8 @@ from .state import SandboxState
 
 
 def state(request: Request) -> SandboxState:
-    return request.app.state.sandbox  # type: ignore[no-any-return]
+    sandbox: SandboxState = request.app.state.sandbox
+    return sandbox
 
 
 def base_url(request: Request) -> str:
@@ -73,7 +74,8 @@ def ts_param(value: Any, code: str) -> datetime | None:
         raise BadRequest(code) from None
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
+    """An integer in JSON (``true`` is not one, although Python's ``bool`` is an ``int``)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -42,7 +42,8 @@ class SandboxServer:
 
     @property
     def state(self) -> SandboxState:
-        return self.app.state.sandbox  # type: ignore[no-any-return]
+        sandbox: SandboxState = self.app.state.sandbox
+        return sandbox
 
     @property
     def world(self) -> World:

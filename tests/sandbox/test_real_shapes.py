@@ -283,7 +283,8 @@ def test_scenario_file_refuses_impossible_sources_and_increments() -> None:
 
     from cfp_dev.sandbox.checkout import ScenarioError
     from cfp_dev.sandbox.checkout.ids import IdFactory
-    from cfp_dev.sandbox.checkout.scenario_file import parse_scenario, scenario_plans
+    from cfp_dev.sandbox.checkout.scenario_file import parse_scenario
+    from cfp_dev.sandbox.checkout.scenario_plans import scenario_plans
 
     def payment(**extra: Any) -> dict[str, Any]:
         return {"amount": 1_000, "currency": "GBP", "requested_on": "-1h", **extra}

@@ -21,7 +21,8 @@ from .config import SandboxConfig
 from .generator import PlanGenerator, make_customers
 from .ids import IdFactory
 from .model import Account
-from .scenario_file import read_scenario, scenario_plans
+from .scenario_file import read_scenario
+from .scenario_plans import scenario_plans
 from .settlement import start_settlement
 from .world import World
 

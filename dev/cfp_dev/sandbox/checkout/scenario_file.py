@@ -1,4 +1,6 @@
-"""Hand-written scenario files (docs/scenario-format.md): JSON in, payment plans out.
+"""Hand-written scenario files (docs/scenario-format.md): JSON in, checked payment specs out.
+
+scenario_plans.py turns the checked specs into payment plans (times resolved, balances replayed).
 
 A person writes payments with their actions and disputes, amounts in minor units, times either
 absolute or relative (``-3d`` before "now", ``+2h`` after the payment). Everything is checked
@@ -16,12 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from checkout_freshportal.money import exponent, is_currency
+from checkout_freshportal.money import is_currency
 from checkout_freshportal.timeutil import TimestampError, parse_ts
 
 from . import cards
-from .ids import IdFactory
-from .model import FeeOverrides, PaymentPlan, PlannedAction, PlannedDispute
+from .model import FeeOverrides
 from .sources import SOURCE_TYPES, source_allowed
 
 FORMAT_VERSION = 1
@@ -465,184 +466,3 @@ def _check_dispute(ck: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
     if "resolved_on" in obj:
         out["resolved_on"] = ck.time(obj["resolved_on"], f"{path}.resolved_on", allow_plus=True)
     return out if len(ck.problems) == before else None
-
-
-def scenario_plans(
-    scenario: Scenario, now: datetime, ids: IdFactory, action_delay: float
-) -> list[PaymentPlan]:
-    """Resolve times against ``now``, replay balances to check each step, build the plans."""
-    ck = _Checker()
-    plans: list[PaymentPlan] = []
-    for spec in scenario.payments:
-        plan = _plan(ck, spec, now, ids, action_delay)
-        if plan is not None:
-            plans.append(plan)
-    if ck.problems:
-        raise ScenarioError(scenario.source, ck.problems)
-    return plans
-
-
-def _plan(
-    ck: _Checker, spec: dict[str, Any], now: datetime, ids: IdFactory, delay: float
-) -> PaymentPlan | None:
-    path = spec["path"]
-    before = len(ck.problems)
-    requested = spec["requested_on"].resolve(now, None)
-    amount: int = spec["amount"]
-    currency: str = spec["currency"]
-    card_spec = spec["card"]
-    number = str(card_spec.get("number", "4242424242424242")).replace(" ", "")
-    card = cards.card_from_number(
-        number,
-        card_spec.get("expiry_month", 12),
-        card_spec.get("expiry_year", 2030),
-        ids.new("src"),
-        name=card_spec.get("name"),
-        issuer_country=card_spec.get("issuer_country", "NL"),
-    )
-    card.card_type = card_spec.get("card_type", "CREDIT")
-    card.card_category = card_spec.get("card_category", "CONSUMER")
-    decline = spec.get("decline_code") or cards.DECLINE_CARDS.get(number)
-    customer = spec.get("customer")
-    if customer is not None and "id" not in customer:
-        customer = {"id": ids.new("cus"), **customer}
-    plan = PaymentPlan(
-        payment_id=spec.get("id") or ids.new("pay"),
-        auth_action_id=ids.new("act"),
-        requested_on=requested,
-        amount=amount,
-        currency=currency,
-        reference=spec.get("reference"),
-        card=card,
-        customer=customer,
-        metadata=spec["metadata"],
-        description=spec.get("description"),
-        decline_code=decline,
-        fees=spec.get("fees"),
-        holding_currency=spec.get("holding_currency"),
-        payment_type=spec.get("payment_type") or "Regular",
-        source_type=spec.get("source_type") or "card",
-    )
-    if decline and (spec["actions"] or spec["disputes"]):
-        ck.fail(
-            f"{path}.card.number", f"is a decline test card ({decline}); a declined payment has no actions"
-        )
-        return None
-    capture = spec.get("capture")
-    if capture is None:
-        capture = (
-            not decline
-            and amount > 0
-            and not any(a["type"] in ("capture", "void", "increment") for a in spec["actions"])
-        )
-    actions = sorted(spec["actions"], key=lambda a: a["at"].resolve(now, requested))
-    steps: list[PlannedAction] = []
-    if capture and not decline and amount > 0:
-        steps.append(PlannedAction(requested + timedelta(seconds=delay), "capture", amount, ids.new("act")))
-    # replay balances so that an impossible step is reported where it is written
-    captured, refunded, voided = 0, 0, False
-    capturable = amount
-    if steps:
-        captured, capturable = amount, 0
-    for a in actions:
-        at = a["at"].resolve(now, requested)
-        apath = a["path"]
-        if at < requested:
-            ck.fail(f"{apath}.at", f"is before the payment's requested_on ({requested.isoformat()})")
-            continue
-        if voided:
-            ck.fail(apath, "comes after a void; a voided payment takes no further actions")
-            continue
-        kind = a["type"]
-        amt = a.get("amount")
-        if kind == "capture":
-            amt = capturable if amt is None else amt
-            if amt > capturable or capturable == 0:
-                ck.fail(f"{apath}.amount", f"capture of {amt} exceeds available_to_capture {capturable}")
-                continue
-            if not a["declined"]:
-                captured += amt
-                capturable = 0 if a["final"] else capturable - amt
-        elif kind == "refund":
-            amt = captured - refunded if amt is None else amt
-            if amt > captured - refunded or amt == 0:
-                ck.fail(
-                    f"{apath}.amount", f"refund of {amt} exceeds available_to_refund {captured - refunded}"
-                )
-                continue
-            if not a["declined"]:
-                refunded += amt
-        elif kind == "increment":
-            if capturable == 0:
-                ck.fail(apath, "an increment needs an open authorization (nothing left to capture)")
-                continue
-            if not a["declined"]:
-                capturable += amt
-        elif kind == "void":
-            if captured:
-                ck.fail(apath, "void after a capture is not allowed (the real API answers 403)")
-                continue
-            if not a["declined"]:
-                voided, capturable = True, 0
-        steps.append(
-            PlannedAction(
-                at,
-                kind,
-                amt if kind != "void" else None,
-                ids.new("act"),
-                reference=a.get("reference"),
-                final=a["final"],
-                decline_code="20005" if a["declined"] else None,
-                metadata=a.get("metadata"),
-            )
-        )
-    plan.actions = steps
-    for d in spec["disputes"]:
-        dpath = d["path"]
-        received = d["received_on"].resolve(now, requested)
-        captured_then = sum(
-            s.amount or 0 for s in steps if s.kind == "capture" and s.at <= received and not s.decline_code
-        )
-        refunded_then = sum(
-            s.amount or 0 for s in steps if s.kind == "refund" and s.at <= received and not s.decline_code
-        )
-        disputable = captured_then - refunded_then
-        if disputable <= 0:
-            ck.fail(f"{dpath}.received_on", "nothing captured (and not refunded) at that time to dispute")
-            continue
-        amt = d.get("amount", disputable)
-        if amt > disputable:
-            ck.fail(f"{dpath}.amount", f"{amt} exceeds the captured, unrefunded amount {disputable}")
-            continue
-        resolved = d["resolved_on"].resolve(now, requested) if "resolved_on" in d else None
-        plan.disputes.append(_dispute_plan(ids, card.scheme, received, amt, d, resolved))
-        if resolved is not None and resolved < received:
-            ck.fail(f"{dpath}.resolved_on", "is before received_on")
-    _ = exponent(currency)  # already validated; keeps the exponent cache warm for the world
-    return plan if len(ck.problems) == before else None
-
-
-def _dispute_plan(
-    ids: IdFactory, scheme: str, received: datetime, amount: int, d: dict[str, Any], resolved: datetime | None
-) -> PlannedDispute:
-    outcome = d["outcome"]
-    steps: list[tuple[datetime, str]] = []
-    if outcome == "evidence_under_review":
-        steps = [(resolved or received + timedelta(days=1), "evidence_under_review")]
-    elif outcome in ("won", "lost"):
-        end = resolved or received + timedelta(days=10)
-        steps = [(received + (end - received) / 2, "evidence_under_review"), (end, outcome)]
-    elif outcome == "accepted":
-        steps = [(resolved or received + timedelta(days=1), "accepted")]
-    elif outcome == "expired":
-        steps = [(resolved or received + timedelta(days=8), "expired")]
-    return PlannedDispute(
-        dispute_id=ids.new("dsp"),
-        received_on=received,
-        amount=amount,
-        category=d["category"],
-        reason_code=d["reason_code"],
-        chargeback_action_id=ids.new("act"),
-        reversal_action_id=ids.new("act"),
-        steps=steps,
-    )

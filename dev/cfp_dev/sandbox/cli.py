@@ -34,6 +34,26 @@ def _positive(text: str) -> float:
     return value
 
 
+def _add_key_options(p: argparse.ArgumentParser) -> None:
+    """Credentials of the user's choosing, so any client (the official SDKs too) can be pointed
+    at the sandbox; each replaces its default."""
+    p.add_argument(
+        "--secret-key",
+        default=None,
+        metavar="KEY",
+        help="accept this secret key instead of the default one (format sk_sbox_ + 27 chars)",
+    )
+    p.add_argument(
+        "--public-key", default=None, metavar="KEY", help="public key to hand to clients (pk_sbox_...)"
+    )
+    p.add_argument(
+        "--oauth-client-id", default=None, metavar="ID", help="OAuth client id instead of the default"
+    )
+    p.add_argument(
+        "--oauth-client-secret", default=None, metavar="SECRET", help="secret of --oauth-client-id"
+    )
+
+
 def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``checkout`` on an ``add_subparsers()`` object; sets ``func=run_checkout``."""
     p = subparsers.add_parser(
@@ -53,21 +73,7 @@ def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--payments-per-day", type=int, default=None, help="generated payments per day (default 40)"
     )
     p.add_argument("--now", default=None, help="end of history / clock start, ISO 8601 (default: now)")
-    p.add_argument(
-        "--secret-key",
-        default=None,
-        metavar="KEY",
-        help="accept this secret key instead of the default one (format sk_sbox_ + 27 chars)",
-    )
-    p.add_argument(
-        "--public-key", default=None, metavar="KEY", help="public key to hand to clients (pk_sbox_...)"
-    )
-    p.add_argument(
-        "--oauth-client-id", default=None, metavar="ID", help="OAuth client id instead of the default"
-    )
-    p.add_argument(
-        "--oauth-client-secret", default=None, metavar="SECRET", help="secret of --oauth-client-id"
-    )
+    _add_key_options(p)
     p.add_argument(
         "--timestamp-style",
         choices=("z", "offset_ms", "mixed"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -318,24 +319,8 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
             ck.fail(f"{path}.holding_currency", f"not an ISO 4217 currency: {hc!r}")
         out["holding_currency"] = hc.upper() if hc else None
     out["fees"] = _check_fees(ck, obj.get("fees"), f"{path}.fees")
-    out["actions"] = []
-    actions = obj.get("actions", [])
-    if not isinstance(actions, list):
-        ck.fail(f"{path}.actions", f"must be a list, got {_kind(actions)}")
-    else:
-        for j, a in enumerate(actions):
-            checked = _check_action(ck, a, f"{path}.actions[{j}]")
-            if checked is not None:
-                out["actions"].append(checked)
-    out["disputes"] = []
-    disputes = obj.get("disputes", [])
-    if not isinstance(disputes, list):
-        ck.fail(f"{path}.disputes", f"must be a list, got {_kind(disputes)}")
-    else:
-        for j, d in enumerate(disputes):
-            checked = _check_dispute(ck, d, f"{path}.disputes[{j}]")
-            if checked is not None:
-                out["disputes"].append(checked)
+    out["actions"] = _check_list(ck, obj, "actions", path, _check_action)
+    out["disputes"] = _check_list(ck, obj, "disputes", path, _check_dispute)
     if out.get("capture") is True and any(
         a["type"] in ("capture", "void", "increment") for a in out["actions"]
     ):
@@ -345,6 +330,22 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
     if out.get("decline_code") and (out["actions"] or out["disputes"]):
         ck.fail(f"{path}.actions", "a declined payment cannot have actions or disputes")
     return out if len(ck.problems) == before else None
+
+
+def _check_list(
+    ck: _Checker,
+    obj: dict[str, Any],
+    key: str,
+    path: str,
+    check: Callable[[_Checker, Any, str], dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """``actions`` / ``disputes``: each item checked where it is, the good ones kept."""
+    items = obj.get(key, [])
+    if not isinstance(items, list):
+        ck.fail(f"{path}.{key}", f"must be a list, got {_kind(items)}")
+        return []
+    checked = (check(ck, item, f"{path}.{key}[{j}]") for j, item in enumerate(items))
+    return [c for c in checked if c is not None]
 
 
 def _check_metadata(ck: _Checker, value: Any, path: str) -> dict[str, Any]:

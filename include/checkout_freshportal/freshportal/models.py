@@ -369,7 +369,7 @@ class _Reader:
     def id(self, name: str, *, required: bool = True) -> str | None:
         return _id(self.value(name), self.fname(name), self.record, required=required)
 
-    def int(self, name: str) -> int | None:
+    def integer(self, name: str) -> int | None:
         return _int(self.value(name), self.fname(name), self.record)
 
     def decimal(self, name: str) -> Decimal | None:
@@ -484,7 +484,7 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
         confirmed_at=r.datetime("confirmed_at"),
         created_at=r.datetime("created_at"),
         updated_at=r.datetime("updated_at"),
-        version=r.int("version"),
+        version=r.integer("version"),
         payment=payment_from_api(pay_raw, m, record=record) if pay_raw is not None else None,
         raw=dict(raw),
     )
@@ -516,7 +516,7 @@ def payment_from_api(
         payment_id=p.text("payment_id"),
         payout_reference=p.text("payout_reference"),
         status_changed_at=p.datetime("status_changed_at"),
-        sequence=p.int("sequence"),
+        sequence=p.integer("sequence"),
         updated_at=p.datetime("updated_at"),
     )
 
@@ -557,7 +557,7 @@ def refund_request_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Re
         state=m.refund_request_state(status, record=record),
         requested_at=r.datetime("requested_at"),
         updated_at=r.datetime("updated_at"),
-        version=r.int("version"),
+        version=r.integer("version"),
         outcome=outcome,
         raw=dict(raw),
     )

@@ -12,7 +12,7 @@ an empty cursor). ``stg_orders`` keeps the customer as id, masked e-mail and e-m
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -156,7 +156,7 @@ def sync_orders(
     }
 
 
-def stg_order(conn: Connection, order_id: str) -> Mapping[str, Any] | None:
+def stg_order(conn: Connection, order_id: str) -> sa.RowMapping | None:
     t = schema.stg_orders
     row = conn.execute(sa.select(t).where(t.c.order_id == order_id)).first()
     return row._mapping if row is not None else None

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.checkout import statuses
 from checkout_freshportal.sync.ingest.settings import IngestSettings
-from checkout_freshportal.timeutil import format_ts, parse_ts, utcnow
+from checkout_freshportal.timeutil import TimestampError, format_ts, parse_ts, utcnow
 from checkout_freshportal.warehouse import mappers, schema
 from checkout_freshportal.warehouse.raw import insert_raw_objects
 from checkout_freshportal.warehouse.report_loader import load_report_file
@@ -242,7 +242,8 @@ def scheduled_start(
     initial lookback when there is none yet. One rule for every source, so none drifts."""
     with engine.connect() as conn:
         mark = get_watermark(conn, mark_name)
-    return parse_ts(mark) - overlap if mark else now - settings.initial_lookback
+    start = parse_ts(mark)
+    return start - overlap if start is not None else now - settings.initial_lookback
 
 
 def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> Window | None:
@@ -443,8 +444,8 @@ def ingest_reports(
             result.unchanged += res.staged_unchanged
         if not backfill:
             with engine.begin() as conn:
-                set_watermark(conn, WM_REPORTS, format_ts(parse_ts(report["created_on"])), run_id=run_id)
-            result.watermark = format_ts(parse_ts(report["created_on"]))
+                set_watermark(conn, WM_REPORTS, format_ts(_created_on(report)), run_id=run_id)
+            result.watermark = format_ts(_created_on(report))
     log.info(
         "reports: %d listed, %d files loaded (%d lines), %d skipped",
         result.fetched,
@@ -457,6 +458,15 @@ def ingest_reports(
 
 # --------------------------------------------------------------------------------------------
 # payments referenced by financial actions and disputes
+
+
+def _created_on(report: Mapping[str, Any]) -> datetime:
+    """A report's creation time, which the reports watermark follows; a report without one is
+    unreadable, not "older than everything"."""
+    created = parse_ts(report.get("created_on"))
+    if created is None:
+        raise TimestampError(f"report {report.get('id')!r} has no created_on")
+    return created
 
 
 def referenced_payment_ids(
@@ -497,7 +507,8 @@ def referenced_payment_ids(
         query = query.having(sa.func.max(union.c.seen) > since)
     query = query.order_by(sa.text("seen"), union.c.payment_id).limit(limit)
     rows = conn.execute(query).all()
-    newest = max((parse_ts(r.seen, assume_utc=True) for r in rows), default=None)
+    seen = (parse_ts(r.seen, assume_utc=True) for r in rows)
+    newest = max((t for t in seen if t is not None), default=None)
     return [r.payment_id for r in rows], newest
 
 

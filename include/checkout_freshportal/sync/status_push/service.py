@@ -25,7 +25,7 @@ sub-resource and must not erase what other writers put there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -172,7 +172,7 @@ def _supersede_older(conn: Connection, ts: datetime) -> int:
     return int(res.rowcount or 0)
 
 
-def _update_for(engine: Engine, row: Mapping[str, Any]) -> PaymentStatusUpdate:
+def _update_for(engine: Engine, row: sa.RowMapping) -> PaymentStatusUpdate:
     payload = row["payload"]
     kept = _kept_fields(engine, str(row["order_id"]))
     changed_at = payload.get("status_changed_at")
@@ -219,7 +219,7 @@ def _kept_fields(engine: Engine, order_id: str) -> dict[str, str | None]:
     }
 
 
-def _finish(engine: Engine, row: Mapping[str, Any], ts: datetime, outcome: str, error: str | None) -> None:
+def _finish(engine: Engine, row: sa.RowMapping, ts: datetime, outcome: str, error: str | None) -> None:
     ob = schema.sync_status_outbox
     with engine.begin() as conn:
         _lock(conn)
@@ -239,7 +239,7 @@ def _finish(engine: Engine, row: Mapping[str, Any], ts: datetime, outcome: str, 
 
 def _record_failure(
     engine: Engine,
-    row: Mapping[str, Any],
+    row: sa.RowMapping,
     ts: datetime,
     settings: PushSettings,
     exc: Exception,
@@ -271,7 +271,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _note(result: PushResult, row: Mapping[str, Any], exc: Exception) -> None:
+def _note(result: PushResult, row: sa.RowMapping, exc: Exception) -> None:
     if len(result.errors) < LIST_LIMIT:
         result.errors.append(
             {"order_id": row["order_id"], "version": row["version"], "error": _describe(exc)}

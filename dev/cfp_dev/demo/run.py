@@ -8,7 +8,7 @@ and every Connection in its environment, and the webhook sidecar. Then:
 
 1. **ingestion**: triggers ``checkout_ingest`` through the REST API like an operator would and
    prints what landed beside what the scenario holds;
-2. **near real time** (``demo_flow``): payment links for the open orders, simulated customers
+2. **near real time** (``flow``): payment links for the open orders, simulated customers
    paying, signed webhooks -> sidecar -> ``checkout_events`` -> FreshPortal, and the
    FreshPortal payment-status distribution beside the scenario's expected one.
 

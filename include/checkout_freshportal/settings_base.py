@@ -16,6 +16,11 @@ specific source wins: a DAG run's params override the deployment's environment, 
 overrides the shared file). A refused key or value raises :class:`SettingsError`, naming the
 group, the key as the user typed it, the value (never for a secret) and what is allowed; it is
 permanent, because running again with the same configuration cannot succeed.
+
+Unknown keys are refused from every source, the environment included: a variable under a
+group's prefix that is neither one of its settings nor listed in :data:`NOT_SETTINGS` (the
+schedules, ``<prefix>SETTINGS_FILE``...) is a typo, and a typo silently ignored is a default
+silently used (``CFP_SIDECAR_WRITER=8`` would run with 2 writers and nobody would know).
 """
 
 from __future__ import annotations
@@ -79,6 +84,20 @@ UNIT_SUFFIXES: dict[str, timedelta] = {
     "_days": timedelta(days=1),
 }
 HIDDEN = "<hidden>"
+
+#: Variables under a group's prefix that are real, documented, and not settings of the group:
+#: they are read elsewhere (named in the comment), so the unknown-variable check lets them
+#: through. ``<prefix>SETTINGS_FILE`` is allowed for every group. A new variable under a
+#: group's prefix that is not a field must be added here, or every task of the group refuses it.
+NOT_SETTINGS: Mapping[str, frozenset[str]] = {
+    "CFP_INGEST_": frozenset({"CFP_INGEST_SCHEDULE"}),  # dags/checkout_ingest.py
+    "CFP_PAYMENT_REQUESTS_": frozenset(
+        {"CFP_PAYMENT_REQUESTS_SCHEDULE"}
+    ),  # dags/freshportal_payment_requests.py
+    "CFP_EVENTS_": frozenset({"CFP_EVENTS_SCHEDULE"}),  # dags/checkout_events.py
+    # sidecar/orphans.py; exported by `cfp sidecar serve --workers N` for its worker processes
+    "CFP_SIDECAR_": frozenset({"CFP_SIDECAR_SUPERVISOR_PID"}),
+}
 
 
 class SettingsError(PermanentError, ValueError):
@@ -203,7 +222,9 @@ class TypedSettings(BaseModel):
         else:
             labels = {name: name for name in cls.model_fields}
         labels.update({field: label for field, (_, label) in data.items()})
-        sources = sorted({layer.source for layer in layers if layer.source and layer.entries})
+        sources = sorted(
+            {layer.source for layer in layers if layer.source and (layer.entries or layer.problems)}
+        )
         if problems:
             raise _error(cls, problems, ", ".join(sources))
         token = _LOADING.set(_Loading(data, labels, ", ".join(sources)))
@@ -302,23 +323,64 @@ def _duration_fields(cls: type[TypedSettings]) -> list[str]:
 def _env_entries(
     cls: type[TypedSettings], env: Mapping[str, str]
 ) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
-    """The group's variables (``<prefix><FIELD>`` or ``<prefix><FIELD>_<UNIT>``); blanks are unset."""
+    """The group's variables (``<prefix><FIELD>`` or ``<prefix><FIELD>_<UNIT>``); blanks are unset.
+
+    Any other variable under the prefix is refused unless :func:`env_not_settings` lists it.
+    """
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
-    for field in cls.model_fields:
-        names = [(cls.env_name(field), field)]
-        if field in _duration_fields(cls):
-            names += [(f"{cls.env_name(field)}{s.upper()}", f"{field}{s}") for s in UNIT_SUFFIXES]
-        for name, key in names:
-            raw = env.get(name)
-            if raw is not None and raw.strip():
-                values[key] = raw
-                labels[key] = name
+    for name, key in _env_variables(cls).items():
+        raw = env.get(name)
+        if raw is not None and raw.strip():
+            values[key] = raw
+            labels[key] = name
     entries, problems = _mapping_entries(cls, values)
     relabel = {key: labels.get(key, key) for key in values}
     entries = {field: (value, relabel.get(key, key)) for field, (value, key) in entries.items()}
     problems = [Problem(relabel.get(p.key, p.key), p.shown, p.allowed) for p in problems]
+    unknown = _unknown_variables(cls, env)
+    if unknown:
+        problems.insert(0, unknown)
     return entries, problems
+
+
+def _env_variables(cls: type[TypedSettings]) -> dict[str, str]:
+    """Every variable the group reads, to its key (``CFP_INGEST_REWALK_DAYS``: ``rewalk_days``).
+
+    Built from the fields, so a new field is readable (and known) without a list to update.
+    """
+    names: dict[str, str] = {}
+    for field in cls.model_fields:
+        names[cls.env_name(field)] = field
+        if field in _duration_fields(cls):
+            names.update({f"{cls.env_name(field)}{s.upper()}": f"{field}{s}" for s in UNIT_SUFFIXES})
+    return names
+
+
+def env_not_settings(cls: type[TypedSettings]) -> frozenset[str]:
+    """Variables under the group's prefix that are not its settings: its file, and :data:`NOT_SETTINGS`."""
+    return frozenset({f"{cls.env_prefix}SETTINGS_FILE"}) | NOT_SETTINGS.get(cls.env_prefix, frozenset())
+
+
+def _unknown_variables(cls: type[TypedSettings], env: Mapping[str, str]) -> Problem | None:
+    """A variable under the prefix that nothing reads: named (never its value) with what is known."""
+    known = _env_variables(cls)
+    others = env_not_settings(cls)
+    unknown = sorted(
+        name for name in env if name.startswith(cls.env_prefix) and name not in known and name not in others
+    )
+    if not unknown:
+        return None
+    units = "|".join(s.upper() for s in UNIT_SUFFIXES)
+    durations = _duration_fields(cls)
+    variables = ", ".join(
+        sorted(f"{cls.env_name(f)}[{units}]" if f in durations else cls.env_name(f) for f in cls.model_fields)
+    )
+    return Problem(
+        ", ".join(unknown),
+        "",
+        f"unknown; known variables: {variables}; also read, not settings: {', '.join(sorted(others))}",
+    )
 
 
 def _file_entries(

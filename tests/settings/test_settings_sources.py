@@ -11,7 +11,7 @@ import pytest
 from settings_helpers import SOURCES, load
 
 from checkout_freshportal.errors import is_permanent
-from checkout_freshportal.settings_base import SettingsError
+from checkout_freshportal.settings_base import NOT_SETTINGS, SettingsError
 from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
 from checkout_freshportal.sync.events.settings import EventsSettings
 from checkout_freshportal.sync.ingest.settings import IngestSettings
@@ -66,6 +66,48 @@ def test_environment_reads_only_the_groups_own_names() -> None:
     env = {"CFP_INGEST_SCHEDULE": "@daily", "CFP_INGEST_REWALK_DAYS": "2", "CFP_EVENTS_BATCH_SIZE": "7"}
     assert IngestSettings.from_env(env) == IngestSettings(rewalk=timedelta(days=2))
     assert EventsSettings.from_env(env).batch_size == 7
+
+
+@pytest.mark.parametrize("cls", [*GROUPS, SidecarSettings])
+def test_unknown_variable_under_a_groups_prefix_is_refused(cls: type[IngestSettings]) -> None:
+    """One behaviour for every group: a typo in a variable name stops the load, like a typo in a key."""
+    env = {**SIDECAR_ENV, f"{cls.env_prefix}BATCH_SISE": "5"}
+    with pytest.raises(SettingsError) as err:
+        cls.from_env(env)
+    message = str(err.value)
+    assert (
+        f"unknown {cls.settings_group} setting(s): {cls.env_prefix}BATCH_SISE (known variables: " in message
+    )
+    for name in cls.model_fields:
+        assert cls.env_name(name) in message
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [
+        (IngestSettings, "CFP_INGEST_SCHEDULE"),
+        (PaymentRequestSettings, "CFP_PAYMENT_REQUESTS_SCHEDULE"),
+        (EventsSettings, "CFP_EVENTS_SCHEDULE"),
+        (SidecarSettings, "CFP_SIDECAR_SUPERVISOR_PID"),
+    ],
+)
+def test_documented_variables_that_are_not_settings_are_let_through(
+    cls: type[IngestSettings], name: str
+) -> None:
+    """Schedules are read by the DAG files, the supervisor pid by the sidecar's workers."""
+    assert name in NOT_SETTINGS[cls.env_prefix]
+    loaded = cls.from_env({**SIDECAR_ENV, name: "@daily"})
+    assert loaded == cls.from_env(SIDECAR_ENV)
+
+
+def test_every_not_settings_variable_is_documented() -> None:
+    """The allow-list holds real variables only: each is named in docs/ (and so used somewhere)."""
+    docs = "".join(
+        p.read_text(encoding="utf-8") for p in Path(__file__).parents[2].joinpath("docs").glob("*.md")
+    )
+    for names in NOT_SETTINGS.values():
+        for name in names:
+            assert name in docs, name
 
 
 def test_blank_environment_variable_counts_as_unset() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
 from checkout_freshportal.sidecar.cli import add_sidecar_parser
+from checkout_freshportal.sidecar.orphans import SUPERVISOR_PID_ENV
 from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
 
 ENV = {
@@ -52,13 +54,50 @@ def test_missing_or_invalid_settings_name_the_variable(change: dict, message: st
     assert "old-key-1" not in str(err.value)
 
 
-def test_trigger_can_be_disabled_without_airflow_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CFP_WAREHOUSE_URL", "sqlite:////tmp/from-process.sqlite")
-    env = {"CFP_SIDECAR_SIGNATURE_KEYS": "k", "CFP_SIDECAR_TRIGGER_ENABLED": "false"}
+def test_trigger_can_be_disabled_without_airflow_settings() -> None:
+    env = {
+        "CFP_WAREHOUSE_URL": "sqlite:////tmp/from-mapping.sqlite",
+        "CFP_SIDECAR_SIGNATURE_KEYS": "k",
+        "CFP_SIDECAR_TRIGGER_ENABLED": "false",
+    }
     s = SidecarSettings.from_env(env)
     assert not s.trigger_enabled
-    assert s.warehouse_url  # the project default (the process's CFP_WAREHOUSE_URL) when env lacks it
-    assert s.warehouse_url == "sqlite:////tmp/from-process.sqlite"
+    assert s.warehouse_url == "sqlite:////tmp/from-mapping.sqlite"
+
+
+def test_an_explicit_env_never_falls_back_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warehouse comes from the mapping given, like every other variable, or nowhere."""
+    monkeypatch.setenv("CFP_WAREHOUSE_URL", "sqlite:////tmp/from-process.sqlite")
+    env = {"CFP_SIDECAR_SIGNATURE_KEYS": "k", "CFP_SIDECAR_TRIGGER_ENABLED": "false"}
+    with pytest.raises(SidecarSettingsError, match="CFP_WAREHOUSE_URL is required") as err:
+        SidecarSettings.from_env(env)
+    assert "from-process" not in str(err.value)
+    # Without a mapping, the process environment is the one read.
+    monkeypatch.setenv("CFP_SIDECAR_SIGNATURE_KEYS", "k")
+    monkeypatch.setenv("CFP_SIDECAR_TRIGGER_ENABLED", "false")
+    assert SidecarSettings.from_env().warehouse_url == "sqlite:////tmp/from-process.sqlite"
+
+
+@pytest.mark.parametrize(
+    "name", ["CFP_SIDECAR_BOGUS", "CFP_SIDECAR_WRITER", "CFP_SIDECAR_TRIGGER_DELAY_SECONDS"]
+)
+def test_unknown_sidecar_variable_is_refused_naming_it_and_the_known_ones(name: str) -> None:
+    with pytest.raises(SidecarSettingsError) as err:
+        SidecarSettings.from_env({**ENV, name: "secret-typo-value"})
+    message = str(err.value)
+    assert f"unknown sidecar setting(s): {name} (known variables: " in message
+    assert "CFP_SIDECAR_WRITERS" in message
+    assert "CFP_WAREHOUSE_URL" in message
+    assert "secret-typo-value" not in message  # the value of a mistyped secret is never echoed
+    assert "(environment)" in message
+
+
+def test_documented_sidecar_variables_that_are_not_settings_are_accepted(tmp_path: Path) -> None:
+    """``cfp sidecar serve --workers N`` exports the supervisor pid to the very workers that load settings."""
+    settings_file = tmp_path / "sidecar.yaml"
+    settings_file.write_text("writers: 4\n", encoding="utf-8")
+    env = {**ENV, SUPERVISOR_PID_ENV: "1", "CFP_SIDECAR_SETTINGS_FILE": str(settings_file)}
+    assert SidecarSettings.from_env(env).writers == 3  # the environment wins over the file
 
 
 def test_no_warehouse_anywhere_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,11 @@ malformed one stops the process with a message naming the variable, never a secr
 Secrets (signature keys, the Authorization value, the Airflow password) are excluded from
 ``repr``. Parsing is the shared one of :mod:`checkout_freshportal.settings_base`; a file named by
 ``CFP_SIDECAR_SETTINGS_FILE`` may hold the non-secret values (the environment wins over it).
+
+``CFP_WAREHOUSE_URL`` is read like every other variable, from the mapping given to
+:meth:`~SidecarSettings.from_env` (the process environment only when none is given): a caller
+passing its own environment must get a sidecar on that environment's warehouse, never on
+whatever the calling process happened to have set.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from checkout_freshportal.settings_base import (
     TypedSettings,
     setting_label,
 )
-from checkout_freshportal.warehouse.engine import default_url as default_warehouse_url
 
 MiB = 1 << 20
 
@@ -44,7 +48,7 @@ class SidecarSettings(TypedSettings):
         "airflow_timeout": "CFP_AIRFLOW_TIMEOUT",
     }
 
-    warehouse_url: str = Field(default_factory=default_warehouse_url)
+    warehouse_url: str = Field(default="", validate_default=True)  # required, see _warehouse_named
     signature_keys: SecretKeys = Field(repr=False)
     authorization: TextList = Field(default=(), repr=False)
     max_body_bytes: PositiveInt = MiB
@@ -63,6 +67,17 @@ class SidecarSettings(TypedSettings):
     backoff_max: Seconds = 60.0  # cap of the exponential backoff while Airflow is unreachable
     retrigger_after: Seconds = 300.0  # re-kick when unprocessed events are this old and no run is active
     airflow_timeout: Seconds = 10.0
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _warehouse_named(cls, url: str) -> str:
+        """No fallback (see config.py): a sidecar writing to a default file would answer 200 for nothing."""
+        if not url.strip():
+            raise PydanticCustomError(
+                "settings",
+                "is required: the SQLAlchemy URL of the warehouse (postgresql://..., sqlite:///...)",
+            )
+        return url.strip()
 
     @field_validator("signature_keys")
     @classmethod

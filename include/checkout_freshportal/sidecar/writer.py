@@ -35,18 +35,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.warehouse.engine import is_postgres
+from checkout_freshportal.warehouse.errors import is_data_error
 
 from .logsafe import safe
 from .metrics import SidecarMetrics
 from .store import EventRecord, StoreUnavailable, insert_batch, refused_record
 
 log = logging.getLogger(__name__)
-
-# SQLSTATE classes that describe the row, not the database: 22 data exception (a NUL in text,
-# a value out of range), 23 integrity constraint, 54 program limit (an index row too large).
-_DATA_SQLSTATE_CLASSES = ("22", "23", "54")
-# Raised by a driver while adapting one value (a lone surrogate cannot be encoded to UTF-8).
-_ADAPTATION_ERRORS = (UnicodeError, ValueError, OverflowError, TypeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +74,6 @@ class _DatabaseUnavailable(Exception):
 
 
 _STOP = object()
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """True if ``exc`` is about a row's values, so other rows may well commit without it."""
-    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-    if isinstance(orig, _ADAPTATION_ERRORS) and not isinstance(orig, sa.exc.SQLAlchemyError):
-        return True
-    sqlstate = getattr(orig, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate:
-        return sqlstate.startswith(_DATA_SQLSTATE_CLASSES)
-    # SQLite (no SQLSTATE): its DataError ("string or blob too big") and IntegrityError are per
-    # row; an OperationalError (locked, no such table, I/O) is the database.
-    name = type(orig).__name__
-    return name in ("DataError", "IntegrityError")
 
 
 class GroupCommitWriter:

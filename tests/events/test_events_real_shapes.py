@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from checkout_freshportal.checkout import models
+from checkout_freshportal.checkout.models import Balances
 from checkout_freshportal.checkout.statuses import (
     BALANCE_FIELDS,
     DISPUTE_STATUSES,
@@ -38,7 +39,7 @@ from checkout_freshportal.freshportal.mapping import (
 from checkout_freshportal.sync.events import service as ev
 from checkout_freshportal.sync.status.declines import decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState, fold
-from checkout_freshportal.sync.status.facts import Balances, Fact, fact_from_event, fact_from_payment
+from checkout_freshportal.sync.status.facts import Fact, fact_from_event, fact_from_payment
 from checkout_freshportal.sync.status.mapping import freshportal_status
 from checkout_freshportal.timeutil import parse_ts
 from checkout_freshportal.warehouse import mappers, schema

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkout_freshportal.checkout.models import Balances
 from checkout_freshportal.checkout.statuses import BALANCE_FIELDS, MODELED_STATUSES, canonical_status
 from checkout_freshportal.freshportal.mapping import load_mapping
 from checkout_freshportal.sync.status.declines import decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState, fold
-from checkout_freshportal.sync.status.facts import Balances, Fact, fact_from_payment
+from checkout_freshportal.sync.status.facts import Fact, fact_from_payment
 from checkout_freshportal.sync.status.mapping import PaymentSummary, freshportal_status, governing_payment
 
 from events_world import OPS, START_KINDS, History, play

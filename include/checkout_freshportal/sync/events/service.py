@@ -15,17 +15,21 @@ turns the unprocessed rows into status, in batches (oldest first):
    processed. A crash anywhere leaves the events unprocessed and the tables as they were; a
    repeat applies the same facts to the same result.
 
-Poison rows (the sidecar could not parse them) are never applied; each run lists them.
+Poison rows are never applied; each run lists them. The sidecar makes poison of what it cannot
+parse; this module adds an event whose text no column can hold (``facts.UnsafeText``) and the
+events of a payment whose row the database refuses (a data error, not an outage): the batch is
+then written again payment by payment, so one bad event never holds up the others.
 Every SQL statement is in :mod:`.store`; delivery to FreshPortal is :mod:`..status_push.service`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,12 +50,13 @@ from checkout_freshportal.sync.events.outbox import refresh_outbox
 from checkout_freshportal.sync.events.settings import EventsSettings
 from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event, declines_from_payment
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
-from checkout_freshportal.sync.status.facts import Fact, fact_from_event, fact_from_payment
+from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event, fact_from_payment
 from checkout_freshportal.sync.status.mapping import (
     StatusMapping,
     freshportal_status,
 )
 from checkout_freshportal.timeutil import format_ts, utcnow
+from checkout_freshportal.warehouse.errors import is_data_error
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +224,7 @@ def _parse_batch(batch: Sequence[Mapping[str, Any]]) -> tuple[list[_Event], list
     for row in batch:
         try:
             events.append(_parse(row))
-        except MalformedEnvelope as exc:
+        except (MalformedEnvelope, UnsafeText) as exc:
             poison.append((row["event_id"], f"apply: {exc}"))
     return events, poison
 
@@ -256,10 +261,40 @@ def _fold(prev: _Stored | None, pid: str, evs: Sequence[_Event]) -> PaymentState
 
 
 def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
-    """Parse, ask the API where the facts do not suffice, then write everything in one transaction."""
+    """Parse, ask the API where the facts do not suffice, then write everything in one transaction.
+
+    One bad event never fails another: when the database refuses a value of the batch (a data
+    error, told from an outage the way the sidecar tells it), the batch is written again payment
+    by payment, and the events of a payment refused on its own are set aside as poison. An
+    outage is raised as before: the whole batch stays unprocessed for the next run.
+    """
     events, poison = _parse_batch(batch)
     by_payment = _by_payment(events)
     snapshots, deferred = _fetch_truth(run, by_payment)
+    before = _checkpoint(run)
+    try:
+        touched = _write(run, events, by_payment, snapshots, deferred, poison)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        _restore(run, before)
+        log.warning("the warehouse refused a value (%s); writing the batch payment by payment", _kind(exc))
+        touched, refused, new_poison = _write_isolated(run, events, by_payment, snapshots, deferred, poison)
+        events = [e for e in events if _payment_of(e) not in refused]
+        by_payment = {pid: evs for pid, evs in by_payment.items() if pid not in refused}
+        poison = [*poison, *new_poison]
+    _count(run, events, by_payment, deferred, poison, touched)
+
+
+def _write(
+    run: _Run,
+    events: Sequence[_Event],
+    by_payment: Mapping[str, Sequence[_Event]],
+    snapshots: Mapping[str, Mapping[str, Any]],
+    deferred: Mapping[str, str],
+    poison: Sequence[tuple[str, str]],
+) -> list[tuple[str, Derivation]]:
+    """Status, declines, outbox and event marks of ``events`` in one transaction."""
     ts = run.now()
     with run.engine.begin() as conn:
         store.lock(conn)
@@ -268,7 +303,62 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
         for pid, reason in deferred.items():
             store.mark_deferred(conn, [e.event_id for e in by_payment[pid]], reason)
         store.make_poison(conn, poison)
-    _count(run, events, by_payment, deferred, poison, touched)
+    return touched
+
+
+def _write_isolated(
+    run: _Run,
+    events: Sequence[_Event],
+    by_payment: Mapping[str, Sequence[_Event]],
+    snapshots: Mapping[str, Mapping[str, Any]],
+    deferred: Mapping[str, str],
+    poison: Sequence[tuple[str, str]],
+) -> tuple[list[tuple[str, Derivation]], set[str], list[tuple[str, str]]]:
+    """A refused batch again, one transaction per payment (the rare path, so not bisected).
+
+    Returns what was touched, the refused payments and ``(event_id, reason)`` for each of their
+    events -- written as poison in a last transaction, together with the events about no payment
+    and the batch's own poison. The reason names the error class, never the refused value.
+    """
+    touched: list[tuple[str, Derivation]] = []
+    refused: set[str] = set()
+    new_poison: list[tuple[str, str]] = []
+    for pid in sorted(by_payment):
+        evs = by_payment[pid]
+        before = _checkpoint(run)
+        mine = {pid: deferred[pid]} if pid in deferred else {}
+        try:
+            touched += _write(run, evs, {pid: evs}, snapshots, mine, ())
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            _restore(run, before)
+            reason = f"apply: the warehouse refused payment {pid}'s status ({_kind(exc)})"
+            refused.add(pid)
+            new_poison += [(e.event_id, reason) for e in evs]
+            log.warning("%s; its %d event(s) are set aside as poison", reason, len(evs))
+    rest = [e for e in events if _payment_of(e) is None]
+    _write(run, rest, {}, snapshots, {}, [*poison, *new_poison])
+    return touched, refused, new_poison
+
+
+def _checkpoint(run: _Run) -> tuple[ApplyResult, set[str]]:
+    """What a write changes in memory before its COMMIT: restored when the database refuses it."""
+    return copy.deepcopy(run.result), set(run.unresolved)
+
+
+def _restore(run: _Run, before: tuple[ApplyResult, set[str]]) -> None:
+    result, unresolved = before
+    for f in fields(ApplyResult):  # in place: the caller holds run.result
+        setattr(run.result, f.name, getattr(result, f.name))
+    run.unresolved = unresolved
+
+
+def _kind(exc: BaseException) -> str:
+    """The class (and SQLSTATE) of a refusal: enough to act on, and no echo of the value."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    return type(orig).__name__ + (f" {sqlstate}" if isinstance(sqlstate, str) and sqlstate else "")
 
 
 def _fetch_truth(

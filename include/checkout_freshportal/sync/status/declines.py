@@ -4,6 +4,9 @@ A declined capture, void or refund changes no balance and so no status; without 
 refusal and its response code would be lost. Webhooks and ``GET /payments/{id}`` describe the
 same declined action under the same key (the action id), so the two sources fill each other's
 gaps without doubling a row.
+
+A webhook text field no column can hold (a NUL, a lone surrogate, an absurd length) raises
+:class:`~.facts.UnsafeText` and the event becomes poison, as in :mod:`.facts`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from checkout_freshportal.checkout.statuses import ActionType, EventType
-from checkout_freshportal.sync.status.facts import currency_of, minor_of, payment_id_of, text_of, time_of
+from checkout_freshportal.sync.status.facts import (
+    currency_of,
+    id_of,
+    minor_of,
+    payment_id_of,
+    text_of,
+    time_of,
+)
 
 #: Decline-log kind of an event (ops_payment_declines.kind).
 DECLINE_KINDS: dict[str, str] = {
@@ -65,25 +75,29 @@ def decline_from_event(
     payment_id = payment_id_of(event_type, data)
     if kind is None or payment_id is None:
         return None
-    action_id = text_of(data.get("action_id"))
+    action_id = id_of(data.get("action_id"), name="data.action_id")
     return DeclineRecord(
         decline_id=action_id or event_id,
         payment_id=payment_id,
         kind=kind,
         event_id=event_id,
         action_id=action_id,
-        response_code=text_of(data.get("response_code")),
-        response_summary=text_of(data.get("response_summary")),
+        response_code=text_of(data.get("response_code"), name="data.response_code"),
+        response_summary=text_of(data.get("response_summary"), name="data.response_summary"),
         amount_minor=minor_of(data.get("amount")),
-        currency=currency_of(data.get("currency")),
+        currency=currency_of(data.get("currency"), name="data.currency"),
         occurred_at=time_of(data.get("processed_on")) or at,
         source="webhook",
     )
 
 
 def declines_from_payment(payment: Mapping[str, Any]) -> list[DeclineRecord]:
-    """Declined actions listed by ``GET /payments/{id}`` (fills gaps left by lost webhooks)."""
-    payment_id = text_of(payment.get("id"))
+    """Declined actions listed by ``GET /payments/{id}`` (fills gaps left by lost webhooks).
+
+    Text no column can hold is read as absent (``lenient``): an API answer cannot be set aside
+    like an event, and the rest of the row is still worth logging.
+    """
+    payment_id = id_of(payment.get("id"), name="id", lenient=True)
     actions = payment.get("actions")
     if payment_id is None or not isinstance(actions, list):
         return []
@@ -92,7 +106,7 @@ def declines_from_payment(payment: Mapping[str, Any]) -> list[DeclineRecord]:
         if not isinstance(act, Mapping):
             continue
         kind = DECLINE_KIND_OF_ACTION.get(str(act.get("type")))
-        action_id = text_of(act.get("id"))
+        action_id = id_of(act.get("id"), name="actions[].id", lenient=True)
         if kind is None or action_id is None or not _is_declined(act):
             continue
         out.append(
@@ -102,10 +116,10 @@ def declines_from_payment(payment: Mapping[str, Any]) -> list[DeclineRecord]:
                 kind=kind,
                 event_id=None,
                 action_id=action_id,
-                response_code=text_of(act.get("response_code")),
-                response_summary=text_of(act.get("response_summary")),
+                response_code=text_of(act.get("response_code"), lenient=True),
+                response_summary=text_of(act.get("response_summary"), lenient=True),
                 amount_minor=minor_of(act.get("amount")),
-                currency=currency_of(payment.get("currency")),
+                currency=currency_of(payment.get("currency"), lenient=True),
                 occurred_at=time_of(act.get("processed_on")),
                 source="api",
             )
@@ -117,5 +131,5 @@ def _is_declined(action: Mapping[str, Any]) -> bool:
     approved = action.get("approved")
     if isinstance(approved, bool):
         return not approved
-    code = text_of(action.get("response_code"))
+    code = text_of(action.get("response_code"), lenient=True)
     return code is not None and not code.startswith("10")  # 10xxx = approved (reference §10)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from checkout_freshportal.checkout.models import Balances
 from checkout_freshportal.checkout.statuses import ActionType, EventType, PaymentStatus
 from checkout_freshportal.sync.status.disputes import governing_dispute, latest_per_dispute
 from checkout_freshportal.sync.status.facts import (
@@ -33,7 +34,6 @@ from checkout_freshportal.sync.status.facts import (
     PAYMENT_AMOUNT_EVENTS,
     PAYMENT_LEVEL_EVENTS,
     STATUS_FLAGS,
-    Balances,
     Fact,
     join_balances,
 )

@@ -9,7 +9,10 @@ status and strict where it does: extra envelope or ``data`` fields (``action_inv
 ``data.trigger``, ``client_id``, any ``source.type``) are ignored; events that carry no balances
 (``payment_pending``, ``payment_capture_pending``, ``payment_expired``) are facts without
 balances; money that is not an exact integer is refused, never rounded (a guess would become a
-status). Timestamps are the envelope's, whichever ISO 8601 form (``Z`` or ``+00:00``, any
+status). Text an event carries that no warehouse column can hold (a NUL, a lone surrogate) or
+too long to mean anything (a 10,000-character "reference") is refused with :class:`UnsafeText`,
+which makes that one event poison; an API answer's such text is read as absent. Timestamps are
+the envelope's, whichever ISO 8601 form (``Z`` or ``+00:00``, any
 fraction) it uses -- the caller parses them with :func:`~checkout_freshportal.timeutil.parse_ts`.
 
 No I/O, no clock, no settings.
@@ -19,24 +22,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from checkout_freshportal.checkout.models import MAX_MINOR, MIN_MINOR, Balances
 from checkout_freshportal.checkout.statuses import (
-    BALANCE_FIELDS,
     DISPUTE_EVENT_PREFIX,
     ActionType,
     EventType,
     PaymentStatus,
     canonical_status,
 )
+from checkout_freshportal.checkout.webhooks import MAX_ID_LENGTH
 from checkout_freshportal.sync.status.disputes import dispute_status_of_event
 from checkout_freshportal.timeutil import TimestampError, format_ts, parse_ts
 
+__all__ = ["Balances", "Fact", "UnsafeText", "fact_from_event", "fact_from_payment", "join_balances"]
+
 #: ``kind`` of a fact built from ``GET /payments/{id}``.
 TRUTH = "api_snapshot"
+
+#: Longest free text (a response summary, a resolved reason, a status) read from an input.
+MAX_TEXT_LENGTH = 1000
+#: Longest payment reference. docs/checkout-com.md records 50 characters for Checkout.com; 80
+#: leaves room in case that inferred limit is low, while a 10,000-character text is plainly no
+#: reference (and no order number to look up).
+MAX_REFERENCE_LENGTH = 80
+#: What no warehouse text column can hold: PostgreSQL refuses a NUL, and a lone surrogate cannot
+#: be encoded to UTF-8 by any driver.
+_UNWRITABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 #: Events whose action moves the balances; without balances they leave a gap only the API fills.
 BALANCED_ACTION_EVENTS: dict[str, str] = {
@@ -87,67 +104,6 @@ STATUS_FLAGS: dict[str, str] = {
 
 
 # ============================================================================ balances
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Balances:
-    """A payment's balances at one moment, integer minor units (reference §3.2)."""
-
-    total_authorized: int = 0
-    total_voided: int = 0
-    available_to_void: int = 0
-    total_captured: int = 0
-    available_to_capture: int = 0
-    total_refunded: int = 0
-    available_to_refund: int = 0
-
-    @classmethod
-    def parse(cls, raw: Any) -> Balances | None:
-        """Balances from an event or API object; None when absent or not exact integers.
-
-        A missing ``available_to_refund`` is derived (``captured - refunded``); any other missing
-        or non-integer field (a float, a bool, a string) makes the whole object unusable: a
-        guess here would become a status.
-        """
-        if not isinstance(raw, Mapping):
-            return None
-        values: dict[str, int] = {}
-        for name in BALANCE_FIELDS:
-            value = raw.get(name)
-            if value is None and name == "available_to_refund":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                return None
-            values[name] = value
-        values.setdefault("available_to_refund", values["total_captured"] - values["total_refunded"])
-        return cls(**values)
-
-    def as_list(self) -> list[int]:
-        return [getattr(self, name) for name in BALANCE_FIELDS]
-
-    @classmethod
-    def from_list(cls, values: Sequence[int]) -> Balances:
-        return cls(*(int(v) for v in values))
-
-    @property
-    def totals(self) -> tuple[int, int, int, int]:
-        """The four running totals, each non-decreasing over a payment's life."""
-        return (self.total_authorized, self.total_captured, self.total_refunded, self.total_voided)
-
-    def violations(self) -> list[str]:
-        """Which invariants of §3.2 this snapshot breaks (empty: consistent)."""
-        out = [f"{name} < 0" for name in BALANCE_FIELDS if getattr(self, name) < 0]
-        if self.total_captured > self.total_authorized:
-            out.append("captured > authorized")
-        if self.total_refunded > self.total_captured:
-            out.append("refunded > captured")
-        if self.total_voided > self.total_authorized:
-            out.append("voided > authorized")
-        if self.available_to_refund != self.total_captured - self.total_refunded:
-            out.append("available_to_refund != captured - refunded")
-        if self.available_to_capture > self.total_authorized - self.total_captured:
-            out.append("available_to_capture > authorized - captured")
-        return out
 
 
 def join_balances(observations: Iterable[Balances]) -> Balances | None:
@@ -268,24 +224,59 @@ class Fact:
 # ============================================================================ reading JSON values
 
 
-def text_of(value: Any) -> str | None:
-    """A scalar as stripped text; objects, lists, bools and blanks are no text."""
+class UnsafeText(ValueError):
+    """A text field of an event that no warehouse column can hold, or too long to mean anything.
+
+    Raised rather than cleaned: cutting or stripping characters would turn a reference into a
+    different reference, so the event is set aside as poison (the message names the field,
+    never its value) and every other event of the batch is applied.
+    """
+
+
+def text_of(
+    value: Any, *, name: str = "text", limit: int = MAX_TEXT_LENGTH, lenient: bool = False
+) -> str | None:
+    """A scalar as stripped text; objects, lists, bools and blanks are no text.
+
+    Text with a NUL or a lone surrogate, or longer than ``limit``, raises :class:`UnsafeText`
+    (``name`` says which field), or is no text when ``lenient`` (an API answer: it cannot be set
+    aside like an event, and its balances and status still count).
+    """
     if value is None or isinstance(value, bool | dict | list):
         return None
     text = str(value).strip()
-    return text or None
+    if not text:
+        return None
+    if _UNWRITABLE.search(text):
+        problem = f"{name} holds a NUL or a lone surrogate"
+    elif len(text) > limit:
+        problem = f"{name} is longer than {limit} characters"
+    else:
+        return text
+    if lenient:
+        return None
+    raise UnsafeText(problem)
 
 
 def minor_of(value: Any) -> int | None:
-    """Exact integer minor units only (JSON floats and bools are refused, never rounded)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Exact integer minor units only (floats, bools and integers no BIGINT holds are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_MINOR <= value <= MAX_MINOR:
         return None
     return value
 
 
-def currency_of(value: Any) -> str | None:
-    text = text_of(value)
+def currency_of(value: Any, *, name: str = "currency", lenient: bool = False) -> str | None:
+    text = text_of(value, name=name, lenient=lenient)
     return text.upper() if text else None
+
+
+def id_of(value: Any, *, name: str, lenient: bool = False) -> str | None:
+    """An id field (action, payment, order): the sidecar's id length bound applies."""
+    return text_of(value, name=name, limit=MAX_ID_LENGTH, lenient=lenient)
+
+
+def reference_of(value: Any, *, name: str = "data.reference", lenient: bool = False) -> str | None:
+    return text_of(value, name=name, limit=MAX_REFERENCE_LENGTH, lenient=lenient)
 
 
 def time_of(value: Any) -> datetime | None:
@@ -296,11 +287,11 @@ def time_of(value: Any) -> datetime | None:
         return None
 
 
-def order_hint_of(metadata: Any) -> str | None:
+def order_hint_of(metadata: Any, *, lenient: bool = False) -> str | None:
     """The FreshPortal order id a payment link put in the payment's metadata, if any."""
     if not isinstance(metadata, Mapping):
         return None
-    return text_of(metadata.get("freshportal_order_id"))
+    return id_of(metadata.get("freshportal_order_id"), name="metadata.freshportal_order_id", lenient=lenient)
 
 
 def payment_id_of(event_type: str, data: Mapping[str, Any]) -> str | None:
@@ -309,11 +300,11 @@ def payment_id_of(event_type: str, data: Mapping[str, Any]) -> str | None:
         event_type.startswith(DISPUTE_EVENT_PREFIX)
         or event_type == EventType.REQUEST_FOR_INFORMATION_RECEIVED
     ):
-        return text_of(data.get("payment_id"))
-    value = text_of(data.get("id"))
+        return id_of(data.get("payment_id"), name="data.payment_id")
+    value = id_of(data.get("id"), name="data.id")
     if value and value.startswith("pay_"):
         return value
-    return text_of(data.get("payment_id"))
+    return id_of(data.get("payment_id"), name="data.payment_id")
 
 
 # ============================================================================ events and snapshots
@@ -344,11 +335,11 @@ def fact_from_event(event_id: str, event_type: str, at: datetime, data: Mapping[
         kind=event_type,
         payment_id=payment_id,
         at=at,
-        action_id=text_of(data.get("action_id")),
+        action_id=id_of(data.get("action_id"), name="data.action_id"),
         amount=minor_of(data.get("amount")),
-        currency=currency_of(data.get("currency")),
+        currency=currency_of(data.get("currency"), name="data.currency"),
         balances=balances,
-        reference=text_of(data.get("reference")) if payment_level else None,
+        reference=reference_of(data.get("reference")) if payment_level else None,
         order_hint=order_hint_of(data.get("metadata")) if payment_level else None,
     )
 
@@ -358,7 +349,7 @@ def _dispute_fact(
 ) -> Fact | None:
     """A dispute event's fact: the status comes from the event type (real ``data`` has none)."""
     status = dispute_status_of_event(event_type, data)
-    dispute_id = text_of(data.get("id"))
+    dispute_id = id_of(data.get("id"), name="data.id")
     if status is None or dispute_id is None:
         return None
     return Fact(
@@ -367,11 +358,11 @@ def _dispute_fact(
         payment_id=payment_id,
         at=at,
         amount=minor_of(data.get("amount")),
-        currency=currency_of(data.get("currency")),
-        reference=text_of(data.get("payment_reference")),
+        currency=currency_of(data.get("currency"), name="data.currency"),
+        reference=reference_of(data.get("payment_reference"), name="data.payment_reference"),
         dispute_id=dispute_id,
         dispute_status=status,
-        resolved_reason=text_of(data.get("resolved_reason")),
+        resolved_reason=text_of(data.get("resolved_reason"), name="data.resolved_reason"),
     )
 
 
@@ -383,10 +374,10 @@ def fact_from_payment(payment: Mapping[str, Any], as_of: datetime) -> Fact:
     joined on top. The fact id is a digest of the answer, so the same answer folded twice is
     one fact.
     """
-    payment_id = text_of(payment.get("id"))
+    payment_id = id_of(payment.get("id"), name="id", lenient=True)
     if payment_id is None:
         raise ValueError("payment object without an id")
-    status = canonical_status(text_of(payment.get("status")))
+    status = canonical_status(text_of(payment.get("status"), lenient=True))
     balances = Balances.parse(payment.get("balances"))
     digest_src = json.dumps(
         [status, balances.as_list() if balances else None, format_ts(as_of)], separators=(",", ":")
@@ -397,9 +388,9 @@ def fact_from_payment(payment: Mapping[str, Any], as_of: datetime) -> Fact:
         payment_id=payment_id,
         at=as_of,
         amount=minor_of(payment.get("amount")),
-        currency=currency_of(payment.get("currency")),
+        currency=currency_of(payment.get("currency"), lenient=True),
         balances=balances,
         api_status=status,
-        reference=text_of(payment.get("reference")),
-        order_hint=order_hint_of(payment.get("metadata")),
+        reference=reference_of(payment.get("reference"), lenient=True),
+        order_hint=order_hint_of(payment.get("metadata"), lenient=True),
     )

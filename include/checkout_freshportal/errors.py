@@ -26,11 +26,15 @@ class PermanentError(Exception):
 def is_permanent(error: BaseException) -> bool:
     """Whether a retry of the work that raised ``error`` is pointless.
 
-    Walks the chain of causes (``raise ... from``, and the implicit context unless suppressed)
-    and lets the *nearest* exception that declares ``permanent`` decide: a wrapper without the
-    marker (``RuntimeError("step failed") from MoneyError(...)``) is transparent, while a
-    transient error raised while handling a permanent one (a 503 during cleanup) keeps its own
-    verdict.
+    Walks the explicit causes (``raise ... from``) and lets the *nearest* exception that
+    declares ``permanent`` decide: a wrapper without the marker (``RuntimeError("step failed")
+    from MoneyError(...)``) is transparent, while a transient error raised while handling a
+    permanent one (a 503 during cleanup) keeps its own verdict.
+
+    The implicit ``__context__`` is never followed: it only says what was being handled when the
+    error happened, not why it happened. A driver's "connection reset" raised inside an
+    ``except PermanentError:`` block is as transient as anywhere else, and following the context
+    would fail it for good instead of retrying.
     """
     seen: set[int] = set()
     current: BaseException | None = error
@@ -39,5 +43,5 @@ def is_permanent(error: BaseException) -> bool:
         marker = getattr(current, "permanent", None)
         if isinstance(marker, bool):
             return marker
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        current = current.__cause__
     return False

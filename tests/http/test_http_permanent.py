@@ -115,6 +115,24 @@ def _raise_suppressed() -> None:
         raise KeyError("k") from None
 
 
+def _raise_while_handling_permanent() -> None:
+    try:
+        raise money.MoneyError("bad amount")
+    except money.MoneyError:
+        raise ConnectionResetError("driver lost the connection")  # noqa: B904 -- the case itself
+
+
+def test_an_error_raised_while_handling_a_permanent_one_is_not_permanent() -> None:
+    """The implicit context is what was being handled, not a cause: the reset must be retried."""
+    with pytest.raises(ConnectionResetError) as info:
+        _raise_while_handling_permanent()
+    assert isinstance(info.value.__context__, money.MoneyError)  # the context is there ...
+    assert not is_permanent(info.value)  # ... and is not followed
+    explicit = RuntimeError("wrapped")
+    explicit.__cause__ = money.MoneyError("bad amount")
+    assert is_permanent(explicit)  # while an explicit cause still is
+
+
 def test_a_wrapper_without_marker_is_transparent() -> None:
     with pytest.raises(RuntimeError) as info:
         _raise_wrapped()

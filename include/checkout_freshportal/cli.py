@@ -16,32 +16,43 @@ from importlib.metadata import entry_points
 from typing import Any
 
 
+def _warehouse(args: argparse.Namespace) -> tuple[str, str]:
+    """The URL to use and the setting it came from (named when it turns out malformed or unreachable)."""
+    from checkout_freshportal.config import WAREHOUSE_ENV, warehouse_url
+
+    return (args.url, "--url") if args.url else (warehouse_url(), WAREHOUSE_ENV)
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     """The deploy step: the only command (besides ``sidecar serve --upgrade``) that migrates."""
-    from checkout_freshportal.config import warehouse_url
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import current_revision, upgrade
+    from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
-    engine = make_engine(args.url or warehouse_url())
-    try:
-        upgrade(engine, args.revision)
-        where = engine.url.render_as_string(hide_password=True)
-        print(f"warehouse at revision {current_revision(engine)} ({where})")
-    finally:
-        engine.dispose()
+    url, setting = _warehouse(args)
+    with reported_as_exit("cfp db upgrade", url, setting):
+        engine = make_engine(url)
+        try:
+            upgrade(engine, args.revision)
+            where = engine.url.render_as_string(hide_password=True)
+            print(f"warehouse at revision {current_revision(engine)} ({where})")
+        finally:
+            engine.dispose()
     return 0
 
 
 def _cmd_db_current(args: argparse.Namespace) -> int:
-    from checkout_freshportal.config import warehouse_url
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import current_revision
+    from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
-    engine = make_engine(args.url or warehouse_url())
-    try:
-        print(current_revision(engine) or "(empty)")
-    finally:
-        engine.dispose()
+    url, setting = _warehouse(args)
+    with reported_as_exit("cfp db current", url, setting):
+        engine = make_engine(url)
+        try:
+            print(current_revision(engine) or "(empty)")
+        finally:
+            engine.dispose()
     return 0
 
 
@@ -63,13 +74,17 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from checkout_freshportal.checkout.client import CheckoutClient
-    from checkout_freshportal.config import checkout_settings_from_env, warehouse_url
+    from checkout_freshportal.config import checkout_settings_from_env
     from checkout_freshportal.sync.ingest import service as ingest
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import check_current
+    from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
-    engine = make_engine(args.url or warehouse_url())
-    check_current(engine, source="--url" if args.url else "CFP_WAREHOUSE_URL")
+    url, setting = _warehouse(args)
+    # Only the connection and the schema check: an error during the run itself is not the URL's.
+    with reported_as_exit("cfp ingest", url, setting):
+        engine = make_engine(url)
+        check_current(engine, source=setting)
     window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
     settings = _ingest_settings(args)
     client = CheckoutClient(checkout_settings_from_env())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -245,6 +246,78 @@ def test_cli_ingest_refuses_a_schema_that_is_not_current(sqlite_url: str, monkey
     assert err.startswith("cfp ingest: warehouse schema is at revision 0001")
     assert "from --url" in err
     assert "`cfp db upgrade`" in err
+
+
+def _bad_urls() -> list[tuple[str, str]]:
+    """Malformed, unknown dialect, bad port, unreachable server; each with a password to hide."""
+    return [
+        (f"not a url {PASSWORD}", "Could not parse SQLAlchemy URL"),
+        (f"nosuchdb://u:{PASSWORD}@h/db", "Can't load plugin"),
+        (f"postgresql://u:{PASSWORD}@127.0.0.1:notaport/db", "invalid literal for int()"),
+        (f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/db", "Connection refused"),
+    ]
+
+
+@pytest.mark.parametrize(("url", "reason"), _bad_urls())
+@pytest.mark.parametrize("argv", [["db", "current"], ["db", "upgrade"], ["ingest"]])
+def test_cli_bad_url_is_one_line_naming_the_setting(
+    url: str, reason: str, argv: list[str], monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("CFP_WAREHOUSE_URL", url)
+    code, _, err = _cfp(argv, capsys)
+    assert code == 1
+    assert err.startswith(f"cfp {' '.join(argv)}: the warehouse URL from CFP_WAREHOUSE_URL (")
+    assert reason in err
+    assert "\n" not in err
+    assert "Traceback" not in err
+    assert PASSWORD not in err
+    # The same through --url names --url.
+    monkeypatch.delenv("CFP_WAREHOUSE_URL")
+    code, _, err = _cfp([*argv, "--url", url], capsys)
+    assert (code, "from --url (" in err, PASSWORD in err) == (1, True, False)
+
+
+def test_sidecar_bad_url_is_one_line_naming_the_setting(monkeypatch, capsys) -> None:
+    for url, reason in _bad_urls():
+        _sidecar_env(monkeypatch, url)
+        code, _, err = _cfp(["sidecar", "serve", "--port", str(free_port())], capsys)
+        assert code == 1
+        assert err.startswith("cfp sidecar: the warehouse URL from CFP_WAREHOUSE_URL ("), err
+        assert reason in err
+        assert "\n" not in err
+        assert PASSWORD not in err
+
+
+def test_bad_url_from_a_real_process_exits_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "CFP_WAREHOUSE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/db"}
+    done = subprocess.run(
+        [str(venv_bin("cfp")), "db", "current"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "Connection refused" in done.stderr
+    assert PASSWORD not in done.stderr
+    assert "postgresql://u:***@127.0.0.1" in done.stderr
+
+
+def test_check_current_never_creates_a_sqlite_file(tmp_path: Path) -> None:
+    """SQLite creates a missing file on connect: the check looks before it connects."""
+    path = tmp_path / "typo.sqlite"
+    engine = wh_engine.make_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(SchemaNotCurrentError, match=r"empty \(never migrated\)") as err:
+            check_current(engine, source="CFP_WAREHOUSE_URL")
+        assert err.value.current is None
+        assert "typo.sqlite" in str(err.value)
+        assert not path.exists()
+    finally:
+        engine.dispose()
+    migrate.upgrade(f"sqlite:///{path}")  # once it exists (the deploy step), the check passes
+    engine = wh_engine.make_engine(f"sqlite:///{path}")
+    try:
+        assert check_current(engine) == head_revision()
+    finally:
+        engine.dispose()
 
 
 # -- the sidecar: a long-running service checks at start, like the tasks -------------------------

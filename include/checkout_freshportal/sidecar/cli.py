@@ -127,23 +127,31 @@ def _prepare_schema(url: str, *, upgrade: bool) -> None:
     racing the deployment's own ``cfp db upgrade``. Like the Airflow tasks it checks and stops
     with what to run; ``--upgrade`` is for the embedded demo and development only.
     """
+    from checkout_freshportal.config import WAREHOUSE_ENV
     from checkout_freshportal.warehouse.engine import make_engine
     from checkout_freshportal.warehouse.migrate import SchemaNotCurrentError, check_current
     from checkout_freshportal.warehouse.migrate import upgrade as migrate
+    from checkout_freshportal.warehouse.url_errors import WAREHOUSE_URL_ERRORS, reported_as_exit, shown_url
 
-    engine = make_engine(url)
-    try:
-        if upgrade:
-            migrate(engine)
-        else:
-            check_current(engine, source="CFP_WAREHOUSE_URL")
-    except SchemaNotCurrentError as exc:
-        raise SystemExit(f"cfp sidecar: {exc}") from None
-    except Exception as exc:
-        doing = "migrate" if upgrade else "check the schema of"
-        raise SystemExit(f"cfp sidecar: cannot {doing} the warehouse: {type(exc).__name__}: {exc}") from None
-    finally:
-        engine.dispose()
+    with reported_as_exit("cfp sidecar", url, WAREHOUSE_ENV):
+        engine = make_engine(url)
+        try:
+            if upgrade:
+                migrate(engine)
+            else:
+                check_current(engine, source=WAREHOUSE_ENV)
+        except SchemaNotCurrentError as exc:
+            raise SystemExit(f"cfp sidecar: {exc}") from None
+        except Exception as exc:
+            if isinstance(exc, WAREHOUSE_URL_ERRORS):
+                raise  # the URL's problem: reported_as_exit names the setting
+            doing = "migrate" if upgrade else "check the schema of"
+            raise SystemExit(
+                f"cfp sidecar: cannot {doing} the warehouse ({shown_url(url)}): {type(exc).__name__}: "
+                f"{safe(exc, 300)}"
+            ) from None
+        finally:
+            engine.dispose()
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -169,22 +177,30 @@ def _log_config(level: str) -> dict[str, Any]:
 
 
 def run_poison(args: argparse.Namespace) -> int:
-    from checkout_freshportal.config import warehouse_url
+    from checkout_freshportal.config import WAREHOUSE_ENV, WarehouseNotConfiguredError, warehouse_url
     from checkout_freshportal.warehouse.engine import make_engine
+    from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
     from .poison import acknowledge, list_poison
 
-    engine = make_engine(args.url or warehouse_url())
     try:
-        if args.ack:
-            with engine.begin() as conn:
-                n = acknowledge(conn, args.ack)
-            _out(f"acknowledged {n} of {len(args.ack)} poison event(s)")
-            return 0 if n == len(args.ack) else 1
-        with engine.connect() as conn:
-            events = list_poison(conn, include_acknowledged=args.all, limit=args.limit, preview=args.preview)
-    finally:
-        engine.dispose()
+        url, setting = (args.url, "--url") if args.url else (warehouse_url(), WAREHOUSE_ENV)
+    except WarehouseNotConfiguredError as exc:
+        raise SystemExit(f"cfp sidecar poison: {exc}") from None
+    with reported_as_exit("cfp sidecar poison", url, setting):
+        engine = make_engine(url)
+        try:
+            if args.ack:
+                with engine.begin() as conn:
+                    n = acknowledge(conn, args.ack)
+                _out(f"acknowledged {n} of {len(args.ack)} poison event(s)")
+                return 0 if n == len(args.ack) else 1
+            with engine.connect() as conn:
+                events = list_poison(
+                    conn, include_acknowledged=args.all, limit=args.limit, preview=args.preview
+                )
+        finally:
+            engine.dispose()
     if args.json:
         for e in events:
             _out(json.dumps(e.as_json(), ensure_ascii=False))

@@ -20,6 +20,7 @@ from typing import ClassVar
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from checkout_freshportal.config import WAREHOUSE_MISSING
 from checkout_freshportal.settings_base import (
     Flag,
     PositiveInt,
@@ -73,10 +74,7 @@ class SidecarSettings(TypedSettings):
     def _warehouse_named(cls, url: str) -> str:
         """No fallback (see config.py): a sidecar writing to a default file would answer 200 for nothing."""
         if not url.strip():
-            raise PydanticCustomError(
-                "settings",
-                "is required: the SQLAlchemy URL of the warehouse (postgresql://..., sqlite:///...)",
-            )
+            raise PydanticCustomError("settings", "is required: {hint}", {"hint": WAREHOUSE_MISSING})
         return url.strip()
 
     @field_validator("signature_keys")

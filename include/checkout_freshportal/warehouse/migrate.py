@@ -157,11 +157,29 @@ def check_current(engine: Engine, *, source: str | None = None) -> str:
     head = head_revision()
     if engine in _current_engines:
         return head
+    if _sqlite_file_missing(engine):
+        # Connecting would create the file: an empty warehouse where a wrong path points.
+        raise SchemaNotCurrentError(_not_current_message(engine, None, head, source), None, head)
     current = stamped_revision(engine)
     if current == head:
         _current_engines.add(engine)
         return head
     raise SchemaNotCurrentError(_not_current_message(engine, current, head, source), current, head)
+
+
+def _sqlite_file_missing(engine: Engine) -> bool:
+    """True for a file-based SQLite URL whose file does not exist (SQLite creates it on connect).
+
+    In-memory databases and ``file:`` URIs (whose path SQLAlchemy does not parse) are left to
+    the connection.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:") or url.query.get("mode") == "memory":
+        return False
+    return not Path(database).expanduser().exists()
 
 
 def _not_current_message(engine: Engine, current: str | None, head: str, source: str | None) -> str:

@@ -1,0 +1,228 @@
+"""Payments by search window: each window lands (raw, staged payments, their actions) and moves
+the watermark in one transaction, so a run that dies between windows resumes where data stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from checkout_freshportal.checkout import statuses
+from checkout_freshportal.sync.ingest.settings import IngestSettings
+from checkout_freshportal.sync.ingest.step import CheckoutReader, StepResult
+from checkout_freshportal.sync.ingest.windows import Window, clamp_to_search_horizon, scheduled_start
+from checkout_freshportal.timeutil import format_ts, utcnow
+from checkout_freshportal.warehouse import mappers, schema
+from checkout_freshportal.warehouse.raw import insert_raw_objects
+from checkout_freshportal.warehouse.upsert import upsert
+from checkout_freshportal.warehouse.watermarks import set_watermark
+
+log = logging.getLogger(__name__)
+
+WM_PAYMENTS = "checkout.payments.requested_on"
+
+#: Gateway action types that move a payment's balances (search also returns pseudo-actions
+#: such as ``Dispute`` and ``Authentication``, which are not staged as payment actions).
+GATEWAY_ACTION_TYPES = statuses.GATEWAY_ACTION_TYPES
+
+_BALANCE_OF_TYPE = statuses.BALANCE_OF_ACTION_TYPE
+
+
+def actions_explain_balances(payment: Mapping[str, Any]) -> bool:
+    """True when the payment's embedded actions carry amounts that add up to its balances.
+
+    Then the actions can be staged from the search result without another call; otherwise
+    (summary-only actions, or actions that contradict the balances) we ask ``/actions``.
+    """
+    actions = payment.get("actions")
+    balances = payment.get("balances") or {}
+    if not isinstance(actions, list):
+        return False
+    sums = dict.fromkeys(_BALANCE_OF_TYPE.values(), 0)
+    for act in actions:
+        kind = act.get("type")
+        if kind not in GATEWAY_ACTION_TYPES:
+            continue
+        if "amount" not in act or "processed_on" not in act:
+            return False
+        if act.get("approved") is False:
+            continue
+        col = _BALANCE_OF_TYPE.get(kind)
+        if col:
+            sums[col] += int(act["amount"])
+    return all(int(balances.get(col) or 0) == total for col, total in sums.items())
+
+
+def _gateway_actions(actions: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [a for a in actions if a.get("type") in GATEWAY_ACTION_TYPES]
+
+
+def _stored_payment_state(conn: Connection, ids: Sequence[str]) -> dict[str, tuple]:
+    """Balances and status as staged, to tell which searched payments changed."""
+    t = schema.stg_payments
+    cols = [t.c[name] for name in _STATE_COLUMNS if name in t.c]
+    out: dict[str, tuple] = {}
+    for chunk_start in range(0, len(ids), 500):
+        chunk = ids[chunk_start : chunk_start + 500]
+        for row in conn.execute(sa.select(t.c.payment_id, *cols).where(t.c.payment_id.in_(chunk))):
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+_STATE_COLUMNS = (
+    "status",
+    "total_authorized_minor",
+    "total_captured_minor",
+    "total_refunded_minor",
+    "total_voided_minor",
+)
+
+
+def _state_of(row: Mapping[str, Any]) -> tuple:
+    return tuple(row.get(name) for name in _STATE_COLUMNS if name in schema.stg_payments.c)
+
+
+def stage_payments(
+    conn: Connection,
+    payments: Sequence[Mapping[str, Any]],
+    actions_by_payment: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    source: str,
+    run_id: str | None,
+    result: StepResult,
+) -> None:
+    """Land payments and their actions (raw + staged) inside the caller's transaction."""
+    if not payments:
+        return
+    result.raw_added += insert_raw_objects(conn, source, payments, id_key="id", run_id=run_id)
+    result.absorb(
+        upsert(conn, schema.stg_payments, [mappers.payment_row(p) for p in payments], ["payment_id"])
+    )
+    action_rows: list[dict] = []
+    currency_of = {p["id"]: p.get("currency") for p in payments}
+    for payment_id, actions in actions_by_payment.items():
+        gateway = _gateway_actions(actions)
+        if gateway:
+            result.raw_added += insert_raw_objects(
+                conn,
+                "checkout.payment_actions",
+                [{**a, "payment_id": payment_id} for a in gateway],
+                run_id=run_id,
+            )
+            action_rows.extend(
+                mappers.action_rows(payment_id, list(gateway), currency=currency_of.get(payment_id))
+            )
+    if action_rows:
+        res = upsert(conn, schema.stg_payment_actions, action_rows, ["action_id"])
+        result.details["actions_inserted"] = result.details.get("actions_inserted", 0) + res.inserted
+        result.details["actions_updated"] = result.details.get("actions_updated", 0) + res.updated
+
+
+def payments_window(engine: Engine, settings: IngestSettings, now: datetime) -> Window | None:
+    """The window a scheduled run searches: watermark minus the re-walk, up to now minus settle,
+    never further back than the search API reaches."""
+    end = now - settings.settle
+    start = max(
+        scheduled_start(engine, WM_PAYMENTS, settings.rewalk, settings, now), now - settings.search_horizon
+    )
+    return Window(start, end) if end > start else None
+
+
+def _actions_for(
+    client: CheckoutReader,
+    payments: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, tuple],
+    result: StepResult,
+) -> dict[str, Sequence[Mapping[str, Any]]]:
+    """Actions to stage for the payments that are new or whose balances/status changed."""
+    out: dict[str, Sequence[Mapping[str, Any]]] = {}
+    for p in payments:
+        if stored.get(p["id"]) == _state_of(mappers.payment_row(p)):
+            continue
+        if actions_explain_balances(p):
+            out[p["id"]] = p["actions"]
+        else:
+            out[p["id"]] = client.get_payment_actions(p["id"])
+            result.actions_fetched_for += 1
+    return out
+
+
+def ingest_payments(
+    client: CheckoutReader,
+    engine: Engine,
+    settings: IngestSettings | None = None,
+    *,
+    window: Window | None = None,
+    now: datetime | None = None,
+    run_id: str | None = None,
+) -> StepResult:
+    """Search windows oldest first; each page lands on its own, the watermark with the window's last.
+
+    Pages of one window come newest first, so the watermark can only move once the whole
+    window has landed; a run that dies mid-window leaves the pages that landed (harmless,
+    they merge again) and the watermark before that window (so the rerun searches it again).
+    """
+    settings = settings or IngestSettings()
+    now = now or utcnow()
+    backfill = window is not None
+    result = StepResult("payments")
+    if window is not None:
+        window = clamp_to_search_horizon(window, settings, now, result)
+    else:
+        window = payments_window(engine, settings, now)
+    if window is None:
+        return result
+    result.details["window"] = [format_ts(window.start), format_ts(window.end)]
+    batch_size = settings.search_page_size
+    for part in window.split(settings.search_window):
+        batch: list[dict] = []
+        pages = client.search_payments(part.start, part.end, limit=settings.search_page_size)
+        for payment in pages:
+            batch.append(payment)
+            if len(batch) >= batch_size:
+                _land_payments(client, engine, batch, result, run_id=run_id)
+                batch = []
+        _land_payments(
+            client, engine, batch, result, run_id=run_id, watermark=None if backfill else format_ts(part.end)
+        )
+        result.windows += 1
+    log.info(
+        "payments: %d fetched in %d windows, %d new, %d changed, actions fetched for %d",
+        result.fetched,
+        result.windows,
+        result.inserted,
+        result.updated,
+        result.actions_fetched_for,
+    )
+    return result
+
+
+def _land_payments(
+    client: CheckoutReader,
+    engine: Engine,
+    payments: Sequence[Mapping[str, Any]],
+    result: StepResult,
+    *,
+    run_id: str | None,
+    watermark: str | None = None,
+) -> None:
+    result.fetched += len(payments)
+    if payments:
+        with engine.connect() as conn:
+            stored = _stored_payment_state(conn, [p["id"] for p in payments])
+        # API calls happen before the write transaction: no lock is held across the network.
+        actions = _actions_for(client, payments, stored, result)
+    else:
+        actions = {}
+    if not payments and watermark is None:
+        return
+    with engine.begin() as conn:
+        stage_payments(conn, payments, actions, source="checkout.payments", run_id=run_id, result=result)
+        if watermark is not None:
+            set_watermark(conn, WM_PAYMENTS, watermark, run_id=run_id)
+            result.watermark = watermark

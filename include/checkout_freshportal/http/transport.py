@@ -197,48 +197,21 @@ class HttpTransport:
         """
         method = method.upper()
         path = path or urlsplit(url).path or "/"
+        wire: dict[str, Any] = {
+            "params": dict(params) if params else None,
+            "json": json_body,
+            "data": dict(form) if form is not None else None,
+            "auth": requests.auth.HTTPBasicAuth(*basic) if basic is not None else None,
+            "stream": stream,
+        }
         refreshed = False
         while True:
             if pace is not None:
                 pace(method)
-            sent_headers = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
-            if json_body is not None:
-                sent_headers["Content-Type"] = "application/json"
-            sent_headers.update(headers or {})
             authorization = auth.authorization() if auth is not None else None
-            if authorization is not None:
-                sent_headers["Authorization"] = authorization
-            self.stats.record_call(method, kind)
-            started = time.monotonic()
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    json=json_body,
-                    data=dict(form) if form is not None else None,
-                    auth=requests.auth.HTTPBasicAuth(*basic) if basic is not None else None,
-                    headers=sent_headers,
-                    timeout=self.settings.timeout,
-                    stream=stream,
-                    allow_redirects=False,
-                )
-            except requests.RequestException as exc:
-                raise transport_error(
-                    exc, method, path, self.settings.timeout, self.errors.transport
-                ) from None
+            sent_headers = self._headers(headers, json_body is not None, authorization)
+            resp = self._exchange(method, url, path, kind=kind, attempt=attempt, headers=sent_headers, **wire)
             status = resp.status_code
-            self.stats.record_status(status)
-            self.log.debug(
-                "%s %s -> %s (kind=%s, request_id=%s, attempt=%d, %.0f ms)",
-                method,
-                path,
-                status,
-                kind,
-                resp.headers.get(self.settings.request_id_header),
-                attempt,
-                (time.monotonic() - started) * 1000,
-            )
             if 200 <= status < 300 or (accept_redirect and status in _REDIRECTS):
                 return resp
             if status == 401 and auth is not None and authorization and auth.refreshable and not refreshed:
@@ -250,6 +223,45 @@ class HttpTransport:
             error = self.errors.from_response(resp, method=method, path=path)
             resp.close()
             raise error
+
+    def _headers(
+        self, headers: Mapping[str, str] | None, has_json: bool, authorization: str | None
+    ) -> dict[str, str]:
+        """The attempt's headers: ours, then the caller's, then the credential (which always wins)."""
+        sent = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
+        if has_json:
+            sent["Content-Type"] = "application/json"
+        sent.update(headers or {})
+        if authorization is not None:
+            sent["Authorization"] = authorization
+        return sent
+
+    def _exchange(
+        self, method: str, url: str, path: str, *, kind: str, attempt: int, **wire: Any
+    ) -> requests.Response:
+        """The request on the wire, counted and logged; a failure to get any answer is described
+        without the URL (its query may hold tokens or signatures)."""
+        self.stats.record_call(method, kind)
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                method, url, timeout=self.settings.timeout, allow_redirects=False, **wire
+            )
+        except requests.RequestException as exc:
+            raise transport_error(exc, method, path, self.settings.timeout, self.errors.transport) from None
+        status = resp.status_code
+        self.stats.record_status(status)
+        self.log.debug(
+            "%s %s -> %s (kind=%s, request_id=%s, attempt=%d, %.0f ms)",
+            method,
+            path,
+            status,
+            kind,
+            resp.headers.get(self.settings.request_id_header),
+            attempt,
+            (time.monotonic() - started) * 1000,
+        )
+        return resp
 
     # ------------------------------------------------------------------ bodies
     def json_value(self, resp: requests.Response, *, parse_float: Callable[[str], Any] | None = None) -> Any:

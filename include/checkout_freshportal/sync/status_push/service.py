@@ -89,50 +89,10 @@ def push_statuses(
     """Write the newest waiting status of each order to FreshPortal (see the module docstring)."""
     settings = settings or PushSettings()
     result = PushResult()
-    ob = schema.sync_status_outbox
-    ts = now()
-    with engine.begin() as conn:
-        _lock(conn)
-        result.superseded_older = _supersede_older(conn, ts)
-        waiting = conn.execute(
-            sa.select(ob).where(ob.c.outcome.is_(None)).order_by(ob.c.created_at, ob.c.order_id)
-        ).all()
-    result.orders_waiting = len(waiting)
-    due = [r._mapping for r in waiting if r.next_attempt_at is None or r.next_attempt_at <= ts]
-    result.backing_off = len(waiting) - len(due)
+    due = _due_rows(engine, result, now())
     for row in due[: settings.max_orders]:
-        update = _update_for(engine, row)
-        result.sent += 1
-        try:
-            client.write_payment_status(str(row["order_id"]), update)
-        except ConflictError as exc:
-            result.superseded_409 += 1
-            _finish(
-                engine, row, now(), "superseded", f"409 from FreshPortal: it holds a newer sequence ({exc})"
-            )
-            continue
-        except AuthenticationError as exc:
-            _record_failure(engine, row, now(), settings, exc, retry=True)
-            raise
-        except (RateLimitedError, ServerError, TransportError) as exc:
-            result.failed += 1
-            _record_failure(engine, row, now(), settings, exc, retry=True)
-            _note(result, row, exc)
-            result.stopped_early = True
-            log.warning(
-                "FreshPortal write for order %s failed (%s); stopping this run, %d order(s) wait",
-                row["order_id"],
-                type(exc).__name__,
-                len(due) - result.sent,
-            )
+        if not _push_one(engine, client, row, settings, result, now, due_count=len(due)):
             break
-        except (FreshPortalError, ValueError) as exc:  # 400/403/404/422, or a body we cannot build
-            result.rejected += 1
-            _record_failure(engine, row, now(), settings, exc, retry=False)
-            _note(result, row, exc)
-            continue
-        result.delivered += 1
-        _finish(engine, row, now(), "delivered", None)
     log.info(
         "status push: %d delivered, %d superseded by 409, %d older versions skipped, %d failed, "
         "%d rejected, %d backing off",
@@ -149,6 +109,69 @@ def push_statuses(
             f"sync_status_outbox with the reason (first: {result.errors[0] if result.errors else '?'})"
         )
     return result
+
+
+def _due_rows(engine: Engine, result: PushResult, ts: datetime) -> list[sa.RowMapping]:
+    """Retire older versions, then the newest waiting rows whose backoff is over (oldest first).
+
+    Under the status lock, so the events task cannot add a version between the two statements.
+    """
+    ob = schema.sync_status_outbox
+    with engine.begin() as conn:
+        _lock(conn)
+        result.superseded_older = _supersede_older(conn, ts)
+        waiting = conn.execute(
+            sa.select(ob).where(ob.c.outcome.is_(None)).order_by(ob.c.created_at, ob.c.order_id)
+        ).all()
+    result.orders_waiting = len(waiting)
+    due = [r._mapping for r in waiting if r.next_attempt_at is None or r.next_attempt_at <= ts]
+    result.backing_off = len(waiting) - len(due)
+    return due
+
+
+def _push_one(
+    engine: Engine,
+    client: StatusWriter,
+    row: sa.RowMapping,
+    settings: PushSettings,
+    result: PushResult,
+    now: Callable[[], datetime],
+    *,
+    due_count: int,
+) -> bool:
+    """Send one order's newest version and record the outcome; False when the run must stop
+    (FreshPortal is unavailable: the rest waits for the next run)."""
+    update = _update_for(engine, row)
+    result.sent += 1
+    try:
+        client.write_payment_status(str(row["order_id"]), update)
+    except ConflictError as exc:
+        result.superseded_409 += 1
+        _finish(engine, row, now(), "superseded", f"409 from FreshPortal: it holds a newer sequence ({exc})")
+        return True
+    except AuthenticationError as exc:
+        _record_failure(engine, row, now(), settings, exc, retry=True)
+        raise
+    except (RateLimitedError, ServerError, TransportError) as exc:
+        result.failed += 1
+        _record_failure(engine, row, now(), settings, exc, retry=True)
+        _note(result, row, exc)
+        result.stopped_early = True
+        log.warning(
+            "FreshPortal write for order %s failed (%s); stopping this run, %d order(s) wait",
+            row["order_id"],
+            type(exc).__name__,
+            due_count - result.sent,
+        )
+        return False
+    except (FreshPortalError, ValueError) as exc:  # 400/403/404/422, or a body we cannot build
+        result.rejected += 1
+        _record_failure(engine, row, now(), settings, exc, retry=False)
+        _note(result, row, exc)
+        return True
+    result.delivered += 1
+    _finish(engine, row, now(), "delivered", None)
+    return True
 
 
 def _lock(conn: Connection) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from checkout_freshportal.sidecar.metrics import CONTENT_TYPE, REJECT_REASONS, SidecarMetrics
@@ -48,6 +49,22 @@ def test_exposition_format() -> None:
     assert s[("cfp_sidecar_commit_seconds_sum", ())] == pytest.approx(30.5015)
     m.table.clear()
     assert ("cfp_sidecar_unprocessed_events", ()) not in _samples(m)
+
+
+def test_no_created_series() -> None:
+    """``…_created`` samples are left out, for this registry only: the library's default stays."""
+    m = SidecarMetrics()
+    m.stored.inc()
+    m.commit_seconds.observe(0.1)
+    text = m.render().decode()
+    assert "_created" not in text
+    assert "cfp_sidecar_events_stored_total 1.0" in text.splitlines()
+    assert "cfp_sidecar_commit_seconds_count 1.0" in text.splitlines()
+    # Still recorded by the registry (so an embedding process's own exposition is unchanged).
+    assert m.value("cfp_sidecar_events_stored_created") is not None
+    other = CollectorRegistry()
+    Counter("other_total", "a counter outside the sidecar", registry=other).inc()
+    assert "other_created" in generate_latest(other).decode()
 
 
 def test_each_app_counts_only_its_own() -> None:

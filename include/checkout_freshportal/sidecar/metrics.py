@@ -8,6 +8,13 @@ worker (documented in docs/sidecar.md). ``prometheus_client``'s multiprocess mod
 it needs a shared directory wiped at every start and gives up live gauges, while the gauges
 that matter to alerts (backlog, poison, oldest age) are read from the table at scrape time and
 are therefore the same from every worker.
+
+The ``…_created`` samples ``prometheus_client`` adds to counters and histograms (the time each
+series was created) are left out of the exposition: in the 0.0.4 text format each becomes one
+more series stored by Prometheus, doubling the count, and no alert or dashboard reads them. The
+library's own
+switch, ``disable_created_metrics()``, is process-wide; filtering at render time keeps the
+choice to this registry, so an embedding process keeps its own.
 """
 
 from __future__ import annotations
@@ -59,6 +66,24 @@ class TableGauges(Collector):
             value = self.values[name]
             if value is not None:
                 family.add_metric([], value)
+            yield family
+
+
+class WithoutCreated:
+    """A registry's collection minus the ``<family>_created`` samples of counters and histograms."""
+
+    _WITH_CREATED = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.type in self._WITH_CREATED:
+                created = f"{family.name}_created"
+                kept = Metric(family.name, family.documentation, family.type, family.unit)
+                kept.samples = [sample for sample in family.samples if sample.name != created]
+                family = kept
             yield family
 
 
@@ -153,7 +178,7 @@ class SidecarMetrics:
 
     def render(self) -> bytes:
         """The exposition in the 0.0.4 text format (``CONTENT_TYPE``)."""
-        return generate_latest(self.registry)
+        return generate_latest(WithoutCreated(self.registry))
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """One sample by its exposed name (``cfp_sidecar_trigger_calls_total``); None if absent."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Literal
 
 
 def read_extra(
@@ -41,29 +41,63 @@ def read_extra(
     return flat
 
 
+#: How an extra's value is read: the name of a settings kind (``settings_types``), so an extra
+#: means what the same text means in every other settings source.
+ExtraKind = Literal["count", "positive", "seconds", "timeout"]
+
+
 def typed_extras(
     extra: Mapping[str, Any],
     passthrough: Collection[str],
     *,
-    ints: Collection[str] = (),
-    floats: Collection[str] = (),
+    kinds: Mapping[str, ExtraKind],
     conn_id: str,
 ) -> dict[str, Any]:
-    """The extras that map 1:1 onto settings fields, numbers converted (a form sends text)."""
+    """The extras that map 1:1 onto settings fields, each number read by its settings kind.
+
+    A form sends text and JSON sends numbers; both go through the same parsers as DAG params
+    and the environment (``PositiveInt``, ``NonNegativeInt``, ``Seconds``): ``True``, ``"nan"``,
+    ``"inf"``, a negative count or ``"2.5"`` retries are refused instead of becoming 1, NaN or
+    2. A refusal is a ``SettingsError`` in the settings' format -- key, value, what is allowed
+    -- and no numeric extra is a secret, so showing the value is safe.
+    """
     kwargs: dict[str, Any] = {}
     for key in passthrough:
         if key not in extra:
             continue
         value = extra[key]
-        try:
-            if key in ints:
-                value = int(value)
-            elif key in floats:
-                value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"Connection {conn_id!r}: extra.{key} must be a number, got {value!r}") from None
-        kwargs[key] = value
+        kind = kinds.get(key)
+        kwargs[key] = value if kind is None else _read_kind(kind, value, key=key, conn_id=conn_id)
     return kwargs
+
+
+def _read_kind(kind: ExtraKind, value: Any, *, key: str, conn_id: str) -> Any:
+    """One extra through its settings kind (imported here: listing hooks needs no library)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from checkout_freshportal.http.errors import SettingsError
+    from checkout_freshportal.settings_types import NonNegativeInt, PositiveInt, Seconds
+
+    adapters: dict[str, TypeAdapter[Any]] = {
+        "count": TypeAdapter(NonNegativeInt),
+        "positive": TypeAdapter(PositiveInt),
+        "seconds": TypeAdapter(Seconds),
+    }
+    try:
+        if kind != "timeout":
+            return adapters[kind].validate_python(value)
+        if not isinstance(value, list | tuple):
+            return adapters["seconds"].validate_python(value)  # one number: connect and read
+        if len(value) != 2:
+            raise SettingsError(
+                f"Connection {conn_id!r}: extra.{key} must be seconds or a [connect, read] pair, "
+                f"got {len(value)} values"
+            )
+        return tuple(adapters["seconds"].validate_python(v) for v in value)
+    except ValidationError as exc:
+        allowed = exc.errors(include_input=False)[0]["msg"]
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:77]}..."
+        raise SettingsError(f"Connection {conn_id!r}: extra.{key} {allowed}, got {shown}") from None
 
 
 def base_url(host: str | None, schema: str | None, port: int | None) -> str | None:

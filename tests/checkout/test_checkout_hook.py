@@ -111,3 +111,43 @@ def test_hook_metadata() -> None:
     ui = CheckoutHook.get_ui_field_behaviour()
     assert "password" in ui["relabeling"]
     json.loads(ui["placeholders"]["extra"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("max_retries", True, "must be an int (a whole number, not negative), got True"),
+        ("max_retries", "nan", "must be an int (a whole number, not negative), got 'nan'"),
+        ("read_rps", -1, "must not be negative, got -1"),
+        ("write_rps", "2.5", "must be an int (a whole number, not negative), got '2.5'"),
+        ("max_retries", "three", "must be an int"),
+        ("backoff_base", "inf", "must be a float number of seconds or a duration"),
+        ("backoff_cap", True, "must be a float number of seconds"),
+        ("conflict_wait", -3, "must not be negative, got -3"),
+        ("timeout", "nan", "must be a float number of seconds"),
+        ("timeout", [3, "nan"], "must be a float number of seconds"),
+        ("timeout", [1, 2, 3], "must be seconds or a [connect, read] pair, got 3 values"),
+    ],
+)
+def test_bad_numeric_extras_are_refused_like_any_setting(key: str, value: object, allowed: str) -> None:
+    """Extras go through the settings kinds: no int()/float() turning True into 1 or "nan" into NaN."""
+    with pytest.raises(SettingsError) as info:
+        settings_kwargs_from_connection(None, None, KEY, {key: value}, conn_id="cko")
+    message = str(info.value)
+    assert message.startswith(f"Connection 'cko': extra.{key} ")
+    assert allowed in message
+    assert KEY not in message
+
+
+def test_numeric_extras_read_as_the_settings_kinds_read_them() -> None:
+    extra = {
+        "max_retries": "1e3",
+        "read_rps": 2.0,
+        "write_rps": " 0 ",
+        "backoff_cap": "2m",
+        "timeout": [3, "30"],
+    }
+    kw = settings_kwargs_from_connection(None, None, KEY, extra)
+    assert (kw["max_retries"], kw["read_rps"], kw["write_rps"]) == (1000, 2, 0)
+    assert (kw["backoff_cap"], kw["timeout"]) == (120.0, (3.0, 30.0))
+    assert settings_kwargs_from_connection(None, None, KEY, {"timeout": "45"})["timeout"] == 45.0

@@ -12,7 +12,7 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
-from checkout_freshportal.freshportal import FreshPortalClient  # noqa: E402
+from checkout_freshportal.freshportal import FreshPortalClient, SettingsError  # noqa: E402
 
 from freshportal_hook import FreshPortalHook, settings_kwargs_from_connection  # noqa: E402
 
@@ -74,3 +74,30 @@ def test_host_without_scheme_uses_schema_and_port() -> None:
     kw = settings_kwargs_from_connection("127.0.0.1", "k", None, schema="http", port=8200)
     assert kw["base_url"] == "http://127.0.0.1:8200"
     assert kw["api_key"] == "k"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("page_size", True, "must be an int (a whole number, positive (>= 1)), got True"),
+        ("page_size", 0, "must be positive (>= 1), got 0"),
+        ("max_export_bytes", "nan", "must be an int"),
+        ("max_export_bytes", -5, "must be positive (>= 1), got -5"),
+        ("max_retries", "lots", "must be an int (a whole number, not negative), got 'lots'"),
+        ("backoff_base", "inf", "must be a float number of seconds"),
+        ("timeout", True, "must be a float number of seconds"),
+    ],
+)
+def test_bad_numeric_extras_are_refused_like_any_setting(key: str, value: object, allowed: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_kwargs_from_connection("http://127.0.0.1:8200", "secret-api-key", {key: value}, conn_id="fp")
+    message = str(info.value)
+    assert message.startswith(f"Connection 'fp': extra.{key} ")
+    assert allowed in message
+    assert "secret-api-key" not in message
+
+
+def test_numeric_extras_read_as_the_settings_kinds_read_them() -> None:
+    extra = {"page_size": "1e2", "max_export_bytes": 1024.0, "max_retries": "0", "timeout": "PT20S"}
+    kw = settings_kwargs_from_connection("http://127.0.0.1:8200", "k", extra)
+    assert (kw["page_size"], kw["max_export_bytes"], kw["max_retries"], kw["timeout"]) == (100, 1024, 0, 20.0)

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..connection import base_url, read_extra, typed_extras
+from ..connection import ExtraKind, base_url, read_extra, typed_extras
 from ..connection_types import CHECKOUT, CHECKOUT_FIELD_BEHAVIOUR
 from .base import ClientHook
 
@@ -58,8 +58,15 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
     "user_agent",
 )
 _KNOWN_EXTRAS = frozenset((*_PASSTHROUGH_EXTRAS, "auth", "base_url"))
-_INT_EXTRAS = frozenset({"read_rps", "write_rps", "max_retries"})
-_FLOAT_EXTRAS = frozenset({"backoff_base", "backoff_cap", "conflict_wait"})
+_KINDS: dict[str, ExtraKind] = {
+    "timeout": "timeout",
+    "read_rps": "count",  # 0 = no client-side budget
+    "write_rps": "count",
+    "max_retries": "count",
+    "backoff_base": "seconds",
+    "backoff_cap": "seconds",
+    "conflict_wait": "seconds",
+}
 
 
 def settings_kwargs_from_connection(
@@ -78,7 +85,7 @@ def settings_kwargs_from_connection(
     when the field is a credential.
     """
     flat = read_extra(extra, conn_id=conn_id, conn_type=CHECKOUT, known=_KNOWN_EXTRAS)
-    kwargs = typed_extras(flat, _PASSTHROUGH_EXTRAS, ints=_INT_EXTRAS, floats=_FLOAT_EXTRAS, conn_id=conn_id)
+    kwargs = typed_extras(flat, _PASSTHROUGH_EXTRAS, kinds=_KINDS, conn_id=conn_id)
     if isinstance(kwargs.get("scopes"), list):
         kwargs["scopes"] = tuple(str(s) for s in kwargs["scopes"])
     url = base_url(host, schema, port) or flat.get("base_url")

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..connection import base_url, read_extra, typed_extras
+from ..connection import ExtraKind, base_url, read_extra, typed_extras
 from ..connection_types import FRESHPORTAL, FRESHPORTAL_FIELD_BEHAVIOUR
 from .base import ClientHook
 
@@ -44,8 +44,14 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
     "user_agent",
 )
 _KNOWN_EXTRAS = frozenset((*_PASSTHROUGH_EXTRAS, "base_url"))
-_INT_EXTRAS = frozenset({"max_retries", "page_size", "max_export_bytes"})
-_FLOAT_EXTRAS = frozenset({"backoff_base", "backoff_cap"})
+_KINDS: dict[str, ExtraKind] = {
+    "timeout": "timeout",
+    "max_retries": "count",
+    "page_size": "positive",
+    "max_export_bytes": "positive",
+    "backoff_base": "seconds",
+    "backoff_cap": "seconds",
+}
 
 
 def settings_kwargs_from_connection(
@@ -62,7 +68,7 @@ def settings_kwargs_from_connection(
     Raises ``ValueError`` naming the connection and the offending field, never the API key.
     """
     flat = read_extra(extra, conn_id=conn_id, conn_type=FRESHPORTAL, known=_KNOWN_EXTRAS)
-    kwargs = typed_extras(flat, _PASSTHROUGH_EXTRAS, ints=_INT_EXTRAS, floats=_FLOAT_EXTRAS, conn_id=conn_id)
+    kwargs = typed_extras(flat, _PASSTHROUGH_EXTRAS, kinds=_KINDS, conn_id=conn_id)
     if "tenant" in kwargs:
         kwargs["tenant"] = str(kwargs["tenant"])
     url = base_url(host, schema, port) or flat.get("base_url")

@@ -51,6 +51,22 @@ def add_commands(sub: Any) -> None:
         "--access-log", action="store_true", help="log every request (off: it costs throughput)"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # uvicorn has no header-read timeout (docs/sidecar.md, "Slow clients"): these two bound what
+    # slow or idle clients can hold; the header timeout itself belongs to the proxy in front.
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close an idle kept-alive connection after this long (default 5)",
+    )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="per worker: answer 503 beyond N open connections and requests (default: no limit)",
+    )
     serve.set_defaults(func=run_serve)
 
     poison = sub.add_parser("poison", help="list (masked) or acknowledge poison webhook events")
@@ -89,6 +105,8 @@ def run_serve(args: argparse.Namespace) -> int:
         "lifespan": "on",
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": args.timeout_keep_alive,
+        "limit_concurrency": args.limit_concurrency,
         "log_config": _log_config(args.log_level),
     }
     log.info(

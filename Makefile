@@ -53,4 +53,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 --generate-hashes -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info include/*.egg-info dev/*.egg-info .demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info include/*.egg-info dev/*.egg-info airflow_provider/*.egg-info .demo

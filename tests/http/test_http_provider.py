@@ -110,7 +110,7 @@ def test_extras_written_by_the_connection_form_are_read_like_json_extras() -> No
     }
     kw = freshportal_kwargs(None, "k", {"extra__freshportal__tenant": 850255, "page_size": "50"})
     assert (kw["tenant"], kw["page_size"]) == ("850255", 50)
-    with pytest.raises(ValueError, match=r"extra\.read_rps must be a number"):
+    with pytest.raises(ValueError, match=r"extra\.read_rps must be an int \(a whole number, not negative\)"):
         checkout_kwargs(None, None, key, {"read_rps": "fast"})
     with pytest.raises(ValueError, match="unknown extra"):
         freshportal_kwargs("http://h", "k", {"extra__freshportal__tenantt": "x"})

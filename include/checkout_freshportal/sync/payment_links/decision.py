@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def create_links(run: Runner) -> RunResult:
+    """Serve every candidate order; one order's failure is counted and the batch goes on, except
+    for errors every order would hit (credentials, configuration)."""
     now = run.clock()
     with run.engine.connect() as conn:
         todo = store.link_candidates(
@@ -58,6 +60,7 @@ def create_links(run: Runner) -> RunResult:
 
 
 def serve_order(run: Runner, order_id: str) -> str:
+    """The outcome (a count name) of bringing one order to exactly one live link."""
     now = run.clock()
     with run.engine.connect() as conn:
         cur = store.current_intent(conn, order_id)

@@ -97,6 +97,9 @@ def _no_checkpoint(point: str, intent_id: str) -> None:
 
 
 class Runner:
+    """One step run: the tenant's statuses are checked once here, so a bad mapping fails the run
+    before any order is touched."""
+
     def __init__(
         self,
         fp: FreshPortalPort,

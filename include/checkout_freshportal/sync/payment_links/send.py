@@ -101,6 +101,8 @@ def new_intent(
 
 
 def send(run: Runner, intent: store.Intent, order: Order, *, resend: bool = False) -> str:
+    """Claim the intent (``creating`` committed), then POST: a claim lost to another runner
+    sends nothing."""
     assert run.cko is not None
     key = IntentKey(intent.order_id, intent.order_version)
     now = run.clock()
@@ -157,6 +159,8 @@ def _record_answer(run: Runner, intent: store.Intent, order: Order, answer: dict
 
 
 def _post_failed(run: Runner, intent: store.Intent, order: Order, exc: cko_errors.CheckoutError) -> str:
+    """Refused (4xx): failed until the order changes. Not sent, or an error every order would hit:
+    released (the latter raised). Anything else: the link may exist, so in doubt, never resent blindly."""
     now = run.clock()
     what = describe(exc)
     line = f"order {order.order_id} ({intent.intent_id}): {what}"

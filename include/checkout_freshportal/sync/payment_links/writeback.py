@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def write_back(run: Runner) -> RunResult:
+    """Write back every created link not on its order yet; one order's failure blocks nobody."""
     with run.engine.connect() as conn:
         todo = store.writeback_candidates(conn, limit=run.settings.max_links_per_run)
     for intent in todo:
@@ -43,6 +44,8 @@ def write_back(run: Runner) -> RunResult:
 
 
 def write_back_one(run: Runner, intent: store.Intent) -> str:
+    """Read the order fresh before each write: it may already show the link, be paid, or have
+    changed its price, and a 409 means a status push got there first (three tries)."""
     assert intent.writeback_status
     assert intent.link_id
     target = intent.writeback_status

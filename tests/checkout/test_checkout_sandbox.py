@@ -32,6 +32,8 @@ from checkout_freshportal.checkout import (
 )
 from checkout_freshportal.checkout.auth import AccessToken
 
+from waiting import wait_until
+
 MakeClient = Callable[..., CheckoutClient]
 Sandbox = Any  # conftest.Sandbox: the running server plus admin helpers
 
@@ -289,9 +291,15 @@ def test_concurrent_duplicate_gets_409_then_the_same_answer(
     def capture() -> None:
         results.append(client.capture_payment(payment["id"], {"amount": 300}, idempotency_key="cap-it-409"))
 
+    def captures_received() -> int:
+        return sandbox.calls()["calls"].get("payments.captures", {}).get("POST", 0)
+
+    before = captures_received()
     threads = [threading.Thread(target=capture) for _ in range(2)]
     threads[0].start()
-    time.sleep(0.2)
+    # The sandbox counts a request and claims its idempotency key in one step of its event loop,
+    # so once the first capture is counted the second one finds the key in flight.
+    wait_until(lambda: captures_received() > before, 5, "the first capture to reach the sandbox")
     threads[1].start()
     for t in threads:
         t.join()
@@ -302,12 +310,20 @@ def test_concurrent_duplicate_gets_409_then_the_same_answer(
 
 # ---------------------------------------------------------------------------- OAuth
 def test_oauth_token_is_cached_and_refreshed_on_expiry(sandbox: Sandbox, make_client: MakeClient) -> None:
-    sandbox.set(token_ttl_seconds=1.5)
+    sandbox.set(token_ttl_seconds=30)
     client = make_client(oauth=True, scopes=("gateway", "payments:search", "disputes:view"))
+    # Both sides' clocks move 31 s at once: the client's (it caches by expires_in on its own
+    # monotonic clock) and the sandbox's (advancing it ages the tokens it issued).
+    client_now = [time.monotonic()]
+    client._auth._clock = lambda: client_now[0]  # type: ignore[attr-defined]
     for _ in range(3):
         list(client.list_disputes(limit=250))
     assert client.stats.count("token") == 1
-    time.sleep(1.6)
+    first = client._auth.authorization()  # type: ignore[attr-defined]
+    client_now[0] += 31
+    sandbox.admin("POST", "advance", json={"hours": 31 / 3600, "payments_per_hour": 0})
+    stale = requests.get(f"{sandbox.base_url}/disputes", headers={"Authorization": first}, timeout=10)
+    assert stale.status_code == 401  # the sandbox expired it: a client must not reuse it
     list(client.list_disputes(limit=250))
     assert client.stats.count("token") == 2
     assert client.stats.token_refreshes == 2
@@ -344,7 +360,7 @@ def test_client_limiter_stays_under_a_low_sandbox_limit(sandbox: Sandbox, make_c
     assert time.monotonic() - started >= 1.5
     assert paced.stats.rate_limited == 0
 
-    time.sleep(1.1)
+    sandbox.set(read_rps=10)  # fresh windows: the control starts with the full allowance
     unpaced = make_client(read_rps=0, max_retries=0)  # control: the sandbox does enforce its limit
 
     def burst() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -19,9 +18,17 @@ from checkout_freshportal.freshportal import (
     load_mapping,
 )
 
+from waiting import wait_until
+
 
 def _state(server) -> dict:
     return requests.get(f"{server.base_url}/_sandbox/state", timeout=5).json()
+
+
+def _advance_lifetimes(server, seconds: float) -> None:
+    """Age the sandbox's tokens and signed URLs instead of sleeping through their lifetime."""
+    r = requests.post(f"{server.base_url}/_sandbox/lifetimes/advance", json={"seconds": seconds}, timeout=5)
+    assert r.status_code == 200, r.text
 
 
 # ====================================================================== auth
@@ -43,10 +50,10 @@ def test_reauthenticates_once_after_the_token_expired(client, sandbox) -> None:
 
 
 def test_token_ttl_expiry(make_sandbox, make_client) -> None:
-    server = make_sandbox(seed=3, order_count=5, token_ttl_seconds=0.3)
+    server = make_sandbox(seed=3, order_count=5, token_ttl_seconds=60)
     client = make_client(server)
     client.get_order(client.get_orders_page(None, 1).items[0].order_id)
-    time.sleep(0.4)
+    _advance_lifetimes(server, 61)
     assert len(list(client.iter_orders_changed(None))) == 5
     assert client.stats.token_refreshes == 1
 
@@ -285,7 +292,8 @@ def test_create_note_after_timeout_finds_the_stored_note(make_sandbox, make_clie
     order_id = client.get_orders_page(None).items[0].order_id
     server.state.faults.queue("slow", "POST", "/notes")
     client.create_note(order_id, "Payment declined", "cfp:exc:declined:1")
-    time.sleep(0.4)  # let the slow answer finish before counting
+    # let the slow answer finish before counting
+    wait_until(lambda: server.state.counters["fault.slow.answered"] == 1, 5, "the slow answer to be sent")
     assert len(server.state.notes) == 1
 
 
@@ -344,7 +352,7 @@ def test_export_downloads_without_authorization_and_iterates_rows(client, sandbo
 
 
 def test_signed_export_url_refuses_authorization_and_expires(make_sandbox, make_client) -> None:
-    server = make_sandbox(seed=5, order_count=2, export_url_ttl_seconds=1)
+    server = make_sandbox(seed=5, order_count=2, export_url_ttl_seconds=60)
     client = make_client(server)
     url = client.get_export_url(date(2000, 1, 1))
     assert "Authorization" not in url
@@ -352,7 +360,7 @@ def test_signed_export_url_refuses_authorization_and_expires(make_sandbox, make_
     assert refused.status_code == 400
     assert b"Only one auth mechanism" in refused.content
     assert requests.get(url, timeout=5).status_code == 200
-    time.sleep(2.1)
+    _advance_lifetimes(server, 62)
     expired = requests.get(url, timeout=5)
     assert expired.status_code == 403
     assert b"expired" in expired.content

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 
 import requests
@@ -96,11 +95,13 @@ def test_scopes_are_enforced_per_endpoint(shared_sandbox) -> None:
 
 
 def test_expired_token_is_401(sandbox_factory) -> None:
-    sb = sandbox_factory(days=0, token_ttl_seconds=1)
+    sb = sandbox_factory(days=0, token_ttl_seconds=60)
     tok = _token(sb.base_url).json()["access_token"]
     s = make_session(tok)
     assert s.get(f"{sb.base_url}/disputes").status_code == 200
-    time.sleep(1.1)
+    # token lifetimes age with /_sandbox/advance: 61 s pass without waiting for them
+    advance = {"hours": 61 / 3600, "payments_per_hour": 0}
+    assert requests.post(f"{sb.base_url}/_sandbox/advance", json=advance).status_code == 200
     r = s.get(f"{sb.base_url}/disputes")
     assert r.status_code == 401
     assert r.content == b""

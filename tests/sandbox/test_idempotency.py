@@ -6,7 +6,7 @@ import threading
 
 import requests
 
-from .conftest import CARD, make_session, pay
+from .conftest import CARD, make_session, pay, wait_until
 
 
 def test_replay_is_byte_for_byte(sandbox_factory) -> None:
@@ -24,9 +24,9 @@ def test_replay_is_byte_for_byte(sandbox_factory) -> None:
     assert len(sb.world.by_reference["FP-IDEM"]) == 1
     pid = first.json()["id"]
     cap_h = {"Cko-Idempotency-Key": "refund-1"}
-    import time
-
-    time.sleep(0.3)
+    # play the capture due 0.05 s after the payment: only a captured payment can be refunded
+    advance = {"hours": 1 / 3600, "payments_per_hour": 0}
+    assert requests.post(f"{sb.base_url}/_sandbox/advance", json=advance).status_code == 200
     r1 = api.post(f"{sb.base_url}/payments/{pid}/refunds", json={"amount": 100}, headers=cap_h)
     r2 = api.post(f"{sb.base_url}/payments/{pid}/refunds", json={"amount": 100}, headers=cap_h)
     assert r1.status_code == 202
@@ -60,11 +60,15 @@ def test_concurrent_duplicate_gets_409(sandbox_factory) -> None:
             make_session().post(f"{sb.base_url}/payments", json=body, headers={"Cko-Idempotency-Key": "same"})
         )
 
+    def received() -> int:
+        calls = requests.get(f"{sb.base_url}/_sandbox/calls").json()["calls"]
+        return int(calls.get("payments.request", {}).get("POST", 0))
+
     first = threading.Thread(target=send)
     first.start()
-    import time
-
-    time.sleep(0.2)
+    # the sandbox counts a request and claims its key in one step of its event loop: once the
+    # first request is counted, the second finds the key in flight
+    wait_until(lambda: received() == 1)
     send()
     first.join()
     codes = sorted(r.status_code for r in results)

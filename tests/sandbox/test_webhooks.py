@@ -100,9 +100,16 @@ def test_duplicates_and_drops(sandbox_factory, receiver) -> None:
 def test_history_is_not_replayed_to_new_workflows(sandbox_factory, receiver) -> None:
     sb = sandbox_factory(days=3, clock_speed=1e-9)  # frozen: no planned step can fire meanwhile
     _register(sb.base_url, receiver.url)
-    time.sleep(0.3)
+
+    def drained() -> dict | None:
+        state = requests.get(f"{sb.base_url}/_sandbox/webhooks").json()
+        return state if state["pending"] == 0 else None
+
+    # Nothing queued or on the wire (in flight counts as pending): nothing can still arrive.
+    state = wait_until(drained)
     assert receiver.received == []
-    assert requests.get(f"{sb.base_url}/_sandbox/webhooks").json()["events_published"] == 0
+    assert state["deliveries"] == []
+    assert state["events_published"] == 0
 
 
 def test_dispute_events(sandbox_factory, receiver) -> None:

@@ -15,10 +15,10 @@ import json
 import re
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from .clock import SimClock
 from .config import ALL_SCOPES, SECRET_KEY_RE, SandboxConfig
 
 
@@ -105,7 +105,7 @@ class Principal:
 class _Token:
     client_id: str
     scopes: frozenset[str]
-    expires_at: float  # wall clock (time.time)
+    expires_at: float  # SimClock.wall_time(): /_sandbox/advance ages tokens
 
 
 class TokenError(Exception):
@@ -115,10 +115,15 @@ class TokenError(Exception):
 
 
 class Authenticator:
-    """Checks credentials; issues and validates OAuth access tokens (in memory)."""
+    """Checks credentials; issues and validates OAuth access tokens (in memory).
 
-    def __init__(self, config: SandboxConfig) -> None:
+    Token lifetimes are read from ``clock.wall_time()`` so advancing the sandbox clock expires
+    them, as it would on the real API after that much time.
+    """
+
+    def __init__(self, config: SandboxConfig, clock: SimClock) -> None:
         self.config = config
+        self._clock = clock
         self._keys = frozenset(config.secret_keys)
         self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
@@ -140,7 +145,7 @@ class Authenticator:
         if not requested or not requested <= allowed:
             raise TokenError("invalid_scope")
         ttl = float(self.config.token_ttl_seconds)
-        now = time.time()
+        now = self._clock.wall_time()
         token = self._jwt(client_id, sorted(requested), now, ttl)
         with self._lock:
             self._tokens[token] = _Token(client_id, requested, now + ttl)
@@ -189,7 +194,7 @@ class Authenticator:
             return None
         with self._lock:
             info = self._tokens.get(credential)
-        if info is None or time.time() >= info.expires_at:
+        if info is None or self._clock.wall_time() >= info.expires_at:
             return None
         return Principal("oauth", info.client_id, info.scopes)
 

@@ -5,6 +5,12 @@ the anchor multiplied by ``clock_speed``, plus whatever ``/_sandbox/advance`` ad
 outcomes (captures 2 s after the 202), webhook resends (5 min, 10 min, ...) and authorization
 expiries are scheduled on it, so a fast clock compresses hours into seconds in tests.
 
+Lifetimes a client measures on its own wall clock (OAuth tokens, whose ``expires_in`` it caches
+by; signed storage URLs, which carry an epoch ``expires``) are kept in wall-clock seconds so they
+mean the same at any clock speed, but they are read from :meth:`SimClock.wall_time`: the wall
+clock plus every jump of ``/_sandbox/advance``. Advancing the clock past a lifetime therefore
+ends it, and a test proves expiry without sleeping through it.
+
 Timestamps are written like the real API: UTC, ``Z``, and 0 to 7 fractional digits, or (real
 deliveries do this too) ``+00:00`` with exactly three fractional digits. Stored datetimes are
 truncated to the precision they will be written with, so what a client parses back equals what
@@ -43,6 +49,7 @@ class SimClock:
         self._anchor_real = time.monotonic()
         self._speed = float(speed)
         self._offset = timedelta(0)
+        self._skipped = 0.0  # seconds added by advance(); set_speed() folds _offset, not this
         self._last = start
 
     @property
@@ -64,7 +71,17 @@ class SimClock:
             raise ValueError("the simulated clock cannot go back")
         with self._lock:
             self._offset += delta
+            self._skipped += delta.total_seconds()
         return self.now()
+
+    def wall_time(self) -> float:
+        """Epoch seconds for wall-clock lifetimes: ``time.time()`` plus everything advanced.
+
+        Tokens and signed URLs expire on this, so ``/_sandbox/advance`` ages them like the rest
+        of the world while a clock speed change (which only rescales simulated time) does not.
+        """
+        with self._lock:
+            return time.time() + self._skipped
 
     def set_speed(self, speed: float) -> None:
         if speed <= 0:

@@ -21,10 +21,15 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 class RateLimiter:
     def __init__(self, read_rps: int, write_rps: int) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self.configure(read_rps, write_rps)
 
     def configure(self, read_rps: int, write_rps: int) -> None:
+        """New limits start with empty windows: requests counted under the old limit are dropped.
+
+        A test that lowers the limit then knows the full allowance is available at once, instead
+        of sleeping until earlier requests leave the window.
+        """
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self.read_rps, self.write_rps = int(read_rps), int(write_rps)
         self._read = RateLimitItemPerSecond(self.read_rps) if self.read_rps > 0 else None
         self._write = RateLimitItemPerSecond(self.write_rps) if self.write_rps > 0 else None

@@ -3,7 +3,8 @@
 Columns are those of docs/architecture.md ("Report CSV columns"); amounts are major units
 written from ``Decimal`` (at least the currency's decimals, at most 8), never via float.
 ``GET /reports/{id}/files/{file_id}`` answers 302 to ``/_storage/...?expires=&sig=`` (decision
-3): the signature is an HMAC over file id and expiry, valid 10 minutes of wall-clock time, and
+3): the signature is an HMAC over file id and expiry, valid 10 minutes of wall-clock time (read from
+``SimClock.wall_time``, so ``/_sandbox/advance`` ages URLs too), and
 the storage refuses any request that carries ``Authorization`` -- as S3 does -- so a client that
 forwards its bearer token on the redirect fails loudly.
 """
@@ -14,8 +15,7 @@ import csv
 import hashlib
 import hmac
 import io
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 from checkout_freshportal.money import to_major
@@ -74,21 +74,22 @@ URL_TTL_SECONDS = 600
 
 
 class StorageSigner:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, wall_time: Callable[[], float]) -> None:
         self._secret = secret
+        self._wall_time = wall_time
 
     def _sig(self, file_id: str, expires: int) -> str:
         return hmac.new(self._secret, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def url(self, base: str, file_id: str, filename: str) -> str:
-        expires = int(time.time()) + URL_TTL_SECONDS
+        expires = int(self._wall_time()) + URL_TTL_SECONDS
         sig = self._sig(file_id, expires)
         return f"{base}/_storage/reports/{file_id}/{quote(filename)}?expires={expires}&sig={sig}"
 
     def check(self, file_id: str, expires: str | None, sig: str | None) -> bool:
         if not expires or not sig or not expires.isdigit():
             return False
-        if int(expires) < time.time():
+        if int(expires) < self._wall_time():
             return False
         return hmac.compare_digest(self._sig(file_id, int(expires)), sig)
 

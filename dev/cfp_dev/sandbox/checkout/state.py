@@ -66,13 +66,13 @@ class SandboxState:
             config=config,
             world=world,
             clock=clock,
-            auth=Authenticator(config),
+            auth=Authenticator(config, clock),
             limiter=RateLimiter(config.read_rps, config.write_rps),
             faults=FaultInjector(config.effective_fault_seed),
             calls=CallCounter(),
             idem=IdempotencyStore(),
             webhooks=webhooks,
-            signer=StorageSigner(secrets.token_bytes(32)),
+            signer=StorageSigner(secrets.token_bytes(32), clock.wall_time),
         )
 
     @contextmanager

@@ -91,6 +91,7 @@ def create_app(config: FreshPortalSandboxConfig | None = None) -> FastAPI:
             if fault == "slow":
                 # Processed first, answered late: a client that times out has had its effect.
                 await asyncio.sleep(config.slow_seconds)
+                state.count("fault.slow.answered")  # tests wait on this, not on a guessed sleep
             if fault == "500_after_commit" and response.status_code < 300:
                 response = _error(500, "internal_error", "internal server error")
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -243,5 +244,13 @@ def create_app(config: FreshPortalSandboxConfig | None = None) -> FastAPI:
     @app.post("/_sandbox/tokens/expire")
     async def expire_tokens() -> dict[str, int]:
         return {"expired": state.expire_tokens()}
+
+    @app.post("/_sandbox/lifetimes/advance")
+    async def advance_lifetimes(request: Request) -> dict[str, float]:
+        body = await _body(request) or {}
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ApiError(422, "invalid_request", 'expected {"seconds": <positive number>}')
+        return {"skipped_seconds": state.advance_lifetimes(float(seconds))}
 
     return app

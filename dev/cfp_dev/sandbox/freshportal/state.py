@@ -95,6 +95,7 @@ class FreshPortalSandboxState:
         self.notes: dict[int, SbNote] = {}
         self._tokens: dict[str, float] = {}
         self._exports: dict[str, tuple[bytes, int]] = {}
+        self._skipped = 0.0  # seconds added by advance_lifetimes()
         self.counters: Counter[str] = Counter()
         self._load()
 
@@ -149,6 +150,26 @@ class FreshPortalSandboxState:
         record.seq = self._next_seq()
         record.updated_at = max(self.now(), record.updated_at)
 
+    # ================================================================== lifetimes
+    def advance_lifetimes(self, seconds: float) -> float:
+        """Age every token and signed export URL by ``seconds``; returns the total skipped.
+
+        Lifetimes are wall-clock (a client sees them expire in real time), so without this a test
+        of expiry would have to sleep through one. Record timestamps are not moved: the change
+        feeds and the export's day filter stay on the wall clock.
+        """
+        if not seconds > 0:
+            raise ValueError("seconds must be positive")
+        with self._lock:
+            self._skipped += seconds
+            return self._skipped
+
+    def _monotonic(self) -> float:
+        return time.monotonic() + self._skipped
+
+    def _epoch(self) -> float:
+        return time.time() + self._skipped
+
     # ================================================================== auth
     def issue_token(self, body: Any) -> str:
         if (
@@ -164,7 +185,7 @@ class FreshPortalSandboxState:
             raise ApiError(401, "invalid_credentials", "API key refused")
         token = secrets.token_hex(24)
         with self._lock:
-            self._tokens[token] = time.monotonic() + self.config.token_ttl_seconds
+            self._tokens[token] = self._monotonic() + self.config.token_ttl_seconds
             self.counters["auth.tokens_issued"] += 1
         return token
 
@@ -176,7 +197,7 @@ class FreshPortalSandboxState:
             expires = self._tokens.get(token)
             if expires is None:
                 raise ApiError(401, "unauthorized", "unknown token")
-            if time.monotonic() >= expires:
+            if self._monotonic() >= expires:
                 del self._tokens[token]
                 self.counters["auth.expired_rejections"] += 1
                 raise ApiError(401, "token_expired", "token expired")
@@ -424,7 +445,7 @@ class FreshPortalSandboxState:
                 sorted(notes, key=lambda n: n.note_id),
             )
             export_id = secrets.token_hex(12)
-            expires = int(time.time() + self.config.export_url_ttl_seconds)
+            expires = int(self._epoch() + self.config.export_url_ttl_seconds)
             self._exports[export_id] = (blob, expires)
             self.counters["exports.created"] += 1
         sig = self._sign(export_id, expires)
@@ -440,7 +461,7 @@ class FreshPortalSandboxState:
             raise ApiError(403, "AccessDenied", "Query-string authentication requires expires and signature")
         if not hmac.compare_digest(self._sign(export_id, int(expires)), signature):
             raise ApiError(403, "SignatureDoesNotMatch", "The request signature does not match")
-        if time.time() > int(expires):
+        if self._epoch() > int(expires):
             raise ApiError(403, "AccessDenied", "Request has expired")
         with self._lock:
             entry = self._exports.get(export_id)

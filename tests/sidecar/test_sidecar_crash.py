@@ -98,12 +98,15 @@ def test_sigkill_under_load_loses_no_acknowledged_event(
     with ThreadPoolExecutor(SENDERS) as pool:
         futures = [pool.submit(load.sender, i) for i in range(SENDERS)]
         try:
+            # Wall-clock on purpose: the kills must land at arbitrary points of the senders'
+            # requests (mid-read, mid-commit, mid-answer). Waiting on a signal from the sidecar
+            # would line every kill up with that signal and test one moment only.
             for _ in range(KILLS):
                 time.sleep(rng.uniform(0.5, 0.9))
                 acked_at_kill.append(len(load.acked))
                 proc.kill()  # SIGKILL while requests are in flight
                 proc = start()
-            time.sleep(0.8)
+            time.sleep(0.8)  # load on the last restarted process, as between the kills
         finally:
             load.stop.set()
             for f in futures:

@@ -13,6 +13,7 @@ from fake_airflow import FakeAirflow, make_jwt
 from sidecar_helpers import envelope
 
 from cfp_dev.demo.stack import free_port
+from checkout_freshportal.sidecar import store
 from checkout_freshportal.sidecar.airflow_api import AirflowClient, AirflowUnavailable
 from checkout_freshportal.sidecar.metrics import SidecarMetrics
 from checkout_freshportal.sidecar.store import insert_batch, record_from_body
@@ -52,6 +53,21 @@ def make_loop(engine: sa.Engine, url: str, **kw: object) -> TriggerLoop:
     return TriggerLoop(engine, client, SidecarMetrics(), **params)  # type: ignore[arg-type]
 
 
+def count_ticks(loop: TriggerLoop) -> list[int]:
+    """Completed ticks of a started loop: a deterministic "it looked again" signal."""
+    done = [0]
+    tick = loop.tick
+
+    def counted() -> None:
+        try:
+            tick()
+        finally:
+            done[0] += 1
+
+    loop.tick = counted  # type: ignore[method-assign]
+    return done
+
+
 def wait_for(cond, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -61,6 +77,7 @@ def wait_for(cond, timeout: float = 10.0) -> None:
 
 def test_burst_is_coalesced_into_one_run_within_the_delay(engine: sa.Engine, fake: FakeAirflow) -> None:
     loop = make_loop(engine, fake.url)
+    ticks = count_ticks(loop)
     loop.start()
     try:
         t0 = time.monotonic()
@@ -69,7 +86,12 @@ def test_burst_is_coalesced_into_one_run_within_the_delay(engine: sa.Engine, fak
             loop.notify()
         wait_for(lambda: len(fake.runs) == 1)
         elapsed = time.monotonic() - t0
-        time.sleep(0.6)  # nothing new: no second run
+        # Nothing new: two full ticks after the run decided nothing, and the loop counts every
+        # stored event as covered, so no later tick can find a reason for a second run.
+        after = ticks[0]
+        wait_for(lambda: ticks[0] >= after + 2)
+        with engine.connect() as conn:
+            assert store.pending_since(conn, loop._covered)[0] == 0
     finally:
         loop.stop()
     assert len(fake.runs) == 1
@@ -192,7 +214,9 @@ def test_stale_backlog_is_retriggered(engine: sa.Engine, fake: FakeAirflow) -> N
     fake.set_state("failed")  # the run failed: the event is still unprocessed
     loop.tick()
     assert len(fake.runs) == 1  # covered, and not yet stale by the loop's clock
-    time.sleep(1.1)
+    # 1.1 s pass for the loop (its monotonic stamps move back) instead of for the test
+    loop._last_trigger -= 1.1
+    loop._next_stale_check -= 1.1
     loop.tick()
     assert len(fake.runs) == 2
     assert sorted(r["conf"]["reason"] for r in fake.runs.values()) == ["events", "stale"]

@@ -14,13 +14,41 @@ This module imports nothing, so reading the marker costs a DAG file nothing at p
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class PermanentError(Exception):
     """Mixin base of errors a retry cannot fix; put it first: ``class X(PermanentError, ValueError)``."""
 
     permanent: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refused key: ``shown`` is the value as given (or ``<hidden>`` for a secret)."""
+
+    key: str
+    shown: str
+    allowed: str
+
+
+class SettingsError(PermanentError, ValueError):
+    """A setting was refused (a settings group, a client's settings, a Connection's extras).
+
+    One class for every source, so callers and the retry rule catch configuration mistakes one
+    way. The message says which key, the value (never a secret) and what is allowed; ``problems``
+    carries the same per key when the typed-settings mechanism found several. Permanent:
+    retrying with the same configuration fails the same way. Pickles with its problems (Airflow
+    moves exceptions between processes).
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.problems))
 
 
 def is_permanent(error: BaseException) -> bool:

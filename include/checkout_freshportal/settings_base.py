@@ -36,7 +36,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 
-from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.errors import Problem, SettingsError
 from checkout_freshportal.settings_types import (
     DURATION_FORMS,
     AwareDatetime,
@@ -98,30 +98,6 @@ NOT_SETTINGS: Mapping[str, frozenset[str]] = {
     # sidecar/orphans.py; exported by `cfp sidecar serve --workers N` for its worker processes
     "CFP_SIDECAR_": frozenset({"CFP_SIDECAR_SUPERVISOR_PID"}),
 }
-
-
-class SettingsError(PermanentError, ValueError):
-    """A settings key or value was refused; the message says which, and what is allowed.
-
-    Permanent: retrying with the same configuration fails the same way, so a task raising it
-    must not be retried. Pickles with its problems (Airflow moves exceptions between processes).
-    """
-
-    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
-        super().__init__(message)
-        self.problems = problems
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.problems))
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One refused key: ``shown`` is the value as given (or ``<hidden>`` for a secret)."""
-
-    key: str
-    shown: str
-    allowed: str
 
 
 def setting_label(info: ValidationInfo, field: str) -> str:

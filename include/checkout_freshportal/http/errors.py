@@ -20,11 +20,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from ..errors import PermanentError
-
-
-class SettingsError(PermanentError, ValueError):
-    """Invalid client configuration. The message never contains a credential."""
+from ..errors import SettingsError as SettingsError  # the one settings error, also the clients'
 
 
 class HttpError(Exception):

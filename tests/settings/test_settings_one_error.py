@@ -24,7 +24,8 @@ def test_every_module_names_the_same_class() -> None:
 def test_group_and_client_settings_raise_it() -> None:
     with pytest.raises(errors.SettingsError) as group:
         IngestSettings.from_mapping({"rewalk_days": "soon"})
-    assert group.value.problems and group.value.problems[0].key == "rewalk_days"
+    assert group.value.problems
+    assert group.value.problems[0].key == "rewalk_days"
     with pytest.raises(errors.SettingsError):
         CheckoutSettings(base_url="ftp://example.invalid", secret_key="sk_sbox_x")
     with pytest.raises(errors.SettingsError):
@@ -34,4 +35,6 @@ def test_group_and_client_settings_raise_it() -> None:
 def test_it_survives_a_trip_between_processes() -> None:
     err = errors.SettingsError("bad", (errors.Problem("k", "v", "a number"),))
     back = pickle.loads(pickle.dumps(err))
-    assert type(back) is errors.SettingsError and back.problems == err.problems and str(back) == "bad"
+    assert type(back) is errors.SettingsError
+    assert back.problems == err.problems
+    assert str(back) == "bad"

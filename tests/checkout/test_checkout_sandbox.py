@@ -327,6 +327,7 @@ def test_oauth_token_is_cached_and_refreshed_on_expiry(sandbox: Sandbox, make_cl
     list(client.list_disputes(limit=250))
     assert client.stats.count("token") == 2
     assert client.stats.token_refreshes == 2
+    assert client.stats.statuses.get(401, 0) == 0  # refreshed before use, not after a refusal
 
 
 def test_oauth_401_refreshes_once_and_repeats(sandbox: Sandbox, make_client: MakeClient) -> None:

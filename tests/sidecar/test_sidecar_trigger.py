@@ -68,6 +68,19 @@ def count_ticks(loop: TriggerLoop) -> list[int]:
     return done
 
 
+def let_pass(loop: TriggerLoop, seconds: float) -> None:
+    """Let ``seconds`` pass for a loop driven by ``tick()``: its monotonic stamps move back.
+
+    The loop reads ``time.monotonic()`` directly, so this is how a test skips its deadlines (the
+    re-look after a skip, the stale check, the re-trigger spacing) without sleeping through them.
+    """
+    if loop._due is not None:
+        loop._due -= seconds
+    loop._last_trigger -= seconds
+    loop._next_stale_check -= seconds
+    loop._next_leader_try -= seconds
+
+
 def wait_for(cond, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -113,11 +126,10 @@ def test_at_most_one_queued_run(engine: sa.Engine, fake: FakeAirflow) -> None:
     store_events(engine, ["evt_2"])
     for _ in range(3):
         loop.tick()
-        time.sleep(0.06)
+        let_pass(loop, 0.06)  # past the 0.05 s re-look deadline a skip sets
     assert len(fake.runs) == 1, "a second run was queued while one was queued"
-    assert loop.metrics.value("cfp_sidecar_trigger_skipped_total") >= 1
+    assert loop.metrics.value("cfp_sidecar_trigger_skipped_total") == 3
     fake.set_state("running")  # the queued run started: it may have read the table before evt_2
-    time.sleep(0.06)
     loop.tick()
     assert len(fake.runs) == 2
     # events that a run covers do not cause another one
@@ -169,7 +181,7 @@ def test_backoff_sleeps_in_the_thread(engine: sa.Engine) -> None:
     store_events(engine, ["evt_x"])
     loop.start()
     try:
-        for _ in range(30):
+        for _ in range(30):  # wall-clock on purpose: wake-ups spread over the real 1 s backoff
             loop.notify()
             time.sleep(0.05)
     finally:
@@ -214,9 +226,7 @@ def test_stale_backlog_is_retriggered(engine: sa.Engine, fake: FakeAirflow) -> N
     fake.set_state("failed")  # the run failed: the event is still unprocessed
     loop.tick()
     assert len(fake.runs) == 1  # covered, and not yet stale by the loop's clock
-    # 1.1 s pass for the loop (its monotonic stamps move back) instead of for the test
-    loop._last_trigger -= 1.1
-    loop._next_stale_check -= 1.1
+    let_pass(loop, 1.1)
     loop.tick()
     assert len(fake.runs) == 2
     assert sorted(r["conf"]["reason"] for r in fake.runs.values()) == ["events", "stale"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -77,28 +78,27 @@ def _engine(engine_or_url: Engine | str | sa.URL | None) -> tuple[Engine, bool]:
 
 def upgrade(engine_or_url: Engine | str | sa.URL | None = None, revision: str = "head") -> str | None:
     """Migrate the warehouse to ``revision``; returns the revision it is at afterwards."""
-    engine, owned = _engine(engine_or_url)
-    try:
-        with engine.begin() as conn:
-            if is_postgres(conn):
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": locks.MIGRATIONS})
-            command.upgrade(alembic_config(conn), revision)
-        after = current_revision(engine)
-        _remember(engine, after)
-        return after
-    finally:
-        if owned:
-            engine.dispose()
+    return _migrate(engine_or_url, command.upgrade, revision)
 
 
 def downgrade(engine_or_url: Engine | str | sa.URL | None, revision: str) -> str | None:
     """Migrate down to ``revision`` ("base" drops everything); for development and tests."""
+    return _migrate(engine_or_url, command.downgrade, revision)
+
+
+def _migrate(
+    engine_or_url: Engine | str | sa.URL | None,
+    step: Callable[[Config, str], None],
+    revision: str,
+) -> str | None:
+    """Run one Alembic command in one transaction, serialised across processes on PostgreSQL
+    (two deploy jobs migrating at once would race), and remember the revision it leaves."""
     engine, owned = _engine(engine_or_url)
     try:
         with engine.begin() as conn:
             if is_postgres(conn):
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": locks.MIGRATIONS})
-            command.downgrade(alembic_config(conn), revision)
+            step(alembic_config(conn), revision)
         after = current_revision(engine)
         _remember(engine, after)
         return after

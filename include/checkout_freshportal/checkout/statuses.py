@@ -15,6 +15,12 @@ from __future__ import annotations
 from typing import Final
 
 
+def _words(vocabulary: type) -> tuple[str, ...]:
+    """A vocabulary class's words in the order they are written there: each list of "every X" is
+    derived from its class, so adding a word to the class cannot leave the list behind."""
+    return tuple(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
+
+
 class PaymentStatus:
     """``status`` of ``GET /payments/{id}`` (Title Case, as the API spells it)."""
 
@@ -38,25 +44,7 @@ class PaymentStatus:
 
 
 #: Every payment status the API is known to report, in the API reference's order.
-PAYMENT_STATUSES: tuple[str, ...] = (
-    PaymentStatus.PENDING,
-    PaymentStatus.AUTHORIZED,
-    PaymentStatus.CARD_VERIFIED,
-    PaymentStatus.VOIDED,
-    PaymentStatus.PARTIALLY_CAPTURED,
-    PaymentStatus.CAPTURED,
-    PaymentStatus.PARTIALLY_REFUNDED,
-    PaymentStatus.REFUNDED,
-    PaymentStatus.DECLINED,
-    PaymentStatus.CANCELED,
-    PaymentStatus.EXPIRED,
-    PaymentStatus.PAID,
-    PaymentStatus.ACTIVE,
-    PaymentStatus.REQUESTED,
-    PaymentStatus.AUTHENTICATION_REQUESTED,
-    PaymentStatus.RETRY_SCHEDULED,
-    PaymentStatus.RETURNED,
-)
+PAYMENT_STATUSES: tuple[str, ...] = _words(PaymentStatus)
 
 #: The statuses the status state machine derives from events itself; any other status is only
 #: ever taken verbatim from a ``GET /payments/{id}`` snapshot (docs/status-machine.md).
@@ -130,15 +118,7 @@ class Balance:
 
 
 #: The seven balance fields in the API's order (warehouse columns are ``<name>_minor``).
-BALANCE_FIELDS: tuple[str, ...] = (
-    Balance.TOTAL_AUTHORIZED,
-    Balance.TOTAL_VOIDED,
-    Balance.AVAILABLE_TO_VOID,
-    Balance.TOTAL_CAPTURED,
-    Balance.AVAILABLE_TO_CAPTURE,
-    Balance.TOTAL_REFUNDED,
-    Balance.AVAILABLE_TO_REFUND,
-)
+BALANCE_FIELDS: tuple[str, ...] = _words(Balance)
 
 # -------------------------------------------------------------------------------------- actions
 
@@ -245,18 +225,4 @@ class DisputeStatus:
 
 
 #: Every dispute status, in life-cycle order.
-DISPUTE_STATUSES: tuple[str, ...] = (
-    DisputeStatus.EVIDENCE_REQUIRED,
-    DisputeStatus.EVIDENCE_UNDER_REVIEW,
-    DisputeStatus.UNRESOLVED,
-    DisputeStatus.CANCELED,
-    DisputeStatus.EXPIRED,
-    DisputeStatus.ACCEPTED,
-    DisputeStatus.WON,
-    DisputeStatus.LOST,
-    DisputeStatus.RESOLVED,
-    DisputeStatus.ARBITRATION_UNDER_REVIEW,
-    DisputeStatus.ARB_EVIDENCE_SUBMITTED,
-    DisputeStatus.ARBITRATION_WON,
-    DisputeStatus.ARBITRATION_LOST,
-)
+DISPUTE_STATUSES: tuple[str, ...] = _words(DisputeStatus)

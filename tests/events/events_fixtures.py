@@ -28,7 +28,8 @@ from checkout_freshportal.warehouse.migrate import upgrade
 
 SIGNING_KEY = "events-test-signing-key"
 CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
-DECLINE_CARD = {**CARD, "number": "4544249167673670"}  # 20051 Insufficient Funds (reference §10)
+# 20051 Insufficient Funds (docs/checkout-com.md#sandbox-test-data)
+DECLINE_CARD = {**CARD, "number": "4544249167673670"}
 
 
 def migrated(url: str) -> sa.Engine:

@@ -33,7 +33,8 @@ def envelope(
     payment_id: str = "pay_pswr5qaqzzferh2puzfyrefzuy",
     **extra: Any,
 ) -> bytes:
-    """A delivery body in one of the two shapes of reference §6.2 (compact, as Checkout sends)."""
+    """A delivery body in one of the two shapes of docs/checkout-com.md#webhook-payloads (compact,
+    as Checkout sends)."""
     doc: dict[str, Any] = {"id": event_id, "type": event_type, "version": "1.0.29"}
     if shape == "workflows":
         doc["created_on"] = "2023-05-24T09:12:32.357Z"

@@ -49,7 +49,7 @@ FORMAT = "cfp-shared-scenario/1"
 #: (``FP-100001`` upwards, about two numbers per order), so ``/_sandbox/advance`` never reuses one.
 OPEN_ORDER_BASE = 700000
 FIRST_ORDER_ID = 480001
-#: Decline test card of reference §10 (response code 20051, insufficient funds).
+#: Decline test card of docs/checkout-com.md#sandbox-test-data (response code 20051, insufficient funds).
 DECLINE_CARD = "4544249167673670"
 APPROVE_CARD = "4242424242424242"
 

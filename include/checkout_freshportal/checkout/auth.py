@@ -1,6 +1,6 @@
 """Credentials -> ``Authorization`` header: a static secret key or a cached OAuth token.
 
-The OAuth token is fetched with the client-credentials grant (reference §1.3): HTTP Basic
+The OAuth token is fetched with the client-credentials grant (docs/checkout-com.md#oauth): HTTP Basic
 auth *and* the body fields, as the Python SDK does, because the docs and the SDKs disagree on
 which one the server reads. It is cached until shortly before ``expires_in`` and shared by all
 threads of one client; a 401 on an API call drops it (once) so the next attempt fetches a fresh
@@ -22,7 +22,7 @@ __all__ = ["AccessToken", "Authenticator", "OAuthTokenAuth", "SecretKeyAuth", "T
 
 
 class SecretKeyAuth:
-    """NAS secret key sent as ``Authorization: Bearer sk_...`` (reference §1.2)."""
+    """NAS secret key sent as ``Authorization: Bearer sk_...`` (docs/checkout-com.md#secret-keys)."""
 
     refreshable = False
 

@@ -42,7 +42,7 @@ class BalancesError(ValueError):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Balances:
-    """``balances`` of a payment or a payment webhook, integer minor units (reference §3.2)."""
+    """``balances`` of a payment or a payment webhook, integer minor units (docs/checkout-com.md#balances)."""
 
     total_authorized: int = 0
     total_voided: int = 0
@@ -73,7 +73,7 @@ class Balances:
         return (self.total_authorized, self.total_captured, self.total_refunded, self.total_voided)
 
     def violations(self) -> list[str]:
-        """Which invariants of §3.2 this snapshot breaks (empty: consistent)."""
+        """Which invariants of docs/checkout-com.md#balances this snapshot breaks (empty: consistent)."""
         out = [f"{name} < 0" for name in BALANCE_FIELDS if getattr(self, name) < 0]
         if self.total_captured > self.total_authorized:
             out.append("captured > authorized")

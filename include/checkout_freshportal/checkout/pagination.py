@@ -1,7 +1,7 @@
 """The four ways Checkout.com pages through lists, as plain generators over fetch callables.
 
 The HTTP side is injected, so each walker is a small algorithm that can be unit-tested on its
-own and reused by every endpoint with the same paging style (reference §2):
+own and reused by every endpoint with the same paging style (docs/checkout-com.md#pagination):
 
 * ``walk_links``   -- opaque token only inside ``_links.next.href`` (financial actions,
   reports, and the follow-up pages of ``POST /payments/search``);

@@ -15,7 +15,7 @@ from ..timeutil import format_ts
 
 
 def new_idempotency_key() -> str:
-    """A random V4 UUID, the format Checkout.com recommends (reference §4.1)."""
+    """A random V4 UUID, the format Checkout.com recommends (docs/checkout-com.md#idempotency)."""
     return str(uuid.uuid4())
 
 

@@ -1,8 +1,8 @@
 """Client-side request budgets that block until a slot is free.
 
 Checkout.com limits each account to about 100 reads/s and 100 writes/s across all APIs and
-answers 429 beyond that (reference §9). Waiting for a 429 and backing off wastes a round trip
-and, worse, eats the budget of every other process on the account, so the client paces itself
+answers 429 beyond that (docs/checkout-com.md#rate-limits). Waiting for a 429 and backing off wastes
+a round trip and, worse, eats the budget of every other process on the account, so the client paces itself
 below the limit. A moving window (``limits.MovingWindowRateLimiter``) guarantees that no
 1-second span ever holds more than ``rate`` request starts, which a fixed window does not
 (2x bursts at window edges).

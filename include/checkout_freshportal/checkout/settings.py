@@ -19,10 +19,10 @@ __all__ = ["CheckoutSettings", "SettingsError", "validate_secret_key"]
 Environment = Literal["sandbox", "production"]
 AuthMode = Literal["secret_key", "oauth"]
 
-#: NAS secret key (reference §1.2, from the official SDKs). ABC ("previous") keys are refused:
-#: this client only speaks the NAS platform.
+#: NAS secret key (docs/checkout-com.md#secret-keys, from the official SDKs). ABC ("previous") keys
+#: are refused: this client only speaks the NAS platform.
 SECRET_KEY_RE = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
-#: Account-specific subdomain (reference §1.1).
+#: Account-specific subdomain (docs/checkout-com.md#environments).
 ACCOUNT_PREFIX_RE = re.compile(r"^(?:pl-)?[a-z0-9]+$")
 
 _API_HOSTS: dict[str, str] = {"sandbox": "api.sandbox.checkout.com", "production": "api.checkout.com"}
@@ -52,7 +52,7 @@ class CheckoutSettings:
     scopes: tuple[str, ...] = ()
     token_url: str | None = None
     # (connect, read). Read is 60 s because the gateway's own timeout is 60 s: a shorter read
-    # timeout turns slow-but-successful authorizations into apparent failures (reference §9).
+    # timeout turns slow-but-successful authorizations into apparent failures (docs/checkout-com.md#timeouts).
     timeout: tuple[float, float] = (5.0, 60.0)
     max_retries: int = 5
     backoff_base: float = 0.5
@@ -60,8 +60,9 @@ class CheckoutSettings:
     # Wait before re-sending an idempotency key that answered 409 (the first request with that key
     # is still in flight). Checkout's doc suggests >= 30 s.
     conflict_wait: float = 30.0
-    # Client-side budgets per client instance, under the 100/s account-wide limits (reference §9)
-    # so a second process or a human in the dashboard still has headroom. 0 disables a budget.
+    # Client-side budgets per client instance, under the 100/s account-wide limits
+    # (docs/checkout-com.md#rate-limits) so a second process or a human in the dashboard still has
+    # headroom. 0 disables a budget.
     read_rps: int = 80
     write_rps: int = 80
     user_agent: str = DEFAULT_USER_AGENT
@@ -134,7 +135,7 @@ class CheckoutSettings:
 
         An explicit ``token_url`` wins; with an explicit ``base_url`` (the local simulator) the
         token endpoint is ``{base_url}/connect/token``; otherwise the environment's access host,
-        account-prefixed when a prefix is set (reference §1.1).
+        account-prefixed when a prefix is set (docs/checkout-com.md#environments).
         """
         if self.token_url is not None:
             return self.token_url

@@ -106,7 +106,7 @@ SETTLED_CHECKOUT_STATUSES: tuple[str, ...] = (
 
 
 class Balance:
-    """Fields of a payment's ``balances`` object (integer minor units, reference §3.2)."""
+    """Fields of a payment's ``balances`` object (integer minor units, docs/checkout-com.md#balances)."""
 
     TOTAL_AUTHORIZED: Final = "total_authorized"
     TOTAL_VOIDED: Final = "total_voided"

@@ -1,12 +1,13 @@
 """Checkout.com webhook deliveries: signature verification and envelope parsing, pure functions.
 
-Reference §6.4: ``Cko-Signature`` is the hex HMAC-SHA256 of the **raw** request body keyed with
-the workflow action's signature key. Anything that re-serialises the body first (a framework's
-``request.json()`` then ``json.dumps``) changes number formatting or escaping and breaks the
-match, so everything here works on the bytes as received.
+docs/checkout-com.md#webhook-signatures: ``Cko-Signature`` is the hex HMAC-SHA256 of the **raw**
+request body keyed with the workflow action's signature key. Anything that re-serialises the body
+first (a framework's ``request.json()`` then ``json.dumps``) changes number formatting or escaping
+and breaks the match, so everything here works on the bytes as received.
 
-Reference §6.2: two envelope shapes are delivered (``created_on`` or ``timestamp``), ``version``
-varies per event and extra keys appear; :func:`parse_envelope` accepts both and keeps every key.
+docs/checkout-com.md#webhook-payloads: two envelope shapes are delivered (``created_on`` or
+``timestamp``), ``version`` varies per event and extra keys appear; :func:`parse_envelope` accepts
+both and keeps every key.
 
 Used by the sidecar (``checkout_freshportal.sidecar``), and by anything that has to send or
 re-verify a delivery (the sandbox, the demo, tests): no I/O, no settings, no logging.
@@ -68,7 +69,8 @@ def verify_signature(raw: bytes, header: str | None, keys: Sequence[bytes]) -> i
 
 
 def authorization_matches(header: str | None, accepted: Sequence[str]) -> bool:
-    """Constant-time check of the optional static ``Authorization`` header (reference §6.4).
+    """Constant-time check of the optional static ``Authorization`` header
+    (docs/checkout-com.md#webhook-signatures).
 
     ``accepted`` may hold more than one value while the header is being rotated.
     """

@@ -14,7 +14,7 @@ Every call goes through :meth:`FreshPortalClient._call`, i.e. the shared
 4. counts each attempt in :attr:`FreshPortalClient.stats` and logs method, path (never the
    query), status, request id and attempt -- never headers, keys, tokens or bodies.
 
-Creates are different: FreshPortal accepts a duplicate create (reference/freshportal.md), so
+Creates are different: FreshPortal accepts a duplicate create (docs/freshportal.md#known-vs-assumed), so
 ``create_note`` is never retried blindly. It looks for a note with our ``external_ref`` first,
 and after a failed or timed-out POST it looks *again* before posting again: a 500 sent after the
 server stored the note must not produce a second note.

@@ -1,7 +1,7 @@
 """Strict reading of FreshPortal dates: ISO 8601 on some endpoints, ``DD-MM-YYYY`` on others.
 
 Public integration code shows FreshPortal writing some dates as ``DD-MM-YYYY`` and others as ISO
-8601 (reference/freshportal.md). The two forms are told apart by *shape* (where the four-digit
+8601 (docs/freshportal.md#known-vs-assumed). The two forms are told apart by *shape* (where the four-digit
 year stands), never by guessing: ``05-06-2024`` is 5 June because the contract says day first,
 and ``12-31-2024`` is refused (there is no month 31), it is never read as month-day. Anything
 else -- slashes, two-digit years, missing zero padding, a date-time where a date is expected,

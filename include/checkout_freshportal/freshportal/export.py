@@ -1,7 +1,7 @@
 """The bulk export: a ZIP of one CSV per changed table, read row by row from a temp file.
 
 ``GET /v2/export?mutation_datetime=YYYY-MM-DD`` answers with a pre-signed URL valid for about
-ten minutes (reference/freshportal.md). The client downloads it *without* the Bearer token --
+ten minutes (docs/freshportal.md#known-vs-assumed). The client downloads it *without* the Bearer token --
 pre-signed storage refuses a second auth mechanism, and the token must never leave the API host
 -- streaming to a temporary file so a large export does not sit in memory, then this class
 yields ``(table_name, row)`` pairs with the CSV read by header name (``utf-8-sig`` so a BOM is

@@ -1,7 +1,7 @@
 """The three calls the trigger loop makes to Airflow's REST API v2, with JWT handling.
 
 Plain ``requests`` rather than ``apache-airflow-client``: that client has no username/password
-login for the SimpleAuthManager (reference airflow-3-notes §2.2) and would pull pydantic models in
+login for the SimpleAuthManager (checked with apache-airflow-client 3.3) and would pull pydantic models in
 for three calls. The token comes from ``POST /auth/token``; it is renewed shortly before the
 ``exp`` it carries and once more on any 401 (the API server may have been restarted with another
 secret, or the token revoked).

@@ -1,8 +1,8 @@
 """Credentials: secret keys, OAuth client credentials, access tokens and per-endpoint scopes.
 
-Reference §1.2/§1.3: ``Authorization: Bearer sk_sbox_...`` (format-checked, then looked up) or
-``Bearer <access token>`` from ``POST /connect/token``. Any failure -- missing header, unknown
-key, expired token, missing scope -- is a 401 with an empty body, as on the real API.
+docs/checkout-com.md#secret-keys and #oauth: ``Authorization: Bearer sk_sbox_...`` (format-checked,
+then looked up) or ``Bearer <access token>`` from ``POST /connect/token``. Any failure -- missing
+header, unknown key, expired token, missing scope -- is a 401 with an empty body, as on the real API.
 Payment links take the secret key only (no OAuth scope exists for them).
 """
 

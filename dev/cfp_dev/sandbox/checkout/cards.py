@@ -1,4 +1,5 @@
-"""Test cards, response codes and card details derived from a card number (reference §10)."""
+"""Test cards, response codes and card details derived from a card number
+(docs/checkout-com.md#sandbox-test-data)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .model import Card
 
 APPROVED = ("10000", "Approved")
 
-#: Gateway response codes the sandbox produces, with their summaries (reference §9, §10).
+#: Gateway response codes the sandbox produces, with their summaries (docs/checkout-com.md#response-codes).
 RESPONSE_SUMMARIES: dict[str, str] = {
     "10000": "Approved",
     "20001": "Refer to card issuer",
@@ -36,7 +37,7 @@ RESPONSE_SUMMARIES: dict[str, str] = {
     "40108": "Risk Blocked Transaction",
 }
 
-#: NAS sandbox decline cards (reference §10).
+#: NAS sandbox decline cards (docs/checkout-com.md#sandbox-test-data).
 DECLINE_CARDS: dict[str, str] = {
     "4111111111111129": "20001",
     "4024007103573027": "20012",

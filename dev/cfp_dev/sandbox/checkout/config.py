@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-#: Secret-key and public-key formats the SDKs validate (reference §1.2).
+#: Secret-key and public-key formats the SDKs validate (docs/checkout-com.md#secret-keys).
 SECRET_KEY_RE = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
 PUBLIC_KEY_RE = re.compile(r"^pk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
 
@@ -22,7 +22,7 @@ DEFAULT_PUBLIC_KEY = "pk_sbox_fre5hp2rta7sandb2xkeyf2rdem"
 DEFAULT_OAUTH_CLIENT_ID = "ack_fre5hp2rta7sandb2xc7ient2q"
 DEFAULT_OAUTH_CLIENT_SECRET = "sandbox-client-secret-not-a-real-one"
 
-#: OAuth scopes the sandbox knows (reference §1.3).
+#: OAuth scopes the sandbox knows (docs/checkout-com.md#oauth).
 ALL_SCOPES: tuple[str, ...] = (
     "gateway",
     "gateway:payment",
@@ -51,7 +51,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "transfers",
 )
 
-#: Value of the ``Cko-Version`` response header (an API build number, reference §2).
+#: Value of the ``Cko-Version`` response header (an API build number, docs/checkout-com.md#http-conventions).
 CKO_VERSION = "3.31.4"
 
 

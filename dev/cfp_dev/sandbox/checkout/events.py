@@ -1,7 +1,7 @@
 """The ``data`` part of webhook events, built at the moment of the state change.
 
-Shapes follow real deliveries (reference §6.2), including the parts a receiver could wrongly
-rely on being there:
+Shapes follow real deliveries (docs/checkout-com.md#webhook-payloads), including the parts a
+receiver could wrongly rely on being there:
 
 * payment events that move money carry the balances *after* the action; ``payment_pending``,
   ``payment_capture_pending`` and ``payment_expired`` carry **no** ``balances`` (pending events

@@ -1,9 +1,9 @@
 """Rate limits, injected failures and the call counters benchmarks read.
 
 Reads (GET) and writes (POST/PUT/PATCH/DELETE) are limited separately, per second, with the
-``limits`` package's moving window (reference §9: 100 + 100 rps by default). Injected 429/500/
-slow answers are drawn from a seeded RNG so a test run with a given ``fault_seed`` sees the same
-sequence of faults for the same sequence of requests.
+``limits`` package's moving window (docs/checkout-com.md#rate-limits: 100 + 100 rps by default).
+Injected 429/500/slow answers are drawn from a seeded RNG so a test run with a given ``fault_seed``
+sees the same sequence of faults for the same sequence of requests.
 """
 
 from __future__ import annotations

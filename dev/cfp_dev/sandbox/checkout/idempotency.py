@@ -1,4 +1,4 @@
-"""``Cko-Idempotency-Key`` (reference §4.1, architecture.md decision 6).
+"""``Cko-Idempotency-Key`` (docs/checkout-com.md#idempotency, architecture.md decision 6).
 
 Keys are scoped per (key, method, path). A 2xx answer is stored and replayed byte for byte
 (status, headers, body; only ``Cko-Request-Id`` is new) until the TTL passes on the simulated

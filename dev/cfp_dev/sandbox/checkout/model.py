@@ -62,7 +62,8 @@ class Action:
     auth_code: str | None = None
     metadata: dict[str, Any] | None = None
     capture_action_id: str | None = None
-    #: An incremental authorization (``POST /payments/{id}/authorizations``, reference §4).
+    #: An incremental authorization (``POST /payments/{id}/authorizations``,
+    #: docs/checkout-com.md#captures-refunds-and-voids).
     incremental: bool = False
 
 

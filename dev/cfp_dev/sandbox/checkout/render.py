@@ -1,4 +1,4 @@
-"""API objects as JSON, in the field names and shapes of the real API (reference §3-§8).
+"""API objects as JSON, in the field names and shapes of the real API (docs/checkout-com.md).
 
 Rendering happens at request time from the live objects, so a payment read twice shows its
 current balances; ids, acquirer numbers and auth codes are derived from stored ids, never

@@ -24,12 +24,12 @@ def request_id(request: Request) -> str:
 def error_response(
     request: Request, status: int, codes: tuple[str, ...] | list[str], error_type: str = "request_invalid"
 ) -> Response:
-    """``{"request_id", "error_type", "error_codes"}`` (reference §2, §9)."""
+    """``{"request_id", "error_type", "error_codes"}`` (docs/checkout-com.md#errors)."""
     return json_response(
         {"request_id": request_id(request), "error_type": error_type, "error_codes": list(codes)}, status
     )
 
 
 def empty(status: int) -> Response:
-    """401, 403 and 404 come without a body on the real API (reference §9)."""
+    """401, 403 and 404 come without a body on the real API (docs/checkout-com.md#errors)."""
     return Response(status_code=status)

@@ -1,4 +1,4 @@
-"""``POST /connect/token``: the OAuth client-credentials grant (reference §1.3).
+"""``POST /connect/token``: the OAuth client-credentials grant (docs/checkout-com.md#oauth).
 
 Client id and secret are accepted in the form body, in HTTP Basic auth, or both (the Python SDK
 sends both). Errors are 400 ``{"error": ...}`` with the RFC 6749 codes.

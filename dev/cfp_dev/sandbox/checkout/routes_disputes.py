@@ -1,4 +1,4 @@
-"""Disputes (reference §8): list with skip/limit and ``total_count``, details, accept.
+"""Disputes (docs/checkout-com.md#disputes): list with skip/limit and ``total_count``, details, accept.
 
 ``from``/``to`` filter on ``last_update`` (inclusive ``from``, exclusive ``to``, like search);
 results newest first by ``last_update``. With ``list_lag_seconds`` a dispute updated within the

@@ -1,4 +1,5 @@
-"""Financial actions and reports (reference §7.1, §7.2), and the report file storage.
+"""Financial actions and reports (docs/checkout-com.md#financial-actions, #reports), and the report
+file storage.
 
 Both lists page with an opaque ``pagination_token`` that appears *only* inside
 ``_links.next.href`` (ISSUE checkout-sdk-net#270). Tokens are keysets (the last item's time and

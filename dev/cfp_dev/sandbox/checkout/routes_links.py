@@ -1,4 +1,5 @@
-"""Payment links (reference §5.1): create, read, and a sandbox-only "customer pays" action.
+"""Payment links (docs/checkout-com.md#payment-links): create, read, and a sandbox-only "customer
+pays" action.
 
 Links take the secret key only. Paying a link creates an ordinary ``pay_`` payment with the
 link's reference, amount, currency and metadata (whether the real API copies metadata is [U];

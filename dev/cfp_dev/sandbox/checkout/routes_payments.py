@@ -1,8 +1,8 @@
 """Payments: request, details, list by reference, search, actions, captures, refunds, voids.
 
-Reference §3 and §4, with the search decisions of docs/architecture.md (1 and 2). Validation
-errors are 422 with documented codes; actions not allowed in the payment's state are 403 with
-an empty body; unknown ids are 404 with an empty body.
+docs/checkout-com.md#payments and #captures-refunds-and-voids, with the search decisions of
+docs/architecture.md (1 and 2). Validation errors are 422 with documented codes; actions not allowed
+in the payment's state are 403 with an empty body; unknown ids are 404 with an empty body.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def _scheduled_capture(world: World, p: Payment) -> None:
 
 
 def _trigger_dispute(world: World, p: Payment, tries: int) -> None:
-    """Reference §10: card 4242..., expiry 01/2099, amount 1040 -> a dispute ~1 min later."""
+    """docs/checkout-com.md#sandbox-test-data: card 4242..., expiry 01/2099, amount 1040 -> a
+    dispute ~1 min later."""
     if p.total_captured <= 0:
         if tries < 5:
             world.schedule(world.now + timedelta(seconds=60), _trigger_dispute, world, p, tries + 1)

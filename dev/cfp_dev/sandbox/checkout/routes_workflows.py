@@ -1,4 +1,4 @@
-"""Workflows (reference §6.1): register webhook actions, list them, delete them."""
+"""Workflows (docs/checkout-com.md#workflows): register webhook actions, list them, delete them."""
 
 from __future__ import annotations
 

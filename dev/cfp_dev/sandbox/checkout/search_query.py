@@ -1,4 +1,4 @@
-"""The ``POST /payments/search`` query language (reference §3.5).
+"""The ``POST /payments/search`` query language (docs/checkout-com.md#payment-search).
 
 Supported: ``field:value`` equality, ``field:>=n`` / ``>`` / ``<=`` / ``<`` on numbers and
 times, ``field:[a,b]`` one-of, values bare or quoted (``'...'`` / ``"..."``, ``\\`` escapes),

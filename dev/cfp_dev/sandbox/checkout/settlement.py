@@ -1,6 +1,6 @@
 """Daily settlement: payouts per currency account and the reports that describe them.
 
-Schedule per day D (UTC), following the report pages quoted in reference §7.2:
+Schedule per day D (UTC), following the report pages quoted in docs/checkout-com.md#reports:
 
 * D 02:00  one payout per currency account for the financial actions processed on D-1, and a
   ``FinancialActionsByPayoutId`` report per payout (tag ``payout_id:<id>``);

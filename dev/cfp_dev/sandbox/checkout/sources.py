@@ -1,4 +1,4 @@
-"""Payment sources other than a plain card, as the real API renders them (reference §3).
+"""Payment sources other than a plain card, as the real API renders them (docs/checkout-com.md#payments).
 
 FreshPortal's customers also pay with wallets and local methods: Apple Pay and Google Pay
 arrive as tokens that resolve to a card (so card fields are present, under another

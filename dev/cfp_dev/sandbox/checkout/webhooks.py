@@ -1,6 +1,6 @@
 """Workflows (webhook registrations) and the delivery of events to them.
 
-Delivery follows reference §6: one POST per event and webhook action, body signed with
+Delivery follows docs/checkout-com.md#webhooks: one POST per event and webhook action, body signed with
 ``Cko-Signature`` = lowercase hex HMAC-SHA256 of the exact body bytes under the action's
 signature key, the action's configured headers sent verbatim, and on a non-2xx answer or a
 network error a resend after 5 min, 10 min, 15 min, 30 min, 1 h, 4 h, 12 h and 12 h of
@@ -170,7 +170,7 @@ class WebhookDispatcher:
         version = _EVENT_VERSIONS.get(event_type, "1.0.11")
         with self._cv:
             alternate = self._rng.random() < cfg.webhook_timestamp_envelope_share
-        if alternate:  # the GET /workflows/events/{id} style envelope (reference §6.2)
+        if alternate:  # the GET /workflows/events/{id} style envelope (docs/checkout-com.md#webhook-payloads)
             envelope: dict[str, Any] = {
                 "id": event_id,
                 "source": "gateway" if subject_id.startswith("pay_") else "disputes",

@@ -6,7 +6,7 @@ the actions the API accepts with a 202, and disputes.
 
 Everything that changes state goes through a method of :class:`World`, for history generation, scenario
 files, API calls and ``/_sandbox/advance`` alike, so balances obey one set of rules
-(reference §3.2): captured <= authorized, refunded <= captured, ``available_*`` never negative.
+(docs/checkout-com.md#balances): captured <= authorized, refunded <= captured, ``available_*`` never negative.
 Steps are kept on a heap ordered by simulated time and played by :meth:`World.run_until`; the
 server calls it before each request and from a background ticker, so async outcomes happen on
 time whether or not anyone is asking.
@@ -369,7 +369,8 @@ class World(WorldCore):
         if resolved_reason:
             d.resolved_reason = resolved_reason
         elif status == "resolved" and d.resolved_reason is None:
-            d.resolved_reason = "rapid_dispute_resolution"  # what "resolved" means on NAS (ref §8)
+            # what "resolved" means on NAS (docs/checkout-com.md#disputes)
+            d.resolved_reason = "rapid_dispute_resolution"
         if status in DISPUTE_CREDIT_STATUSES:
             p = self.payments[d.payment_id]
             self._add_fa(

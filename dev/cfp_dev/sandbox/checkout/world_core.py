@@ -2,7 +2,7 @@
 
 Everything that changes a payment goes through a method here, for history generation,
 scenario files, API calls and ``/_sandbox/advance`` alike, so balances obey one set of rules
-(reference §3.2): captured <= authorized, refunded <= captured, ``available_*`` never negative.
+(docs/checkout-com.md#balances): captured <= authorized, refunded <= captured, ``available_*`` never negative.
 Steps are kept on a heap ordered by simulated time and played by :meth:`WorldCore.run_until`.
 world.py adds what builds on these transitions (plans, API-requested actions, disputes); the
 split keeps each module readable.
@@ -442,7 +442,8 @@ class WorldCore:
         reference: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Action:
-        """An incremental authorization (reference §4): more may be captured than first authorized.
+        """An incremental authorization (docs/checkout-com.md#captures-refunds-and-voids): more may
+        be captured than first authorized.
 
         Nothing captured yet: the increment may also be voided. The expiry stays where it was.
         """

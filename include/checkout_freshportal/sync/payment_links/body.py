@@ -18,7 +18,7 @@ from checkout_freshportal.freshportal.models import Order, OrderLine
 from checkout_freshportal.money import exponent
 from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
 
-#: Checkout.com field limits (reference §5.1).
+#: Checkout.com field limits (docs/checkout-com.md#payment-links).
 MAX_REFERENCE = 50
 MAX_DESCRIPTION = 100
 MAX_PRODUCT_NAME = 100

@@ -30,7 +30,7 @@ FAILED = "failed"
 SUPERSEDED = "superseded"
 STATES = (PENDING, CREATING, CREATED, FAILED, SUPERSEDED)
 
-#: Checkout.com link statuses (reference §5.1).
+#: Checkout.com link statuses (docs/checkout-com.md#payment-links).
 LINK_ACTIVE = "Active"
 LINK_PAID = "Payment Received"
 LINK_EXPIRED = "Expired"

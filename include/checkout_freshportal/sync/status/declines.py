@@ -132,4 +132,5 @@ def _is_declined(action: Mapping[str, Any]) -> bool:
     if isinstance(approved, bool):
         return not approved
     code = text_of(action.get("response_code"), lenient=True)
-    return code is not None and not code.startswith("10")  # 10xxx = approved (reference §10)
+    # 10xxx = approved (docs/checkout-com.md#response-codes)
+    return code is not None and not code.startswith("10")

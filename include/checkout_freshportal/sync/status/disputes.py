@@ -25,7 +25,7 @@ from checkout_freshportal.checkout.statuses import (
 if TYPE_CHECKING:  # facts.py imports this module; the dependency on Fact is for types only
     from checkout_freshportal.sync.status.facts import Fact
 
-#: Dispute event -> the dispute status it announces (reference §6.3, §8).
+#: Dispute event -> the dispute status it announces (docs/checkout-com.md#event-types, #disputes).
 DISPUTE_EVENT_STATUS: dict[str, str] = {
     EventType.DISPUTE_RECEIVED: DisputeStatus.EVIDENCE_REQUIRED,
     EventType.DISPUTE_EVIDENCE_REQUIRED: DisputeStatus.EVIDENCE_REQUIRED,

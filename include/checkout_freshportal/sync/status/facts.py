@@ -1,8 +1,9 @@
 """Facts: what one webhook event or one ``GET /payments/{id}`` answer says about a payment.
 
-Checkout.com delivers webhooks at least once and in no particular order (reference §6.5), and
-each payment event carries the payment's balances *after* its action (§6.2). A :class:`Fact` is
-the part of one such input the status machine needs; equal facts (a duplicate delivery) are one.
+Checkout.com delivers webhooks at least once and in no particular order
+(docs/checkout-com.md#webhook-delivery), and each payment event carries the payment's balances
+*after* its action (docs/checkout-com.md#webhook-payloads). A :class:`Fact` is the part of one such
+input the status machine needs; equal facts (a duplicate delivery) are one.
 
 Real deliveries vary, and parsing is tolerant where a variation carries no meaning for the
 status and strict where it does: extra envelope or ``data`` fields (``action_invocations``,

@@ -29,7 +29,7 @@ def freshportal_status(d: Derivation, mapping: StatusMapping) -> str | None:
     An open or lost dispute decides (``dispute_status_map``). A dispute closed in the merchant's
     favour gives the payment its dispute mapping (``won`` -> paid by default) unless money was
     refunded, in which case the payment's own status (Refunded / Partially Refunded) is the
-    truer one: ``resolved`` means "auto-resolved because already refunded" (reference §6.3).
+    truer one: ``resolved`` means "auto-resolved because already refunded" (docs/checkout-com.md#event-types).
     """
     if d.dispute_status is not None and d.dispute_state in {DisputeState.DISPUTED, DisputeState.CHARGEBACK}:
         return mapping.payment_status_for_dispute(d.dispute_status)

@@ -42,15 +42,15 @@ from checkout_freshportal.checkout.errors import (
     RateLimitedError,
     ServerError,
 )
-from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
 from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
 from checkout_freshportal.sync.events.settings import EventsSettings
-from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event, declines_from_payment
+from checkout_freshportal.sync.events.status_rows import Stored, load_stored, status_row, with_snapshot
+from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
-from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event, fact_from_payment
+from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event
 from checkout_freshportal.sync.status.mapping import (
     StatusMapping,
     freshportal_status,
@@ -112,16 +112,6 @@ class _Event:
     attempts: int
     fact: Fact | None
     decline: DeclineRecord | None
-
-
-@dataclass
-class _Stored:
-    version: int
-    order_id: str | None
-    state: PaymentState
-    material: tuple[Any, ...]
-    events_applied: int
-    truth_fetched_at: datetime | None
 
 
 @dataclass
@@ -238,21 +228,7 @@ def _by_payment(events: Iterable[_Event]) -> dict[str, list[_Event]]:
     return out
 
 
-def _load_stored(conn: Connection, payment_ids: Sequence[str]) -> dict[str, _Stored]:
-    return {
-        r["payment_id"]: _Stored(
-            version=int(r["version"]),
-            order_id=r["order_id"],
-            state=PaymentState.from_json(r["state"], r["payment_id"]),
-            material=_material_of_row(r),
-            events_applied=int(r["events_applied"]),
-            truth_fetched_at=r["truth_fetched_at"],
-        )
-        for r in store.status_rows(conn, payment_ids)
-    }
-
-
-def _fold(prev: _Stored | None, pid: str, evs: Sequence[_Event]) -> PaymentState:
+def _fold(prev: Stored | None, pid: str, evs: Sequence[_Event]) -> PaymentState:
     base = prev.state if prev is not None else PaymentState(pid)
     return base.add(*[e.fact for e in evs if e.fact is not None])
 
@@ -370,7 +346,7 @@ def _fetch_truth(
     the next run (the API failed and they have not been deferred too often) with the reason.
     """
     with run.engine.connect() as conn:
-        stored = _load_stored(conn, sorted(by_payment))
+        stored = load_stored(conn, sorted(by_payment))
     want = [
         pid
         for pid, evs in by_payment.items()
@@ -411,7 +387,7 @@ def _write_status(
     ts: datetime,
 ) -> list[tuple[str, Derivation]]:
     """Status rows, declines and outbox rows of one batch, inside the caller's transaction."""
-    stored = _load_stored(conn, sorted(by_payment))
+    stored = load_stored(conn, sorted(by_payment))
     changed_orders: set[str] = set()
     rows: list[dict[str, Any]] = []
     declines: dict[str, DeclineRecord] = {}
@@ -420,7 +396,7 @@ def _write_status(
         if pid in deferred:
             continue
         prev = stored.get(pid)
-        state, truth_at = _with_snapshot(_fold(prev, pid, evs), prev, snapshots.get(pid), declines, ts)
+        state, truth_at = with_snapshot(_fold(prev, pid, evs), prev, snapshots.get(pid), declines, ts)
         for e in evs:
             if e.decline is not None:
                 declines[e.decline.decline_id] = e.decline  # a webhook's record beats the API's
@@ -428,8 +404,9 @@ def _write_status(
             continue  # only declines of a payment we know nothing else about
         derivation = state.derive()
         touched.append((pid, derivation))
-        row, changed, order_id = _status_row(
-            conn, pid, state, derivation, run.mapping, prev, len(evs), truth_at, ts, run.result
+        fp_status, problems = _fp_status(pid, derivation, run.mapping, run.result)
+        row, changed, order_id = status_row(
+            conn, pid, state, derivation, fp_status, problems, prev, len(evs), truth_at
         )
         rows.append(row)
         run.result.payments_changed += int(changed)
@@ -443,25 +420,6 @@ def _write_status(
     run.result.declines_logged += store.log_declines(conn, declines.values(), ts)
     run.result.outbox_rows += refresh_outbox(conn, changed_orders, run_id=run.run_id, now=ts)
     return touched
-
-
-def _with_snapshot(
-    state: PaymentState,
-    prev: _Stored | None,
-    snap: Mapping[str, Any] | None,
-    declines: dict[str, DeclineRecord],
-    ts: datetime,
-) -> tuple[PaymentState, datetime | None]:
-    """Fold a snapshot read this run into the state (as of its newest fact) and log its declines."""
-    truth_at = prev.truth_fetched_at if prev else None
-    if snap is None:
-        return state, truth_at
-    as_of = state.as_of()
-    if as_of is not None:
-        state = state.add(fact_from_payment(snap, as_of))
-    for d in declines_from_payment(snap):
-        declines.setdefault(d.decline_id, d)
-    return state, ts
 
 
 def _count(
@@ -487,44 +445,11 @@ def _count(
     ][:LIST_LIMIT]
 
 
-def _payment_of(e: _Event) -> str | None:
-    if e.fact is not None:
-        return e.fact.payment_id
-    return e.decline.payment_id if e.decline is not None else None
-
-
-def _material(d: Derivation, fp_status: str | None) -> tuple[Any, ...]:
-    """What, when it changes, bumps a payment's version."""
-    b = d.balances.as_list() if d.balances is not None else None
-    return (d.status, d.dispute_id, d.dispute_status, d.dispute_state, fp_status, d.currency, tuple(b or ()))
-
-
-def _material_of_row(r: Mapping[str, Any]) -> tuple[Any, ...]:
-    bal = [r[f"{name}_minor"] for name in BALANCE_FIELDS]
-    b = tuple(bal) if all(v is not None for v in bal) else ()
-    return (
-        r["status"],
-        r["dispute_id"],
-        r["dispute_status"],
-        r["dispute_state"],
-        r["freshportal_status"],
-        r["currency"],
-        b,
-    )
-
-
-def _status_row(
-    conn: Connection,
-    pid: str,
-    state: PaymentState,
-    d: Derivation,
-    mapping: StatusMapping,
-    prev: _Stored | None,
-    new_events: int,
-    truth_at: datetime | None,
-    ts: datetime,
-    result: ApplyResult,
-) -> tuple[dict[str, Any], bool, str | None]:
+def _fp_status(
+    pid: str, d: Derivation, mapping: StatusMapping, result: ApplyResult
+) -> tuple[str | None, list[str]]:
+    """The FreshPortal status and the row's problems; an unmapped status is a problem on the row
+    (and listed in the result), not a failed batch: the run ends with StatusMappingError."""
     problems = list(d.problems)
     try:
         fp_status = freshportal_status(d, mapping)
@@ -535,44 +460,13 @@ def _status_row(
         entry = f"{what!r} (payment {pid})"
         if entry not in result.unmapped and len(result.unmapped) < LIST_LIMIT:
             result.unmapped.append(entry)
-    material = _material(d, fp_status)
-    changed = prev is None or material != prev.material
-    version = 1 if prev is None else prev.version + (1 if changed else 0)
-    order_id = prev.order_id if prev is not None else None
-    if order_id is None:
-        order_id = _resolve_order(conn, d)
-    b = d.balances
-    row: dict[str, Any] = {
-        "payment_id": pid,
-        "order_id": order_id,
-        "reference": d.reference,
-        "status": d.status,
-        "dispute_id": d.dispute_id,
-        "dispute_status": d.dispute_status,
-        "dispute_state": d.dispute_state,
-        "freshportal_status": fp_status,
-        "currency": d.currency,
-        "amount_minor": d.amount,
-        **{f"{name}_minor": (getattr(b, name) if b is not None else None) for name in BALANCE_FIELDS},
-        "version": version,
-        "status_since": d.status_since,
-        "derived_from_event_at": d.last_fact_at,
-        "truth_fetched_at": truth_at,
-        "problems": "; ".join(problems) or None,
-        "events_applied": (prev.events_applied if prev else 0) + new_events,
-        "state": state.to_json(),
-        "source": "webhook+api" if state.truth is not None else "webhook",
-    }
-    return row, changed, order_id
+    return fp_status, problems
 
 
-def _resolve_order(conn: Connection, d: Derivation) -> str | None:
-    """stg_orders by order number (= the payment's reference), else the link's metadata."""
-    if d.reference:
-        found = store.order_of_reference(conn, d.reference)
-        if found is not None:
-            return found
-    return d.order_hint
+def _payment_of(e: _Event) -> str | None:
+    if e.fact is not None:
+        return e.fact.payment_id
+    return e.decline.payment_id if e.decline is not None else None
 
 
 # ============================================================================ end of a run

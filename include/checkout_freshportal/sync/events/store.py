@@ -59,25 +59,24 @@ def read_batch(engine: Engine, limit: int, cursor: tuple[datetime, str] | None) 
 
 def mark_processed(conn: Connection, event_ids: Sequence[str], ts: datetime) -> None:
     """Applied (or ignored): never read again; a crash before the commit leaves them unmarked."""
-    t = schema.raw_webhook_events
-    ids = list(event_ids)
-    for start in range(0, len(ids), CHUNK):
-        conn.execute(
-            t.update()
-            .where(t.c.event_id.in_(ids[start : start + CHUNK]), t.c.processed_at.is_(None))
-            .values(processed_at=ts, process_attempts=t.c.process_attempts + 1, last_error=None)
-        )
+    _count_attempt(conn, event_ids, processed_at=ts, last_error=None)
 
 
 def mark_deferred(conn: Connection, event_ids: Sequence[str], reason: str) -> None:
     """Kept for the next run (the API was down); the attempt counter bounds the deferrals."""
+    _count_attempt(conn, event_ids, last_error=reason[:ERROR_CHARS])
+
+
+def _count_attempt(conn: Connection, event_ids: Sequence[str], **values: Any) -> None:
+    """One more attempt on each still-unprocessed event, with ``values``; in chunks, because
+    SQLite caps the bound parameters of one statement."""
     t = schema.raw_webhook_events
     ids = list(event_ids)
     for start in range(0, len(ids), CHUNK):
         conn.execute(
             t.update()
             .where(t.c.event_id.in_(ids[start : start + CHUNK]), t.c.processed_at.is_(None))
-            .values(process_attempts=t.c.process_attempts + 1, last_error=reason[:ERROR_CHARS])
+            .values(process_attempts=t.c.process_attempts + 1, **values)
         )
 
 

@@ -34,6 +34,8 @@ ALL_TABLES = {
     "stg_payment_status",
     "sync_status_outbox",
     "ops_payment_declines",
+    # ingestion quarantine (0005)
+    "ops_quarantine",
 }
 
 

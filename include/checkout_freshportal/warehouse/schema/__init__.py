@@ -26,7 +26,7 @@ from checkout_freshportal.warehouse.schema.base import (
     NAMING_CONVENTION,
     metadata,
 )
-from checkout_freshportal.warehouse.schema.ops import ops_payment_declines
+from checkout_freshportal.warehouse.schema.ops import ops_payment_declines, ops_quarantine
 from checkout_freshportal.warehouse.schema.raw import (
     raw_api_objects,
     raw_report_file_contents,
@@ -61,6 +61,7 @@ __all__ = [
     "STAGED_KEYS",
     "metadata",
     "ops_payment_declines",
+    "ops_quarantine",
     "raw_api_objects",
     "raw_report_file_contents",
     "raw_report_files",

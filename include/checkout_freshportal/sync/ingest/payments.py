@@ -5,14 +5,14 @@ the watermark in one transaction, so a run that dies between windows resumes whe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.checkout import statuses
+from checkout_freshportal.sync.ingest.explain import actions_explain_balances, gateway_actions
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.sync.ingest.step import CheckoutReader, StepResult
 from checkout_freshportal.sync.ingest.windows import Window, clamp_to_search_horizon, scheduled_start
@@ -25,41 +25,6 @@ from checkout_freshportal.warehouse.watermarks import set_watermark
 log = logging.getLogger(__name__)
 
 WM_PAYMENTS = "checkout.payments.requested_on"
-
-#: Gateway action types that move a payment's balances (search also returns pseudo-actions
-#: such as ``Dispute`` and ``Authentication``, which are not staged as payment actions).
-GATEWAY_ACTION_TYPES = statuses.GATEWAY_ACTION_TYPES
-
-_BALANCE_OF_TYPE = statuses.BALANCE_OF_ACTION_TYPE
-
-
-def actions_explain_balances(payment: Mapping[str, Any]) -> bool:
-    """True when the payment's embedded actions carry amounts that add up to its balances.
-
-    Then the actions can be staged from the search result without another call; otherwise
-    (summary-only actions, or actions that contradict the balances) we ask ``/actions``.
-    """
-    actions = payment.get("actions")
-    balances = payment.get("balances") or {}
-    if not isinstance(actions, list):
-        return False
-    sums = dict.fromkeys(_BALANCE_OF_TYPE.values(), 0)
-    for act in actions:
-        kind = act.get("type")
-        if kind not in GATEWAY_ACTION_TYPES:
-            continue
-        if "amount" not in act or "processed_on" not in act:
-            return False
-        if act.get("approved") is False:
-            continue
-        col = _BALANCE_OF_TYPE.get(kind)
-        if col:
-            sums[col] += int(act["amount"])
-    return all(int(balances.get(col) or 0) == total for col, total in sums.items())
-
-
-def _gateway_actions(actions: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [a for a in actions if a.get("type") in GATEWAY_ACTION_TYPES]
 
 
 def _stored_payment_state(conn: Connection, ids: Sequence[str]) -> dict[str, tuple]:
@@ -106,7 +71,7 @@ def stage_payments(
     action_rows: list[dict] = []
     currency_of = {p["id"]: p.get("currency") for p in payments}
     for payment_id, actions in actions_by_payment.items():
-        gateway = _gateway_actions(actions)
+        gateway = gateway_actions(actions)
         if gateway:
             result.raw_added += insert_raw_objects(
                 conn,

@@ -24,10 +24,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from checkout_freshportal.sync.ingest.disputes import WM_DISPUTES, ingest_disputes
+from checkout_freshportal.sync.ingest.explain import GATEWAY_ACTION_TYPES, actions_explain_balances
 from checkout_freshportal.sync.ingest.payments import (
-    GATEWAY_ACTION_TYPES,
     WM_PAYMENTS,
-    actions_explain_balances,
     ingest_payments,
     payments_window,
     stage_payments,

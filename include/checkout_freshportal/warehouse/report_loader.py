@@ -42,15 +42,11 @@ from __future__ import annotations
 
 import copy as copy_module
 import csv
-import hashlib
 import io
-import os
 import re
-import tempfile
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, TextIO
@@ -62,11 +58,15 @@ from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse import report_csv as rc
 from checkout_freshportal.warehouse import report_sql
 from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock, is_postgres
-from checkout_freshportal.warehouse.schema import (
-    raw_report_file_contents,
-    raw_report_files,
-    raw_report_rows,
+from checkout_freshportal.warehouse.report_raw import (
+    CONTENT_ENCODING,
+    RawReportLine,  # noqa: F401 (re-exported)
+    Spool,
+    iter_raw_report_file,  # noqa: F401 (re-exported)
+    open_raw_report_file,  # noqa: F401 (re-exported)
+    store_content,
 )
+from checkout_freshportal.warehouse.schema import raw_report_files, raw_report_rows
 from checkout_freshportal.warehouse.upsert import MergePlan, UpsertResult, plan_merge, upsert
 
 BATCH_SIZE = 2000
@@ -77,7 +77,6 @@ RAW_PART_BYTES = 1 << 20
 #: zlib level of the raw copy: 1 compresses report CSVs 5-12x at about 300 MB/s; 6 gains about
 #: a quarter in size for three times the CPU.
 GZIP_LEVEL = 1
-CONTENT_ENCODING = "gzip"
 #: COPY chunks queued for the sending thread (bounds memory when the server is the slower side).
 COPY_QUEUE = 32
 #: Bytes of CSV per block of records (``report_csv.CsvBody``).
@@ -173,7 +172,7 @@ def load_report_file(
             # Report loaders of one table take turns (the COPY path's overlap must stay true until
             # the commit; the rows path is safe anyway, but waits rather than fail on a conflict).
             report_sql.lock_table(conn, spec.table.name)
-        with _Spool() as spool:
+        with Spool() as spool:
             hashing.sink = spool.feed
             header, header_lines, header_bytes = _read_header(buffered, file_id)
             hmap = rc.map_header(header, spec)
@@ -182,7 +181,7 @@ def load_report_file(
             total, bad, first_bad, res = load(job, now=now, max_bad_share=max_bad_share, clock=clock)
             hashing.drain()
             spool.finish()
-            _store_content(conn, file_id, spool)
+            store_content(conn, file_id, spool)
         conn.execute(
             sa.insert(raw_report_files).values(
                 file_id=file_id,
@@ -249,157 +248,6 @@ def _source(report_type: str) -> str:
     return f"report:{report_type}"
 
 
-# --------------------------------------------------------------------------- the raw file
-
-
-class _Spool:
-    """The file's bytes, gzip-compressed as they stream by, in an anonymous temporary file."""
-
-    def __init__(self, level: int = GZIP_LEVEL) -> None:
-        self._z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
-        self.file = tempfile.TemporaryFile(prefix="cfp_report_")  # noqa: SIM115 (closed in __exit__)
-        self.size = 0
-        self.finished = False
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()
-
-    def feed(self, data: bytes) -> None:
-        out = self._z.compress(data)
-        if out:
-            self.file.write(out)
-
-    def finish(self) -> None:
-        if not self.finished:
-            self.file.write(self._z.flush())
-            self.file.flush()
-            self.size = self.file.tell()
-            self.finished = True
-
-    def parts(self) -> Iterator[bytes]:
-        offset = 0
-        while part := os.pread(self.file.fileno(), RAW_PART_BYTES, offset):
-            yield part
-            offset += len(part)
-
-    def plain_reader(self) -> Callable[[int], bytes]:
-        """``read(n)`` of the uncompressed bytes (from the start; independent of other readers)."""
-        z = zlib.decompressobj(31)
-        parts = self.parts()
-        pending = b""
-
-        def read(n: int) -> bytes:
-            nonlocal pending
-            out = bytearray()
-            while len(out) < n:
-                if pending:
-                    out += z.decompress(pending, n - len(out))
-                    pending = z.unconsumed_tail
-                    continue
-                chunk = next(parts, b"")
-                if not chunk:
-                    out += z.flush()
-                    break
-                pending = chunk
-            return bytes(out)
-
-        return read
-
-
-def _store_content(conn: Connection, file_id: str, spool: _Spool) -> None:
-    for i, part in enumerate(spool.parts()):
-        conn.execute(sa.insert(raw_report_file_contents).values(file_id=file_id, part=i, content=part))
-
-
-@dataclass(frozen=True)
-class RawReportLine:
-    line_no: int  # the header is line 1
-    row: dict[str, str]  # header -> text, unknown columns included
-    parse_error: str | None  # why the line was rejected (tolerated by max_bad_share), else None
-
-
-class _StoredFile(io.RawIOBase):
-    """The uncompressed bytes of a stored report file, part by part; checks size and sha256 at
-    the end."""
-
-    def __init__(self, conn: Connection, file_id: str, parts: int, sha256: str, size: int) -> None:
-        super().__init__()
-        self._conn, self._file_id, self._parts = conn, file_id, parts
-        self._next = 0
-        self._z = zlib.decompressobj(31)
-        self._buf = b""
-        self._hash = hashlib.sha256()
-        self._size = 0
-        self._expect = (sha256, size)
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> None:
-        t = raw_report_file_contents
-        while not self._buf and not self._done:
-            if self._next < self._parts:
-                part = self._conn.execute(
-                    sa.select(t.c.content).where(t.c.file_id == self._file_id, t.c.part == self._next)
-                ).scalar_one()
-                self._next += 1
-                self._buf = self._z.decompress(part)
-            else:
-                self._buf = self._z.flush()
-                self._done = True
-            self._hash.update(self._buf)
-            self._size += len(self._buf)
-        if self._done and not self._buf and (self._hash.hexdigest(), self._size) != self._expect:
-            raise rc.ReportLoadError(
-                f"stored content of report file {self._file_id} does not match its sha256 and size"
-            )
-
-    def readinto(self, buffer: Any) -> int:
-        self._fill()
-        n = min(len(buffer), len(self._buf))
-        buffer[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
-def open_raw_report_file(conn: Connection, file_id: str) -> io.BufferedReader:
-    """The stored bytes of a loaded report file, exactly as they came in (read it within ``conn``'s
-    lifetime; a mismatch with the recorded sha256 raises at the end). Feed it to
-    ``load_report_file`` to stage a file again, e.g. into a rebuilt table."""
-    f = raw_report_files
-    meta = conn.execute(
-        sa.select(f.c.sha256, f.c.size_bytes, f.c.content_encoding).where(f.c.file_id == file_id)
-    ).first()
-    if meta is None:
-        raise KeyError(f"report file {file_id} is not in raw_report_files")
-    if meta.content_encoding != CONTENT_ENCODING:
-        raise rc.ReportLoadError(f"report file {file_id}: unknown content encoding {meta.content_encoding!r}")
-    t = raw_report_file_contents
-    parts = conn.execute(sa.select(sa.func.count()).where(t.c.file_id == file_id)).scalar_one()
-    return io.BufferedReader(_StoredFile(conn, file_id, parts, meta.sha256, meta.size_bytes), READ_BUFFER)
-
-
-def iter_raw_report_file(conn: Connection, file_id: str) -> Iterator[RawReportLine]:
-    """Replay a stored file line by line: decompress, re-parse, and attach the ``parse_error`` of
-    the lines that were rejected. Keys are the header as stored (``raw_report_files.header``)."""
-    header = conn.execute(
-        sa.select(raw_report_files.c.header).where(raw_report_files.c.file_id == file_id)
-    ).scalar_one_or_none()
-    if header is None:
-        raise KeyError(f"report file {file_id} is not in raw_report_files")
-    r = raw_report_rows
-    errors = dict(conn.execute(sa.select(r.c.line_no, r.c.parse_error).where(r.c.file_id == file_id)).all())
-    text = io.TextIOWrapper(open_raw_report_file(conn, file_id), encoding="utf-8-sig", newline="")
-    records = csv.reader(text, strict=True)
-    next(records)  # the header
-    for n, values in enumerate(records, 2):
-        yield RawReportLine(n, dict(zip(header, values, strict=True)), errors.get(n))
-
-
 # --------------------------------------------------------------------------- shared
 
 
@@ -413,7 +261,7 @@ class _Job:
     buffered: io.BufferedReader[Any]  # the body (the header has been read)
     header_lines: int
     header_bytes: int
-    spool: _Spool
+    spool: Spool
     file_id: str
     report_type: str
 

@@ -1,0 +1,225 @@
+"""The raw layer of report files: each file's bytes, gzip-compressed, in ``raw_report_file_contents``.
+
+A file is compressed while it streams by (:class:`Spool`, into an anonymous temporary file), then
+written as parts of 1 MiB that concatenate to a ``.gz`` file. Two writers use it:
+
+* ``report_loader.load_report_file`` stores every file it loads, inside its savepoint, next to
+  the file's ``raw_report_files`` row;
+* :func:`store_raw_report_file` stores a file on its own: ingestion keeps a file that cannot be
+  loaded (quarantine), so an operator can read it and a later run can retry it from the source.
+
+Storing a file id again replaces its parts (a quarantined file that later loads is stored once).
+:func:`open_raw_report_file` / :func:`iter_raw_report_file` replay a stored file and check its
+sha256 and size at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from checkout_freshportal.warehouse import report_csv as rc
+from checkout_freshportal.warehouse.schema import raw_report_file_contents, raw_report_files, raw_report_rows
+
+READ_BUFFER = 1 << 20
+#: Compressed bytes per row of ``raw_report_file_contents``.
+RAW_PART_BYTES = 1 << 20
+#: zlib level of the raw copy: 1 compresses report CSVs 5-12x at about 300 MB/s; 6 gains about
+#: a quarter in size for three times the CPU.
+GZIP_LEVEL = 1
+CONTENT_ENCODING = "gzip"
+
+
+@dataclass(frozen=True)
+class RawFileInfo:
+    """What :func:`store_raw_report_file` stored: enough to find and verify the bytes later."""
+
+    sha256: str  # of the file as it came in
+    size_bytes: int  # uncompressed
+    content_encoding: str  # of raw_report_file_contents: "gzip"
+    content_bytes: int  # stored (compressed) size
+
+
+class Spool:
+    """The file's bytes, gzip-compressed as they stream by, in an anonymous temporary file."""
+
+    def __init__(self, level: int = GZIP_LEVEL) -> None:
+        self._z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
+        self.file = tempfile.TemporaryFile(prefix="cfp_report_")  # noqa: SIM115 (closed in __exit__)
+        self.size = 0
+        self.finished = False
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def feed(self, data: bytes) -> None:
+        out = self._z.compress(data)
+        if out:
+            self.file.write(out)
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.file.write(self._z.flush())
+            self.file.flush()
+            self.size = self.file.tell()
+            self.finished = True
+
+    def parts(self) -> Iterator[bytes]:
+        offset = 0
+        while part := os.pread(self.file.fileno(), RAW_PART_BYTES, offset):
+            yield part
+            offset += len(part)
+
+    def plain_reader(self) -> Callable[[int], bytes]:
+        """``read(n)`` of the uncompressed bytes (from the start; independent of other readers)."""
+        z = zlib.decompressobj(31)
+        parts = self.parts()
+        pending = b""
+
+        def read(n: int) -> bytes:
+            nonlocal pending
+            out = bytearray()
+            while len(out) < n:
+                if pending:
+                    out += z.decompress(pending, n - len(out))
+                    pending = z.unconsumed_tail
+                    continue
+                chunk = next(parts, b"")
+                if not chunk:
+                    out += z.flush()
+                    break
+                pending = chunk
+            return bytes(out)
+
+        return read
+
+
+def store_content(conn: Connection, file_id: str, spool: Spool) -> None:
+    """Write the spool's parts for ``file_id``, replacing any stored before (see the module)."""
+    t = raw_report_file_contents
+    conn.execute(sa.delete(t).where(t.c.file_id == file_id))
+    for i, part in enumerate(spool.parts()):
+        conn.execute(sa.insert(t).values(file_id=file_id, part=i, content=part))
+
+
+def store_raw_report_file(conn: Connection, *, file_id: str, stream: BinaryIO | TextIO | Any) -> RawFileInfo:
+    """Store the whole of ``stream`` (bytes, or text as UTF-8) compressed under ``file_id``,
+    without parsing it: the raw copy of a file that could not be loaded. Runs in the caller's
+    transaction; streams (the file is never held in memory)."""
+    hashing = rc.HashingReader(stream)
+    with Spool() as spool:
+        hashing.sink = spool.feed
+        hashing.drain()
+        spool.finish()
+        store_content(conn, file_id, spool)
+        return RawFileInfo(hashing.hexdigest(), hashing.size, CONTENT_ENCODING, spool.size)
+
+
+@dataclass(frozen=True)
+class RawReportLine:
+    line_no: int  # the header is line 1
+    row: dict[str, str]  # header -> text, unknown columns included
+    parse_error: str | None  # why the line was rejected (tolerated by max_bad_share), else None
+
+
+class _StoredFile(io.RawIOBase):
+    """The uncompressed bytes of a stored report file, part by part; checks size and sha256 at
+    the end."""
+
+    def __init__(self, conn: Connection, file_id: str, parts: int, sha256: str, size: int) -> None:
+        super().__init__()
+        self._conn, self._file_id, self._parts = conn, file_id, parts
+        self._next = 0
+        self._z = zlib.decompressobj(31)
+        self._buf = b""
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._expect = (sha256, size)
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        t = raw_report_file_contents
+        while not self._buf and not self._done:
+            if self._next < self._parts:
+                part = self._conn.execute(
+                    sa.select(t.c.content).where(t.c.file_id == self._file_id, t.c.part == self._next)
+                ).scalar_one()
+                self._next += 1
+                self._buf = self._z.decompress(part)
+            else:
+                self._buf = self._z.flush()
+                self._done = True
+            self._hash.update(self._buf)
+            self._size += len(self._buf)
+        if self._done and not self._buf and (self._hash.hexdigest(), self._size) != self._expect:
+            raise rc.ReportLoadError(
+                f"stored content of report file {self._file_id} does not match its sha256 and size"
+            )
+
+    def readinto(self, buffer: Any) -> int:
+        self._fill()
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def open_stored_content(conn: Connection, file_id: str, info: RawFileInfo) -> io.BufferedReader:
+    """The stored bytes of ``file_id`` as :func:`store_raw_report_file` described them (e.g. a
+    quarantined file, which has no ``raw_report_files`` row); a mismatch raises at the end."""
+    if info.content_encoding != CONTENT_ENCODING:
+        raise rc.ReportLoadError(f"report file {file_id}: unknown content encoding {info.content_encoding!r}")
+    t = raw_report_file_contents
+    parts = conn.execute(sa.select(sa.func.count()).where(t.c.file_id == file_id)).scalar_one()
+    return io.BufferedReader(_StoredFile(conn, file_id, parts, info.sha256, info.size_bytes), READ_BUFFER)
+
+
+def open_raw_report_file(conn: Connection, file_id: str) -> io.BufferedReader:
+    """The stored bytes of a loaded report file, exactly as they came in (read it within ``conn``'s
+    lifetime; a mismatch with the recorded sha256 raises at the end). Feed it to
+    ``load_report_file`` to stage a file again, e.g. into a rebuilt table."""
+    f = raw_report_files
+    meta = conn.execute(
+        sa.select(f.c.sha256, f.c.size_bytes, f.c.content_encoding, f.c.content_bytes).where(
+            f.c.file_id == file_id
+        )
+    ).first()
+    if meta is None:
+        raise KeyError(f"report file {file_id} is not in raw_report_files")
+    info = RawFileInfo(meta.sha256, meta.size_bytes, meta.content_encoding, meta.content_bytes)
+    return open_stored_content(conn, file_id, info)
+
+
+def iter_raw_report_file(conn: Connection, file_id: str) -> Iterator[RawReportLine]:
+    """Replay a stored file line by line: decompress, re-parse, and attach the ``parse_error`` of
+    the lines that were rejected. Keys are the header as stored (``raw_report_files.header``)."""
+    header = conn.execute(
+        sa.select(raw_report_files.c.header).where(raw_report_files.c.file_id == file_id)
+    ).scalar_one_or_none()
+    if header is None:
+        raise KeyError(f"report file {file_id} is not in raw_report_files")
+    r = raw_report_rows
+    errors = dict(conn.execute(sa.select(r.c.line_no, r.c.parse_error).where(r.c.file_id == file_id)).all())
+    text = io.TextIOWrapper(open_raw_report_file(conn, file_id), encoding="utf-8-sig", newline="")
+    records = csv.reader(text, strict=True)
+    if not header:
+        return  # a 0-byte file: nothing to replay
+    next(records)  # the header
+    for n, values in enumerate(records, 2):
+        yield RawReportLine(n, dict(zip(header, values, strict=True)), errors.get(n))

@@ -1,0 +1,55 @@
+"""store_raw_report_file: a file kept raw without being parsed (what quarantine relies on)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from checkout_freshportal.warehouse import schema
+from checkout_freshportal.warehouse.report_raw import open_stored_content, store_raw_report_file
+
+from wh_helpers import migrated_engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request):
+    eng = migrated_engine(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+    yield eng
+    eng.dispose()
+
+
+def test_a_file_that_is_not_csv_is_stored_compressed_and_reads_back_exactly(engine, monkeypatch) -> None:
+    monkeypatch.setattr("checkout_freshportal.warehouse.report_raw.RAW_PART_BYTES", 4096)
+    data = b"\x00\xffnot a csv\r\n" + bytes(range(256)) * 4000  # several parts
+    with engine.begin() as conn:
+        info = store_raw_report_file(conn, file_id="file_bad", stream=io.BytesIO(data))
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert (info.size_bytes, info.content_encoding) == (len(data), "gzip")
+    t = schema.raw_report_file_contents
+    with engine.connect() as conn:
+        parts = conn.execute(sa.select(t.c.content).where(t.c.file_id == "file_bad").order_by(t.c.part)).all()
+        assert len(parts) > 1
+        stored = b"".join(p[0] for p in parts)
+        assert len(stored) == info.content_bytes
+        assert gzip.decompress(stored) == data
+        assert open_stored_content(conn, "file_bad", info).read() == data
+
+
+def test_storing_a_file_id_again_replaces_its_parts(engine) -> None:
+    with engine.begin() as conn:
+        store_raw_report_file(conn, file_id="f", stream=io.BytesIO(b"first\n" * 10_000))
+        info = store_raw_report_file(conn, file_id="f", stream=io.StringIO("second"))
+    with engine.connect() as conn:
+        assert open_stored_content(conn, "f", info).read() == b"second"
+
+
+def test_a_mismatching_sha256_is_refused_at_the_end(engine) -> None:
+    with engine.begin() as conn:
+        info = store_raw_report_file(conn, file_id="f", stream=io.BytesIO(b"abc"))
+    forged = type(info)("0" * 64, info.size_bytes, info.content_encoding, info.content_bytes)
+    with engine.connect() as conn, pytest.raises(ValueError, match="does not match"):
+        open_stored_content(conn, "f", forged).read()

@@ -17,20 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.logsafe import mask_text
 from checkout_freshportal.warehouse.schema import raw_webhook_events as T
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_DIGITS = re.compile(r"\d(?:[ -]?\d){11,18}")  # 12-19 digits, card-number shaped
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ACK_NOTE = "poison acknowledged by operator"
-
-
-def mask_text(text: str) -> str:
-    """E-mail addresses and card-number-like digit runs masked (last 4 digits kept)."""
-    text = _EMAIL.sub("***@***", text)
-    return _DIGITS.sub(
-        lambda m: "*" * (len(re.sub(r"\D", "", m.group())) - 4) + re.sub(r"\D", "", m.group())[-4:], text
-    )
 
 
 def masked_preview(body: bytes, limit: int = 160) -> str:

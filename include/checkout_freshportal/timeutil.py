@@ -2,7 +2,10 @@
 
 Checkout.com writes ISO 8601 with 0 to 7 fractional digits and either ``Z`` or ``+00:00``;
 Python keeps microseconds, so a seventh digit is truncated (never rounded up into the next
-second). FreshPortal also writes ``DD-MM-YYYY`` dates on some endpoints (see freshportal/).
+second). Some of its JSON objects carry no offset at all (a report's ``created_on``,
+``2022-12-11T03:00:23.859192``): its API times are UTC, so :func:`parse_api_ts` reads those as
+UTC, while :func:`parse_ts` keeps refusing them for text whose zone nobody has stated.
+FreshPortal also writes ``DD-MM-YYYY`` dates on some endpoints (see freshportal/).
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ def parse_ts(value: str | datetime | None, *, assume_utc: bool = False) -> datet
             raise TimestampError(f"naive datetime: {dt!r}")
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def parse_api_ts(value: str | datetime | None) -> datetime | None:
+    """A timestamp of a Checkout.com API object: every API time is UTC (docs/checkout-com.md#timestamps),
+    so one written without an offset is UTC, not an error that would stop a whole listing."""
+    return parse_ts(value, assume_utc=True)
 
 
 def format_ts(dt: datetime) -> str:

@@ -30,6 +30,22 @@ def test_walk_links_detects_loops() -> None:
         list(walk_links(first, lambda href: first, what="t"))
 
 
+def test_a_next_link_equal_to_self_ends_the_walk_cleanly() -> None:
+    # the Node SDK's recorded GET /financial-actions page (test/financial/financial.js)
+    href = "https://123456789.api.checkout.com/financial-actions?payment_id=pay_l5rv&limit=5"
+    last = {"data": [2], "_links": {"self": {"href": href}, "next": {"href": href}}}
+    first = {"data": [1], "_links": {"self": {"href": "p1"}, "next": {"href": href}}}
+    fetched: list[str] = []
+
+    def fetch(url: str) -> dict:
+        fetched.append(url)
+        return last
+
+    assert [p["data"][0] for p in walk_links(first, fetch, what="t")] == [1, 2]
+    assert fetched == [href]  # the page is read once, and its self-link ends the walk
+    assert [p["data"][0] for p in walk_links(last, fetch, what="t")] == [2]
+
+
 def test_walk_offset_stops_on_total_count_and_short_pages() -> None:
     items = list(range(7))
     calls: list[int] = []

@@ -101,7 +101,7 @@ def test_status_is_normalised_case_insensitively(raw: str, status: str) -> None:
         ("amount", None, "missing"),
         ("currency", "EURO", "ISO 4217"),
         ("requested_on", "26/12/2021", "ISO 8601"),
-        ("requested_on", "2021-12-26T21:16:39", "offset"),
+        ("requested_on", "2021-12-26T21:16:3448464Z", "ISO 8601"),
         ("requested_on", None, "missing"),
         ("processed_on", 1640553400, "ISO 8601 text"),
         ("status", "Exploded", "unknown payment status"),
@@ -205,3 +205,147 @@ def test_dispute_row_is_strict_on_money_and_last_update() -> None:
         dispute_row({**DISPUTE, "last_update": None})
     with pytest.raises(MappingError, match="unknown dispute status"):
         dispute_row({**DISPUTE, "status": "pending_magic"})
+
+
+# ------------------------------------------------------------------ real shapes (issue 7 §3)
+#: A search result as the Node SDK's recorded search fixture has it (test/payments/searchPayment.js):
+#: lower-case status, payment and card type, three of the seven balances, actions with a
+#: ``status`` instead of ``approved``, pseudo-actions with timestamps that do not parse.
+SEARCH_ITEM = {
+    "id": "pay_mbabizu24mvu3mela5njyhpit4",
+    "requested_on": "2023-08-24T14:15:22Z",
+    "source": {"type": "card", "scheme": "Visa", "last4": "3131", "bin": "313131", "card_type": "credit"},
+    "amount": 10000,
+    "amount_requested": 10000,
+    "currency": "GBP",
+    "payment_type": "regular",
+    "reference": "ORD-5023-4E89",
+    "status": "captured",
+    "balances": {"total_authorized": 200, "total_captured": 150, "total_refunded": 50},
+    "actions": [
+        {
+            "id": "dsp_egiv5753bwmexj6ip3tlpog6gq",
+            "type": "Dispute",
+            "processed_on": "2023-08-25T14:15:24.3448464ZZ",
+            "status": "Evidence Required",
+            "amount": 1310,
+        },
+        {
+            "id": "act_i3cd3w3lcooexmyrtlgulk3d7a",
+            "type": "Capture",
+            "processed_on": "2023-08-24T14:15:26.3448464+00:00",
+            "status": "Approved",
+            "amount": 1310,
+            "response_code": 10000,
+        },
+        {
+            "id": "act_mscwxewzdldefh2rbbnhm6aeqi",
+            "type": "Authorization",
+            "processed_on": "2023-08-24T14:15:24.3448464+00:00",
+            "status": "Pending",
+            "amount": 1310,
+        },
+        {
+            "id": "sid_qocmjw6skb4u3c4wd3avpot64y",
+            "type": "Authentication",
+            "processed_on": "2023-08-24T14:15:3448464Z",
+        },
+    ],
+}
+
+
+def test_a_real_search_item_maps_with_unknown_balances_null() -> None:
+    row = payment_row(SEARCH_ITEM)
+    assert (row["status"], row["payment_type"], row["card_type"]) == ("Captured", "Regular", "CREDIT")
+    assert (row["total_authorized_minor"], row["total_captured_minor"], row["total_refunded_minor"]) == (
+        200,
+        150,
+        50,
+    )
+    for name in ("total_voided", "available_to_void", "available_to_capture", "available_to_refund"):
+        assert row[f"{name}_minor"] is None, name  # not stated: unknown, never 0
+
+
+def test_search_actions_with_a_status_instead_of_approved() -> None:
+    gateway = [a for a in SEARCH_ITEM["actions"] if a["id"].startswith("act_")]
+    capture, pending = action_rows("pay_1", gateway, currency="GBP")
+    assert (capture["approved"], capture["status"], capture["response_code"]) == (True, "Approved", "10000")
+    assert capture["processed_on"] == datetime(2023, 8, 24, 14, 15, 26, 344846, tzinfo=UTC)
+    assert (pending["approved"], pending["status"]) == (None, "Pending")
+    (declined,) = action_rows("pay_1", [{"id": "act_9", "type": "Refund", "amount": 5, "status": "DECLINED"}])
+    assert (declined["approved"], declined["status"]) == (False, "Declined")
+    (flagged,) = action_rows("pay_1", [{"id": "act_8", "type": "Capture", "approved": False, "status": "x"}])
+    assert flagged["approved"] is False  # the flag, when sent, is what counts
+
+
+def test_get_payment_without_balances_amount_requested_or_processed_on() -> None:
+    # the Node SDK's recorded GET /payments/{id} (test/payments/getPayment.js), card type "Credit"
+    details = {
+        "id": "pay_je5hbbb4u3oe7k4u3lbwlu3zkq",
+        "requested_on": "2020-01-29T11:20:06Z",
+        "source": {"type": "card", "scheme": "Visa", "last4": "4242", "bin": "424242", "card_type": "Credit"},
+        "amount": 0,
+        "currency": "GBP",
+        "payment_type": "Regular",
+        "status": "Card Verified",
+        "approved": True,
+    }
+    row = payment_row(details)
+    assert row["card_type"] == "CREDIT"
+    assert row["amount_requested_minor"] is None
+    assert row["processed_on"] is None
+    assert all(row[f"{name}_minor"] is None for name in schema.PAYMENT_BALANCES)
+
+
+def test_alternative_payment_methods_carry_no_card_fields() -> None:
+    apm = {**SEARCH_ITEM, "source": {"type": "ideal", "card_type": "credit"}, "actions": []}
+    row = payment_row(apm)
+    assert row["source_type"] == "ideal"
+    assert (row["card_type"], row["card_bin"], row["card_last4"], row["card_scheme"]) == (None,) * 4
+
+
+def test_timestamps_without_an_offset_are_utc() -> None:
+    row = payment_row({**SEARCH_ITEM, "processed_on": "2023-08-24T14:15:26.344846"})
+    assert row["processed_on"] == datetime(2023, 8, 24, 14, 15, 26, 344846, tzinfo=UTC)
+
+
+def test_dispute_list_item_without_entity_channel_or_reason_code_and_nested_details() -> None:
+    # the Node SDK's recorded GET /disputes item and GET /disputes/{id} (test/disputes/disputes.js)
+    item = {
+        "id": "dsp_bc94ebda8d275i461229",
+        "category": "fraudulent",
+        "status": "expired",
+        "amount": 1040,
+        "currency": "GBP",
+        "payment_id": "pay_vsynch7rpc2uvaiqsuzeoxpszu",
+        "payment_method": "Visa",
+        "payment_arn": "465760598106",
+        "received_on": "2020-04-14T14:33:44Z",
+        "last_update": "2020-04-24T18:01:20Z",
+    }
+    row = dispute_row(item)
+    assert (row["entity_id"], row["processing_channel_id"], row["reason_code"]) == (None, None, None)
+    assert row["payment_arn"] == "465760598106"
+    details = {
+        "id": "dsp_bc94ebda8d275i461229",
+        "category": "fraudulent",
+        "amount": 1040,
+        "currency": "GBP",
+        "reason_code": "10.4",
+        "status": "expired",
+        "received_on": "2020-04-14T14:33:44Z",
+        "payment": {
+            "id": "pay_vsynch7rpc2uvaiqsuzeoxpszu",
+            "amount": 1040,
+            "currency": "GBP",
+            "method": "Visa",
+            "arn": "465760598106",
+            "processed_on": "2020-04-14T14:32:57Z",
+        },
+        "last_update": "2020-04-24T18:01:20Z",
+    }
+    detail_row = dispute_row(details)
+    assert {k: v for k, v in detail_row.items() if k != "reason_code"} == {
+        k: v for k, v in row.items() if k != "reason_code"
+    }
+    assert detail_row["reason_code"] == "10.4"

@@ -229,6 +229,12 @@ class CheckoutClient:
                 base_params[key] = encoded
         return self._iter_offset(self._api_url("disputes"), base_params, limit, kind="disputes.list")
 
+    def get_dispute(self, dispute_id: str) -> JSON:
+        """``GET /disputes/{id}``: the details view, whose ``payment{...}`` nests what the list
+        flattens (``method``, ``arn``, ``action_id``) and which carries ``reason_code`` and the
+        entity even when a list item lacks them (docs/checkout-com.md#disputes)."""
+        return self._get_json(self._api_url(f"disputes/{_seg(dispute_id)}"), kind="disputes.get")
+
     # ================================================================== financial actions, reports
     def list_financial_actions(
         self,

@@ -2,7 +2,8 @@
 
 The client returns the API's dicts unchanged (unknown fields survive into the raw tables), so
 there are no full models here -- only the few typed views every consumer needs and must get
-right the same way: timestamps, the seven balance fields in integer minor units, next links.
+right the same way: timestamps, the seven balance fields in integer minor units (a missing one
+is unknown, never 0), next links.
 
 :class:`Balances` is the one type for a payment's balances in the whole library (ingestion and
 the status machine both use it), and :func:`parse_balances` the one reader, so "what counts as
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..timeutil import TimestampError, format_ts, parse_ts
+from ..timeutil import TimestampError, format_ts, parse_api_ts, parse_ts
 from .pagination import next_href
 from .statuses import BALANCE_FIELDS
 
@@ -23,8 +24,10 @@ __all__ = [
     "Balances",
     "BalancesError",
     "TimestampError",
+    "balance_fields",
     "format_ts",
     "next_href",
+    "parse_api_ts",
     "parse_balances",
     "parse_ts",
     "payment_balances",
@@ -38,6 +41,10 @@ MAX_MINOR = 2**63 - 1
 
 class BalancesError(ValueError):
     """A balance field that is present but not an integer (money is never guessed)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -88,47 +95,61 @@ class Balances:
         return out
 
 
-def parse_balances(raw: Any, *, strict: bool, owner: str | None = None) -> Balances | None:
-    """Read a ``balances`` object; both callers share what an amount is, not what a gap means.
+def balance_fields(raw: Any, *, owner: str | None = None) -> dict[str, int | None]:
+    """The seven fields of a ``balances`` object as they were sent; a missing one is ``None``.
 
-    An amount is an exact integer that fits a ``BIGINT``: a float, a bool, a string or a huge
-    integer is never one (silently coercing ``"10.5"`` or ``10.0`` would hide a contract break
-    in money).
-
-    ``strict=True`` (ingestion, which stages what the API says): an absent object or field is 0
-    -- pending or declined payments have none -- and a value that is not an amount raises
+    Ingestion's reader: it stages what the API says and nothing more. A payment search result may
+    carry only some of the fields and ``GET /payments/{id}`` sometimes none at all
+    (docs/checkout-com.md#balances), so an absent field (or object) is *unknown*, never 0 -- a
+    0 would claim that no money moved. A value that is present but not an amount raises
     :class:`BalancesError` naming the field (and ``owner``, the payment id, when given).
-
-    ``strict=False`` (the status machine, where a guess would become a status): the object is
-    all or nothing -- None when it is absent, when a value is not an amount or when a field other
-    than ``available_to_refund`` is missing; that one is derived (``captured - refunded``),
-    because some deliveries leave it out.
     """
-    if raw is None or (not strict and not isinstance(raw, Mapping)):
-        return Balances() if strict else None
+    if raw is None:
+        return dict.fromkeys(BALANCE_FIELDS)
     if not isinstance(raw, Mapping):
         raise BalancesError(f"'balances' is {type(raw).__name__}, expected an object")
-    values: dict[str, int] = {}
+    out: dict[str, int | None] = {}
     for name in BALANCE_FIELDS:
         value = raw.get(name)
-        if value is None:
-            if strict:
-                values[name] = 0
-            elif name != "available_to_refund":
-                return None
-            continue
-        if _is_amount(value):
-            values[name] = value
-        elif strict:
+        if value is not None and not _is_amount(value):
             where = f" of {owner}" if owner else ""
             shown = repr(value)[:40]  # repr escapes control characters; a long text is cut
             raise BalancesError(
                 f"balances.{name}{where} is {type(value).__name__} {shown}, expected an integer "
-                "in minor units"
+                "in minor units",
+                field=name,
             )
-        else:
-            return None
-    values.setdefault("available_to_refund", values["total_captured"] - values["total_refunded"])
+        out[name] = value
+    return out
+
+
+def parse_balances(raw: Any, *, strict: bool, owner: str | None = None) -> Balances | None:
+    """Read a whole ``balances`` snapshot; both callers share what an amount and a gap are.
+
+    An amount is an exact integer that fits a ``BIGINT``: a float, a bool, a string or a huge
+    integer is never one (silently coercing ``"10.5"`` or ``10.0`` would hide a contract break
+    in money). The snapshot is all or nothing: None when the object is absent or a field other
+    than ``available_to_refund`` is missing (unknown, never 0); that one is derived
+    (``captured - refunded``), because some deliveries leave it out.
+
+    ``strict`` only decides what a value that is not an amount does: raise
+    :class:`BalancesError` naming the field (``strict=True``, ingestion) or answer None
+    (``strict=False``, the status machine, where a guess would become a status).
+    """
+    if raw is None or (not strict and not isinstance(raw, Mapping)):
+        return None
+    try:
+        fields = balance_fields(raw, owner=owner)
+    except BalancesError:
+        if strict:
+            raise
+        return None
+    captured, refunded = fields["total_captured"], fields["total_refunded"]
+    if fields["available_to_refund"] is None and captured is not None and refunded is not None:
+        fields["available_to_refund"] = captured - refunded
+    values = {name: value for name, value in fields.items() if value is not None}
+    if len(values) < len(BALANCE_FIELDS):
+        return None
     return Balances(**values)
 
 
@@ -136,14 +157,14 @@ def _is_amount(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and MIN_MINOR <= value <= MAX_MINOR
 
 
-def payment_balances(obj: Mapping[str, Any] | None) -> Balances:
+def payment_balances(obj: Mapping[str, Any] | None) -> Balances | None:
     """Balances of a payment object (or of a ``balances`` mapping itself), the strict way.
 
-    Missing fields (and a missing ``balances``) are 0; a value that is not an integer amount
-    raises :class:`BalancesError` with the field named (see :func:`parse_balances`).
+    None when the payment carries no complete ``balances`` (unknown, never zeros); a value that
+    is not an integer amount raises :class:`BalancesError` with the field named.
     """
     if obj is None:
-        return Balances()
+        return None
     if not isinstance(obj, Mapping):
         raise BalancesError(f"expected a mapping, got {type(obj).__name__}")
     if "balances" in obj:
@@ -153,9 +174,7 @@ def payment_balances(obj: Mapping[str, Any] | None) -> Balances:
     else:
         raw = None
     ident = obj.get("id") if isinstance(obj.get("id"), str) else None
-    parsed = parse_balances(raw, strict=True, owner=ident)
-    assert parsed is not None  # strict never answers None
-    return parsed
+    return parse_balances(raw, strict=True, owner=ident)
 
 
 def _looks_like_balances(obj: Mapping[str, Any]) -> bool:

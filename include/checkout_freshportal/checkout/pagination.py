@@ -31,17 +31,29 @@ MIN_SEARCH_WINDOW = timedelta(milliseconds=1)
 
 
 def next_href(page: object) -> str | None:
-    """``page["_links"]["next"]["href"]`` when present and non-empty, else None."""
+    """``page["_links"]["next"]["href"]`` when present, non-empty and not the page itself, else None.
+
+    A ``next`` equal to the page's ``self`` link names no further page: Checkout.com's recorded
+    financial-actions answer has one (docs/checkout-com.md#pagination), and following it would
+    only read the same page again, so it ends the walk like a missing link.
+    """
+    href = _link(page, "next")
+    if href is None or href == _link(page, "self"):
+        return None
+    return href
+
+
+def _link(page: object, name: str) -> str | None:
     if not isinstance(page, dict):
         return None
     links = page.get("_links")
     if not isinstance(links, dict):
         return None
-    nxt = links.get("next")
-    if not isinstance(nxt, dict):
+    link = links.get(name)
+    if not isinstance(link, dict):
         return None
-    href = nxt.get("href")
-    return href if isinstance(href, str) and href.strip() else None
+    href = link.get("href")
+    return href.strip() if isinstance(href, str) and href.strip() else None
 
 
 def page_items(page: object, *, what: str = "page") -> list[dict[str, Any]]:
@@ -70,7 +82,8 @@ def dedupe(items: Iterable[dict[str, Any]], seen: set[str], key: str = "id") -> 
 def walk_links(first: Page, fetch_href: Callable[[str], Page], *, what: str) -> Iterator[Page]:
     """Yield ``first`` and every page reached through ``_links.next.href``.
 
-    A link that repeats an already-followed href would loop forever: raise instead.
+    A ``next`` equal to the page's own ``self`` ends the walk (see :func:`next_href`); a link
+    that repeats an earlier page would loop forever: raise instead.
     """
     page = first
     followed: set[str] = set()

@@ -80,6 +80,41 @@ def canonical_status(value: str | None) -> str | None:
     return " ".join(w.capitalize() for w in key.split())
 
 
+class PaymentType:
+    """``payment_type`` of a payment (the API reference's spelling; search answers lower case)."""
+
+    REGULAR: Final = "Regular"
+    RECURRING: Final = "Recurring"
+    MOTO: Final = "MOTO"
+    INSTALLMENT: Final = "Installment"
+    PAY_LATER: Final = "PayLater"
+    UNSCHEDULED: Final = "Unscheduled"
+
+
+#: Every payment type the API reference names.
+PAYMENT_TYPES: tuple[str, ...] = _words(PaymentType)
+
+
+def canonical_payment_type(value: str | None) -> str | None:
+    """``"regular"``, ``"PAY_LATER"`` -> the API's spelling; an unknown type keeps its text."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    key = text.replace("_", "").replace(" ", "").casefold()
+    for known in PAYMENT_TYPES:
+        if known.casefold() == key:
+            return known
+    return text
+
+
+def canonical_card_type(value: str | None) -> str | None:
+    """``"credit"``, ``"Credit"``, ``"CREDIT"`` -> ``"CREDIT"``: the API spells a card's type in
+    every case (docs/checkout-com.md#payments), and a group-by must not split one type in three."""
+    if value is None or not str(value).strip():
+        return None
+    return " ".join(str(value).replace("_", " ").split()).upper()
+
+
 class DisputeState:
     """What a payment's disputes amount to, in the state machine's words (not an API field)."""
 
@@ -148,6 +183,46 @@ GATEWAY_ACTION_TYPES: frozenset[str] = frozenset(
         ActionType.RETURN,
     }
 )
+
+
+class ActionStatus:
+    """``status`` of an action inside a payment search result, which carries it *instead of*
+    ``approved`` (docs/checkout-com.md#payment-actions)."""
+
+    APPROVED: Final = "Approved"
+    PENDING: Final = "Pending"
+    DECLINED: Final = "Declined"
+
+
+#: Every action status seen, Title Case.
+ACTION_STATUSES: tuple[str, ...] = _words(ActionStatus)
+
+
+def canonical_action_status(value: str | None) -> str | None:
+    """``"approved"`` -> ``"Approved"``; an unknown status keeps its words, title-cased."""
+    if value is None or not str(value).strip():
+        return None
+    key = " ".join(str(value).replace("_", " ").split()).casefold()
+    for known in ACTION_STATUSES:
+        if known.casefold() == key:
+            return known
+    return " ".join(w.capitalize() for w in key.split())
+
+
+def action_approved(approved: object, status: object) -> bool | None:
+    """Whether an action was approved: its ``approved`` flag, else what its ``status`` says
+    (``Approved`` yes, ``Declined`` no); a ``Pending`` action, or one that says neither, is
+    not known to be either and answers None."""
+    if isinstance(approved, bool):
+        return approved
+    word = canonical_action_status(status) if isinstance(status, str) else None
+    if word == ActionStatus.APPROVED:
+        return True
+    if word == ActionStatus.DECLINED:
+        return False
+    return None
+
+
 #: The running total each balance-moving action type adds to.
 BALANCE_OF_ACTION_TYPE: dict[str, str] = {
     ActionType.AUTHORIZATION: Balance.TOTAL_AUTHORIZED,

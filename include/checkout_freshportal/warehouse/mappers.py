@@ -1,10 +1,15 @@
 """Pure functions: a Checkout.com API object (dict as returned) -> a staged row (dict).
 
-Tolerant where the API is loose: optional fields may be absent, unknown fields are ignored here
-(they stay in ``raw_api_objects``), ``response_code`` may come as a number. Strict where a wrong
-value would corrupt money or time: amounts must be integers (minor units; a float or a numeric
-string is refused), currencies must be ISO 4217, timestamps must parse exactly (0-7 fractional
-digits, an explicit offset). Errors name the object and the field.
+Tolerant where the API is loose (docs/checkout-com.md#payments, #payment-search, #disputes):
+optional fields may be absent (``GET /payments/{id}`` without ``balances``, ``amount_requested``
+or ``processed_on``; dispute list items without entity or reason code), unknown fields are
+ignored here (they stay in ``raw_api_objects``), ``response_code`` may come as a number, and
+statuses, payment and card types come in any case and are staged in one spelling
+(``checkout/statuses.py``). A balance the object does not state is staged NULL -- unknown, never
+0. Strict where a wrong value would corrupt money or time: amounts must be integers (minor
+units; a float or a numeric string is refused), currencies must be ISO 4217, timestamps must
+parse exactly (0-7 fractional digits; no offset means UTC, as every API time is). Errors name
+the object and the field.
 
 Privacy: no card number, name, full email or address reaches staging. A customer is kept as its
 ``cus_`` id and ``sha256(lower(email))``, a card as scheme, type, BIN and last four (what PCI DSS
@@ -20,7 +25,8 @@ from typing import Any
 
 from checkout_freshportal import money
 from checkout_freshportal.checkout import statuses
-from checkout_freshportal.timeutil import TimestampError, parse_ts
+from checkout_freshportal.checkout.models import BalancesError, balance_fields
+from checkout_freshportal.timeutil import TimestampError, parse_api_ts
 from checkout_freshportal.warehouse.schema import PAYMENT_BALANCES
 
 DEFAULT_SOURCE = "checkout.api"
@@ -91,7 +97,7 @@ class _Ctx:
         if not isinstance(value, str):
             raise self.fail(field, f"timestamp must be ISO 8601 text, got {type(value).__name__}")
         try:
-            return parse_ts(value)
+            return parse_api_ts(value)
         except TimestampError as exc:
             raise self.fail(field, str(exc)) from None
 
@@ -157,7 +163,6 @@ def payment_row(obj: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> dict
     """A payment-details object (GET /payments/{id}, search item) -> ``stg_payments`` row."""
     ctx = _Ctx("payment", obj, obj.get("id") if isinstance(obj, Mapping) else None)
     payment_id = ctx.text("id", required=True)
-    balances = ctx.obj_at("balances")
     src = ctx.obj_at("source")
     customer = ctx.obj_at("customer")
     is_card = src.get("type") in {"card", "network_token", "token"} or "last4" in src or "last_4" in src
@@ -173,13 +178,13 @@ def payment_row(obj: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> dict
         "amount_requested_minor": ctx.minor("amount_requested"),
         "approved": ctx.boolean("approved"),
         "reference": ctx.text("reference"),
-        "payment_type": ctx.text("payment_type"),
+        "payment_type": statuses.canonical_payment_type(ctx.text("payment_type")),
         "response_code": ctx.text("response_code"),
         "response_summary": ctx.text("response_summary"),
         "processing_channel_id": ctx.text("processing_channel_id"),
         "source_type": ctx.text("type", src),
         "card_scheme": ctx.text("scheme", src) if is_card else None,
-        "card_type": ctx.text("card_type", src) if is_card else None,
+        "card_type": statuses.canonical_card_type(ctx.text("card_type", src)) if is_card else None,
         "card_bin": (ctx.text("bin", src) or None) if is_card else None,
         "card_last4": last4 if is_card else None,
         "customer_id": ctx.text("id", customer),
@@ -187,11 +192,12 @@ def payment_row(obj: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> dict
         "metadata": _metadata(ctx),
         "source": source,
     }
+    try:
+        known = balance_fields(obj.get("balances"), owner=payment_id)
+    except BalancesError as exc:
+        raise ctx.fail(f"balances.{exc.field}" if exc.field else "balances", str(exc)) from None
     for name in PAYMENT_BALANCES:
-        try:
-            row[f"{name}_minor"] = ctx.minor(name, balances)
-        except MappingError as exc:
-            raise ctx.fail(f"balances.{name}", exc.problem) from None
+        row[f"{name}_minor"] = known[name]
     if row["card_bin"] is not None and len(row["card_bin"]) > 8:
         raise ctx.fail("source.bin", "longer than 8 digits (refusing to store more of a card number)")
     if row["card_last4"] is not None and len(row["card_last4"]) != 4:
@@ -224,6 +230,7 @@ def action_rows(
         ctx = _Ctx("action", act, act.get("id") if isinstance(act, Mapping) else None)
         processing = ctx.obj_at("processing")
         amount = ctx.minor("amount")
+        status = statuses.canonical_action_status(ctx.text("status"))
         out.append(
             {
                 "action_id": ctx.text("id", required=True),
@@ -232,8 +239,9 @@ def action_rows(
                 "processed_on": ctx.ts("processed_on"),
                 "currency": cur if amount is not None else None,
                 "amount_minor": amount,
-                "approved": ctx.boolean("approved"),
-                "status": ctx.text("status"),
+                # search actions say ``status`` instead of ``approved``
+                "approved": statuses.action_approved(ctx.boolean("approved"), status),
+                "status": status,
                 "response_code": ctx.text("response_code"),
                 "response_summary": ctx.text("response_summary"),
                 "reference": ctx.text("reference"),

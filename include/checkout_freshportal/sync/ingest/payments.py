@@ -12,12 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from checkout_freshportal.sync.ingest import quarantine as q
 from checkout_freshportal.sync.ingest.explain import actions_explain_balances, gateway_actions
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.sync.ingest.step import CheckoutReader, StepResult
 from checkout_freshportal.sync.ingest.windows import Window, clamp_to_search_horizon, scheduled_start
 from checkout_freshportal.timeutil import format_ts, utcnow
 from checkout_freshportal.warehouse import mappers, schema
+from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.raw import insert_raw_objects
 from checkout_freshportal.warehouse.upsert import upsert
 from checkout_freshportal.warehouse.watermarks import set_watermark
@@ -103,17 +105,27 @@ def _actions_for(
     payments: Sequence[Mapping[str, Any]],
     stored: Mapping[str, tuple],
     result: StepResult,
+    bad: list[tuple[Any, Exception]],
 ) -> dict[str, Sequence[Mapping[str, Any]]]:
-    """Actions to stage for the payments that are new or whose balances/status changed."""
+    """Actions to stage for the payments that are new or whose balances/status changed.
+
+    A payment that cannot be read here (mapping, explaining, its ``/actions``) goes to ``bad``
+    instead, so it is quarantined and the others still land.
+    """
     out: dict[str, Sequence[Mapping[str, Any]]] = {}
     for p in payments:
-        if stored.get(p["id"]) == _state_of(mappers.payment_row(p)):
-            continue
-        if actions_explain_balances(p):
-            out[p["id"]] = p["actions"]
-        else:
-            out[p["id"]] = client.get_payment_actions(p["id"])
-            result.actions_fetched_for += 1
+        try:
+            if stored.get(p["id"]) == _state_of(mappers.payment_row(p)):
+                continue
+            if actions_explain_balances(p):
+                out[p["id"]] = p["actions"]
+            else:
+                out[p["id"]] = client.get_payment_actions(p["id"])
+                result.actions_fetched_for += 1
+        except Exception as exc:
+            if not q.is_item_error(exc):
+                raise
+            bad.append((p, exc))
     return out
 
 
@@ -140,22 +152,29 @@ def ingest_payments(
         window = clamp_to_search_horizon(window, settings, now, result)
     else:
         window = payments_window(engine, settings, now)
-    if window is None:
-        return result
-    result.details["window"] = [format_ts(window.start), format_ts(window.end)]
-    batch_size = settings.search_page_size
-    for part in window.split(settings.search_window):
-        batch: list[dict] = []
-        pages = client.search_payments(part.start, part.end, limit=settings.search_page_size)
-        for payment in pages:
-            batch.append(payment)
-            if len(batch) >= batch_size:
-                _land_payments(client, engine, batch, result, run_id=run_id)
-                batch = []
-        _land_payments(
-            client, engine, batch, result, run_id=run_id, watermark=None if backfill else format_ts(part.end)
-        )
-        result.windows += 1
+    quarantine = q.Quarantine(
+        engine,
+        result.quarantine,
+        sources=[q.SOURCE_PAYMENTS],
+        max_attempts=settings.quarantine_attempts,
+        run_id=run_id,
+    )
+    retry_quarantined_payments(client, engine, quarantine, result, run_id=run_id)
+    if window is not None:
+        result.details["window"] = [format_ts(window.start), format_ts(window.end)]
+        batch_size = settings.search_page_size
+        for part in window.split(settings.search_window):
+            batch: list[dict] = []
+            pages = client.search_payments(part.start, part.end, limit=settings.search_page_size)
+            for payment in pages:
+                batch.append(payment)
+                if len(batch) >= batch_size:
+                    _land_payments(client, engine, batch, result, quarantine, run_id=run_id)
+                    batch = []
+            mark = None if backfill else format_ts(part.end)
+            _land_payments(client, engine, batch, result, quarantine, run_id=run_id, watermark=mark)
+            result.windows += 1
+    quarantine.finish()
     log.info(
         "payments: %d fetched in %d windows, %d new, %d changed, actions fetched for %d",
         result.fetched,
@@ -170,24 +189,112 @@ def ingest_payments(
 def _land_payments(
     client: CheckoutReader,
     engine: Engine,
-    payments: Sequence[Mapping[str, Any]],
+    payments: Sequence[Any],
     result: StepResult,
+    quarantine: q.Quarantine,
     *,
     run_id: str | None,
     watermark: str | None = None,
 ) -> None:
+    """Land one batch and (with the window's last) the watermark; unreadable payments are
+    quarantined in the same transaction, so the watermark moves past them."""
     result.fetched += len(payments)
-    if payments:
+    bad: list[tuple[Any, Exception]] = []
+    named: list[Mapping[str, Any]] = []
+    for p in payments:
+        if isinstance(p, Mapping) and q.has_own_id(q.item_id_of(p)):
+            named.append(p)
+        else:
+            bad.append((p, q.UnreadableItemError("payment without a usable id")))
+    actions: dict[str, Sequence[Mapping[str, Any]]] = {}
+    if named:
         with engine.connect() as conn:
-            stored = _stored_payment_state(conn, [p["id"] for p in payments])
+            stored = _stored_payment_state(conn, [p["id"] for p in named])
         # API calls happen before the write transaction: no lock is held across the network.
-        actions = _actions_for(client, payments, stored, result)
-    else:
-        actions = {}
+        actions = _actions_for(client, named, stored, result, bad)
     if not payments and watermark is None:
         return
+    unread = {id(p) for p, _ in bad}
+    readable = [p for p in named if id(p) not in unread]
     with engine.begin() as conn:
-        stage_payments(conn, payments, actions, source="checkout.payments", run_id=run_id, result=result)
+        for p, exc in bad:
+            _isolate_payment(conn, quarantine, p, exc, run_id=run_id)
+        landed = q.stage_isolating(
+            conn,
+            readable,
+            lambda part: _stage_scratch(conn, part, actions, result.step, run_id),
+            result.add,
+            lambda p, exc: _isolate_payment(conn, quarantine, p, exc, run_id=run_id),
+        )
+        quarantine.resolve(conn, q.SOURCE_PAYMENTS, [p["id"] for p in landed])
         if watermark is not None:
             set_watermark(conn, WM_PAYMENTS, watermark, run_id=run_id)
             result.watermark = watermark
+
+
+def _stage_scratch(
+    conn: Connection,
+    payments: Sequence[Mapping[str, Any]],
+    actions: Mapping[str, Sequence[Mapping[str, Any]]],
+    step: str,
+    run_id: str | None,
+) -> StepResult:
+    scratch = StepResult(step)
+    mine = {p["id"]: actions[p["id"]] for p in payments if p["id"] in actions}
+    stage_payments(conn, payments, mine, source=q.SOURCE_PAYMENTS, run_id=run_id, result=scratch)
+    return scratch
+
+
+def _isolate_payment(
+    conn: Connection,
+    quarantine: q.Quarantine,
+    payment: Any,
+    exc: Exception,
+    *,
+    run_id: str | None,
+    retry: bool = False,
+) -> None:
+    item_id = q.item_id_of(payment)
+    raw = q.keep_api_object(conn, q.SOURCE_PAYMENTS, payment, item_id, run_id=run_id)
+    quarantine.isolate(conn, q.SOURCE_PAYMENTS, item_id, exc, raw, retry=retry)
+
+
+def retry_quarantined_payments(
+    client: CheckoutReader,
+    engine: Engine,
+    quarantine: q.Quarantine,
+    result: StepResult,
+    *,
+    run_id: str | None,
+) -> None:
+    """Read the due quarantined payments again by id (``GET /payments/{id}`` and its actions),
+    before the search, each on its own; one that still fails only adds an attempt."""
+    fetched: dict[str, Any] = {}
+
+    def attempt(item: store.QuarantineItem) -> None:
+        if not q.has_own_id(item.item_id):
+            raise q.UnreadableItemError("payment without a usable id: it cannot be read again")
+        payment = fetched[item.item_id] = client.get_payment(item.item_id)
+        actions = client.get_payment_actions(item.item_id)
+        result.actions_fetched_for += 1
+        with engine.begin() as conn:
+            scratch = StepResult(result.step)
+            stage_payments(
+                conn,
+                [payment],
+                {item.item_id: actions},
+                source=q.SOURCE_PAYMENTS,
+                run_id=run_id,
+                result=scratch,
+            )
+            quarantine.resolve(conn, q.SOURCE_PAYMENTS, [item.item_id])
+        result.add(scratch)
+
+    def raw_of(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
+        if item.item_id in fetched:
+            return q.keep_api_object(
+                conn, q.SOURCE_PAYMENTS, fetched[item.item_id], item.item_id, run_id=run_id
+            )
+        return item.raw_location, item.payload_sha256, item.payload
+
+    quarantine.retry(q.SOURCE_PAYMENTS, attempt, raw_of)

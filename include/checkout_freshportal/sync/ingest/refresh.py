@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.checkout.errors import NotFoundError
 from checkout_freshportal.checkout.statuses import BALANCE_OF_ACTION_TYPE
+from checkout_freshportal.sync.ingest import quarantine as q
 from checkout_freshportal.sync.ingest.payments import stage_payments
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.sync.ingest.step import CheckoutReader, StepResult
 from checkout_freshportal.timeutil import format_ts, parse_ts
+from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.watermarks import get_watermark, set_watermark
 
@@ -84,25 +87,32 @@ def refresh_referenced_payments(
         ids, newest = referenced_payment_ids(
             conn, parse_ts(mark) if mark else None, settings.max_refresh_per_run
         )
+    quarantine = q.Quarantine(
+        engine,
+        result.quarantine,
+        sources=[q.SOURCE_PAYMENTS],
+        max_attempts=settings.quarantine_attempts,
+        run_id=run_id,
+    )
     not_found: list[str] = []
+    fetched: dict[str, Any] = {}
     for payment_id in ids:
+        if quarantine.is_open(q.SOURCE_PAYMENTS, payment_id):
+            continue  # ingest_payments retries it; it must not fail this step a second time
         try:
-            payment = client.get_payment(payment_id)
+            _refresh_one(client, engine, payment_id, result, fetched, run_id=run_id)
         except NotFoundError:
             not_found.append(payment_id)  # e.g. outside the sandbox's retention; reported, not hidden
-            continue
-        actions = client.get_payment_actions(payment_id)
-        result.fetched += 1
-        result.actions_fetched_for += 1
-        with engine.begin() as conn:
-            stage_payments(
-                conn,
-                [payment],
-                {payment_id: actions},
-                source="checkout.payments",
-                run_id=run_id,
-                result=result,
-            )
+        except Exception as exc:
+            if not q.is_item_error(exc):
+                raise
+            with engine.begin() as conn:
+                raw: tuple[str, str | None, Any] = (store.RAW_NONE, None, None)
+                if payment_id in fetched:
+                    raw = q.keep_api_object(
+                        conn, q.SOURCE_PAYMENTS, fetched[payment_id], payment_id, run_id=run_id
+                    )
+                quarantine.isolate(conn, q.SOURCE_PAYMENTS, payment_id, exc, raw)
     if newest is not None and len(ids) < settings.max_refresh_per_run:
         with engine.begin() as conn:
             set_watermark(conn, WM_REFRESH, format_ts(newest), run_id=run_id)
@@ -110,5 +120,27 @@ def refresh_referenced_payments(
     if not_found:
         result.details["not_found"] = not_found[:50]
         log.warning("refresh: %d referenced payments not found at Checkout.com", len(not_found))
+    quarantine.finish()
     log.info("refresh: %d referenced payments re-read", result.fetched)
     return result
+
+
+def _refresh_one(
+    client: CheckoutReader,
+    engine: Engine,
+    payment_id: str,
+    result: StepResult,
+    fetched: dict[str, Any],
+    *,
+    run_id: str | None,
+) -> None:
+    payment = fetched[payment_id] = client.get_payment(payment_id)
+    actions = client.get_payment_actions(payment_id)
+    scratch = StepResult(result.step)
+    with engine.begin() as conn:
+        stage_payments(
+            conn, [payment], {payment_id: actions}, source="checkout.payments", run_id=run_id, result=scratch
+        )
+    result.add(scratch)
+    result.fetched += 1
+    result.actions_fetched_for += 1

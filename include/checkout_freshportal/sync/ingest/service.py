@@ -13,6 +13,9 @@ Four steps, each safe to repeat and to interrupt at any point:
   month-old payment, a chargeback) are read one by one. This closes the gap a creation-time
   search leaves for changes to payments older than the re-walk.
 
+An item none of them can read (a payment, a dispute, a report listing entry or file) is kept raw
+and quarantined, everything else lands, and the step then fails loudly (quarantine.py).
+
 Backfills pass an explicit ``window``; they re-walk it idempotently and never move watermarks.
 """
 
@@ -31,6 +34,7 @@ from checkout_freshportal.sync.ingest.payments import (
     payments_window,
     stage_payments,
 )
+from checkout_freshportal.sync.ingest.quarantine import QuarantinedItemsError, raise_for_quarantine
 from checkout_freshportal.sync.ingest.refresh import (
     WM_REFRESH,
     referenced_payment_ids,
@@ -51,6 +55,7 @@ __all__ = [
     "WM_REFRESH",
     "WM_REPORTS",
     "CheckoutReader",
+    "QuarantinedItemsError",
     "StepResult",
     "Window",
     "actions_explain_balances",
@@ -59,6 +64,7 @@ __all__ = [
     "ingest_payments",
     "ingest_reports",
     "payments_window",
+    "raise_for_quarantine",
     "referenced_payment_ids",
     "refresh_referenced_payments",
     "run_all",
@@ -76,12 +82,17 @@ def run_all(
     now: datetime | None = None,
     run_id: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every step in dependency order, for the CLI and tests (the DAG runs them as tasks)."""
+    """Every step in dependency order, for the CLI and tests (the DAG runs them as tasks).
+
+    Like the DAG, every step runs and lands what it can read before anything quarantined fails
+    the whole: :class:`QuarantinedItemsError` at the end, carrying the steps' results.
+    """
     now = now or utcnow()
-    out = {}
+    out, tallies = {}, {}
     for step in (ingest_payments, ingest_disputes, ingest_reports):
-        out[step.__name__] = step(client, engine, settings, window=window, now=now, run_id=run_id).as_dict()
-    out["refresh_referenced_payments"] = refresh_referenced_payments(
-        client, engine, settings, run_id=run_id
-    ).as_dict()
+        res = step(client, engine, settings, window=window, now=now, run_id=run_id)
+        out[step.__name__], tallies[step.__name__] = res.as_dict(), res.quarantine
+    res = refresh_referenced_payments(client, engine, settings, run_id=run_id)
+    out["refresh_referenced_payments"], tallies["refresh_referenced_payments"] = res.as_dict(), res.quarantine
+    raise_for_quarantine(tallies, results=out)
     return out

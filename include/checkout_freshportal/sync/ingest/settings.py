@@ -47,6 +47,11 @@ class IngestSettings(TypedSettings):
     # Payments referenced by newly staged financial actions or disputes but unknown or stale in
     # stg_payments are refreshed one by one (GET payment + actions), at most this many per run.
     max_refresh_per_run: NonNegativeInt = 500
+    # An item that cannot be read (a payment, a dispute, a report listing entry or file) is
+    # quarantined and retried by the next runs, each failed retry failing that run; after this
+    # many attempts in all it is parked (listed, counted, no longer retried) until an operator
+    # re-queues it: an hourly schedule must not page someone forever for one bad object.
+    quarantine_attempts: PositiveInt = 3
 
     @field_validator("search_window")
     @classmethod

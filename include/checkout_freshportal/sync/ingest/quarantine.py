@@ -1,0 +1,347 @@
+"""One unreadable item never blocks the rest: isolate it, keep it raw, land everything else.
+
+An *item* is what ingestion reads one at a time: a payment or a dispute (an API object), a
+report listing entry, a report file. When reading one fails for a reason that lies in the item
+itself (see :func:`is_item_error`), the step stores what it received raw, records the item in
+``ops_quarantine`` with an escaped reason (``warehouse/quarantine.py``), lands everything else
+and moves its watermark past it. After the data landed the task fails loudly
+(:class:`QuarantinedItemsError`, permanent: an Airflow retry would only repeat the same reads).
+
+Later runs retry the open items first, without blocking on them: a success lands the data and
+resolves the item, a failure adds an attempt; after ``quarantine_attempts`` an item is parked
+(counted and listed, no longer retried, no longer failing runs) until ``cfp quarantine requeue``.
+docs/runbook-ingest.md describes the rules for operators.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+import sqlalchemy as sa
+import urllib3.exceptions
+from sqlalchemy.engine import Connection, Engine
+
+from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.http.errors import HttpError
+from checkout_freshportal.logsafe import safe, safe_masked
+from checkout_freshportal.warehouse import quarantine as store
+from checkout_freshportal.warehouse.errors import is_data_error
+from checkout_freshportal.warehouse.raw import insert_raw_objects, payload_sha256
+
+log = logging.getLogger(__name__)
+
+SOURCE_PAYMENTS = "checkout.payments"
+SOURCE_DISPUTES = "checkout.disputes"
+SOURCE_REPORTS = "checkout.reports"  # a report listing entry
+SOURCE_REPORT_FILES = "checkout.report_files"
+SOURCES: tuple[str, ...] = (SOURCE_PAYMENTS, SOURCE_DISPUTES, SOURCE_REPORTS, SOURCE_REPORT_FILES)
+
+#: Items named in a failure message; the rest are counted ("and N more").
+MESSAGE_ITEMS = 20
+#: HTTP statuses that concern the one object asked for, not the account or the service: the
+#: object is gone or unknown (404, 410) or refused as it is (422). A 401/403/400 would fail every
+#: item the same way, so it fails the task instead (permanent, no retry), as before.
+ITEM_HTTP_STATUSES = frozenset({404, 410, 422})
+_TRANSIENT = (OSError, requests.RequestException, urllib3.exceptions.HTTPError)
+_ID_LIMIT = 200
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def is_item_error(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while reading one item, is that item's problem.
+
+    Yes for what the item's data causes: a mapping or validation error, an unreadable report file
+    (``ReportLoadError``), a value the database refuses (``is_data_error``), a 404/410/422 for that
+    one object. No for what would fail any item the same way or may pass by itself: the network,
+    a 5xx or 429 after the client's retries, an auth error, the database being down or locked.
+    Those fail the step as before (Airflow retries the transient ones).
+    """
+    if not isinstance(exc, Exception):
+        return False
+    if isinstance(exc, HttpError):
+        return exc.status in ITEM_HTTP_STATUSES
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return is_data_error(exc)
+    return not isinstance(exc, _TRANSIENT)
+
+
+def reason_of(exc: BaseException) -> str:
+    """The error as one escaped line without card numbers or e-mail addresses."""
+    return safe_masked(f"{type(exc).__name__}: {exc}", store.REASON_LIMIT - 100)
+
+
+def error_class_of(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def item_id_of(obj: Any, key: str = "id") -> str:
+    """The object's id, or ``sha256:<digest of its canonical JSON>`` when it has no usable one
+    (missing, not text, too long or with control characters): the same bad object met again
+    is then the same quarantined item."""
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    if isinstance(value, str) and value and len(value) <= _ID_LIMIT and safe(value, _ID_LIMIT) == value:
+        return value
+    return "sha256:" + payload_sha256(obj)
+
+
+def has_own_id(item_id: str) -> bool:
+    return not item_id.startswith("sha256:")
+
+
+@dataclass
+class QuarantineTally:
+    """What a step did with the quarantine; part of the step's result (XCom, CLI output)."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)  # quarantined by this run
+    failed_again: list[dict[str, Any]] = field(default_factory=list)  # retried and failed
+    resolved: list[str] = field(default_factory=list)  # "source item_id"
+    retried: int = 0
+    open: int = 0  # unresolved after the step, parked included
+    parked: int = 0
+
+    def must_fail(self) -> bool:
+        return bool(self.new or self.failed_again)
+
+    def failed_items(self) -> list[dict[str, Any]]:
+        return [*self.new, *self.failed_again]
+
+
+class Quarantine:
+    """The quarantine as one step uses it: isolates, retries and resolves items of its sources."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tally: QuarantineTally,
+        *,
+        sources: Iterable[str],
+        max_attempts: int,
+        run_id: str | None,
+    ) -> None:
+        self.engine, self.tally, self.max_attempts, self.run_id = engine, tally, max_attempts, run_id
+        self.sources = tuple(sources)
+        with engine.connect() as conn:
+            self._open = {s: store.open_ids(conn, s) for s in self.sources}
+        self._retried: set[tuple[str, str]] = set()
+
+    def is_open(self, source: str, item_id: str) -> bool:
+        return item_id in self._open.get(source, set())
+
+    def isolate(
+        self,
+        conn: Connection,
+        source: str,
+        item_id: str,
+        exc: BaseException,
+        raw: tuple[str, str | None, Any],
+        *,
+        parent_id: str | None = None,
+        retry: bool = False,
+    ) -> None:
+        """Record ``item_id`` as unreadable in ``conn``'s transaction (the one landing the rest).
+
+        ``raw`` is where its raw copy went (:func:`keep_api_object`, ...). An item this run
+        already retried, met again in a listing, counts neither as new nor as another attempt.
+        """
+        location, digest, payload = raw
+        failure = store.Failure(
+            source, item_id, reason_of(exc), error_class_of(exc), location, digest, payload, parent_id
+        )
+        seen = (source, item_id) in self._retried
+        done = store.record_failure(
+            conn, failure, max_attempts=self.max_attempts, count_attempt=retry, run_id=self.run_id
+        )
+        self._open.setdefault(source, set()).add(item_id)
+        entry = {
+            "source": source,
+            "item_id": safe(item_id, _ID_LIMIT),
+            "reason": safe(failure.reason, 300),
+            "state": done.state,
+            "attempts": done.attempts,
+        }
+        if done.new:
+            self.tally.new.append(entry)
+        elif retry:
+            self.tally.failed_again.append(entry)
+        if done.new or (retry and not seen):
+            log.warning(
+                "quarantined %s %s (%s, attempt %d): %s",
+                source,
+                entry["item_id"],
+                done.state,
+                done.attempts,
+                entry["reason"],
+            )
+
+    def resolve(self, conn: Connection, source: str, item_ids: Iterable[str]) -> None:
+        """Resolve those of ``item_ids`` that are open (cheap when none is: no statement)."""
+        open_now = self._open.get(source, set())
+        hits = [i for i in item_ids if i in open_now]
+        if hits and store.resolve(conn, source, hits, run_id=self.run_id):
+            open_now.difference_update(hits)
+            self.tally.resolved.extend(f"{source} {safe(i, _ID_LIMIT)}" for i in hits)
+            log.info("quarantine: %d %s item(s) resolved", len(hits), source)
+
+    def retry(
+        self,
+        source: str,
+        attempt: Callable[[store.QuarantineItem], None],
+        raw_of: Callable[[Connection, store.QuarantineItem], tuple[str, str | None, Any]],
+    ) -> None:
+        """Retry the due items of ``source``, oldest first, each on its own.
+
+        ``attempt`` reads the item again and lands it (resolving it with :meth:`resolve` in the
+        landing transaction); an item error it raises is recorded as another attempt, with the
+        raw copy ``raw_of`` keeps. Anything else (the network, the database) propagates.
+        """
+        with self.engine.connect() as conn:
+            due = store.open_items(conn, source)
+        for item in due:
+            self._retried.add((source, item.item_id))
+            self.tally.retried += 1
+            try:
+                attempt(item)
+            except Exception as exc:
+                if not is_item_error(exc):
+                    raise
+                with self.engine.begin() as conn:
+                    self.isolate(
+                        conn,
+                        source,
+                        item.item_id,
+                        exc,
+                        raw_of(conn, item),
+                        parent_id=item.parent_id,
+                        retry=True,
+                    )
+
+    def finish(self) -> None:
+        """Count what stays open (parked included), so a parked item stays visible in every run."""
+        with self.engine.connect() as conn:
+            for source in self.sources:
+                counts = store.count_by_state(conn, source)
+                self.tally.parked += counts.get(store.PARKED, 0)
+                self.tally.open += sum(n for state, n in counts.items() if state != store.RESOLVED)
+        if self.tally.parked:
+            log.warning(
+                "quarantine: %d parked item(s) of %s are no longer retried (cfp quarantine list / requeue)",
+                self.tally.parked,
+                ", ".join(self.sources),
+            )
+
+
+def keep_api_object(
+    conn: Connection, source: str, obj: Any, item_id: str, *, run_id: str | None
+) -> tuple[str, str | None, Any]:
+    """Store an unreadable API object raw: in ``raw_api_objects`` when it has an id, else (or
+    when the database refuses it there) in the quarantine row's payload."""
+    try:
+        digest = payload_sha256(obj)
+    except (TypeError, ValueError):
+        return store.RAW_NONE, None, None
+    if has_own_id(item_id) and isinstance(obj, Mapping):
+        try:
+            with conn.begin_nested():
+                insert_raw_objects(conn, source, [obj], run_id=run_id)
+            return store.RAW_API_OBJECTS, digest, None
+        except sa.exc.SQLAlchemyError as exc:
+            if not is_data_error(exc):
+                raise
+    return store.RAW_PAYLOAD, digest, obj
+
+
+class QuarantinedItemsError(PermanentError, RuntimeError):
+    """Items were quarantined (or failed again) after everything else landed.
+
+    Permanent: the data that could be read is in, and a retry of the task would read the same
+    unreadable items. The message names count, ids and reasons (the first 20); ``items`` has the
+    same per item. Pickles (Airflow moves exceptions between processes).
+    """
+
+    def __init__(
+        self, message: str, items: tuple[dict[str, Any], ...] = (), results: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.items = items
+        self.results = results  # the steps' results, for a caller that shows them (the CLI)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.items))
+
+
+def failure_message(tallies: Mapping[str, QuarantineTally]) -> str | None:
+    """The loud message for the steps that must fail, or None when none must."""
+    items = [i for t in tallies.values() for i in t.failed_items()]
+    if not items:
+        return None
+    new = sum(len(t.new) for t in tallies.values())
+    again = sum(len(t.failed_again) for t in tallies.values())
+    steps = ", ".join(name for name, t in tallies.items() if t.must_fail())
+    lines = [
+        f"{len(items)} item(s) could not be read and are quarantined ({new} new, {again} failed "
+        f"again) in {steps}; everything else landed and the watermarks moved:"
+    ]
+    for i in items[:MESSAGE_ITEMS]:
+        lines.append(f"  {i['source']} {i['item_id']} [{i['state']}, attempt {i['attempts']}]: {i['reason']}")
+    if len(items) > MESSAGE_ITEMS:
+        lines.append(f"  and {len(items) - MESSAGE_ITEMS} more")
+    lines.append("See `cfp quarantine list`; docs/runbook-ingest.md#quarantine.")
+    return "\n".join(lines)
+
+
+def raise_for_quarantine(
+    tallies: Mapping[str, QuarantineTally], *, results: dict[str, Any] | None = None
+) -> None:
+    """Fail loudly (after the data landed) when any step quarantined something or a retry failed."""
+    message = failure_message(tallies)
+    if message is not None:
+        items = tuple(i for t in tallies.values() for i in t.failed_items())
+        raise QuarantinedItemsError(message, items, results)
+
+
+class UnreadableItemError(ValueError):
+    """An item ingestion cannot even name or order (no usable id, no creation time)."""
+
+
+def stage_isolating(
+    conn: Connection,
+    items: list[_T],
+    stage: Callable[[list[_T]], _R],
+    landed: Callable[[_R], None],
+    isolate: Callable[[_T, Exception], None],
+) -> list[_T]:
+    """Stage ``items`` in one savepoint; if an item error stops that, stage them one by one,
+    each in its own savepoint, and ``isolate`` those that fail. Returns the items that landed.
+
+    The all-at-once attempt costs nothing extra when every item is readable (the usual case);
+    ``stage`` reports into a scratch result that ``landed`` merges, so counts of a rolled-back
+    attempt are never added.
+    """
+    if not items:
+        return []
+    try:
+        with conn.begin_nested():
+            out = stage(items)
+        landed(out)
+        return items
+    except Exception as exc:
+        if not is_item_error(exc):
+            raise
+    ok: list[_T] = []
+    for item in items:
+        try:
+            with conn.begin_nested():
+                out = stage([item])
+        except Exception as exc:
+            if not is_item_error(exc):
+                raise
+            isolate(item, exc)
+            continue
+        landed(out)
+        ok.append(item)
+    return ok

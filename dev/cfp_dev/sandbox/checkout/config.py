@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Secret-key and public-key formats the SDKs validate (docs/checkout-com.md#secret-keys).
 SECRET_KEY_RE = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
@@ -125,6 +126,25 @@ class SandboxConfig:
     #: ``mixed``: about a fifth of the stamped instants use ``+00:00`` (deterministic per seed),
     #: so every test, the demo and the benchmarks see both styles, as real deliveries do.
     timestamp_style: str = "mixed"
+    #: Answer the API in the shapes Checkout.com's own samples and SDK fixtures show instead of
+    #: the tidy ones (docs/sandbox.md, "Real API shapes"): lower-case search statuses, partial
+    #: balances, search actions with ``status`` and pseudo-actions, ``GET /payments/{id}``
+    #: without balances, slim dispute list items, offset-less report times, a ``next`` link
+    #: equal to ``self``, numeric response codes, a minimal payment-link 201.
+    real_shapes: bool = False
+
+    # ---- report files (docs/checkout-com.md#reports)
+    #: IANA time zone of the (one) simulated entity's settlement: settlement days run from local
+    #: midnight to midnight and report timestamps are written in it, without an offset.
+    report_time_zone: str = "UTC"
+    #: Append the optional ``Fee Detail`` column to financial-actions files (Checkout.com adds it
+    #: on request).
+    report_fee_detail: bool = True
+    #: A report file without lines: ``header`` (the header line only) or ``empty`` (0 bytes).
+    empty_report_files: str = "header"
+    #: Lines that belong to no card payment (authentication, optimisation, account updater,
+    #: network tokens, entity-level movements), as real reports carry them.
+    report_non_payment_lines: bool = True
 
     # ---- webhooks
     webhook_duplicate_share: float = 0.0
@@ -148,6 +168,12 @@ class SandboxConfig:
             raise ValueError("days and payments_per_day must not be negative")
         if self.timestamp_style not in ("z", "offset_ms", "mixed"):
             raise ValueError(f"timestamp_style must be z, offset_ms or mixed, got {self.timestamp_style!r}")
+        if self.empty_report_files not in ("header", "empty"):
+            raise ValueError(f"empty_report_files must be header or empty, got {self.empty_report_files!r}")
+        try:
+            ZoneInfo(self.report_time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"report_time_zone must be an IANA zone, got {self.report_time_zone!r}") from exc
         for key in self.secret_keys:
             if not SECRET_KEY_RE.match(key):
                 raise ValueError("a configured secret key does not match the sk_sbox_ format")
@@ -189,6 +215,7 @@ RUNTIME_OPTIONS: frozenset[str] = frozenset(
         "list_lag_seconds",
         "search_next_links",
         "search_actions",
+        "real_shapes",
         "action_delay_seconds",
         "webhook_duplicate_share",
         "webhook_reorder_share",

@@ -30,7 +30,7 @@ _SHARES = {
     "webhook_drop_share",
     "webhook_timestamp_envelope_share",
 }
-_BOOLS = {"search_next_links"}
+_BOOLS = {"search_next_links", "real_shapes"}
 
 
 @router.get("/health")

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from . import render
+from . import real_shapes, render
 from .responses import empty, json_response
 from .routes_common import BadRequest, base_url, int_param, state, ts_param
 
@@ -52,15 +52,17 @@ def list_disputes(request: Request) -> Response:
                 out[key] = q.get(key)
         out["total_count"] = len(found)
         out["data"] = [render.dispute_item(d, base, world.account) for d in found[skip : skip + limit]]
+        if state(request).config.real_shapes:
+            out["data"] = [real_shapes.dispute_item(item) for item in out["data"]]
         return json_response(out)
 
 
 @router.get("/disputes/{dispute_id}")
 def get_dispute(dispute_id: str, request: Request) -> Response:
-    with state(request).synced() as world:
+    st = state(request)
+    with st.synced() as world:
         d = world.disputes.get(dispute_id)
         if d is None:
             return empty(404)
-        return json_response(
-            render.dispute_details(d, world.payments.get(d.payment_id), base_url(request), world.account)
-        )
+        out = render.dispute_details(d, world.payments.get(d.payment_id), base_url(request), world.account)
+        return json_response(real_shapes.dispute_details(out) if st.config.real_shapes else out)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from checkout_freshportal.money import format_major, is_currency
 
-from . import render
+from . import real_shapes, render
 from .clock import cko_ts
 from .responses import empty, error_response, json_response
 from .routes_common import BadRequest, base_url, is_int, parse_json, raw_body, state
@@ -86,6 +86,8 @@ def create_link(request: Request, body: bytes = Depends(raw_body)) -> Response:
             "self": {"href": f"{base}/payment-links/{link.id}"},
             "redirect": {"href": f"{base}/_sandbox/link/{link.id}"},
         }
+        if state(request).config.real_shapes:
+            out = real_shapes.link_created(out)
         return json_response(out, 201)
 
 

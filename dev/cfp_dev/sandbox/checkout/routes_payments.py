@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from checkout_freshportal.money import is_currency
 
-from . import cards, render
+from . import cards, real_shapes, render
 from .model import Payment
 from .responses import empty, json_response
 from .routes_common import (
@@ -211,7 +211,10 @@ def get_payment(payment_id: str, request: Request) -> Response:
         p = world.find_payment(payment_id)
         if p is None:
             return empty(404)
-        return json_response(render.payment_details(p, base_url(request), actions="summary"))
+        out = render.payment_details(p, base_url(request), actions="summary")
+        if state(request).config.real_shapes:
+            out = real_shapes.payment_get(out)
+        return json_response(out)
 
 
 @router.get("/payments/{payment_id}/actions")
@@ -247,6 +250,8 @@ def _search_page(
 ) -> dict[str, Any]:
     ids = snap.ids[offset : offset + snap.limit]
     data = [render.payment_details(world.payments[i], base, actions=snap.actions) for i in ids]
+    if st.config.real_shapes:
+        data = [_real_search_item(world, item) for item in data]
     out: dict[str, Any] = {"data": data}
     nxt = offset + snap.limit
     if st.config.search_next_links and nxt < len(snap.ids):
@@ -255,6 +260,12 @@ def _search_page(
     else:
         out["_links"] = {}
     return out
+
+
+def _real_search_item(world: World, item: dict[str, Any]) -> dict[str, Any]:
+    p = world.payments[item["id"]]
+    disputes = [world.disputes[d] for d in p.dispute_ids if d in world.disputes]
+    return real_shapes.search_item(item, p, disputes)
 
 
 @router.post("/payments/search")

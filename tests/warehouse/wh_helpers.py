@@ -10,30 +10,45 @@ import sqlalchemy as sa
 
 from checkout_freshportal.warehouse import make_engine, upgrade
 
+#: The 35 columns of both financial-actions report types, in Checkout.com's order, plus the
+#: optional ``Fee Detail`` (docs/checkout-com.md).
 FA_HEADER = [
     "Client Entity ID",
+    "Client Entity Name",
     "Sub Entity ID",
-    "Currency Account ID",
+    "Sub Entity Name",
     "Processing Channel ID",
-    "Payment ID",
-    "Action ID",
+    "Merchant Category Code",
+    "Currency Account ID",
+    "Currency Account Name",
+    "Currency Account Custom ID",
     "Action Type",
+    "Action ID",
+    "Payment ID",
+    "Requested On",
+    "Processed On",
+    "Processing Currency",
+    "FX Rate Applied",
+    "Holding Currency",
+    "FX Trade ID",
+    "Payout ID",
     "Reference",
     "Payment Method",
     "Card Type",
+    "Card Category",
+    "Issuer Country",
+    "Entity Country",
     "Region",
-    "Processed On",
-    "Requested On",
-    "Payout ID",
+    "MID",
+    "Response Code",
+    "Response Description",
     "Breakdown Type",
-    "Fee Detail",
-    "Holding Currency",
-    "Holding Currency Amount",
-    "Processing Currency",
     "Processing Currency Amount",
-    "Transaction Currency",
-    "Transaction Currency Amount",
-    "FX Rate Applied",
+    "Holding Currency Amount",
+    "Entity Country Tax Currency",
+    "Tax Fx Rate",
+    "Tax Currency Amount",
+    "Fee Detail",
 ]
 
 PAYOUT_HEADER = [
@@ -51,8 +66,9 @@ PAYOUT_HEADER = [
     "Card Payment Interchange Fees",
     "Card Payment Scheme Fees",
     "Processing Fees",
-    "Period Start",
-    "Period End",
+    "Reporting Start Date",
+    "Reporting End Date",
+    "Pay To Cards",
 ]
 
 
@@ -65,9 +81,24 @@ def fa_line(action: str = "act_1", breakdown: str = "Gross", **over: str) -> dic
     """One financial-action breakdown line with plausible defaults; override by header name."""
     line = {
         "Client Entity ID": "ent_client",
+        "Client Entity Name": "Client Ltd",
         "Sub Entity ID": "ent_sub",
+        "Sub Entity Name": "Shop",
         "Currency Account ID": "ca_1",
+        "Currency Account Name": "EUR account",
+        "Currency Account Custom ID": "",
+        "FX Trade ID": "",
+        "Entity Country Tax Currency": "",
+        "Tax Fx Rate": "",
+        "Tax Currency Amount": "",
+        "Merchant Category Code": "5411",
         "Processing Channel ID": "pc_1",
+        "Card Category": "Consumer",
+        "Issuer Country": "NL",
+        "Entity Country": "GB",
+        "MID": "mid_1",
+        "Response Code": "10000",
+        "Response Description": "Approved",
         "Payment ID": "pay_" + action.removeprefix("act_"),
         "Action ID": action,
         "Action Type": "Capture",
@@ -75,8 +106,8 @@ def fa_line(action: str = "act_1", breakdown: str = "Gross", **over: str) -> dic
         "Payment Method": "VISA",
         "Card Type": "CREDIT",
         "Region": "Domestic",
-        "Processed On": "2026-01-02T10:00:00.1234567Z",
-        "Requested On": "2026-01-02T09:59:59Z",
+        "Processed On": "2026-01-02 10:00:00",
+        "Requested On": "2026-01-02 09:59:59",
         "Payout ID": "",
         "Breakdown Type": breakdown,
         "Fee Detail": "",
@@ -84,8 +115,6 @@ def fa_line(action: str = "act_1", breakdown: str = "Gross", **over: str) -> dic
         "Holding Currency Amount": "10.00",
         "Processing Currency": "EUR",
         "Processing Currency Amount": "10.00",
-        "Transaction Currency": "EUR",
-        "Transaction Currency Amount": "10.00",
         "FX Rate Applied": "1",
     }
     line.update(over)
@@ -108,8 +137,9 @@ def payout_line(payout: str = "po_1", **over: str) -> dict[str, str]:
         "Card Payment Interchange Fees": "-8.12345678",
         "Card Payment Scheme Fees": "-3.1",
         "Processing Fees": "-2.71654322",
-        "Period Start": "2026-01-01T00:00:00Z",
-        "Period End": "2026-01-02T00:00:00Z",
+        "Reporting Start Date": "2026-01-01 00:00:00",
+        "Reporting End Date": "2026-01-02 00:00:00",
+        "Pay To Cards": "-2",
     }
     line.update(over)
     return line

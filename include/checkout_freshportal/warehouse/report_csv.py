@@ -139,10 +139,15 @@ class FieldSpec:
     required_column: bool = False
     required_value: bool = False
     currency: str | None = None  # header of the currency column of an amount
+    aliases: tuple[str, ...] = ()  # other names the column is found under
 
     @property
     def key(self) -> str:
         return normalize_header(self.header)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key, *map(normalize_header, self.aliases))
 
     @property
     def staged_columns(self) -> tuple[str, ...]:
@@ -178,41 +183,53 @@ def _req(header: str, column: str, kind: Kind = "text", **kw: Any) -> FieldSpec:
     return FieldSpec(header, column, kind, required_column=True, required_value=True, **kw)
 
 
+#: The 35 columns Checkout.com writes in both financial-actions report types, in file order
+#: (docs/checkout-com.md), plus ``Fee Detail``, one of the optional columns appended on request.
+#: Names of entities and accounts are not staged (they stay in the raw file).
 FINANCIAL_ACTIONS = ReportSpec(
     name="financial_actions",
     table=stg_financial_actions,
-    key=("action_id", "breakdown_type"),
+    key=("processed_on", "line_key"),
     fields=(
-        _req("Action ID", "action_id"),
-        _req("Breakdown Type", "breakdown_type"),
+        _text("Client Entity ID", "client_entity_id"),
+        _text("Sub Entity ID", "sub_entity_id"),
+        _text("Processing Channel ID", "processing_channel_id"),
+        _text("Merchant Category Code", "merchant_category_code"),
+        _text("Currency Account ID", "currency_account_id"),
         _req("Action Type", "action_type"),
+        _req("Action ID", "action_id"),
         _text("Payment ID", "payment_id"),
-        _text("Payout ID", "payout_id"),
-        _req("Processed On", "processed_on", "ts"),
         FieldSpec("Requested On", "requested_on", "ts"),
+        _req("Processed On", "processed_on", "ts"),
+        FieldSpec("Processing Currency", "processing_currency", "currency"),
+        FieldSpec("FX Rate Applied", "fx_rate_applied", "decimal"),
+        _req("Holding Currency", "holding_currency", "currency"),
+        _text("FX Trade ID", "fx_trade_id"),
+        _text("Payout ID", "payout_id"),
         _text("Reference", "reference"),
         _text("Payment Method", "payment_method"),
         _text("Card Type", "card_type"),
+        _text("Card Category", "card_category"),
+        _text("Issuer Country", "issuer_country"),
+        _text("Entity Country", "entity_country"),
         _text("Region", "region"),
-        _text("Fee Detail", "fee_detail"),
-        _text("Client Entity ID", "client_entity_id"),
-        _text("Sub Entity ID", "sub_entity_id"),
-        _text("Currency Account ID", "currency_account_id"),
-        _text("Processing Channel ID", "processing_channel_id"),
-        _req("Holding Currency", "holding_currency", "currency"),
-        _req("Holding Currency Amount", "holding_amount", "amount", currency="Holding Currency"),
-        FieldSpec("Processing Currency", "processing_currency", "currency"),
+        _text("MID", "mid"),
+        _text("Response Code", "response_code"),
+        _text("Response Description", "response_description"),
+        _req("Breakdown Type", "breakdown_type"),
         FieldSpec(
             "Processing Currency Amount", "processing_amount", "amount", currency="Processing Currency"
         ),
-        FieldSpec("Transaction Currency", "transaction_currency", "currency"),
-        FieldSpec(
-            "Transaction Currency Amount", "transaction_amount", "amount", currency="Transaction Currency"
-        ),
-        FieldSpec("FX Rate Applied", "fx_rate_applied", "decimal"),
+        _req("Holding Currency Amount", "holding_amount", "amount", currency="Holding Currency"),
+        FieldSpec("Entity Country Tax Currency", "tax_currency", "currency"),
+        FieldSpec("Tax Fx Rate", "tax_fx_rate", "decimal"),
+        FieldSpec("Tax Currency Amount", "tax_amount", "amount", currency="Entity Country Tax Currency"),
+        _text("Fee Detail", "fee_detail"),
     ),
 )
 
+#: Amount columns of a Payouts report line that are staged (all in the holding currency); other
+#: columns (e.g. ``Pay To Cards``) stay in the raw file.
 _PAYOUT_AMOUNTS = (
     ("Merchant Payout Fees", "merchant_payout_fees"),
     ("Payments", "payments"),
@@ -221,6 +238,7 @@ _PAYOUT_AMOUNTS = (
     ("Card Payment Interchange Fees", "card_payment_interchange_fees"),
     ("Card Payment Scheme Fees", "card_payment_scheme_fees"),
     ("Processing Fees", "processing_fees"),
+    ("Pay To Cards", "pay_to_cards"),
 )
 
 PAYOUTS = ReportSpec(
@@ -233,8 +251,9 @@ PAYOUTS = ReportSpec(
         _req("Payout Date", "payout_date", "date"),
         _req("Payout Amount", "payout_amount", "amount", currency="Holding Currency"),
         *[FieldSpec(h, c, "amount", currency="Holding Currency") for h, c in _PAYOUT_AMOUNTS],
-        FieldSpec("Period Start", "period_start", "ts"),
-        FieldSpec("Period End", "period_end", "ts"),
+        # Checkout.com's names; ``Period Start``/``Period End`` (older simulator files) are aliases.
+        FieldSpec("Reporting Start Date", "period_start", "ts", aliases=("Period Start",)),
+        FieldSpec("Reporting End Date", "period_end", "ts", aliases=("Period End",)),
         _text("Client Entity ID", "client_entity_id"),
         _text("Sub Entity ID", "sub_entity_id"),
         _text("Currency Account ID", "currency_account_id"),
@@ -284,16 +303,26 @@ def map_header(header: Sequence[str], spec: ReportSpec) -> HeaderMap:
             )
         positions[key] = i
     missing = [f.header for f in spec.fields if f.required_column and f.key not in positions]
+    index: dict[str, int | None] = {}
+    for f in spec.fields:
+        found = [positions[k] for k in f.keys if k in positions]
+        if len(found) > 1:
+            raise ReportColumnsError(
+                f"column {f.header!r} appears twice in the header (under another name too)",
+                expected=spec.required_headers,
+                found=names,
+            )
+        index[f.header] = found[0] if found else None
     if missing:
         raise ReportColumnsError(
             f"missing required column(s) {missing}; expected at least {spec.required_headers}, found {names}",
             expected=spec.required_headers,
             found=names,
         )
-    known = {f.key for f in spec.fields}
+    known = {k for f in spec.fields for k in f.keys}
     return HeaderMap(
         header=tuple(names),
-        index={f.header: positions.get(f.key) for f in spec.fields},
+        index=index,
         unknown=tuple(n for n in names if normalize_header(n) not in known),
     )
 
@@ -663,6 +692,11 @@ class Block:
     ) -> None:
         self.first, self.ncols, self._flat, self._rows = first, ncols, flat, rows
         self.n = len(flat) // ncols if flat is not None else len(rows or ())
+
+    @property
+    def plain(self) -> bool:
+        """Split without ``csv.reader``: no value holds a quote, comma or line break."""
+        return self._flat is not None
 
     def column(self, i: int) -> Sequence[str]:
         if self._flat is not None:

@@ -103,40 +103,55 @@ stg_disputes = sa.Table(
 stg_financial_actions = sa.Table(
     "stg_financial_actions",
     metadata,
-    sa.Column("action_id", Id(), primary_key=True),
-    sa.Column("breakdown_type", sa.Text(), primary_key=True),
-    sa.Column("payment_id", Id(), nullable=True),  # adjustments (adj_) have none
+    # Key (docs/warehouse.md "The staging key of report lines"): processed_on leads so a new
+    # file's keys land at the right edge of the btree; line_key is the md5 of the line's identity
+    # and its occurrence in the file, so identical lines are all kept and a line that comes again
+    # in an overlapping file finds its row.
+    sa.Column("processed_on", UTCDateTime(), primary_key=True),
+    sa.Column("line_key", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("occurrence", sa.Integer(), nullable=False),  # 1, 2, ... among identical lines of a file
+    sa.Column("action_id", Id(), nullable=False),
     sa.Column("action_type", sa.Text(), nullable=False),
+    sa.Column("breakdown_type", sa.Text(), nullable=False),
+    sa.Column("payment_id", Id(), nullable=True),  # pay_, vau_, nt_, or none (entity-level lines)
     sa.Column("payout_id", Id(), nullable=True),  # by-payout files only; never erased
-    sa.Column("processed_on", UTCDateTime(), nullable=False),
     sa.Column("requested_on", UTCDateTime(), nullable=True),
+    sa.Column("client_entity_id", Id(), nullable=True),
+    sa.Column("sub_entity_id", Id(), nullable=True),
+    sa.Column("processing_channel_id", Id(), nullable=True),
+    sa.Column("merchant_category_code", sa.Text(), nullable=True),
+    sa.Column("currency_account_id", Id(), nullable=True),
     sa.Column("reference", sa.Text(), nullable=True),
     sa.Column("payment_method", sa.Text(), nullable=True),
     sa.Column("card_type", sa.Text(), nullable=True),
+    sa.Column("card_category", sa.Text(), nullable=True),
+    sa.Column("issuer_country", sa.Text(), nullable=True),
+    sa.Column("entity_country", sa.Text(), nullable=True),
     sa.Column("region", sa.Text(), nullable=True),
+    sa.Column("mid", sa.Text(), nullable=True),
+    sa.Column("response_code", sa.Text(), nullable=True),
+    sa.Column("response_description", sa.Text(), nullable=True),
     sa.Column("fee_detail", sa.Text(), nullable=True),
-    sa.Column("client_entity_id", Id(), nullable=True),
-    sa.Column("sub_entity_id", Id(), nullable=True),
-    sa.Column("currency_account_id", Id(), nullable=True),
-    sa.Column("processing_channel_id", Id(), nullable=True),
+    sa.Column("fx_rate_applied", sa.Text(), nullable=True),  # a rate, not money: kept exact as text
+    sa.Column("fx_trade_id", Id(), nullable=True),
     currency("holding_currency", nullable=False),
     *money("holding_amount", exact=True, nullable=False),
     currency("processing_currency"),
     *money("processing_amount", exact=True),
-    currency("transaction_currency"),
-    *money("transaction_amount", exact=True),
-    sa.Column("fx_rate_applied", sa.Text(), nullable=True),  # a rate, not money: kept exact as text
+    currency("tax_currency"),  # Entity Country Tax Currency
+    sa.Column("tax_fx_rate", sa.Text(), nullable=True),
+    *money("tax_amount", exact=True),
     sa.Column("source_file_id", Id(), nullable=False),
     *bookkeeping(),
-    sa.Index(None, "payment_id"),
     # Partial: date-range files (most lines) carry no payout id; lookups are always by a value.
+    # No payment_id index: reconciliation joins set-based (docs/warehouse.md).
     sa.Index(
         None,
         "payout_id",
         postgresql_where=sa.text("payout_id IS NOT NULL"),
         sqlite_where=sa.text("payout_id IS NOT NULL"),
     ),
-    comment="One row per financial-action breakdown line (report CSVs).",
+    comment="One row per financial-action report line (report CSVs), identical lines included.",
 )
 
 stg_payouts = sa.Table(
@@ -156,6 +171,7 @@ stg_payouts = sa.Table(
     *money("card_payment_interchange_fees", exact=True),
     *money("card_payment_scheme_fees", exact=True),
     *money("processing_fees", exact=True),
+    *money("pay_to_cards", exact=True),
     sa.Column("period_start", UTCDateTime(), nullable=True),
     sa.Column("period_end", UTCDateTime(), nullable=True),
     sa.Column("source_file_id", Id(), nullable=False),
@@ -246,7 +262,7 @@ STAGED_KEYS: dict[str, tuple[str, ...]] = {
     "stg_payments": ("payment_id",),
     "stg_payment_actions": ("action_id",),
     "stg_disputes": ("dispute_id",),
-    "stg_financial_actions": ("action_id", "breakdown_type"),
+    "stg_financial_actions": ("processed_on", "line_key"),
     "stg_payouts": ("payout_id",),
     "stg_orders": ("order_id",),
     "stg_payment_status": ("payment_id",),

@@ -1,0 +1,293 @@
+"""Where converted report lines go: typed rows reach the server once (docs/warehouse.md).
+
+Financial-action lines are routed per batch of blocks by whether their key already exists:
+
+* the keys already staged in the batch's ``processed_on`` window are read once (a range scan of
+  the primary key; windows already read are remembered, so an unsorted file does not re-read);
+* new keys: PostgreSQL (:class:`CopySink`) COPYs the typed rows straight into
+  ``stg_financial_actions``, from a worker thread, so Python converts the next batch while the
+  server ingests this one; :class:`RowSink` (SQLite, or PostgreSQL with ``method="rows"``) runs
+  one ``executemany`` INSERT;
+* existing keys: COPY into a temp table, then one ``UPDATE ... FROM`` with change detection
+  (``bulk.update_changed_sql``: payout_id never erased, lineage alone is not a change); the row
+  path uses ``upsert``. Counts: inserted, updated, unchanged.
+
+Payouts files (a line per payout, small) go through ``upsert`` on both engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from checkout_freshportal.warehouse import report_csv as rc
+from checkout_freshportal.warehouse.bulk import create_temp_like, driver_connection, q, update_changed_sql
+from checkout_freshportal.warehouse.report_convert import LineKeys, TypedBlock
+from checkout_freshportal.warehouse.upsert import UpsertResult, plan_merge, upsert
+
+#: Lines routed together (one window read, one COPY): large enough to amortise the round trips.
+BATCH_LINES = 20_000
+CONSTANT_COLUMNS = ("source_file_id", "first_seen_at", "updated_at", "source")
+KEY_COLUMNS = ("line_key", "occurrence")
+_NEEDS_QUOTES = (",", '"', "\n", "\r")
+
+
+class Windows:
+    """The ``processed_on`` intervals whose existing keys were read, merged and sorted."""
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[datetime, datetime]] = []
+
+    def missing(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        """Parts of ``[lo, hi]`` not read yet (boundaries may be read twice: harmless)."""
+        out: list[tuple[datetime, datetime]] = []
+        cur = lo
+        for a, b in self._spans:
+            if b < cur:
+                continue
+            if a > hi:
+                break
+            if a > cur:
+                out.append((cur, a))
+            cur = b
+            if cur >= hi:
+                return out
+        out.append((cur, hi))
+        return out
+
+    def add(self, lo: datetime, hi: datetime) -> None:
+        spans = sorted([*self._spans, (lo, hi)])
+        merged: list[tuple[datetime, datetime]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self._spans = merged
+
+
+class _Router:
+    """Batches converted blocks, keys them, and splits new from existing keys (shared by sinks)."""
+
+    def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
+        self.conn, self.spec, self.constants = conn, spec, list(constants)
+        self.table = spec.table
+        self.columns = (*spec.staged_columns, *KEY_COLUMNS, *CONSTANT_COLUMNS)
+        self.keys = LineKeys()
+        self.windows = Windows()
+        self.existing: set[str] = set()
+        self.pending: list[TypedBlock] = []
+        self.pending_lines = 0
+        self.res = UpsertResult()
+
+    def add(self, block: TypedBlock) -> None:
+        if block.n:
+            self.pending.append(block)
+            self.pending_lines += block.n
+        if self.pending_lines >= BATCH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        blocks, self.pending, self.pending_lines = self.pending, [], 0
+        keyed = [(b, *self.keys.keys(b)) for b in blocks]
+        times = {t for b in blocks for t in b.column("processed_on")}
+        instants = list(map(datetime.fromisoformat, times))
+        for lo, hi in self.windows.missing(min(instants), max(instants)):
+            self.existing.update(k.replace("-", "") for k in self.read_keys(lo, hi))
+            self.windows.add(lo, hi)
+        self.write(keyed)
+
+    def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
+        t = self.table
+        return list(
+            self.conn.execute(sa.select(t.c.line_key).where(t.c.processed_on >= lo, t.c.processed_on <= hi))
+            .scalars()
+            .all()
+        )
+
+    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> UpsertResult:
+        self.flush()
+        return self.res
+
+
+# --------------------------------------------------------------------------- PostgreSQL COPY
+
+
+def _csv_column(values: Sequence[str]) -> Sequence[str]:
+    """Quote what CSV needs quoted (values of blocks read with ``csv.reader`` may hold any text);
+    an empty value stays unquoted, which COPY reads as NULL."""
+    joined = "".join(values)
+    if not any(c in joined for c in _NEEDS_QUOTES):
+        return values
+    return ['"' + v.replace('"', '""') + '"' if any(c in v for c in _NEEDS_QUOTES) else v for v in values]
+
+
+class CopySink(_Router):
+    """PostgreSQL: COPY of new keys into the table, existing keys via a temp table and UPDATE."""
+
+    def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
+        super().__init__(conn, spec, [_csv_column([c])[0] for c in constants])
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
+        self._inflight: Future[int] | None = None
+        self._tmp: str | None = None
+        self._updates = 0
+        cols = ", ".join(q(conn, c) for c in self.columns)
+        self._copy_sql = f"COPY {{}} ({cols}) FROM STDIN (FORMAT csv)"
+
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            fut.result()
+
+    def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
+        self._wait()
+        return [
+            r[0]
+            for r in self.conn.exec_driver_sql(
+                f"SELECT translate(line_key::text, '-', '') FROM {q(self.conn, self.table.name)} "
+                "WHERE processed_on >= %(lo)s AND processed_on <= %(hi)s",
+                {"lo": lo, "hi": hi},
+            )
+        ]
+
+    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+        new: list[str] = []
+        old: list[str] = []
+        existing = self.existing
+        for block, keys, occ in keyed:
+            cols = block.values if block.plain else [_csv_column(v) for v in block.values]
+            lines = list(map(",".join, zip(*cols, keys, occ, strict=True)))
+            if existing and not existing.isdisjoint(keys):
+                for line, k in zip(lines, keys, strict=True):
+                    (old if k in existing else new).append(line)
+            else:
+                new.extend(lines)
+        self._wait()
+        if old:
+            self._copy_now(self._temp(), old)
+        if new:
+            self.res += UpsertResult(inserted=len(new))
+            sql = self._copy_sql.format(q(self.conn, self.table.name))
+            self._inflight = self._pool.submit(self._copy, sql, self._encode(new))
+
+    def _encode(self, lines: list[str]) -> bytes:
+        tail = "," + ",".join(self.constants) + "\n"
+        return (tail.join(lines) + tail).encode()
+
+    def _copy(self, sql: str, data: bytes) -> int:
+        with driver_connection(self.conn).cursor() as cur, cur.copy(sql) as cp:
+            for i in range(0, len(data), 1 << 20):
+                cp.write(data[i : i + (1 << 20)])
+        return len(data)
+
+    def _copy_now(self, target: str, lines: list[str]) -> None:
+        self._updates += len(lines)
+        self._copy(self._copy_sql.format(q(self.conn, target)), self._encode(lines))
+
+    def _temp(self) -> str:
+        if self._tmp is None:
+            self._tmp = create_temp_like(self.conn, self.table, self.columns)
+        return self._tmp
+
+    def close(self) -> None:
+        """Wait for the COPY in flight (its error, if any, was or will be raised elsewhere)."""
+        fut, self._inflight = self._inflight, None
+        if fut is not None:
+            fut.exception()
+        self._pool.shutdown(wait=True)
+
+    def finish(self) -> UpsertResult:
+        self.flush()
+        self._wait()
+        if self._tmp is not None:
+            conn, tmp = self.conn, q(self.conn, self._tmp)
+            conn.exec_driver_sql(f"ANALYZE {tmp}")
+            plan = plan_merge(self.table, self.columns, self.spec.key)
+            cols = ", ".join(q(conn, c) for c in plan.columns)
+            updated = conn.exec_driver_sql(
+                update_changed_sql(conn, plan, f"SELECT {cols} FROM {tmp}")
+            ).rowcount
+            conn.exec_driver_sql(f"DROP TABLE {tmp}")
+            self.res += UpsertResult(updated=updated, unchanged=self._updates - updated)
+        return self.res
+
+
+# --------------------------------------------------------------------------- rows (both engines)
+
+
+def typed_rows(
+    table: sa.Table, columns: Sequence[str], lines: Sequence[Sequence[str]]
+) -> list[dict[str, Any]]:
+    """Canonical text rows -> Python values for SQLAlchemy (``""`` -> None)."""
+    conv: list[Any] = []
+    for c in columns:
+        t = table.c[c].type
+        if isinstance(t, sa.BigInteger | sa.Integer):
+            conv.append(int)
+        elif isinstance(t, sa.Date):
+            conv.append(date.fromisoformat)
+        elif isinstance(t, sa.types.TypeDecorator):  # UTCDateTime
+            conv.append(datetime.fromisoformat)
+        else:
+            conv.append(None)
+    return [
+        {c: (None if v == "" else (f(v) if f else v)) for c, f, v in zip(columns, conv, line, strict=True)}
+        for line in lines
+    ]
+
+
+class RowSink(_Router):
+    """SQLite (or PostgreSQL with ``method="rows"``): executemany INSERT of new keys, ``upsert``
+    of existing ones."""
+
+    def __init__(
+        self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str], now: datetime
+    ) -> None:
+        super().__init__(conn, spec, constants)
+        self.now = now
+
+    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+        new: list[tuple[str, ...]] = []
+        old: list[tuple[str, ...]] = []
+        for block, keys, occ in keyed:
+            for line in zip(*block.values, keys, occ, *([c] * block.n for c in self.constants), strict=True):
+                (old if line[-6] in self.existing else new).append(line)
+        cols = self.columns
+        if new:
+            self.conn.execute(sa.insert(self.table), typed_rows(self.table, cols, new))
+            self.res += UpsertResult(inserted=len(new))
+        if old:
+            self.res += upsert(
+                self.conn, self.table, typed_rows(self.table, cols, old), self.spec.key, now=self.now
+            )
+
+
+def stage_payouts(
+    conn: Connection,
+    spec: rc.ReportSpec,
+    blocks: Sequence[TypedBlock],
+    constants: Sequence[str],
+    now: datetime,
+) -> UpsertResult:
+    """Payouts lines (one per payout id; a repeated id fails the file) through ``upsert``."""
+    columns = (*spec.staged_columns, *CONSTANT_COLUMNS)
+    seen: dict[str, int] = {}
+    for b in blocks:
+        for n, payout_id in enumerate(b.column("payout_id"), b.first):
+            if payout_id in seen:
+                raise rc.ReportDuplicateKeyError(str(constants[0]), (payout_id,), [seen[payout_id], n])
+            seen[payout_id] = n
+    lines = [line for b in blocks for line in zip(*b.values, *([c] * b.n for c in constants), strict=True)]
+    if not lines:
+        return UpsertResult()
+    return upsert(conn, spec.table, typed_rows(spec.table, columns, lines), spec.key, now=now)

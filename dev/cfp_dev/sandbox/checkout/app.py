@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from . import (
+    poison,
     routes_admin,
     routes_auth,
     routes_disputes,
@@ -91,5 +92,8 @@ def create_app(
         app.include_router(module.router)
     app.include_router(routes_links.admin_router)
     app.include_router(routes_finance.storage_router)
+    app.include_router(poison.router)
+    app.state.poison = poison.PoisonBook()
+    app.add_middleware(poison.PoisonMiddleware, book=app.state.poison)  # inside: auth and faults first
     app.add_middleware(CheckoutMiddleware, state=st)
     return app

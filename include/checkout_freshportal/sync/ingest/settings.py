@@ -14,6 +14,7 @@ from pydantic import field_validator
 from pydantic_core import PydanticCustomError
 
 from checkout_freshportal.settings_base import Duration, NonNegativeInt, PositiveInt, TextList, TypedSettings
+from checkout_freshportal.warehouse.report_convert import TimeZones, zone_named
 
 #: Report types whose files carry money the warehouse stages.
 REPORT_TYPES: tuple[str, ...] = ("FinancialActions", "FinancialActionsByPayoutId", "Payouts")
@@ -52,6 +53,27 @@ class IngestSettings(TypedSettings):
     # many attempts in all it is parked (listed, counted, no longer retried) until an operator
     # re-queues it: an hourly schedule must not page someone forever for one bad object.
     quarantine_attempts: PositiveInt = 3
+    # Report files write timestamps without an offset, in the client entity's settlement time
+    # zone (UTC unless the entity chose one): IANA names, per Client Entity ID, and the default.
+    report_time_zone: str = "UTC"
+    report_time_zones: dict[str, str] = {}
+
+    @field_validator("report_time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        _check_zone(name)
+        return name
+
+    @field_validator("report_time_zones")
+    @classmethod
+    def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
+        for name in zones.values():
+            _check_zone(name)
+        return zones
+
+    def time_zones(self) -> TimeZones:
+        """The report time zones as the report loader takes them."""
+        return TimeZones(self.report_time_zone, dict(self.report_time_zones))
 
     @field_validator("search_window")
     @classmethod
@@ -59,3 +81,12 @@ class IngestSettings(TypedSettings):
         if width <= timedelta(0):  # a zero-width window would never reach the end of the range
             raise PydanticCustomError("settings", "must be longer than zero")
         return width
+
+
+def _check_zone(name: str) -> None:
+    try:
+        zone_named(name)
+    except ValueError:
+        raise PydanticCustomError(
+            "settings", "not an IANA time zone name known here (e.g. Europe/London)"
+        ) from None

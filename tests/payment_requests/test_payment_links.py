@@ -79,6 +79,21 @@ def test_confirmed_orders_get_one_link_each_written_back_and_a_rerun_changes_not
     assert (world.links(), world.intents(), payment_puts(world)) == before
 
 
+def test_a_create_answer_with_only_id_expiry_and_redirect_is_enough(world: World) -> None:
+    """Checkout.com's recorded 201 carries ``id``, ``expires_on`` and ``_links.redirect`` only
+    (docs/checkout-com.md#payment-links): creating, recording and writing back need no more."""
+    r = requests.post(f"{world.cko_sb.base_url}/_sandbox/faults", json={"real_shapes": True}, timeout=10)
+    assert r.status_code == 200, r.text
+    out = pr.run_all(world.fp, world.cko, world.engine, fast_settings(), run_id="run-1")
+    assert out["create_payment_links"]["counts"] == {"created": 4}
+    assert out["write_back_links"]["counts"] == {"written_back": 4}
+    for intent in world.intents():
+        order = world.fp_order(intent["reference"])
+        assert intent["link_url"].endswith(f"/_sandbox/link/{intent['link_id']}")
+        assert intent["expires_on"] is not None
+        assert order["payment"]["payment_link_url"] == intent["link_url"]
+
+
 def test_link_content_and_no_personal_data_in_the_warehouse(world: World) -> None:
     pr.run_all(world.fp, world.cko, world.engine, fast_settings(expires_in=timedelta(hours=48)))
     link = world.links_by_reference()["FP-300001"][0]

@@ -1,4 +1,4 @@
-"""``cfp``: the command line of the integration (warehouse, ingestion, sidecar).
+"""``cfp``: the command line of the integration (warehouse, ingestion and its quarantine, sidecar).
 
 Imports are lazy per sub-command so ``cfp --help`` answers at once. Other installed packages add
 sub-commands through the ``checkout_freshportal.cli`` entry-point group: the development package
@@ -88,7 +88,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
     settings = _ingest_settings(args)
     client = CheckoutClient(checkout_settings_from_env())
-    out = ingest.run_all(client, engine, settings, window=window, run_id="cli")
+    try:
+        out = ingest.run_all(client, engine, settings, window=window, run_id="cli")
+    except ingest.QuarantinedItemsError as exc:
+        # Everything else landed: show what did, then fail naming what did not (exit status 1).
+        print(json.dumps(exc.results, indent=2, default=str))
+        raise SystemExit(f"cfp ingest: {exc}") from None
     print(json.dumps(out, indent=2, default=str))
     return 0
 
@@ -130,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--settings", help="JSON of ingest settings, e.g. '{\"rewalk_days\": 1}'")
     ing.add_argument("--settings-file", help="JSON or YAML file of ingest settings (--settings wins)")
     ing.set_defaults(func=_cmd_ingest)
+
+    from checkout_freshportal.sync.ingest.quarantine_cli import add_quarantine_parser
+
+    add_quarantine_parser(sub)
 
     _add_plugins(sub)
     return parser

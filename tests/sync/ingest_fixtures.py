@@ -30,8 +30,11 @@ def sandbox_config(**overrides: Any) -> SandboxConfig:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(sandbox_config()) as server:
+def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
+    """The tidy simulator, or with ``parametrize("sandbox", ["real"], indirect=True)`` the one
+    answering in Checkout.com's recorded shapes (``real_shapes``, docs/sandbox.md)."""
+    shapes = getattr(request, "param", "tidy")
+    with SandboxServer(sandbox_config(real_shapes=shapes == "real")) as server:
         yield server
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -23,6 +24,7 @@ def _sandbox_now(sandbox):
     return parse_ts(requests.get(f"{sandbox.base_url}/_sandbox/clock", timeout=10).json()["now"])
 
 
+@pytest.mark.parametrize("sandbox", ["tidy", "real"], indirect=True)
 def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sandbox, warehouse_url):
     engine = migrated_engine(warehouse_url)
     client = client_for(sandbox)
@@ -32,8 +34,9 @@ def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sand
     with engine.connect() as conn:
         old = conn.execute(
             sa.text(
-                "select payment_id, total_refunded_minor, available_to_refund_minor from stg_payments "
-                "where available_to_refund_minor > 0 and status = 'Captured' order by requested_on limit 1"
+                "select payment_id, total_refunded_minor from stg_payments "
+                "where total_captured_minor > total_refunded_minor and status = 'Captured' "
+                "order by requested_on limit 1"
             )
         ).one()
     # older than the re-walk (1 day) reaches back from the watermark
@@ -56,7 +59,11 @@ def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sand
             sa.text("select action_type, amount_minor from stg_payment_actions where action_id = :a"),
             {"a": refund["action_id"]},
         ).one()
-    assert refunded == old.total_refunded_minor + 1
+    if sandbox.state.config.real_shapes:
+        # GET /payments/{id} as Checkout.com recorded it has no balances: unknown, never 0
+        assert refunded is None
+    else:
+        assert refunded == old.total_refunded_minor + 1
     assert tuple(action) == ("Refund", 1)
 
     # Every gateway action a landed report line names is now explained by staged payment actions.

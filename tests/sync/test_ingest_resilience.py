@@ -48,6 +48,7 @@ def set_faults(sandbox, **faults) -> None:
     requests.post(f"{sandbox.base_url}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
 
 
+@pytest.mark.parametrize("sandbox", ["tidy", "real"], indirect=True)
 def test_api_failures_mid_run_then_rerun(sandbox, warehouse_factory):
     url = warehouse_factory()
     engine = migrated_engine(url)

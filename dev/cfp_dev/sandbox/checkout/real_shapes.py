@@ -6,8 +6,10 @@ Title Case, actions say ``approved``. Checkout.com's recorded answers are not (d
 routes pass their rendered objects through these functions. They only reshape what render.py
 built: the same world answers both ways, so a test can compare what lands from each.
 
-Deterministic: which payments get a pending authorization and an authentication pseudo-action
-is derived from their ids, never drawn from the seeded RNG.
+Deterministic: which payments show an authentication pseudo-action is derived from their ids,
+never drawn from the seeded RNG. The recorded search sample also lists an authorization attempt
+with ``status: "Pending"`` beside the approved one; whether ``/actions`` lists such attempts is
+unknown, so the simulator does not invent them (the library's rule for them is unit-tested).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .model import Dispute, Payment
 
 #: The balances a search result states (NODE ``test/payments/searchPayment.js``): three of seven.
 SEARCH_BALANCES = ("total_authorized", "total_captured", "total_refunded")
-#: Share of searched payments shown with a pending authorization and a 3DS authentication.
+#: Share of searched payments shown with a 3DS authentication pseudo-action.
 PSEUDO_SHARE = 0.25
 
 
@@ -46,8 +48,8 @@ def _malformed(dt: datetime, how: str) -> str:
 # ------------------------------------------------------------------ payments
 def search_item(out: dict[str, Any], p: Payment, disputes: list[Dispute]) -> dict[str, Any]:
     """A search result: lower-case ``status``, ``payment_type`` and ``card_type``, three
-    balances, actions with ``status`` instead of ``approved`` and numeric response codes, plus a
-    pending authorization, an authentication and the disputes as pseudo-actions."""
+    balances, actions with ``status`` instead of ``approved`` and numeric response codes, plus an
+    authentication and the disputes as pseudo-actions."""
     out = dict(out)
     out["status"] = p.status.lower()
     out["payment_type"] = p.payment_type.lower()
@@ -57,7 +59,7 @@ def search_item(out: dict[str, Any], p: Payment, disputes: list[Dispute]) -> dic
     actions = out.get("actions")
     if isinstance(actions, list):
         reshaped = [_search_action(a, p) for a in actions]
-        out["actions"] = [*_dispute_pseudo_actions(disputes), *reshaped, *_extra_actions(p)]
+        out["actions"] = [*_dispute_pseudo_actions(disputes), *reshaped, *_authentication(p)]
     return out
 
 
@@ -74,22 +76,13 @@ def _search_action(a: dict[str, Any], p: Payment) -> dict[str, Any]:
     return a
 
 
-def _extra_actions(p: Payment) -> list[dict[str, Any]]:
-    """For a share of payments: the authorization attempt that was pending before the approved
-    one (an action of its own, no money moved) and the 3DS session as an ``Authentication``."""
+def _authentication(p: Payment) -> list[dict[str, Any]]:
+    """For a share of payments: the 3DS session before the authorization, as ``Authentication``."""
     auth = next((a for a in p.actions if a.type == "Authorization"), None)
-    if auth is None or not auth.approved or derived_share(p.id + ":pseudo") >= PSEUDO_SHARE:
+    if auth is None or derived_share(p.id + ":pseudo") >= PSEUDO_SHARE:
         return []
     before = auth.processed_on - timedelta(seconds=1)
     return [
-        {
-            "id": derived_id("act", p.id + ":pending-auth"),
-            "type": "Authorization",
-            "processed_on": seven_digits_offset(before),
-            "status": "Pending",
-            "amount": auth.amount,
-            "reference": p.reference,
-        },
         {
             "id": derived_id("sid", p.id + ":session"),
             "type": "Authentication",

@@ -156,8 +156,7 @@ def build_financial_action(
             else scheme_variable_rate(payment.region)
         )
         lb.fee("Interchange Fee", f"{scheme} Interchange Fee", magnitude * ic_rate)
-        lb.fee("Scheme Variable Fee", f"{scheme} Variable Acquirer Network Fee", magnitude * sv_rate)
-        lb.fee("Scheme Fixed Fee", f"{scheme} Fixed Acquirer Network Fee", _scheme_fixed(over, holding))
+        _scheme_fees(lb, scheme, action_id, _q(magnitude * sv_rate), _scheme_fixed(over, holding))
         lb.fee("Gateway Fee", "Card Gateway Fee", _gateway(over, holding))
     elif action_type == "Refund":
         lb.fee("Scheme Fixed Fee", f"{scheme} Fixed Acquirer Network Fee", _scheme_fixed(over, holding))
@@ -186,6 +185,34 @@ def build_financial_action(
         issuer_country=payment.card.issuer_country,
         lines=lb.lines,
     )
+
+
+def _scheme_fees(lb: LineBuilder, scheme: str, action_id: str, variable: Decimal, fixed: Decimal) -> None:
+    """Scheme fees as Checkout.com reports them: one action carries two ``Scheme Variable Fee``
+    lines told apart only by ``Fee Detail``, and now and then two identical ``Scheme Fixed Fee``
+    lines (docs/checkout-com.md#duplicate-lines). Splits keep the action's total unchanged."""
+    service = _q(variable * Decimal("0.75"))
+    lb.fee("Scheme Variable Fee", f"{scheme} Acquirer Service Fee", service)
+    lb.fee("Scheme Variable Fee", f"{scheme} Network Access Fee", variable - service)
+    half = _q(fixed / 2)
+    if half * 2 == fixed and _one_in(action_id, 8):
+        for _ in range(2):
+            lb.fee("Scheme Fixed Fee", f"{scheme} Fixed Acquirer Network Fee", half)
+    else:
+        lb.fee("Scheme Fixed Fee", f"{scheme} Fixed Acquirer Network Fee", fixed)
+
+
+def _one_in(key: str, n: int) -> bool:
+    """Deterministic 1-in-n choice from an id, so the same seed gives the same files."""
+    return hashlib.sha256(key.encode()).digest()[0] % n == 0
+
+
+def balance_amount(amount: Decimal, is_fee: bool, fee_sign: int) -> Decimal:
+    """A line's effect on the balance: what report files write, whatever sign the API gives fees.
+
+    Fee lines hold ``magnitude * fee_sign`` (the API's convention, decision 5); a report shows
+    the debit as negative and a credit as positive. Other lines are already signed that way."""
+    return -amount * fee_sign if is_fee else amount
 
 
 def _scheme_fixed(over: FeeOverrides, holding: str) -> Decimal:

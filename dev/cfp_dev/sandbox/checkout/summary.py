@@ -16,12 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from .clock import cko_ts
-from .fees import format_decimal
+from .fees import balance_amount, format_decimal
 from .model import FinancialAction
 from .world import World
 
 
-def _fa_block(fas: list[FinancialAction]) -> dict[str, Any]:
+def _fa_block(fas: list[FinancialAction], fee_sign: int | None = None) -> dict[str, Any]:
+    """Counts and holding sums of ``fas``; with ``fee_sign``, amounts are the balance effects
+    report files write (fees negative), else the API's amounts."""
     holding: dict[str, Decimal] = defaultdict(Decimal)
     lines = 0
     keys: set[tuple[str, str]] = set()
@@ -31,11 +33,15 @@ def _fa_block(fas: list[FinancialAction]) -> dict[str, Any]:
         for line in fa.lines:
             lines += 1
             keys.add((fa.action_id, line.breakdown_type))
-            holding[fa.holding_currency] += line.holding_amount
+            amount = line.holding_amount
+            if fee_sign is not None:
+                amount = balance_amount(amount, line.is_fee, fee_sign)
+            holding[fa.holding_currency] += amount
     return {
         "financial_actions": len(fas),
-        "financial_action_lines": len(keys),
-        "financial_action_line_rows": lines,
+        # every line counts, identical ones too: a report line is staged once per occurrence
+        "financial_action_lines": lines,
+        "financial_action_line_keys": len(keys),
         "financial_actions_by_type": dict(sorted(by_type.items())),
         "holding_amounts": {c: format_decimal(v) for c, v in sorted(holding.items())},
     }
@@ -99,7 +105,7 @@ def build_summary(world: World) -> dict[str, Any]:
     for po in payouts:
         payout_amounts[po.currency] += po.amount
     fa_api = _fa_block(api_fas)
-    fa_reports = _fa_block(report_fas)
+    fa_reports = _fa_block(report_fas, world.config.fee_sign)
     return {
         "now": cko_ts(world.now),
         "visible_until": cko_ts(cutoff),

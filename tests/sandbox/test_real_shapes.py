@@ -338,3 +338,75 @@ def test_token_sources_are_wallets_or_cards_in_the_api(sandbox_factory) -> None:
     wallet = make_session().get(f"{base}/payments/{seen['applepay']['id']}").json()
     assert wallet["source"]["type"] == "applepay"
     assert len(wallet["source"]["last4"]) == 4
+
+
+# ------------------------------------------------------------------ API objects (real_shapes)
+def _set_real(base: str, on: bool) -> None:
+    r = requests.post(f"{base}/_sandbox/faults", json={"real_shapes": on}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_real_shapes_search_items_as_checkout_recorded_them(shared_sandbox) -> None:
+    base = shared_sandbox.base_url
+    _set_real(base, True)
+    try:
+        items = _search_all(base)
+        disputed = next(i for i in items if any(a["type"] == "Dispute" for a in i["actions"]))
+        authenticated = [i for i in items if any(a["type"] == "Authentication" for a in i["actions"])]
+    finally:
+        _set_real(base, False)
+    tidy = {i["id"]: i for i in _search_all(base)}
+    for item in items:
+        was = tidy[item["id"]]
+        assert item["status"] == was["status"].lower()
+        assert item["payment_type"] == was["payment_type"].lower()
+        assert set(item["balances"]) == {"total_authorized", "total_captured", "total_refunded"}
+        assert all(item["balances"][k] == was["balances"][k] for k in item["balances"])
+        if "card_type" in item["source"]:
+            assert item["source"]["card_type"] == was["source"]["card_type"].lower()
+        gateway = [a for a in item["actions"] if a["id"].startswith("act_")]
+        assert [a["id"] for a in gateway] == [a["id"] for a in was["actions"]]
+        for act, old in zip(gateway, was["actions"], strict=True):
+            assert "approved" not in act
+            assert act["status"] == ("Approved" if old["approved"] else "Declined")
+            assert isinstance(act["response_code"], int)
+            assert parse_ts(act["processed_on"]) == parse_ts(old["processed_on"])
+    assert 0.1 * len(items) < len(authenticated) < 0.4 * len(items)
+    for item in [disputed, *authenticated]:
+        for pseudo in (a for a in item["actions"] if not a["id"].startswith("act_")):
+            try:  # the recorded pseudo-actions carry stamps no strict parser reads
+                parse_ts(pseudo["processed_on"])
+            except ValueError:
+                continue
+            raise AssertionError(f"{pseudo['type']} timestamp parsed: {pseudo['processed_on']}")
+
+
+def test_real_shapes_details_disputes_reports_and_links(shared_sandbox) -> None:
+    base = shared_sandbox.base_url
+    s = make_session()
+    _set_real(base, True)
+    try:
+        pid = _search_all(base)[0]["id"]
+        payment = s.get(f"{base}/payments/{pid}").json()
+        disputes = s.get(f"{base}/disputes", params={"limit": 5}).json()["data"]
+        details = s.get(f"{base}/disputes/{disputes[0]['id']}").json()
+        reports = s.get(f"{base}/reports", params={"created_after": "2026-01-01T00:00:00Z"}).json()
+        body = {
+            "amount": 1_000,
+            "currency": "EUR",
+            "billing": {"address": {"country": "NL"}},
+            "reference": "R",
+        }
+        link = s.post(f"{base}/payment-links", json=body).json()
+    finally:
+        _set_real(base, False)
+    assert not {"balances", "amount_requested", "processed_on"} & set(payment)
+    assert not {"entity_id", "processing_channel", "reason_code"} & set(disputes[0])
+    assert {"method", "arn"} <= set(details["payment"])
+    assert "entity_id" not in details
+    report = reports["data"][0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", report["created_on"])
+    assert "last_modified_on" not in report
+    assert reports["_links"]["next"] == reports["_links"]["self"]  # one page: next is self
+    assert set(link) == {"id", "expires_on", "_links"}
+    assert set(link["_links"]) == {"redirect"}

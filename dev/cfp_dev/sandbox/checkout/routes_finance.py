@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from . import render
+from . import real_shapes, render
 from .clock import cko_ts
 from .model import FinancialAction, Report
 from .reports import csv_chunks, report_rows
@@ -86,12 +86,14 @@ def list_financial_actions(request: Request) -> Response:
             token = make_token(
                 st.token_secret, {"q": scope, "t": last.processed_on.isoformat(), "i": last.action_id}
             )
-        body = {
-            "count": len(page),
-            "limit": limit,
-            "data": [render.financial_action(fa, world.account) for fa in page],
-            "_links": _page_links(base_url(request), "/financial-actions", params, token),
-        }
+        data = [render.financial_action(fa, world.account) for fa in page]
+        links = _page_links(base_url(request), "/financial-actions", params, token)
+        if st.config.real_shapes:
+            data = [
+                real_shapes.financial_action(d, fa.processed_on) for d, fa in zip(data, page, strict=True)
+            ]
+            links = real_shapes.last_page_links(links)
+        body = {"count": len(page), "limit": limit, "data": data, "_links": links}
         return Response(content=render.dumps_with_decimals(body), media_type=JSON_TYPE)
 
 
@@ -134,24 +136,28 @@ def list_reports(request: Request) -> Response:
             last = page[-1]
             token = make_token(st.token_secret, {"q": scope, "t": last.created_on.isoformat(), "i": last.id})
         base = base_url(request)
-        body = {
-            "count": len(page),
-            "limit": limit,
-            "data": [render.report(r, base, world.account) for r in page],
-            "_links": _page_links(base, "/reports", params, token),
-        }
+        data = [_report(st.config.real_shapes, r, base, world) for r in page]
+        links = _page_links(base, "/reports", params, token)
+        if st.config.real_shapes:
+            links = real_shapes.last_page_links(links)
+        body = {"count": len(page), "limit": limit, "data": data, "_links": links}
         return Response(content=render.dumps(body), media_type=JSON_TYPE)
+
+
+def _report(real: bool, r: Report, base: str, world: Any) -> dict[str, Any]:
+    out = render.report(r, base, world.account)
+    return real_shapes.report(out, r.created_on) if real else out
 
 
 @router.get("/reports/{report_id}")
 def get_report(report_id: str, request: Request) -> Response:
-    with state(request).synced() as world:
+    st = state(request)
+    with st.synced() as world:
         r = _visible_report(world, report_id)
         if r is None:
             return empty(404)
-        return Response(
-            content=render.dumps(render.report(r, base_url(request), world.account)), media_type=JSON_TYPE
-        )
+        out = _report(st.config.real_shapes, r, base_url(request), world)
+        return Response(content=render.dumps(out), media_type=JSON_TYPE)
 
 
 @router.get("/reports/{report_id}/files/{file_id}")

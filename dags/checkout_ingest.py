@@ -22,6 +22,12 @@ all sources, idempotently, and leaves the watermarks where they are.
 **Failure**: an unexpected 4xx from Checkout.com fails the task at once (no retry) with the
 request id in the log; 429/5xx/timeouts are retried inside the client, then by Airflow.
 
+**Quarantine**: a payment, dispute, report listing entry or report file that cannot be read is
+stored raw and kept aside in `ops_quarantine`; everything else lands and the watermarks move.
+The last task, `check_quarantine`, then fails the run (no retry) naming count, ids and reasons.
+Later runs retry those items first without blocking on them; after `quarantine_attempts` (3)
+an item is parked until `cfp quarantine requeue`. `cfp quarantine list` shows them.
+
 Connections: `checkout_default` (Checkout.com), optional `cfp_warehouse` (default: embedded
 SQLite or `CFP_WAREHOUSE_URL`). Runbook: `docs/runbook-ingest.md`.
 """
@@ -100,9 +106,19 @@ def checkout_ingest():
 
         return run_step("refresh_referenced_payments", params, run_id)
 
-    payments = ingest_payments()
-    sources = [payments, ingest_disputes(), ingest_reports()]
-    sources >> refresh_referenced_payments()
+    # Runs after everything landed; fails the run if an item had to be quarantined (the error is
+    # permanent, so the retry policy does not retry it).
+    @task
+    def check_quarantine(payments, disputes, reports, refresh):
+        from ingest_tasks import check_quarantine
+
+        steps = ("ingest_payments", "ingest_disputes", "ingest_reports", "refresh_referenced_payments")
+        return check_quarantine(dict(zip(steps, (payments, disputes, reports, refresh), strict=True)))
+
+    sources = [ingest_payments(), ingest_disputes(), ingest_reports()]
+    refresh = refresh_referenced_payments()
+    sources >> refresh
+    check_quarantine(*sources, refresh)
 
 
 checkout_ingest()

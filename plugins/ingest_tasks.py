@@ -1,6 +1,9 @@
 """Task bodies of ``checkout_ingest``: build the clients from Connections, call the library.
 
 Kept outside the DAG file so the DAG stays orchestration only and parsing imports nothing heavy.
+A step that meets an unreadable item quarantines it and succeeds with what it landed (its result
+says what it quarantined); ``check_quarantine``, the last task, then fails the run loudly and
+permanently, once every step (the refresh included) has landed what it could read.
 """
 
 from __future__ import annotations
@@ -37,3 +40,27 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
     out = result.as_dict()
     out["api_calls"] = client.stats.snapshot()
     return out
+
+
+def check_quarantine(results: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """Fail (permanently: ``QuarantinedItemsError``) when a step quarantined a new item or a
+    retried one failed again, naming count, ids and reasons; else return the quarantine figures,
+    parked items included, so they stay visible in every run."""
+    from checkout_freshportal.sync.ingest.quarantine import QuarantineTally, raise_for_quarantine
+
+    tallies = {
+        step: QuarantineTally.from_dict((out or {}).get("quarantine")) for step, out in results.items()
+    }
+    figures = {
+        step: {
+            "new": len(t.new),
+            "failed_again": len(t.failed_again),
+            "resolved": len(t.resolved),
+            "open": t.open,
+            "parked": t.parked,
+        }
+        for step, t in tallies.items()
+    }
+    log.info("quarantine: %s", figures)
+    raise_for_quarantine(tallies)
+    return figures

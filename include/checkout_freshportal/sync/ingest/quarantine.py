@@ -104,6 +104,12 @@ class QuarantineTally:
     open: int = 0  # unresolved after the step, parked included
     parked: int = 0
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> QuarantineTally:
+        """A tally back from a step result's dict (an XCom value); unknown keys are ignored."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
     def must_fail(self) -> bool:
         return bool(self.new or self.failed_again)
 

@@ -96,7 +96,8 @@ def add_other_actions(world: World, start: datetime, end: datetime) -> None:
                 derived_id(pay_prefix, f"{pay_prefix}:{tag}"),
             )
             new.append(_fee_action(world, first, at, ids, breakdown, fee))
-    new.append(_entity_action(world, start, end))
+    if captures:  # a quiet day stays quiet: its files hold the header alone
+        new.append(_entity_action(world, start, end))
     # every new line falls inside [start, end): one merge of the day's slice keeps the list sorted
     lst[lo:hi] = sorted([*lst[lo:hi], *new], key=lambda fa: fa.processed_on)
     for fa in new:

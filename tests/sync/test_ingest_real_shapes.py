@@ -1,4 +1,4 @@
-"""The whole ingestion against the simulator answering as Checkout.com does (issue 7 §3).
+"""The whole ingestion against the simulator answering as Checkout.com does.
 
 One world, served twice: tidy (every balance stated, Title Case, ``approved`` on actions) and
 in the real shapes of Checkout.com's recorded answers (``real_shapes``: lower-case search

@@ -207,7 +207,7 @@ def test_dispute_row_is_strict_on_money_and_last_update() -> None:
         dispute_row({**DISPUTE, "status": "pending_magic"})
 
 
-# ------------------------------------------------------------------ real shapes (issue 7 §3)
+# ------------------------------------------------------------------ real shapes (Checkout.com samples)
 #: A search result as the Node SDK's recorded search fixture has it (test/payments/searchPayment.js):
 #: lower-case status, payment and card type, three of the seven balances, actions with a
 #: ``status`` instead of ``approved``, pseudo-actions with timestamps that do not parse.

@@ -1,7 +1,7 @@
 """Daily settlement: payouts per currency account and the reports that describe them.
 
 Days are the entity's settlement days: local midnight to midnight in ``report_time_zone``
-(default UTC), as Checkout.com settles (docs/checkout-com.md#settlement-time-zone). For each
+(default UTC), as Checkout.com settles (docs/checkout-com.md#report-timestamps-and-amounts). For each
 day D, from the report pages quoted in docs/checkout-com.md#reports:
 
 * D 02:00 (05:00 outside UTC)  the non-payment lines of D-1 are added (other_actions.py), then

@@ -5,6 +5,10 @@ payments by ``requested_on``, disputes by ``last_update``, financial actions by
 ``processed_on`` (API) or by the coverage of visible report files, payouts by their ``Payouts``
 report. Money is in minor units per currency, except financial-action holding amounts, which
 are exact decimal strings in major units (they carry up to 8 decimals).
+
+Financial-action lines are counted one by one, identical lines included, because the warehouse
+stages every line of a file once (a line is its content plus its occurrence, not its action
+and breakdown type); the ``..._in_reports`` amounts are the balance effects the files write.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 The demo and the end-to-end tests compare the two line by line: counts per staged table and
 money per currency to the minor unit (exact decimals for report amounts), so "it landed" is a
 checked statement rather than a row count.
+
+Report lines are compared one for one: the staging keeps every line of a file as one row
+(identical lines included, told apart by their occurrence) and a line that arrives again in an
+overlapping file as the same row, so the staged count must equal the number of lines the
+sandbox's visible report files hold, non-payment and entity-level lines included, and the staged
+holding amounts must add up to the balance effects those files write.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ _COUNT_LINES = (
     ("payments", "payments", "payments"),
     ("payment actions", "actions", "actions"),
     ("disputes", "disputes", "disputes"),
-    ("financial-action lines", "financial_action_lines_in_reports", "financial_action_lines"),
+    ("financial-action report lines", "financial_action_lines_in_reports", "financial_action_lines"),
     ("payouts", "payouts", "payouts"),
 )
 #: (label, key in the scenario's "money", key in landed "money")

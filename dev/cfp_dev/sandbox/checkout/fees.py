@@ -8,7 +8,9 @@ holding amount differs from the transaction amount and FX shows up in reconcilia
 
 The breakdown labels beyond ``Scheme Fixed Fee``/``Scheme Variable Fee`` are assumptions (the
 reference marks the gross/interchange/gateway labels [U]); the sign of fee lines follows
-``fee_sign`` (docs/architecture.md decision 5).
+``fee_sign`` (docs/architecture.md decision 5) in the API, while report files write every line
+as its balance effect (``balance_amount``). A capture's scheme fees come as several lines of one
+breakdown type, as Checkout.com reports them (docs/checkout-com.md#duplicate-lines).
 """
 
 from __future__ import annotations

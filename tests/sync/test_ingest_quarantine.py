@@ -18,6 +18,7 @@ import requests
 import sqlalchemy as sa
 
 from checkout_freshportal.errors import is_permanent
+from checkout_freshportal.sync.ingest import quarantine as q
 from checkout_freshportal.sync.ingest import service as ingest
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.timeutil import parse_ts
@@ -244,4 +245,22 @@ def test_items_park_after_their_attempts_and_come_back_when_requeued(sandbox, wa
             store.requeue(conn, "checkout.report_files", victims["file"])
         with pytest.raises(store.UnknownQuarantineItemError, match="no quarantined item 'pay_nope'"):
             store.requeue(conn, "checkout.payments", "pay_nope")
+    engine.dispose()
+
+
+def test_more_unreadable_items_than_the_limit_fail_the_step_instead(sandbox, warehouse_url):
+    """A bug or a format change looks like every item being bad: past the limit the step stops
+    and the batch at hand does not land, rather than quarantining everything."""
+    victims = pick_victims(sandbox)
+    engine = migrated_engine(warehouse_url)
+    poison_all(sandbox, victims)
+
+    with pytest.raises(q.TooManyUnreadableError) as caught:
+        run(sandbox, engine, settings(quarantine_max_new_per_step=1), "too-many")
+
+    assert is_permanent(caught.value)
+    assert victims["file"] in str(caught.value)
+    rows = quarantine_rows(engine)
+    assert ("checkout.reports", victims["entry"]) in rows  # the first of the step, within the limit
+    assert ("checkout.report_files", victims["file"]) not in rows  # the second rolled back
     engine.dispose()

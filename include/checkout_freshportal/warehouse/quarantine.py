@@ -114,8 +114,8 @@ def record_failure(
     """Record that ``failure.item_id`` could not be read, in the caller's transaction.
 
     A new item (or a resolved one failing again) starts at attempt 1. An open one gets the new
-    reason; ``count_attempt`` (a retry, as opposed to meeting the item again in a listing the
-    same run already retried it from) adds an attempt, and ``max_attempts`` reached parks it.
+    reason; ``count_attempt`` (a retry, as opposed to meeting the item again in a listing) adds
+    an attempt and sets the state: parked once ``max_attempts`` are used, else quarantined.
     """
     now = now or utcnow()
     key = (T.c.source == failure.source) & (T.c.item_id == failure.item_id)
@@ -139,9 +139,9 @@ def record_failure(
         else:
             conn.execute(sa.update(T).where(key).values(requeued_at=None, **values))
         return Recorded(True, state, attempts)
-    attempts = old.attempts + (1 if count_attempt else 0)
-    state = old.state
-    if count_attempt or state == REQUEUED:
+    attempts, state = old.attempts, old.state
+    if count_attempt:
+        attempts += 1
         state = PARKED if attempts >= max_attempts else QUARANTINED
     conn.execute(sa.update(T).where(key).values(state=state, attempts=attempts, **values))
     return Recorded(False, state, attempts)

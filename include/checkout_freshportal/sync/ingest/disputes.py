@@ -47,6 +47,7 @@ def ingest_disputes(
         result.quarantine,
         sources=[q.SOURCE_DISPUTES],
         max_attempts=settings.quarantine_attempts,
+        max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
     _retry_quarantined(client, engine, quarantine, result, run_id=run_id)

@@ -157,6 +157,7 @@ def ingest_payments(
         result.quarantine,
         sources=[q.SOURCE_PAYMENTS],
         max_attempts=settings.quarantine_attempts,
+        max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
     retry_quarantined_payments(client, engine, quarantine, result, run_id=run_id)

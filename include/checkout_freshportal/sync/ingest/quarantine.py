@@ -127,9 +127,11 @@ class Quarantine:
         *,
         sources: Iterable[str],
         max_attempts: int,
+        max_new: int,
         run_id: str | None,
     ) -> None:
         self.engine, self.tally, self.max_attempts, self.run_id = engine, tally, max_attempts, run_id
+        self.max_new = max_new
         self.sources = tuple(sources)
         with engine.connect() as conn:
             self._open = {s: store.open_ids(conn, s) for s in self.sources}
@@ -158,10 +160,17 @@ class Quarantine:
         failure = store.Failure(
             source, item_id, reason_of(exc), error_class_of(exc), location, digest, payload, parent_id
         )
-        seen = (source, item_id) in self._retried
         done = store.record_failure(
             conn, failure, max_attempts=self.max_attempts, count_attempt=retry, run_id=self.run_id
         )
+        if done.new and len(self.tally.new) >= self.max_new:
+            # Rolls back the batch being landed: so many at once is a bug or a format change.
+            raise TooManyUnreadableError(
+                f"more than {self.max_new} unreadable items in one step (the last: {source} "
+                f"{safe(item_id)}: {safe(failure.reason, 300)}): this looks like a bug or a format "
+                "change rather than bad items, so the batch is not landed and the watermark stays; "
+                "fix the cause (quarantine_max_new_per_step raises the limit)"
+            )
         self._open.setdefault(source, set()).add(item_id)
         entry = {
             "source": source,
@@ -174,7 +183,7 @@ class Quarantine:
             self.tally.new.append(entry)
         elif retry:
             self.tally.failed_again.append(entry)
-        if done.new or (retry and not seen):
+        if done.new or retry:
             log.warning(
                 "quarantined %s %s (%s, attempt %d): %s",
                 source,
@@ -190,7 +199,11 @@ class Quarantine:
         hits = [i for i in item_ids if i in open_now]
         if hits and store.resolve(conn, source, hits, run_id=self.run_id):
             open_now.difference_update(hits)
-            self.tally.resolved.extend(f"{source} {safe(i, _ID_LIMIT)}" for i in hits)
+            shown = {safe(i, _ID_LIMIT) for i in hits}
+            self.tally.resolved.extend(f"{source} {i}" for i in sorted(shown))
+            # Read after all in this run (a retry failed, the listing's copy landed): not a failure.
+            for failed in (self.tally.new, self.tally.failed_again):
+                failed[:] = [e for e in failed if not (e["source"] == source and e["item_id"] in shown)]
             log.info("quarantine: %d %s item(s) resolved", len(hits), source)
 
     def retry(
@@ -259,6 +272,12 @@ def keep_api_object(
             if not is_data_error(exc):
                 raise
     return store.RAW_PAYLOAD, digest, obj
+
+
+class TooManyUnreadableError(PermanentError, RuntimeError):
+    """One step met more unreadable items than ``quarantine_max_new_per_step``: a bug or a format
+    change looks like every item being bad, and quarantining them all would hide it behind
+    moved watermarks. The batch at hand is not landed; a retry would read the same."""
 
 
 class QuarantinedItemsError(PermanentError, RuntimeError):

@@ -92,6 +92,7 @@ def refresh_referenced_payments(
         result.quarantine,
         sources=[q.SOURCE_PAYMENTS],
         max_attempts=settings.quarantine_attempts,
+        max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
     not_found: list[str] = []

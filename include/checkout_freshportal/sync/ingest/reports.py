@@ -56,6 +56,7 @@ def ingest_reports(
         result.quarantine,
         sources=[q.SOURCE_REPORTS, q.SOURCE_REPORT_FILES],
         max_attempts=settings.quarantine_attempts,
+        max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
     retry_quarantined_reports(client, engine, settings, quarantine, result, run_id=run_id)

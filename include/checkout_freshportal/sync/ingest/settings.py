@@ -53,6 +53,10 @@ class IngestSettings(TypedSettings):
     # many attempts in all it is parked (listed, counted, no longer retried) until an operator
     # re-queues it: an hourly schedule must not page someone forever for one bad object.
     quarantine_attempts: PositiveInt = 3
+    # More unreadable items than this in one step is not "a bad object": it is a bug or a format
+    # change, so the step fails (nothing of that batch lands, the watermark stays) instead of
+    # quarantining everything behind moved watermarks.
+    quarantine_max_new_per_step: PositiveInt = 100
     # Report files write timestamps without an offset, in the client entity's settlement time
     # zone (UTC unless the entity chose one): IANA names, per Client Entity ID, and the default.
     report_time_zone: str = "UTC"

@@ -4,7 +4,8 @@ One generated FinancialActions CSV (1,000,000 lines; 50,000 with ``--quick``), t
 in a scratch database created and dropped here:
 
 (a) baseline: ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the file into an empty table of
-    23 text columns - the floor for getting these bytes into PostgreSQL at all;
+    36 text columns (the real 35-column header plus Fee Detail) - the floor for getting these
+    bytes into PostgreSQL at all;
 (b) ``load_report_file`` into empty tables: raw file (compressed) + validation + staged merge,
     committed;
 (c) a second file overlapping (b)'s by 50%, the overlap now carrying a payout id (as a
@@ -34,6 +35,7 @@ from .harness import measure, median, pg_server_url, scratch_database
 FULL_LINES = 1_000_000
 QUICK_LINES = 50_000
 GOAL_RATIO = 0.5
+GOAL_RATIO_OVERLAP = 0.35
 GOAL_RSS = 1 << 30
 
 
@@ -142,6 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for k in ("b", "c")
     }
     ratio = rps["b"] / rps["a"]
+    ratio_c = rps["c"] / rps["a"]
     table = [
         _row("(a) COPY baseline (text table)", n, med["a_seconds"], rps["a"], peak["a_peak_rss"], rps["a"]),
         _row(
@@ -158,6 +161,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"repetitions: {repeat}; method: {method}",
         f"ratio (b)/(a) throughput: {ratio:.3f} (goal >= {GOAL_RATIO}) -> "
         f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}",
+        f"ratio (c)/(a) throughput: {ratio_c:.3f} (goal >= {GOAL_RATIO_OVERLAP}) -> "
+        f"{'met' if ratio_c >= GOAL_RATIO_OVERLAP else 'MISSED'}",
         f"peak RSS: {max(peak.values()) / 2**20:.0f} MiB (goal <= {GOAL_RSS / 2**20:.0f} MiB) -> "
         f"{'met' if max(peak.values()) <= GOAL_RSS else 'MISSED'}",
         f"(c) merge: {last_c['staged_inserted']:,} inserted, "
@@ -182,6 +187,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_b_over_a": ratio,
         "goal_ratio": GOAL_RATIO,
         "goal_ratio_met": ratio >= GOAL_RATIO,
+        "ratio_c_over_a": ratio_c,
+        "goal_ratio_overlap": GOAL_RATIO_OVERLAP,
+        "goal_ratio_overlap_met": ratio_c >= GOAL_RATIO_OVERLAP,
         "peak_rss_bytes": peak,
         "goal_rss_bytes": GOAL_RSS,
         "goal_rss_met": max(peak.values()) <= GOAL_RSS,

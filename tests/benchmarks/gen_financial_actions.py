@@ -1,9 +1,12 @@
-"""A deterministic generator of large FinancialActions report CSVs (docs/architecture.md layout).
+"""A deterministic generator of large FinancialActions report CSVs, as Checkout.com writes them.
 
-Realistic mix: captures with gross + interchange + scheme fixed/variable + gateway fee lines,
-refunds, chargebacks and authorisation fees; eight holding currencies across exponents 0, 2 and 3;
-fee amounts with 8 decimals; timestamps with 7 fractional digits. Streams to a file (never builds
-the CSV in memory).
+The real 35-column header plus ``Fee Detail`` (docs/checkout-com.md), CRLF line ends, timestamps
+without an offset, amounts in major units with trailing zeros dropped (``110``, ``-1.6``).
+Realistic mix: captures with gross + interchange + two scheme-fee lines of one breakdown type
+(told apart by Fee Detail; one action in 50 also repeats a line identically) + gateway fee,
+refunds, chargebacks, authentication fees on ``vau_`` ids, and entity-level lines without a
+payment (minimum billing fee); eight holding currencies across exponents 0, 2 and 3. Streams to
+a file (never builds the CSV in memory).
 
 Action ``a`` always produces the same lines, so a second file starting at a later action overlaps
 the first exactly on the shared actions (optionally with a payout id filled, as a by-payout file
@@ -19,10 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HEADER = (
-    "Client Entity ID,Sub Entity ID,Currency Account ID,Processing Channel ID,Payment ID,Action ID,"
-    "Action Type,Reference,Payment Method,Card Type,Region,Processed On,Requested On,Payout ID,"
-    "Breakdown Type,Fee Detail,Holding Currency,Holding Currency Amount,Processing Currency,"
-    "Processing Currency Amount,Transaction Currency,Transaction Currency Amount,FX Rate Applied"
+    "Client Entity ID,Client Entity Name,Sub Entity ID,Sub Entity Name,Processing Channel ID,"
+    "Merchant Category Code,Currency Account ID,Currency Account Name,Currency Account Custom ID,"
+    "Action Type,Action ID,Payment ID,Requested On,Processed On,Processing Currency,FX Rate Applied,"
+    "Holding Currency,FX Trade ID,Payout ID,Reference,Payment Method,Card Type,Card Category,"
+    "Issuer Country,Entity Country,Region,MID,Response Code,Response Description,Breakdown Type,"
+    "Processing Currency Amount,Holding Currency Amount,Entity Country Tax Currency,Tax Fx Rate,"
+    "Tax Currency Amount,Fee Detail"
 )
 
 # (code, exponent, weight)
@@ -58,22 +64,28 @@ def _ident(prefix: str, n: int, salt: int) -> str:
     return prefix + "".join(chars)
 
 
+def _trim(text: str) -> str:
+    """Trailing zeros dropped, as Checkout.com writes amounts (``110``, ``-1.6``)."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _major(minor: int, exp: int) -> str:
     sign = "-" if minor < 0 else ""
     m = abs(minor)
     if exp == 0:
         return f"{sign}{m}"
-    return f"{sign}{m // 10**exp}.{m % 10**exp:0{exp}d}"
+    return _trim(f"{sign}{m // 10**exp}.{m % 10**exp:0{exp}d}")
 
 
 def _fee(e8: int) -> str:
     sign = "-" if e8 < 0 else ""
     e8 = abs(e8)
-    return f"{sign}{e8 // 100_000_000}.{e8 % 100_000_000:08d}"
+    return _trim(f"{sign}{e8 // 100_000_000}.{e8 % 100_000_000:08d}")
 
 
 def _ts(dt: datetime, tick: int) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}{tick % 10}Z"
+    del tick
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True)
@@ -89,40 +101,58 @@ def action_lines(a: int, spec: Spec) -> list[str]:
     method, card_type = rng.choice(_METHODS)
     region = rng.choice(_REGIONS)
     r = rng.random()
-    kind = "Capture" if r < 0.70 else "Refund" if r < 0.90 else "Chargeback" if r < 0.95 else "Authorization"
+    kind = (
+        "Capture"
+        if r < 0.70
+        else "Refund"
+        if r < 0.88
+        else "Chargeback"
+        if r < 0.93
+        else "Authentication"
+        if r < 0.98
+        else "Minimum Billing Fee"
+    )
     pay = _ident("pay_", a // 2 if kind == "Refund" else a, 7)
     act = _ident("act_", a, 11)
-    requested = EPOCH + timedelta(seconds=a * 3, microseconds=rng.randrange(1_000_000))
-    processed = requested + timedelta(seconds=rng.randrange(1, 7200), microseconds=rng.randrange(1_000_000))
+    if kind == "Authentication":
+        pay, act = _ident("vau_", a, 7), _ident("act_", a, 11)
+    elif kind == "Minimum Billing Fee":
+        pay, act = "", _ident("mbf_", a, 11)
+    requested = EPOCH + timedelta(seconds=a * 3)
+    processed = requested + timedelta(seconds=rng.randrange(1, 7200))
     gross_minor = rng.randrange(100, 500_000) * (10 if exp == 3 else 1)
     if exp == 0:
         gross_minor = rng.randrange(100, 100_000)
+    card = f"{method},{card_type},Consumer,NL,GB,{region}" if pay.startswith("pay_") else ",,,,GB,"
     prefix = (
-        f"ent_client00000000000000000000,ent_sub0000000000000000000000000,ca_{'acct' + code.lower():0<26},"
-        f"pc_channel000000000000000000,{pay},{act},{kind},ORD-{a:09d},{method},{card_type},{region},"
-        f"{_ts(processed, a)},{_ts(requested, a + 3)},{spec.payout_id},"
+        "ent_client00000000000000000000,Client Ltd,ent_sub0000000000000000000000000,Shop,"
+        f"pc_channel000000000000000000,5411,ca_{'acct' + code.lower():0<26},{code} account,,"
+        f"{kind},{act},{pay},{_ts(requested, a)},{_ts(processed, a)},{code},1,{code},,{spec.payout_id},"
+        f"ORD-{a:09d},{card},mid_000123,10000,Approved,"
     )
-    fx = "1"
-    cur3 = f"{code},{{amt}},{code},{{amt}},{code},{{amt}},{fx}"
     lines = []
 
     def add(breakdown: str, detail: str, amount: str) -> None:
-        lines.append(prefix + f"{breakdown},{detail}," + cur3.format(amt=amount))
+        lines.append(prefix + f"{breakdown},{amount},{amount},,,,{detail}")
 
     if kind == "Capture":
         add("Gross", "", _major(gross_minor, exp))
         add("Interchange Fee", "Interchange", _fee(-rng.randrange(1, 2_000_000_000)))
-        add("Scheme Fixed Fee", "Visa Fixed Acquirer Network Fee", _fee(-rng.randrange(1, 50_000_000)))
-        add("Scheme Variable Fee", "Scheme Variable", _fee(-rng.randrange(1, 900_000_000)))
+        add("Scheme Fee", "Visa Fixed Acquirer Network Fee", _fee(-rng.randrange(1, 50_000_000)))
+        add("Scheme Fee", "Scheme Variable", _fee(-rng.randrange(1, 900_000_000)))
         add("Gateway Fee", "Gateway", _fee(-rng.randrange(1, 30_000_000)))
+        if a % 50 == 0:
+            lines.append(lines[-1])  # an identical line (Checkout.com: tell them apart by row)
     elif kind == "Refund":
         add("Gross", "", _major(-gross_minor, exp))
         add("Gateway Fee", "Gateway", _fee(-rng.randrange(1, 30_000_000)))
     elif kind == "Chargeback":
         add("Gross", "", _major(-gross_minor, exp))
         add("Chargeback Fee", "Chargeback", _fee(-rng.randrange(500_000_000, 2_500_000_000)))
+    elif kind == "Authentication":
+        add("Authentication Fee", "3DS", _fee(-rng.randrange(1, 10_000_000)))
     else:
-        add("Authentication Fixed Fee", "3DS", _fee(-rng.randrange(1, 10_000_000)))
+        add("Minimum Billing Fee", "", _fee(-rng.randrange(1, 10_000_000_000)))
     return lines
 
 

@@ -26,7 +26,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import repeat
+from operator import add, floordiv, itemgetter, methodcaller, mod
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checkout_freshportal import money
@@ -35,6 +37,9 @@ from checkout_freshportal.warehouse import report_csv as rc
 _UTC_SUFFIX = "+00:00"
 _E8 = 100_000_000
 _ZEROS = ["0" * k for k in range(9)]
+_first, _third = itemgetter(0), itemgetter(2)
+_md5 = partial(hashlib.md5, usedforsecurity=False)
+_hexdigest = methodcaller("hexdigest")
 #: Identity columns of a financial-action line, in digest order (docs/warehouse.md).
 IDENTITY_COLUMNS = (
     "action_id",
@@ -158,16 +163,29 @@ def _minor(e8: int, currency: str) -> int:
 
 
 def _amount_columns(values: Sequence[str], currencies: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(``_e8`` texts, ``_minor`` texts) of an amount column; ``""`` where the value is empty."""
-    if "" not in values:
-        e8s = list(map(_e8, values))
-        distinct = set(currencies)
-        if len(distinct) == 1:
-            d = _divisor(distinct.pop())
-            minors = [_round(x, d) for x in e8s] if d > 1 else e8s
-        else:
-            minors = list(map(_minor, e8s, currencies))
-        return list(map(str, e8s)), list(map(str, minors))
+    """(``_e8`` texts, ``_minor`` texts) of an amount column; ``""`` where the value is empty.
+
+    C-level ``map`` chains only: ``"-1.6"`` -> ``("-1", ".", "6")`` -> ``"-1" + "60000000"`` ->
+    ``int`` (the grammar guarantees digits before the point and at most 8 after it). Minor units:
+    ``(e8 + d/2) // d`` rounds half up; an exact tie (remainder 0 after adding d/2, rare) with an
+    odd result steps down one, which makes it half-even."""
+    if "" in values:
+        return _amount_columns_sparse(values, currencies)
+    parts = list(map(str.partition, values, repeat(".")))
+    fracs = map(str.ljust, map(_third, parts), repeat(8), repeat("0"))
+    e8s = list(map(int, map(add, map(_first, parts), fracs)))
+    divisors = list(map(_divisor, currencies))
+    shifted = list(map(add, e8s, map(floordiv, divisors, repeat(2))))
+    minors = list(map(floordiv, shifted, divisors))
+    rems = list(map(mod, shifted, divisors))
+    if 0 in rems:
+        for i, r in enumerate(rems):
+            if r == 0 and minors[i] & 1:
+                minors[i] -= 1
+    return list(map(str, e8s)), list(map(str, minors))
+
+
+def _amount_columns_sparse(values: Sequence[str], currencies: Sequence[str]) -> tuple[list[str], list[str]]:
     e8_out, minor_out = [], []
     for v, c in zip(values, currencies, strict=True):
         if v:
@@ -185,6 +203,10 @@ def _round(x: int, d: int) -> int:
     if 2 * r > d or (2 * r == d and q & 1):
         q += 1
     return q
+
+
+def _upper(values: Sequence[str]) -> Sequence[str]:
+    return values if all(map(str.isupper, set(values) - {""})) else [v.upper() for v in values]
 
 
 @dataclass
@@ -225,6 +247,8 @@ class Converter:
         empty = [""] * n
         out: list[Sequence[str]] = []
         entities = col(self._entity) if self._entity is not None and not self.zones.uniform else None
+        upper: dict[int, Sequence[str]] = {}  # currency columns, upper-cased
+        amounts: list[tuple[Sequence[str], Sequence[str], tuple[list[str], list[str]]]] = []
         for f in self.spec.fields:
             i = self.hmap.index[f.header]
             if i is None:
@@ -234,13 +258,19 @@ class Converter:
             if f.kind in ("text", "decimal"):
                 out.append(values)
             elif f.kind == "currency":
-                out.append(
-                    values if all(map(str.isupper, set(values) - {""})) else [v.upper() for v in values]
-                )
+                upper[i] = _upper(values)
+                out.append(upper[i])
             elif f.kind == "amount":
                 ci = self.hmap.index[f.currency or ""]
-                currencies = [c.upper() for c in col(ci)] if ci is not None else empty
-                out.extend(_amount_columns(values, currencies))
+                currencies = (upper.get(ci) or _upper(col(ci))) if ci is not None else empty
+                for done_values, done_currencies, converted in amounts:
+                    if done_values == values and done_currencies == currencies:
+                        out.extend(converted)  # processing = holding amount (no FX): most lines
+                        break
+                else:
+                    converted = _amount_columns(values, currencies)
+                    amounts.append((values, currencies, converted))
+                    out.extend(converted)
             elif f.kind == "date":
                 out.append([v if len(v) <= 10 else _utc_date(v, self.zones.default) for v in values])
             elif entities is not None:
@@ -260,31 +290,41 @@ class LineKeys:
 
     def __init__(self) -> None:
         self._first: set[str] = set()
-        self._repeats: dict[str, int] = {}
+        self._copies: dict[str, int] = {}  # occurrence-1 key of a repeated identity -> copies so far
 
     def keys(self, block: TypedBlock) -> tuple[list[str], list[str]]:
         """(line keys, occurrences as text) of the block's lines."""
         identity = list(map(SEP.join, zip(*map(block.column, IDENTITY_COLUMNS), strict=True)))
-        keys = [line_key(x, 1) for x in identity]
+        keys = list(map(_hexdigest, map(_md5, map(str.encode, map(add, identity, repeat(SEP + "1"))))))
+        occurrences = ["1"] * len(keys)
         fresh = set(keys)
-        if len(fresh) == len(keys) and self._first.isdisjoint(fresh):
-            self._first |= fresh
-            return keys, ["1"] * len(keys)
-        return self._number(identity, keys)
+        earlier = fresh & self._first  # identities seen in earlier blocks
+        self._first |= fresh
+        repeated = set(earlier)
+        if len(fresh) != len(keys):  # identical lines inside the block
+            counts: dict[str, int] = {}
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
+            repeated |= {k for k, n in counts.items() if n > 1}
+        if repeated:
+            self._number(identity, keys, occurrences, repeated, earlier)
+        return keys, occurrences
 
-    def _number(self, identity: list[str], keys: list[str]) -> tuple[list[str], list[str]]:
-        """The slow path: a block holding a repeated identity, numbered line by line."""
-        first, repeats = self._first, self._repeats
-        out: list[str] = []
-        occurrences: list[str] = []
-        for x, k in zip(identity, keys, strict=True):
-            if k in first:
-                n = repeats.get(k, 1) + 1
-                repeats[k] = n
-                out.append(line_key(x, n))
-                occurrences.append(str(n))
-            else:
-                first.add(k)
-                out.append(k)
-                occurrences.append("1")
-        return out, occurrences
+    def _number(
+        self,
+        identity: list[str],
+        keys: list[str],
+        occurrences: list[str],
+        repeated: set[str],
+        earlier: set[str],
+    ) -> None:
+        """Number the copies of repeated identities in file order (the first copy keeps 1)."""
+        counts = self._copies
+        for i in [i for i, k in enumerate(keys) if k in repeated]:
+            k = keys[i]
+            c = counts.get(k)
+            n = (1 if k in earlier else 0) + 1 if c is None else c + 1
+            counts[k] = n
+            if n > 1:
+                keys[i] = line_key(identity[i], n)
+                occurrences[i] = str(n)

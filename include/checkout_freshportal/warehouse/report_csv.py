@@ -680,7 +680,7 @@ class BlockChecker:
 class Block:
     """Consecutive records of a CSV body: ``n`` records from line number ``first`` on."""
 
-    __slots__ = ("_flat", "_rows", "first", "n", "ncols")
+    __slots__ = ("_columns", "_flat", "_rows", "first", "n", "ncols")
 
     def __init__(
         self,
@@ -692,6 +692,7 @@ class Block:
     ) -> None:
         self.first, self.ncols, self._flat, self._rows = first, ncols, flat, rows
         self.n = len(flat) // ncols if flat is not None else len(rows or ())
+        self._columns: dict[int, Sequence[str]] = {}  # checks and conversion slice each once
 
     @property
     def plain(self) -> bool:
@@ -699,9 +700,11 @@ class Block:
         return self._flat is not None
 
     def column(self, i: int) -> Sequence[str]:
-        if self._flat is not None:
-            return self._flat[i :: self.ncols]
-        return [r[i] for r in self._rows or ()]
+        col = self._columns.get(i)
+        if col is None:
+            col = self._flat[i :: self.ncols] if self._flat is not None else [r[i] for r in self._rows or ()]
+            self._columns[i] = col
+        return col
 
     def rows(self) -> list[list[str]]:
         if self._rows is None:
@@ -783,7 +786,7 @@ class CsvBody:
         if '"' not in text and "\x00" not in text:
             crlf = "\r" in text
             if not crlf or text.count("\r") == text.count("\r\n"):
-                lines = (text.replace("\r\n", "\n") if crlf else text).split("\n")
+                lines = text.split("\r\n" if crlf else "\n")
                 if lines[-1] == "":
                     lines.pop()
                 if set(map(str.count, lines, repeat(","))) <= {self.ncols - 1}:

@@ -279,6 +279,7 @@ def _stage(
     try:
         with _quiet_gc():
             for block, errors in records:
+                clock.lap("read_validate")
                 doomed = doomed or (bool(errors) and not max_bad_share)
                 if doomed:
                     continue
@@ -296,11 +297,13 @@ def _stage(
                         for n, e in errors.items()
                     )
                 typed = convert(block, keep)
+                clock.lap("convert")
                 if sink is not None:
                     sink.add(typed)
                 else:
                     payout_blocks.append(typed)
-        clock.lap("convert")
+                clock.lap("route")
+        clock.lap("read_validate")
         _check_share(file_id, records.total, records.bad, records.first_bad(), max_bad_share)
         if sink is not None:
             res = sink.finish()
@@ -312,4 +315,6 @@ def _stage(
     finally:
         if isinstance(sink, CopySink):
             sink.close()
+        if sink is not None:
+            clock.phases.update(sink.timings)
     return records.total, records.bad, records.first_bad(), res

@@ -19,7 +19,9 @@ import csv
 import hashlib
 import io
 import os
+import queue
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ RAW_PART_BYTES = 1 << 20
 #: a quarter in size for three times the CPU.
 GZIP_LEVEL = 1
 CONTENT_ENCODING = "gzip"
+#: Chunks waiting for the compressing thread (bounds memory if it falls behind).
+SPOOL_QUEUE = 64
 
 
 @dataclass(frozen=True)
@@ -51,27 +55,52 @@ class RawFileInfo:
 
 
 class Spool:
-    """The file's bytes, gzip-compressed as they stream by, in an anonymous temporary file."""
+    """The file's bytes, gzip-compressed as they stream by, in an anonymous temporary file.
+
+    Compression runs in a worker thread (zlib releases the GIL), so it overlaps the parsing of
+    the file instead of adding to it; ``finish`` waits for it."""
 
     def __init__(self, level: int = GZIP_LEVEL) -> None:
         self._z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
         self.file = tempfile.TemporaryFile(prefix="cfp_report_")  # noqa: SIM115 (closed in __exit__)
         self.size = 0
         self.finished = False
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SPOOL_QUEUE)
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="report-spool", daemon=True)
+        self._worker.start()
 
     def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop()
         self.file.close()
 
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the producer must never block on a full queue
+            try:
+                out = self._z.compress(data)
+                if out:
+                    self.file.write(out)
+            except BaseException as exc:  # re-raised by finish()
+                self._error = exc
+
+    def _stop(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+
     def feed(self, data: bytes) -> None:
-        out = self._z.compress(data)
-        if out:
-            self.file.write(out)
+        self._queue.put(data)
 
     def finish(self) -> None:
         if not self.finished:
+            self._stop()
+            if self._error is not None:
+                raise self._error
             self.file.write(self._z.flush())
             self.file.flush()
             self.size = self.file.tell()

@@ -17,6 +17,7 @@ Payouts files (a line per payout, small) go through ``upsert`` on both engines.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
@@ -84,6 +85,11 @@ class _Router:
         self.pending: list[TypedBlock] = []
         self.pending_lines = 0
         self.res = UpsertResult()
+        #: seconds per server-side phase (``ReportLoadResult.timings``)
+        self.timings: dict[str, float] = {}
+
+    def _time(self, name: str, since: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - since
 
     def add(self, block: TypedBlock) -> None:
         if block.n:
@@ -100,8 +106,10 @@ class _Router:
         times = {t for b in blocks for t in b.column("processed_on")}
         instants = list(map(datetime.fromisoformat, times))
         for lo, hi in self.windows.missing(min(instants), max(instants)):
+            t = time.perf_counter()
             self.existing.update(k.replace("-", "") for k in self.read_keys(lo, hi))
             self.windows.add(lo, hi)
+            self._time("read_keys", t)
         self.write(keyed)
 
     def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
@@ -138,7 +146,7 @@ class CopySink(_Router):
     def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
         super().__init__(conn, spec, [_csv_column([c])[0] for c in constants])
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
-        self._inflight: Future[int] | None = None
+        self._inflight: Future[None] | None = None
         self._tmp: str | None = None
         self._updates = 0
         cols = ", ".join(q(conn, c) for c in self.columns)
@@ -146,8 +154,10 @@ class CopySink(_Router):
 
     def _wait(self) -> None:
         if self._inflight is not None:
+            t = time.perf_counter()
             fut, self._inflight = self._inflight, None
             fut.result()
+            self._time("copy_wait", t)
 
     def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
         self._wait()
@@ -173,12 +183,15 @@ class CopySink(_Router):
             else:
                 new.extend(lines)
         self._wait()
+        jobs = []
         if old:
-            self._copy_now(self._temp(), old)
+            self._updates += len(old)
+            jobs.append((self._copy_sql.format(q(self.conn, self._temp())), self._encode(old)))
         if new:
             self.res += UpsertResult(inserted=len(new))
-            sql = self._copy_sql.format(q(self.conn, self.table.name))
-            self._inflight = self._pool.submit(self._copy, sql, self._encode(new))
+            jobs.append((self._copy_sql.format(q(self.conn, self.table.name)), self._encode(new)))
+        if jobs:
+            self._inflight = self._pool.submit(self._copy_all, jobs)
 
     def _encode(self, lines: list[str]) -> bytes:
         tail = "," + ",".join(self.constants) + "\n"
@@ -190,9 +203,9 @@ class CopySink(_Router):
                 cp.write(data[i : i + (1 << 20)])
         return len(data)
 
-    def _copy_now(self, target: str, lines: list[str]) -> None:
-        self._updates += len(lines)
-        self._copy(self._copy_sql.format(q(self.conn, target)), self._encode(lines))
+    def _copy_all(self, jobs: list[tuple[str, bytes]]) -> None:
+        for sql, data in jobs:
+            self._copy(sql, data)
 
     def _temp(self) -> str:
         if self._tmp is None:
@@ -210,8 +223,14 @@ class CopySink(_Router):
         self.flush()
         self._wait()
         if self._tmp is not None:
+            t = time.perf_counter()
             conn, tmp = self.conn, q(self.conn, self._tmp)
             conn.exec_driver_sql(f"ANALYZE {tmp}")
+            # Room for the hash join over the file's existing lines (transaction-local setting);
+            # JIT off: compiling the change-detection expressions costs more than it saves.
+            conn.exec_driver_sql(
+                "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true)"
+            )
             plan = plan_merge(self.table, self.columns, self.spec.key)
             cols = ", ".join(q(conn, c) for c in plan.columns)
             updated = conn.exec_driver_sql(
@@ -219,6 +238,7 @@ class CopySink(_Router):
             ).rowcount
             conn.exec_driver_sql(f"DROP TABLE {tmp}")
             self.res += UpsertResult(updated=updated, unchanged=self._updates - updated)
+            self._time("update", t)
         return self.res
 
 

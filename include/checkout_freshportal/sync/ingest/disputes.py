@@ -1,5 +1,6 @@
 """Disputes by ``last_update``, read again with an overlap before the watermark (a dispute
-changes long after its payment, so creation time cannot bound it)."""
+changes long after its payment, so creation time cannot bound it). An unreadable dispute is kept
+raw and quarantined, the rest lands; quarantined ones are retried by id first (quarantine.py)."""
 
 from __future__ import annotations
 

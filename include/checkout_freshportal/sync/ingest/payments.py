@@ -1,5 +1,9 @@
 """Payments by search window: each window lands (raw, staged payments, their actions) and moves
 the watermark in one transaction, so a run that dies between windows resumes where data stopped.
+
+A payment that cannot be read is kept raw and quarantined in the transaction of its batch, so the
+rest lands and the watermark moves past it; the step first retries the quarantined ones by id
+(quarantine.py).
 """
 
 from __future__ import annotations

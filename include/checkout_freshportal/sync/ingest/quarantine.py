@@ -135,7 +135,6 @@ class Quarantine:
         self.sources = tuple(sources)
         with engine.connect() as conn:
             self._open = {s: store.open_ids(conn, s) for s in self.sources}
-        self._retried: set[tuple[str, str]] = set()
 
     def is_open(self, source: str, item_id: str) -> bool:
         return item_id in self._open.get(source, set())
@@ -153,8 +152,9 @@ class Quarantine:
     ) -> None:
         """Record ``item_id`` as unreadable in ``conn``'s transaction (the one landing the rest).
 
-        ``raw`` is where its raw copy went (:func:`keep_api_object`, ...). An item this run
-        already retried, met again in a listing, counts neither as new nor as another attempt.
+        ``raw`` is where its raw copy went (:func:`keep_api_object`, ...). ``retry``: a retry of
+        an open item (another attempt); an open item met again in a listing or the re-walk
+        (``retry`` false) counts neither as new nor as an attempt.
         """
         location, digest, payload = raw
         failure = store.Failure(
@@ -221,7 +221,6 @@ class Quarantine:
         with self.engine.connect() as conn:
             due = store.open_items(conn, source)
         for item in due:
-            self._retried.add((source, item.item_id))
             self.tally.retried += 1
             try:
                 attempt(item)

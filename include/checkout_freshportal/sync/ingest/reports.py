@@ -1,5 +1,8 @@
 """Report files (financial actions, payouts) by report creation time; a file already loaded is
-neither downloaded nor loaded again, so the overlap before the watermark costs one listing."""
+neither downloaded nor loaded again, so the overlap before the watermark costs one listing.
+
+A listing entry or a file that cannot be read is kept raw and quarantined, the other reports and
+files load and the watermark moves past it; quarantined ones are retried first (quarantine.py)."""
 
 from __future__ import annotations
 

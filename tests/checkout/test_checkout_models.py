@@ -1,4 +1,4 @@
-"""Typed helpers over the API's JSON: balances, next links, timestamps."""
+"""Typed helpers over the API's JSON: balances, next links, timestamps, and the vocabulary's spellings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from checkout_freshportal.checkout import Balances, BalancesError, next_href, parse_ts, payment_balances
+from checkout_freshportal.checkout import (
+    Balances,
+    BalancesError,
+    next_href,
+    parse_ts,
+    payment_balances,
+    statuses,
+)
 from checkout_freshportal.checkout.models import balance_fields, parse_api_ts
 from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
 from checkout_freshportal.timeutil import TimestampError
@@ -99,3 +106,35 @@ def test_parse_ts_still_refuses_an_unstated_zone_and_api_ts_refuses_garbage() ->
     for text in ("2023-08-25T14:15:24.3448464ZZ", "2023-08-24T14:15:3448464Z"):
         with pytest.raises(TimestampError):
             parse_api_ts(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("regular", "Regular"), ("MOTO", "MOTO"), ("moto", "MOTO"), ("pay_later", "PayLater"), ("Gift", "Gift")],
+)
+def test_payment_types_in_the_api_references_spelling(raw: str, expected: str) -> None:
+    assert statuses.canonical_payment_type(raw) == expected
+    assert statuses.canonical_payment_type("  ") is None
+
+
+@pytest.mark.parametrize("raw", ["credit", "Credit", "CREDIT", " credit "])
+def test_card_types_in_any_case_are_one_value(raw: str) -> None:
+    assert statuses.canonical_card_type(raw) == "CREDIT"
+    assert statuses.canonical_card_type("deferred_debit") == "DEFERRED DEBIT"
+
+
+@pytest.mark.parametrize(
+    ("approved", "status", "expected"),
+    [
+        (True, None, True),
+        (False, "Approved", False),  # the flag, when sent, wins
+        (None, "Approved", True),
+        (None, "approved", True),
+        (None, "Declined", False),
+        (None, "Pending", None),
+        (None, None, None),
+        ("yes", "Pending", None),
+    ],
+)
+def test_action_approval_from_the_flag_or_the_search_status(approved, status, expected) -> None:
+    assert statuses.action_approved(approved, status) is expected

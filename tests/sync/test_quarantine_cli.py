@@ -98,6 +98,11 @@ def test_requeue_one_all_and_unknown(quarantined, capsys):
     code, _ = cfp(capsys, "quarantine", "requeue", "--url", quarantined)
     assert code == "cfp quarantine requeue: give SOURCE ITEM_ID, or --all [SOURCE]"
 
+    code, out = cfp(
+        capsys, "quarantine", "requeue", "--all", "--source", "checkout.report_files", "--url", quarantined
+    )
+    assert code == 0
+    assert "re-queued 1 item(s) of checkout.report_files" in out
     code, out = cfp(capsys, "quarantine", "requeue", "--all", "--url", quarantined)
     assert code == 0
     assert "re-queued 2 item(s)" in out

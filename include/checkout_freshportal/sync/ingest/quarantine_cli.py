@@ -50,6 +50,7 @@ def add_quarantine_parser(subparsers: Any) -> argparse.ArgumentParser:
     rq.add_argument("source", nargs="?", help=f"the item's source ({_SOURCES})")
     rq.add_argument("item_id", nargs="?", help="the item's id (as `list` shows it)")
     rq.add_argument("--all", action="store_true", help="every open item (of SOURCE, if given)")
+    rq.add_argument("--source", dest="only_source", help="with --all: only this source")
     rq.add_argument("--url", help="warehouse URL (default CFP_WAREHOUSE_URL)")
     rq.set_defaults(func=run_requeue)
     return p
@@ -117,6 +118,10 @@ def run_list(args: argparse.Namespace) -> int:
 def run_requeue(args: argparse.Namespace) -> int:
     from checkout_freshportal.warehouse import quarantine as store
 
+    if args.only_source:
+        if not args.all or (args.source and args.source != args.only_source):
+            raise SystemExit(f"{COMMAND} requeue: --source goes with --all (one item: SOURCE ITEM_ID)")
+        args.source = args.only_source
     if args.all == bool(args.item_id):
         raise SystemExit(f"{COMMAND} requeue: give SOURCE ITEM_ID, or --all [SOURCE]")
     if not args.all and not args.source:

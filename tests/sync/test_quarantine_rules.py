@@ -1,0 +1,66 @@
+"""Which failures quarantine one item and which fail the step, and how a reason is kept."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from checkout_freshportal.checkout import errors as cko
+from checkout_freshportal.sync.ingest import quarantine as q
+from checkout_freshportal.timeutil import TimestampError
+from checkout_freshportal.warehouse.mappers import MappingError
+from checkout_freshportal.warehouse.report_csv import ReportColumnsError
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MappingError("payment", "pay_1", "amount", "not an integer"),
+        TimestampError("not an ISO 8601 timestamp"),
+        ReportColumnsError("missing required column(s)"),
+        q.UnreadableItemError("no id"),
+        KeyError("id"),
+        cko.NotFoundError(status=404),
+        cko.ValidationError(status=422),
+        sa.exc.IntegrityError("insert", {}, sqlite3.IntegrityError("UNIQUE constraint failed")),
+    ],
+)
+def test_the_items_own_problems_are_quarantined(error: Exception) -> None:
+    assert q.is_item_error(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        cko.AuthenticationError(status=401),  # every item would fail alike
+        cko.ActionNotAllowedError(status=403),
+        cko.ServerError(status=503),
+        cko.RateLimitedError(status=429),
+        cko.CheckoutTransportError("read timeout"),
+        requests.ConnectionError("reset"),
+        ConnectionResetError(),
+        sa.exc.OperationalError("select", {}, sqlite3.OperationalError("database is locked")),
+        KeyboardInterrupt(),
+    ],
+)
+def test_what_would_fail_any_item_fails_the_step(error: BaseException) -> None:
+    assert not q.is_item_error(error)
+
+
+def test_a_reason_is_one_bounded_line_without_card_numbers_or_emails() -> None:
+    huge = ValueError("x" * 100_000 + "\n4111 1111 1111 1111 jan@example.nl")
+    reason = q.reason_of(huge)
+    assert len(reason) < 2000
+    assert "\n" not in reason
+    short = q.reason_of(ValueError("card 4111111111111111, mail jan@example.nl\r\n\x1b[31m"))
+    assert short == "ValueError: card ************1111, mail ***@***\\x0d\\x0a\\x1b[31m"
+
+
+def test_an_object_without_a_usable_id_is_named_by_its_content() -> None:
+    assert q.item_id_of({"id": "pay_1"}) == "pay_1"
+    named = {q.item_id_of(obj) for obj in ({"amount": 1}, {"amount": 1}, {"id": "pay\n1"}, ["x"])}
+    assert len(named) == 3
+    assert all(i.startswith("sha256:") for i in named)

@@ -264,3 +264,21 @@ def test_more_unreadable_items_than_the_limit_fail_the_step_instead(sandbox, war
     assert ("checkout.reports", victims["entry"]) in rows  # the first of the step, within the limit
     assert ("checkout.report_files", victims["file"]) not in rows  # the second rolled back
     engine.dispose()
+
+
+def test_a_file_storage_refuses_is_quarantined_with_its_listing_entry(sandbox, warehouse_url):
+    victims = pick_victims(sandbox)
+    engine = migrated_engine(warehouse_url)
+    poison(sandbox, id=victims["file"], status=404)
+
+    error = failing_run(sandbox, engine, settings(), "gone")
+
+    assert f"checkout.report_files {victims['file']} [quarantined, attempt 1]: NotFoundError" in str(error)
+    row = quarantine_rows(engine)[("checkout.report_files", victims["file"])]
+    assert row.raw_location == "payload"  # no bytes to keep: the listing's entry and the error
+    assert row.payload["report_id"] == victims["file_report"]
+    assert row.payload["download_error"].startswith("NotFoundError")
+    cure(sandbox)
+    assert run(sandbox, engine, settings(), "back")["ingest_reports"]["files_loaded"] == 1
+    assert quarantine_rows(engine)[("checkout.report_files", victims["file"])].state == "resolved"
+    engine.dispose()

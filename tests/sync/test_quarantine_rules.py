@@ -50,6 +50,14 @@ def test_what_would_fail_any_item_fails_the_step(error: BaseException) -> None:
     assert not q.is_item_error(error)
 
 
+def test_a_file_that_storage_keeps_refusing_is_the_files_problem() -> None:
+    refused = cko.ActionNotAllowedError(status=403)  # after fresh signed URLs were tried
+    assert q.is_item_error(refused, download=True)
+    assert not q.is_item_error(refused)
+    assert not q.is_item_error(cko.AuthenticationError(status=401), download=True)
+    assert not q.is_item_error(cko.ServerError(status=502), download=True)
+
+
 def test_a_reason_is_one_bounded_line_without_card_numbers_or_emails() -> None:
     huge = ValueError("x" * 100_000 + "\n4111 1111 1111 1111 jan@example.nl")
     reason = q.reason_of(huge)

@@ -10,7 +10,8 @@ HTTP answer, and need to take the poison away again to see the item heal:
   the disputes list, a dispute, the reports list, a report) carries it changed by the JSON merge
   patch (RFC 7386: a ``null`` removes a field);
 * ``POST /_sandbox/poison`` ``{"id": "file_...", "content": "..."}``: the storage download of that
-  report file answers with ``content`` instead of the file;
+  report file answers with ``content`` instead of the file; ``{"id": "file_...", "status": 404}``
+  answers with that status (no body) instead;
 * ``GET`` lists the poison, ``DELETE`` removes all of it, ``DELETE /_sandbox/poison/{id}`` one.
 
 An ASGI middleware inside the API middleware (so authentication, limits and faults still come
@@ -48,23 +49,29 @@ class PoisonBook:
         self._lock = threading.Lock()
         self.patches: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
+        self.statuses: dict[str, int] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.patches or self.contents)
+        return bool(self.patches or self.contents or self.statuses)
 
     def listing(self) -> dict[str, Any]:
         with self._lock:
             files = {k: v.decode("utf-8", "replace") for k, v in self.contents.items()}
-            return {"patches": dict(self.patches), "contents": files}
+            return {"patches": dict(self.patches), "contents": files, "statuses": dict(self.statuses)}
 
     def add(self, data: dict[str, Any]) -> None:
         item_id, patch, content = data.get("id"), data.get("patch"), data.get("content")
+        status = data.get("status")
         if not isinstance(item_id, str) or not item_id:
             raise BadRequest("id_required")
-        if (patch is None) == (content is None):
-            raise BadRequest("patch_or_content_required")
+        if [patch, content, status].count(None) != 2:
+            raise BadRequest("one_of_patch_content_status_required")
         with self._lock:
-            if patch is not None:
+            if status is not None:
+                if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+                    raise BadRequest("status_invalid")
+                self.statuses[item_id] = status
+            elif patch is not None:
                 if not isinstance(patch, dict):
                     raise BadRequest("patch_invalid")
                 self.patches[item_id] = patch
@@ -78,9 +85,10 @@ class PoisonBook:
             if item_id is None:
                 self.patches.clear()
                 self.contents.clear()
+                self.statuses.clear()
                 return True
-            found = self.patches.pop(item_id, None) is not None
-            return (self.contents.pop(item_id, None) is not None) or found
+            found = [d.pop(item_id, None) is not None for d in (self.patches, self.contents, self.statuses)]
+            return any(found)
 
     def patch_body(self, body: bytes) -> bytes:
         """The JSON answer with poisoned objects patched (unchanged bytes when none is in it)."""
@@ -131,6 +139,13 @@ class PoisonMiddleware:
         path: str = scope["path"]
         if path.startswith(_STORAGE):
             file_id = path[len(_STORAGE) :].split("/", 1)[0]
+            status = book.statuses.get(file_id)
+            if status is not None:
+                await send(
+                    {"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]}
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
             content = book.contents.get(file_id)
             if content is not None:
                 headers = [
@@ -176,7 +191,8 @@ def get_poison(request: Request) -> Response:
 
 @router.post("/poison")
 def post_poison(request: Request, body: bytes = Depends(raw_body)) -> Response:
-    """``{"id", "patch"}`` for an API object, ``{"id", "content"}`` for a report file."""
+    """``{"id", "patch"}`` for an API object, ``{"id", "content"}`` or ``{"id", "status"}`` for a
+    report file."""
     _book(request).add(parse_json(body))
     return json_response(_book(request).listing())
 

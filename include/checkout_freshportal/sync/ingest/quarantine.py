@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import urllib3.exceptions
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.errors import PermanentError, is_permanent
 from checkout_freshportal.http.errors import HttpError
 from checkout_freshportal.logsafe import safe, safe_masked
 from checkout_freshportal.warehouse import quarantine as store
@@ -52,18 +52,22 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def is_item_error(exc: BaseException) -> bool:
+def is_item_error(exc: BaseException, *, download: bool = False) -> bool:
     """Whether ``exc``, raised while reading one item, is that item's problem.
 
     Yes for what the item's data causes: a mapping or validation error, an unreadable report file
     (``ReportLoadError``), a value the database refuses (``is_data_error``), a 404/410/422 for that
-    one object. No for what would fail any item the same way or may pass by itself: the network,
-    a 5xx or 429 after the client's retries, an auth error, the database being down or locked.
-    Those fail the step as before (Airflow retries the transient ones).
+    one object, and for a file ``download`` any permanent HTTP error but a 401 (storage refusing
+    one file's fresh signed URLs: a 403 after the client's retries). No for what would fail any
+    item the same way or may pass by itself: the network, a 5xx or 429 after the client's
+    retries, an auth error, the database being down or locked. Those fail the step as before
+    (Airflow retries the transient ones).
     """
     if not isinstance(exc, Exception):
         return False
     if isinstance(exc, HttpError):
+        if download and exc.status != 401 and is_permanent(exc):
+            return True
         return exc.status in ITEM_HTTP_STATUSES
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return is_data_error(exc)
@@ -211,6 +215,8 @@ class Quarantine:
         source: str,
         attempt: Callable[[store.QuarantineItem], None],
         raw_of: Callable[[Connection, store.QuarantineItem], tuple[str, str | None, Any]],
+        *,
+        download: bool = False,
     ) -> None:
         """Retry the due items of ``source``, oldest first, each on its own.
 
@@ -225,7 +231,7 @@ class Quarantine:
             try:
                 attempt(item)
             except Exception as exc:
-                if not is_item_error(exc):
+                if not is_item_error(exc, download=download):
                     raise
                 with self.engine.begin() as conn:
                     self.isolate(

@@ -159,7 +159,7 @@ def _load_files(
         try:
             _load_file(client, engine, report, f, result, quarantine)
         except Exception as exc:
-            if not q.is_item_error(exc):
+            if not q.is_item_error(exc, download=True):
                 raise
             _isolate_file(client, engine, quarantine, report, f, exc, run_id=run_id)
 
@@ -230,7 +230,7 @@ def _keep_file(
         with client.open_report_file(report["id"], f["id"]) as stream:
             info = store_raw_report_file(conn, file_id=f["id"], stream=stream)
     except Exception as exc:
-        if not q.is_item_error(exc):
+        if not q.is_item_error(exc, download=True):
             raise
         return store.RAW_PAYLOAD, None, {**meta, "download_error": q.reason_of(exc)}
     stored = {"size_bytes": info.size_bytes, "content_encoding": info.content_encoding}
@@ -280,7 +280,7 @@ def retry_quarantined_reports(
         return _keep_file(client, conn, report, f)
 
     quarantine.retry(q.SOURCE_REPORTS, entry_attempt, entry_raw)
-    quarantine.retry(q.SOURCE_REPORT_FILES, file_attempt, file_raw)
+    quarantine.retry(q.SOURCE_REPORT_FILES, file_attempt, file_raw, download=True)
 
 
 def _created_on(report: Mapping[str, Any]) -> datetime:

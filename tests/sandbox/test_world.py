@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from decimal import Decimal
 
@@ -52,10 +51,8 @@ def test_same_seed_same_world_including_ids() -> None:
     assert fingerprint(a) != fingerprint(c)
 
 
-def test_default_world_is_fast_and_realistic() -> None:
-    t0 = time.perf_counter()
+def test_default_world_is_realistic() -> None:
     w = build_world(SandboxConfig(now=FIXED_NOW))
-    assert time.perf_counter() - t0 < 1.0
     payments = list(w.payments.values())
     assert 14 * 40 * 0.9 < len(payments) < 14 * 40 * 1.2  # declined orders are retried
     currencies = Counter(p.currency for p in payments)
@@ -145,9 +142,10 @@ def test_fee_sign_flips_fee_lines_only() -> None:
 
 
 @pytest.mark.slow
-def test_a_50k_payment_world_builds_in_seconds() -> None:
-    t0 = time.perf_counter()
+def test_a_50k_payment_world_builds_and_keeps_its_order() -> None:
+    # Scale, not speed (speed belongs to benchmarks): the bisect-based summaries rely on the
+    # financial actions staying sorted by processed_on however many payments there are.
     w = build_world(SandboxConfig(now=FIXED_NOW, days=14, payments_per_day=3572))
-    elapsed = time.perf_counter() - t0
     assert len(w.payments) > 50_000
-    assert elapsed < 12, f"{elapsed:.1f} s"
+    times = [fa.processed_on for fa in w.financial_actions]
+    assert times == sorted(times)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,8 @@ def payment(i: int, **over) -> dict:
 
 def fa(action: str, breakdown: str = "Gross", payout: str | None = None, amount: int = 1000, **over) -> dict:
     row = {
+        "line_key": hashlib.md5(f"{action}|{breakdown}".encode()).hexdigest(),
+        "occurrence": 1,
         "action_id": action,
         "breakdown_type": breakdown,
         "action_type": "Capture",
@@ -102,7 +105,7 @@ def test_json_key_order_and_lineage_alone_are_not_changes(engine: sa.Engine) -> 
 
 def test_preserve_non_null_keeps_the_payout_id(engine: sa.Engine) -> None:
     t = schema.stg_financial_actions
-    key = ["action_id", "breakdown_type"]
+    key = ["processed_on", "line_key"]
     with engine.begin() as conn:
         assert upsert(conn, t, [fa("a1"), fa("a2")], key).inserted == 2
     with engine.begin() as conn:  # a by-payout file fills the payout id: a change
@@ -182,7 +185,7 @@ def test_nothing_is_committed_by_upsert_itself(engine: sa.Engine) -> None:
 @pytest.mark.postgres
 def test_copy_merge_has_the_same_semantics(pg_url: str) -> None:
     eng = migrated_engine(pg_url)
-    t, key = schema.stg_financial_actions, ["action_id", "breakdown_type"]
+    t, key = schema.stg_financial_actions, ["processed_on", "line_key"]
     rows = [fa(f"a{i}") for i in range(3000)]
     try:
         with eng.begin() as conn:
@@ -202,10 +205,11 @@ def test_copy_merge_has_the_same_semantics(pg_url: str) -> None:
         assert got["a1"]["holding_amount_minor"] == 2
         assert got["a1"]["updated_at"] > got["a2"]["updated_at"]
         csv_stream = io.BytesIO(
-            b"action_id,breakdown_type,action_type,processed_on,holding_currency,holding_amount_e8,"
-            b"holding_amount_minor,source_file_id,source\r\n"
-            b"a2,Gross,Capture,2026-01-01T00:00:00Z,EUR,1000000000,1000,file_1,report:FinancialActions\r\n"
-            b"new,Gross,Refund,2026-01-02T00:00:00Z,EUR,-5,0,file_2,report:FinancialActions\r\n"
+            b"line_key,occurrence,action_id,breakdown_type,action_type,processed_on,holding_currency,"
+            b"holding_amount_e8,holding_amount_minor,source_file_id,source\r\n"
+            b"ceabd4e2b0d52814030b779d0685f779,1,a2,Gross,Capture,2026-01-01T00:00:00Z,EUR,1000000000,1000,file_1,"
+            b"report:FinancialActions\r\n"
+            b"63e19c87ed5dc4459ed78d71680f785f,1,new,Gross,Refund,2026-01-02T00:00:00Z,EUR,-5,0,file_2,report:FinancialActions\r\n"
         )
         with eng.begin() as conn:  # a CSV stream whose header names the columns
             assert copy_merge(conn, t, csv_stream, key) == UpsertResult(1, 0, 1)

@@ -256,6 +256,23 @@ def _quiet_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _sink(job: _Job, constants: list[str]) -> CopySink | RowSink | None:
+    """Where financial-action lines go (None: a Payouts file, staged through ``upsert``)."""
+    if job.spec is rc.PAYOUTS:
+        return None
+    if job.method == "copy":
+        return CopySink(job.conn, job.spec, constants)
+    return RowSink(job.conn, job.spec, constants, job.now)
+
+
+def _rejected(block: rc.Block, errors: Mapping[int, str], job: _Job) -> Iterator[dict[str, Any]]:
+    """``raw_report_rows`` of a block's rejected lines (tolerated by ``max_bad_share``)."""
+    rows = block.rows()
+    for n, e in errors.items():
+        row = dict(zip(job.hmap.header, rows[n - block.first], strict=True))
+        yield {"file_id": job.file_id, "line_no": n, "row": row, "parse_error": e}
+
+
 def _stage(
     job: _Job, body: rc.CsvBody, max_bad_share: float, clock: _Clock
 ) -> tuple[int, int, list[tuple[int, str]], UpsertResult]:
@@ -265,14 +282,7 @@ def _stage(
     )
     convert = Converter(job.spec, job.hmap, job.zones).convert
     constants = [file_id, format_ts(job.now), format_ts(job.now), f"report:{job.report_type}"]
-    payouts = job.spec is rc.PAYOUTS
-    sink: CopySink | RowSink | None = None
-    if not payouts:
-        sink = (
-            CopySink(conn, job.spec, constants)
-            if job.method == "copy"
-            else RowSink(conn, job.spec, constants, job.now)
-        )
+    sink = _sink(job, constants)
     payout_blocks: list[TypedBlock] = []
     rejected: list[dict[str, Any]] = []
     doomed = False  # max_bad_share 0 and a line failed: keep counting, stop writing
@@ -285,17 +295,8 @@ def _stage(
                     continue
                 keep = None
                 if errors:
-                    rows = block.rows()
                     keep = [k for k in range(block.n) if block.first + k not in errors]
-                    rejected.extend(
-                        {
-                            "file_id": file_id,
-                            "line_no": n,
-                            "row": dict(zip(job.hmap.header, rows[n - block.first], strict=True)),
-                            "parse_error": e,
-                        }
-                        for n, e in errors.items()
-                    )
+                    rejected.extend(_rejected(block, errors, job))
                 typed = convert(block, keep)
                 clock.lap("convert")
                 if sink is not None:

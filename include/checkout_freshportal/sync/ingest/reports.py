@@ -23,6 +23,7 @@ from checkout_freshportal.timeutil import TimestampError, format_ts, parse_api_t
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.raw import payload_sha256
+from checkout_freshportal.warehouse.report_convert import TimeZones
 from checkout_freshportal.warehouse.report_loader import load_report_file
 from checkout_freshportal.warehouse.report_raw import store_raw_report_file
 from checkout_freshportal.warehouse.watermarks import set_watermark
@@ -69,7 +70,7 @@ def ingest_reports(
     reports.sort(key=lambda r: (_created_on(r), r["id"]))
     result.fetched = len(reports)
     for report in reports:
-        _load_files(client, engine, report, result, quarantine, run_id=run_id)
+        _load_files(client, engine, report, result, quarantine, run_id=run_id, zones=settings.time_zones())
         with engine.begin() as conn:
             quarantine.resolve(conn, q.SOURCE_REPORTS, [report["id"]])
             if not backfill:
@@ -142,6 +143,7 @@ def _load_files(
     quarantine: q.Quarantine,
     *,
     run_id: str | None,
+    zones: TimeZones,
 ) -> None:
     """Load one report's files not loaded yet, each in its own transaction (a crash keeps the
     rest); a file that cannot be loaded is quarantined and the others still load. A file already
@@ -157,7 +159,7 @@ def _load_files(
             result.details["files_in_quarantine"] = result.details.get("files_in_quarantine", 0) + 1
             continue
         try:
-            _load_file(client, engine, report, f, result, quarantine)
+            _load_file(client, engine, report, f, result, quarantine, zones)
         except Exception as exc:
             if not q.is_item_error(exc, download=True):
                 raise
@@ -171,6 +173,7 @@ def _load_file(
     f: Mapping[str, Any],
     result: StepResult,
     quarantine: q.Quarantine,
+    zones: TimeZones,
 ) -> None:
     with client.open_report_file(report["id"], f["id"]) as stream, engine.begin() as conn:
         res = load_report_file(
@@ -180,6 +183,7 @@ def _load_file(
             file_id=f["id"],
             filename=f.get("filename") or f["id"],
             stream=stream,
+            time_zones=zones,  # timestamps without an offset: the entity's settlement zone
         )
         quarantine.resolve(conn, q.SOURCE_REPORT_FILES, [f["id"]])
     if res.skipped_already_loaded:
@@ -254,7 +258,7 @@ def retry_quarantined_reports(
         own = q.has_own_id(item.item_id)
         entry = fetched[item.item_id] = client.get_report(item.item_id) if own else item.payload
         if _check_entry(entry, settings):
-            _load_files(client, engine, entry, result, quarantine, run_id=run_id)
+            _load_files(client, engine, entry, result, quarantine, run_id=run_id, zones=settings.time_zones())
         with engine.begin() as conn:
             quarantine.resolve(conn, q.SOURCE_REPORTS, [item.item_id])
 
@@ -271,7 +275,7 @@ def retry_quarantined_reports(
         report, f = file_of(item)
         if not report["id"] or not report["type"]:
             raise q.UnreadableItemError(f"report file {item.item_id}: its report id or type is not known")
-        _load_file(client, engine, report, f, result, quarantine)
+        _load_file(client, engine, report, f, result, quarantine, settings.time_zones())
 
     def file_raw(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
         report, f = file_of(item)

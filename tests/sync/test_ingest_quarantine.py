@@ -1,4 +1,4 @@
-"""One unreadable item never blocks the rest (issue 7 §1), against the real simulator.
+"""One unreadable item never blocks the rest, against the real simulator.
 
 The simulator's poison hook (``/_sandbox/poison``) makes one payment, one dispute and one report
 listing entry carry a value that cannot be read, and one report file a header without the

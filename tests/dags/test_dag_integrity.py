@@ -79,6 +79,11 @@ def test_checkout_ingest_shape(offline_dagbag):
     assert set(dag.params.keys()) >= {"from", "to", "settings"}
     refresh = dag.get_task("refresh_referenced_payments")
     assert refresh.upstream_task_ids == {"ingest_payments", "ingest_disputes", "ingest_reports"}
+    # The quarantine verdict comes last, after refresh, so a quarantined item never stops the
+    # rest from landing and still fails the run (Airflow judges a run by its leaves).
+    check = dag.get_task("check_quarantine")
+    assert "refresh_referenced_payments" in check.upstream_task_ids
+    assert {t.task_id for t in dag.leaves} == {"check_quarantine"}
     outlets = {a.name for t in dag.tasks for a in t.outlets}
     assert outlets == {
         "stg_payments",

@@ -40,8 +40,9 @@ ops_quarantine = sa.Table(
     sa.Column("source", sa.Text(), primary_key=True),
     sa.Column("item_id", Id(), primary_key=True),  # pay_..., dsp_..., rpt_..., file_...
     sa.Column("parent_id", Id(), nullable=True),  # a report file's report id
-    # quarantined: retried by every run, never blocking it | requeued: an operator asked for the
-    # next run to retry it | resolved: a later attempt read it (kept for the audit trail)
+    # quarantined: retried by every run, never blocking it | parked: failed quarantine_attempts
+    # times, no longer retried nor failing runs, counted in every run's result | requeued: an
+    # operator asked for one more attempt | resolved: a later attempt read it (audit trail)
     sa.Column("state", sa.Text(), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),  # escaped, no card data, at most 2,000 chars
     sa.Column("error_class", sa.Text(), nullable=False),

@@ -17,6 +17,7 @@ what to do about an item; this module only keeps the rows, on SQLite and Postgre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -40,6 +41,8 @@ RAW_PAYLOAD = "payload"  # this row's payload column
 RAW_NONE = "none"  # nothing could be stored (e.g. the download itself was refused)
 
 REASON_LIMIT = 2000
+#: The key of a payload kept as text (see :func:`storable_payload`).
+UNSTORABLE_JSON = "unstorable_json"
 
 
 class UnknownQuarantineItemError(LookupError):
@@ -97,6 +100,28 @@ class Recorded:
 _COLUMNS = [c for c in T.columns if c.name != "payload"]
 
 
+def storable_payload(payload: Any) -> Any:
+    """``payload`` as the ``payload`` column can hold it on both engines.
+
+    An unreadable item is often unreadable because of such text: PostgreSQL's JSONB refuses a
+    NUL character and neither driver can encode a lone surrogate, both of which a JSON answer
+    may carry (``\\u0000``, ``\\ud800``). Refused, the quarantine row would roll back the
+    batch it belongs to, run after run. Such a payload is kept as its JSON text with every
+    non-ASCII character escaped, ``{"unstorable_json": "..."}``, which ``json.loads`` restores.
+    """
+    if payload is None:
+        return None
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if "\\u0000" not in text:  # json.dumps writes a NUL as this escape
+            return payload
+    return {UNSTORABLE_JSON: json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)}
+
+
 def _item(row: Any, with_payload: bool) -> QuarantineItem:
     data = dict(row._mapping)
     return QuarantineItem(**{**data, "payload": data.get("payload") if with_payload else None})
@@ -125,7 +150,7 @@ def record_failure(
         "error_class": failure.error_class,
         "raw_location": failure.raw_location,
         "payload_sha256": failure.payload_sha256,
-        "payload": failure.payload,
+        "payload": storable_payload(failure.payload),
         "parent_id": failure.parent_id,
         "last_failed_at": now,
         "run_id": run_id,

@@ -15,6 +15,7 @@ docs/runbook-ingest.md describes the rules for operators.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from checkout_freshportal.http.errors import HttpError
 from checkout_freshportal.logsafe import safe, safe_masked
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.errors import is_data_error
-from checkout_freshportal.warehouse.raw import insert_raw_objects, payload_sha256
+from checkout_freshportal.warehouse.raw import canonical_json, insert_raw_objects, payload_sha256
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,15 @@ def error_class_of(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}"
 
 
+def payload_digest(obj: Any) -> str:
+    """``payload_sha256``, also for an object carrying a lone surrogate (JSON may send
+    ``"\\ud800"``), which UTF-8 cannot encode: naming such an item must not fail its step."""
+    try:
+        return payload_sha256(obj)
+    except UnicodeEncodeError:
+        return hashlib.sha256(canonical_json(obj).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def item_id_of(obj: Any, key: str = "id") -> str:
     """The object's id, or ``sha256:<digest of its canonical JSON>`` when it has no usable one
     (missing, not text, too long or with control characters): the same bad object met again
@@ -90,7 +100,7 @@ def item_id_of(obj: Any, key: str = "id") -> str:
     value = obj.get(key) if isinstance(obj, Mapping) else None
     if isinstance(value, str) and value and len(value) <= _ID_LIMIT and safe(value, _ID_LIMIT) == value:
         return value
-    return "sha256:" + payload_sha256(obj)
+    return "sha256:" + payload_digest(obj)
 
 
 def has_own_id(item_id: str) -> bool:
@@ -265,7 +275,7 @@ def keep_api_object(
     """Store an unreadable API object raw: in ``raw_api_objects`` when it has an id, else (or
     when the database refuses it there) in the quarantine row's payload."""
     try:
-        digest = payload_sha256(obj)
+        digest = payload_digest(obj)
     except (TypeError, ValueError):
         return store.RAW_NONE, None, None
     if has_own_id(item_id) and isinstance(obj, Mapping):
@@ -273,6 +283,8 @@ def keep_api_object(
             with conn.begin_nested():
                 insert_raw_objects(conn, source, [obj], run_id=run_id)
             return store.RAW_API_OBJECTS, digest, None
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: kept in the row, escaped (store.storable_payload)
         except sa.exc.SQLAlchemyError as exc:
             if not is_data_error(exc):
                 raise

@@ -22,7 +22,6 @@ from checkout_freshportal.sync.ingest.windows import Window, scheduled_start
 from checkout_freshportal.timeutil import TimestampError, format_ts, parse_api_ts, utcnow
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.raw import payload_sha256
 from checkout_freshportal.warehouse.report_convert import TimeZones
 from checkout_freshportal.warehouse.report_loader import load_report_file
 from checkout_freshportal.warehouse.report_raw import store_raw_report_file
@@ -131,7 +130,7 @@ def _readable_entries(
 def _isolate_entry(
     conn: Connection, quarantine: q.Quarantine, entry: Any, exc: Exception, *, retry: bool = False
 ) -> None:
-    raw = (store.RAW_PAYLOAD, payload_sha256(entry), entry)
+    raw = (store.RAW_PAYLOAD, q.payload_digest(entry), entry)
     quarantine.isolate(conn, q.SOURCE_REPORTS, q.item_id_of(entry), exc, raw, retry=retry)
 
 
@@ -264,7 +263,7 @@ def retry_quarantined_reports(
 
     def entry_raw(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
         entry = fetched.get(item.item_id, item.payload)
-        return store.RAW_PAYLOAD, payload_sha256(entry), entry
+        return store.RAW_PAYLOAD, q.payload_digest(entry), entry
 
     def file_of(item: store.QuarantineItem) -> tuple[dict[str, Any], dict[str, Any]]:
         meta = item.payload if isinstance(item.payload, Mapping) else {}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
+from psycopg import errors as pg
 
 from checkout_freshportal.checkout import errors as cko
 from checkout_freshportal.sync.ingest import quarantine as q
@@ -26,6 +28,10 @@ from checkout_freshportal.warehouse.report_csv import ReportColumnsError
         cko.NotFoundError(status=404),
         cko.ValidationError(status=422),
         sa.exc.IntegrityError("insert", {}, sqlite3.IntegrityError("UNIQUE constraint failed")),
+        # raw from the driver (report staging COPYs through psycopg itself): the row's values
+        pg.InvalidTextRepresentation("invalid input syntax for type numeric"),
+        pg.UniqueViolation("duplicate key value"),
+        sqlite3.IntegrityError("UNIQUE constraint failed"),
     ],
 )
 def test_the_items_own_problems_are_quarantined(error: Exception) -> None:
@@ -43,6 +49,12 @@ def test_the_items_own_problems_are_quarantined(error: Exception) -> None:
         requests.ConnectionError("reset"),
         ConnectionResetError(),
         sa.exc.OperationalError("select", {}, sqlite3.OperationalError("database is locked")),
+        # raw from the driver: the database, not the file being staged
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        pg.QueryCanceled("canceling statement due to statement timeout"),
+        pg.DeadlockDetected("deadlock detected"),
+        pg.DiskFull("could not extend file"),
+        sqlite3.OperationalError("database is locked"),
         KeyboardInterrupt(),
     ],
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -70,9 +71,16 @@ def is_item_error(exc: BaseException, *, download: bool = False) -> bool:
         if download and exc.status != 401 and is_permanent(exc):
             return True
         return exc.status in ITEM_HTTP_STATUSES
-    if isinstance(exc, sa.exc.SQLAlchemyError):
+    if isinstance(exc, sa.exc.SQLAlchemyError) or _is_driver_error(exc):
         return is_data_error(exc)
     return not isinstance(exc, _TRANSIENT)
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A database driver's own error, not wrapped by SQLAlchemy: report staging COPYs through the
+    psycopg connection itself, so a lost connection, a statement timeout or a deadlock arrives
+    raw and must count as the database's problem, as it does wrapped (``is_data_error``)."""
+    return isinstance(exc, sqlite3.Error) or hasattr(exc, "sqlstate")
 
 
 def reason_of(exc: BaseException) -> str:

@@ -21,6 +21,8 @@ from checkout_freshportal.warehouse import quarantine as store
 
 from ingest_fixtures import client_for, migrated_engine
 
+#: A file name as a listing may send it: a C1 CSI, a line separator and a bidi override.
+HOSTILE_NAME = "f\x9b2J\u2028\u202ecsv.exe"
 HOSTILE = ValueError("bad\nvalue 4242 4242 4242 4242 from jan.devries@example.nl \x1b[2J")
 
 
@@ -50,7 +52,7 @@ def quarantined(warehouse_url: str) -> str:
                 "checkout_freshportal.warehouse.report_csv.ReportColumnsError",
                 store.RAW_REPORT_FILE,
                 "cd" * 32,
-                {"report_id": "rpt_1", "report_type": "FinancialActions", "filename": "f.csv"},
+                {"report_id": "rpt_1", "report_type": "FinancialActions", "filename": HOSTILE_NAME},
                 "rpt_1",
             ),
         ):
@@ -77,6 +79,8 @@ def test_list_shows_open_items_escaped_and_masked(quarantined, capsys):
     assert code == 0
     assert (item["item_id"], item["state"], item["attempts"]) == ("file_bad", "quarantined", 1)
     assert item["payload"]["report_type"] == "FinancialActions"
+    assert item["payload"]["filename"] == HOSTILE_NAME  # kept whole, printed escaped
+    assert out.isascii()
 
 
 def test_requeue_one_all_and_unknown(quarantined, capsys):

@@ -99,8 +99,10 @@ def run_list(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if args.json:
+        # ASCII only: the payload is an API's or a file's text, and JSON escapes C0 controls but
+        # would print C1 controls (a terminal's CSI), line separators and bidi overrides as they are.
         for item in items:
-            _out(json.dumps(item.as_json(), ensure_ascii=False, default=str))
+            _out(json.dumps(item.as_json(), ensure_ascii=True, default=str))
         return 0
     if not items:
         _out("no quarantined items" + ("" if args.all or args.state else " open"))

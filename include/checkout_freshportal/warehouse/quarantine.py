@@ -107,10 +107,13 @@ def storable_payload(payload: Any) -> Any:
     NUL character and neither driver can encode a lone surrogate, both of which a JSON answer
     may carry (``\\u0000``, ``\\ud800``). Refused, the quarantine row would roll back the
     batch it belongs to, run after run. Such a payload is kept as its JSON text with every
-    non-ASCII character escaped, ``{"unstorable_json": "..."}``, which ``json.loads`` restores.
+    non-ASCII character escaped, ``{"unstorable_json": "..."}``; reading the row restores it
+    (:func:`_restored`), so a retry and ``cfp quarantine list --json`` see what was received.
     """
     if payload is None:
         return None
+    if _is_wrapped(payload):  # a payload that looks wrapped is wrapped once more: exact round trip
+        return {UNSTORABLE_JSON: json.dumps(payload, sort_keys=True, separators=(",", ":"))}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     try:
         text.encode("utf-8")
@@ -122,9 +125,18 @@ def storable_payload(payload: Any) -> Any:
     return {UNSTORABLE_JSON: json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)}
 
 
+def _is_wrapped(payload: Any) -> bool:
+    return isinstance(payload, dict) and len(payload) == 1 and isinstance(payload.get(UNSTORABLE_JSON), str)
+
+
+def _restored(payload: Any) -> Any:
+    """The payload as it was received (see :func:`storable_payload`)."""
+    return json.loads(payload[UNSTORABLE_JSON]) if _is_wrapped(payload) else payload
+
+
 def _item(row: Any, with_payload: bool) -> QuarantineItem:
     data = dict(row._mapping)
-    return QuarantineItem(**{**data, "payload": data.get("payload") if with_payload else None})
+    return QuarantineItem(**{**data, "payload": _restored(data.get("payload")) if with_payload else None})
 
 
 def record_failure(

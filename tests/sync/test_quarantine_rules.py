@@ -55,6 +55,7 @@ def test_the_items_own_problems_are_quarantined(error: Exception) -> None:
         pg.DeadlockDetected("deadlock detected"),
         pg.DiskFull("could not extend file"),
         sqlite3.OperationalError("database is locked"),
+        q.TooManyUnreadableError("more than 100 unreadable items in one step"),
         KeyboardInterrupt(),
     ],
 )
@@ -84,3 +85,28 @@ def test_an_object_without_a_usable_id_is_named_by_its_content() -> None:
     named = {q.item_id_of(obj) for obj in ({"amount": 1}, {"amount": 1}, {"id": "pay\n1"}, ["x"])}
     assert len(named) == 3
     assert all(i.startswith("sha256:") for i in named)
+
+
+def test_a_step_giving_up_inside_a_retry_is_not_one_more_attempt_of_the_item(warehouse_url) -> None:
+    """A retried listing entry loads its files; too many of them unreadable ends the step."""
+    from checkout_freshportal.warehouse import quarantine as store
+
+    from ingest_fixtures import migrated_engine
+
+    engine = migrated_engine(warehouse_url)
+    failure = store.Failure(q.SOURCE_REPORTS, "rpt_1", "TimestampError: x", "X", store.RAW_PAYLOAD)
+    with engine.begin() as conn:
+        store.record_failure(conn, failure, max_attempts=3)
+    quarantine = q.Quarantine(
+        engine, q.QuarantineTally(), sources=[q.SOURCE_REPORTS], max_attempts=3, max_new=1, run_id="r"
+    )
+
+    def attempt(item: store.QuarantineItem) -> None:
+        raise q.TooManyUnreadableError("more than 1 unreadable items in one step")
+
+    with pytest.raises(q.TooManyUnreadableError):
+        quarantine.retry(q.SOURCE_REPORTS, attempt, lambda conn, item: (store.RAW_NONE, None, None))
+    with engine.connect() as conn:
+        (item,) = store.list_items(conn)
+    assert (item.state, item.attempts) == ("quarantined", 1)
+    engine.dispose()

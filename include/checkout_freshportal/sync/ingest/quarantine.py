@@ -65,8 +65,8 @@ def is_item_error(exc: BaseException, *, download: bool = False) -> bool:
     retries, an auth error, the database being down or locked. Those fail the step as before
     (Airflow retries the transient ones).
     """
-    if not isinstance(exc, Exception):
-        return False
+    if not isinstance(exc, Exception) or isinstance(exc, TooManyUnreadableError):
+        return False  # the step's verdict (met inside a retried listing entry's files), no item's
     if isinstance(exc, HttpError):
         if download and exc.status != 401 and is_permanent(exc):
             return True

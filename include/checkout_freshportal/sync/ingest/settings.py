@@ -7,6 +7,7 @@ Parsed by the shared :class:`~checkout_freshportal.settings_base.TypedSettings`:
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import ClassVar
 
@@ -67,6 +68,19 @@ class IngestSettings(TypedSettings):
     def _known_zone(cls, name: str) -> str:
         _check_zone(name)
         return name
+
+    @field_validator("report_time_zones", mode="before")
+    @classmethod
+    def _zones_from_text(cls, value: object) -> object:
+        """An environment variable carries the mapping as JSON or as ``ent_a=Zone,ent_b=Zone``."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise PydanticCustomError("settings", "a JSON object or entity=Zone pairs separated by commas")
+        return {k.strip(): z.strip() for k, z in pairs}
 
     @field_validator("report_time_zones")
     @classmethod

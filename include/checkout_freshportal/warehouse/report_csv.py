@@ -1,30 +1,27 @@
-"""Report CSV files: column specs, the value grammar, header mapping and per-row parsing.
+"""Report CSV files: column specs, the value grammar, header mapping and block validation.
 
-Columns are found **by header name** (trimmed, case- and space-insensitive), never by position;
-unknown columns are kept in the raw file, optional missing ones are NULL, a missing required one
-fails the file with the expected and the found columns.
+Columns are found **by header name** (trimmed, case- and space-insensitive; a spec field may have
+aliases), never by position; unknown columns are kept in the raw file, optional missing ones are
+NULL, a missing required column fails the file with the expected and the found columns.
 
-The value grammar is defined once, as regular expressions both load paths use: the Python path
-(:func:`parse_row`, SQLite) and the SQL path (``report_sql``, PostgreSQL COPY) accept exactly the
-same files and produce the same rows and the same error messages (a test loads one file both ways).
+The value grammar is defined once, as regular expressions (``make_validator`` is the single
+definition of a valid line and of its error message):
 
 * amounts: ``[+-]digits[.1-8 digits]`` in major units -> ``*_e8`` exactly and ``*_minor`` with
-  ROUND_HALF_EVEN at the currency's ISO 4217 exponent (docs/money.md);
+  ROUND_HALF_EVEN at the currency's ISO 4217 exponent (docs/money.md), by ``report_convert``;
 * timestamps: ISO 8601 date with optional time, 0-9 fractional digits (truncated to microseconds,
-  never rounded), ``Z`` or ``+hh[:]mm`` offset; no offset means UTC (report files are UTC);
+  never rounded), ``Z`` or ``+hh[:]mm`` offset; without an offset, a wall time in the client
+  entity's settlement time zone (``report_convert.TimeZones``);
 * currencies: ISO 4217 codes with a minor unit, case-insensitive.
 
-Values are taken verbatim (no trimming): `` 1.00`` is not an amount. Validation is Python only
-(:func:`make_validator`), shared by both load paths; PostgreSQL's regex engine costs 1.5-4 us per
-match, more than COPYing a whole line, so the COPY path validates in Python while the bytes
-stream to the server and leaves only the conversions to SQL.
+Values are taken verbatim (no trimming): `` 1.00`` is not an amount.
 
-Both paths read the body with :class:`CsvBody`: blocks of whole records (about 1 MiB), split with
+Both engines read the body with :class:`CsvBody`: blocks of whole records (about 1 MiB), split with
 ``str.split`` when a block holds no quote (most report files hold none) and with ``csv.reader``
 otherwise, then checked column by column (:class:`BlockChecker`: one C-level pass per column
 instead of a Python call per value). The block checks accept a subset of what
 :func:`make_validator` accepts; a block they do not fully accept is validated line by line by
-``make_validator``, which stays the single definition of a valid line and of its error message.
+``make_validator``.
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import repeat
 from typing import Any, BinaryIO, Literal, TextIO
@@ -44,7 +40,6 @@ from typing import Any, BinaryIO, Literal, TextIO
 import sqlalchemy as sa
 
 from checkout_freshportal import money
-from checkout_freshportal.timeutil import TimestampError, parse_ts
 from checkout_freshportal.warehouse.schema import stg_financial_actions, stg_payouts
 
 Kind = Literal["text", "currency", "amount", "ts", "date", "decimal"]
@@ -80,10 +75,6 @@ _TS_FAST = re.compile(
     + r"(?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])?)?",
     re.ASCII,
 )
-#: Timestamps of one fixed width, UTC, 7-9 fractional digits (what Checkout.com report files
-#: carry): the SQL conversion keeps the first 26 characters and casts them.
-_TS_FIXED = re.compile(_DATE_FAST + _TIME_FAST + r":[0-5][0-9]\.[0-9]{7,9}Z?", re.ASCII)
-_LONG_FRACTION = re.compile(r"\.[0-9]{7}", re.ASCII)
 #: 10 integer digits at most: below ``MAX_AMOUNT`` without a range check.
 _AMOUNT_FAST = r"[+-]?[0-9]{1,10}(?:\.[0-9]{1,8})?"
 _AMOUNTS_REQUIRED = re.compile(rf"{_AMOUNT_FAST}(?:\n{_AMOUNT_FAST})*", re.ASCII)
@@ -375,20 +366,6 @@ def is_report_ts(value: str) -> bool:
     return bool(_TS.fullmatch(value)) and _valid_day(value)
 
 
-def parse_report_ts(value: str) -> datetime:
-    """Report timestamp grammar (module docstring) -> aware UTC datetime; ValueError if not."""
-    if not is_report_ts(value):
-        raise ValueError(f"not an ISO 8601 timestamp: {value!r}")
-    if len(value) == 10:
-        return datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), tzinfo=UTC)
-    try:
-        dt = parse_ts(value, assume_utc=True)
-    except TimestampError:
-        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
-    assert dt is not None
-    return dt
-
-
 Validator = Callable[[Sequence[str]], "str | None"]
 
 
@@ -497,59 +474,9 @@ def _field_check(
     raise AssertionError(f"unknown kind {f.kind}")
 
 
-def convert_row(values: Sequence[str], hmap: HeaderMap, spec: ReportSpec) -> dict[str, Any]:
-    """A record that passed the validator -> staged column values (the Python conversion path)."""
-    out: dict[str, Any] = {}
-    for f in spec.fields:
-        i = hmap.index[f.header]
-        v = values[i] if i is not None else ""
-        if not v:
-            for c in f.staged_columns:
-                out[c] = None
-        elif f.kind in ("text", "decimal"):
-            out[f.column] = v
-        elif f.kind == "currency":
-            out[f.column] = v.upper()
-        elif f.kind == "amount":
-            assert f.currency is not None
-            ci = hmap.index[f.currency]
-            assert ci is not None
-            dec = Decimal(v)
-            out[f"{f.column}_e8"] = money.to_e8(dec)
-            out[f"{f.column}_minor"] = money.to_minor(dec, values[ci].upper())
-        else:
-            dt = parse_report_ts(v)
-            out[f.column] = dt.date() if f.kind == "date" else dt
-    return out
-
-
-def parse_row(
-    values: Sequence[str], hmap: HeaderMap, spec: ReportSpec
-) -> tuple[dict[str, Any] | None, str | None]:
-    """One record -> (staged values, None) or (None, reason). Convenience for one-off use; the
-    loaders build the validator once per file."""
-    err = make_validator(spec, hmap)(values)
-    return (None, err) if err is not None else (convert_row(values, hmap, spec), None)
-
-
-def key_of(row: dict[str, Any], spec: ReportSpec) -> tuple:
-    return tuple(row[k] for k in spec.key)
-
-
 # ------------------------------------------------------------------------------- blocks
 
 ColumnsCheck = Callable[[Callable[[int], Sequence[str]]], bool]
-
-
-@dataclass
-class TsShape:
-    """What the timestamps of one column look like so far (picks the SQL conversion)."""
-
-    fixed: bool = True  # every value matched ``_TS_FIXED`` (so far)
-    long_fraction: bool = False  # some value has more than 6 fractional digits
-
-    def general(self) -> None:
-        self.fixed, self.long_fraction = False, True
 
 
 class BlockChecker:
@@ -559,12 +486,10 @@ class BlockChecker:
     only if every line of the block passes :func:`make_validator`; False means "not proven": the
     caller validates that block line by line. Every test here is a strict subset of the
     corresponding line check, so the two can only disagree by sending a good block down the slow
-    path (a test compares them on random values). Also records, per timestamp column, the shapes
-    seen (:class:`TsShape`) so the SQL path can use the cheapest exact conversion.
+    path (a test compares them on random values).
     """
 
     def __init__(self, spec: ReportSpec, hmap: HeaderMap) -> None:
-        self.shapes: dict[str, TsShape] = {}
         self._checks: list[ColumnsCheck] = []
         kinds = {f.header: f.kind for f in spec.fields}
         for f in spec.fields:
@@ -583,8 +508,7 @@ class BlockChecker:
                 assert kinds[f.currency] == "currency", f
                 self._checks.append(self._amount(i, hmap.index[f.currency], f.required_value))
             elif f.kind in ("ts", "date"):
-                self.shapes[f.header] = shape = TsShape()
-                self._checks.append(self._ts(i, f.required_value, shape))
+                self._checks.append(self._ts(i, f.required_value))
             elif f.kind == "decimal":
                 self._checks.append(self._decimal(i, f.required_value))
             else:  # pragma: no cover
@@ -592,11 +516,6 @@ class BlockChecker:
 
     def check(self, column: Callable[[int], Sequence[str]]) -> bool:
         return all(c(column) for c in self._checks)
-
-    def slow_path_taken(self) -> None:
-        """A block was validated line by line: its timestamps were not classified."""
-        for shape in self.shapes.values():
-            shape.general()
 
     @staticmethod
     def _filled(i: int) -> ColumnsCheck:
@@ -643,24 +562,14 @@ class BlockChecker:
         return ok
 
     @staticmethod
-    def _ts(i: int, required: bool, shape: TsShape) -> ColumnsCheck:
+    def _ts(i: int, required: bool) -> ColumnsCheck:
         def ok(col: Callable[[int], Sequence[str]]) -> bool:
             values = set(col(i))
             if "" in values:
                 if required:
                     return False
                 values.discard("")
-            if not values:
-                return True
-            if shape.fixed and all(map(_TS_FIXED.fullmatch, values)):
-                shape.long_fraction = True
-                return True
-            if not all(map(_TS_FAST.fullmatch, values)):
-                return False
-            shape.fixed = False
-            if not shape.long_fraction and any(map(_LONG_FRACTION.search, values)):
-                shape.long_fraction = True
-            return True
+            return all(map(_TS_FAST.fullmatch, values))
 
         return ok
 
@@ -845,7 +754,6 @@ class Validated:
                 yield block, {}
                 continue
             self.slow_blocks += 1
-            self.checker.slow_path_taken()
             errors: dict[int, str] = {}
             for line_no, values in enumerate(block.rows(), block.first):
                 err = self.validate(values)

@@ -218,6 +218,12 @@ def open_items(conn: Connection, source: str, states: Sequence[str] = DUE_STATES
     return [_item(r, True) for r in rows]
 
 
+def due_ids(conn: Connection, source: str) -> set[str]:
+    """Ids of the items of ``source`` a run retries now (``DUE_STATES``), without payloads."""
+    stmt = sa.select(T.c.item_id).where(T.c.source == source, T.c.state.in_(list(DUE_STATES)))
+    return set(conn.execute(stmt).scalars())
+
+
 def open_ids(conn: Connection, source: str) -> set[str]:
     """Every unresolved item id of ``source`` (parked ones included)."""
     stmt = sa.select(T.c.item_id).where(T.c.source == source, T.c.state != RESOLVED)

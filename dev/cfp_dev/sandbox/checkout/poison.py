@@ -11,7 +11,8 @@ HTTP answer, and need to take the poison away again to see the item heal:
   patch (RFC 7386: a ``null`` removes a field);
 * ``POST /_sandbox/poison`` ``{"id": "file_...", "content": "..."}``: the storage download of that
   report file answers with ``content`` instead of the file; ``{"id": "file_...", "status": 404}``
-  answers with that status (no body) instead;
+  answers with that status (no body) instead, and so does any API path naming that id as one of
+  its segments (``{"id": "pay_...", "status": 503}``: ``GET /payments/pay_...`` and its actions);
 * ``GET`` lists the poison, ``DELETE`` removes all of it, ``DELETE /_sandbox/poison/{id}`` one.
 
 An ASGI middleware inside the API middleware (so authentication, limits and faults still come
@@ -137,15 +138,15 @@ class PoisonMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        status = next((book.statuses[s] for s in path.split("/") if s in book.statuses), None)
+        if status is not None:
+            await send(
+                {"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         if path.startswith(_STORAGE):
             file_id = path[len(_STORAGE) :].split("/", 1)[0]
-            status = book.statuses.get(file_id)
-            if status is not None:
-                await send(
-                    {"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]}
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
             content = book.contents.get(file_id)
             if content is not None:
                 headers = [

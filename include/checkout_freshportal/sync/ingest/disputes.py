@@ -1,6 +1,6 @@
 """Disputes by ``last_update``, read again with an overlap before the watermark (a dispute
 changes long after its payment, so creation time cannot bound it). An unreadable dispute is kept
-raw and quarantined, the rest lands; quarantined ones are retried by id first (quarantine.py)."""
+raw and quarantined, the rest lands; then quarantined ones are retried by id (quarantine.py)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,6 @@ def ingest_disputes(
         max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
-    _retry_quarantined(client, engine, quarantine, result, run_id=run_id)
     disputes = list(client.list_disputes(from_=window.start, to=window.end))
     result.fetched = len(disputes)
     with engine.begin() as conn:
@@ -72,6 +71,8 @@ def ingest_disputes(
         if not backfill:
             set_watermark(conn, WM_DISPUTES, format_ts(window.end), run_id=run_id)
             result.watermark = format_ts(window.end)
+    # After the walk landed: a quarantined dispute that keeps failing cannot hold back the rest.
+    _retry_quarantined(client, engine, quarantine, result, run_id=run_id)
     quarantine.finish()
     log.info("disputes: %d fetched, %d new, %d changed", result.fetched, result.inserted, result.updated)
     return result

@@ -2,8 +2,8 @@
 the watermark in one transaction, so a run that dies between windows resumes where data stopped.
 
 A payment that cannot be read is kept raw and quarantined in the transaction of its batch, so the
-rest lands and the watermark moves past it; the step first retries the quarantined ones by id
-(quarantine.py).
+rest lands and the watermark moves past it; after its windows landed the step retries the
+quarantined ones by id (quarantine.py), so a payment that keeps failing never blocks the search.
 """
 
 from __future__ import annotations
@@ -164,7 +164,6 @@ def ingest_payments(
         max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
-    retry_quarantined_payments(client, engine, quarantine, result, run_id=run_id)
     if window is not None:
         result.details["window"] = [format_ts(window.start), format_ts(window.end)]
         batch_size = settings.search_page_size
@@ -179,6 +178,8 @@ def ingest_payments(
             mark = None if backfill else format_ts(part.end)
             _land_payments(client, engine, batch, result, quarantine, run_id=run_id, watermark=mark)
             result.windows += 1
+    # After the walk landed: a quarantined payment that keeps failing cannot hold back the search.
+    retry_quarantined_payments(client, engine, quarantine, result, run_id=run_id)
     quarantine.finish()
     log.info(
         "payments: %d fetched in %d windows, %d new, %d changed, actions fetched for %d",
@@ -273,7 +274,8 @@ def retry_quarantined_payments(
     run_id: str | None,
 ) -> None:
     """Read the due quarantined payments again by id (``GET /payments/{id}`` and its actions),
-    before the search, each on its own; one that still fails only adds an attempt."""
+    after the search landed, each on its own; one that still fails only adds an attempt, one
+    the service fails this time is put off (quarantine.Quarantine.retry)."""
     fetched: dict[str, Any] = {}
 
     def attempt(item: store.QuarantineItem) -> None:

@@ -7,10 +7,12 @@ itself (see :func:`is_item_error`), the step stores what it received raw, record
 and moves its watermark past it. After the data landed the task fails loudly
 (:class:`QuarantinedItemsError`, permanent: an Airflow retry would only repeat the same reads).
 
-Later runs retry the open items first, without blocking on them: a success lands the data and
-resolves the item, a failure adds an attempt; after ``quarantine_attempts`` an item is parked
-(counted and listed, no longer retried, no longer failing runs) until ``cfp quarantine requeue``.
-docs/runbook-ingest.md describes the rules for operators.
+Later runs retry the items that were open when the step began, after its walk has landed and
+without blocking on them: a success lands the data and resolves the item, an item error adds an
+attempt; after ``quarantine_attempts`` an item is parked (counted and listed, no longer retried,
+no longer failing runs) until ``cfp quarantine requeue``. A transient failure while retrying one
+item (the network, a 5xx) is "not this time": the item stays as it was, attempts untouched, and
+the step does not fail because of it. docs/runbook-ingest.md describes the rules for operators.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ MESSAGE_ITEMS = 20
 ITEM_HTTP_STATUSES = frozenset({404, 410, 422})
 _TRANSIENT = (OSError, requests.RequestException, urllib3.exceptions.HTTPError)
 _ID_LIMIT = 200
+#: Transient failures in a row after which a step stops retrying its quarantined items for this
+#: run: the service looks down, and each further item would only spend the client's retries.
+DEFER_STREAK = 3
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -74,6 +79,15 @@ def is_item_error(exc: BaseException, *, download: bool = False) -> bool:
     if isinstance(exc, sa.exc.SQLAlchemyError) or _is_driver_error(exc):
         return is_data_error(exc)
     return not isinstance(exc, _TRANSIENT)
+
+
+def is_transient_read_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the service or the network failed this time (a 5xx or 429 after the
+    client's retries, a timeout, a reset): a retried quarantined item that meets it is deferred,
+    not failed. An auth error (permanent) or the database is no such thing."""
+    if isinstance(exc, HttpError):
+        return not is_permanent(exc)
+    return isinstance(exc, _TRANSIENT) and not _is_driver_error(exc)
 
 
 def _is_driver_error(exc: BaseException) -> bool:
@@ -123,6 +137,7 @@ class QuarantineTally:
     failed_again: list[dict[str, Any]] = field(default_factory=list)  # retried and failed
     resolved: list[str] = field(default_factory=list)  # "source item_id"
     retried: int = 0
+    deferred: int = 0  # retries put off by a transient failure (attempts untouched)
     open: int = 0  # unresolved after the step, parked included
     parked: int = 0
 
@@ -157,6 +172,8 @@ class Quarantine:
         self.sources = tuple(sources)
         with engine.connect() as conn:
             self._open = {s: store.open_ids(conn, s) for s in self.sources}
+            # What this run retries: due when the step began, not what its own walk quarantines.
+            self._due = {s: store.due_ids(conn, s) for s in self.sources}
 
     def is_open(self, source: str, item_id: str) -> bool:
         return item_id in self._open.get(source, set())
@@ -236,31 +253,68 @@ class Quarantine:
         *,
         download: bool = False,
     ) -> None:
-        """Retry the due items of ``source``, oldest first, each on its own.
+        """Retry the items of ``source`` that were due when the step began and are still open,
+        oldest first, each on its own; call it after the step's walk has landed.
 
         ``attempt`` reads the item again and lands it (resolving it with :meth:`resolve` in the
         landing transaction); an item error it raises is recorded as another attempt, with the
-        raw copy ``raw_of`` keeps. Anything else (the network, the database) propagates.
+        raw copy ``raw_of`` keeps. A transient failure (:func:`is_transient_read_error`) defers
+        the item: logged, counted, left as it was; after :data:`DEFER_STREAK` in a row the rest
+        wait for the next run too. Anything else (the database, an auth error) propagates.
         """
         with self.engine.connect() as conn:
-            due = store.open_items(conn, source)
-        for item in due:
+            due = [i for i in store.open_items(conn, source) if i.item_id in self._due.get(source, ())]
+        streak = 0
+        for n, item in enumerate(due):
+            if streak >= DEFER_STREAK:
+                self.tally.deferred += len(due) - n
+                log.warning(
+                    "quarantine: %d more %s item(s) not retried this run (the service keeps failing)",
+                    len(due) - n,
+                    source,
+                )
+                return
             self.tally.retried += 1
             try:
-                attempt(item)
+                self._retry_one(source, item, attempt, raw_of, download=download)
+                streak = 0
             except Exception as exc:
-                if not is_item_error(exc, download=download):
+                if not is_transient_read_error(exc):
                     raise
-                with self.engine.begin() as conn:
-                    self.isolate(
-                        conn,
-                        source,
-                        item.item_id,
-                        exc,
-                        raw_of(conn, item),
-                        parent_id=item.parent_id,
-                        retry=True,
-                    )
+                streak += 1
+                self.tally.deferred += 1
+                log.warning(
+                    "quarantine: retry of %s %s put off, transient failure (attempts stay %d): %s",
+                    source,
+                    safe(item.item_id, _ID_LIMIT),
+                    item.attempts,
+                    reason_of(exc),
+                )
+
+    def _retry_one(
+        self,
+        source: str,
+        item: store.QuarantineItem,
+        attempt: Callable[[store.QuarantineItem], None],
+        raw_of: Callable[[Connection, store.QuarantineItem], tuple[str, str | None, Any]],
+        *,
+        download: bool,
+    ) -> None:
+        try:
+            attempt(item)
+        except Exception as exc:
+            if not is_item_error(exc, download=download):
+                raise
+            with self.engine.begin() as conn:
+                self.isolate(
+                    conn,
+                    source,
+                    item.item_id,
+                    exc,
+                    raw_of(conn, item),
+                    parent_id=item.parent_id,
+                    retry=True,
+                )
 
     def finish(self) -> None:
         """Count what stays open (parked included), so a parked item stays visible in every run."""

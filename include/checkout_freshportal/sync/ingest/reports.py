@@ -2,7 +2,7 @@
 neither downloaded nor loaded again, so the overlap before the watermark costs one listing.
 
 A listing entry or a file that cannot be read is kept raw and quarantined, the other reports and
-files load and the watermark moves past it; quarantined ones are retried first (quarantine.py)."""
+files load and the watermark moves past it; then quarantined ones are retried (quarantine.py)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,6 @@ def ingest_reports(
         max_new=settings.quarantine_max_new_per_step,
         run_id=run_id,
     )
-    retry_quarantined_reports(client, engine, settings, quarantine, result, run_id=run_id)
     reports = _readable_entries(
         engine, list(client.list_reports(window.start, window.end)), settings, quarantine
     )
@@ -75,6 +74,8 @@ def ingest_reports(
             if not backfill:
                 set_watermark(conn, WM_REPORTS, format_ts(_created_on(report)), run_id=run_id)
                 result.watermark = format_ts(_created_on(report))
+    # After the walk landed: a quarantined file whose download keeps failing holds nothing back.
+    retry_quarantined_reports(client, engine, settings, quarantine, result, run_id=run_id)
     quarantine.finish()
     log.info(
         "reports: %d listed, %d files loaded (%d lines), %d skipped",
@@ -146,7 +147,7 @@ def _load_files(
 ) -> None:
     """Load one report's files not loaded yet, each in its own transaction (a crash keeps the
     rest); a file that cannot be loaded is quarantined and the others still load. A file already
-    in the quarantine is left to the retry at the start of the step."""
+    in the quarantine is left to the retry at the end of the step."""
     files = report.get("files") or []
     with engine.connect() as conn:
         done = _loaded_file_ids(conn, [f["id"] for f in files])

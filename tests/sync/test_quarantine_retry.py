@@ -8,6 +8,7 @@ attempts as they were: an outage is not the item's fault.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from test_ingest_quarantine import (
     settings,
 )
 
+from checkout_freshportal.sync.ingest import payments
 from checkout_freshportal.sync.ingest import quarantine as q
 from checkout_freshportal.sync.ingest import service as ingest
 from checkout_freshportal.warehouse import quarantine as store
@@ -68,3 +70,47 @@ def test_an_outage_while_retrying_a_quarantined_item_blocks_nothing(sandbox, war
     out = run(sandbox, engine, "back")
     assert {r.state for r in quarantine_rows(engine).values()} == {store.RESOLVED}
     engine.dispose()
+
+
+BALANCES = "select total_authorized_minor, total_captured_minor, total_refunded_minor from stg_payments"
+
+
+@pytest.mark.parametrize("sandbox", ["real"], indirect=True)
+def test_a_retried_payment_without_balances_keeps_the_balances_search_stated(sandbox, warehouse_url):
+    """``GET /payments/{id}`` as Checkout.com records it has no ``balances``: the quarantine retry
+    staging it must not erase what the search stated (unknown is not NULL, and never 0)."""
+    victims = pick_victims(sandbox)
+    engine = migrated_engine(warehouse_url)
+    cfg = settings()
+    now = sandbox_now(sandbox)
+    client = client_for(sandbox)
+    ingest.ingest_payments(client, engine, cfg, now=now, run_id="clean")
+    where = " where payment_id = :p"
+    with engine.connect() as conn:
+        stated = tuple(conn.execute(sa.text(BALANCES + where), {"p": victims["payment"]}).one())
+    assert None not in stated
+
+    poison(sandbox, id=victims["payment"], patch={"amount": "ten"})
+    near = ingest.Window(now - timedelta(days=6), now)  # the re-walk may not reach it
+    out = ingest.ingest_payments(client, engine, cfg, window=near, now=now, run_id="poisoned")
+    assert [i["item_id"] for i in out.quarantine.new] == [victims["payment"]]
+    cure(sandbox)
+    # A backfill far from the payment: only the retry (GET /payments/{id}, no balances) reads it.
+    far = ingest.Window(now - timedelta(days=60), now - timedelta(days=59))
+    out = ingest.ingest_payments(client, engine, cfg, window=far, now=now, run_id="retry")
+
+    assert out.quarantine.resolved == [f"{q.SOURCE_PAYMENTS} {victims['payment']}"]
+    assert "balances" not in client.get_payment(victims["payment"])
+    with engine.connect() as conn:
+        assert tuple(conn.execute(sa.text(BALANCES + where), {"p": victims["payment"]}).one()) == stated
+    engine.dispose()
+
+
+def test_a_search_item_not_stating_a_balance_is_no_change_of_it() -> None:
+    """A search item states three balances of seven: one that leaves out a stored balance has not
+    changed it, so it costs no ``/actions`` call; a stated difference is a change."""
+    stored = ("Captured", 1000, 1000, 0, 0)
+    row = {"status": "Captured", "total_authorized_minor": 1000, "total_captured_minor": 1000}
+    row |= {"total_refunded_minor": 0, "total_voided_minor": None}
+    assert payments._state_of(row, stored) == stored
+    assert payments._state_of({**row, "total_refunded_minor": 5}, stored) != stored

@@ -54,8 +54,15 @@ _STATE_COLUMNS = (
 )
 
 
-def _state_of(row: Mapping[str, Any]) -> tuple:
-    return tuple(row.get(name) for name in _STATE_COLUMNS if name in schema.stg_payments.c)
+def _state_of(row: Mapping[str, Any], stored: tuple | None = None) -> tuple:
+    """The state ``row`` would leave staged: an unstated balance keeps the ``stored`` one
+    (``schema.PRESERVE_NON_NULL``), so a search item without it is no change."""
+    names = [name for name in _STATE_COLUMNS if name in schema.stg_payments.c]
+    keep = schema.PRESERVE_NON_NULL.get("stg_payments", ())
+    return tuple(
+        stored[i] if stored is not None and name in keep and row.get(name) is None else row.get(name)
+        for i, name in enumerate(names)
+    )
 
 
 def stage_payments(
@@ -119,7 +126,8 @@ def _actions_for(
     out: dict[str, Sequence[Mapping[str, Any]]] = {}
     for p in payments:
         try:
-            if stored.get(p["id"]) == _state_of(mappers.payment_row(p)):
+            before = stored.get(p["id"])
+            if before is not None and before == _state_of(mappers.payment_row(p), before):
                 continue
             if actions_explain_balances(p):
                 out[p["id"]] = p["actions"]

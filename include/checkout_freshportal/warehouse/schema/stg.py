@@ -284,6 +284,10 @@ PRESERVE_NON_NULL: dict[str, tuple[str, ...]] = {
         "metadata",
     ),
     "stg_financial_actions": ("payout_id",),
+    #: A payment snapshot that does not state a balance (``GET /payments/{id}`` often has no
+    #: ``balances``, a search item only some fields) says nothing about it: the stored one stays.
+    #: A stated balance still overwrites; a payment never seen with balances keeps NULL.
+    "stg_payments": tuple(f"{b}_minor" for b in PAYMENT_BALANCES),
     #: A snapshot's action summary carries no amount, date or event id: it must not erase a webhook's.
     "ops_payment_declines": (
         "event_id",

@@ -24,8 +24,10 @@ request id in the log; 429/5xx/timeouts are retried inside the client, then by A
 
 **Quarantine**: a payment, dispute, report listing entry or report file that cannot be read is
 stored raw and kept aside in `ops_quarantine`; everything else lands and the watermarks move.
-The last task, `check_quarantine`, then fails the run (no retry) naming count, ids and reasons.
-Later runs retry those items first without blocking on them; after `quarantine_attempts` (3)
+The last task, `check_quarantine`, then fails the run (no retry) naming count, ids and reasons;
+it runs even when a step failed (trigger rule `all_done`), naming what the other steps
+quarantined and the steps that did not finish. Later runs retry those items after their walk,
+without blocking on them; after `quarantine_attempts` (3)
 an item is parked until `cfp quarantine requeue`. `cfp quarantine list` shows them.
 
 Connections: `checkout_default` (Checkout.com), optional `cfp_warehouse` (default: embedded
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
 
 from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
@@ -106,9 +108,11 @@ def checkout_ingest():
 
         return run_step("refresh_referenced_payments", params, run_id)
 
-    # Runs after everything landed; fails the run if an item had to be quarantined (the error is
-    # permanent, so the retry policy does not retry it).
-    @task
+    # Runs after everything landed, also when a step failed (all_done), so the run always names
+    # what was quarantined; fails the run if an item had to be quarantined or a step did not
+    # finish (the error is permanent, so the retry policy does not retry it). Without failing
+    # itself it would turn the run green: Airflow judges a run by its leaves, and it is the leaf.
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def check_quarantine(payments, disputes, reports, refresh):
         from ingest_tasks import check_quarantine
 

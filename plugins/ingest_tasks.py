@@ -45,7 +45,12 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
 def check_quarantine(results: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
     """Fail (permanently: ``QuarantinedItemsError``) when a step quarantined a new item or a
     retried one failed again, naming count, ids and reasons; else return the quarantine figures,
-    parked items included, so they stay visible in every run."""
+    parked items included, so they stay visible in every run.
+
+    It runs when a step failed too (trigger rule ``all_done``): that step's result is None. It
+    then still names what the other steps quarantined, and fails (``UnfinishedStepsError`` when
+    nothing was quarantined) naming the step, since as the DAG's leaf its success would make the
+    run look successful."""
     from checkout_freshportal.sync.ingest.quarantine import QuarantineTally, raise_for_quarantine
 
     tallies = {
@@ -61,6 +66,7 @@ def check_quarantine(results: dict[str, dict[str, Any] | None]) -> dict[str, Any
         }
         for step, t in tallies.items()
     }
-    log.info("quarantine: %s", figures)
-    raise_for_quarantine(tallies)
+    unfinished = [step for step, out in results.items() if out is None]
+    log.info("quarantine: %s; steps without a result: %s", figures, unfinished or "none")
+    raise_for_quarantine(tallies, unfinished=unfinished)
     return figures

@@ -83,6 +83,8 @@ def test_checkout_ingest_shape(offline_dagbag):
     # rest from landing and still fails the run (Airflow judges a run by its leaves).
     check = dag.get_task("check_quarantine")
     assert "refresh_referenced_payments" in check.upstream_task_ids
+    # It reports even when a step failed (and then fails itself, so the run stays failed).
+    assert check.trigger_rule == "all_done"
     assert {t.task_id for t in dag.leaves} == {"check_quarantine"}
     outlets = {a.name for t in dag.tasks for a in t.outlets}
     assert outlets == {

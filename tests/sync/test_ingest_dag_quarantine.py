@@ -16,7 +16,11 @@ import sqlalchemy as sa
 from airflow.sdk import RetryAction
 from test_ingest_dag import CONF, run_dag, wired  # noqa: F401  (fixture)
 
-from checkout_freshportal.sync.ingest.quarantine import QuarantinedItemsError, QuarantineTally
+from checkout_freshportal.sync.ingest.quarantine import (
+    QuarantinedItemsError,
+    QuarantineTally,
+    UnfinishedStepsError,
+)
 from checkout_freshportal.timeutil import parse_ts
 
 from dag_policies import no_retry_on_permanent_errors
@@ -53,6 +57,24 @@ def test_the_task_body_fails_permanently_naming_the_items() -> None:
     parked = QuarantineTally(parked=2, open=2)
     figures = check_quarantine({"ingest_reports": {"quarantine": parked.__dict__}})
     assert figures["ingest_reports"]["parked"] == 2
+
+
+def test_a_failed_step_does_not_hide_what_the_others_quarantined_nor_pass_as_success() -> None:
+    """check_quarantine runs when a step failed (trigger rule all_done; the step's result is
+    None): it names the other steps' items and the failed step, and fails even with no items,
+    since as the DAG's leaf its success would make the run succeed."""
+    from ingest_tasks import check_quarantine
+
+    one = QuarantineTally(new=[_item("checkout.disputes", "dsp_1")])
+    with pytest.raises(QuarantinedItemsError) as caught:
+        check_quarantine({"ingest_payments": None, "ingest_disputes": {"quarantine": one.__dict__}})
+    assert "checkout.disputes dsp_1 [quarantined, attempt 1]" in str(caught.value)
+    assert "1 step(s) did not finish: ingest_payments" in str(caught.value)
+
+    with pytest.raises(UnfinishedStepsError, match="did not finish: ingest_reports, refresh") as failed:
+        check_quarantine({"ingest_payments": {}, "ingest_reports": None, "refresh_referenced_payments": None})
+    policy = no_retry_on_permanent_errors(reason="test")
+    assert policy.evaluate(failed.value, try_number=1, max_tries=4).action is RetryAction.FAIL
 
 
 @pytest.mark.airflow

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -378,34 +378,57 @@ class QuarantinedItemsError(PermanentError, RuntimeError):
         return (type(self), (str(self), self.items))
 
 
-def failure_message(tallies: Mapping[str, QuarantineTally]) -> str | None:
-    """The loud message for the steps that must fail, or None when none must."""
+def failure_message(tallies: Mapping[str, QuarantineTally], unfinished: Sequence[str] = ()) -> str | None:
+    """The loud message for the steps that must fail, or None when none must. ``unfinished``:
+    steps that failed on their own (no result), named so the run never looks complete."""
     items = [i for t in tallies.values() for i in t.failed_items()]
-    if not items:
+    if not items and not unfinished:
         return None
-    new = sum(len(t.new) for t in tallies.values())
-    again = sum(len(t.failed_again) for t in tallies.values())
-    steps = ", ".join(name for name, t in tallies.items() if t.must_fail())
-    lines = [
-        f"{len(items)} item(s) could not be read and are quarantined ({new} new, {again} failed "
-        f"again) in {steps}; everything else landed and the watermarks moved:"
-    ]
-    for i in items[:MESSAGE_ITEMS]:
-        lines.append(f"  {i['source']} {i['item_id']} [{i['state']}, attempt {i['attempts']}]: {i['reason']}")
-    if len(items) > MESSAGE_ITEMS:
-        lines.append(f"  and {len(items) - MESSAGE_ITEMS} more")
+    lines: list[str] = []
+    if items:
+        new = sum(len(t.new) for t in tallies.values())
+        again = sum(len(t.failed_again) for t in tallies.values())
+        steps = ", ".join(name for name, t in tallies.items() if t.must_fail())
+        lines.append(
+            f"{len(items)} item(s) could not be read and are quarantined ({new} new, {again} failed "
+            f"again) in {steps}; everything else landed and the watermarks moved:"
+        )
+        for i in items[:MESSAGE_ITEMS]:
+            lines.append(
+                f"  {i['source']} {i['item_id']} [{i['state']}, attempt {i['attempts']}]: {i['reason']}"
+            )
+        if len(items) > MESSAGE_ITEMS:
+            lines.append(f"  and {len(items) - MESSAGE_ITEMS} more")
+    if unfinished:
+        lines.append(
+            f"{len(unfinished)} step(s) did not finish: {', '.join(unfinished)} (their own error is in "
+            "their log; what they quarantined before failing is in `cfp quarantine list`)."
+        )
     lines.append("See `cfp quarantine list`; docs/runbook-ingest.md#quarantine.")
     return "\n".join(lines)
 
 
 def raise_for_quarantine(
-    tallies: Mapping[str, QuarantineTally], *, results: dict[str, Any] | None = None
+    tallies: Mapping[str, QuarantineTally],
+    *,
+    results: dict[str, Any] | None = None,
+    unfinished: Sequence[str] = (),
 ) -> None:
-    """Fail loudly (after the data landed) when any step quarantined something or a retry failed."""
-    message = failure_message(tallies)
-    if message is not None:
-        items = tuple(i for t in tallies.values() for i in t.failed_items())
+    """Fail loudly (after the data landed) when any step quarantined something or a retry failed,
+    or (``unfinished``) a step failed on its own: the verdict must not report a run complete."""
+    message = failure_message(tallies, unfinished)
+    if message is None:
+        return
+    items = tuple(i for t in tallies.values() for i in t.failed_items())
+    if items:
         raise QuarantinedItemsError(message, items, results)
+    raise UnfinishedStepsError(message)
+
+
+class UnfinishedStepsError(PermanentError, RuntimeError):
+    """Steps failed on their own (the network, the database, after their retries); the quarantine
+    verdict, which runs anyway, fails too so that the run is not reported complete. Permanent:
+    a retry of the verdict would read the same results."""
 
 
 class UnreadableItemError(ValueError):

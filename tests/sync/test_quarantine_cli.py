@@ -83,6 +83,36 @@ def test_list_shows_open_items_escaped_and_masked(quarantined, capsys):
     assert out.isascii()
 
 
+def test_list_json_masks_emails_and_card_numbers_but_the_store_keeps_the_payload(warehouse_url, capsys):
+    payload = {
+        "id": "dsp_1",
+        "customer": {"email": "Jan.Devries@example.nl", "name": "Jan"},
+        "source": {"number": "4242424242424242", "numbers": [5555555555554444]},
+        "note": "call jan@example.com about 4000 0566 5566 5556",
+        "amount": 1000,
+    }
+    engine = migrated_engine(warehouse_url)
+    failure = store.Failure(
+        "checkout.disputes", "dsp_1", "MappingError: x", "x.MappingError", "payload", None, payload
+    )
+    with engine.begin() as conn:
+        store.record_failure(conn, failure, max_attempts=3)
+
+    code, out = cfp(capsys, "quarantine", "list", "--url", warehouse_url, "--json")
+
+    assert code == 0
+    shown = json.loads(out)["payload"]
+    assert shown["customer"] == {"email": "***@***", "name": "Jan"}
+    assert shown["source"] == {"number": "************4242", "numbers": ["************4444"]}
+    assert shown["note"] == "call ***@*** about ************5556"
+    assert (shown["id"], shown["amount"]) == ("dsp_1", 1000)
+    for secret in ("example", "424242424242", "555555555555", "0566"):
+        assert secret not in out
+    with engine.connect() as conn:
+        assert store.list_items(conn, with_payload=True)[0].payload == payload  # stored verbatim
+    engine.dispose()
+
+
 def test_requeue_one_all_and_unknown(quarantined, capsys):
     code, out = cfp(capsys, "quarantine", "requeue", "checkout.payments", "pay_bad", "--url", quarantined)
     assert code == 0

@@ -3,7 +3,8 @@
 The project's CLI wires this in with ``add_quarantine_parser(sub)`` and calls ``args.func(args)``.
 Both commands only read and write ``ops_quarantine`` (SQLite or PostgreSQL); a re-queued item is
 retried by the next ``checkout_ingest`` run (docs/runbook-ingest.md#quarantine). Ids and reasons
-came from an API or a file, so they are printed escaped.
+came from an API or a file, so they are printed escaped; a payload is printed with e-mail
+addresses and card-number-like digits masked (it stays verbatim in the warehouse).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from checkout_freshportal.logsafe import safe
+from checkout_freshportal.logsafe import mask_text, safe, safe_masked
 
 COMMAND = "cfp quarantine"
 # Spelled out here (and checked against the modules' own lists when a command runs): building
@@ -41,7 +42,9 @@ def add_quarantine_parser(subparsers: Any) -> argparse.ArgumentParser:
     ls.add_argument("--all", action="store_true", help="resolved items too")
     ls.add_argument("--limit", type=int, default=200)
     ls.add_argument(
-        "--json", action="store_true", help="JSON lines (with the stored payload) instead of a table"
+        "--json",
+        action="store_true",
+        help="JSON lines (with the stored payload, e-mails and card numbers masked) instead of a table",
     )
     ls.add_argument("--url", help="warehouse URL (default CFP_WAREHOUSE_URL)")
     ls.set_defaults(func=run_list)
@@ -102,7 +105,9 @@ def run_list(args: argparse.Namespace) -> int:
         # ASCII only: the payload is an API's or a file's text, and JSON escapes C0 controls but
         # would print C1 controls (a terminal's CSI), line separators and bidi overrides as they are.
         for item in items:
-            _out(json.dumps(item.as_json(), ensure_ascii=True, default=str))
+            shown = item.as_json()
+            shown["payload"], shown["reason"] = masked(shown["payload"]), mask_text(shown["reason"])
+            _out(json.dumps(shown, ensure_ascii=True, default=str))
         return 0
     if not items:
         _out("no quarantined items" + ("" if args.all or args.state else " open"))
@@ -113,7 +118,7 @@ def run_list(args: argparse.Namespace) -> int:
             f"{i.last_failed_at:%Y-%m-%d %H:%M:%S}Z  {i.state:<11} {i.attempts:>2}x  {i.source}  "
             f"{safe(i.item_id)}{parent}  raw: {i.raw_location}"
         )
-        _out(f"    {safe(i.reason, 300)}")
+        _out(f"    {safe_masked(i.reason, 300)}")
     return 0
 
 
@@ -147,6 +152,23 @@ def run_requeue(args: argparse.Namespace) -> int:
         "the next run retries it"
     )
     return 0
+
+
+def masked(value: Any) -> Any:
+    """``value`` (a stored payload) with e-mail addresses and card-number-like digit runs masked
+    in every text, key and long integer: what the command prints ends up in terminals, tickets
+    and chats, while the warehouse keeps the payload verbatim for the retry and for audits."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+        shown = mask_text(text)
+        return value if shown == text else shown  # a card number sent as a JSON number
+    if isinstance(value, dict):
+        return {mask_text(str(k)): masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
 
 
 def _out(line: str) -> None:

@@ -110,3 +110,42 @@ def test_a_step_giving_up_inside_a_retry_is_not_one_more_attempt_of_the_item(war
         (item,) = store.list_items(conn)
     assert (item.state, item.attempts) == ("quarantined", 1)
     engine.dispose()
+
+
+def test_an_outage_defers_retries_and_stops_after_a_streak_but_an_auth_error_fails(warehouse_url) -> None:
+    """A 5xx or the network while retrying leaves items as they were (attempts untouched); after
+    ``DEFER_STREAK`` such failures in a row the rest wait for the next run without a call. An
+    auth error (permanent) is not "not this time": it fails the step."""
+    from checkout_freshportal.http.errors import AuthenticationError, ServerError
+    from checkout_freshportal.warehouse import quarantine as store
+
+    from ingest_fixtures import migrated_engine
+
+    engine = migrated_engine(warehouse_url)
+    with engine.begin() as conn:
+        for n in range(5):
+            failure = store.Failure(q.SOURCE_PAYMENTS, f"pay_{n}", "MappingError: x", "X", store.RAW_NONE)
+            store.record_failure(conn, failure, max_attempts=2)
+    tally = q.QuarantineTally()
+    quarantine = q.Quarantine(
+        engine, tally, sources=[q.SOURCE_PAYMENTS], max_attempts=2, max_new=10, run_id="r"
+    )
+    tried: list[str] = []
+
+    def outage(item: store.QuarantineItem) -> None:
+        tried.append(item.item_id)
+        raise requests.ConnectionError("reset") if len(tried) == 2 else ServerError(status=503)
+
+    quarantine.retry(q.SOURCE_PAYMENTS, outage, lambda conn, item: (store.RAW_NONE, None, None))
+
+    assert tried == ["pay_0", "pay_1", "pay_2"]
+    assert (tally.retried, tally.deferred, tally.failed_again) == (3, 5, [])
+    with engine.connect() as conn:
+        assert {(i.state, i.attempts) for i in store.list_items(conn)} == {("quarantined", 1)}
+
+    def refused(item: store.QuarantineItem) -> None:
+        raise AuthenticationError(status=401)
+
+    with pytest.raises(AuthenticationError):
+        quarantine.retry(q.SOURCE_PAYMENTS, refused, lambda conn, item: (store.RAW_NONE, None, None))
+    engine.dispose()

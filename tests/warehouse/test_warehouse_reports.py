@@ -8,6 +8,7 @@ import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -19,7 +20,7 @@ from checkout_freshportal.warehouse import (
     ReportLoadError,
     ReportRowsError,
     load_report_file,
-    report_loader,
+    report_arrow,
     schema,
 )
 from checkout_freshportal.warehouse import report_csv as rc
@@ -520,7 +521,7 @@ def test_copy_and_row_paths_produce_identical_rows(pg_url: str, sqlite_url: str,
 def test_small_blocks_give_the_same_rows(pg_url: str, sqlite_url: str, monkeypatch, block_bytes: int) -> None:
     """Blocks cut between records (quoted newlines across cuts, csv and split paths mixed, the
     first block's timestamp shapes contradicted later) change nothing."""
-    monkeypatch.setattr(report_loader, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(report_arrow, "BLOCK_BYTES", block_bytes)
     fixed = [fa_line(f"act_f{i}", **{"Requested On": ""}) for i in range(8)]  # 7 digits + Z
     tricky = list(csv.DictReader(io.StringIO(_tricky_file(7, 120).decode(), newline="")))
     data = to_csv(fixed + tricky)
@@ -572,39 +573,42 @@ def _random_value(rnd: random.Random, kind: str) -> str:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_block_checks_never_accept_what_the_line_validator_rejects(seed: int) -> None:
+def test_arrow_checks_never_accept_what_the_line_validator_rejects(seed: int) -> None:
     rnd = random.Random(seed)
     spec = rc.FINANCIAL_ACTIONS
     hmap = rc.map_header(FA_HEADER, spec)
     kinds = {f.header: f.kind for f in spec.fields}
     validate = rc.make_validator(spec, hmap)
-    for _ in range(300):
-        n = rnd.randint(1, 4)
-        rows = [
-            [
-                _random_value(rnd, kinds.get(h, "text")) if rnd.random() < 0.3 else v
-                for h, v in ((h, fa_line()[h]) for h in FA_HEADER)
-            ]
-            for _ in range(n)
+    rows = [
+        [
+            _random_value(rnd, kinds.get(h, "text")) if rnd.random() < 0.3 else v
+            for h, v in ((h, fa_line()[h]) for h in FA_HEADER)
         ]
-        checker = rc.BlockChecker(spec, hmap)
-        block = rc.Block(2, len(FA_HEADER), rows=rows)
-        if checker.check(block.column):
-            assert all(validate(r) is None for r in rows), rows
-    good = rc.Block(2, len(FA_HEADER), rows=[[fa_line()[h] for h in FA_HEADER]])
-    assert rc.BlockChecker(spec, hmap).check(good.column)  # the fast path does take plain lines
+        for _ in range(1500)
+    ]
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)],
+        names=[f"c{i}" for i in range(len(FA_HEADER))],
+    )
+    ok = report_arrow.fast_ok(batch, spec, hmap).to_pylist()
+    assert all(validate(r) is None for r, proven in zip(rows, ok, strict=True) if proven)
+    assert any(ok)  # the fast path does take plain lines
+    assert not all(ok)  # and leaves the doubtful ones to the line validator
 
 
-def test_csv_body_blocks_match_a_whole_file_reader() -> None:
+def test_arrow_body_matches_a_whole_file_reader(monkeypatch) -> None:
     data = _tricky_file(11, 200)
     header_len = len(data.split(b"\n", 1)[0]) + 1
     whole = list(csv.reader(io.StringIO(data.decode(), newline="")))[1:]
-    for size in (64, 300, 5000, 1 << 20):
-        stream = io.BytesIO(data[header_len:])
-        body = rc.CsvBody(stream.read, len(FA_HEADER), "f", 1, size)
-        got = [(n, r) for b in body for n, r in enumerate(b.rows(), b.first)]
-        assert [r for _, r in got] == whole, size
-        assert [n for n, _ in got] == list(range(2, 2 + len(whole)))
+    for size in (300, 5000, 1 << 20):
+        monkeypatch.setattr(report_arrow, "BLOCK_BYTES", size)
+        stream = io.BufferedReader(io.BytesIO(data[header_len:]))  # type: ignore[arg-type]
+        got = [r for b in report_arrow.open_body(stream, len(FA_HEADER), "f", 1) for r in _rows(b)]
+        assert got == whole, size
+
+
+def _rows(batch: pa.RecordBatch) -> list[list[str]]:
+    return [list(r.values()) for r in batch.to_pylist()]
 
 
 def test_identical_lines_arriving_again_in_an_overlapping_file_are_not_doubled(wh) -> None:

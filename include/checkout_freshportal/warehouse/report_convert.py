@@ -1,9 +1,9 @@
-"""One converter for both engines: a validated block of report lines -> typed columns and keys.
+"""One converter for both engines: a validated batch of report lines -> typed columns and keys.
 
 Both load paths (PostgreSQL COPY, SQLite ``executemany``) stage what this module produces, so
-they cannot disagree. It works **column by column** (a list per column, C-level ``map`` and list
-comprehensions) rather than line by line: a Python call per value is what made line-wise
-conversion cost more than the server's COPY.
+they cannot disagree. It works **column by column** on Apache Arrow arrays (C++ kernels, no
+Python call per value except for rare timestamp shapes and zones): a Python call per value is
+what made the conversion cost more than the server's COPY.
 
 Canonical values (:class:`TypedBlock`), ``""`` meaning NULL:
 
@@ -23,21 +23,22 @@ Financial-action lines also get their staging key (:func:`line_key`, docs/wareho
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache, partial
-from itertools import repeat
-from operator import add, floordiv, itemgetter, methodcaller, mod
+from operator import methodcaller
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from checkout_freshportal import money
 from checkout_freshportal.warehouse import report_csv as rc
 
 _UTC_SUFFIX = "+00:00"
 _E8 = 100_000_000
-_ZEROS = ["0" * k for k in range(9)]
-_first, _third = itemgetter(0), itemgetter(2)
 _md5 = partial(hashlib.md5, usedforsecurity=False)
 _hexdigest = methodcaller("hexdigest")
 #: Identity columns of a financial-action line, in digest order (docs/warehouse.md).
@@ -140,144 +141,116 @@ def _utc_date(value: str, zone: str) -> str:
     return datetime.fromisoformat(_ts_general(value, zone)).astimezone(UTC).date().isoformat()
 
 
-def _e8(v: str) -> int:
-    i = v.find(".")
-    if i < 0:
-        return int(v) * _E8
-    frac = v[i + 1 :]
-    return int(v[:i] + frac + _ZEROS[8 - len(frac)])
-
-
 @lru_cache(maxsize=512)
-def _divisor(currency: str) -> int:
-    return 10 ** (8 - money.exponent(currency))
+def _exponent(currency: str) -> int:
+    return money.exponent(currency)
 
 
-def _minor(e8: int, currency: str) -> int:
-    """ROUND_HALF_EVEN of ``e8`` 1e-8 units to the currency's minor unit, in integers."""
-    d = _divisor(currency)
-    q, r = divmod(e8, d)  # floor division: 0 <= r < d for negative amounts too
-    if 2 * r > d or (2 * r == d and q & 1):
-        q += 1
-    return q
+_E8S = pa.scalar(Decimal(_E8), pa.decimal128(9, 0))
+_DEC = pa.decimal128(20, 8)
 
 
-def _amount_columns(values: Sequence[str], currencies: Sequence[str]) -> tuple[list[str], list[str]]:
+def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(``_e8`` texts, ``_minor`` texts) of an amount column; ``""`` where the value is empty.
 
-    C-level ``map`` chains only: ``"-1.6"`` -> ``("-1", ".", "6")`` -> ``"-1" + "60000000"`` ->
-    ``int`` (the grammar guarantees digits before the point and at most 8 after it). Minor units:
-    ``(e8 + d/2) // d`` rounds half up; an exact tie (remainder 0 after adding d/2, rare) with an
-    odd result steps down one, which makes it half-even."""
-    if "" in values:
-        return _amount_columns_sparse(values, currencies)
-    parts = list(map(str.partition, values, repeat(".")))
-    fracs = map(str.ljust, map(_third, parts), repeat(8), repeat("0"))
-    e8s = list(map(int, map(add, map(_first, parts), fracs)))
-    divisors = list(map(_divisor, currencies))
-    shifted = list(map(add, e8s, map(floordiv, divisors, repeat(2))))
-    minors = list(map(floordiv, shifted, divisors))
-    rems = list(map(mod, shifted, divisors))
-    if 0 in rems:
-        for i, r in enumerate(rems):
-            if r == 0 and minors[i] & 1:
-                minors[i] -= 1
-    return list(map(str, e8s)), list(map(str, minors))
+    Exact decimal kernels: the validated text (at most 8 decimals, 10 or 11 integer digits within
+    int64 range) is cast to ``decimal128(20, 8)``; ``_e8`` is that times 1e8; ``_minor`` is
+    rounded half-to-even at each currency's exponent, computed once per exponent present."""
+    filled = pc.not_equal(values, "")
+    dec = pc.cast(pc.if_else(filled, values, "0"), _DEC)
+    e8 = pc.cast(pc.multiply(dec, _E8S), pa.int64())
+    minor: pa.Array | None = None
+    exps: dict[int, list[str]] = {}
+    for cur in pc.unique(currencies).to_pylist():
+        exps.setdefault(_exponent(cur) if cur else 2, []).append(cur)
+    for exp, curs in exps.items():
+        scale = pa.scalar(Decimal(10**exp), pa.decimal128(9, 0))
+        rounded = pc.round(dec, ndigits=exp, round_mode="half_to_even")
+        m = pc.cast(pc.multiply(rounded, scale), pa.int64())
+        minor = m if minor is None else pc.if_else(pc.is_in(currencies, value_set=pa.array(curs)), m, minor)
+    minor = e8 if minor is None else minor  # no line at all
+    text = pc.cast(e8, pa.string()), pc.cast(minor, pa.string())
+    return pc.if_else(filled, text[0], ""), pc.if_else(filled, text[1], "")
 
 
-def _amount_columns_sparse(values: Sequence[str], currencies: Sequence[str]) -> tuple[list[str], list[str]]:
-    e8_out, minor_out = [], []
-    for v, c in zip(values, currencies, strict=True):
-        if v:
-            x = _e8(v)
-            e8_out.append(str(x))
-            minor_out.append(str(_minor(x, c)))
-        else:
-            e8_out.append("")
-            minor_out.append("")
-    return e8_out, minor_out
-
-
-def _round(x: int, d: int) -> int:
-    q, r = divmod(x, d)
-    if 2 * r > d or (2 * r == d and q & 1):
-        q += 1
-    return q
-
-
-def _upper(values: Sequence[str]) -> Sequence[str]:
-    return values if all(map(str.isupper, set(values) - {""})) else [v.upper() for v in values]
+def _ts_arrow(values: pa.Array, zone: str) -> pa.Array:
+    """Timestamps of one zone: ``YYYY-MM-DD hh:mm:ss`` in UTC (what Checkout.com writes) gets
+    ``+00:00`` by a string kernel; any other shape or zone goes through Python per value."""
+    if zone == "UTC":
+        lengths = pc.binary_length(values)
+        plain = pc.equal(lengths, 19)
+        if pc.all(pc.or_(plain, pc.equal(lengths, 0))).as_py():
+            return pc.if_else(plain, pc.binary_join_element_wise(values, _UTC_SUFFIX, ""), values)
+    return pa.array(_ts_column(values.to_pylist(), zone), pa.string())
 
 
 @dataclass
 class TypedBlock:
-    """A block's staged columns (canonical text, ``""`` = NULL), in ``columns`` order."""
+    """A batch's staged columns (canonical text, ``""`` = NULL), in ``columns`` order."""
 
-    first: int  # line number of the block's first line
+    first: int  # line number of the batch's first line
     n: int
     columns: tuple[str, ...]
-    values: list[Sequence[str]]  # one list per column
-    plain: bool = True  # read by the fast split: no value holds a comma, quote or line break
+    arrays: list[pa.Array]  # one text array per column
+    _lists: dict[str, list[str]] = field(default_factory=dict)
 
-    def column(self, name: str) -> Sequence[str]:
-        return self.values[self.columns.index(name)]
+    def array(self, name: str) -> pa.Array:
+        return self.arrays[self.columns.index(name)]
+
+    def column(self, name: str) -> list[str]:
+        got = self._lists.get(name)
+        if got is None:
+            got = self._lists[name] = self.array(name).to_pylist()
+        return got
+
+    @property
+    def values(self) -> list[list[str]]:
+        return [self.column(c) for c in self.columns]
+
+    def identities(self) -> pa.Array:
+        """The :data:`IDENTITY_COLUMNS` joined by :data:`SEP` (see :func:`line_key`)."""
+        return pc.binary_join_element_wise(*(self.array(c) for c in IDENTITY_COLUMNS), SEP)
 
 
 class Converter:
-    """Converts the validated blocks of one file (one layout, one set of time zones)."""
+    """Converts the validated batches of one file (one layout, one set of time zones)."""
 
     def __init__(self, spec: rc.ReportSpec, hmap: rc.HeaderMap, zones: TimeZones) -> None:
         self.spec, self.hmap, self.zones = spec, hmap, zones
         self.columns = spec.staged_columns
         self._entity = hmap.index.get("Client Entity ID")
 
-    def convert(self, block: rc.Block, keep: Iterable[int] | None = None) -> TypedBlock:
-        """The block's lines (only the indexes in ``keep`` if given: the valid ones) converted."""
-        col = block.column
-        if keep is not None:
-            kept = list(keep)
-
-            def col(i: int, _all: Callable[[int], Sequence[str]] = block.column) -> Sequence[str]:
-                c = _all(i)
-                return [c[k] for k in kept]
-
-            n = len(kept)
-        else:
-            n = block.n
-        empty = [""] * n
-        out: list[Sequence[str]] = []
-        entities = col(self._entity) if self._entity is not None and not self.zones.uniform else None
-        upper: dict[int, Sequence[str]] = {}  # currency columns, upper-cased
-        amounts: list[tuple[Sequence[str], Sequence[str], tuple[list[str], list[str]]]] = []
+    def convert(self, batch: pa.RecordBatch, first: int) -> TypedBlock:
+        """The batch's (valid) lines converted; see the module for the canonical values."""
+        n = batch.num_rows
+        cols = batch.columns
+        empty = pa.repeat(pa.scalar("", pa.string()), n)
+        out: list[pa.Array] = []
+        by_entity = self._entity is not None and not self.zones.uniform
+        upper: dict[int, pa.Array] = {}  # currency columns, upper-cased
         for f in self.spec.fields:
             i = self.hmap.index[f.header]
             if i is None:
                 out.extend(empty for _ in f.staged_columns)
-                continue
-            values = col(i)
-            if f.kind in ("text", "decimal"):
-                out.append(values)
+            elif f.kind in ("text", "decimal"):
+                out.append(cols[i])
             elif f.kind == "currency":
-                upper[i] = _upper(values)
+                upper[i] = pc.utf8_upper(cols[i])
                 out.append(upper[i])
             elif f.kind == "amount":
                 ci = self.hmap.index[f.currency or ""]
-                currencies = (upper.get(ci) or _upper(col(ci))) if ci is not None else empty
-                for done_values, done_currencies, converted in amounts:
-                    if done_values == values and done_currencies == currencies:
-                        out.extend(converted)  # processing = holding amount (no FX): most lines
-                        break
-                else:
-                    converted = _amount_columns(values, currencies)
-                    amounts.append((values, currencies, converted))
-                    out.extend(converted)
+                currencies = (upper.get(ci) or pc.utf8_upper(cols[ci])) if ci is not None else empty
+                out.extend(_amount_columns(cols[i], currencies))
             elif f.kind == "date":
-                out.append([v if len(v) <= 10 else _utc_date(v, self.zones.default) for v in values])
-            elif entities is not None:
-                out.append(_ts_column_by_entity(values, entities, self.zones))
+                dates = [v if len(v) <= 10 else _utc_date(v, self.zones.default) for v in cols[i].to_pylist()]
+                out.append(pa.array(dates, pa.string()))
+            elif by_entity:
+                assert self._entity is not None
+                values, entities = cols[i].to_pylist(), cols[self._entity].to_pylist()
+                out.append(pa.array(_ts_column_by_entity(values, entities, self.zones), pa.string()))
             else:
-                out.append(_ts_column(values, self.zones.default))
-        return TypedBlock(block.first, n, self.columns, out, plain=block.plain)
+                out.append(_ts_arrow(cols[i], self.zones.default))
+        return TypedBlock(first, n, self.columns, out)
 
 
 class LineKeys:
@@ -294,8 +267,9 @@ class LineKeys:
 
     def keys(self, block: TypedBlock) -> tuple[list[str], list[str]]:
         """(line keys, occurrences as text) of the block's lines."""
-        identity = list(map(SEP.join, zip(*map(block.column, IDENTITY_COLUMNS), strict=True)))
-        keys = list(map(_hexdigest, map(_md5, map(str.encode, map(add, identity, repeat(SEP + "1"))))))
+        joined = block.identities()
+        first = pc.cast(pc.binary_join_element_wise(joined, "1", SEP), pa.binary()).to_pylist()
+        keys = list(map(_hexdigest, map(_md5, first)))
         occurrences = ["1"] * len(keys)
         fresh = set(keys)
         earlier = fresh & self._first  # identities seen in earlier blocks
@@ -307,7 +281,7 @@ class LineKeys:
                 counts[k] = counts.get(k, 0) + 1
             repeated |= {k for k, n in counts.items() if n > 1}
         if repeated:
-            self._number(identity, keys, occurrences, repeated, earlier)
+            self._number(joined.to_pylist(), keys, occurrences, repeated, earlier)
         return keys, occurrences
 
     def _number(

@@ -9,9 +9,9 @@
 * raw layer (``report_raw``): the file's bytes, gzip-compressed as they stream by, in
   ``raw_report_file_contents``; rejected lines (only when ``max_bad_share`` tolerates them) also
   go to ``raw_report_rows`` with their ``parse_error``;
-* lines are read in blocks (``report_csv.CsvBody``), validated column by column
-  (``report_csv.Validated``), converted by the one converter of both engines
-  (``report_convert``: time zones per client entity, exact amounts, line keys) and staged
+* lines are read in record batches by Apache Arrow and validated column by column
+  (``report_arrow``), converted by the one converter of both engines (``report_convert``: time
+  zones per client entity, exact amounts, line keys) and staged
   (``report_stage``): on PostgreSQL typed rows are COPYed straight into ``stg_financial_actions``
   where their keys are new, and merged through a temp table where they exist; on SQLite by
   ``executemany`` and ``upsert``. Payouts files go through ``upsert``;
@@ -35,11 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, TextIO
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from checkout_freshportal.timeutil import format_ts, utcnow
 from checkout_freshportal.warehouse import locks
+from checkout_freshportal.warehouse import report_arrow as ra
 from checkout_freshportal.warehouse import report_csv as rc
 from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock, is_postgres
 from checkout_freshportal.warehouse.report_convert import Converter, TimeZones, TypedBlock
@@ -58,8 +60,6 @@ from checkout_freshportal.warehouse.upsert import UpsertResult
 BATCH_SIZE = 2000
 FIRST_BAD_SHOWN = 5
 READ_BUFFER = 1 << 20
-#: Bytes of CSV per block of records (``report_csv.CsvBody``).
-BLOCK_BYTES = 1 << 20
 
 Method = Literal["auto", "copy", "rows"]
 
@@ -157,7 +157,7 @@ def load_report_file(
             else:
                 hmap = rc.map_header(header, spec)
                 job = _Job(conn, spec, hmap, file_id, report_type, method, time_zones or TimeZones(), now)
-                body = rc.CsvBody(buffered.read, len(hmap.header), file_id, header_lines, BLOCK_BYTES)
+                body = ra.open_body(buffered, len(hmap.header), file_id, header_lines)
                 total, bad, first_bad, res = _stage(job, body, max_bad_share, clock)
             hashing.drain()
             spool.finish()
@@ -265,19 +265,18 @@ def _sink(job: _Job, constants: list[str]) -> CopySink | RowSink | None:
     return RowSink(job.conn, job.spec, constants, job.now)
 
 
-def _rejected(block: rc.Block, errors: Mapping[int, str], job: _Job) -> Iterator[dict[str, Any]]:
-    """``raw_report_rows`` of a block's rejected lines (tolerated by ``max_bad_share``)."""
-    rows = block.rows()
-    for n, e in errors.items():
-        row = dict(zip(job.hmap.header, rows[n - block.first], strict=True))
+def _rejected(checked: ra.Checked, job: _Job) -> Iterator[dict[str, Any]]:
+    """``raw_report_rows`` of a batch's rejected lines (tolerated by ``max_bad_share``)."""
+    for n, e in checked.errors.items():
+        row = dict(zip(job.hmap.header, checked.rejected_rows[n], strict=True))
         yield {"file_id": job.file_id, "line_no": n, "row": row, "parse_error": e}
 
 
 def _stage(
-    job: _Job, body: rc.CsvBody, max_bad_share: float, clock: _Clock
+    job: _Job, body: Iterator[pa.RecordBatch], max_bad_share: float, clock: _Clock
 ) -> tuple[int, int, list[tuple[int, str]], UpsertResult]:
     conn, file_id = job.conn, job.file_id
-    records = rc.Validated(
+    records = ra.Validated(
         body, job.spec, job.hmap, keep_all_rejected=max_bad_share > 0, shown=FIRST_BAD_SHOWN
     )
     convert = Converter(job.spec, job.hmap, job.zones).convert
@@ -288,16 +287,13 @@ def _stage(
     doomed = False  # max_bad_share 0 and a line failed: keep counting, stop writing
     try:
         with _quiet_gc():
-            for block, errors in records:
+            for checked in records:
                 clock.lap("read_validate")
-                doomed = doomed or (bool(errors) and not max_bad_share)
+                doomed = doomed or (bool(checked.errors) and not max_bad_share)
                 if doomed:
                     continue
-                keep = None
-                if errors:
-                    keep = [k for k in range(block.n) if block.first + k not in errors]
-                    rejected.extend(_rejected(block, errors, job))
-                typed = convert(block, keep)
+                rejected.extend(_rejected(checked, job))
+                typed = convert(checked.valid, checked.first)
                 clock.lap("convert")
                 if sink is not None:
                     sink.add(typed)

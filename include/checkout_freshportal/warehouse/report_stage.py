@@ -17,12 +17,16 @@ Payouts files (a line per payout, small) go through ``upsert`` on both engines.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -35,7 +39,8 @@ from checkout_freshportal.warehouse.upsert import UpsertResult, plan_merge, upse
 BATCH_LINES = 20_000
 CONSTANT_COLUMNS = ("source_file_id", "first_seen_at", "updated_at", "source")
 KEY_COLUMNS = ("line_key", "occurrence")
-_NEEDS_QUOTES = (",", '"', "\n", "\r")
+_CSV_PLAIN = pcsv.WriteOptions(include_header=False, quoting_style="none")
+_CSV_QUOTED = pcsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 class Windows:
@@ -103,7 +108,7 @@ class _Router:
             return
         blocks, self.pending, self.pending_lines = self.pending, [], 0
         keyed = [(b, *self.keys.keys(b)) for b in blocks]
-        times = {t for b in blocks for t in b.column("processed_on")}
+        times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
         instants = list(map(datetime.fromisoformat, times))
         for lo, hi in self.windows.missing(min(instants), max(instants)):
             t = time.perf_counter()
@@ -131,24 +136,33 @@ class _Router:
 # --------------------------------------------------------------------------- PostgreSQL COPY
 
 
-def _csv_column(values: Sequence[str]) -> Sequence[str]:
-    """Quote what CSV needs quoted (values of blocks read with ``csv.reader`` may hold any text);
-    an empty value stays unquoted, which COPY reads as NULL."""
-    joined = "".join(values)
-    if not any(c in joined for c in _NEEDS_QUOTES):
-        return values
-    return ['"' + v.replace('"', '""') + '"' if any(c in v for c in _NEEDS_QUOTES) else v for v in values]
+def _csv_bytes(table: pa.Table) -> memoryview:
+    """CSV for COPY: unquoted (less for the server to parse) unless a value holds a comma, quote
+    or line break (Arrow refuses it unquoted): then every text value is quoted."""
+    buf = io.BytesIO()
+    try:
+        pcsv.write_csv(table, buf, write_options=_CSV_PLAIN)
+    except pa.ArrowInvalid:
+        buf = io.BytesIO()
+        pcsv.write_csv(table, buf, write_options=_CSV_QUOTED)
+    return buf.getbuffer()
 
 
 class CopySink(_Router):
-    """PostgreSQL: COPY of new keys into the table, existing keys via a temp table and UPDATE."""
+    """PostgreSQL: COPY of new keys into the table, existing keys via a temp table and UPDATE.
+
+    The worker thread writes each batch's Arrow table as CSV (``pyarrow.csv.write_csv``, C++,
+    without the GIL) and COPYs it; ``FORCE_NULL`` turns a quoted ``""`` into NULL as on the row
+    path."""
 
     def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
-        super().__init__(conn, spec, [_csv_column([c])[0] for c in constants])
+        super().__init__(conn, spec, constants)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
         self._inflight: Future[None] | None = None
         self._tmp: str | None = None
         self._updates = 0
+        names = ", ".join(q(conn, c) for c in self.columns)
+        self._sql = f"COPY {{}} ({names}) FROM STDIN (FORMAT csv, FORCE_NULL ({names}))"
 
     def _wait(self) -> None:
         if self._inflight is not None:
@@ -168,52 +182,44 @@ class CopySink(_Router):
             )
         ]
 
+    def _table(self, block: TypedBlock, keys: list[str], occ: list[str]) -> pa.Table:
+        consts = [pa.repeat(pa.scalar(c, pa.string()), block.n) for c in self.constants]
+        arrays = [*block.arrays, pa.array(keys, pa.string()), pa.array(occ, pa.string()), *consts]
+        return pa.Table.from_arrays(arrays, names=list(self.columns))
+
     def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
-        new: list[str] = []
-        old: list[str] = []
+        new: list[pa.Table] = []
+        old: list[pa.Table] = []
         existing = self.existing
-        # Columns empty in the whole batch are left out of the COPY (NULL anyway): fewer fields
-        # to join per line (tax, FX trade, payout ids are often empty in a whole file).
-        keep = [j for j in range(len(self.spec.staged_columns)) if any(any(b.values[j]) for b, _, _ in keyed)]
         for block, keys, occ in keyed:
-            cols = [block.values[j] for j in keep]
-            if not block.plain:
-                cols = [_csv_column(v) for v in cols]
-            lines = list(map(",".join, zip(*cols, keys, occ, strict=True)))
+            table = self._table(block, keys, occ)
             if existing and not existing.isdisjoint(keys):
-                for line, k in zip(lines, keys, strict=True):
-                    (old if k in existing else new).append(line)
+                is_old = pa.array([k in existing for k in keys], pa.bool_())
+                old.append(table.filter(is_old))
+                new.append(table.filter(pc.invert(is_old)))
             else:
-                new.extend(lines)
+                new.append(table)
         self._wait()
-        names = ", ".join(
-            q(self.conn, c)
-            for c in (*[self.spec.staged_columns[j] for j in keep], *KEY_COLUMNS, *CONSTANT_COLUMNS)
-        )
-        sql = f"COPY {{}} ({names}) FROM STDIN (FORMAT csv)"
         jobs = []
-        if old:
-            self._updates += len(old)
-            jobs.append((sql.format(q(self.conn, self._temp())), self._encode(old)))
-        if new:
-            self.res += UpsertResult(inserted=len(new))
-            jobs.append((sql.format(q(self.conn, self.table.name)), self._encode(new)))
+        n_old, n_new = sum(t.num_rows for t in old), sum(t.num_rows for t in new)
+        if n_old:
+            self._updates += n_old
+            jobs.append((self._sql.format(q(self.conn, self._temp())), old))
+        if n_new:
+            self.res += UpsertResult(inserted=n_new)
+            jobs.append((self._sql.format(q(self.conn, self.table.name)), new))
         if jobs:
             self._inflight = self._pool.submit(self._copy_all, jobs)
 
-    def _encode(self, lines: list[str]) -> bytes:
-        tail = "," + ",".join(self.constants) + "\n"
-        return (tail.join(lines) + tail).encode()
-
-    def _copy(self, sql: str, data: bytes) -> int:
+    def _copy(self, sql: str, tables: list[pa.Table]) -> None:
         with driver_connection(self.conn).cursor() as cur, cur.copy(sql) as cp:
-            for i in range(0, len(data), 1 << 20):
-                cp.write(data[i : i + (1 << 20)])
-        return len(data)
+            for table in tables:
+                if table.num_rows:
+                    cp.write(_csv_bytes(table))
 
-    def _copy_all(self, jobs: list[tuple[str, bytes]]) -> None:
-        for sql, data in jobs:
-            self._copy(sql, data)
+    def _copy_all(self, jobs: list[tuple[str, list[pa.Table]]]) -> None:
+        for sql, tables in jobs:
+            self._copy(sql, tables)
 
     def _temp(self) -> str:
         if self._tmp is None:

@@ -160,7 +160,8 @@ class CopySink(_Router):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
         self._inflight: Future[None] | None = None
         self._tmp: str | None = None
-        self._updates = 0
+        self._updates = 0  # existing keys sent to the merge
+        self._updated = 0  # of which changed (rows the UPDATEs wrote)
         names = ", ".join(q(conn, c) for c in self.columns)
         self._sql = f"COPY {{}} ({names}) FROM STDIN (FORMAT csv, FORCE_NULL ({names}))"
 
@@ -205,6 +206,7 @@ class CopySink(_Router):
         if n_old:
             self._updates += n_old
             jobs.append((self._sql.format(q(self.conn, self._temp())), old))
+            jobs.append(("", []))  # then merge them (in the worker, overlapping Python)
         if n_new:
             self.res += UpsertResult(inserted=n_new)
             jobs.append((self._sql.format(q(self.conn, self.table.name)), new))
@@ -219,7 +221,37 @@ class CopySink(_Router):
 
     def _copy_all(self, jobs: list[tuple[str, list[pa.Table]]]) -> None:
         for sql, tables in jobs:
-            self._copy(sql, tables)
+            if sql:
+                self._copy(sql, tables)
+            else:
+                self._merge_batch()
+
+    def _merge_batch(self) -> None:
+        """``UPDATE ... FROM`` the temp table (this batch's existing keys), then empty it.
+
+        Runs in the worker after the batch's COPY, so the server updates while Python converts
+        the next batch. The temp table holds one batch and the target many: index lookups on
+        the primary key (hash and merge joins off for this statement) instead of a scan of the
+        target per batch. Change detection: ``bulk.update_changed_sql``."""
+        t = time.perf_counter()
+        tmp = q(self.conn, self._temp())
+        plan = plan_merge(self.table, self.columns, self.spec.key)
+        cols = ", ".join(q(self.conn, c) for c in plan.columns)
+        with driver_connection(self.conn).cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), "
+                "set_config('enable_hashjoin', 'off', true), "
+                "set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)"
+            )
+            hashjoin, mergejoin = cur.fetchone()[:2]
+            cur.execute(update_changed_sql(self.conn, plan, f"SELECT {cols} FROM {tmp}"))
+            self._updated += cur.rowcount
+            cur.execute(
+                "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
+                (hashjoin, mergejoin),
+            )
+            cur.execute(f"TRUNCATE {tmp}")
+        self._time("update", t)
 
     def _temp(self) -> str:
         if self._tmp is None:
@@ -237,22 +269,8 @@ class CopySink(_Router):
         self.flush()
         self._wait()
         if self._tmp is not None:
-            t = time.perf_counter()
-            conn, tmp = self.conn, q(self.conn, self._tmp)
-            conn.exec_driver_sql(f"ANALYZE {tmp}")
-            # Room for the hash join over the file's existing lines (transaction-local setting);
-            # JIT off: compiling the change-detection expressions costs more than it saves.
-            conn.exec_driver_sql(
-                "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true)"
-            )
-            plan = plan_merge(self.table, self.columns, self.spec.key)
-            cols = ", ".join(q(conn, c) for c in plan.columns)
-            updated = conn.exec_driver_sql(
-                update_changed_sql(conn, plan, f"SELECT {cols} FROM {tmp}")
-            ).rowcount
-            conn.exec_driver_sql(f"DROP TABLE {tmp}")
-            self.res += UpsertResult(updated=updated, unchanged=self._updates - updated)
-            self._time("update", t)
+            self.conn.exec_driver_sql(f"DROP TABLE {q(self.conn, self._tmp)}")
+            self.res += UpsertResult(updated=self._updated, unchanged=self._updates - self._updated)
         return self.res
 
 

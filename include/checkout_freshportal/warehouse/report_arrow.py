@@ -26,7 +26,7 @@ from checkout_freshportal import money
 from checkout_freshportal.warehouse import report_csv as rc
 
 #: Bytes of CSV per record batch.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 4 << 20
 
 # Strict subsets of the grammar of ``report_csv`` (see the module docstring).
 _DATE_FAST = (

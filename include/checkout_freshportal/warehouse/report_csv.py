@@ -464,6 +464,8 @@ class HashingReader(io.RawIOBase):
         self._pending = b""
         self.sha256 = hashlib.sha256()
         self.size = 0
+        #: a ``"`` was read (until then no CSV value can hold a comma, quote or line break)
+        self.quoted = False
         #: called with every chunk read from the stream, in order (e.g. to compress the file)
         self.sink = sink
 
@@ -473,7 +475,9 @@ class HashingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         want = len(buffer)
         if not self._pending:
-            data = self._stream.read(max(want, 1 << 16))
+            # At most 1 MiB at a time: each chunk also waits in the spool's queue (bounded in
+            # chunks), so the chunk size bounds the memory held while compression lags.
+            data = self._stream.read(min(max(want, 1 << 16), 1 << 20))
             if isinstance(data, str):
                 data = data.encode("utf-8")
             if not data:
@@ -481,6 +485,7 @@ class HashingReader(io.RawIOBase):
             data = bytes(data)
             self.sha256.update(data)
             self.size += len(data)
+            self.quoted = self.quoted or b'"' in data
             if self.sink is not None:
                 self.sink(data)
             self._pending = data

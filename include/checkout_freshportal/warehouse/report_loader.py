@@ -156,7 +156,8 @@ def load_report_file(
                 first_bad: list[tuple[int, str]] = []
             else:
                 hmap = rc.map_header(header, spec)
-                job = _Job(conn, spec, hmap, file_id, report_type, method, time_zones or TimeZones(), now)
+                zones = time_zones or TimeZones()
+                job = _Job(conn, spec, hmap, file_id, report_type, method, zones, now, hashing)
                 body = ra.open_body(buffered, len(hmap.header), file_id, header_lines)
                 total, bad, first_bad, res = _stage(job, body, max_bad_share, clock)
             hashing.drain()
@@ -241,6 +242,7 @@ class _Job:
     method: str
     zones: TimeZones
     now: datetime
+    reader: rc.HashingReader
 
 
 @contextmanager
@@ -261,7 +263,7 @@ def _sink(job: _Job, constants: list[str]) -> CopySink | RowSink | None:
     if job.spec is rc.PAYOUTS:
         return None
     if job.method == "copy":
-        return CopySink(job.conn, job.spec, constants)
+        return CopySink(job.conn, job.spec, constants, quoted=lambda: job.reader.quoted)
     return RowSink(job.conn, job.spec, constants, job.now)
 
 

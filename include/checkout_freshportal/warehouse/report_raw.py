@@ -41,7 +41,7 @@ RAW_PART_BYTES = 1 << 20
 GZIP_LEVEL = 1
 CONTENT_ENCODING = "gzip"
 #: Chunks waiting for the compressing thread (bounds memory if it falls behind).
-SPOOL_QUEUE = 64
+SPOOL_QUEUE = 16  # chunks of at most 1 MiB (report_csv.HashingReader)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,8 @@ Payouts files (a line per payout, small) go through ``upsert`` on both engines.
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
@@ -136,16 +135,21 @@ class _Router:
 # --------------------------------------------------------------------------- PostgreSQL COPY
 
 
-def _csv_bytes(table: pa.Table) -> memoryview:
-    """CSV for COPY: unquoted (less for the server to parse) unless a value holds a comma, quote
-    or line break (Arrow refuses it unquoted): then every text value is quoted."""
-    buf = io.BytesIO()
-    try:
-        pcsv.write_csv(table, buf, write_options=_CSV_PLAIN)
-    except pa.ArrowInvalid:
-        buf = io.BytesIO()
-        pcsv.write_csv(table, buf, write_options=_CSV_QUOTED)
-    return buf.getbuffer()
+class _CopyStream:
+    """A file-like ``write`` into a COPY: ``write_csv`` streams its chunks (about 1,000 lines
+    each) straight to the server, no CSV of a whole batch held in memory."""
+
+    closed = False
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+
+    def write(self, data: Any) -> int:
+        self._copy.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 class CopySink(_Router):
@@ -155,8 +159,17 @@ class CopySink(_Router):
     without the GIL) and COPYs it; ``FORCE_NULL`` turns a quoted ``""`` into NULL as on the row
     path."""
 
-    def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        spec: rc.ReportSpec,
+        constants: Sequence[str],
+        quoted: Callable[[], bool] = lambda: True,
+    ) -> None:
         super().__init__(conn, spec, constants)
+        #: whether the file read so far holds a quote: only then can a value hold a comma, quote
+        #: or line break, which the CSV for COPY must quote (unquoted is less for the server)
+        self._quoted = quoted
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
         self._inflight: Future[None] | None = None
         self._tmp: str | None = None
@@ -217,7 +230,8 @@ class CopySink(_Router):
         with driver_connection(self.conn).cursor() as cur, cur.copy(sql) as cp:
             for table in tables:
                 if table.num_rows:
-                    cp.write(_csv_bytes(table))
+                    options = _CSV_QUOTED if self._quoted() else _CSV_PLAIN
+                    pcsv.write_csv(table, _CopyStream(cp), write_options=options)
 
     def _copy_all(self, jobs: list[tuple[str, list[pa.Table]]]) -> None:
         for sql, tables in jobs:

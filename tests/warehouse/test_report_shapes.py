@@ -81,6 +81,29 @@ def test_a_line_in_a_date_range_and_a_by_payout_file_is_staged_once_with_its_pay
     assert (second.staged_updated, second.staged_unchanged) == ((3, 1) if not by_payout_first else (0, 4))
 
 
+def test_one_action_id_under_several_action_types_and_identical_lines_are_all_kept(eng) -> None:
+    # Checkout.com's sample repeats an action id under another action type, and writes identical
+    # lines it tells apart only by row number: every one is a real line, and loading the same
+    # file again (an overlapping file) adds none.
+    gross = {"Holding Currency Amount": "10", "Processing Currency Amount": "10"}
+    lines = [
+        fa_line("act_7", **gross, **{"Action Type": "Capture"}),
+        fa_line("act_7", **gross, **{"Action Type": "Refund"}),
+        fa_line(
+            "act_7", "Scheme Fee", **{"Holding Currency Amount": "-0.5", "Processing Currency Amount": ""}
+        ),
+        fa_line(
+            "act_7", "Scheme Fee", **{"Holding Currency Amount": "-0.5", "Processing Currency Amount": ""}
+        ),
+    ]
+    assert load(eng, to_csv(lines), "f1").staged_inserted == 4
+    again = load(eng, to_csv(lines), "f2")
+    assert (again.staged_inserted, again.staged_updated, again.staged_unchanged) == (0, 0, 4)
+    rows = staged(eng)
+    assert sorted(r["action_type"] for r in rows).count("Refund") == 1
+    assert len({r["line_key"] for r in rows}) == 4
+
+
 def test_lines_without_a_card_payment_are_staged(eng) -> None:
     lines = [
         fa_line("act_9", "Authentication Fee", **{"Payment ID": "vau_1", "Action Type": "Authentication"}),

@@ -43,14 +43,7 @@ def ingest_disputes(
     if window is None:
         start = scheduled_start(engine, WM_DISPUTES, settings.disputes_overlap, settings, now)
         window = Window(start, now - settings.settle)
-    quarantine = q.Quarantine(
-        engine,
-        result.quarantine,
-        sources=[q.SOURCE_DISPUTES],
-        max_attempts=settings.quarantine_attempts,
-        max_new=settings.quarantine_max_new_per_step,
-        run_id=run_id,
-    )
+    quarantine = q.Quarantine.for_step(engine, result.quarantine, [q.SOURCE_DISPUTES], settings, run_id)
     disputes = list(client.list_disputes(from_=window.start, to=window.end))
     result.fetched = len(disputes)
     with engine.begin() as conn:
@@ -59,13 +52,15 @@ def ingest_disputes(
             if isinstance(d, Mapping) and q.has_own_id(q.item_id_of(d)):
                 readable.append(d)
             else:
-                _isolate(conn, quarantine, d, q.UnreadableItemError("dispute without a usable id"), run_id)
+                quarantine.isolate_object(
+                    conn, q.SOURCE_DISPUTES, d, q.UnreadableItemError("dispute without a usable id")
+                )
         landed = q.stage_isolating(
             conn,
             readable,
             lambda part: _stage(conn, part, run_id),
             result.add,
-            lambda d, exc: _isolate(conn, quarantine, d, exc, run_id),
+            lambda d, exc: quarantine.isolate_object(conn, q.SOURCE_DISPUTES, d, exc),
         )
         quarantine.resolve(conn, q.SOURCE_DISPUTES, [d["id"] for d in landed])
         if not backfill:
@@ -88,20 +83,6 @@ def _stage(conn: Connection, disputes: Sequence[Mapping[str, Any]], run_id: str 
     return scratch
 
 
-def _isolate(
-    conn: Connection,
-    quarantine: q.Quarantine,
-    dispute: Any,
-    exc: Exception,
-    run_id: str | None,
-    *,
-    retry: bool = False,
-) -> None:
-    item_id = q.item_id_of(dispute)
-    raw = q.keep_api_object(conn, q.SOURCE_DISPUTES, dispute, item_id, run_id=run_id)
-    quarantine.isolate(conn, q.SOURCE_DISPUTES, item_id, exc, raw, retry=retry)
-
-
 def _retry_quarantined(
     client: CheckoutReader,
     engine: Engine,
@@ -122,11 +103,4 @@ def _retry_quarantined(
             quarantine.resolve(conn, q.SOURCE_DISPUTES, [item.item_id])
         result.add(scratch)
 
-    def raw_of(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
-        if item.item_id in fetched:
-            return q.keep_api_object(
-                conn, q.SOURCE_DISPUTES, fetched[item.item_id], item.item_id, run_id=run_id
-            )
-        return item.raw_location, item.payload_sha256, item.payload
-
-    quarantine.retry(q.SOURCE_DISPUTES, attempt, raw_of)
+    quarantine.retry(q.SOURCE_DISPUTES, attempt, quarantine.raw_of_refetched(q.SOURCE_DISPUTES, fetched))

@@ -164,14 +164,7 @@ def ingest_payments(
         window = clamp_to_search_horizon(window, settings, now, result)
     else:
         window = payments_window(engine, settings, now)
-    quarantine = q.Quarantine(
-        engine,
-        result.quarantine,
-        sources=[q.SOURCE_PAYMENTS],
-        max_attempts=settings.quarantine_attempts,
-        max_new=settings.quarantine_max_new_per_step,
-        run_id=run_id,
-    )
+    quarantine = q.Quarantine.for_step(engine, result.quarantine, [q.SOURCE_PAYMENTS], settings, run_id)
     if window is not None:
         result.details["window"] = [format_ts(window.start), format_ts(window.end)]
         batch_size = settings.search_page_size
@@ -232,13 +225,13 @@ def _land_payments(
     readable = [p for p in named if id(p) not in unread]
     with engine.begin() as conn:
         for p, exc in bad:
-            _isolate_payment(conn, quarantine, p, exc, run_id=run_id)
+            quarantine.isolate_object(conn, q.SOURCE_PAYMENTS, p, exc)
         landed = q.stage_isolating(
             conn,
             readable,
             lambda part: _stage_scratch(conn, part, actions, result.step, run_id),
             result.add,
-            lambda p, exc: _isolate_payment(conn, quarantine, p, exc, run_id=run_id),
+            lambda p, exc: quarantine.isolate_object(conn, q.SOURCE_PAYMENTS, p, exc),
         )
         quarantine.resolve(conn, q.SOURCE_PAYMENTS, [p["id"] for p in landed])
         if watermark is not None:
@@ -257,20 +250,6 @@ def _stage_scratch(
     mine = {p["id"]: actions[p["id"]] for p in payments if p["id"] in actions}
     stage_payments(conn, payments, mine, source=q.SOURCE_PAYMENTS, run_id=run_id, result=scratch)
     return scratch
-
-
-def _isolate_payment(
-    conn: Connection,
-    quarantine: q.Quarantine,
-    payment: Any,
-    exc: Exception,
-    *,
-    run_id: str | None,
-    retry: bool = False,
-) -> None:
-    item_id = q.item_id_of(payment)
-    raw = q.keep_api_object(conn, q.SOURCE_PAYMENTS, payment, item_id, run_id=run_id)
-    quarantine.isolate(conn, q.SOURCE_PAYMENTS, item_id, exc, raw, retry=retry)
 
 
 def retry_quarantined_payments(
@@ -305,11 +284,4 @@ def retry_quarantined_payments(
             quarantine.resolve(conn, q.SOURCE_PAYMENTS, [item.item_id])
         result.add(scratch)
 
-    def raw_of(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
-        if item.item_id in fetched:
-            return q.keep_api_object(
-                conn, q.SOURCE_PAYMENTS, fetched[item.item_id], item.item_id, run_id=run_id
-            )
-        return item.raw_location, item.payload_sha256, item.payload
-
-    quarantine.retry(q.SOURCE_PAYMENTS, attempt, raw_of)
+    quarantine.retry(q.SOURCE_PAYMENTS, attempt, quarantine.raw_of_refetched(q.SOURCE_PAYMENTS, fetched))

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from checkout_freshportal.errors import PermanentError, is_permanent
 from checkout_freshportal.http.errors import HttpError
 from checkout_freshportal.logsafe import safe, safe_masked
+from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.errors import is_data_error
 from checkout_freshportal.warehouse.raw import canonical_json, insert_raw_objects, payload_sha256
@@ -174,6 +175,49 @@ class Quarantine:
             self._open = {s: store.open_ids(conn, s) for s in self.sources}
             # What this run retries: due when the step began, not what its own walk quarantines.
             self._due = {s: store.due_ids(conn, s) for s in self.sources}
+
+    @classmethod
+    def for_step(
+        cls,
+        engine: Engine,
+        tally: QuarantineTally,
+        sources: Iterable[str],
+        settings: IngestSettings,
+        run_id: str | None,
+    ) -> Quarantine:
+        """The quarantine of one ingest step, with the limits its settings give."""
+        return cls(
+            engine,
+            tally,
+            sources=sources,
+            max_attempts=settings.quarantine_attempts,
+            max_new=settings.quarantine_max_new_per_step,
+            run_id=run_id,
+        )
+
+    def isolate_object(
+        self, conn: Connection, source: str, obj: Any, exc: BaseException, *, item_id: str | None = None
+    ) -> None:
+        """:meth:`isolate` an API object, keeping it raw first (none when ``obj`` is None: it
+        was never read)."""
+        item_id = item_id or item_id_of(obj)
+        raw: tuple[str, str | None, Any] = (store.RAW_NONE, None, None)
+        if obj is not None:
+            raw = keep_api_object(conn, source, obj, item_id, run_id=self.run_id)
+        self.isolate(conn, source, item_id, exc, raw)
+
+    def raw_of_refetched(
+        self, source: str, fetched: Mapping[str, Any]
+    ) -> Callable[[Connection, store.QuarantineItem], tuple[str, str | None, Any]]:
+        """Where a retried item's raw copy is: the answer this retry read, if it read one
+        (kept raw now), else what the quarantine row already points at."""
+
+        def raw_of(conn: Connection, item: store.QuarantineItem) -> tuple[str, str | None, Any]:
+            if item.item_id in fetched:
+                return keep_api_object(conn, source, fetched[item.item_id], item.item_id, run_id=self.run_id)
+            return item.raw_location, item.payload_sha256, item.payload
+
+        return raw_of
 
     def is_open(self, source: str, item_id: str) -> bool:
         return item_id in self._open.get(source, set())

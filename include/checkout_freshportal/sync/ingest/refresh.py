@@ -21,7 +21,6 @@ from checkout_freshportal.sync.ingest.payments import stage_payments
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.sync.ingest.step import CheckoutReader, StepResult
 from checkout_freshportal.timeutil import format_ts, parse_ts
-from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.watermarks import get_watermark, set_watermark
 
@@ -87,14 +86,7 @@ def refresh_referenced_payments(
         ids, newest = referenced_payment_ids(
             conn, parse_ts(mark) if mark else None, settings.max_refresh_per_run
         )
-    quarantine = q.Quarantine(
-        engine,
-        result.quarantine,
-        sources=[q.SOURCE_PAYMENTS],
-        max_attempts=settings.quarantine_attempts,
-        max_new=settings.quarantine_max_new_per_step,
-        run_id=run_id,
-    )
+    quarantine = q.Quarantine.for_step(engine, result.quarantine, [q.SOURCE_PAYMENTS], settings, run_id)
     not_found: list[str] = []
     fetched: dict[str, Any] = {}
     for payment_id in ids:
@@ -108,12 +100,9 @@ def refresh_referenced_payments(
             if not q.is_item_error(exc):
                 raise
             with engine.begin() as conn:
-                raw: tuple[str, str | None, Any] = (store.RAW_NONE, None, None)
-                if payment_id in fetched:
-                    raw = q.keep_api_object(
-                        conn, q.SOURCE_PAYMENTS, fetched[payment_id], payment_id, run_id=run_id
-                    )
-                quarantine.isolate(conn, q.SOURCE_PAYMENTS, payment_id, exc, raw)
+                quarantine.isolate_object(
+                    conn, q.SOURCE_PAYMENTS, fetched.get(payment_id), exc, item_id=payment_id
+                )
     if newest is not None and len(ids) < settings.max_refresh_per_run:
         with engine.begin() as conn:
             set_watermark(conn, WM_REFRESH, format_ts(newest), run_id=run_id)

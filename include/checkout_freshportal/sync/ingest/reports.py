@@ -54,13 +54,8 @@ def ingest_reports(
     backfill = window is not None
     if window is None:
         window = Window(scheduled_start(engine, WM_REPORTS, settings.reports_overlap, settings, now), now)
-    quarantine = q.Quarantine(
-        engine,
-        result.quarantine,
-        sources=[q.SOURCE_REPORTS, q.SOURCE_REPORT_FILES],
-        max_attempts=settings.quarantine_attempts,
-        max_new=settings.quarantine_max_new_per_step,
-        run_id=run_id,
+    quarantine = q.Quarantine.for_step(
+        engine, result.quarantine, [q.SOURCE_REPORTS, q.SOURCE_REPORT_FILES], settings, run_id
     )
     reports = _readable_entries(
         engine, list(client.list_reports(window.start, window.end)), settings, quarantine

@@ -8,8 +8,8 @@ in a scratch database created and dropped here:
     bytes into PostgreSQL at all;
 (b) ``load_report_file`` into empty tables: raw file (compressed) + validation + staged merge,
     committed;
-(c) a second file overlapping (b)'s by 50%, the overlap now carrying a payout id (as a
-    by-payout file would): 50% updates, 50% inserts.
+(c) a second file overlapping (b)'s by 50%, every line carrying a payout id (as a by-payout file
+    would): 50% existing lines given a payout id, 50% new lines.
 
 Reported: rows/s of each (median of the repetitions), the ratio (b)/(a) of throughputs (goal >= 0.5)
 and the RSS high-water mark of this process during each phase (goal <= 1 GiB), and the medians of
@@ -143,8 +143,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         for k in ("b", "c")
     }
-    ratio = rps["b"] / rps["a"]
-    ratio_c = rps["c"] / rps["a"]
+    # Two views of one comparison on a noisy host: the ratio of the median times, and the median
+    # of each repetition's own ratio (its baseline ran seconds before it). The verdict takes the
+    # lower of the two, so one lucky baseline cannot make a goal look met.
+    per_rep = {k: [r["a_seconds"] / r[f"{k}_seconds"] for r in runs] for k in ("b", "c")}
+    ratio = min(rps["b"] / rps["a"], median(per_rep["b"]))
+    ratio_c = min(rps["c"] / rps["a"], median(per_rep["c"]))
     table = [
         _row("(a) COPY baseline (text table)", n, med["a_seconds"], rps["a"], peak["a_peak_rss"], rps["a"]),
         _row(
@@ -160,13 +164,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"lines per file: {n:,} ({size1 / 1e6:.1f} MB and {size2 / 1e6:.1f} MB); "
         f"repetitions: {repeat}; method: {method}",
         f"ratio (b)/(a) throughput: {ratio:.3f} (goal >= {GOAL_RATIO}) -> "
-        f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}",
+        f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}; {_views(rps['b'] / rps['a'], per_rep['b'])}",
         f"ratio (c)/(a) throughput: {ratio_c:.3f} (goal >= {GOAL_RATIO_OVERLAP}) -> "
-        f"{'met' if ratio_c >= GOAL_RATIO_OVERLAP else 'MISSED'}",
+        f"{'met' if ratio_c >= GOAL_RATIO_OVERLAP else 'MISSED'}; "
+        f"{_views(rps['c'] / rps['a'], per_rep['c'])}",
         f"peak RSS: {max(peak.values()) / 2**20:.0f} MiB (goal <= {GOAL_RSS / 2**20:.0f} MiB) -> "
         f"{'met' if max(peak.values()) <= GOAL_RSS else 'MISSED'}",
         f"(c) merge: {last_c['staged_inserted']:,} inserted, "
-        f"{last_c['staged_updated']:,} updated, {last_c['staged_unchanged']:,} unchanged",
+        f"{last_c['staged_updated']:,} updated, {last_c['staged_unchanged']:,} unchanged, "
+        f"{last_c['payouts_assigned']:,} payout ids recorded",
         "phases of (b), median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases["b"].items()),
         "phases of (c), median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases["c"].items()),
         f"host load average (1/5/15 min) at start {_fmt_load(load_start)}, at end {_fmt_load(load_end)} "
@@ -188,6 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "goal_ratio": GOAL_RATIO,
         "goal_ratio_met": ratio >= GOAL_RATIO,
         "ratio_c_over_a": ratio_c,
+        "ratio_per_repetition": per_rep,
         "goal_ratio_overlap": GOAL_RATIO_OVERLAP,
         "goal_ratio_overlap_met": ratio_c >= GOAL_RATIO_OVERLAP,
         "peak_rss_bytes": peak,
@@ -202,6 +209,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _views(of_medians: float, per_rep: list[float]) -> str:
+    reps = "/".join(f"{x:.2f}" for x in per_rep)
+    return f"of the medians {of_medians:.3f}, per repetition {reps} (median {median(per_rep):.3f})"
+
+
 def _fmt_load(avg: tuple[float, float, float]) -> str:
     return "/".join(f"{x:.1f}" for x in avg)
 
@@ -212,6 +224,7 @@ def _res(r: Any) -> dict[str, Any]:
         "staged_inserted": r.staged_inserted,
         "staged_updated": r.staged_updated,
         "staged_unchanged": r.staged_unchanged,
+        "payouts_assigned": r.payouts_assigned,
         "timings": dict(getattr(r, "timings", {}) or {}),
     }
 

@@ -15,7 +15,7 @@ def test_report_staging_benchmark_runs(pg_server_url: str) -> None:
     result = bench_report_staging.run(args)
     assert result["lines"] == 3000
     assert set(result["rows_per_second"]) == {"a", "b", "c"}
-    assert result["runs"][0]["c_result"]["staged_updated"] > 0
+    assert result["runs"][0]["c_result"]["payouts_assigned"] > 0
     assert result["peak_rss_bytes"]["b_peak_rss"] > 0
     assert [r["phase"][:3] for r in result["table"]] == ["(a)", "(b)", "(c)"]
 

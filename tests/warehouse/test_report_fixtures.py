@@ -54,7 +54,7 @@ def test_the_fixture_files_stage_every_line_and_tie_out_the_payout(eng) -> None:
     )
     load(eng, _fixture("payouts_*.csv"), "f_po", "Payouts")
     with eng.connect() as conn:
-        staged = rows_of(conn, schema.stg_financial_actions)
+        staged = rows_of(conn, schema.financial_action_lines().subquery())
         (payout,) = rows_of(conn, schema.stg_payouts)
     assert sorted(x["payout_id"] or "" for x in staged) == sorted(x["Payout ID"] for x in lines)
     fixed = [x for x in staged if x["breakdown_type"] == "Scheme Fixed Fee"]
@@ -88,5 +88,5 @@ def test_a_date_range_file_with_the_same_lines_adds_nothing_and_keeps_the_payout
     r = load(eng, buf.getvalue().encode(), "f_range", "FinancialActions")
     assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 0, r.rows)
     with eng.connect() as conn:
-        staged = rows_of(conn, schema.stg_financial_actions)
+        staged = rows_of(conn, schema.financial_action_lines().subquery())
     assert sum(x["payout_id"] == PAYOUT for x in staged) == 15

@@ -20,6 +20,7 @@ from checkout_freshportal.warehouse.report_convert import IDENTITY_COLUMNS, SEP,
 from wh_helpers import PAYOUT_HEADER, fa_line, migrated_engine, payout_line, rows_of, to_csv
 
 FA = schema.stg_financial_actions
+LINES = schema.financial_action_lines().subquery()  # each line with its payout id
 BOOKKEEPING = {"first_seen_at", "updated_at"}
 
 
@@ -45,7 +46,7 @@ def load(eng, data: bytes, file_id: str, report_type: str = "FinancialActions", 
 
 def staged(eng) -> list[dict]:
     with eng.connect() as conn:
-        return rows_of(conn, FA)
+        return rows_of(conn, LINES)
 
 
 def _day() -> list[dict[str, str]]:
@@ -78,7 +79,11 @@ def test_a_line_in_a_date_range_and_a_by_payout_file_is_staged_once_with_its_pay
     rows = staged(eng)
     assert len(rows) == 4
     assert sorted(r["payout_id"] or "" for r in rows) == ["", "po_1", "po_1", "po_1"]  # never erased
-    assert (second.staged_updated, second.staged_unchanged) == ((3, 1) if not by_payout_first else (0, 4))
+    # a payout id is recorded beside the line, which itself is unchanged
+    assert (second.staged_updated, second.staged_unchanged) == (0, 4)
+    assert (first.payouts_assigned, second.payouts_assigned) == ((3, 0) if by_payout_first else (0, 3))
+    with eng.connect() as conn:
+        assert len(rows_of(conn, schema.stg_financial_action_payouts)) == 3
 
 
 def test_one_action_id_under_several_action_types_and_identical_lines_are_all_kept(eng) -> None:
@@ -216,12 +221,13 @@ def test_postgres_and_sqlite_stage_the_same_rows(pg_url: str, sqlite_url: str) -
                 b.staged_updated,
                 b.staged_unchanged,
             )
-        for table in (FA, schema.stg_payouts):
-            key = ["processed_on", "line_key"] if table is FA else ["payout_id"]
+            assert a.payouts_assigned == b.payouts_assigned
+        for table in (LINES, schema.stg_financial_action_payouts, schema.stg_payouts):
+            key = ["payout_id"] if table is schema.stg_payouts else ["processed_on", "line_key"]
             with pg.connect() as x, lite.connect() as y:
                 left, right = rows_of(x, table, *key), rows_of(y, table, *key)
             strip = lambda rows: [{k: v for k, v in r.items() if k not in BOOKKEEPING} for r in rows]  # noqa: E731
-            assert len(left) == (6 if table is FA else 1)
+            assert len(left) == {LINES: 6, schema.stg_payouts: 1}.get(table, 3)
             assert strip(left) == strip(right)
     finally:
         pg.dispose()

@@ -30,6 +30,7 @@ from checkout_freshportal.warehouse.report_loader import iter_raw_report_file, o
 from wh_helpers import FA_HEADER, PAYOUT_HEADER, fa_line, migrated_engine, payout_line, rows_of, to_csv
 
 FA = schema.stg_financial_actions
+LINES = schema.financial_action_lines().subquery()  # each line with its payout id
 BOOKKEEPING = {"first_seen_at", "updated_at", "source", "source_file_id"}
 
 
@@ -66,12 +67,20 @@ def load(wh, data: bytes | str, file_id: str, report_type: str = "FinancialActio
 
 def staged(wh) -> dict[tuple[str, str], dict]:
     with wh[0].connect() as conn:
-        return {(r["action_id"], r["breakdown_type"]): r for r in rows_of(conn, FA)}
+        return {(r["action_id"], r["breakdown_type"]): r for r in rows_of(conn, LINES)}
+
+
+def _assigned(wh) -> list[tuple[str, int]]:
+    """(file id, payouts_assigned) of every loaded report file."""
+    t = schema.raw_report_files
+    with wh[0].connect() as conn:
+        got = conn.execute(sa.select(t.c.file_id, t.c.payouts_assigned))
+        return [(r.file_id, r.payouts_assigned) for r in got]
 
 
 def staged_list(wh) -> list[dict]:
     with wh[0].connect() as conn:
-        return rows_of(conn, FA)
+        return rows_of(conn, LINES)
 
 
 def count(wh, table: sa.Table) -> int:
@@ -111,13 +120,25 @@ def test_by_payout_file_fills_payout_id_and_a_later_date_range_file_keeps_it(wh)
     load(wh, to_csv(lines), "file_range_1")
     by_payout = [{**ln, "Payout ID": "po_77"} for ln in lines[:2]]
     r = load(wh, to_csv(by_payout), "file_payout", "FinancialActionsByPayoutId")
-    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 2, 0)
+    # the lines themselves are unchanged; their payout ids are recorded beside them
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged, r.payouts_assigned) == (0, 0, 2, 2)
     r = load(wh, to_csv(lines), "file_range_2")  # overlaps again, with no payout id
-    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 0, 3)
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged, r.payouts_assigned) == (0, 0, 3, 0)
     rows = staged(wh)
     assert rows[("act_1", "Gross")]["payout_id"] == rows[("act_1", "Scheme Fee")]["payout_id"] == "po_77"
     assert rows[("act_2", "Gross")]["payout_id"] is None
-    assert rows[("act_1", "Gross")]["source"] == "report:FinancialActionsByPayoutId"
+    assert rows[("act_1", "Gross")]["source"] == "report:FinancialActions"
+    r = load(wh, to_csv(by_payout), "file_payout_again", "FinancialActionsByPayoutId")
+    assert r.payouts_assigned == 0  # the same payout ids again write nothing
+    moved = [{**by_payout[0], "Payout ID": "po_78"}]  # another payout id (a correction) wins
+    assert load(wh, to_csv(moved), "file_payout_2", "FinancialActionsByPayoutId").payouts_assigned == 1
+    assert staged(wh)[("act_1", "Gross")]["payout_id"] == "po_78"
+    with wh[0].connect() as conn:
+        paid = {r["payout_id"]: r for r in rows_of(conn, schema.stg_financial_action_payouts)}
+    assert paid["po_77"]["source_file_id"] == "file_payout"
+    assert paid["po_78"]["source_file_id"] == "file_payout_2"
+    files = {f: n for f, n in _assigned(wh)}
+    assert (files["file_payout"], files["file_payout_2"], files["file_range_2"]) == (2, 1, 0)
 
 
 def test_reloading_a_file_is_skipped_and_a_changed_file_is_refused(wh) -> None:
@@ -563,8 +584,8 @@ def test_an_overlap_merged_batch_by_batch_matches_the_row_path(
         assert results[0] == results[1] == (20, 20)
         with pg.connect() as x, lite.connect() as y:
             strip = lambda rows: [{k: v for k, v in r.items() if k not in BOOKKEEPING} for r in rows]  # noqa: E731
-            got = strip(rows_of(x, FA, "action_id"))
-            assert got == strip(rows_of(y, FA, "action_id"))
+            got = strip(rows_of(x, LINES, "action_id"))
+            assert got == strip(rows_of(y, LINES, "action_id"))
             assert len(got) == 60
             assert [r["payout_id"] for r in got] == [None] * 20 + ["po_1"] * 40
     finally:

@@ -36,6 +36,8 @@ ALL_TABLES = {
     "ops_payment_declines",
     # ingestion quarantine (0005)
     "ops_quarantine",
+    # payout ids of report lines (0007)
+    "stg_financial_action_payouts",
 }
 
 

@@ -35,7 +35,7 @@ def payment(i: int, **over) -> dict:
     return row
 
 
-def fa(action: str, breakdown: str = "Gross", payout: str | None = None, amount: int = 1000, **over) -> dict:
+def fa(action: str, breakdown: str = "Gross", amount: int = 1000, **over) -> dict:
     row = {
         "line_key": hashlib.md5(f"{action}|{breakdown}".encode()).hexdigest(),
         "occurrence": 1,
@@ -43,7 +43,7 @@ def fa(action: str, breakdown: str = "Gross", payout: str | None = None, amount:
         "breakdown_type": breakdown,
         "action_type": "Capture",
         "payment_id": "pay_" + action,
-        "payout_id": payout,
+        "reference": None,
         "processed_on": T0,
         "holding_currency": "EUR",
         "holding_amount_e8": amount * 1_000_000,
@@ -103,25 +103,36 @@ def test_json_key_order_and_lineage_alone_are_not_changes(engine: sa.Engine) -> 
         assert rows_of(conn, schema.stg_payments)[0]["source"] == "test"  # lineage = last real change
 
 
-def test_preserve_non_null_keeps_the_payout_id(engine: sa.Engine) -> None:
-    t = schema.stg_financial_actions
-    key = ["processed_on", "line_key"]
+def _action(action_id: str, reference: str | None = None, amount: int = 1000) -> dict:
+    return {
+        "action_id": action_id,
+        "payment_id": "pay_1",
+        "action_type": "Capture",
+        "processed_on": T0,
+        "currency": "EUR",
+        "amount_minor": amount,
+        "reference": reference,
+        "source": "test",
+    }
+
+
+def test_preserve_non_null_keeps_a_stated_value(engine: sa.Engine) -> None:
+    t = schema.stg_payment_actions
+    key = ["action_id"]
     with engine.begin() as conn:
-        assert upsert(conn, t, [fa("a1"), fa("a2")], key).inserted == 2
-    with engine.begin() as conn:  # a by-payout file fills the payout id: a change
-        assert upsert(conn, t, [fa("a1", payout="po_1"), fa("a2", payout="po_1")], key) == UpsertResult(
-            0, 2, 0
-        )
-    with engine.begin() as conn:  # a later date-range file has none: not a change, nothing erased
-        assert upsert(conn, t, [fa("a1"), fa("a2", amount=999)], key) == UpsertResult(0, 1, 1)
+        assert upsert(conn, t, [_action("a1"), _action("a2")], key).inserted == 2
+    with engine.begin() as conn:  # a fuller source states the reference: a change
+        assert upsert(conn, t, [_action("a1", "ORD-1"), _action("a2", "ORD-1")], key) == UpsertResult(0, 2, 0)
+    with engine.begin() as conn:  # a later source without it: not a change, nothing erased
+        assert upsert(conn, t, [_action("a1"), _action("a2", amount=999)], key) == UpsertResult(0, 1, 1)
     with engine.connect() as conn:
         got = {r["action_id"]: r for r in rows_of(conn, t)}
-    assert got["a1"]["payout_id"] == got["a2"]["payout_id"] == "po_1"
-    assert got["a2"]["holding_amount_minor"] == 999
+    assert got["a1"]["reference"] == got["a2"]["reference"] == "ORD-1"
+    assert got["a2"]["amount_minor"] == 999
     with engine.begin() as conn:  # explicitly switched off: NULL overwrites
-        assert upsert(conn, t, [fa("a1")], key, preserve_non_null=()).updated == 1
+        assert upsert(conn, t, [_action("a1")], key, preserve_non_null=()).updated == 1
     with engine.connect() as conn:
-        assert conn.execute(sa.select(t.c.payout_id).where(t.c.action_id == "a1")).scalar() is None
+        assert conn.execute(sa.select(t.c.reference).where(t.c.action_id == "a1")).scalar() is None
 
 
 def test_update_columns_limits_what_is_written(engine: sa.Engine) -> None:
@@ -192,16 +203,14 @@ def test_copy_merge_has_the_same_semantics(pg_url: str) -> None:
             assert copy_merge(conn, t, rows, key) == UpsertResult(3000, 0, 0)
         with eng.begin() as conn:
             assert copy_merge(conn, t, rows, key) == UpsertResult(0, 0, 3000)
-        rows[0] = fa("a0", payout="po_9")
+        rows[0] = fa("a0", reference="ORD-9")
         rows[1] = fa("a1", amount=1)
         rows.append(fa("a1", amount=2))  # repeated key: the last one wins
         with eng.begin() as conn:
             assert copy_merge(conn, t, rows, key) == UpsertResult(0, 2, 2998, duplicates=1)
-        with eng.begin() as conn:  # NULL payout id from a later source does not erase it
-            assert copy_merge(conn, t, [fa("a0")], key) == UpsertResult(0, 0, 1)
         with eng.connect() as conn:
             got = {r["action_id"]: r for r in rows_of(conn, t)}
-        assert got["a0"]["payout_id"] == "po_9"
+        assert got["a0"]["reference"] == "ORD-9"
         assert got["a1"]["holding_amount_minor"] == 2
         assert got["a1"]["updated_at"] > got["a2"]["updated_at"]
         csv_stream = io.BytesIO(

@@ -12,9 +12,10 @@
 * lines are read in record batches by Apache Arrow and validated column by column
   (``report_arrow``), converted by the one converter of both engines (``report_convert``: time
   zones per client entity, exact amounts, line keys) and staged
-  (``report_stage``): on PostgreSQL typed rows are COPYed straight into ``stg_financial_actions``
-  where their keys are new, and merged through a temp table where they exist; on SQLite by
-  ``executemany`` and ``upsert``. Payouts files go through ``upsert``;
+  (``report_stage``): on PostgreSQL typed rows are COPYed (binary format) straight into
+  ``stg_financial_actions`` where their keys are new, and merged through a temp table where they
+  exist, payout ids into ``stg_financial_action_payouts``; on SQLite by ``executemany`` and
+  ``upsert``. Payouts files go through ``upsert``;
 * if more than ``max_bad_share`` of the lines do not parse (default 0: any), the load fails with
   the first line numbers and reasons, and nothing of the file remains (a savepoint is rolled
   back); a structurally broken CSV always fails it.
@@ -71,6 +72,8 @@ class ReportLoadResult:
     staged_updated: int
     staged_unchanged: int
     skipped_already_loaded: bool
+    #: lines whose payout id this file recorded (new lines, or a payout id the line had not)
+    payouts_assigned: int = 0
     rejected: int = 0  # lines kept in raw with a parse_error (only if max_bad_share > 0)
     rejected_lines: tuple[int, ...] = ()
     sha256: str = ""
@@ -152,14 +155,14 @@ def load_report_file(
             hashing.sink = spool.feed
             header, header_lines = _read_header(buffered, file_id)
             if header is None:  # a 0-byte file: a quiet period
-                hmap, total, bad, res = None, 0, 0, UpsertResult()
+                hmap, total, bad, res, payouts = None, 0, 0, UpsertResult(), 0
                 first_bad: list[tuple[int, str]] = []
             else:
                 hmap = rc.map_header(header, spec)
                 zones = time_zones or TimeZones()
                 job = _Job(conn, spec, hmap, file_id, report_type, method, zones, now, hashing)
                 body = ra.open_body(buffered, len(hmap.header), file_id, header_lines)
-                total, bad, first_bad, res = _stage(job, body, max_bad_share, clock)
+                total, bad, first_bad, res, payouts = _stage(job, body, max_bad_share, clock)
             hashing.drain()
             spool.finish()
             store_content(conn, file_id, spool)
@@ -180,6 +183,7 @@ def load_report_file(
                 staged_inserted=res.inserted,
                 staged_updated=res.updated,
                 staged_unchanged=res.unchanged,
+                payouts_assigned=payouts,
                 load_method=method,
                 loaded_at=now,
                 run_id=run_id,
@@ -192,6 +196,7 @@ def load_report_file(
         staged_updated=res.updated,
         staged_unchanged=res.unchanged,
         skipped_already_loaded=False,
+        payouts_assigned=payouts,
         rejected=bad,
         rejected_lines=tuple(n for n, _ in first_bad),
         sha256=hashing.hexdigest(),
@@ -263,7 +268,7 @@ def _sink(job: _Job, constants: list[str]) -> CopySink | RowSink | None:
     if job.spec is rc.PAYOUTS:
         return None
     if job.method == "copy":
-        return CopySink(job.conn, job.spec, constants, quoted=lambda: job.reader.quoted)
+        return CopySink(job.conn, job.spec, constants)
     return RowSink(job.conn, job.spec, constants, job.now)
 
 
@@ -276,7 +281,8 @@ def _rejected(checked: ra.Checked, job: _Job) -> Iterator[dict[str, Any]]:
 
 def _stage(
     job: _Job, body: Iterator[pa.RecordBatch], max_bad_share: float, clock: _Clock
-) -> tuple[int, int, list[tuple[int, str]], UpsertResult]:
+) -> tuple[int, int, list[tuple[int, str]], UpsertResult, int]:
+    """Validate, convert and stage the lines; (lines, rejected, first rejected, counts, payouts)."""
     conn, file_id = job.conn, job.file_id
     records = ra.Validated(
         body, job.spec, job.hmap, keep_all_rejected=max_bad_share > 0, shown=FIRST_BAD_SHOWN
@@ -316,4 +322,5 @@ def _stage(
             sink.close()
         if sink is not None:
             clock.phases.update(sink.timings)
-    return records.total, records.bad, records.first_bad(), res
+    payouts = sink.payouts_assigned if sink is not None else 0
+    return records.total, records.bad, records.first_bad(), res, payouts

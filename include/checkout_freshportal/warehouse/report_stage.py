@@ -9,8 +9,12 @@ Financial-action lines are routed per batch of blocks by whether their key alrea
   server ingests this one; :class:`RowSink` (SQLite, or PostgreSQL with ``method="rows"``) runs
   one ``executemany`` INSERT;
 * existing keys: COPY into a temp table, then one ``UPDATE ... FROM`` with change detection
-  (``bulk.update_changed_sql``: payout_id never erased, lineage alone is not a change); the row
-  path uses ``upsert``. Counts: inserted, updated, unchanged.
+  (``bulk.update_changed_sql``: lineage alone is not a change); the row path uses ``upsert``.
+  Counts: inserted, updated, unchanged;
+* payout ids go to ``stg_financial_action_payouts``, not into the line (schema/stg.py says why):
+  for new keys with the line, for existing keys through a merge that writes only a payout id
+  the line did not have (or a different one). A file without payout ids never touches them, so
+  a payout id is never erased. Count: ``payouts_assigned``.
 
 Payouts files (a line per payout, small) go through ``upsert`` on both engines.
 """
@@ -18,28 +22,34 @@ Payouts files (a line per payout, small) go through ``upsert`` on both engines.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.warehouse import report_binary as rb
 from checkout_freshportal.warehouse import report_csv as rc
-from checkout_freshportal.warehouse.bulk import create_temp_like, driver_connection, q, update_changed_sql
+from checkout_freshportal.warehouse.bulk import (
+    create_temp_like,
+    driver_connection,
+    merge_sql,
+    q,
+    update_changed_sql,
+)
 from checkout_freshportal.warehouse.report_convert import LineKeys, TypedBlock
+from checkout_freshportal.warehouse.schema import stg_financial_action_payouts
 from checkout_freshportal.warehouse.upsert import UpsertResult, plan_merge, upsert
 
 #: Lines routed together (one window read, one COPY): large enough to amortise the round trips.
 BATCH_LINES = 20_000
 CONSTANT_COLUMNS = ("source_file_id", "first_seen_at", "updated_at", "source")
 KEY_COLUMNS = ("line_key", "occurrence")
-_CSV_PLAIN = pcsv.WriteOptions(include_header=False, quoting_style="none")
-_CSV_QUOTED = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+PAYOUT = "payout_id"
 
 
 class Windows:
@@ -82,7 +92,13 @@ class _Router:
     def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
         self.conn, self.spec, self.constants = conn, spec, list(constants)
         self.table = spec.table
+        #: what the converter and the router carry (payout_id included)
         self.columns = (*spec.staged_columns, *KEY_COLUMNS, *CONSTANT_COLUMNS)
+        #: what goes into the line's table, and into the payout table
+        self.line_columns = tuple(c for c in self.columns if c != PAYOUT)
+        self.payouts = stg_financial_action_payouts
+        self.payout_columns = (*spec.key, PAYOUT, *CONSTANT_COLUMNS)
+        self.payouts_assigned = 0
         self.keys = LineKeys()
         self.windows = Windows()
         self.existing: set[str] = set()
@@ -135,48 +151,31 @@ class _Router:
 # --------------------------------------------------------------------------- PostgreSQL COPY
 
 
-class _CopyStream:
-    """A file-like ``write`` into a COPY: ``write_csv`` streams its chunks (about 1,000 lines
-    each) straight to the server, no CSV of a whole batch held in memory."""
-
-    closed = False
-
-    def __init__(self, copy: Any) -> None:
-        self._copy = copy
-
-    def write(self, data: Any) -> int:
-        self._copy.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 class CopySink(_Router):
-    """PostgreSQL: COPY of new keys into the table, existing keys via a temp table and UPDATE.
+    """PostgreSQL: binary COPY of new keys into the table, existing keys via a temp table and UPDATE.
 
-    The worker thread writes each batch's Arrow table as CSV (``pyarrow.csv.write_csv``, C++,
-    without the GIL) and COPYs it; ``FORCE_NULL`` turns a quoted ``""`` into NULL as on the row
-    path."""
+    The main thread converts and keys a batch and types it for binary COPY
+    (:mod:`report_binary`); a worker thread, which alone uses the connection while a batch is in
+    flight, reads the existing keys of the batch's window, splits new from existing keys and
+    COPYs/merges them. So the server ingests batch N while Python converts batch N+1, and the
+    main thread only waits when the server is slower than the conversion (``copy_wait``)."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        spec: rc.ReportSpec,
-        constants: Sequence[str],
-        quoted: Callable[[], bool] = lambda: True,
-    ) -> None:
+    def __init__(self, conn: Connection, spec: rc.ReportSpec, constants: Sequence[str]) -> None:
         super().__init__(conn, spec, constants)
-        #: whether the file read so far holds a quote: only then can a value hold a comma, quote
-        #: or line break, which the CSV for COPY must quote (unquoted is less for the server)
-        self._quoted = quoted
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-writer")
         self._inflight: Future[None] | None = None
         self._tmp: str | None = None
         self._updates = 0  # existing keys sent to the merge
         self._updated = 0  # of which changed (rows the UPDATEs wrote)
-        names = ", ".join(q(conn, c) for c in self.columns)
-        self._sql = f"COPY {{}} ({names}) FROM STDIN (FORMAT csv, FORCE_NULL ({names}))"
+        self._payout_tmp: str | None = None
+        self._paid: dict[str, str] = {}  # existing key -> its payout id (keys read that have one)
+        self._types = [
+            rb.arrow_type((self.table.c if c in self.table.c else self.payouts.c)[c]) for c in self.columns
+        ]
+
+    def _copy_sql(self, target: str, columns: Sequence[str]) -> str:
+        names = ", ".join(q(self.conn, c) for c in columns)
+        return f"COPY {q(self.conn, target)} ({names}) FROM STDIN (FORMAT binary)"
 
     def _wait(self) -> None:
         if self._inflight is not None:
@@ -185,71 +184,145 @@ class CopySink(_Router):
             fut.result()
             self._time("copy_wait", t)
 
-    def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        blocks, self.pending, self.pending_lines = self.pending, [], 0
+        keyed = [(b, *self.keys.keys(b)) for b in blocks]
+        times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
+        instants = list(map(datetime.fromisoformat, times))
+        tables = [(self._table(b, keys, occ), keys) for b, keys, occ in keyed]
         self._wait()
-        return [
-            r[0]
-            for r in self.conn.exec_driver_sql(
-                f"SELECT translate(line_key::text, '-', '') FROM {q(self.conn, self.table.name)} "
-                "WHERE processed_on >= %(lo)s AND processed_on <= %(hi)s",
-                {"lo": lo, "hi": hi},
+        self._inflight = self._pool.submit(self._write_batch, tables, min(instants), max(instants))
+
+    def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
+        """Existing keys of ``[lo, hi]`` as 32 hex digits (called by the worker); the payout ids
+        they have go to ``self._paid``."""
+        where = "WHERE processed_on >= %(lo)s AND processed_on <= %(hi)s"
+        window = {"lo": lo, "hi": hi}
+        with driver_connection(self.conn).cursor() as cur:
+            # One string of 32-digit keys instead of a row each: a row per key costs Python time
+            # on this thread, which the main thread needs for converting the next batch.
+            cur.execute(
+                "SELECT string_agg(translate(line_key::text, '-', ''), '') "
+                f"FROM {q(self.conn, self.table.name)} {where}",
+                window,
             )
-        ]
+            joined = cur.fetchone()[0] or ""
+            payouts = q(self.conn, self.payouts.name)
+            cur.execute(
+                f"SELECT translate(line_key::text, '-', ''), payout_id FROM {payouts} {where}", window
+            )
+            self._paid.update(cur.fetchall())
+        return [joined[i : i + 32] for i in range(0, len(joined), 32)]
 
     def _table(self, block: TypedBlock, keys: list[str], occ: list[str]) -> pa.Table:
-        consts = [pa.repeat(pa.scalar(c, pa.string()), block.n) for c in self.constants]
-        arrays = [*block.arrays, pa.array(keys, pa.string()), pa.array(occ, pa.string()), *consts]
+        n, types = block.n, self._types
+        width = len(block.arrays)
+        arrays = [rb.typed(a, t) for a, t in zip(block.arrays, types, strict=False)]
+        arrays.append(rb.uuid_bytes(keys))
+        arrays.append(pa.array(occ, pa.string()).cast(types[width + 1]))
+        arrays += [rb.constant(c, t, n) for c, t in zip(self.constants, types[width + 2 :], strict=True)]
         return pa.Table.from_arrays(arrays, names=list(self.columns))
 
-    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+    def _write_batch(self, tables: list[tuple[pa.Table, list[str]]], lo: datetime, hi: datetime) -> None:
+        """Worker: read the window's existing keys once, then COPY new keys and merge the rest."""
+        for a, b in self.windows.missing(lo, hi):
+            t = time.perf_counter()
+            self.existing.update(self.read_keys(a, b))
+            self.windows.add(a, b)
+            self._time("read_keys", t)
         new: list[pa.Table] = []
-        old: list[pa.Table] = []
+        old: list[tuple[pa.Table, list[str]]] = []
         existing = self.existing
-        for block, keys, occ in keyed:
-            table = self._table(block, keys, occ)
+        for table, keys in tables:
             if existing and not existing.isdisjoint(keys):
-                is_old = pa.array([k in existing for k in keys], pa.bool_())
-                old.append(table.filter(is_old))
+                flags = [k in existing for k in keys]
+                is_old = pa.array(flags, pa.bool_())
+                old.append((table.filter(is_old), [k for k, f in zip(keys, flags, strict=True) if f]))
                 new.append(table.filter(pc.invert(is_old)))
             else:
                 new.append(table)
-        self._wait()
-        jobs = []
-        n_old, n_new = sum(t.num_rows for t in old), sum(t.num_rows for t in new)
+        t = time.perf_counter()
+        n_old, n_new = sum(t.num_rows for t, _ in old), sum(t.num_rows for t in new)
         if n_old:
             self._updates += n_old
-            jobs.append((self._sql.format(q(self.conn, self._temp())), old))
-            jobs.append(("", []))  # then merge them (in the worker, overlapping Python)
+            self._copy(self._temp(), self.line_columns, [t for t, _ in old])
+            self._merge_batch()
+            self._payouts_of_existing(old)
         if n_new:
+            self._copy(self.table.name, self.line_columns, new)
             self.res += UpsertResult(inserted=n_new)
-            jobs.append((self._sql.format(q(self.conn, self.table.name)), new))
-        if jobs:
-            self._inflight = self._pool.submit(self._copy_all, jobs)
+            paid = self._with_payout(new)
+            if paid:
+                self._copy(self.payouts.name, self.payout_columns, paid)
+                self.payouts_assigned += sum(p.num_rows for p in paid)
+        self._time("copy", t)
 
-    def _copy(self, sql: str, tables: list[pa.Table]) -> None:
-        with driver_connection(self.conn).cursor() as cur, cur.copy(sql) as cp:
-            for table in tables:
-                if table.num_rows:
-                    options = _CSV_QUOTED if self._quoted() else _CSV_PLAIN
-                    pcsv.write_csv(table, _CopyStream(cp), write_options=options)
+    def _payouts_of_existing(self, old: list[tuple[pa.Table, list[str]]]) -> None:
+        """Payout ids of lines already staged: COPYed where the line had none, merged where it
+        had another (rare), nothing where it has this one or the file names none."""
+        fresh: list[pa.Table] = []
+        changed: list[pa.Table] = []
+        paid = self._paid
+        for table, keys in old:
+            if table.column(PAYOUT).null_count == table.num_rows:
+                continue
+            is_fresh, is_changed = [], []
+            for key, payout in zip(keys, table.column(PAYOUT).to_pylist(), strict=True):
+                had = paid.get(key)
+                is_fresh.append(payout is not None and had is None)
+                is_changed.append(payout is not None and had is not None and payout != had)
+                if payout is not None:
+                    paid[key] = payout
+            if any(is_fresh):
+                fresh.append(table.filter(pa.array(is_fresh, pa.bool_())).select(list(self.payout_columns)))
+            if any(is_changed):
+                changed.append(
+                    table.filter(pa.array(is_changed, pa.bool_())).select(list(self.payout_columns))
+                )
+        t = time.perf_counter()
+        if fresh:
+            self._copy(self.payouts.name, self.payout_columns, fresh)
+            self.payouts_assigned += sum(f.num_rows for f in fresh)
+        if changed:
+            self._copy(self._payout_temp(), self.payout_columns, changed)
+            self._merge_payouts()
+        self._time("payouts", t)
 
-    def _copy_all(self, jobs: list[tuple[str, list[pa.Table]]]) -> None:
-        for sql, tables in jobs:
-            if sql:
-                self._copy(sql, tables)
-            else:
-                self._merge_batch()
+    def _with_payout(self, tables: list[pa.Table]) -> list[pa.Table]:
+        """The payout-table rows of the lines that carry a payout id."""
+        out = []
+        for table in tables:
+            if table.num_rows and table.column(PAYOUT).null_count < table.num_rows:
+                out.append(table.filter(pc.is_valid(table.column(PAYOUT))).select(list(self.payout_columns)))
+        return out
+
+    def _copy(self, target: str, columns: Sequence[str], tables: list[pa.Table]) -> None:
+        with driver_connection(self.conn).cursor() as cur, cur.copy(self._copy_sql(target, columns)) as cp:
+            for chunk in rb.encode([t.select(list(columns)) for t in tables if t.num_rows]):
+                cp.write(chunk)
+
+    def _merge_payouts(self) -> None:
+        """Another payout id for lines that had one (the merge writes only real changes)."""
+        tmp = q(self.conn, self._payout_temp())
+        plan = plan_merge(self.payouts, self.payout_columns, self.spec.key)
+        cols = ", ".join(q(self.conn, c) for c in plan.columns)
+        with driver_connection(self.conn).cursor() as cur:
+            cur.execute(merge_sql(self.conn, plan, f"SELECT {cols} FROM {tmp}"))
+            inserted, updated = cur.fetchone()
+            self.payouts_assigned += inserted + updated
+            cur.execute(f"TRUNCATE {tmp}")
 
     def _merge_batch(self) -> None:
         """``UPDATE ... FROM`` the temp table (this batch's existing keys), then empty it.
 
-        Runs in the worker after the batch's COPY, so the server updates while Python converts
-        the next batch. The temp table holds one batch and the target many: index lookups on
-        the primary key (hash and merge joins off for this statement) instead of a scan of the
-        target per batch. Change detection: ``bulk.update_changed_sql``."""
+        The temp table holds one batch and the target many: index lookups on the primary key
+        (hash and merge joins off for this statement) instead of a scan of the target per batch.
+        Change detection: ``bulk.update_changed_sql``."""
         t = time.perf_counter()
         tmp = q(self.conn, self._temp())
-        plan = plan_merge(self.table, self.columns, self.spec.key)
+        plan = plan_merge(self.table, self.line_columns, self.spec.key)
         cols = ", ".join(q(self.conn, c) for c in plan.columns)
         with driver_connection(self.conn).cursor() as cur:
             cur.execute(
@@ -269,11 +342,16 @@ class CopySink(_Router):
 
     def _temp(self) -> str:
         if self._tmp is None:
-            self._tmp = create_temp_like(self.conn, self.table, self.columns)
+            self._tmp = create_temp_like(self.conn, self.table, self.line_columns)
         return self._tmp
 
+    def _payout_temp(self) -> str:
+        if self._payout_tmp is None:
+            self._payout_tmp = create_temp_like(self.conn, self.payouts, self.payout_columns)
+        return self._payout_tmp
+
     def close(self) -> None:
-        """Wait for the COPY in flight (its error, if any, was or will be raised elsewhere)."""
+        """Wait for the batch in flight (its error, if any, was or will be raised elsewhere)."""
         fut, self._inflight = self._inflight, None
         if fut is not None:
             fut.exception()
@@ -282,9 +360,10 @@ class CopySink(_Router):
     def finish(self) -> UpsertResult:
         self.flush()
         self._wait()
-        if self._tmp is not None:
-            self.conn.exec_driver_sql(f"DROP TABLE {q(self.conn, self._tmp)}")
-            self.res += UpsertResult(updated=self._updated, unchanged=self._updates - self._updated)
+        for tmp in (self._tmp, self._payout_tmp):
+            if tmp is not None:
+                self.conn.exec_driver_sql(f"DROP TABLE {q(self.conn, tmp)}")
+        self.res += UpsertResult(updated=self._updated, unchanged=self._updates - self._updated)
         return self.res
 
 
@@ -292,12 +371,13 @@ class CopySink(_Router):
 
 
 def typed_rows(
-    table: sa.Table, columns: Sequence[str], lines: Sequence[Sequence[str]]
+    table: sa.Table, columns: Sequence[str], lines: Sequence[Sequence[str]], *others: sa.Table
 ) -> list[dict[str, Any]]:
-    """Canonical text rows -> Python values for SQLAlchemy (``""`` -> None)."""
+    """Canonical text rows -> Python values for SQLAlchemy (``""`` -> None); a column not in
+    ``table`` is typed as in the first of ``others`` that has it."""
     conv: list[Any] = []
     for c in columns:
-        t = table.c[c].type
+        t = next(x for x in (table, *others) if c in x.c).c[c].type
         if isinstance(t, sa.BigInteger | sa.Integer):
             conv.append(int)
         elif isinstance(t, sa.Date):
@@ -325,17 +405,28 @@ class RowSink(_Router):
     def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
         new: list[tuple[str, ...]] = []
         old: list[tuple[str, ...]] = []
+        key_at = self.columns.index("line_key")
         for block, keys, occ in keyed:
             for line in zip(*block.values, keys, occ, *([c] * block.n for c in self.constants), strict=True):
-                (old if line[-6] in self.existing else new).append(line)
-        cols = self.columns
-        if new:
-            self.conn.execute(sa.insert(self.table), typed_rows(self.table, cols, new))
-            self.res += UpsertResult(inserted=len(new))
-        if old:
-            self.res += upsert(
-                self.conn, self.table, typed_rows(self.table, cols, old), self.spec.key, now=self.now
-            )
+                (old if line[key_at] in self.existing else new).append(line)
+        for part, is_new in ((new, True), (old, False)):
+            if not part:
+                continue
+            rows = typed_rows(self.table, self.columns, part, self.payouts)
+            paid = [{c: r[c] for c in self.payout_columns} for r in rows if r[PAYOUT] is not None]
+            for r in rows:
+                del r[PAYOUT]
+            if is_new:
+                self.conn.execute(sa.insert(self.table), rows)
+                self.res += UpsertResult(inserted=len(rows))
+                if paid:
+                    self.conn.execute(sa.insert(self.payouts), paid)
+                    self.payouts_assigned += len(paid)
+            else:
+                self.res += upsert(self.conn, self.table, rows, self.spec.key, now=self.now)
+                if paid:
+                    got = upsert(self.conn, self.payouts, paid, self.spec.key, now=self.now)
+                    self.payouts_assigned += got.inserted + got.updated
 
 
 def stage_payouts(

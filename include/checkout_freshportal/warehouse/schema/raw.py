@@ -44,6 +44,8 @@ raw_report_files = sa.Table(
     sa.Column("staged_inserted", sa.Integer(), nullable=False),
     sa.Column("staged_updated", sa.Integer(), nullable=False),
     sa.Column("staged_unchanged", sa.Integer(), nullable=False),
+    # lines given a payout id they did not have (or a different one): stg_financial_action_payouts
+    sa.Column("payouts_assigned", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("load_method", sa.Text(), nullable=False),  # "copy" (PostgreSQL) or "rows"
     sa.Column("loaded_at", UTCDateTime(), nullable=False),
     sa.Column("run_id", sa.Text(), nullable=True),

@@ -6,6 +6,8 @@ reconciliation finding, not a load error (docs/warehouse.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from checkout_freshportal.checkout.statuses import BALANCE_FIELDS
@@ -114,7 +116,6 @@ stg_financial_actions = sa.Table(
     sa.Column("action_type", sa.Text(), nullable=False),
     sa.Column("breakdown_type", sa.Text(), nullable=False),
     sa.Column("payment_id", Id(), nullable=True),  # pay_, vau_, nt_, or none (entity-level lines)
-    sa.Column("payout_id", Id(), nullable=True),  # by-payout files only; never erased
     sa.Column("requested_on", UTCDateTime(), nullable=True),
     sa.Column("client_entity_id", Id(), nullable=True),
     sa.Column("sub_entity_id", Id(), nullable=True),
@@ -143,16 +144,35 @@ stg_financial_actions = sa.Table(
     *money("tax_amount", exact=True),
     sa.Column("source_file_id", Id(), nullable=False),
     *bookkeeping(),
-    # Partial: date-range files (most lines) carry no payout id; lookups are always by a value.
-    # No payment_id index: reconciliation joins set-based (docs/warehouse.md).
-    sa.Index(
-        None,
-        "payout_id",
-        postgresql_where=sa.text("payout_id IS NOT NULL"),
-        sqlite_where=sa.text("payout_id IS NOT NULL"),
-    ),
+    # No index beyond the key: reconciliation joins set-based (docs/warehouse.md). The payout id
+    # of a line is not here but in stg_financial_action_payouts (see there).
     comment="One row per financial-action report line (report CSVs), identical lines included.",
 )
+
+stg_financial_action_payouts = sa.Table(
+    "stg_financial_action_payouts",
+    metadata,
+    # The payout a report line was paid out in, one row per line of stg_financial_actions that a
+    # by-payout file has named (docs/warehouse.md "Payout ids"). Kept apart from the line because
+    # a line usually arrives first in a date-range file without one and again in a by-payout file
+    # with one: recording that is a narrow insert here instead of rewriting the whole line. A file
+    # without a payout id never touches this table, so a payout id is never erased.
+    sa.Column("processed_on", UTCDateTime(), primary_key=True),
+    sa.Column("line_key", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("payout_id", Id(), nullable=False),
+    sa.Column("source_file_id", Id(), nullable=False),  # the file that named (or last changed) it
+    *bookkeeping(),
+    comment="The payout id of each financial-action report line a by-payout file named.",
+)
+
+
+def financial_action_lines() -> sa.Select[Any]:
+    """Every staged financial-action line with its payout id (NULL until a by-payout file names
+    one): what reconciliation and reports read instead of either table alone."""
+    fa, p = stg_financial_actions, stg_financial_action_payouts
+    on = sa.and_(p.c.processed_on == fa.c.processed_on, p.c.line_key == fa.c.line_key)
+    return sa.select(*fa.c, p.c.payout_id).select_from(fa.outerjoin(p, on))
+
 
 stg_payouts = sa.Table(
     "stg_payouts",
@@ -263,6 +283,7 @@ STAGED_KEYS: dict[str, tuple[str, ...]] = {
     "stg_payment_actions": ("action_id",),
     "stg_disputes": ("dispute_id",),
     "stg_financial_actions": ("processed_on", "line_key"),
+    "stg_financial_action_payouts": ("processed_on", "line_key"),
     "stg_payouts": ("payout_id",),
     "stg_orders": ("order_id",),
     "stg_payment_status": ("payment_id",),
@@ -270,7 +291,7 @@ STAGED_KEYS: dict[str, tuple[str, ...]] = {
 
 #: Columns a NULL from a later, less complete source must not erase. ``upsert`` uses these when
 #: the caller does not say otherwise: a summary action (GET /payments/{id}) carries no amount or
-#: date, and a date-range report carries no payout id.
+#: date.
 PRESERVE_NON_NULL: dict[str, tuple[str, ...]] = {
     "stg_payment_actions": (
         "processed_on",
@@ -283,7 +304,6 @@ PRESERVE_NON_NULL: dict[str, tuple[str, ...]] = {
         "acquirer_transaction_id",
         "metadata",
     ),
-    "stg_financial_actions": ("payout_id",),
     #: A payment snapshot that does not state a balance (``GET /payments/{id}`` often has no
     #: ``balances``, a search item only some fields) says nothing about it: the stored one stays.
     #: A stated balance still overwrites; a payment never seen with balances keeps NULL.

@@ -71,7 +71,8 @@ def _load(engine: sa.Engine, path: Path, file_id: str, report_type: str, method:
 def _reset(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "TRUNCATE raw_report_rows, raw_report_file_contents, raw_report_files, stg_financial_actions"
+            "TRUNCATE raw_report_rows, raw_report_file_contents, raw_report_files, stg_financial_actions, "
+            "stg_financial_action_payouts"
         )
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_baseline")
 

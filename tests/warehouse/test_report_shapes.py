@@ -86,6 +86,32 @@ def test_a_line_in_a_date_range_and_a_by_payout_file_is_staged_once_with_its_pay
         assert len(rows_of(conn, schema.stg_financial_action_payouts)) == 3
 
 
+def test_a_payout_row_left_without_its_line_does_not_block_the_line_coming_back(eng) -> None:
+    # Lines deleted by hand (a partial rebuild) can leave their payout rows behind: the line
+    # arriving again is new, its payout id merges into the row that is there.
+    paid = [{**x, "Payout ID": "po_1"} for x in _day()]
+    load(eng, to_csv(paid), "f1", "FinancialActionsByPayoutId")
+    with eng.begin() as conn:
+        conn.execute(sa.delete(FA))
+    again = [{**x, "Payout ID": "po_2"} for x in _day()[:2]] + paid[2:]
+    r = load(eng, to_csv(again), "f2", "FinancialActionsByPayoutId")
+    assert (r.staged_inserted, r.payouts_assigned) == (4, 2)  # two moved to po_2, two unchanged
+    assert sorted(x["payout_id"] for x in staged(eng)) == ["po_1", "po_1", "po_2", "po_2"]
+
+
+def test_a_line_whose_content_changed_is_updated_and_one_that_did_not_is_left_alone(eng) -> None:
+    # Overlapping lines are compared by their content hash: only a real change goes to the server.
+    day = _day()
+    load(eng, to_csv(day), "f1")
+    changed = [{**day[0], "Reference": "ORD-corrected"}, *day[1:]]
+    r = load(eng, to_csv(changed), "f2")
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 1, 3)
+    rows = {(x["action_id"], x["breakdown_type"], x["fee_detail"]): x for x in staged(eng)}
+    assert rows[("act_1", "Gross", None)]["reference"] == "ORD-corrected"
+    assert rows[("act_1", "Gross", None)]["source_file_id"] == "f2"
+    assert rows[("act_1", "Scheme Fee", "fixed")]["source_file_id"] == "f1"  # unchanged: lineage stays
+
+
 def test_one_action_id_under_several_action_types_and_identical_lines_are_all_kept(eng) -> None:
     # Checkout.com's sample repeats an action id under another action type, and writes identical
     # lines it tells apart only by row number: every one is a real line, and loading the same
@@ -274,8 +300,14 @@ def test_migration_0006_carries_old_rows_and_keys_them_as_the_loader_does(sqlite
         assert (row["action_id"], row["payout_id"], row["occurrence"]) == ("act_1", "po_1", 1)
         identity = SEP.join("" if row[c] is None else str(row[c]) for c in IDENTITY_COLUMNS)
         assert row["line_key"].replace("-", "") == line_key(identity, 1)
-        mig = importlib.import_module("checkout_freshportal.warehouse.migrations.versions.0006_report_lines")
-        assert mig.line_key(row, 1) == line_key(identity, 1)
+        versions = "checkout_freshportal.warehouse.migrations.versions."
+        # 0006 keyed it with md5, 0007 re-keyed it with the loader's xxh3 function
+        assert importlib.import_module(versions + "0006_report_lines").line_key(row, 1) == (
+            importlib.import_module(versions + "0007_payout_assignments").md5_line_key(row, 1)
+        )
+        assert importlib.import_module(versions + "0007_payout_assignments").line_key(row, 1) == line_key(
+            identity, 1
+        )
         # the same line arriving in a file now finds the carried row
         r = load(
             eng, to_csv([fa_line("act_1", **{"Payment ID": "pay_1", "Tax Currency Amount": ""})]), "f_new"
@@ -284,5 +316,13 @@ def test_migration_0006_carries_old_rows_and_keys_them_as_the_loader_does(sqlite
         (row,) = staged(eng)
         assert row["payout_id"] == "po_1"
         assert row["source_file_id"] == "f_new"
+        assert row["content_hash"] is not None  # stored by the update; the carried row had none
+        # down to 0006: md5 keys and the payout id back in the line
+        eng.dispose()
+        migrate.downgrade(sqlite_url, "0006")
+        with sa.create_engine(sqlite_url).connect() as conn:
+            (back,) = conn.execute(sa.text("SELECT line_key, payout_id FROM stg_financial_actions")).all()
+        mig6 = importlib.import_module(versions + "0006_report_lines")
+        assert (back.line_key.replace("-", ""), back.payout_id) == (mig6.line_key(row, 1), "po_1")
     finally:
         eng.dispose()

@@ -2,8 +2,10 @@
 
 The body (header already read by the loader) is parsed by ``pyarrow.csv.open_csv`` into record
 batches of text columns (RFC 4180: quoted commas, quotes and line breaks, CRLF or CR, no final
-line break), about ``BLOCK_BYTES`` of CSV each. Parsing and the checks below run in C++ without
-the GIL, so the COPY of the previous batch proceeds meanwhile (docs/warehouse.md).
+line break), about ``BLOCK_BYTES`` of CSV each, one batch ahead on a thread of its own
+(:func:`prefetched`): parsing runs in C++ without the GIL, so the next batch is parsed while the
+loader converts this one. One reader thread, not Arrow's thread pool: only a sequential reader
+numbers the rows that error messages name. The checks below run in C++ too (docs/warehouse.md).
 
 Validation keeps ``report_csv.make_validator`` as the single definition of a valid line and of
 its error message: :func:`fast_ok` marks, with vectorised kernels (RE2 regular expressions, set
@@ -14,9 +16,11 @@ never accept a bad one. Only the lines it does not mark are read into Python and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +31,45 @@ from checkout_freshportal.warehouse import report_csv as rc
 
 #: Bytes of CSV per record batch.
 BLOCK_BYTES = 4 << 20
+#: Batches parsed ahead of the one being converted.
+PREFETCH = 2
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetched(items: Iterable[T], depth: int = PREFETCH) -> Iterator[T]:
+    """``items`` produced on a thread, at most ``depth`` ahead; its exception is raised here, in
+    order. Closing the iterator early stops the thread after the item it is producing."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="report-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := q.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
 
 # Strict subsets of the grammar of ``report_csv`` (see the module docstring).
 _DATE_FAST = (
@@ -111,7 +154,7 @@ def open_body(stream: Any, ncols: int, file_id: str, header_lines: int) -> Itera
                 quoted_strings_can_be_null=False,
             ),
         )
-        yield from reader
+        yield from prefetched(reader)
     except pa.ArrowInvalid as exc:
         if bad and bad[0].number is not None:
             row = bad[0]

@@ -464,8 +464,6 @@ class HashingReader(io.RawIOBase):
         self._pending = b""
         self.sha256 = hashlib.sha256()
         self.size = 0
-        #: a ``"`` was read (until then no CSV value can hold a comma, quote or line break)
-        self.quoted = False
         #: called with every chunk read from the stream, in order (e.g. to compress the file)
         self.sink = sink
 
@@ -485,7 +483,6 @@ class HashingReader(io.RawIOBase):
             data = bytes(data)
             self.sha256.update(data)
             self.size += len(data)
-            self.quoted = self.quoted or b'"' in data
             if self.sink is not None:
                 self.sink(data)
             self._pending = data

@@ -41,14 +41,16 @@ from checkout_freshportal.warehouse.bulk import (
     q,
     update_changed_sql,
 )
-from checkout_freshportal.warehouse.report_convert import LineKeys, TypedBlock
+from checkout_freshportal.warehouse.report_convert import LineKeys, TypedBlock, content_hashes
 from checkout_freshportal.warehouse.schema import stg_financial_action_payouts
 from checkout_freshportal.warehouse.upsert import UpsertResult, plan_merge, upsert
 
 #: Lines routed together (one window read, one COPY): large enough to amortise the round trips.
 BATCH_LINES = 20_000
 CONSTANT_COLUMNS = ("source_file_id", "first_seen_at", "updated_at", "source")
-KEY_COLUMNS = ("line_key", "occurrence")
+#: Computed per line by the converter: its key, which copy of an identity it is, its content hash.
+DERIVED_COLUMNS = ("line_key", "occurrence", "content_hash")
+Keyed = tuple[TypedBlock, list[str], list[str], pa.Array]  # a block, its keys, occurrences, hashes
 PAYOUT = "payout_id"
 
 
@@ -93,7 +95,9 @@ class _Router:
         self.conn, self.spec, self.constants = conn, spec, list(constants)
         self.table = spec.table
         #: what the converter and the router carry (payout_id included)
-        self.columns = (*spec.staged_columns, *KEY_COLUMNS, *CONSTANT_COLUMNS)
+        self.columns = (*spec.staged_columns, *DERIVED_COLUMNS, *CONSTANT_COLUMNS)
+        #: what the content hash covers: all but the key, the payout id and lineage
+        self.hashed = tuple(c for c in spec.staged_columns if c not in (*spec.key, PAYOUT))
         #: what goes into the line's table, and into the payout table
         self.line_columns = tuple(c for c in self.columns if c != PAYOUT)
         self.payouts = stg_financial_action_payouts
@@ -122,7 +126,7 @@ class _Router:
         if not self.pending:
             return
         blocks, self.pending, self.pending_lines = self.pending, [], 0
-        keyed = [(b, *self.keys.keys(b)) for b in blocks]
+        keyed = self._keyed(blocks)
         times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
         instants = list(map(datetime.fromisoformat, times))
         for lo, hi in self.windows.missing(min(instants), max(instants)):
@@ -140,7 +144,10 @@ class _Router:
             .all()
         )
 
-    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+    def _keyed(self, blocks: list[TypedBlock]) -> list[Keyed]:
+        return [(b, *self.keys.keys(b), content_hashes(b, self.hashed)) for b in blocks]
+
+    def write(self, keyed: list[Keyed]) -> None:
         raise NotImplementedError
 
     def finish(self) -> UpsertResult:
@@ -169,6 +176,7 @@ class CopySink(_Router):
         self._updated = 0  # of which changed (rows the UPDATEs wrote)
         self._payout_tmp: str | None = None
         self._paid: dict[str, str] = {}  # existing key -> its payout id (keys read that have one)
+        self._hash_of: dict[str, int | None] = {}  # existing key -> its content hash (None: not stored)
         self._types = [
             rb.arrow_type((self.table.c if c in self.table.c else self.payouts.c)[c]) for c in self.columns
         ]
@@ -188,84 +196,100 @@ class CopySink(_Router):
         if not self.pending:
             return
         blocks, self.pending, self.pending_lines = self.pending, [], 0
-        keyed = [(b, *self.keys.keys(b)) for b in blocks]
+        keyed = self._keyed(blocks)
         times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
         instants = list(map(datetime.fromisoformat, times))
-        tables = [(self._table(b, keys, occ), keys) for b, keys, occ in keyed]
+        tables = [(self._table(*k), k[1]) for k in keyed]
         self._wait()
         self._inflight = self._pool.submit(self._write_batch, tables, min(instants), max(instants))
 
     def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
-        """Existing keys of ``[lo, hi]`` as 32 hex digits (called by the worker); the payout ids
-        they have go to ``self._paid``."""
+        """Existing keys of ``[lo, hi]`` as 32 hex digits (called by the worker); their content
+        hashes go to ``self._hash_of``, the payout ids they have to ``self._paid``."""
         where = "WHERE processed_on >= %(lo)s AND processed_on <= %(hi)s"
         window = {"lo": lo, "hi": hi}
         with driver_connection(self.conn).cursor() as cur:
             # One string of 32-digit keys instead of a row each: a row per key costs Python time
             # on this thread, which the main thread needs for converting the next batch.
             cur.execute(
-                "SELECT string_agg(translate(line_key::text, '-', ''), '') "
-                f"FROM {q(self.conn, self.table.name)} {where}",
+                "SELECT string_agg(translate(line_key::text, '-', '') || "
+                f"coalesce(content_hash::text, ''), ',') FROM {q(self.conn, self.table.name)} {where}",
                 window,
             )
-            joined = cur.fetchone()[0] or ""
+            joined = cur.fetchone()[0]
             payouts = q(self.conn, self.payouts.name)
             cur.execute(
                 f"SELECT translate(line_key::text, '-', ''), payout_id FROM {payouts} {where}", window
             )
             self._paid.update(cur.fetchall())
-        return [joined[i : i + 32] for i in range(0, len(joined), 32)]
+        keys = [] if joined is None else joined.split(",")
+        self._hash_of.update((k[:32], int(k[32:]) if len(k) > 32 else None) for k in keys)
+        return keys
 
-    def _table(self, block: TypedBlock, keys: list[str], occ: list[str]) -> pa.Table:
+    def _table(self, block: TypedBlock, keys: list[str], occ: list[str], hashes: pa.Array) -> pa.Table:
         n, types = block.n, self._types
         width = len(block.arrays)
         arrays = [rb.typed(a, t) for a, t in zip(block.arrays, types, strict=False)]
         arrays.append(rb.uuid_bytes(keys))
         arrays.append(pa.array(occ, pa.string()).cast(types[width + 1]))
-        arrays += [rb.constant(c, t, n) for c, t in zip(self.constants, types[width + 2 :], strict=True)]
+        arrays.append(hashes)
+        arrays += [rb.constant(c, t, n) for c, t in zip(self.constants, types[width + 3 :], strict=True)]
         return pa.Table.from_arrays(arrays, names=list(self.columns))
 
     def _write_batch(self, tables: list[tuple[pa.Table, list[str]]], lo: datetime, hi: datetime) -> None:
         """Worker: read the window's existing keys once, then COPY new keys and merge the rest."""
         for a, b in self.windows.missing(lo, hi):
             t = time.perf_counter()
-            self.existing.update(self.read_keys(a, b))
+            self.read_keys(a, b)
             self.windows.add(a, b)
             self._time("read_keys", t)
-        new: list[pa.Table] = []
+        new: list[tuple[pa.Table, list[str]]] = []
         old: list[tuple[pa.Table, list[str]]] = []
-        existing = self.existing
+        existing = self._hash_of
         for table, keys in tables:
-            if existing and not existing.isdisjoint(keys):
+            if existing and not existing.keys().isdisjoint(keys):
                 flags = [k in existing for k in keys]
                 is_old = pa.array(flags, pa.bool_())
                 old.append((table.filter(is_old), [k for k, f in zip(keys, flags, strict=True) if f]))
-                new.append(table.filter(pc.invert(is_old)))
+                new.append(
+                    (table.filter(pc.invert(is_old)), [k for k, f in zip(keys, flags, strict=True) if not f])
+                )
             else:
-                new.append(table)
+                new.append((table, keys))
         t = time.perf_counter()
-        n_old, n_new = sum(t.num_rows for t, _ in old), sum(t.num_rows for t in new)
+        n_old, n_new = sum(t.num_rows for t, _ in old), sum(t.num_rows for t, _ in new)
         if n_old:
             self._updates += n_old
-            self._copy(self._temp(), self.line_columns, [t for t, _ in old])
-            self._merge_batch()
-            self._payouts_of_existing(old)
+            changed = self._changed(old)
+            if changed:
+                self._copy(self._temp(), self.line_columns, changed)
+                self._merge_batch()
         if n_new:
-            self._copy(self.table.name, self.line_columns, new)
+            self._copy(self.table.name, self.line_columns, [t for t, _ in new])
             self.res += UpsertResult(inserted=n_new)
-            paid = self._with_payout(new)
-            if paid:
-                self._copy(self.payouts.name, self.payout_columns, paid)
-                self.payouts_assigned += sum(p.num_rows for p in paid)
+        self._payouts([*old, *new])
         self._time("copy", t)
 
-    def _payouts_of_existing(self, old: list[tuple[pa.Table, list[str]]]) -> None:
-        """Payout ids of lines already staged: COPYed where the line had none, merged where it
-        had another (rare), nothing where it has this one or the file names none."""
+    def _changed(self, old: list[tuple[pa.Table, list[str]]]) -> list[pa.Table]:
+        """The existing lines whose content hash differs from the stored one (or that have none
+        stored): only these go to the server to be compared in full and updated."""
+        out = []
+        hash_of = self._hash_of
+        for table, keys in old:
+            hashes = table.column("content_hash").to_pylist()
+            differs = [hash_of[k] != h for k, h in zip(keys, hashes, strict=True)]
+            if any(differs):
+                out.append(table.filter(pa.array(differs, pa.bool_())))
+        return out
+
+    def _payouts(self, lines: list[tuple[pa.Table, list[str]]]) -> None:
+        """Payout ids of the batch's lines: COPYed where the line has none recorded, merged where
+        it has another (rare), nothing where it has this one or the file names none. A payout
+        row may exist for a line that does not (lines deleted by hand): it is merged too."""
         fresh: list[pa.Table] = []
         changed: list[pa.Table] = []
         paid = self._paid
-        for table, keys in old:
+        for table, keys in lines:
             if table.column(PAYOUT).null_count == table.num_rows:
                 continue
             is_fresh, is_changed = [], []
@@ -289,14 +313,6 @@ class CopySink(_Router):
             self._copy(self._payout_temp(), self.payout_columns, changed)
             self._merge_payouts()
         self._time("payouts", t)
-
-    def _with_payout(self, tables: list[pa.Table]) -> list[pa.Table]:
-        """The payout-table rows of the lines that carry a payout id."""
-        out = []
-        for table in tables:
-            if table.num_rows and table.column(PAYOUT).null_count < table.num_rows:
-                out.append(table.filter(pc.is_valid(table.column(PAYOUT))).select(list(self.payout_columns)))
-        return out
 
     def _copy(self, target: str, columns: Sequence[str], tables: list[pa.Table]) -> None:
         with driver_connection(self.conn).cursor() as cur, cur.copy(self._copy_sql(target, columns)) as cp:
@@ -402,12 +418,13 @@ class RowSink(_Router):
         super().__init__(conn, spec, constants)
         self.now = now
 
-    def write(self, keyed: list[tuple[TypedBlock, list[str], list[str]]]) -> None:
+    def write(self, keyed: list[Keyed]) -> None:
         new: list[tuple[str, ...]] = []
         old: list[tuple[str, ...]] = []
         key_at = self.columns.index("line_key")
-        for block, keys, occ in keyed:
-            for line in zip(*block.values, keys, occ, *([c] * block.n for c in self.constants), strict=True):
+        for block, keys, occ, hashes in keyed:
+            constants = ([c] * block.n for c in self.constants)
+            for line in zip(*block.values, keys, occ, hashes.to_pylist(), *constants, strict=True):
                 (old if line[key_at] in self.existing else new).append(line)
         for part, is_new in ((new, True), (old, False)):
             if not part:
@@ -419,14 +436,11 @@ class RowSink(_Router):
             if is_new:
                 self.conn.execute(sa.insert(self.table), rows)
                 self.res += UpsertResult(inserted=len(rows))
-                if paid:
-                    self.conn.execute(sa.insert(self.payouts), paid)
-                    self.payouts_assigned += len(paid)
             else:
                 self.res += upsert(self.conn, self.table, rows, self.spec.key, now=self.now)
-                if paid:
-                    got = upsert(self.conn, self.payouts, paid, self.spec.key, now=self.now)
-                    self.payouts_assigned += got.inserted + got.updated
+            if paid:  # merged even for new lines: a payout row may outlive a line deleted by hand
+                got = upsert(self.conn, self.payouts, paid, self.spec.key, now=self.now)
+                self.payouts_assigned += got.inserted + got.updated
 
 
 def stage_payouts(

@@ -18,9 +18,10 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 #: Columns the upsert manages itself: ``first_seen_at`` on insert, ``updated_at`` on change.
 BOOKKEEPING_COLUMNS = ("first_seen_at", "updated_at")
-#: Columns that record lineage: written when a row changes, but a different value alone is not
-#: a change (the same action seen in two overlapping report files is one unchanged row).
-LINEAGE_COLUMNS = ("source", "source_file_id")
+#: Columns that record lineage, or derive from the row's other values: written when a row changes,
+#: but a different value alone is not a change (the same action seen in two overlapping report
+#: files is one unchanged row; a line staged before content hashes existed has none).
+LINEAGE_COLUMNS = ("source", "source_file_id", "content_hash")
 
 
 def bookkeeping() -> list[sa.Column]:

@@ -143,6 +143,9 @@ stg_financial_actions = sa.Table(
     sa.Column("tax_fx_rate", sa.Text(), nullable=True),
     *money("tax_amount", exact=True),
     sa.Column("source_file_id", Id(), nullable=False),
+    # xxh3 of the line's other values (report_convert.content_hashes): a line arriving again is
+    # compared by this alone; NULL for lines staged before migration 0007 (compared in full)
+    sa.Column("content_hash", sa.BigInteger(), nullable=True),
     *bookkeeping(),
     # No index beyond the key: reconciliation joins set-based (docs/warehouse.md). The payout id
     # of a line is not here but in stg_financial_action_payouts (see there).

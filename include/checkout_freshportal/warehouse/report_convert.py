@@ -149,8 +149,9 @@ _E8S = pa.scalar(Decimal(_E8), pa.decimal128(9, 0))
 _DEC = pa.decimal128(20, 8)
 
 
-def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(``_e8`` texts, ``_minor`` texts) of an amount column; ``""`` where the value is empty.
+def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """(``_e8`` texts, ``_minor`` texts, ``_e8`` and ``_minor`` as ``int64``) of an amount column;
+    ``""`` (NULL for the integers) where the value is empty.
 
     Exact decimal kernels: the validated text (at most 8 decimals, 10 or 11 integer digits within
     int64 range) is cast to ``decimal128(20, 8)``; ``_e8`` is that times 1e8; ``_minor`` is
@@ -169,7 +170,13 @@ def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, p
         minor = m if minor is None else pc.if_else(pc.is_in(currencies, value_set=pa.array(curs)), m, minor)
     minor = e8 if minor is None else minor  # no line at all
     text = pc.cast(e8, pa.string()), pc.cast(minor, pa.string())
-    return pc.if_else(filled, text[0], ""), pc.if_else(filled, text[1], "")
+    null = pa.scalar(None, pa.int64())
+    return (
+        pc.if_else(filled, text[0], ""),
+        pc.if_else(filled, text[1], ""),
+        pc.if_else(filled, e8, null),
+        pc.if_else(filled, minor, null),
+    )
 
 
 def _ts_arrow(values: pa.Array, zone: str) -> pa.Array:
@@ -191,6 +198,9 @@ class TypedBlock:
     n: int
     columns: tuple[str, ...]
     arrays: list[pa.Array]  # one text array per column
+    #: typed versions the converter had anyway (amounts as ``int64``): the binary COPY uses them
+    #: instead of parsing the text again
+    typed: dict[str, pa.Array] = field(default_factory=dict)
     _lists: dict[str, list[str]] = field(default_factory=dict)
 
     def array(self, name: str) -> pa.Array:
@@ -227,6 +237,7 @@ class Converter:
         out: list[pa.Array] = []
         by_entity = self._entity is not None and not self.zones.uniform
         upper: dict[int, pa.Array] = {}  # currency columns, upper-cased
+        typed: dict[str, pa.Array] = {}
         for f in self.spec.fields:
             i = self.hmap.index[f.header]
             if i is None:
@@ -239,7 +250,9 @@ class Converter:
             elif f.kind == "amount":
                 ci = self.hmap.index[f.currency or ""]
                 currencies = (upper.get(ci) or pc.utf8_upper(cols[ci])) if ci is not None else empty
-                out.extend(_amount_columns(cols[i], currencies))
+                e8, minor, e8_int, minor_int = _amount_columns(cols[i], currencies)
+                out += [e8, minor]
+                typed.update(zip(f.staged_columns, (e8_int, minor_int), strict=True))
             elif f.kind == "date":
                 dates = [v if len(v) <= 10 else _utc_date(v, self.zones.default) for v in cols[i].to_pylist()]
                 out.append(pa.array(dates, pa.string()))
@@ -249,7 +262,7 @@ class Converter:
                 out.append(pa.array(_ts_column_by_entity(values, entities, self.zones), pa.string()))
             else:
                 out.append(_ts_arrow(cols[i], self.zones.default))
-        return TypedBlock(first, n, self.columns, out)
+        return TypedBlock(first, n, self.columns, out, typed)
 
 
 def content_hashes(block: TypedBlock, columns: Sequence[str]) -> pa.Array:

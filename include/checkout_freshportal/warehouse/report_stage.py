@@ -229,7 +229,10 @@ class CopySink(_Router):
     def _table(self, block: TypedBlock, keys: list[str], occ: list[str], hashes: pa.Array) -> pa.Table:
         n, types = block.n, self._types
         width = len(block.arrays)
-        arrays = [rb.typed(a, t) for a, t in zip(block.arrays, types, strict=False)]
+        arrays = [
+            block.typed[c] if c in block.typed else rb.typed(a, t)
+            for c, a, t in zip(block.columns, block.arrays, types, strict=False)
+        ]
         arrays.append(rb.uuid_bytes(keys))
         arrays.append(pa.array(occ, pa.string()).cast(types[width + 1]))
         arrays.append(hashes)
@@ -268,6 +271,12 @@ class CopySink(_Router):
             self._copy(self.table.name, self.line_columns, [t for t, _ in new])
             self.res += UpsertResult(inserted=n_new)
         self._payouts([*old, *new])
+        # A key comes once per file (occurrences tell copies apart): what was read for the keys
+        # of this batch is not needed again, and dropping it bounds memory to the unread part.
+        for _, keys in old:
+            for k in keys:
+                del self._hash_of[k]
+                self._paid.pop(k, None)
         self._time("copy", t)
 
     def _changed(self, old: list[tuple[pa.Table, list[str]]]) -> list[pa.Table]:
@@ -297,8 +306,6 @@ class CopySink(_Router):
                 had = paid.get(key)
                 is_fresh.append(payout is not None and had is None)
                 is_changed.append(payout is not None and had is not None and payout != had)
-                if payout is not None:
-                    paid[key] = payout
             if any(is_fresh):
                 fresh.append(table.filter(pa.array(is_fresh, pa.bool_())).select(list(self.payout_columns)))
             if any(is_changed):

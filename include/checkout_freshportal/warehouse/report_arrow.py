@@ -101,6 +101,8 @@ def _field_ok(f: rc.FieldSpec, hmap: rc.HeaderMap, cols: list[pa.Array]) -> pa.A
     col = cols[i]
     if f.kind == "text":
         return _filled(col) if f.required_value else None
+    if not f.required_value and pc.max(pc.binary_length(col)).as_py() in (0, None):
+        return None  # a column this batch leaves empty (tax, FX, often): nothing to match
     if f.kind == "currency":
         return _or_empty(pc.is_in(pc.utf8_upper(col), value_set=_CURRENCIES), col, f.required_value)
     if f.kind == "amount":

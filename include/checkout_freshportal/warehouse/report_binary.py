@@ -50,7 +50,10 @@ def arrow_type(column: sa.Column[Any]) -> pa.DataType:
 
 
 def typed(text: pa.Array, to: pa.DataType) -> pa.Array:
-    """Canonical text (``""`` = NULL) -> ``to``; invalid text raises ``pyarrow.ArrowInvalid``."""
+    """Canonical text (``""`` = NULL) -> ``to``; invalid text raises ``pyarrow.ArrowInvalid``.
+    A column the converter already typed (minor units) is only cast if its type differs."""
+    if text.type != pa.string():
+        return text if text.type == to else pc.cast(text, to)
     if text.null_count < len(text):
         text = pc.if_else(pc.equal(text, ""), _NULL_TEXT, text)
     return text if to == pa.string() else pc.cast(text, to)

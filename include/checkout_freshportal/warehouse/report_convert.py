@@ -8,8 +8,9 @@ what made the conversion cost more than the server's COPY.
 Canonical values (:class:`TypedBlock`), ``""`` meaning NULL:
 
 * text: verbatim; currencies upper-cased;
-* amounts: ``*_e8`` (exact integer 1e-8 units) and ``*_minor`` (ROUND_HALF_EVEN at the
-  currency's ISO 4217 exponent, docs/money.md), as decimal text;
+* amounts: ``*_e8`` (exact integer 1e-8 units) as decimal text (it is part of the identity; its
+  ``int64`` is in :attr:`TypedBlock.typed`) and ``*_minor`` (ROUND_HALF_EVEN at the currency's
+  ISO 4217 exponent, docs/money.md) as an ``int64`` array, NULL where the amount is empty;
 * timestamps: ISO 8601 text **with an offset**. A value without one (``2022-11-11 12:08:07``, what
   Checkout.com writes) is a wall time in the settlement time zone of the line's ``Client Entity
   ID`` (:class:`TimeZones`, default UTC); a value with an offset keeps it. Wall times are read
@@ -149,34 +150,46 @@ _E8S = pa.scalar(Decimal(_E8), pa.decimal128(9, 0))
 _DEC = pa.decimal128(20, 8)
 
 
-def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
-    """(``_e8`` texts, ``_minor`` texts, ``_e8`` and ``_minor`` as ``int64``) of an amount column;
-    ``""`` (NULL for the integers) where the value is empty.
+def _amount_columns(values: pa.Array, currencies: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(``_e8`` texts, ``_e8`` and ``_minor`` as ``int64``) of an amount column; ``""`` (NULL for
+    the integers) where the value is empty. Only ``_e8`` is needed as text (it is part of the
+    line's identity); minor units stay integers.
 
-    Exact decimal kernels: the validated text (at most 8 decimals, 10 or 11 integer digits within
-    int64 range) is cast to ``decimal128(20, 8)``; ``_e8`` is that times 1e8; ``_minor`` is
-    rounded half-to-even at each currency's exponent, computed once per exponent present."""
+    Exact kernels: the validated text (at most 8 decimals, 10 or 11 integer digits within int64
+    range) is cast to ``decimal128(20, 8)`` and times 1e8 is ``_e8``, an integer. ``_minor`` is
+    ``_e8`` divided by 10^(8 - exponent of the line's currency), rounded half-to-even, in integer
+    arithmetic (one pass whatever the mix of exponents; docs/money.md)."""
+    n = len(values)
     filled = pc.not_equal(values, "")
+    null = pa.scalar(None, pa.int64())
+    if not pc.any(filled).as_py():  # a column a file leaves empty (tax, often): nothing to cast
+        nulls = pa.nulls(n, pa.int64())
+        return pa.repeat(pa.scalar("", pa.string()), n), nulls, nulls
     dec = pc.cast(pc.if_else(filled, values, "0"), _DEC)
     e8 = pc.cast(pc.multiply(dec, _E8S), pa.int64())
-    minor: pa.Array | None = None
-    exps: dict[int, list[str]] = {}
-    for cur in pc.unique(currencies).to_pylist():
-        exps.setdefault(_exponent(cur) if cur else 2, []).append(cur)
-    for exp, curs in exps.items():
-        scale = pa.scalar(Decimal(10**exp), pa.decimal128(9, 0))
-        rounded = pc.round(dec, ndigits=exp, round_mode="half_to_even")
-        m = pc.cast(pc.multiply(rounded, scale), pa.int64())
-        minor = m if minor is None else pc.if_else(pc.is_in(currencies, value_set=pa.array(curs)), m, minor)
-    minor = e8 if minor is None else minor  # no line at all
-    text = pc.cast(e8, pa.string()), pc.cast(minor, pa.string())
-    null = pa.scalar(None, pa.int64())
+    minor = _round_half_even(e8, _divisors(currencies))
     return (
-        pc.if_else(filled, text[0], ""),
-        pc.if_else(filled, text[1], ""),
+        pc.if_else(filled, pc.cast(e8, pa.string()), ""),
         pc.if_else(filled, e8, null),
         pc.if_else(filled, minor, null),
     )
+
+
+def _divisors(currencies: pa.Array) -> pa.Array:
+    """10^(8 - exponent) per line: what turns ``_e8`` into minor units of its currency (a line
+    without a currency has no amount; exponent 2 keeps the arithmetic defined for it)."""
+    unique = pc.unique(currencies)
+    divisors = pa.array([10 ** (8 - (_exponent(c) if c else 2)) for c in unique.to_pylist()], pa.int64())
+    return pc.take(divisors, pc.index_in(currencies, value_set=unique))
+
+
+def _round_half_even(e8: pa.Array, divisor: pa.Array) -> pa.Array:
+    """``e8 / divisor`` rounded half-to-even, in int64 (``divide`` truncates toward zero)."""
+    q = pc.divide(e8, divisor)
+    twice_rest = pc.multiply(pc.abs(pc.subtract(e8, pc.multiply(q, divisor))), 2)
+    odd = pc.not_equal(pc.bit_wise_and(pc.abs(q), 1), 0)
+    away = pc.or_(pc.greater(twice_rest, divisor), pc.and_(pc.equal(twice_rest, divisor), odd))
+    return pc.add(q, pc.if_else(away, pc.sign(e8), 0))
 
 
 def _ts_arrow(values: pa.Array, zone: str) -> pa.Array:
@@ -192,12 +205,12 @@ def _ts_arrow(values: pa.Array, zone: str) -> pa.Array:
 
 @dataclass
 class TypedBlock:
-    """A batch's staged columns (canonical text, ``""`` = NULL), in ``columns`` order."""
+    """A batch's staged columns (canonical values, see the module), in ``columns`` order."""
 
     first: int  # line number of the batch's first line
     n: int
     columns: tuple[str, ...]
-    arrays: list[pa.Array]  # one text array per column
+    arrays: list[pa.Array]  # one array per column: text, or int64 for minor units
     #: typed versions the converter had anyway (amounts as ``int64``): the binary COPY uses them
     #: instead of parsing the text again
     typed: dict[str, pa.Array] = field(default_factory=dict)
@@ -250,9 +263,9 @@ class Converter:
             elif f.kind == "amount":
                 ci = self.hmap.index[f.currency or ""]
                 currencies = (upper.get(ci) or pc.utf8_upper(cols[ci])) if ci is not None else empty
-                e8, minor, e8_int, minor_int = _amount_columns(cols[i], currencies)
+                e8, e8_int, minor = _amount_columns(cols[i], currencies)
                 out += [e8, minor]
-                typed.update(zip(f.staged_columns, (e8_int, minor_int), strict=True))
+                typed[f.staged_columns[0]] = e8_int
             elif f.kind == "date":
                 dates = [v if len(v) <= 10 else _utc_date(v, self.zones.default) for v in cols[i].to_pylist()]
                 out.append(pa.array(dates, pa.string()))

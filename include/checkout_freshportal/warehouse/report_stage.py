@@ -41,7 +41,12 @@ from checkout_freshportal.warehouse.bulk import (
     q,
     update_changed_sql,
 )
-from checkout_freshportal.warehouse.report_convert import LineKeys, TypedBlock, content_hashes
+from checkout_freshportal.warehouse.report_convert import (
+    IDENTITY_COLUMNS,
+    LineKeys,
+    TypedBlock,
+    content_hashes,
+)
 from checkout_freshportal.warehouse.schema import stg_financial_action_payouts
 from checkout_freshportal.warehouse.upsert import UpsertResult, plan_merge, upsert
 
@@ -96,8 +101,13 @@ class _Router:
         self.table = spec.table
         #: what the converter and the router carry (payout_id included)
         self.columns = (*spec.staged_columns, *DERIVED_COLUMNS, *CONSTANT_COLUMNS)
-        #: what the content hash covers: all but the key, the payout id and lineage
-        self.hashed = tuple(c for c in spec.staged_columns if c not in (*spec.key, PAYOUT))
+        #: what the content hash covers: the values the key does not already fix (not the
+        #: identity, not minor units, which follow from an identity's amount and currency)
+        self.hashed = tuple(
+            c
+            for c in spec.staged_columns
+            if c not in (*spec.key, PAYOUT, *IDENTITY_COLUMNS) and not c.endswith("_minor")
+        )
         #: what goes into the line's table, and into the payout table
         self.line_columns = tuple(c for c in self.columns if c != PAYOUT)
         self.payouts = stg_financial_action_payouts
@@ -410,7 +420,10 @@ def typed_rows(
         else:
             conv.append(None)
     return [
-        {c: (None if v == "" else (f(v) if f else v)) for c, f, v in zip(columns, conv, line, strict=True)}
+        {
+            c: (None if v is None or v == "" else (f(v) if f else v))
+            for c, f, v in zip(columns, conv, line, strict=True)
+        }
         for line in lines
     ]
 

@@ -41,3 +41,22 @@ def test_closing_early_stops_the_producer() -> None:
     it.close()  # what a failing load does when it abandons the file
     assert _threads() == 0
     assert len(produced) <= 3 + 2 + 1  # at most the queue and the item in hand were read ahead
+
+
+def test_a_consumer_failing_after_the_producer_finished_does_not_hang() -> None:
+    # The producer reads a short file to its end and fills the queue while the consumer fails on
+    # the first item: closing must neither wait forever for the producer nor leave it blocked.
+    finished = threading.Event()
+
+    def three() -> Iterator[int]:
+        yield from range(3)
+        finished.set()
+
+    it = prefetched(three(), depth=2)
+    assert next(it) == 0
+    assert finished.wait(5)  # items 1 and 2 fill the queue; the end marker has no room
+    closer = threading.Thread(target=it.close)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "closing hung on a producer blocked on a full queue"
+    assert _threads() == 0

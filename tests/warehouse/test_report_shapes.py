@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from checkout_freshportal.warehouse import load_report_file, schema
-from checkout_freshportal.warehouse.report_convert import IDENTITY_COLUMNS, SEP, TimeZones, line_key
+from checkout_freshportal.warehouse.report_convert import TimeZones, identity_of, line_key
 
 from wh_helpers import PAYOUT_HEADER, fa_line, migrated_engine, payout_line, rows_of, to_csv
 
@@ -97,6 +97,53 @@ def test_a_payout_row_left_without_its_line_does_not_block_the_line_coming_back(
     r = load(eng, to_csv(again), "f2", "FinancialActionsByPayoutId")
     assert (r.staged_inserted, r.payouts_assigned) == (4, 2)  # two moved to po_2, two unchanged
     assert sorted(x["payout_id"] for x in staged(eng)) == ["po_1", "po_1", "po_2", "po_2"]
+
+
+def test_copies_of_one_identity_at_two_instants_are_keyed_alike_whichever_file_holds_them(eng) -> None:
+    # Identical lines told apart by row number, at two processed_on instants: a file holding
+    # only the later copy must key it as the file holding both does, or money counts twice.
+    fee = {"Holding Currency Amount": "-0.5", "Processing Currency Amount": ""}
+    day1 = fa_line("act_7", "Scheme Fee", **fee, **{"Processed On": "2026-01-01 10:00:00"})
+    day2 = fa_line("act_7", "Scheme Fee", **fee, **{"Processed On": "2026-01-02 10:00:00"})
+    assert load(eng, to_csv([day2]), "f_a").staged_inserted == 1
+    r = load(eng, to_csv([day1, day2]), "f_b")
+    assert (r.staged_inserted, r.staged_unchanged) == (1, 1)
+    assert sorted(x["processed_on"].day for x in staged(eng)) == [1, 2]
+
+
+def test_a_line_at_another_instant_is_another_line_on_both_engines(eng) -> None:
+    # The same identity read in another settlement time zone lands at another instant: a new
+    # line (docs/warehouse.md), inserted by the COPY path as by the row path.
+    line = [fa_line("act_1", **{"Processed On": "2026-01-05 10:00:00"})]
+    load(eng, to_csv(line), "f_utc")
+    r = load(eng, to_csv(line), "f_cet", time_zones=TimeZones("Europe/Amsterdam"))
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (1, 0, 0)
+    assert sorted(x["processed_on"].hour for x in staged(eng)) == [9, 10]
+
+
+def test_a_line_staged_without_a_content_hash_gets_one_when_it_comes_again(eng) -> None:
+    load(eng, to_csv(_day()), "f1")
+    with eng.begin() as conn:  # as migration 0007 leaves the lines staged before it
+        conn.execute(sa.update(FA).values(content_hash=None))
+    r = load(eng, to_csv(_day()), "f2")
+    assert (r.staged_inserted, r.staged_updated, r.staged_unchanged) == (0, 0, 4)
+    assert all(x["content_hash"] is not None for x in staged(eng))
+
+
+def test_a_failed_load_leaves_no_reader_thread_behind(eng, monkeypatch) -> None:
+    # The reader runs ahead of the loader; when the loader fails after the reader has reached the
+    # end of a small file, the load must still fail at once and stop the reader.
+    import threading
+
+    from checkout_freshportal.warehouse import report_convert
+
+    def boom(self, batch, first):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(report_convert.Converter, "convert", boom)
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        load(eng, to_csv(_day() * 50), "f_fail")
+    assert [t.name for t in threading.enumerate() if t.name == "report-reader"] == []
 
 
 def test_a_line_whose_content_changed_is_updated_and_one_that_did_not_is_left_alone(eng) -> None:
@@ -298,7 +345,7 @@ def test_migration_0006_carries_old_rows_and_keys_them_as_the_loader_does(sqlite
     try:
         (row,) = staged(eng)
         assert (row["action_id"], row["payout_id"], row["occurrence"]) == ("act_1", "po_1", 1)
-        identity = SEP.join("" if row[c] is None else str(row[c]) for c in IDENTITY_COLUMNS)
+        identity = identity_of(row)
         assert row["line_key"].replace("-", "") == line_key(identity, 1)
         versions = "checkout_freshportal.warehouse.migrations.versions."
         # 0006 keyed it with md5, 0007 re-keyed it with the loader's xxh3 function

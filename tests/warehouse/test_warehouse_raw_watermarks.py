@@ -29,8 +29,8 @@ from wh_samples import ACTIONS, DISPUTE, PAYMENT
 
 
 @pytest.fixture
-def engine(warehouse_url: str):
-    eng = migrated_engine(warehouse_url)
+def engine(migrated_warehouse_url: str):
+    eng = migrated_engine(migrated_warehouse_url)
     yield eng
     eng.dispose()
 

@@ -43,7 +43,7 @@ BOOKKEEPING = {"first_seen_at", "updated_at", "source", "source_file_id"}
 )
 def wh(request):
     """(engine, method): SQLite, PostgreSQL through COPY, PostgreSQL through the row path."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    url = request.getfixturevalue("migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
     eng = migrated_engine(url)
     yield eng, {"sqlite": "auto", "postgres-copy": "copy", "postgres-rows": "rows"}[request.param]
     eng.dispose()
@@ -509,11 +509,13 @@ def _tricky_file(seed: int, n: int = 300) -> bytes:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_copy_and_row_paths_produce_identical_rows(pg_url: str, sqlite_url: str, seed: int) -> None:
+def test_copy_and_row_paths_produce_identical_rows(
+    migrated_pg_url: str, migrated_sqlite_url: str, seed: int
+) -> None:
     """Same file: PostgreSQL COPY then PostgreSQL rows -> all unchanged; and SQLite agrees."""
     data = _tricky_file(seed)
-    pg = migrated_engine(pg_url)
-    lite = migrated_engine(sqlite_url)
+    pg = migrated_engine(migrated_pg_url)
+    lite = migrated_engine(migrated_sqlite_url)
     try:
         first = load((pg, "copy"), data, "f_copy")
         second = load((pg, "rows"), data, "f_rows")
@@ -540,14 +542,16 @@ def test_copy_and_row_paths_produce_identical_rows(pg_url: str, sqlite_url: str,
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("block_bytes", [300, 4096])
-def test_small_blocks_give_the_same_rows(pg_url: str, sqlite_url: str, monkeypatch, block_bytes: int) -> None:
+def test_small_blocks_give_the_same_rows(
+    migrated_pg_url: str, migrated_sqlite_url: str, monkeypatch, block_bytes: int
+) -> None:
     """Blocks cut between records (quoted newlines across cuts, csv and split paths mixed, the
     first block's timestamp shapes contradicted later) change nothing."""
     monkeypatch.setattr(report_arrow, "BLOCK_BYTES", block_bytes)
     fixed = [fa_line(f"act_f{i}", **{"Requested On": ""}) for i in range(8)]  # 7 digits + Z
     tricky = list(csv.DictReader(io.StringIO(_tricky_file(7, 120).decode(), newline="")))
     data = to_csv(fixed + tricky)
-    pg, lite = migrated_engine(pg_url), migrated_engine(sqlite_url)
+    pg, lite = migrated_engine(migrated_pg_url), migrated_engine(migrated_sqlite_url)
     try:
         a = load((pg, "copy"), data, "f")
         b = load((lite, "rows"), data, "f")
@@ -563,7 +567,7 @@ def test_small_blocks_give_the_same_rows(pg_url: str, sqlite_url: str, monkeypat
 
 @pytest.mark.postgres
 def test_an_overlap_merged_batch_by_batch_matches_the_row_path(
-    pg_url: str, sqlite_url: str, monkeypatch
+    migrated_pg_url: str, migrated_sqlite_url: str, monkeypatch
 ) -> None:
     """Existing keys spread over many small batches (each merged by the COPY worker right after
     its COPY) end as on SQLite: payout ids filled, changes counted, nothing doubled."""
@@ -574,7 +578,7 @@ def test_an_overlap_merged_batch_by_batch_matches_the_row_path(
         fa_line(f"act_{i:03d}", **{"Payout ID": "po_1", "Reference": "changed" if i % 7 == 0 else "ref"})
         for i in range(20, 60)
     ]
-    pg, lite = migrated_engine(pg_url), migrated_engine(sqlite_url)
+    pg, lite = migrated_engine(migrated_pg_url), migrated_engine(migrated_sqlite_url)
     try:
         results = []
         for wh in ((pg, "copy"), (lite, "rows")):
@@ -751,11 +755,12 @@ def test_the_raw_file_replays_and_restages_anywhere(wh, tmp_path) -> None:
 
 
 def test_a_damaged_raw_file_is_detected(wh) -> None:
-    import zlib
+    import pyarrow as pa
 
     data = to_csv([fa_line(f"act_{i}") for i in range(20)])
     load(wh, data, "f")
-    bad = zlib.compress(data.replace(b"act_7", b"act_X"), wbits=31)
+    # valid compressed bytes of other content: only the sha256 and size can tell
+    bad = pa.compress(data.replace(b"act_7", b"act_X"), codec="zstd", asbytes=True)
     t = schema.raw_report_file_contents
     with wh[0].begin() as conn:
         conn.execute(sa.update(t).where(t.c.file_id == "f").values(content=bad))

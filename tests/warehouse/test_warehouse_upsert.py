@@ -56,8 +56,8 @@ def fa(action: str, breakdown: str = "Gross", amount: int = 1000, **over) -> dic
 
 
 @pytest.fixture
-def engine(warehouse_url: str):
-    eng = migrated_engine(warehouse_url)
+def engine(migrated_warehouse_url: str):
+    eng = migrated_engine(migrated_warehouse_url)
     yield eng
     eng.dispose()
 
@@ -194,8 +194,8 @@ def test_nothing_is_committed_by_upsert_itself(engine: sa.Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_copy_merge_has_the_same_semantics(pg_url: str) -> None:
-    eng = migrated_engine(pg_url)
+def test_copy_merge_has_the_same_semantics(migrated_pg_url: str) -> None:
+    eng = migrated_engine(migrated_pg_url)
     t, key = schema.stg_financial_actions, ["processed_on", "line_key"]
     rows = [fa(f"a{i}") for i in range(3000)]
     try:

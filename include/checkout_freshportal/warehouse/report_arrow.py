@@ -44,20 +44,24 @@ def prefetched(items: Iterable[T], depth: int = PREFETCH) -> Iterator[T]:
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` over unless the consumer has gone (then never block on a full queue)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="report-reader", daemon=True)
     worker.start()
@@ -68,6 +72,11 @@ def prefetched(items: Iterable[T], depth: int = PREFETCH) -> Iterator[T]:
             yield item
     finally:
         stop.set()
+        while True:  # free what was read ahead (and a producer blocked on a full queue)
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                break
         worker.join()
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +38,9 @@ from checkout_freshportal import money
 from checkout_freshportal.warehouse import report_csv as rc
 
 _UTC_SUFFIX = "+00:00"
+_UTC = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NULL_TEXT = pa.scalar(None, pa.string())
 _E8 = 100_000_000
 #: Identity columns of a financial-action line, in digest order (docs/warehouse.md).
 IDENTITY_COLUMNS = (
@@ -56,11 +59,25 @@ SEP = "\x1f"
 
 
 def line_key(identity: str, occurrence: int) -> str:
-    """The 32-hex-digit xxh3-128 hash of ``identity`` (the :data:`IDENTITY_COLUMNS` joined by
-    :data:`SEP`, NULL as empty) and the occurrence (1, 2, ... among identical identities of one
-    file). xxh3, not md5: the key is an identity, not a security boundary, and xxh3 costs a tenth
-    of md5's time on every line of every file (migration 0007 re-keyed the md5 keys)."""
+    """The 32-hex-digit xxh3-128 hash of ``identity`` (:func:`identity_of`) and the occurrence
+    (1, 2, ... among identical identities of one file). xxh3, not md5: the key is an identity,
+    not a security boundary, and xxh3 costs a tenth of md5's time on every line of every file
+    (migration 0007 re-keyed the md5 keys)."""
     return xxh3_128_hexdigest(f"{identity}{SEP}{occurrence}".encode())
+
+
+def identity_of(row: Mapping[str, object]) -> str:
+    """A staged line's identity as :meth:`TypedBlock.identities` writes it: the
+    :data:`IDENTITY_COLUMNS` (NULL as empty) and ``processed_on`` as UTC microseconds since the
+    epoch. The instant is part of it so that copies of one identity at different instants are
+    numbered apart: a file holding only the later copy keys it as the file holding both does."""
+    instant = row["processed_on"]
+    assert isinstance(instant, datetime)
+    if instant.tzinfo is None:  # SQLite hands back UTC without an offset
+        instant = instant.replace(tzinfo=UTC)
+    micros = (instant - _EPOCH) // timedelta(microseconds=1)
+    values = ("" if row[c] is None else str(row[c]) for c in IDENTITY_COLUMNS)
+    return SEP.join((*values, str(micros)))
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -230,8 +247,10 @@ class TypedBlock:
         return [self.column(c) for c in self.columns]
 
     def identities(self) -> pa.Array:
-        """The :data:`IDENTITY_COLUMNS` joined by :data:`SEP` (see :func:`line_key`)."""
-        return pc.binary_join_element_wise(*(self.array(c) for c in IDENTITY_COLUMNS), SEP)
+        """The :data:`IDENTITY_COLUMNS` and the ``processed_on`` instant (UTC microseconds since
+        the epoch), joined by :data:`SEP` (see :func:`line_key`)."""
+        instant = pc.cast(pc.cast(self.typed["processed_on"], pa.int64()), pa.string())
+        return pc.binary_join_element_wise(*(self.array(c) for c in IDENTITY_COLUMNS), instant, SEP)
 
 
 class Converter:
@@ -275,6 +294,9 @@ class Converter:
                 out.append(pa.array(_ts_column_by_entity(values, entities, self.zones), pa.string()))
             else:
                 out.append(_ts_arrow(cols[i], self.zones.default))
+            if f.kind == "ts":  # the instant, for the binary COPY and the line's identity
+                text = out[-1]
+                typed[f.column] = pc.cast(pc.if_else(pc.equal(text, ""), _NULL_TEXT, text), _UTC)
         return TypedBlock(first, n, self.columns, out, typed)
 
 

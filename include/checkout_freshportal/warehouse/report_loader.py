@@ -6,7 +6,7 @@
   sha256 it is refused loudly (report files are immutable; a change needs a human);
 * columns are mapped by header name (``report_csv``); a missing required column fails at once;
   a 0-byte file (no header) and a header-only file load as 0 lines;
-* raw layer (``report_raw``): the file's bytes, gzip-compressed as they stream by, in
+* raw layer (``report_raw``): the file's bytes, compressed (zstd) as they stream by, in
   ``raw_report_file_contents``; rejected lines (only when ``max_bad_share`` tolerates them) also
   go to ``raw_report_rows`` with their ``parse_error``;
 * lines are read in record batches by Apache Arrow and validated column by column
@@ -318,6 +318,11 @@ def _stage(
             conn.execute(sa.insert(raw_report_rows), rejected[i : i + BATCH_SIZE])
         clock.lap("stage")
     finally:
+        # Stop the reader thread now, not when the garbage collector finds the generator: a
+        # failed load must not leave a thread holding the stream and blocks read ahead.
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
         if isinstance(sink, CopySink):
             sink.close()
         if sink is not None:

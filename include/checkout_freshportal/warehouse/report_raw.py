@@ -19,6 +19,7 @@ sha256 and size at the end.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -95,6 +96,9 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
+        if not self._z.closed:  # a failed load: end the stream before its file goes
+            with contextlib.suppress(OSError):  # the load's own error is the one that matters
+                self._z.close()
         self.file.close()
 
     def _run(self) -> None:

@@ -203,6 +203,8 @@ class CopySink(_Router):
             self._time("copy_wait", t)
 
     def flush(self) -> None:
+        """Key, hash and type the pending blocks on this thread, then hand them to the worker
+        once it is done with the previous batch (one batch in flight bounds memory)."""
         if not self.pending:
             return
         blocks, self.pending, self.pending_lines = self.pending, [], 0
@@ -237,6 +239,8 @@ class CopySink(_Router):
         return keys
 
     def _table(self, block: TypedBlock, keys: list[str], occ: list[str], hashes: pa.Array) -> pa.Table:
+        """The batch's lines typed for the binary COPY, in :attr:`columns` order (payout id included:
+        the worker splits it off)."""
         n, types = block.n, self._types
         width = len(block.arrays)
         arrays = [
@@ -287,6 +291,10 @@ class CopySink(_Router):
             for k in keys:
                 del self._hash_of[k]
                 self._paid.pop(k, None)
+        if self._paid:  # payout rows of new lines (left behind by deleted lines): rare
+            for _, keys in new:
+                for k in keys:
+                    self._paid.pop(k, None)
         self._time("copy", t)
 
     def _changed(self, old: list[tuple[pa.Table, list[str]]]) -> list[pa.Table]:
@@ -332,6 +340,7 @@ class CopySink(_Router):
         self._time("payouts", t)
 
     def _copy(self, target: str, columns: Sequence[str], tables: list[pa.Table]) -> None:
+        """One binary COPY of ``tables``' ``columns`` into ``target`` (same transaction)."""
         with driver_connection(self.conn).cursor() as cur, cur.copy(self._copy_sql(target, columns)) as cp:
             for chunk in rb.encode([t.select(list(columns)) for t in tables if t.num_rows]):
                 cp.write(chunk)
@@ -366,6 +375,7 @@ class CopySink(_Router):
             hashjoin, mergejoin = cur.fetchone()[:2]
             cur.execute(update_changed_sql(self.conn, plan, f"SELECT {cols} FROM {tmp}"))
             self._updated += cur.rowcount
+            cur.execute(_fill_hashes_sql(self.conn, self.table.name, tmp))
             cur.execute(
                 "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
                 (hashjoin, mergejoin),
@@ -391,6 +401,7 @@ class CopySink(_Router):
         self._pool.shutdown(wait=True)
 
     def finish(self) -> UpsertResult:
+        """The last batch, then the counts (the temp tables go with the savepoint otherwise)."""
         self.flush()
         self._wait()
         for tmp in (self._tmp, self._payout_tmp):
@@ -428,6 +439,17 @@ def typed_rows(
     ]
 
 
+def _fill_hashes_sql(conn: Connection, table: str, tmp: str) -> str:
+    """Content hashes for lines staged before they existed (NULL): an unchanged line is never
+    rewritten, so without this it would be compared in full on every later overlapping file."""
+    t = q(conn, table)
+    return (
+        f"UPDATE {t} AS tgt SET content_hash = src.content_hash FROM {tmp} AS src "
+        "WHERE tgt.processed_on = src.processed_on AND tgt.line_key = src.line_key "
+        "AND tgt.content_hash IS NULL"
+    )
+
+
 class RowSink(_Router):
     """SQLite (or PostgreSQL with ``method="rows"``): executemany INSERT of new keys, ``upsert``
     of existing ones."""
@@ -458,9 +480,25 @@ class RowSink(_Router):
                 self.res += UpsertResult(inserted=len(rows))
             else:
                 self.res += upsert(self.conn, self.table, rows, self.spec.key, now=self.now)
+                self._fill_hashes(rows)
             if paid:  # merged even for new lines: a payout row may outlive a line deleted by hand
                 got = upsert(self.conn, self.payouts, paid, self.spec.key, now=self.now)
                 self.payouts_assigned += got.inserted + got.updated
+
+    def _fill_hashes(self, rows: list[dict[str, Any]]) -> None:
+        """Content hashes for existing lines staged before they existed (see
+        :func:`_fill_hashes_sql`; ``upsert`` leaves an unchanged line alone)."""
+        t = self.table
+        self.conn.execute(
+            sa.update(t)
+            .where(
+                t.c.processed_on == sa.bindparam("p_on"),
+                t.c.line_key == sa.bindparam("p_key"),
+                t.c.content_hash.is_(None),
+            )
+            .values(content_hash=sa.bindparam("p_hash")),
+            [{"p_on": r["processed_on"], "p_key": r["line_key"], "p_hash": r["content_hash"]} for r in rows],
+        )
 
 
 def stage_payouts(

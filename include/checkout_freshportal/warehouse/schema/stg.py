@@ -106,9 +106,9 @@ stg_financial_actions = sa.Table(
     "stg_financial_actions",
     metadata,
     # Key (docs/warehouse.md "The staging key of report lines"): processed_on leads so a new
-    # file's keys land at the right edge of the btree; line_key is the md5 of the line's identity
-    # and its occurrence in the file, so identical lines are all kept and a line that comes again
-    # in an overlapping file finds its row.
+    # file's keys land at the right edge of the btree; line_key is the xxh3-128 of the line's
+    # identity, its processed_on instant and its occurrence in the file, so identical lines are
+    # all kept and a line that comes again in an overlapping file finds its row.
     sa.Column("processed_on", UTCDateTime(), primary_key=True),
     sa.Column("line_key", sa.Uuid(as_uuid=False), primary_key=True),
     sa.Column("occurrence", sa.Integer(), nullable=False),  # 1, 2, ... among identical lines of a file

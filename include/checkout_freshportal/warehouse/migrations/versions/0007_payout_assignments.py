@@ -8,8 +8,10 @@ payout ids move there; ``stg_financial_actions`` loses the column and its partia
 ``raw_report_files`` gains ``payouts_assigned`` (lines given a payout id by that file).
 ``stg_financial_actions`` gains ``content_hash`` (docs/warehouse.md "Content hash"): NULL for the
 lines already staged, which are then compared in full when they arrive again. ``line_key``
-becomes the xxh3-128 hash of the same identity and occurrence (md5 cost ten times as much on
-every line loaded); staged lines and their payout ids are re-keyed here.
+becomes the xxh3-128 hash of the same identity plus the ``processed_on`` instant, and the
+occurrence (md5 cost ten times as much on every line loaded; the instant numbers copies of one
+identity at different times apart, docs/warehouse.md); staged lines and their payout ids are
+re-keyed here, and back to md5 on downgrade.
 
 Self-contained like 0001 (no import of the library).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +40,7 @@ FA = "stg_financial_actions"
 PAYOUTS = "stg_financial_action_payouts"
 COLUMNS = "processed_on, line_key, payout_id, source_file_id, first_seen_at, updated_at, source"
 BATCH = 5000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IDENTITY = (
     "action_id",
     "action_type",
@@ -50,19 +54,25 @@ IDENTITY = (
 )
 
 
-def _identity(row: Any, occurrence: int) -> bytes:
-    identity = "\x1f".join("" if row[c] is None else str(row[c]) for c in IDENTITY)
-    return f"{identity}\x1f{occurrence}".encode()
+def _identity(row: Any, occurrence: int, *, with_instant: bool) -> bytes:
+    parts = ["" if row[c] is None else str(row[c]) for c in IDENTITY]
+    if with_instant:  # UTC microseconds since the epoch (SQLite hands back UTC without offset)
+        instant = row["processed_on"]
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        parts.append(str((instant - EPOCH) // timedelta(microseconds=1)))
+    return "\x1f".join((*parts, str(occurrence))).encode()
 
 
 def line_key(row: Any, occurrence: int) -> str:
-    """The loader's key function (report_convert.line_key) as of this revision."""
-    return xxh3_128_hexdigest(_identity(row, occurrence))
+    """The loader's key function as of this revision (report_convert.line_key of identity_of):
+    xxh3-128 of the identity, the processed_on instant and the occurrence."""
+    return xxh3_128_hexdigest(_identity(row, occurrence, with_instant=True))
 
 
 def md5_line_key(row: Any, occurrence: int) -> str:
-    """The key function of revision 0006."""
-    return hashlib.md5(_identity(row, occurrence), usedforsecurity=False).hexdigest()
+    """The key function of revision 0006: md5 of the identity and the occurrence."""
+    return hashlib.md5(_identity(row, occurrence, with_instant=False), usedforsecurity=False).hexdigest()
 
 
 def _rekey(conn: sa.Connection, key: Callable[[Any, int], str]) -> None:

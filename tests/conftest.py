@@ -81,10 +81,12 @@ class ScratchDatabases:
         self.admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
         self.names: list[str] = []
 
-    def new(self) -> str:
+    def new(self, template: str | None = None) -> str:
+        """A new database: empty, or a copy of the database named ``template``."""
         name = f"cfp_t_{uuid.uuid4().hex[:12]}"
+        copy_of = f' TEMPLATE "{template}"' if template else ""
         with self.admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy_of}'))
         self.names.append(name)
         return sa.engine.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
 
@@ -133,6 +135,57 @@ def warehouse_factory(request, warehouse_kind: str, tmp_path):
 def warehouse_url(warehouse_factory) -> str:
     """Runs a test once on SQLite and once on PostgreSQL."""
     return warehouse_factory()
+
+
+# -- warehouses already at the head revision ------------------------------------------------------
+# Running the Alembic migrations costs about a second on PostgreSQL and a third of one on SQLite.
+# Tests that only need *a* migrated warehouse get a copy of one migrated once per session (CREATE
+# DATABASE ... TEMPLATE, or a file copy): the same schema, without paying the upgrade per test.
+# The migrations themselves are proven by the tests that upgrade empty databases (pg_url,
+# sqlite_url, warehouse_url stay empty), e.g. tests/warehouse/test_warehouse_schema.py.
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server_url: str) -> Iterator[str]:
+    """Name of a PostgreSQL database migrated to head once per session (never used directly)."""
+    from checkout_freshportal.warehouse.migrate import upgrade
+
+    dbs = ScratchDatabases(pg_server_url)
+    try:
+        upgrade(dbs.new())  # disposes its engine: a template must have no open connection
+        yield dbs.names[0]
+    finally:
+        dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def sqlite_migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite warehouse file migrated to head once per session (never used directly)."""
+    from checkout_freshportal.warehouse.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("migrated-template") / "warehouse.sqlite"
+    upgrade(f"sqlite:///{path}")  # the engine is disposed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_migrated_template: Path, tmp_path: Path) -> str:
+    """A fresh SQLite warehouse at the head revision, dropped with the test's tmp_path."""
+    path = tmp_path / "migrated.sqlite"
+    shutil.copyfile(sqlite_migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def migrated_pg_url(pg_migrated_template: str, pg_databases: ScratchDatabases) -> str:
+    """A fresh PostgreSQL warehouse at the head revision, dropped after the test."""
+    return pg_databases.new(template=pg_migrated_template)
+
+
+@pytest.fixture
+def migrated_warehouse_url(request, warehouse_kind: str) -> str:
+    """A fresh warehouse at the head revision: once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("migrated_sqlite_url" if warehouse_kind == "sqlite" else "migrated_pg_url")
 
 
 @pytest.fixture(scope="session")

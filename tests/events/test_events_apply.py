@@ -92,8 +92,8 @@ def drive(sb) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sandbox_deliveries_end_in_the_api_status(warehouse_url: str) -> None:
-    engine = migrated(warehouse_url)
+def test_sandbox_deliveries_end_in_the_api_status(migrated_warehouse_url: str) -> None:
+    engine = migrated(migrated_warehouse_url)
     add_order(engine, "810001", "FP-700001", 12_000)
     add_order(engine, "810002", "FP-700002", 10_000)
     add_order(engine, "810011", "FP-700011", 9_000)
@@ -202,8 +202,8 @@ def receiver_rows(engine: sa.Engine) -> int:
         )
 
 
-def test_a_run_stops_at_its_time_budget_and_the_next_one_continues(sqlite_url: str) -> None:
-    engine = migrated(sqlite_url)
+def test_a_run_stops_at_its_time_budget_and_the_next_one_continues(migrated_sqlite_url: str) -> None:
+    engine = migrated(migrated_sqlite_url)
     h = play("approve", [("capture", 40, 60), ("refund", 50, 60), ("capture_full", 1, 60)])
     store_bodies(engine, [e.body() for e in h.events])
     ticks = iter([0.0, 0.0, 1000.0, 1000.0])

@@ -60,8 +60,8 @@ def run_dag(dag):
     return dag.test(run_conf=dict(CONF), logical_date=next(_DATES))
 
 
-def test_webhooks_reach_freshportal_through_the_dag(dagbag, sqlite_url, monkeypatch) -> None:
-    engine = migrated(sqlite_url)
+def test_webhooks_reach_freshportal_through_the_dag(dagbag, migrated_sqlite_url, monkeypatch) -> None:
+    engine = migrated(migrated_sqlite_url)
     add_order(engine, "910002", "FP-910002", 5_000)  # found by reference; 910001 by link metadata
     receiver = StoringReceiver(engine)
     fp_config = FreshPortalSandboxConfig(seed=9, orders=ORDERS, order_count=0)
@@ -78,7 +78,7 @@ def test_webhooks_reach_freshportal_through_the_dag(dagbag, sqlite_url, monkeypa
                 "AIRFLOW_CONN_FRESHPORTAL_DEFAULT",
                 json.dumps({"conn_type": "freshportal", "host": fp.base_url, "password": fp.api_key}),
             )
-            monkeypatch.setenv("CFP_WAREHOUSE_URL", sqlite_url)
+            monkeypatch.setenv("CFP_WAREHOUSE_URL", migrated_sqlite_url)
             register_workflow(sb, receiver.url)
             paid = pay(sb, 10_000, "FP-910001", metadata={"freshportal_order_id": "910001"})["id"]
             held = pay(sb, 5_000, "FP-910002", capture=False)["id"]

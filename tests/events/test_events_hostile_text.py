@@ -91,8 +91,8 @@ def _poison(engine: sa.Engine) -> dict[str, str]:
         return {r.event_id: r.poison_reason for r in found}
 
 
-def test_hostile_text_is_poison_and_good_events_apply(warehouse_url: str) -> None:
-    engine = migrated(warehouse_url)
+def test_hostile_text_is_poison_and_good_events_apply(migrated_warehouse_url: str) -> None:
+    engine = migrated(migrated_warehouse_url)
     add_order(engine, "810001", "FP-1", 1_000)
     bodies = [GOOD[0], BAD["evt_nul"][0], GOOD[1], BAD["evt_sur"][0], BAD["evt_long"][0], GOOD[2]]
     bodies += [BAD["evt_summary"][0], GOOD[3], BAD["evt_summary_long"][0], BAD["evt_reason"][0]]
@@ -120,9 +120,9 @@ def test_hostile_text_is_poison_and_good_events_apply(warehouse_url: str) -> Non
     assert (again.events_read, again.poison_count) == (0, len(BAD))
 
 
-def test_a_refused_row_is_isolated_to_its_payment(warehouse_url: str, warehouse_kind: str) -> None:
+def test_a_refused_row_is_isolated_to_its_payment(migrated_warehouse_url: str, warehouse_kind: str) -> None:
     """The database refuses one payment's row: its events become poison, the rest commit."""
-    engine = migrated(warehouse_url)
+    engine = migrated(migrated_warehouse_url)
     store_bodies(engine, [_approved("evt_full1", "pay_full", "FP-7")])
     assert ev.apply_events(engine, None, MAPPING).events_applied == 1
     # events_applied is an INTEGER: 2**31 - 1 is its last value on PostgreSQL, and SQLite

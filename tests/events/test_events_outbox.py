@@ -92,9 +92,9 @@ def outbox(engine) -> list[dict]:
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def test_versions_count_up_only_on_change_and_only_the_newest_is_written(warehouse_url, fp) -> None:
+def test_versions_count_up_only_on_change_and_only_the_newest_is_written(migrated_warehouse_url, fp) -> None:
     reset_payment(fp, 900001)
-    engine = migrated(warehouse_url)
+    engine = migrated(migrated_warehouse_url)
     add_order(engine, "900001", "FP-900001", 10_000)
     h = play(
         "approve",
@@ -129,9 +129,9 @@ def test_versions_count_up_only_on_change_and_only_the_newest_is_written(warehou
     engine.dispose()
 
 
-def test_a_stale_write_gets_409_and_does_not_overwrite(warehouse_url, fp) -> None:
+def test_a_stale_write_gets_409_and_does_not_overwrite(migrated_warehouse_url, fp) -> None:
     reset_payment(fp, 900002)
-    engine = migrated(warehouse_url)
+    engine = migrated(migrated_warehouse_url)
     add_order(engine, "900002", "FP-900002", 20_000)
     client = fp_client(fp)
     # FreshPortal already holds a newer status (e.g. written by a rebuilt warehouse's first push)
@@ -151,9 +151,9 @@ def test_a_stale_write_gets_409_and_does_not_overwrite(warehouse_url, fp) -> Non
     engine.dispose()
 
 
-def test_freshportal_down_the_row_waits_and_the_next_run_delivers(warehouse_url, fp) -> None:
+def test_freshportal_down_the_row_waits_and_the_next_run_delivers(migrated_warehouse_url, fp) -> None:
     reset_payment(fp, 900003)
-    engine = migrated(warehouse_url)
+    engine = migrated(migrated_warehouse_url)
     add_order(engine, "900003", "FP-900003", 30_000)
     h = play("approve", [("capture_full", 1, 60)], amount=30_000, reference="FP-900003", order_id="900003")
     apply_one_by_one(engine, h, T0)
@@ -180,8 +180,8 @@ def test_freshportal_down_the_row_waits_and_the_next_run_delivers(warehouse_url,
     engine.dispose()
 
 
-def test_a_refused_write_is_recorded_and_fails_loudly_after_the_others(sqlite_url, fp) -> None:
-    engine = migrated(sqlite_url)
+def test_a_refused_write_is_recorded_and_fails_loudly_after_the_others(migrated_sqlite_url, fp) -> None:
+    engine = migrated(migrated_sqlite_url)
     add_order(engine, "999999", "FP-999999", 1_000)  # staged, but unknown to FreshPortal: 404
     reset_payment(fp, 900001)
     add_order(engine, "900001", "FP-900001", 10_000)
@@ -195,8 +195,8 @@ def test_a_refused_write_is_recorded_and_fails_loudly_after_the_others(sqlite_ur
     engine.dispose()
 
 
-def test_unresolved_order_waits_then_is_released_when_the_order_is_staged(warehouse_url) -> None:
-    engine = migrated(warehouse_url)
+def test_unresolved_order_waits_then_is_released_when_the_order_is_staged(migrated_warehouse_url) -> None:
+    engine = migrated(migrated_warehouse_url)
     h = play("approve", [("capture_full", 1, 60)], reference="FP-123456", order_id=None)
     # no order id in the metadata either: only the reference can resolve it
     bodies = []
@@ -216,8 +216,8 @@ def test_unresolved_order_waits_then_is_released_when_the_order_is_staged(wareho
     engine.dispose()
 
 
-def test_several_payments_of_one_order_the_one_with_money_speaks(sqlite_url) -> None:
-    engine = migrated(sqlite_url)
+def test_several_payments_of_one_order_the_one_with_money_speaks(migrated_sqlite_url) -> None:
+    engine = migrated(migrated_sqlite_url)
     add_order(engine, "555", "FP-555555", 10_000)
     declined = play("decline", [], reference="FP-555555", order_id="555")
     paid = play("approve", [("capture_full", 1, 60)], reference="FP-555555", order_id="555")
@@ -245,8 +245,8 @@ class FlakyReader:
         return self.snapshot
 
 
-def test_events_that_need_the_api_wait_while_it_fails_then_apply(warehouse_url) -> None:
-    engine = migrated(warehouse_url)
+def test_events_that_need_the_api_wait_while_it_fails_then_apply(migrated_warehouse_url) -> None:
+    engine = migrated(migrated_warehouse_url)
     h = play("approve", [("capture", 50, 60), ("refund", 20, 60)])
     # only the refund arrives: no payment-level event, so the machine asks the API
     store_bodies(engine, [h.events[-1].body()], T0)
@@ -267,8 +267,8 @@ def test_events_that_need_the_api_wait_while_it_fails_then_apply(warehouse_url) 
     engine.dispose()
 
 
-def test_deferral_is_bounded(sqlite_url) -> None:
-    engine = migrated(sqlite_url)
+def test_deferral_is_bounded(migrated_sqlite_url) -> None:
+    engine = migrated(migrated_sqlite_url)
     h = play("approve", [("capture", 50, 60)])
     store_bodies(engine, [h.events[-1].body()], T0)
     reader = FlakyReader(h.final_snapshot, failures=100)
@@ -282,8 +282,8 @@ def test_deferral_is_bounded(sqlite_url) -> None:
     engine.dispose()
 
 
-def test_poison_is_surfaced_never_applied(sqlite_url) -> None:
-    engine = migrated(sqlite_url)
+def test_poison_is_surfaced_never_applied(migrated_sqlite_url) -> None:
+    engine = migrated(migrated_sqlite_url)
     h = play("approve", [])
     store_bodies(engine, [b'{"id": "evt_broken", "data": {}}', h.events[0].body()], T0)
     result = ev.apply_events(engine, None, MAPPING)

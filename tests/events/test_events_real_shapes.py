@@ -480,8 +480,8 @@ def _drive(sb: Any) -> dict[str, tuple[str, list[bytes]]]:
     return out
 
 
-def test_real_shapes_applied_end_to_end_give_the_api_status(warehouse_url: str) -> None:
-    engine = migrated(warehouse_url)
+def test_real_shapes_applied_end_to_end_give_the_api_status(migrated_warehouse_url: str) -> None:
+    engine = migrated(migrated_warehouse_url)
     with checkout_sandbox(pending_expiry_seconds=120) as sb:
         lives = _drive(sb)
         bodies = [raw for _, raws in lives.values() for raw in raws]

@@ -177,11 +177,11 @@ def freshportal_sandbox(**overrides: Any) -> FreshPortalSandboxServer:
 
 
 @pytest.fixture
-def world(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(migrated_warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.delenv("CFP_FRESHPORTAL_MAPPING", raising=False)
     cko_sb = checkout_sandbox().start()
     fp_sb = freshportal_sandbox()
-    engine = make_engine(warehouse_url)
+    engine = make_engine(migrated_warehouse_url)
     upgrade(engine)
     w = World(cko_sb, fp_sb, checkout_client(cko_sb), freshportal_client(fp_sb), engine)
     try:

@@ -43,7 +43,7 @@ def _states(dag_run) -> dict[str, tuple[str, int]]:
 
 
 @pytest.fixture
-def wired(sqlite_url, monkeypatch):
+def wired(migrated_sqlite_url, monkeypatch):
     cko_sb = checkout_sandbox().start()
     fp_sb = freshportal_sandbox()
     monkeypatch.setenv(
@@ -54,9 +54,9 @@ def wired(sqlite_url, monkeypatch):
         "AIRFLOW_CONN_FRESHPORTAL_DEFAULT",
         json.dumps({"conn_type": "freshportal", "host": fp_sb.base_url, "password": fp_sb.api_key}),
     )
-    monkeypatch.setenv("CFP_WAREHOUSE_URL", sqlite_url)
+    monkeypatch.setenv("CFP_WAREHOUSE_URL", migrated_sqlite_url)
     monkeypatch.delenv("CFP_FRESHPORTAL_MAPPING", raising=False)
-    engine = make_engine(sqlite_url)
+    engine = make_engine(migrated_sqlite_url)
     upgrade(engine)
     world = World(cko_sb, fp_sb, checkout_client(cko_sb), freshportal_client(fp_sb), engine)
     try:

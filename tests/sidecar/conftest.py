@@ -10,14 +10,12 @@ from sidecar_helpers import KEYS, ServerThread
 
 from checkout_freshportal.sidecar.app import SidecarApp
 from checkout_freshportal.sidecar.settings import SidecarSettings
-from checkout_freshportal.warehouse.migrate import upgrade
 
 
 @pytest.fixture
-def migrated_url(warehouse_url: str) -> str:
+def migrated_url(migrated_warehouse_url: str) -> str:
     """A fresh warehouse (SQLite file, then a PostgreSQL database) at the head revision."""
-    upgrade(warehouse_url)
-    return warehouse_url
+    return migrated_warehouse_url
 
 
 def settings_for(url: str, **overrides: Any) -> SidecarSettings:

@@ -25,8 +25,8 @@ def _sandbox_now(sandbox):
 
 
 @pytest.mark.parametrize("sandbox", ["tidy", "real"], indirect=True)
-def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sandbox, warehouse_url):
-    engine = migrated_engine(warehouse_url)
+def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sandbox, migrated_warehouse_url):
+    engine = migrated_engine(migrated_warehouse_url)
     client = client_for(sandbox)
     settings = IngestSettings(settle=timedelta(0), rewalk=timedelta(days=1))
     ingest.run_all(client, engine, settings, now=_sandbox_now(sandbox), run_id="first")

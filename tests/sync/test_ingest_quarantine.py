@@ -205,9 +205,9 @@ def stored_file(engine, file_id: str) -> bytes:
         return gzip.decompress(b"".join(parts))
 
 
-def test_items_park_after_their_attempts_and_come_back_when_requeued(sandbox, warehouse_url):
+def test_items_park_after_their_attempts_and_come_back_when_requeued(sandbox, migrated_warehouse_url):
     victims = pick_victims(sandbox)
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     poison_all(sandbox, victims)
     cfg = settings(quarantine_attempts=2)
 
@@ -248,11 +248,11 @@ def test_items_park_after_their_attempts_and_come_back_when_requeued(sandbox, wa
     engine.dispose()
 
 
-def test_more_unreadable_items_than_the_limit_fail_the_step_instead(sandbox, warehouse_url):
+def test_more_unreadable_items_than_the_limit_fail_the_step_instead(sandbox, migrated_warehouse_url):
     """A bug or a format change looks like every item being bad: past the limit the step stops
     and the batch at hand does not land, rather than quarantining everything."""
     victims = pick_victims(sandbox)
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     poison_all(sandbox, victims)
 
     with pytest.raises(q.TooManyUnreadableError) as caught:
@@ -266,9 +266,9 @@ def test_more_unreadable_items_than_the_limit_fail_the_step_instead(sandbox, war
     engine.dispose()
 
 
-def test_a_file_storage_refuses_is_quarantined_with_its_listing_entry(sandbox, warehouse_url):
+def test_a_file_storage_refuses_is_quarantined_with_its_listing_entry(sandbox, migrated_warehouse_url):
     victims = pick_victims(sandbox)
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     poison(sandbox, id=victims["file"], status=404)
 
     error = failing_run(sandbox, engine, settings(), "gone")

@@ -33,8 +33,8 @@ def cfp(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | Non
 
 
 @pytest.fixture
-def quarantined(warehouse_url: str) -> str:
-    engine = migrated_engine(warehouse_url)
+def quarantined(migrated_warehouse_url: str) -> str:
+    engine = migrated_engine(migrated_warehouse_url)
     with engine.begin() as conn:
         for failure in (
             store.Failure(
@@ -58,7 +58,7 @@ def quarantined(warehouse_url: str) -> str:
         ):
             store.record_failure(conn, failure, max_attempts=3, run_id="test")
     engine.dispose()
-    return warehouse_url
+    return migrated_warehouse_url
 
 
 def test_list_shows_open_items_escaped_and_masked(quarantined, capsys):
@@ -83,7 +83,9 @@ def test_list_shows_open_items_escaped_and_masked(quarantined, capsys):
     assert out.isascii()
 
 
-def test_list_json_masks_emails_and_card_numbers_but_the_store_keeps_the_payload(warehouse_url, capsys):
+def test_list_json_masks_emails_and_card_numbers_but_the_store_keeps_the_payload(
+    migrated_warehouse_url, capsys
+):
     payload = {
         "id": "dsp_1",
         "customer": {"email": "Jan.Devries@example.nl", "name": "Jan"},
@@ -91,14 +93,14 @@ def test_list_json_masks_emails_and_card_numbers_but_the_store_keeps_the_payload
         "note": "call jan@example.com about 4000 0566 5566 5556",
         "amount": 1000,
     }
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     failure = store.Failure(
         "checkout.disputes", "dsp_1", "MappingError: x", "x.MappingError", "payload", None, payload
     )
     with engine.begin() as conn:
         store.record_failure(conn, failure, max_attempts=3)
 
-    code, out = cfp(capsys, "quarantine", "list", "--url", warehouse_url, "--json")
+    code, out = cfp(capsys, "quarantine", "list", "--url", migrated_warehouse_url, "--json")
 
     assert code == 0
     shown = json.loads(out)["payload"]
@@ -148,9 +150,9 @@ def test_the_help_names_every_source_and_state():
 
 
 def test_cfp_ingest_prints_what_landed_and_exits_naming_the_quarantine(
-    sandbox, sqlite_url, monkeypatch, capsys
+    sandbox, migrated_sqlite_url, monkeypatch, capsys
 ):
-    migrated_engine(sqlite_url).dispose()
+    migrated_engine(migrated_sqlite_url).dispose()
     scenario = requests.get(f"{sandbox.base_url}/_sandbox/summary", timeout=10).json()
     now = parse_ts(requests.get(f"{sandbox.base_url}/_sandbox/clock", timeout=10).json()["now"])
     payment = next(iter(client_for(sandbox).search_payments(now - timedelta(days=2), now, limit=10)))["id"]
@@ -160,7 +162,7 @@ def test_cfp_ingest_prints_what_landed_and_exits_naming_the_quarantine(
     monkeypatch.setenv("CFP_CHECKOUT_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("CFP_CHECKOUT_SECRET_KEY", DEFAULT_SECRET_KEY)
 
-    code, out = cfp(capsys, "ingest", "--url", sqlite_url, "--settings", '{"settle_hours": 0}')
+    code, out = cfp(capsys, "ingest", "--url", migrated_sqlite_url, "--settings", '{"settle_hours": 0}')
 
     assert isinstance(code, str)
     assert code.startswith("cfp ingest: 1 item(s) could not be read")

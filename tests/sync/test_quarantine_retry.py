@@ -38,9 +38,9 @@ def run(sandbox, engine, run_id: str) -> dict[str, Any]:
     return ingest.run_all(client, engine, settings(), now=sandbox_now(sandbox), run_id=run_id)
 
 
-def test_an_outage_while_retrying_a_quarantined_item_blocks_nothing(sandbox, warehouse_url):
+def test_an_outage_while_retrying_a_quarantined_item_blocks_nothing(sandbox, migrated_warehouse_url):
     victims = pick_victims(sandbox)
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     poison(sandbox, id=victims["payment"], patch={"amount": "ten"})
     poison(sandbox, id=victims["file"], content=BAD_FILE)
     with pytest.raises(ingest.QuarantinedItemsError):
@@ -76,11 +76,11 @@ BALANCES = "select total_authorized_minor, total_captured_minor, total_refunded_
 
 
 @pytest.mark.parametrize("sandbox", ["real"], indirect=True)
-def test_a_retried_payment_without_balances_keeps_the_balances_search_stated(sandbox, warehouse_url):
+def test_a_retried_payment_without_balances_keeps_the_balances_search_stated(sandbox, migrated_warehouse_url):
     """``GET /payments/{id}`` as Checkout.com records it has no ``balances``: the quarantine retry
     staging it must not erase what the search stated (unknown is not NULL, and never 0)."""
     victims = pick_victims(sandbox)
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     cfg = settings()
     now = sandbox_now(sandbox)
     client = client_for(sandbox)

@@ -87,13 +87,13 @@ def test_an_object_without_a_usable_id_is_named_by_its_content() -> None:
     assert all(i.startswith("sha256:") for i in named)
 
 
-def test_a_step_giving_up_inside_a_retry_is_not_one_more_attempt_of_the_item(warehouse_url) -> None:
+def test_a_step_giving_up_inside_a_retry_is_not_one_more_attempt_of_the_item(migrated_warehouse_url) -> None:
     """A retried listing entry loads its files; too many of them unreadable ends the step."""
     from checkout_freshportal.warehouse import quarantine as store
 
     from ingest_fixtures import migrated_engine
 
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     failure = store.Failure(q.SOURCE_REPORTS, "rpt_1", "TimestampError: x", "X", store.RAW_PAYLOAD)
     with engine.begin() as conn:
         store.record_failure(conn, failure, max_attempts=3)
@@ -112,7 +112,9 @@ def test_a_step_giving_up_inside_a_retry_is_not_one_more_attempt_of_the_item(war
     engine.dispose()
 
 
-def test_an_outage_defers_retries_and_stops_after_a_streak_but_an_auth_error_fails(warehouse_url) -> None:
+def test_an_outage_defers_retries_and_stops_after_a_streak_but_an_auth_error_fails(
+    migrated_warehouse_url,
+) -> None:
     """A 5xx or the network while retrying leaves items as they were (attempts untouched); after
     ``DEFER_STREAK`` such failures in a row the rest wait for the next run without a call. An
     auth error (permanent) is not "not this time": it fails the step."""
@@ -121,7 +123,7 @@ def test_an_outage_defers_retries_and_stops_after_a_streak_but_an_auth_error_fai
 
     from ingest_fixtures import migrated_engine
 
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     with engine.begin() as conn:
         for n in range(5):
             failure = store.Failure(q.SOURCE_PAYMENTS, f"pay_{n}", "MappingError: x", "X", store.RAW_NONE)

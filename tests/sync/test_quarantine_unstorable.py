@@ -37,8 +37,8 @@ def test_a_payload_with_a_nul_or_a_lone_surrogate_is_kept_as_escaped_text() -> N
         assert json.loads(kept[store.UNSTORABLE_JSON]) == payload
 
 
-def test_a_file_whose_listing_entry_has_a_nul_keeps_what_its_retry_needs(warehouse_url):
-    engine = migrated_engine(warehouse_url)
+def test_a_file_whose_listing_entry_has_a_nul_keeps_what_its_retry_needs(migrated_warehouse_url):
+    engine = migrated_engine(migrated_warehouse_url)
     meta = {"report_id": "rpt_1", "report_type": "FinancialActions", "filename": f"f{NUL}.csv"}
     failure = store.Failure(
         q.SOURCE_REPORT_FILES, "file_1", "ReportColumnsError: x", "X", store.RAW_PAYLOAD, None, meta, "rpt_1"
@@ -58,9 +58,9 @@ def test_an_object_with_a_lone_surrogate_and_no_id_is_still_named() -> None:
     assert named != q.item_id_of({"reference": "a\ud801b"})
 
 
-def test_an_object_with_a_lone_surrogate_is_kept_in_its_quarantine_row(warehouse_url):
+def test_an_object_with_a_lone_surrogate_is_kept_in_its_quarantine_row(migrated_warehouse_url):
     """The simulator cannot send a lone surrogate (its JSON is UTF-8), so the store is fed one."""
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     tally = q.QuarantineTally()
     quarantine = q.Quarantine(
         engine, tally, sources=[q.SOURCE_PAYMENTS], max_attempts=3, max_new=10, run_id="r1"
@@ -82,7 +82,7 @@ def test_an_object_with_a_lone_surrogate_is_kept_in_its_quarantine_row(warehouse
     engine.dispose()
 
 
-def test_items_with_a_nul_are_quarantined_and_the_rest_lands(sandbox, warehouse_url):
+def test_items_with_a_nul_are_quarantined_and_the_rest_lands(sandbox, migrated_warehouse_url):
     client = client_for(sandbox)
     now = parse_ts(requests.get(f"{sandbox.base_url}/_sandbox/clock", timeout=10).json()["now"])
     found = list(client.search_payments(now - timedelta(days=5), now - timedelta(days=2), limit=100))
@@ -92,7 +92,7 @@ def test_items_with_a_nul_are_quarantined_and_the_rest_lands(sandbox, warehouse_
         requests.post(
             f"{sandbox.base_url}/_sandbox/poison", json={"id": victim, "patch": patch}, timeout=10
         ).raise_for_status()
-    engine = migrated_engine(warehouse_url)
+    engine = migrated_engine(migrated_warehouse_url)
     cfg = IngestSettings(settle=timedelta(0))
     pays = ingest.ingest_payments(client, engine, cfg, now=now, run_id="r1")
     reps = ingest.ingest_reports(client, engine, cfg, now=now, run_id="r1")

@@ -9,10 +9,10 @@ without blocking, park them after ``quarantine_attempts``, and heal them once th
 
 from __future__ import annotations
 
-import gzip
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import requests
 import sqlalchemy as sa
@@ -202,7 +202,7 @@ def stored_file(engine, file_id: str) -> bytes:
             sa.text("select content from raw_report_file_contents where file_id = :f order by part"),
             {"f": file_id},
         ).scalars()
-        return gzip.decompress(b"".join(parts))
+        return pa.CompressedInputStream(pa.BufferReader(b"".join(parts)), "zstd").read()
 
 
 def test_items_park_after_their_attempts_and_come_back_when_requeued(sandbox, migrated_warehouse_url):

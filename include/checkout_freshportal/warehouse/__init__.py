@@ -2,7 +2,13 @@
 staging, API object mappers and watermarks. See docs/warehouse.md.
 
 No Airflow and no Checkout.com client here: ``sync`` composes this package with ``checkout``.
+
+The report loader is imported on first use (``load_report_file``, ``ReportLoadResult``): it
+brings Apache Arrow, and with it pandas, about 1.5 s of start-up that the sidecar and most CLI
+commands, which import this package for the schema and engines, never need.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from checkout_freshportal.warehouse.bulk import copy_merge
 from checkout_freshportal.warehouse.engine import is_postgres, make_engine
@@ -17,7 +23,6 @@ from checkout_freshportal.warehouse.report_csv import (
     ReportLoadError,
     ReportRowsError,
 )
-from checkout_freshportal.warehouse.report_loader import ReportLoadResult, load_report_file
 from checkout_freshportal.warehouse.schema import metadata
 from checkout_freshportal.warehouse.upsert import UpsertResult, upsert
 from checkout_freshportal.warehouse.watermarks import (
@@ -26,6 +31,20 @@ from checkout_freshportal.warehouse.watermarks import (
     set_watermark,
     set_watermark_ts,
 )
+
+if TYPE_CHECKING:
+    from checkout_freshportal.warehouse.report_loader import ReportLoadResult, load_report_file
+
+_LAZY = {"ReportLoadResult", "load_report_file"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from checkout_freshportal.warehouse import report_loader
+
+        return getattr(report_loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MappingError",

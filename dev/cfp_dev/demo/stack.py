@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,14 @@ import requests
 from cfp_dev.paths import REPO_ROOT
 
 
+def _is_sidecar(r: requests.Response) -> bool:
+    """The sidecar's own health answer (not another server's page on a reused port)."""
+    try:
+        return bool(r.json() == {"status": "ok", "database": "up"})
+    except ValueError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -38,9 +46,14 @@ def free_port() -> int:
 
 
 def wait_http(
-    url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+    expect: Callable[[requests.Response], bool] | None = None,
 ) -> None:
-    """Poll ``url`` until it answers below 500; fail early if ``proc`` died."""
+    """Poll ``url`` until it answers below 500 (and as ``expect`` wants: another process may
+    answer on a port chosen earlier); fail early if ``proc`` died."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -49,7 +62,7 @@ def wait_http(
             raise RuntimeError(f"process for {url} exited with {proc.returncode}\n{tail}")
         try:
             r = requests.get(url, timeout=2)
-            if r.status_code < 500:
+            if r.status_code < 500 and (expect is None or expect(r)):
                 return
             last = f"HTTP {r.status_code}"
         except requests.RequestException as exc:
@@ -274,8 +287,10 @@ class DemoStack:
     """Checkout.com + FreshPortal sandboxes (one shared scenario), sidecar and standalone Airflow.
 
     Ports are chosen up front, so every process gets its peers' URLs in its environment before
-    it starts. Start the parts in any order that suits the caller (``start_sandboxes``,
-    ``start_airflow``, ``start_sidecar``); ``stop`` ends whatever runs, sidecar first.
+    it starts; the sidecar's, which no peer needs before it runs, is chosen again when it starts
+    (``start_sidecar``: a port chosen earlier may have been taken meanwhile). Start the parts in
+    any order that suits the caller (``start_sandboxes``, ``start_airflow``, ``start_sidecar``);
+    ``stop`` ends whatever runs, sidecar first.
     """
 
     home: Path
@@ -423,13 +438,29 @@ class DemoStack:
             }
         )
         env.update(self.sidecar_env)
-        self.sidecar = start_process(
-            "sidecar",
-            [venv_bin("cfp"), "sidecar", "serve", "--port", str(self.sidecar_port)],
-            env,
-            self.logs,
-        )
-        wait_http(f"{self.sidecar_url}/healthz", timeout, self.sidecar.proc, self.sidecar.log_path)
+        # The port chosen when the stack was set up may have been taken since (Airflow started
+        # meanwhile): take a fresh one, make sure it is the sidecar that answers, and try another
+        # port if the sidecar could not bind.
+        for attempt in range(3):
+            self.sidecar_port = free_port()
+            self.sidecar = start_process(
+                "sidecar",
+                [venv_bin("cfp"), "sidecar", "serve", "--port", str(self.sidecar_port)],
+                env,
+                self.logs,
+            )
+            try:
+                wait_http(
+                    f"{self.sidecar_url}/healthz",
+                    timeout,
+                    self.sidecar.proc,
+                    self.sidecar.log_path,
+                    expect=_is_sidecar,
+                )
+                return
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
 
     def stop(self) -> None:
         for part in (self.sidecar, None, self.freshportal, self.checkout):

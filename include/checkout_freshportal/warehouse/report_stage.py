@@ -132,17 +132,20 @@ class _Router:
         if self.pending_lines >= BATCH_LINES:
             self.flush()
 
+    def _take(self) -> tuple[list[Keyed], datetime, datetime]:
+        """The pending blocks keyed and hashed, and the ``processed_on`` window they cover."""
+        blocks, self.pending, self.pending_lines = self.pending, [], 0
+        spans = [pc.min_max(b.typed["processed_on"]).as_py() for b in blocks]
+        return self._keyed(blocks), min(s["min"] for s in spans), max(s["max"] for s in spans)
+
     def flush(self) -> None:
         if not self.pending:
             return
-        blocks, self.pending, self.pending_lines = self.pending, [], 0
-        keyed = self._keyed(blocks)
-        times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
-        instants = list(map(datetime.fromisoformat, times))
-        for lo, hi in self.windows.missing(min(instants), max(instants)):
+        keyed, lo, hi = self._take()
+        for a, b in self.windows.missing(lo, hi):
             t = time.perf_counter()
-            self.existing.update(k.replace("-", "") for k in self.read_keys(lo, hi))
-            self.windows.add(lo, hi)
+            self.existing.update(k.replace("-", "") for k in self.read_keys(a, b))
+            self.windows.add(a, b)
             self._time("read_keys", t)
         self.write(keyed)
 
@@ -207,13 +210,10 @@ class CopySink(_Router):
         once it is done with the previous batch (one batch in flight bounds memory)."""
         if not self.pending:
             return
-        blocks, self.pending, self.pending_lines = self.pending, [], 0
-        keyed = self._keyed(blocks)
-        times = set().union(*(pc.unique(b.array("processed_on")).to_pylist() for b in blocks))
-        instants = list(map(datetime.fromisoformat, times))
+        keyed, lo, hi = self._take()
         tables = [(self._table(*k), k[1]) for k in keyed]
         self._wait()
-        self._inflight = self._pool.submit(self._write_batch, tables, min(instants), max(instants))
+        self._inflight = self._pool.submit(self._write_batch, tables, lo, hi)
 
     def read_keys(self, lo: datetime, hi: datetime) -> list[str]:
         """Existing keys of ``[lo, hi]`` as 32 hex digits (called by the worker); their content

@@ -149,11 +149,13 @@ def test_a_changed_amount_gets_a_new_link_and_the_old_one_is_superseded(world: W
 
 
 def test_expired_unpaid_links_are_renewed_paid_ones_are_not_and_renewals_are_bounded(world: World) -> None:
-    settings = fast_settings(expires_in=timedelta(seconds=1), max_renewals=1)
+    # 30 s, not 1 s: the sandbox clock also moves with real time, and a loaded machine can spend
+    # a second between creating the links and paying one (seen in CI: payment_link_expired).
+    settings = fast_settings(expires_in=timedelta(seconds=30), max_renewals=1)
     pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     paid_link = world.links_by_reference()["FP-300003"][0]
     world.pay(paid_link["id"])
-    world.advance(2)  # every unpaid link is past its expires_on
+    world.advance(31)  # every unpaid link is past its expires_on
 
     out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"] == {"created": 3, "superseded_expired": 3, "paid": 1}
@@ -167,7 +169,7 @@ def test_expired_unpaid_links_are_renewed_paid_ones_are_not_and_renewals_are_bou
         assert renewal["order_version"].endswith("-r1")
         assert world.fp_order(number)["payment"]["payment_link_id"] == renewal["link_id"]
 
-    world.advance(2)  # the renewals expire too; max_renewals=1 stops here
+    world.advance(31)  # the renewals expire too; max_renewals=1 stops here
     out = pr.run_all(world.fp, world.cko, world.engine, settings, clock=world.now)
     assert out["create_payment_links"]["counts"] == {"expired_not_renewed": 3}
     for number in ("FP-300001", "FP-300002", "FP-300004"):

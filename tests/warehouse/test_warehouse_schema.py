@@ -38,6 +38,9 @@ ALL_TABLES = {
     "ops_quarantine",
     # payout ids of report lines (0007)
     "stg_financial_action_payouts",
+    # refunds, voids and captures; FreshPortal refund requests (0008)
+    "sync_money_intents",
+    "stg_refund_requests",
 }
 
 

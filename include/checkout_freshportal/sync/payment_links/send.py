@@ -15,6 +15,7 @@ from typing import Any
 
 from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.freshportal.models import Order
+from checkout_freshportal.sync.intents.disposition import Disposition, classify
 from checkout_freshportal.sync.payment_links import store
 from checkout_freshportal.sync.payment_links.body import (
     IntentKey,
@@ -164,18 +165,10 @@ def _post_failed(run: Runner, intent: store.Intent, order: Order, exc: cko_error
     now = run.clock()
     what = describe(exc)
     line = f"order {order.order_id} ({intent.intent_id}): {what}"
-    refused = isinstance(exc, cko_errors.ValidationError) or (
-        isinstance(exc, cko_errors.UnexpectedStatusError)
-        and exc.status is not None
-        and 400 <= exc.status < 500
-    )
-    not_sent = isinstance(exc, cko_errors.RateLimitedError) or (
-        isinstance(exc, cko_errors.CheckoutTransportError) and not exc.request_sent
-    )
-    fatal = isinstance(
-        exc,
-        cko_errors.AuthenticationError | cko_errors.ActionNotAllowedError | cko_errors.NotFoundError,
-    )
+    disposition = classify(exc)
+    refused = disposition is Disposition.REFUSED
+    not_sent = disposition is Disposition.NOT_SENT
+    fatal = disposition is Disposition.FATAL
     with run.engine.begin() as conn:
         if refused:
             store.record_failed(conn, intent.intent_id, what, now=now, fp_version=order.version)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.sync.intents.guarded import guarded_update
 from checkout_freshportal.sync.payment_links.body import IntentKey
 from checkout_freshportal.warehouse import locks, schema
 
@@ -164,8 +165,7 @@ def insert_intent(
 def _update(
     conn: Connection, intent_id: str, where: Iterable[sa.ColumnElement[bool]] = (), **values: Any
 ) -> bool:
-    result = conn.execute(sa.update(T).where(T.c.intent_id == intent_id, *where).values(**values))
-    return result.rowcount == 1
+    return guarded_update(conn, T, T.c.intent_id == intent_id, where, **values)
 
 
 def supersede(conn: Connection, intent: Intent, *, by: str | None, reason: str, now: datetime) -> bool:

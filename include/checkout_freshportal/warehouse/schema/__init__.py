@@ -47,8 +47,10 @@ from checkout_freshportal.warehouse.schema.stg import (
     stg_payment_status,
     stg_payments,
     stg_payouts,
+    stg_refund_requests,
 )
 from checkout_freshportal.warehouse.schema.sync import (
+    sync_money_intents,
     sync_payment_link_intents,
     sync_status_outbox,
     sync_watermarks,
@@ -78,6 +80,8 @@ __all__ = [
     "stg_payment_status",
     "stg_payments",
     "stg_payouts",
+    "stg_refund_requests",
+    "sync_money_intents",
     "sync_payment_link_intents",
     "sync_status_outbox",
     "sync_watermarks",

@@ -251,6 +251,28 @@ stg_orders = sa.Table(
 # ---- payment status, outbox, declines
 # Written by sync/events and sync/status_push (DAG checkout_events); docs/status-machine.md.
 
+stg_refund_requests = sa.Table(
+    "stg_refund_requests",
+    metadata,
+    sa.Column("refund_request_id", Id(), primary_key=True),  # FreshPortal's id (kept as text)
+    sa.Column("order_id", Id(), nullable=False),
+    sa.Column("order_number", sa.Text(), nullable=True),
+    currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=True),  # FreshPortal's reason code, no free text
+    sa.Column("fp_status", sa.Text(), nullable=False),  # FreshPortal's own status code
+    sa.Column("state", sa.Text(), nullable=False),  # ours: requested / processing / succeeded / ...
+    sa.Column("requested_at", UTCDateTime(), nullable=True),
+    sa.Column("fp_updated_at", UTCDateTime(), nullable=True),
+    sa.Column("fp_version", sa.BigInteger(), nullable=True),
+    sa.Column("outcome_status", sa.Text(), nullable=True),  # the outcome FreshPortal holds
+    sa.Column("outcome_refund_id", Id(), nullable=True),  # the Checkout.com action id we wrote
+    *bookkeeping(),
+    sa.Index(None, "order_id"),
+    comment="One row per FreshPortal refund request, from the refund-requests feed.",
+)
+
+
 stg_payment_status = sa.Table(
     "stg_payment_status",
     metadata,
@@ -290,6 +312,7 @@ STAGED_KEYS: dict[str, tuple[str, ...]] = {
     "stg_payouts": ("payout_id",),
     "stg_orders": ("order_id",),
     "stg_payment_status": ("payment_id",),
+    "stg_refund_requests": ("refund_request_id",),
 }
 
 #: Columns a NULL from a later, less complete source must not erase. ``upsert`` uses these when

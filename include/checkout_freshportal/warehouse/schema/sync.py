@@ -98,3 +98,58 @@ sync_status_outbox = sa.Table(
     ),
     comment="Outbox of FreshPortal payment-status writes: one row per order and version.",
 )
+
+
+sync_money_intents = sa.Table(
+    "sync_money_intents",
+    metadata,
+    # Deterministic: "mi_" + sha256(request_key)[:24], so a rerun computes the same id; it is also
+    # the ``reference`` sent to Checkout.com, so the action can be found by it when the answer
+    # was lost (docs/refunds.md "Exactly once").
+    sa.Column("intent_id", Id(), primary_key=True),
+    sa.Column("kind", sa.Text(), nullable=False),  # refund | void | capture
+    # What asked for the movement: "refund_request:<FreshPortal id>" | "release:<FreshPortal id>".
+    # Unique: one money movement per request, whatever kind it became.
+    sa.Column("request_key", sa.Text(), nullable=False),
+    sa.Column("order_id", Id(), nullable=False),
+    sa.Column("order_number", sa.Text(), nullable=True),
+    sa.Column("payment_id", Id(), nullable=True),  # NULL when no payment was found (rejected)
+    currency(nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),  # what was requested
+    sa.Column("final", sa.Boolean(), nullable=True),  # captures: capture_type Final
+    sa.Column("idempotency_key", sa.Text(), nullable=False),  # Cko-Idempotency-Key (deterministic)
+    # pending -> sending -> accepted -> succeeded | declined; pending -> rejected (our validation,
+    # nothing sent); sending -> failed (Checkout.com refused with a 4xx: nothing exists);
+    # pending -> cancelled (FreshPortal withdrew the request before anything was sent).
+    sa.Column("state", sa.Text(), nullable=False),
+    sa.Column("reason_code", sa.Text(), nullable=True),  # stable code (docs/refunds.md#reason-codes)
+    sa.Column("reason_text", sa.Text(), nullable=True),
+    sa.Column("action_id", Id(), nullable=True),  # Checkout.com's act_..., recorded at the 202
+    sa.Column("response_code", sa.Text(), nullable=True),  # a decline's code and summary
+    sa.Column("response_summary", sa.Text(), nullable=True),
+    sa.Column("outcome_amount_minor", sa.BigInteger(), nullable=True),  # what moved
+    sa.Column("outcome_at", UTCDateTime(), nullable=True),  # Checkout.com's processed_on
+    sa.Column("outcome_source", sa.Text(), nullable=True),  # webhook | actions
+    sa.Column("fp_version", sa.BigInteger(), nullable=True),  # the request's version last seen
+    sa.Column("requested_at", UTCDateTime(), nullable=True),  # FreshPortal's time of the request
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("first_attempted_at", UTCDateTime(), nullable=True),  # starts the idempotency window
+    sa.Column("attempted_at", UTCDateTime(), nullable=True),
+    sa.Column("accepted_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),  # class, status, codes, request id; no PII
+    sa.Column("writeback_status", sa.Text(), nullable=True),  # processing | succeeded | failed
+    sa.Column("written_back_status", sa.Text(), nullable=True),
+    sa.Column("written_back_at", UTCDateTime(), nullable=True),
+    sa.Column("writeback_attempts", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.Text(), nullable=True),
+    sa.UniqueConstraint("request_key"),
+    sa.UniqueConstraint("idempotency_key"),
+    sa.UniqueConstraint("action_id"),
+    sa.Index(None, "state"),
+    sa.Index(None, "payment_id"),
+    sa.Index(None, "order_id"),
+    comment="Outbox of refunds, voids and captures: one row per FreshPortal request, written "
+    "before the POST; the action id is recorded the moment Checkout.com accepts it.",
+)

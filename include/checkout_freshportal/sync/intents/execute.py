@@ -1,0 +1,139 @@
+"""One money movement from its claimed row to Checkout.com's 202, crash point by crash point.
+
+The order of commits is the safety argument (docs/refunds.md "Exactly once"): ``sending`` is
+committed before the POST, the action id the moment the 202 arrives. A crash in between leaves
+the intent ``sending``; :func:`recover` then looks for the action by the reference we sent and
+only sends again -- under the same idempotency key -- when it is not there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.logsafe import safe
+from checkout_freshportal.sync.intents import outcomes, store
+from checkout_freshportal.sync.intents.disposition import ITEM_REFUSALS, Disposition, classify
+from checkout_freshportal.sync.intents.store import MoneyIntent
+
+log = logging.getLogger(__name__)
+
+#: Named points where tests inject a crash (``checkpoint(point, intent_id)``).
+CHECKPOINTS = ("before_post", "after_post", "after_record", "before_writeback")
+Checkpoint = Callable[[str, str], None]
+
+
+def _no_checkpoint(point: str, intent_id: str) -> None:
+    return None
+
+
+@dataclass
+class Context:
+    """What one run shares: the warehouse, the clock, and where per-intent outcomes are counted."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+    run_id: str | None
+    checkpoint: Checkpoint = _no_checkpoint
+    counts: Counter[str] = field(default_factory=Counter)
+    refused: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+
+
+Post = Callable[[], Mapping[str, Any]]
+
+
+def describe(exc: BaseException) -> str:
+    """Class and message (method, path, status, codes, request id; never a body)."""
+    return f"{type(exc).__name__}: {exc}"[: store.MAX_TEXT]
+
+
+def send(ctx: Context, intent: MoneyIntent, *, kind: str, payment_id: str, post: Post) -> str:
+    """Claim (``sending`` committed), POST, record the action id. A lost claim sends nothing."""
+    now = ctx.clock()
+    with ctx.engine.begin() as conn:
+        if not store.claim(conn, intent, kind=kind, payment_id=payment_id, now=now, run_id=ctx.run_id):
+            return "raced"
+        claimed = store.get(conn, intent.intent_id)
+    assert claimed is not None
+    return _post_and_record(ctx, claimed, post)
+
+
+def recover(ctx: Context, intent: MoneyIntent, *, actions: Iterable[Mapping[str, Any]], post: Post) -> str:
+    """An intent left ``sending`` (crash, 5xx, timeout): does its action exist? Record it if so;
+    otherwise send again under the same idempotency key (within Checkout.com's window the key
+    alone would make this safe; the lookup also covers a window that has passed)."""
+    assert intent.state == store.SENDING
+    assert intent.payment_id is not None
+    found = outcomes.find_action_id(actions, intent)
+    if found is not None:
+        with ctx.engine.begin() as conn:
+            store.record_accepted(conn, intent, action_id=found, now=ctx.clock())
+        log.warning("intent %s: in doubt, found its action %s; recorded", intent.intent_id, safe(found))
+        ctx.counts["recovered"] += 1
+        return "recovered"
+    now = ctx.clock()
+    with ctx.engine.begin() as conn:
+        if not store.claim(
+            conn, intent, kind=intent.kind, payment_id=intent.payment_id, now=now, run_id=ctx.run_id
+        ):
+            return "raced"
+        claimed = store.get(conn, intent.intent_id)
+    assert claimed is not None
+    ctx.counts["resent"] += 1
+    return _post_and_record(ctx, claimed, post)
+
+
+def _post_and_record(ctx: Context, intent: MoneyIntent, post: Post) -> str:
+    ctx.checkpoint("before_post", intent.intent_id)
+    try:
+        answer = post()
+    except cko_errors.CheckoutError as exc:
+        return _post_failed(ctx, intent, exc)
+    ctx.checkpoint("after_post", intent.intent_id)
+    action_id = answer.get("action_id")
+    if not isinstance(action_id, str) or not action_id:
+        with ctx.engine.begin() as conn:
+            store.record_in_doubt(conn, intent.intent_id, "202 without an action id", now=ctx.clock())
+        ctx.deferred.append(f"{intent.kind} {intent.request_key}: 202 without an action id")
+        return "in_doubt"
+    with ctx.engine.begin() as conn:
+        recorded = store.record_accepted(conn, intent, action_id=action_id, now=ctx.clock())
+    ctx.checkpoint("after_record", intent.intent_id)
+    if not recorded:  # another runner resolved it first (necessarily with the same action)
+        return "raced"
+    log.info("%s %s accepted: action %s", intent.kind, intent.intent_id, safe(action_id))
+    return "accepted"
+
+
+def _post_failed(ctx: Context, intent: MoneyIntent, exc: cko_errors.CheckoutError) -> str:
+    """Refused: failed with its codes, nothing exists. Not sent: released. Fatal: released and
+    raised. Anything else may have been processed: in doubt, resolved by :func:`recover`."""
+    now = ctx.clock()
+    what = describe(exc)
+    disposition = classify(exc, item_refusals=ITEM_REFUSALS)
+    line = f"{intent.kind} {intent.request_key} ({intent.intent_id}): {what}"
+    with ctx.engine.begin() as conn:
+        if disposition is Disposition.REFUSED:
+            store.record_failed(conn, intent, code="refused_by_checkout", error=what, now=now)
+        elif disposition in (Disposition.NOT_SENT, Disposition.FATAL):
+            store.release(conn, intent.intent_id, what, now=now)
+        else:
+            store.record_in_doubt(conn, intent.intent_id, what, now=now)
+    if disposition is Disposition.FATAL:
+        raise exc
+    if disposition is Disposition.REFUSED:
+        ctx.refused.append(line)
+        return "refused"
+    ctx.deferred.append(line)
+    if disposition is Disposition.NOT_SENT:
+        return "deferred"
+    log.warning("intent %s is in doubt after %s", intent.intent_id, what)
+    return "in_doubt"

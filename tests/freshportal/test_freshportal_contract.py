@@ -74,6 +74,8 @@ def test_the_contract_has_the_operations_the_project_needs(spec) -> None:
         ("GET", "/v1/refund-requests"),
         ("GET", "/v1/refund-requests/{refund_request_id}"),
         ("PUT", "/v1/refund-requests/{refund_request_id}/outcome"),
+        ("GET", "/v1/fulfilment-releases"),
+        ("GET", "/v1/fulfilment-releases/{release_id}"),
         ("GET", "/v2/export"),
     }
     assert spec["paths"]["/v1/orders/{order_id}/notes"]["post"]["x-idempotent"] is False

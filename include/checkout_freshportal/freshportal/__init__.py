@@ -10,6 +10,7 @@ tenant is a config change. No Airflow or sandbox imports here: the Airflow hook
 
 from __future__ import annotations
 
+from .chargebacks import Chargeback
 from .client import FreshPortalClient
 from .dates import parse_date, parse_datetime
 from .errors import (
@@ -52,6 +53,7 @@ from .models import (
     RefundRequest,
 )
 from .privacy import mask_email
+from .releases import FulfilmentRelease
 from .settings import FreshPortalSettings, SettingsError
 from .stats import CallStats
 
@@ -64,6 +66,7 @@ __all__ = [
     "AuthenticationError",
     "CallStats",
     "ChangeFeed",
+    "Chargeback",
     "ConflictError",
     "Customer",
     "DataError",
@@ -74,6 +77,7 @@ __all__ = [
     "FreshPortalError",
     "FreshPortalMapping",
     "FreshPortalSettings",
+    "FulfilmentRelease",
     "InvoiceRef",
     "MappingError",
     "NotFoundError",

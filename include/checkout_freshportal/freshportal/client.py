@@ -69,6 +69,7 @@ from .models import (
     refund_outcome_body,
     refund_request_from_api,
 )
+from .releases import FulfilmentRelease, fulfilment_release_from_api
 from .settings import MAX_PAGE_SIZE, FreshPortalSettings
 from .stats import CallStats
 
@@ -256,6 +257,33 @@ class FreshPortalClient:
         path = f"v1/refund-requests/{_seg(refund_request_id)}/outcome"
         resp = self._call("PUT", path, kind="refund_requests.outcome.put", json_body=body, retry="safe")
         return refund_request_from_api(self._json(resp), self.mapping)
+
+    # ================================================================== fulfilment releases
+    def get_fulfilment_releases_page(
+        self, cursor: str | None = None, limit: int | None = None
+    ) -> Page[FulfilmentRelease]:
+        """One page of ``GET /v1/fulfilment-releases?cursor=&limit=`` (assumed feed)."""
+        return self._page(
+            "v1/fulfilment-releases",
+            "fulfilment_releases.list",
+            cursor,
+            limit,
+            lambda raw: fulfilment_release_from_api(raw, self.mapping),
+        )
+
+    def iter_fulfilment_releases_changed(
+        self, since_cursor: str | None = None, *, limit: int | None = None
+    ) -> ChangeFeed[FulfilmentRelease]:
+        """Every release changed after ``since_cursor`` (see :meth:`iter_orders_changed`)."""
+        return ChangeFeed(
+            lambda c: self.get_fulfilment_releases_page(c, limit), since_cursor, what="fulfilment releases"
+        )
+
+    def get_fulfilment_release(self, release_id: str) -> FulfilmentRelease:
+        """``GET /v1/fulfilment-releases/{id}``."""
+        path = f"v1/fulfilment-releases/{_seg(release_id)}"
+        resp = self._call("GET", path, kind="fulfilment_releases.get")
+        return fulfilment_release_from_api(self._json(resp), self.mapping)
 
     # ================================================================== notes
     def list_notes(self, order_id: str) -> list[Note]:

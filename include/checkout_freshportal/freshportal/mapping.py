@@ -118,7 +118,33 @@ ENTITY_FIELDS: dict[str, frozenset[str]] = {
             "payout_reference",
             "status_changed_at",
             "sequence",
+            "chargeback",
             "updated_at",
+        }
+    ),
+    "chargeback": frozenset(
+        {
+            "dispute_id",
+            "category",
+            "reason_code",
+            "amount",
+            "currency",
+            "status",
+            "evidence_required_by",
+            "updated_at",
+        }
+    ),
+    "fulfilment_release": frozenset(
+        {
+            "release_id",
+            "order_id",
+            "order_number",
+            "currency",
+            "amount",
+            "complete",
+            "released_at",
+            "updated_at",
+            "version",
         }
     ),
     "refund_request": frozenset(

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from ..money import UnknownCurrencyError, exponent
 from ..timeutil import format_ts
+from .chargebacks import Chargeback, chargeback_body, chargeback_from_api
 from .dates import parse_date, parse_datetime
 from .errors import DataError
 from .mapping import REFUND_OUTCOMES, FreshPortalMapping
@@ -95,6 +96,8 @@ class OrderPayment:
     status_changed_at: datetime | None = None
     sequence: int | None = None
     updated_at: datetime | None = None
+    #: The dispute signal last written (assumed field), ``None`` when there is none.
+    chargeback: Chargeback | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,9 @@ class PaymentStatusUpdate:
     was there, so callers send everything they know -- which is what makes the write idempotent
     and safe to repeat. ``status`` is a FreshPortal payment status; build it from a Checkout.com
     status with :meth:`for_checkout_status`. ``sequence`` (assumed optional server feature) lets
-    FreshPortal refuse an older write that arrives after a newer one (409).
+    FreshPortal refuse an older write that arrives after a newer one (409). ``chargeback``
+    (assumed field) is replaced like the rest: leaving it ``None`` clears a stored chargeback,
+    so a writer that knows of a dispute must send it with every write.
     """
 
     status: str
@@ -213,10 +218,13 @@ class PaymentStatusUpdate:
     payout_reference: str | None = None
     status_changed_at: datetime | None = None
     sequence: int | None = None
+    chargeback: Chargeback | None = None
 
     def __post_init__(self) -> None:
         if not self.status:
             raise ValueError("PaymentStatusUpdate.status is required")
+        if self.chargeback is not None and not isinstance(self.chargeback, Chargeback):
+            raise ValueError("PaymentStatusUpdate.chargeback must be a Chargeback or None")
         _check_minor("amount_paid_minor", self.amount_paid_minor)
         _check_minor("amount_refunded_minor", self.amount_refunded_minor)
         if (
@@ -518,6 +526,7 @@ def payment_from_api(
         status_changed_at=p.datetime("status_changed_at"),
         sequence=p.integer("sequence"),
         updated_at=p.datetime("updated_at"),
+        chargeback=chargeback_from_api(p.value("chargeback"), m, record=p.record or "payment"),
     )
 
 
@@ -598,6 +607,7 @@ def payment_update_body(update: PaymentStatusUpdate, m: FreshPortalMapping) -> d
     m.put("payment", body, "payout_reference", update.payout_reference)
     m.put("payment", body, "status_changed_at", _ts_out(update.status_changed_at))
     m.put("payment", body, "sequence", update.sequence)
+    m.put("payment", body, "chargeback", chargeback_body(update.chargeback, m))
     return body
 
 

@@ -147,6 +147,17 @@ def create_app(config: FreshPortalSandboxConfig | None = None) -> FastAPI:
         require_token(request)
         return state.put_outcome(refund_request_id, await _body(request))
 
+    # ------------------------------------------------------------------ fulfilment releases
+    @app.get("/v1/fulfilment-releases")
+    async def list_releases(request: Request, cursor: str | None = None, limit: str | None = None) -> Any:
+        require_token(request)
+        return state.list_fulfilment_releases(cursor, _limit(limit))
+
+    @app.get("/v1/fulfilment-releases/{release_id}")
+    async def get_release(request: Request, release_id: str) -> Any:
+        require_token(request)
+        return state.get_fulfilment_release(release_id)
+
     # ------------------------------------------------------------------ export
     @app.get("/v2/export")
     async def export(request: Request, mutation_datetime: str | None = None) -> Any:
@@ -189,6 +200,10 @@ def create_app(config: FreshPortalSandboxConfig | None = None) -> FastAPI:
     @app.post("/_sandbox/orders/{ref}/invoice")
     async def admin_invoice(ref: str) -> Any:
         return state.admin_invoice(ref)
+
+    @app.post("/_sandbox/orders/{ref}/releases", status_code=201)
+    async def admin_create_release(request: Request, ref: str) -> Any:
+        return state.admin_create_release(ref, await _body(request))
 
     @app.post("/_sandbox/refund-requests", status_code=201)
     async def admin_create_refund(request: Request) -> Any:

@@ -71,6 +71,8 @@ class FreshPortalSandboxConfig:
     orders: list[dict[str, Any]] | None = None
     #: Scenario refund requests; ``None`` = generate some when orders are generated.
     refund_requests: list[dict[str, Any]] | None = None
+    #: Scenario fulfilment releases ``[{order_number, amount_minor, complete}]``; none by default.
+    fulfilment_releases: list[dict[str, Any]] | None = None
     order_count: int = 40
     refund_request_count: int | None = None
     #: History spread of generated orders, ending at ``now``.
@@ -127,9 +129,10 @@ class FreshPortalSandboxConfig:
     def from_scenario(
         cls, scenario: str | Path | dict[str, Any], **overrides: Any
     ) -> FreshPortalSandboxConfig:
-        """Orders and refund requests from a scenario file or dict.
+        """Orders, refund requests and fulfilment releases from a scenario file or dict.
 
-        Accepted shapes: ``{"orders": [...], "refund_requests": [...]}``, or a shared scenario
+        Accepted shapes: ``{"orders": [...], "refund_requests": [...], "fulfilment_releases":
+        [...]}`` (the last two optional), or a shared scenario
         with those keys under ``"freshportal"``; top-level ``seed`` and ``now`` are used too.
         """
         if isinstance(scenario, str | Path):
@@ -151,6 +154,7 @@ class FreshPortalSandboxConfig:
         kwargs: dict[str, Any] = {
             "orders": section["orders"],
             "refund_requests": section.get("refund_requests"),
+            "fulfilment_releases": section.get("fulfilment_releases"),
         }
         for key in ("seed", "now"):
             if key in data:

@@ -54,6 +54,7 @@ class IdAllocator:
     invoice_number: int = 1
     refund_request_id: int = 7001
     note_id: int = 5001
+    release_id: int = 6001
     customer_id: int = 3001
 
     @classmethod

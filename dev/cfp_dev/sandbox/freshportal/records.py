@@ -1,4 +1,4 @@
-"""What the simulated tenant stores: orders, refund requests, notes -- money in minor units.
+"""What the simulated tenant stores: orders, refund requests, releases, notes -- minor units.
 
 Records are kept in the neutral shape (our names, ints of minor units, aware datetimes);
 ``render.py`` turns them into FreshPortal's wire shape with its quirks (DD-MM-YYYY dates,
@@ -85,6 +85,22 @@ class SbRefundRequest:
     seq: int = 0
     outcome: dict[str, Any] | None = None
     outcome_puts: int = 0
+
+
+@dataclass
+class SbRelease:
+    """One release of (part of) an order to fulfilment: the trigger of a capture."""
+
+    release_id: int
+    order_id: int
+    order_number: str
+    amount_minor: int
+    currency: str
+    complete: bool
+    released_at: datetime
+    updated_at: datetime
+    version: int = 1
+    seq: int = 0
 
 
 @dataclass

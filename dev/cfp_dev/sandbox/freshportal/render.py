@@ -1,9 +1,9 @@
 """Stored records -> FreshPortal's wire shape, with the quirks the contract documents.
 
 * Calendar dates (``order_date``, ``delivery_date``, invoice and due dates) as ``DD-MM-YYYY``.
-* Refund ``requested_at`` and note ``created_at`` as ``DD-MM-YYYY HH:MM:SS`` wall-clock time
-  in the tenant's zone (the "legacy" endpoints), every other timestamp ISO 8601 with the
-  tenant's UTC offset (``2024-05-06T10:15:00+02:00``).
+* Refund ``requested_at``, release ``released_at`` and note ``created_at`` as
+  ``DD-MM-YYYY HH:MM:SS`` wall-clock time in the tenant's zone (the "legacy" endpoints),
+  every other timestamp ISO 8601 with the tenant's UTC offset (``2024-05-06T10:15:00+02:00``).
 * Amounts as decimal strings in major units (``"1234.50"``, ``"0.265"`` KWD, ``"1400"`` JPY),
   or integer minor units with ``amount_format="minor_int"``.
 * Ids as JSON integers.
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from checkout_freshportal.money import to_major
 
-from .records import SbInvoice, SbLine, SbNote, SbOrder, SbRefundRequest
+from .records import SbInvoice, SbLine, SbNote, SbOrder, SbRefundRequest, SbRelease
 
 
 class Renderer:
@@ -86,6 +86,21 @@ class Renderer:
             "payout_reference": stored.get("payout_reference"),
             "status_changed_at": self.iso(stored.get("status_changed_at")),
             "sequence": stored.get("sequence"),
+            "chargeback": self.chargeback(stored.get("chargeback")),
+            "updated_at": self.iso(stored.get("updated_at")),
+        }
+
+    def chargeback(self, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+        if stored is None:
+            return None
+        return {
+            "dispute_id": stored["dispute_id"],
+            "category": stored.get("category"),
+            "reason_code": stored.get("reason_code"),
+            "amount": self.amount(stored["amount_minor"], stored["currency"]),
+            "currency_code": stored["currency"],
+            "status": stored["status"],
+            "evidence_required_by": self.iso(stored.get("evidence_required_by")),
             "updated_at": self.iso(stored.get("updated_at")),
         }
 
@@ -150,6 +165,19 @@ class Renderer:
             "outcome": self.outcome(rr.outcome, rr.currency),
         }
 
+    def release(self, rel: SbRelease) -> dict[str, Any]:
+        return {
+            "id": rel.release_id,
+            "order_id": rel.order_id,
+            "order_number": rel.order_number,
+            "currency_code": rel.currency,
+            "amount": self.amount(rel.amount_minor, rel.currency),
+            "complete": rel.complete,
+            "released_at": self.dmy_time(rel.released_at),
+            "updated_at": self.iso(rel.updated_at),
+            "version": rel.version,
+        }
+
     def note(self, note: SbNote) -> dict[str, Any]:
         return {
             "id": note.note_id,
@@ -203,6 +231,7 @@ class Renderer:
             }
             pay = self.payment(o.payment)
             if pay is not None:
+                pay.pop("chargeback")  # the export's order_payment table has no dispute columns
                 tables["order_payment"].append({"order_id": o.order_id, **pay})
         tables["debtor"] = list(debtors.values())
         for rr in refunds:

@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -51,12 +52,14 @@ from .records import (
     SbNote,
     SbOrder,
     SbRefundRequest,
+    SbRelease,
     check_order_status,
     check_refund_status,
     default_due_date,
     scenario_datetime,
     scenario_int,
 )
+from .releases import ReleasesMixin
 from .render import Renderer
 
 _MUTATION_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -76,8 +79,8 @@ def _invalid(message: str, code: str = "invalid_request") -> ApiError:
     return ApiError(422, code, message)
 
 
-class FreshPortalSandboxState:
-    """Orders, refund requests, notes, tokens and exports of one simulated tenant."""
+class FreshPortalSandboxState(ReleasesMixin):
+    """Orders, refund requests, releases, notes, tokens and exports of one simulated tenant."""
 
     def __init__(self, config: FreshPortalSandboxConfig) -> None:
         self.config = config
@@ -92,6 +95,7 @@ class FreshPortalSandboxState:
         self.orders: dict[int, SbOrder] = {}
         self._by_number: dict[str, int] = {}
         self.refunds: dict[int, SbRefundRequest] = {}
+        self.releases: dict[int, SbRelease] = {}
         self.notes: dict[int, SbNote] = {}
         self._tokens: dict[str, float] = {}
         self._exports: dict[str, tuple[bytes, int]] = {}
@@ -119,8 +123,13 @@ class FreshPortalSandboxState:
             refunds = []
         for rr in refunds:
             self.refunds[rr.refund_request_id] = rr
+        self._load_releases(c.fulfilment_releases or [], self.anchor)
         # Initial sequence follows the change time, as if the records had been changed in order.
-        records: list[SbOrder | SbRefundRequest] = [*self.orders.values(), *self.refunds.values()]
+        records: list[SbOrder | SbRefundRequest | SbRelease] = [
+            *self.orders.values(),
+            *self.refunds.values(),
+            *self.releases.values(),
+        ]
         for rec in sorted(records, key=lambda r: r.updated_at):
             rec.seq = self._next_seq()
 
@@ -227,7 +236,14 @@ class FreshPortalSandboxState:
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "invalid_cursor", f"cursor is not a {feed} cursor") from None
 
-    def _page(self, feed: str, records: list[Any], cursor: str | None, limit: int | None) -> dict[str, Any]:
+    def _page(
+        self,
+        feed: str,
+        records: list[Any],
+        cursor: str | None,
+        limit: int | None,
+        render: Callable[[Any], dict[str, Any]],
+    ) -> dict[str, Any]:
         size = self.config.default_page_size if limit is None else limit
         if not 1 <= size <= self.config.max_page_size:
             raise ApiError(400, "invalid_limit", f"limit must be within 1..{self.config.max_page_size}")
@@ -235,7 +251,6 @@ class FreshPortalSandboxState:
         changed = sorted((r for r in records if r.seq > after), key=lambda r: r.seq)
         page = changed[:size]
         last = page[-1].seq if page else after
-        render = self.render.order if feed == "orders" else self.render.refund_request
         return {
             "data": [render(r) for r in page],
             "next_cursor": self.encode_cursor(feed, last),
@@ -244,11 +259,13 @@ class FreshPortalSandboxState:
 
     def list_orders(self, cursor: str | None, limit: int | None) -> dict[str, Any]:
         with self._lock:
-            return self._page("orders", list(self.orders.values()), cursor, limit)
+            return self._page("orders", list(self.orders.values()), cursor, limit, self.render.order)
 
     def list_refund_requests(self, cursor: str | None, limit: int | None) -> dict[str, Any]:
         with self._lock:
-            return self._page("refund-requests", list(self.refunds.values()), cursor, limit)
+            return self._page(
+                "refund-requests", list(self.refunds.values()), cursor, limit, self.render.refund_request
+            )
 
     # ================================================================== orders
     def _order(self, ref: str | int) -> SbOrder:
@@ -298,6 +315,7 @@ class FreshPortalSandboxState:
             "payout_reference",
             "status_changed_at",
             "sequence",
+            "chargeback",
         }
         body = self._object(body, allowed)
         status = body.get("payment_status")
@@ -336,6 +354,46 @@ class FreshPortalSandboxState:
             "payout_reference": self._text(body, "payout_reference"),
             "status_changed_at": self._ts(body.get("status_changed_at"), "status_changed_at"),
             "sequence": sequence,
+            "chargeback": self._parse_chargeback(order, body.get("chargeback")),
+        }
+
+    def _parse_chargeback(self, order: SbOrder, value: Any) -> dict[str, Any] | None:
+        """The assumed ``chargeback`` object: a dispute's signal, in the order's currency."""
+        if value is None:
+            return None
+        allowed = {
+            "dispute_id",
+            "category",
+            "reason_code",
+            "amount",
+            "currency_code",
+            "status",
+            "evidence_required_by",
+            "updated_at",
+        }
+        cb = self._object(value, allowed)
+        dispute_id, status = self._text(cb, "dispute_id"), self._text(cb, "status")
+        if not dispute_id or not status:
+            raise _invalid("chargeback.dispute_id and chargeback.status are required")
+        currency = cb.get("currency_code")
+        if currency != order.currency:
+            raise _invalid(
+                f"chargeback.currency_code must be the order currency {order.currency}", "currency_mismatch"
+            )
+        amount = self._amount(cb.get("amount"), order.currency, "chargeback.amount")
+        if amount is None:
+            raise _invalid("chargeback.amount is required")
+        return {
+            "dispute_id": dispute_id,
+            "category": self._text(cb, "category"),
+            "reason_code": self._text(cb, "reason_code"),
+            "amount_minor": amount,
+            "currency": currency,
+            "status": status,
+            "evidence_required_by": self._ts(
+                cb.get("evidence_required_by"), "chargeback.evidence_required_by"
+            ),
+            "updated_at": self._ts(cb.get("updated_at"), "chargeback.updated_at"),
         }
 
     # ================================================================== notes
@@ -493,10 +551,16 @@ class FreshPortalSandboxState:
                     "outcome_puts": r.outcome_puts,
                 }
                 refunds.append(view)
+            releases = []
+            for rel in sorted(self.releases.values(), key=lambda r: r.release_id):
+                view = self.render.release(rel)
+                view["_sandbox"] = {"amount_minor": rel.amount_minor, "seq": rel.seq}
+                releases.append(view)
             return {
                 "tenant": self.config.tenant,
                 "orders": orders,
                 "refund_requests": refunds,
+                "fulfilment_releases": releases,
                 "notes": [self.render.note(n) for n in sorted(self.notes.values(), key=lambda n: n.note_id)],
                 "counters": dict(self.counters),
                 "faults": self.fault_settings(),
@@ -576,17 +640,34 @@ class FreshPortalSandboxState:
             return self.render.order(order)
 
     def admin_create_refund_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """As a FreshPortal user would; ``"duplicate": true`` stores the request twice.
+
+        FreshPortal's creates are not idempotent: a double-click or a retried form post leaves
+        two identical refund requests with two ids. The answer is the first; both are in the feed.
+        """
+        allowed = {"order_id", "order_number", "amount_minor", "reason", "status", "requested_at"}
         with self._lock:
-            data = self._object(
-                data, {"order_id", "order_number", "amount_minor", "reason", "status", "requested_at"}
-            )
+            data = self._object(data, {*allowed, "duplicate"})
+            duplicate = data.pop("duplicate", False)
+            if not isinstance(duplicate, bool):
+                raise _invalid("duplicate must be true or false")
+            created = []
             try:
-                rr = refund_request_from_scenario(data, self._orders_by_ref(), self.ids, self.now())
+                for _ in range(2 if duplicate else 1):
+                    created.append(
+                        refund_request_from_scenario(data, self._orders_by_ref(), self.ids, self.now())
+                    )
             except ValueError as exc:
                 raise _invalid(str(exc)) from None
-            rr.seq = self._next_seq()
-            self.refunds[rr.refund_request_id] = rr
-            return self.render.refund_request(rr)
+            for rr in created:
+                rr.seq = self._next_seq()
+                self.refunds[rr.refund_request_id] = rr
+            if duplicate:
+                self.counters["refund_requests.duplicated"] += 1
+            view = self.render.refund_request(created[0])
+            if duplicate:
+                view["_sandbox"] = {"duplicate_ids": [rr.refund_request_id for rr in created]}
+            return view
 
     def admin_update_refund_request(self, ref: str, data: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -609,6 +690,14 @@ class FreshPortalSandboxState:
             self.counters[key] += 1
 
     # ================================================================== body helpers
+    @staticmethod
+    def _not_found(message: str) -> Exception:
+        return ApiError(404, "not_found", message)
+
+    @staticmethod
+    def _unprocessable(message: str) -> Exception:
+        return _invalid(message)
+
     @staticmethod
     def _object(body: Any, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from . import (
     poison,
     routes_admin,
+    routes_admin_money,
     routes_auth,
     routes_disputes,
     routes_finance,
@@ -88,6 +89,7 @@ def create_app(
         routes_finance,
         routes_workflows,
         routes_admin,
+        routes_admin_money,
     ):
         app.include_router(module.router)
     app.include_router(routes_links.admin_router)

@@ -104,6 +104,13 @@ class SandboxConfig:
     fault_429_share: float = 0.0
     fault_500_share: float = 0.0
     fault_slow_share: float = 0.0
+    #: "Processed then failed" (docs/sandbox.md, "Money movements"): the request IS executed (and
+    #: an idempotency key remembers its 2xx), but the client gets a 500 ...
+    fault_after_500_share: float = 0.0
+    #: ... or waits ``slow_seconds`` and gets a 504 (a client with a shorter read timeout times out).
+    fault_after_timeout_share: float = 0.0
+    #: Draw faults for POST/PUT/PATCH/DELETE only (reads always answer normally).
+    fault_writes_only: bool = False
     #: Wall-clock delay of a "slow" response.
     slow_seconds: float = 2.0
     list_lag_seconds: float = 0.0
@@ -117,6 +124,9 @@ class SandboxConfig:
     clock_speed: float = 1.0
     action_delay_seconds: float = 2.0
     authorization_expiry_days: int = 7
+    #: Answer to a capture of an expired authorization ([U], docs/sandbox.md): 403 with no body
+    #: ("Capture not allowed", the default) or 422 ``payment_expired``.
+    expired_capture_status: int = 403
     pending_expiry_seconds: float = 3600
     #: Delay between a trigger payment (card 4242..., expiry 01/2099, amount 1040) and its dispute.
     dispute_delay_seconds: float = 60.0
@@ -187,6 +197,8 @@ class SandboxConfig:
             "fault_429_share",
             "fault_500_share",
             "fault_slow_share",
+            "fault_after_500_share",
+            "fault_after_timeout_share",
             "webhook_duplicate_share",
             "webhook_reorder_share",
             "webhook_drop_share",
@@ -195,8 +207,20 @@ class SandboxConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {value!r}")
-        if self.fault_429_share + self.fault_500_share + self.fault_slow_share > 1.0:
+        if sum(self.fault_shares()) > 1.0:
             raise ValueError("the fault shares add up to more than 1")
+        if self.expired_capture_status not in (403, 422):
+            raise ValueError("expired_capture_status must be 403 or 422")
+
+    def fault_shares(self) -> tuple[float, float, float, float, float]:
+        """429, 500, slow, processed-then-500, processed-then-timeout (the draw order)."""
+        return (
+            self.fault_429_share,
+            self.fault_500_share,
+            self.fault_slow_share,
+            self.fault_after_500_share,
+            self.fault_after_timeout_share,
+        )
 
     @property
     def effective_fault_seed(self) -> int:
@@ -211,6 +235,10 @@ RUNTIME_OPTIONS: frozenset[str] = frozenset(
         "fault_429_share",
         "fault_500_share",
         "fault_slow_share",
+        "fault_after_500_share",
+        "fault_after_timeout_share",
+        "fault_writes_only",
+        "expired_capture_status",
         "slow_seconds",
         "list_lag_seconds",
         "search_next_links",

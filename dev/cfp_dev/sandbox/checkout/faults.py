@@ -17,6 +17,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What ``FaultInjector.draw`` returns: answered 429 / 500 without processing, answered late,
+#: processed then answered 500, processed then answered 504 after ``slow_seconds``.
+FAULT_KINDS = ("429", "500", "slow", "after_500", "after_timeout")
 
 
 class RateLimiter:
@@ -46,18 +49,21 @@ class FaultInjector:
         self._rng = random.Random(f"faults:{seed}")
         self._lock = threading.Lock()
 
-    def draw(self, share_429: float, share_500: float, share_slow: float) -> str | None:
-        """``"429"``, ``"500"``, ``"slow"`` or None, one uniform draw per request."""
-        if share_429 <= 0 and share_500 <= 0 and share_slow <= 0:
+    def draw(self, shares: tuple[float, ...]) -> str | None:
+        """One of :data:`FAULT_KINDS` or None, one uniform draw per request.
+
+        ``shares`` follow :data:`FAULT_KINDS` (``SandboxConfig.fault_shares``); the cumulative
+        order keeps the sequence of a seed unchanged for the older kinds when newer ones are 0.
+        """
+        if not any(s > 0 for s in shares):
             return None
         with self._lock:
             u = self._rng.random()
-        if u < share_429:
-            return "429"
-        if u < share_429 + share_500:
-            return "500"
-        if u < share_429 + share_500 + share_slow:
-            return "slow"
+        edge = 0.0
+        for kind, share in zip(FAULT_KINDS, shares, strict=False):
+            edge += share
+            if u < edge:
+                return kind
         return None
 
 
@@ -68,6 +74,12 @@ class CallCounter:
         self._lock = threading.Lock()
         self.by_kind: Counter[tuple[str, str]] = Counter()
         self.by_status: Counter[int] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def fault(self, kind: str) -> None:
+        """A "processed then failed" answer was sent (its status is counted as usual too)."""
+        with self._lock:
+            self.faults[kind] += 1
 
     def count(self, kind: str, method: str) -> None:
         with self._lock:
@@ -95,9 +107,11 @@ class CallCounter:
                 "writes": writes,
                 "total": reads + writes,
                 "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "processed_then_failed": dict(sorted(self.faults.items())),
             }
 
     def reset(self) -> None:
         with self._lock:
             self.by_kind.clear()
             self.by_status.clear()
+            self.faults.clear()

@@ -1,7 +1,8 @@
 """Cross-cutting behaviour of every API request, as one ASGI middleware.
 
 Order: request id -> call counting -> authentication and scope (401, empty body) -> rate
-limit (429) -> injected 429/500/slow -> idempotency (replay / 409) -> the route. Doing it in
+limit (429) -> injected 429/500/slow -> idempotency (replay / 409) -> the route, and for the
+"processed then failed" faults -> a 500 (or a 504 after ``slow_seconds``) instead of its answer. Doing it in
 one place keeps the order explicit and lets a "slow" fault hold an idempotency key in flight,
 which is how a concurrent duplicate meets a 409 in tests.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import classify
 from .config import CKO_VERSION
+from .faults import WRITE_METHODS
 
 if TYPE_CHECKING:
     from .state import SandboxState
@@ -60,7 +62,9 @@ class CheckoutMiddleware:
             if not st.limiter.hit(method):
                 await self._error(send, 429, "too_many_requests", ["too_many_requests"], request_id, extra)
                 return
-            fault = st.faults.draw(cfg.fault_429_share, cfg.fault_500_share, cfg.fault_slow_share)
+            fault = None
+            if not cfg.fault_writes_only or method in WRITE_METHODS:
+                fault = st.faults.draw(cfg.fault_shares())
             if fault == "429":
                 await self._error(send, 429, "too_many_requests", ["too_many_requests"], request_id, extra)
                 return
@@ -73,35 +77,73 @@ class CheckoutMiddleware:
             fault = None
         slow = cfg.slow_seconds if fault == "slow" else 0.0
         idem = headers.get(b"cko-idempotency-key")
+        if fault in ("after_500", "after_timeout"):
+            key = (idem.decode("latin-1"), method, path) if endpoint.idempotent and idem else None
+            await self._processed_then_failed(scope, receive, send, fault, key, extra)
+            return
         if endpoint.idempotent and idem:
-            await self._idempotent(scope, receive, send, (idem.decode("latin-1"), method, path), slow, extra)
+            answer = await self._idempotent(scope, receive, (idem.decode("latin-1"), method, path), slow)
+            await self._send(send, *answer, extra)
             return
         if slow:
             await asyncio.sleep(slow)
         await self.app(scope, receive, self._add_headers(send, extra, count=True))
 
-    async def _idempotent(
+    async def _processed_then_failed(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        key: tuple[str, str, str],
-        slow: float,
+        fault: str,
+        key: tuple[str, str, str] | None,
         extra: list[tuple[bytes, bytes]],
     ) -> None:
+        """The request is executed (its key remembered as usual), then the answer is lost.
+
+        This is the case that doubles money movements in clients that retry without their
+        idempotency key (docs/checkout-com.md#timeouts); a 409 for a key in flight is still sent.
+        """
+        st = self.state
+        if key is not None:
+            answer = await self._idempotent(scope, receive, key, 0.0)
+            if answer[0] == 409:
+                await self._send(send, *answer, extra)
+                return
+        else:
+            await self._capture(scope, receive)
+        st.calls.fault(fault)
+        request_id = scope["state"]["request_id"]
+        if fault == "after_timeout":
+            await asyncio.sleep(st.config.slow_seconds)
+            await self._error(send, 504, "gateway_timeout", ["gateway_timeout"], request_id, extra)
+            return
+        await self._error(send, 500, "internal_server_error", ["service_unavailable"], request_id, extra)
+
+    async def _idempotent(
+        self,
+        scope: Scope,
+        receive: Receive,
+        key: tuple[str, str, str],
+        slow: float,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The answer to send: a replay, a 409 or the route's own (remembered when 2xx)."""
         st = self.state
         outcome, stored = st.idem.begin(key, st.clock.now())
         if outcome == "replay":
             assert stored is not None
             if slow:
                 await asyncio.sleep(slow)
-            await self._send(send, stored.status, stored.headers, stored.body, extra)
-            return
+            return stored.status, stored.headers, stored.body
         if outcome == "conflict":
-            await self._error(
-                send, 409, "request_invalid", ["request_in_progress"], scope["state"]["request_id"], extra
-            )
-            return
+            body = json.dumps(
+                {
+                    "request_id": scope["state"]["request_id"],
+                    "error_type": "request_invalid",
+                    "error_codes": ["request_in_progress"],
+                },
+                separators=(",", ":"),
+            ).encode()
+            return 409, [(b"content-type", b"application/json; charset=utf-8")], body
         try:
             status, headers, body = await self._capture(scope, receive)
             if slow:
@@ -110,7 +152,7 @@ class CheckoutMiddleware:
             st.idem.abandon(key)
             raise
         st.idem.finish(key, status, headers, body, st.clock.now(), st.config.idempotency_ttl_seconds)
-        await self._send(send, status, headers, body, extra)
+        return status, headers, body
 
     async def _capture(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         start: dict[str, Any] = {}

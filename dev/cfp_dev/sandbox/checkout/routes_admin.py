@@ -25,12 +25,14 @@ _SHARES = {
     "fault_429_share",
     "fault_500_share",
     "fault_slow_share",
+    "fault_after_500_share",
+    "fault_after_timeout_share",
     "webhook_duplicate_share",
     "webhook_reorder_share",
     "webhook_drop_share",
     "webhook_timestamp_envelope_share",
 }
-_BOOLS = {"search_next_links", "real_shapes"}
+_BOOLS = {"search_next_links", "real_shapes", "fault_writes_only"}
 
 
 @router.get("/health")
@@ -101,6 +103,8 @@ def post_faults(request: Request, body: bytes = Depends(raw_body)) -> Response:
             ok = value in ("full", "summary")
         elif key in ("read_rps", "write_rps"):
             ok = is_int(value)
+        elif key == "expired_capture_status":
+            ok = value in (403, 422) and is_int(value)
         else:
             ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
             if ok and key in _SHARES:
@@ -111,7 +115,14 @@ def post_faults(request: Request, body: bytes = Depends(raw_body)) -> Response:
             codes.append(f"invalid_option:{key}")
     cfg = st.config
     shares = [
-        data.get(k, getattr(cfg, k)) for k in ("fault_429_share", "fault_500_share", "fault_slow_share")
+        data.get(k, getattr(cfg, k))
+        for k in (
+            "fault_429_share",
+            "fault_500_share",
+            "fault_slow_share",
+            "fault_after_500_share",
+            "fault_after_timeout_share",
+        )
     ]
     if not codes and sum(shares) > 1:
         codes.append("invalid_option:fault shares add up to more than 1")

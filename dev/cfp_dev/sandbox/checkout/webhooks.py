@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,6 +108,10 @@ class WebhookDispatcher:
         self.log: deque[dict[str, Any]] = deque(maxlen=50_000)
         self.events_published = 0
         self.in_flight = 0
+        #: While held, nothing is sent; ``release`` then sends what waited in a chosen order.
+        self.held = False
+        #: Recent events by id, for ``redeliver``: (event type, body, [(workflow id, action)]).
+        self._sent: OrderedDict[str, tuple[str, bytes, list[tuple[str, WebhookAction]]]] = OrderedDict()
 
     # ------------------------------------------------------------------ workflows
     def register(self, body: dict[str, Any]) -> Workflow:
@@ -194,12 +198,56 @@ class WebhookDispatcher:
         now = self.clock.now()
         with self._cv:
             self.events_published += 1
+            targets: list[tuple[str, WebhookAction]] = []
             for wf in list(self.workflows.values()):
                 if not wf.accepts(event_type):
                     continue
                 for action in wf.actions:
+                    targets.append((wf.id, action))
                     self._enqueue_new(event_id, event_type, wf.id, action, body, now)
+            self._sent[event_id] = (event_type, body, targets)
+            while len(self._sent) > 20_000:
+                self._sent.popitem(last=False)
             self._cv.notify_all()
+
+    # ------------------------------------------------------------------ test controls
+    def redeliver(self, event_id: str) -> int:
+        """Send an event again now (same bytes, a duplicate); the number of deliveries queued."""
+        with self._cv:
+            sent = self._sent.get(event_id)
+            if sent is None:
+                return 0
+            event_type, body, targets = sent
+            now = self.clock.now()
+            for wf_id, action in targets:
+                self._push(
+                    _Delivery(now, next(self._seq), event_id, event_type, wf_id, action, body, 0, False, True)
+                )
+            self._cv.notify_all()
+            return len(targets)
+
+    def hold(self) -> None:
+        """Stop sending (queued and new deliveries wait) until :meth:`release`."""
+        with self._cv:
+            self.held = True
+
+    def release(self, order: str) -> list[str]:
+        """Send everything held, due now, in ``order``: ``fifo``, ``reverse`` or ``shuffle``
+        (seeded); the event ids in the order they will be handed to the workers."""
+        with self._cv:
+            waiting = sorted(self._heap)
+            self._heap.clear()
+            if order == "reverse":
+                waiting.reverse()
+            elif order == "shuffle":
+                self._rng.shuffle(waiting)
+            now = self.clock.now()
+            for d in waiting:
+                d.due, d.seq = now, next(self._seq)
+                self._push(d)
+            self.held = False
+            self._cv.notify_all()
+            return [d.event_id for d in waiting]
 
     def _invocations(self, event_type: str) -> list[dict[str, Any]]:
         """``action_invocations`` of the events-API envelope: one per webhook action that fires.
@@ -262,8 +310,8 @@ class WebhookDispatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._cv:
-                if not self._heap:
-                    self._cv.wait(timeout=0.5)
+                if not self._heap or self.held:
+                    self._cv.wait(timeout=0.5 if not self.held else 0.05)
                     continue
                 wait = self.clock.real_seconds_until(self._heap[0].due)
                 if wait > 0:

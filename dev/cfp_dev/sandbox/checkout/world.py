@@ -50,10 +50,19 @@ DISPUTE_EVENTS = {
     "arbitration_under_review": "dispute_arbitration_sent_to_scheme",
     "arbitration_won": "dispute_arbitration_won",
     "arbitration_lost": "dispute_arbitration_lost",
+    "arb_evidence_submitted": "dispute_arbitration_evidence_submitted",
+}
+#: Every dispute event type (docs/checkout-com.md#event-types) -> the status it leaves the
+#: dispute in (None: unchanged). ``dispute_evidence_acknowledged_by_scheme`` keeps the dispute
+#: under review; ``request_for_information_received`` concerns retrievals (``open_retrieval``).
+DISPUTE_EVENT_STATUS: dict[str, str | None] = {
+    "dispute_received": None,
+    "dispute_evidence_acknowledged_by_scheme": "evidence_under_review",
+    **{event: status for status, event in DISPUTE_EVENTS.items()},
 }
 #: Outcomes that give the merchant the disputed amount back.
 DISPUTE_CREDIT_STATUSES = frozenset({"won", "canceled", "arbitration_won"})
-DISPUTE_STATUSES = frozenset(DISPUTE_EVENTS) | {"arb_evidence_submitted"}
+DISPUTE_STATUSES = frozenset(DISPUTE_EVENTS)
 
 
 class World(WorldCore):
@@ -174,6 +183,8 @@ class World(WorldCore):
         action_id: str | None = None,
         delay: float | None = None,
     ) -> str:
+        if p.status == "Expired" and self.config.expired_capture_status == 422:
+            raise WorldError("invalid", ("payment_expired",), "processing_error")
         if not p.can_capture():
             raise WorldError("not_allowed")
         capturable = p.capturable_now()
@@ -187,7 +198,8 @@ class World(WorldCore):
             )
         action_id = action_id or self.ids.new("act")
         p.pending_capture += amount
-        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        decline = self.ledger.decline_for(p, "Capture", metadata)
+        self.ledger.record(p, action_id, "Capture", amount, reference, self.now)
         self.schedule(
             self._due(delay), self._land_capture, p, amount, action_id, reference, final, metadata, decline
         )
@@ -204,9 +216,10 @@ class World(WorldCore):
         decline: str | None,
     ) -> None:
         p.pending_capture -= amount
-        self.apply_capture(
+        action = self.apply_capture(
             p, self.stamp(self.now), amount, action_id, reference, final, metadata, decline_code=decline
         )
+        self.ledger.landed(action_id, action.approved, action.response_code)
 
     def request_refund(
         self,
@@ -239,7 +252,8 @@ class World(WorldCore):
             raise WorldError("invalid", ("amount_exceeds_balance",), "processing_error")
         action_id = self.ids.new("act")
         p.pending_refund += amount
-        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        decline = self.ledger.decline_for(p, "Refund", metadata)
+        self.ledger.record(p, action_id, "Refund", amount, reference, self.now)
         self.schedule(
             self._due(None),
             self._land_refund,
@@ -264,7 +278,7 @@ class World(WorldCore):
         capture_action_id: str | None,
     ) -> None:
         p.pending_refund -= amount
-        self.apply_refund(
+        action = self.apply_refund(
             p,
             self.stamp(self.now),
             amount,
@@ -274,13 +288,15 @@ class World(WorldCore):
             decline_code=decline,
             capture_action_id=capture_action_id,
         )
+        self.ledger.landed(action_id, action.approved, action.response_code)
 
     def request_void(self, p: Payment, *, reference: str | None, metadata: dict[str, Any] | None) -> str:
         if not p.can_void():
             raise WorldError("not_allowed")
         action_id = self.ids.new("act")
         p.pending_void = True
-        decline = "20005" if metadata and metadata.get("sandbox_decline") else None
+        decline = self.ledger.decline_for(p, "Void", metadata)
+        self.ledger.record(p, action_id, "Void", p.available_to_void, reference, self.now)
         self.schedule(self._due(None), self._land_void, p, action_id, reference, metadata, decline)
         return action_id
 
@@ -293,7 +309,9 @@ class World(WorldCore):
         decline: str | None,
     ) -> None:
         p.pending_void = False
-        self.apply_void(p, self.stamp(self.now), action_id, reference, metadata, decline_code=decline)
+        at = self.stamp(self.now)
+        action = self.apply_void(p, at, action_id, reference, metadata, decline_code=decline)
+        self.ledger.landed(action_id, action.approved, action.response_code)
 
     def _due(self, delay: float | None) -> datetime:
         seconds = self.config.action_delay_seconds if delay is None else delay
@@ -360,9 +378,15 @@ class World(WorldCore):
         *,
         reversal_action_id: str | None = None,
         resolved_reason: str | None = None,
+        event: str | None = None,
     ) -> None:
+        """Move the dispute and send ``event`` (default: the status's own event type).
+
+        Money follows the status: the amount comes back once on the first credit status.
+        """
         if status not in DISPUTE_STATUSES:
             raise WorldError("invalid", ("dispute_status_invalid",))
+        credited_before = any(h in DISPUTE_CREDIT_STATUSES for _, h in d.history)
         d.status = status
         d.last_update = at
         d.history.append((at, status))
@@ -371,7 +395,7 @@ class World(WorldCore):
         elif status == "resolved" and d.resolved_reason is None:
             # what "resolved" means on NAS (docs/checkout-com.md#disputes)
             d.resolved_reason = "rapid_dispute_resolution"
-        if status in DISPUTE_CREDIT_STATUSES:
+        if status in DISPUTE_CREDIT_STATUSES and not credited_before:
             p = self.payments[d.payment_id]
             self._add_fa(
                 build_financial_action(
@@ -383,9 +407,49 @@ class World(WorldCore):
                     fee_sign=self.config.fee_sign,
                 )
             )
-        event = DISPUTE_EVENTS.get(status)
+        event = event or DISPUTE_EVENTS.get(status)
         if event:
             self._emit_dispute(event, d, at)
+
+    def dispute_event(self, d: Dispute, event: str) -> None:
+        """Send one dispute event type now, moving the dispute to the status it implies."""
+        if event not in DISPUTE_EVENT_STATUS:
+            raise WorldError("invalid", ("event_invalid",))
+        at = self.stamp(self.now)
+        status = DISPUTE_EVENT_STATUS[event]
+        if status is None:
+            d.last_update = at
+            self._emit_dispute(event, d, at)
+        else:
+            self.set_dispute_status(d, at, status, event=event)
+
+    def open_retrieval(self, p: Payment, *, at: datetime, amount: int, reason_code: str) -> Dispute:
+        """A retrieval request: ``request_for_information_received``, no chargeback, no money.
+
+        Kept apart from disputes: not listed by ``GET /disputes`` and 404 on ``GET /disputes/{id}``
+        (an assumption, docs/sandbox.md); the event data has the dispute events' shape.
+        """
+        capture = next((a for a in reversed(p.actions) if a.type == "Capture" and a.approved), None)
+        r = Dispute(
+            id=self.ids.new("dsp"),
+            payment_id=p.id,
+            payment_action_id=capture.id if capture else None,
+            category="general",
+            status="retrieval",
+            amount=amount,
+            currency=p.currency,
+            reason_code=reason_code,
+            received_on=at,
+            last_update=at,
+            evidence_required_by=day_start(at) + timedelta(days=7, hours=18),
+            payment_arn=arn_for(capture.id if capture else p.id),
+            payment_method=p.card.payment_method,
+            payment_reference=p.reference,
+            history=[(at, "retrieval")],
+        )
+        self.retrievals[r.id] = r
+        self._emit_dispute("request_for_information_received", r, at)
+        return r
 
     def _emit_dispute(self, event: str, d: Dispute, at: datetime) -> None:
         account = self.account

@@ -24,6 +24,7 @@ from .clock import as_offset_style, quantize
 from .config import SandboxConfig
 from .fees import build_financial_action, holding_currency_for, region_for
 from .ids import IdFactory, derived_digits
+from .ledger import ActionLedger
 from .model import (
     FIXED_STATUSES,
     Account,
@@ -98,6 +99,9 @@ class WorldCore:
         self.next_order_no = 100000
         self.settled_through: datetime | None = None  # last day whose settlement ran
         self.steps_run = 0
+        self.ledger = ActionLedger()
+        #: Retrieval requests (``request_for_information_received``): dispute-like, no money moves.
+        self.retrievals: dict[str, Dispute] = {}
 
     # ------------------------------------------------------------------ time and scheduling
     def schedule(self, at: datetime, fn: Callable[..., None], *args: Any) -> None:

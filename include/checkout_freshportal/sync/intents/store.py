@@ -333,6 +333,18 @@ def count_writeback_attempt(conn: Connection, intent_id: str, error: str, *, now
     )
 
 
+def give_up_writeback(conn: Connection, intent_id: str, error: str, *, now: datetime) -> bool:
+    """FreshPortal refused the answer (withdrawn, unknown, invalid): stop retrying, keep why."""
+    return _update(
+        conn,
+        intent_id,
+        writeback_status=None,
+        writeback_attempts=T.c.writeback_attempts + 1,
+        last_error=_short("writeback_refused: " + error),
+        updated_at=now,
+    )
+
+
 def _short(text: str | None) -> str | None:
     return text[:MAX_TEXT] if text is not None else None
 

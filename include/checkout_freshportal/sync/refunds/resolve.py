@@ -1,0 +1,73 @@
+"""Step 3: accepted refunds and voids get their outcome, from the webhook or, late, the actions.
+
+The webhook is free (the sidecar stored it); the payment's actions cost one read and are asked
+only when no event came within ``outcome_timeout`` after Checkout.com accepted the request.
+A decline goes to the central declines log (``ops_payment_declines``) under its action id --
+the key the events path uses too, so the two never double a row.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.sync.events.store import log_declines
+from checkout_freshportal.sync.intents import execute, outcomes, store
+from checkout_freshportal.sync.intents.outcomes import Outcome
+from checkout_freshportal.sync.intents.store import MoneyIntent
+from checkout_freshportal.sync.refunds.runner import RefundRun
+from checkout_freshportal.sync.refunds.send import KINDS
+
+log = logging.getLogger(__name__)
+
+
+def resolve_outcomes(run: RefundRun) -> None:
+    limit = run.settings.max_requests_per_run
+    with run.ctx.engine.connect() as conn:
+        accepted = store.in_states(conn, [store.ACCEPTED], kinds=KINDS, limit=limit)
+        found = outcomes.from_events(conn, accepted)
+    late = run.ctx.clock() - run.settings.outcome_timeout
+    for intent in accepted:
+        outcome = found.get(intent.intent_id)
+        if outcome is None and intent.accepted_at is not None and intent.accepted_at <= late:
+            outcome = _from_actions(run, intent)
+        if outcome is None:
+            run.ctx.counts["awaiting_outcome"] += 1
+            continue
+        record(run, intent, outcome)
+
+
+def _from_actions(run: RefundRun, intent: MoneyIntent) -> Outcome | None:
+    assert intent.payment_id is not None
+    try:
+        actions = run.cko.get_payment_actions(intent.payment_id)
+    except cko_errors.CheckoutError as exc:
+        run.ctx.deferred.append(f"{intent.request_key}: outcome unreadable: {execute.describe(exc)}")
+        return None
+    outcome = outcomes.from_actions(actions, intent)
+    if outcome is None:
+        run.ctx.counts["outcome_not_in_actions_yet"] += 1
+    return outcome
+
+
+def record(run: RefundRun, intent: MoneyIntent, outcome: Outcome) -> None:
+    now = run.ctx.clock()
+    with run.ctx.engine.begin() as conn:
+        done = store.record_outcome(
+            conn,
+            intent.intent_id,
+            succeeded=outcome.succeeded,
+            amount_minor=outcome.amount_minor if outcome.amount_minor is not None else intent.amount_minor,
+            processed_at=outcome.processed_at,
+            source=outcome.source,
+            response_code=outcome.response_code,
+            response_summary=outcome.response_summary,
+            now=now,
+        )
+        decline = outcome.decline_record(intent)
+        if done and decline is not None:
+            log_declines(conn, [decline], now)
+    if done:
+        what = "succeeded" if outcome.succeeded else "declined"
+        run.ctx.counts[f"{intent.kind}_{what}"] += 1
+        log.info("%s %s %s (from %s)", intent.kind, intent.intent_id, what, outcome.source)

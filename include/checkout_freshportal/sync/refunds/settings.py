@@ -1,0 +1,44 @@
+"""Knobs of the refund sync (``freshportal_refunds``), with the reasons for their defaults.
+
+Built from DAG params / JSON with :meth:`RefundSettings.from_mapping` or from ``CFP_REFUNDS_*``
+variables (docs/settings.md); durations take ``"10m"``, ``"PT10M"`` or a number under a key
+naming its unit (``outcome_timeout_minutes: 10``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, ClassVar
+
+from pydantic import BeforeValidator
+
+from checkout_freshportal.settings_base import Duration, Flag, PositiveInt, TypedSettings, bounded_int
+
+
+class RefundSettings(TypedSettings):
+    settings_group: ClassVar[str] = "refunds"
+    env_prefix: ClassVar[str] = "CFP_REFUNDS_"
+
+    # A full refund of an authorised, never captured payment cancels the authorisation (a void)
+    # instead: the customer's money was never taken. Off: such requests are rejected with
+    # ``void_not_allowed`` and finance decides.
+    allow_voids: Flag = True
+    # No outcome webhook this long after Checkout.com accepted a refund: read the payment's
+    # actions once (webhooks usually arrive within seconds; a lost one must not leave the
+    # request "processing" forever).
+    outcome_timeout: Duration = timedelta(minutes=10)
+    # A request left "sending" (crash, 5xx, timeout) this long ago is resolved: its action is
+    # looked up by reference and, only if absent, sent again under the same idempotency key.
+    # Longer than one POST with its retries, so a run never resends what another is sending.
+    in_doubt_after: Duration = timedelta(minutes=2)
+    # FreshPortal's create is not idempotent: a double click makes two requests. A second one
+    # for the same order, amount, currency and reason within this window is rejected as
+    # ``duplicate_request`` (0 turns the check off).
+    duplicate_window: Duration = timedelta(minutes=10)
+    # Checkout.com's idempotency window (24 h in sandbox and production). Past it the key no
+    # longer protects a resend; the action lookup before every resend still does.
+    idempotency_window: Duration = timedelta(hours=24)
+    # Work bounds per run; the rest waits for the next run (every few minutes).
+    max_requests_per_run: PositiveInt = 500
+    max_writebacks_per_run: PositiveInt = 1000
+    page_size: Annotated[int, BeforeValidator(bounded_int(1, 500))] = 100

@@ -164,3 +164,28 @@ def test_the_client_writes_the_documented_bodies(spec) -> None:
         _validator(spec, "Order").validate(
             {"id": 1, "status": "draft", "currency_code": "EUR", "total_incl_vat": "1"}
         )
+
+
+def test_releases_and_chargebacks_follow_the_contract(spec) -> None:
+    from datetime import UTC, datetime
+
+    from checkout_freshportal.freshportal import Chargeback, PaymentStatusUpdate, load_mapping
+    from checkout_freshportal.freshportal.models import payment_update_body
+
+    state = FreshPortalSandboxState(FreshPortalSandboxConfig(seed=3, order_count=5))
+    order = next(iter(state.orders.values()))
+    state.admin_create_release(order.order_number, {"amount_minor": 1, "complete": False})
+    page = state.list_fulfilment_releases(None, 10)
+    _validator(spec, "PageEnvelope").validate(page)
+    for item in page["data"]:
+        _validator(spec, "FulfilmentRelease").validate(item)
+    cb = Chargeback("dsp_1", 1, order.currency, "lost", evidence_required_by=datetime.now(UTC))
+    body = payment_update_body(PaymentStatusUpdate(status="chargeback", chargeback=cb), load_mapping())
+    _validator(spec, "OrderPaymentWrite").validate(body)
+    state.put_payment(order.order_id, body)
+    _validator(spec, "OrderPayment").validate(state.get_order(order.order_id)["payment"])
+    from jsonschema import ValidationError as SchemaError
+
+    body["chargeback"]["colour"] = "red"
+    with pytest.raises(SchemaError):
+        _validator(spec, "OrderPaymentWrite").validate(body)

@@ -1,0 +1,1 @@
+from refunds_fixtures import refund_world  # noqa: F401  (fixture)

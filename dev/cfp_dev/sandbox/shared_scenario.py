@@ -41,6 +41,7 @@ from typing import Any
 
 from checkout_freshportal.timeutil import parse_ts
 
+from . import shared_money
 from .checkout import SandboxConfig, World, build_world
 from .checkout.generator import order_amount
 
@@ -152,12 +153,14 @@ def build_shared_scenario(
     open_orders: int = 40,
     mix: Sequence[tuple[str, int]] = DEFAULT_MIX,
     go_live_before_now: timedelta = timedelta(minutes=1),
+    money_cases: bool = True,
 ) -> dict[str, Any]:
     """The shared scenario as a JSON-ready dict (see the module docstring).
 
     ``days`` x ``payments_per_day`` of Checkout.com history (the sandbox's generator, seeded),
     an order for every reference in it, and ``open_orders`` confirmed orders without a payment
     whose customers behave as ``mix`` says. Same arguments (``now`` included) -> same dict.
+    ``money_cases`` adds the refund, dispute and manual-capture cases of ``shared_money``.
     """
     unknown = sorted({name for name, _ in mix} - set(BEHAVIOURS))
     if unknown:
@@ -177,6 +180,10 @@ def build_shared_scenario(
         "now": _iso(now_dt),
         "background": {"days": days, "payments_per_day": payments_per_day},
     }
+    money = shared_money.money_payments(now_dt) if money_cases else []
+    if money:
+        scenario["payments"] = money
+    money_refs = {p["reference"] for p in money}
     world = load_checkout_world(scenario)
     rng = random.Random(f"shared-scenario-{seed}")
 
@@ -255,16 +262,47 @@ def build_shared_scenario(
         plan.append(entry)
 
     scenario["freshportal"] = {"orders": orders}
+    if money:
+        _add_money_cases(scenario, orders, order_id, money)
     scenario["demo"] = {
         "format": FORMAT,
         "go_live": _iso(go_live),
-        "history_orders": len(by_ref),
+        "history_orders": len(by_ref) - len(money_refs),
         "checkout_payments": len(world.payments),
         "decline_card": DECLINE_CARD,
         "approve_card": APPROVE_CARD,
         "customers": plan,
     }
+    if money:
+        scenario["demo"]["money"] = {
+            "orders": sorted([*money_refs, shared_money.UNPAID_ORDER]),
+            "capture_channels": [
+                {"processing_channel_id": shared_money.MANUAL_CAPTURE_CHANNEL, "auto_capture": False}
+            ],
+            "disputes": shared_money.money_disputes(money),
+        }
     return scenario
+
+
+def _add_money_cases(
+    scenario: dict[str, Any], orders: list[dict[str, Any]], order_id: int, money: list[dict[str, Any]]
+) -> None:
+    """Refund requests and fulfilment releases on the money-case orders (shared_money.py).
+
+    Two orders are bent on purpose: FP-900003 is in EUR while its payment is GBP (a wrong-currency
+    refund), and one order has no payment at all; the expired authorization's order is still
+    being picked (the warehouse does not know it lapsed).
+    """
+    by_ref = {o["order_number"]: o for o in orders}
+    by_ref["FP-900003"]["currency"] = "EUR"
+    by_ref["FP-900203"]["status"] = "picking"
+    template = by_ref[money[0]["reference"]]
+    unpaid = {**template, "order_id": order_id, "order_number": shared_money.UNPAID_ORDER}
+    unpaid.pop("invoices", None)
+    unpaid["status"] = "delivered"
+    orders.append(unpaid)
+    by_ref[unpaid["order_number"]] = unpaid
+    scenario["freshportal"].update(shared_money.money_freshportal(by_ref))
 
 
 def expected_statuses(scenario: dict[str, Any], mapping: Any = None) -> dict[str, int]:
@@ -282,8 +320,9 @@ def expected_statuses(scenario: dict[str, Any], mapping: Any = None) -> dict[str
     counts: Counter[str] = Counter()
     for entry in demo["customers"]:
         counts[mapping.payment_status_for(entry["checkout_status"])] += 1
-    if demo["history_orders"]:
-        counts["-"] += demo["history_orders"]
+    untouched = demo["history_orders"] + len(demo.get("money", {}).get("orders", []))
+    if untouched:  # money-case orders too, until refunds and captures write back (shared_money.py)
+        counts["-"] += untouched
     return dict(sorted(counts.items()))
 
 

@@ -123,6 +123,8 @@ class Payment:
     dispute_ids: list[str] = field(default_factory=list)
     #: ``source.type`` as rendered (sources.py); the card stays for fees and search.
     source_type: str = "card"
+    #: As requested (``POST /payments``, scenario files); None: not stated in answers.
+    processing_channel_id: str | None = None
 
     @property
     def available_to_refund(self) -> int:
@@ -306,6 +308,8 @@ class PlannedDispute:
     reversal_action_id: str
     #: Later status changes: (when, status), e.g. evidence_under_review then won.
     steps: list[tuple[datetime, str]] = field(default_factory=list)
+    #: A retrieval request (``request_for_information_received``) instead of a dispute.
+    retrieval: bool = False
 
 
 @dataclass(slots=True)
@@ -329,3 +333,4 @@ class PaymentPlan:
     holding_currency: str | None = None
     payment_type: str = "Regular"
     source_type: str = "card"
+    processing_channel_id: str | None = None

@@ -151,7 +151,7 @@ def payment_details(p: Payment, base: str, actions: str | None = "summary") -> d
         "response_code": p.response_code,
         "response_summary": p.response_summary,
         "auth_code": p.auth_code,
-        "processing_channel_id": None,
+        "processing_channel_id": p.processing_channel_id,
         "3ds": p.three_ds,
     }
     if p.actions:

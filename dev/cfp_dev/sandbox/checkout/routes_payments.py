@@ -85,6 +85,9 @@ def validate_payment_request(body: dict[str, Any], now: datetime) -> None:
         codes.append("reference_invalid")
     if "capture" in body and not isinstance(body["capture"], bool):
         codes.append("capture_invalid")
+    pc = body.get("processing_channel_id")
+    if pc is not None and (not isinstance(pc, str) or not pc.startswith("pc_")):
+        codes.append("processing_channel_id_invalid")
     meta = body.get("metadata")
     if meta is not None and (
         not isinstance(meta, dict) or any(isinstance(v, (dict, list)) for v in meta.values())
@@ -152,6 +155,7 @@ def create_payment(
         success_url=body.get("success_url"),
         failure_url=body.get("failure_url"),
     )
+    p.processing_channel_id = body.get("processing_channel_id")
     three_ds = body.get("3ds")
     if isinstance(three_ds, dict) and three_ds.get("enabled") and not decline:
         sid = world.ids.new("sid")

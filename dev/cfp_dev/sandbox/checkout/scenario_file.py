@@ -29,7 +29,16 @@ from .sources import SOURCE_TYPES, source_allowed
 FORMAT_VERSION = 1
 _REL = re.compile(r"^([+-])(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _PAY_ID = re.compile(r"^pay_[a-z0-9]{26}$")
-_DISPUTE_OUTCOMES = ("evidence_required", "evidence_under_review", "won", "lost", "accepted", "expired")
+_DISPUTE_OUTCOMES = (
+    "evidence_required",
+    "evidence_under_review",
+    "won",
+    "lost",
+    "accepted",
+    "expired",
+    "canceled",
+    "retrieval",
+)
 _ACTION_TYPES = ("capture", "refund", "void", "increment")
 
 _TOP_KEYS = {"version", "description", "now", "seed", "background", "payments"}
@@ -54,6 +63,7 @@ _PAYMENT_KEYS = {
     "holding_currency",
     "payment_type",
     "source_type",
+    "processing_channel_id",
 }
 _CARD_KEYS = {"number", "expiry_month", "expiry_year", "name", "issuer_country", "card_type", "card_category"}
 _ACTION_KEYS = {"type", "amount", "at", "reference", "final", "declined", "metadata"}
@@ -296,6 +306,11 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
         out["description"] = ck.str_(obj["description"], f"{path}.description", max_len=100)
     if "payment_type" in obj:
         out["payment_type"] = ck.str_(obj["payment_type"], f"{path}.payment_type")
+    if "processing_channel_id" in obj:
+        pc = ck.str_(obj["processing_channel_id"], f"{path}.processing_channel_id", max_len=50)
+        if pc is not None and not pc.startswith("pc_"):
+            ck.fail(f"{path}.processing_channel_id", "must start with pc_")
+        out["processing_channel_id"] = pc
     if "source_type" in obj:
         kind = obj["source_type"]
         if not isinstance(kind, str) or not source_allowed(kind, str(currency)):

@@ -73,6 +73,7 @@ def _plan(
         holding_currency=spec.get("holding_currency"),
         payment_type=spec.get("payment_type") or "Regular",
         source_type=spec.get("source_type") or "card",
+        processing_channel_id=spec.get("processing_channel_id"),
     )
     if decline and (spec["actions"] or spec["disputes"]):
         ck.fail(
@@ -216,6 +217,8 @@ def _dispute_plan(
         steps = [(resolved or received + timedelta(days=1), "accepted")]
     elif outcome == "expired":
         steps = [(resolved or received + timedelta(days=8), "expired")]
+    elif outcome == "canceled":
+        steps = [(resolved or received + timedelta(days=2), "canceled")]
     return PlannedDispute(
         dispute_id=ids.new("dsp"),
         received_on=received,
@@ -225,4 +228,5 @@ def _dispute_plan(
         chargeback_action_id=ids.new("act"),
         reversal_action_id=ids.new("act"),
         steps=steps,
+        retrieval=outcome == "retrieval",
     )

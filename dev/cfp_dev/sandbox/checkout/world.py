@@ -92,6 +92,7 @@ class World(WorldCore):
             payment_type=plan.payment_type,
             source_type=plan.source_type,
         )
+        p.processing_channel_id = plan.processing_channel_id
         self.authorize(p, at, plan.auth_action_id, plan.decline_code)
         if not p.approved:
             return
@@ -138,6 +139,9 @@ class World(WorldCore):
     def _run_planned_dispute(self, p: Payment, plan: PlannedDispute) -> None:
         amount = min(plan.amount, p.total_captured)
         if amount <= 0:
+            return
+        if plan.retrieval:
+            self.open_retrieval(p, at=self.stamp(self.now), amount=amount, reason_code=plan.reason_code)
             return
         d = self.open_dispute(
             p,

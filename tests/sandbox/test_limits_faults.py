@@ -63,3 +63,36 @@ def test_faults_change_at_runtime(sandbox_factory) -> None:
     assert bad.status_code == 422
     requests.post(f"{sb.base_url}/_sandbox/faults", json={"fault_500_share": 0, "read_rps": 2})
     assert _fault_codes(sb.base_url, 4).count(429) == 2
+
+
+def _refund_codes(base: str, n: int) -> list[int]:
+    api = make_session()
+    card = {"type": "card", "number": "4242424242424242", "expiry_month": 1, "expiry_year": 2030}
+    body = {"source": card, "amount": 100_000, "currency": "EUR"}
+    pid = api.post(f"{base}/payments", json=body).json()["id"]
+    requests.post(f"{base}/_sandbox/advance", json={"hours": 1 / 60, "payments_per_hour": 0})
+    requests.post(
+        f"{base}/_sandbox/faults",
+        json={"fault_500_share": 0.2, "fault_after_500_share": 0.2, "fault_after_timeout_share": 0.1},
+    )
+    return [api.post(f"{base}/payments/{pid}/refunds", json={"amount": 10}).status_code for _ in range(n)]
+
+
+def test_processed_then_failed_faults_are_seeded_and_execute(sandbox_factory) -> None:
+    kw = {
+        "days": 0,
+        "action_delay_seconds": 0.05,
+        "fault_seed": 5,
+        "slow_seconds": 0.01,
+        "fault_writes_only": True,
+    }
+    a, b = sandbox_factory(**kw), sandbox_factory(**kw)
+    codes = _refund_codes(a.base_url, 60)
+    assert _refund_codes(b.base_url, 60) == codes
+    counts = Counter(codes)
+    assert min(counts[500], counts[504], counts[202]) > 0
+    executed = requests.get(f"{a.base_url}/_sandbox/actions", params={"type": "refund"}).json()
+    after = requests.get(f"{a.base_url}/_sandbox/calls").json()["processed_then_failed"]
+    # every 202 and every processed-then-failed answer executed one refund; plain 500s did not
+    assert executed["totals"]["Refund"]["count"] == counts[202] + sum(after.values())
+    assert after["after_timeout"] == counts[504]

@@ -125,3 +125,28 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert statuses["FP-100239"] == "Voided"
     assert statuses["FP-100240"] == "Expired"
     assert [d.status for d in w.disputes.values()] == ["won"]
+
+
+def test_channels_canceled_disputes_retrievals_and_decline_metadata(tmp_path: Path) -> None:
+    pc = "pc_freshportalmanualcapturex1"
+    payments = [
+        {"reference": "FP-1", "amount": 900, "currency": "EUR", "requested_on": "-1d", "capture": False,
+         "processing_channel_id": pc},
+        {"reference": "FP-2", "amount": 800, "currency": "EUR", "requested_on": "-5d",
+         "disputes": [{"received_on": "-4d", "outcome": "canceled", "resolved_on": "-3d"},
+                      {"received_on": "-2d", "outcome": "retrieval", "reason_code": "28"}]},
+        {"reference": "FP-3", "amount": 700, "currency": "EUR", "requested_on": "-1d",
+         "metadata": {"sandbox_decline": "refund"}},
+    ]  # fmt: skip
+    w = build_world(SandboxConfig(scenario_path=_write(tmp_path, {"now": FIXED_NOW, "payments": payments})))
+    manual = w.by_reference["FP-1"][0]
+    assert (manual.status, manual.processing_channel_id) == ("Authorized", pc)
+    [dispute] = w.disputes.values()
+    assert dispute.status == "canceled"
+    [retrieval] = w.retrievals.values()
+    assert (retrieval.payment_id, retrieval.reason_code) == (w.by_reference["FP-2"][0].id, "28")
+    assert w.ledger.decline_for(w.by_reference["FP-3"][0], "Refund", None) == "20005"
+    assert w.ledger.decline_for(w.by_reference["FP-3"][0], "Capture", None) is None
+    bad = [{**payments[0], "processing_channel_id": "channel-1"}]
+    with pytest.raises(ScenarioError, match="processing_channel_id: must start with pc_"):
+        build_world(SandboxConfig(scenario_path=_write(tmp_path, {"now": FIXED_NOW, "payments": bad})))

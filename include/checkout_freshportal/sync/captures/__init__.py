@@ -1,0 +1,1 @@
+"""Captures on fulfilment release, for manual-capture channels, exactly once (docs/captures.md)."""

@@ -1,0 +1,148 @@
+"""Step 2: each pending release checked against its payment, then captured exactly once.
+
+Per release: one ``GET /payments/{id}`` (usually) and one ``POST /payments/{id}/captures``
+under the intent's idempotency key, ``capture_type`` ``Final`` for the release that completes
+the order and ``NonFinal`` before it. A release that fails validation is rejected with a stable
+code and nothing is sent. Intents a crash or a lost answer left ``sending`` are resolved by
+:func:`recover_in_doubt` before anything new is sent.
+
+Order within one order matters: a ``Final`` capture releases the rest of the authorisation, so
+it waits while an earlier capture of the same order is still unsent or in doubt, and no capture
+is sent while another of its order is in doubt (its amount is unknown until it is resolved).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.logsafe import safe
+from checkout_freshportal.sync.captures import validate
+from checkout_freshportal.sync.captures.payments import find_payment
+from checkout_freshportal.sync.captures.reasons import Rejection
+from checkout_freshportal.sync.captures.runner import CaptureRun
+from checkout_freshportal.sync.intents import execute, store
+from checkout_freshportal.sync.intents.store import CAPTURE, MoneyIntent
+
+log = logging.getLogger(__name__)
+
+KINDS = (CAPTURE,)
+
+
+def body_of(intent: MoneyIntent) -> dict[str, Any]:
+    """The POST body, derived from the intent alone so a resend is byte-for-byte the same
+    request (Checkout.com replays the first answer for the same key and body)."""
+    return {
+        "amount": intent.amount_minor,
+        "capture_type": "Final" if intent.final else "NonFinal",
+        "reference": intent.reference,
+        "metadata": {"intent_id": intent.intent_id, "request_key": intent.request_key},
+    }
+
+
+def poster(run: CaptureRun, intent: MoneyIntent, payment_id: str) -> execute.Post:
+    body = body_of(intent)
+    return lambda: run.cko.capture_payment(payment_id, body, idempotency_key=intent.idempotency_key)
+
+
+def _order_key(intent: MoneyIntent) -> tuple[str, bool, str, str]:
+    # Within an order: NonFinal first, then by release time; the Final one last.
+    return (intent.order_id, bool(intent.final), str(intent.requested_at or ""), intent.request_key)
+
+
+def send_pending(run: CaptureRun) -> None:
+    """Validate and send every pending capture (bounded per run); one bad release blocks nobody."""
+    with run.ctx.engine.connect() as conn:
+        todo = store.in_states(conn, [store.PENDING], kinds=KINDS, limit=run.settings.max_captures_per_run)
+    for intent in sorted(todo, key=_order_key):
+        run.ctx.counts[_send_one(run, intent)] += 1
+
+
+def _siblings(run: CaptureRun, intent: MoneyIntent) -> list[MoneyIntent]:
+    with run.ctx.engine.connect() as conn:
+        return [
+            i
+            for i in store.of_order(conn, intent.order_id)
+            if i.kind == CAPTURE and i.intent_id != intent.intent_id
+        ]
+
+
+def _blocked_by(intent: MoneyIntent, siblings: list[MoneyIntent]) -> str | None:
+    if any(s.state == store.SENDING for s in siblings):
+        return "another capture of this order is in doubt"
+    if intent.final and any(s.state == store.PENDING and not s.final for s in siblings):
+        return "an earlier release of this order is not captured yet"
+    return None
+
+
+def _send_one(run: CaptureRun, intent: MoneyIntent) -> str:
+    rejection = validate.check_amount(intent.amount_minor)
+    if rejection is not None:
+        return _reject(run, intent, rejection, payment_id=None)
+    siblings = _siblings(run, intent)
+    blocked = _blocked_by(intent, siblings)
+    if blocked is not None:
+        log.info("capture %s waits: %s", safe(intent.request_key), blocked)
+        return "waiting"
+    payment, by_reference = find_payment(run.cko, run.ctx.engine, intent)
+    if by_reference:
+        run.ctx.counts["payment_looked_up_by_reference"] += 1
+    payment_id = str(payment["id"]) if payment is not None and payment.get("id") else None
+    in_flight = sum(
+        s.amount_minor for s in siblings if s.state == store.ACCEPTED and s.payment_id == payment_id
+    )
+    decision = validate.decide(
+        amount_minor=intent.amount_minor,
+        currency=intent.currency,
+        final=bool(intent.final),
+        payment=payment,
+        now=run.ctx.clock(),
+        is_manual=run.settings.is_manual,
+        in_flight_minor=in_flight,
+    )
+    if isinstance(decision, Rejection):
+        return _reject(run, intent, decision, payment_id=payment_id)
+    if isinstance(decision, validate.Wait):
+        log.info("capture %s waits: %s", safe(intent.request_key), decision.why)
+        return "waiting"
+    assert payment_id is not None
+    return execute.send(
+        run.ctx, intent, kind=CAPTURE, payment_id=payment_id, post=poster(run, intent, payment_id)
+    )
+
+
+def _reject(run: CaptureRun, intent: MoneyIntent, rejection: Rejection, *, payment_id: str | None) -> str:
+    with run.ctx.engine.begin() as conn:
+        done = store.record_rejected(
+            conn, intent, code=rejection.code, text=rejection.text, payment_id=payment_id, now=run.ctx.clock()
+        )
+    if not done:
+        return "raced"
+    log.info("release %s not captured: %s", safe(intent.request_key), rejection.code)
+    return f"rejected_{rejection.code}"
+
+
+def recover_in_doubt(run: CaptureRun) -> None:
+    """Intents left ``sending`` longer than ``in_doubt_after``: find their action, else resend."""
+    cutoff = run.ctx.clock() - run.settings.in_doubt_after
+    with run.ctx.engine.connect() as conn:
+        todo = [
+            i
+            for i in store.in_states(
+                conn, [store.SENDING], kinds=KINDS, limit=run.settings.max_captures_per_run
+            )
+            if i.attempted_at is None or i.attempted_at <= cutoff
+        ]
+    for intent in todo:
+        assert intent.payment_id is not None
+        try:
+            actions = run.cko.get_payment_actions(intent.payment_id)
+        except cko_errors.CheckoutError as exc:
+            run.ctx.deferred.append(
+                f"{intent.request_key}: in doubt, actions unreadable: {execute.describe(exc)}"
+            )
+            run.ctx.counts["in_doubt_unresolved"] += 1
+            continue
+        post = poster(run, intent, intent.payment_id)
+        run.ctx.counts["in_doubt_" + execute.recover(run.ctx, intent, actions=actions, post=post)] += 1

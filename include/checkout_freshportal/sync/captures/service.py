@@ -1,0 +1,123 @@
+"""The capture sync's steps, as the ``freshportal_captures`` DAG and tests run them.
+
+``pull`` (the release feed into one capture intent per release), ``execute`` (in-doubt intents
+resolved, then pending ones validated and sent), ``resolve`` (outcomes from webhooks, late ones
+from the actions) and ``write_back`` (notes on the orders). Each step commits per item and may
+be rerun at any point: a second concurrent run finds every claim taken and sends nothing.
+docs/captures.md has the walk-through; the failure rules are in :mod:`..intents.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from checkout_freshportal.sync.captures import pull, resolve, send, writeback
+from checkout_freshportal.sync.captures.payments import CheckoutCaptures
+from checkout_freshportal.sync.captures.runner import CaptureRun
+from checkout_freshportal.sync.captures.settings import CaptureSettings
+from checkout_freshportal.sync.intents import store
+from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
+from checkout_freshportal.sync.intents.execute import Checkpoint, Context
+from checkout_freshportal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+STEPS = ("pull", "execute", "resolve", "write_back")
+
+
+class CapturesDeferred(OutboundDeferred):
+    """Some captures wait on a transient failure; a retry or the next run resumes them."""
+
+
+class CapturesRefused(OutboundRefused):
+    """Checkout.com or FreshPortal refused something our checks let through: look at it."""
+
+
+def run_step(
+    step: str,
+    *,
+    fp: Any,
+    cko: CheckoutCaptures | None,
+    engine: Engine,
+    settings: CaptureSettings | None = None,
+    run_id: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    checkpoint: Checkpoint | None = None,
+    raise_on_failures: bool = True,
+) -> dict[str, Any]:
+    """Run one step; returns its counts, failures and the intents' summary (the task's XCom)."""
+    if step not in STEPS:
+        raise ValueError(f"unknown capture step {step!r}; known: {', '.join(STEPS)}")
+    ctx = Context(engine=engine, clock=clock, run_id=run_id)
+    if checkpoint is not None:
+        ctx.checkpoint = checkpoint
+    run = CaptureRun(fp=fp, cko=cko, settings=settings or CaptureSettings(), ctx=ctx)  # type: ignore[arg-type]
+    if step == "pull":
+        ctx.counts.update(
+            pull.pull_releases(fp, engine, page_size=run.settings.page_size, now=clock(), run_id=run_id)
+        )
+    elif step == "execute":
+        send.recover_in_doubt(run)
+        send.send_pending(run)
+    elif step == "resolve":
+        resolve.resolve_outcomes(run)
+    else:
+        writeback.write_back(run)
+    with engine.connect() as conn:
+        summary = store.summary(conn, kinds=send.KINDS)
+    result = {
+        "step": step,
+        "counts": dict(ctx.counts),
+        "refused": list(ctx.refused),
+        "deferred": list(ctx.deferred),
+        "intents": summary,
+    }
+    log.info("captures %s: %s; intents %s", step, dict(ctx.counts), summary)
+    if raise_on_failures:
+        raise_for_failures(step, ctx)
+    return result
+
+
+def raise_for_failures(step: str, ctx: Context) -> None:
+    """Loud failure after the whole batch had its chance (one bad release blocks nobody)."""
+    if ctx.refused:
+        raise CapturesRefused(
+            f"captures {step}: {len(ctx.refused)} refused by Checkout.com or FreshPortal (see the lines)",
+            ctx.refused + ctx.deferred,
+        )
+    if ctx.deferred:
+        raise CapturesDeferred(
+            f"captures {step}: {len(ctx.deferred)} deferred (transient); a retry resumes them", ctx.deferred
+        )
+
+
+def run_all(
+    *,
+    fp: Any,
+    cko: CheckoutCaptures,
+    engine: Engine,
+    settings: CaptureSettings | None = None,
+    run_id: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    checkpoint: Checkpoint | None = None,
+) -> list[dict[str, Any]]:
+    """Every step in order, none raising until all ran (for the demo and tests)."""
+    return [
+        run_step(
+            step,
+            fp=fp,
+            cko=cko,
+            engine=engine,
+            settings=settings,
+            run_id=run_id,
+            clock=clock,
+            checkpoint=checkpoint,
+            raise_on_failures=False,
+        )
+        for step in STEPS
+    ]

@@ -1,0 +1,58 @@
+"""Knobs of the capture sync (``freshportal_captures``), with the reasons for their defaults.
+
+Built from DAG params / JSON with :meth:`CaptureSettings.from_mapping` or from ``CFP_CAPTURES_*``
+variables (docs/settings.md); lists take JSON or comma-separated text
+(``CFP_CAPTURES_MANUAL_CAPTURE_CHANNELS=pc_abc,pc_def``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, ClassVar
+
+from pydantic import BeforeValidator
+
+from checkout_freshportal.settings_base import (
+    Duration,
+    Flag,
+    PositiveInt,
+    TextList,
+    TypedSettings,
+    bounded_int,
+)
+
+
+class CaptureSettings(TypedSettings):
+    settings_group: ClassVar[str] = "captures"
+    env_prefix: ClassVar[str] = "CFP_CAPTURES_"
+
+    # Processing channels (``pc_...``) configured at Checkout.com without auto-capture: their
+    # payments stay authorised until a release captures them. A release of an order paid on any
+    # other channel needs nothing (the payment captured itself) and is closed silently with
+    # ``auto_capture_channel``. Empty by default: nothing is captured until a channel is named.
+    manual_capture_channels: TextList = ()
+    # Capture any payment that still has an authorised, uncaptured amount when its order is
+    # released, whatever its channel (one account where every channel is manual capture).
+    capture_all_authorised: Flag = False
+    # A FreshPortal note on the order for each capture made, besides the notes for what could
+    # not be captured (those are always written): finance sees both on the order.
+    note_on_success: Flag = True
+    # No outcome webhook this long after Checkout.com accepted a capture: read the payment's
+    # actions once (a lost webhook must not leave the capture "processing" forever).
+    outcome_timeout: Duration = timedelta(minutes=10)
+    # A capture left "sending" (crash, 5xx, timeout) this long ago is resolved: its action is
+    # looked up by reference and, only if absent, sent again under the same idempotency key.
+    # Longer than one POST with its retries, so a run never resends what another is sending.
+    in_doubt_after: Duration = timedelta(minutes=2)
+    # Work bounds per run; the rest waits for the next run (every few minutes).
+    max_captures_per_run: PositiveInt = 500
+    max_writebacks_per_run: PositiveInt = 1000
+    page_size: Annotated[int, BeforeValidator(bounded_int(1, 500))] = 100
+
+    def is_manual(self, processing_channel_id: object) -> bool:
+        """Does a payment on this channel wait for us to capture it?"""
+        if self.capture_all_authorised:
+            return True
+        return (
+            isinstance(processing_channel_id, str) and processing_channel_id in self.manual_capture_channels
+        )

@@ -1,0 +1,1 @@
+from cap_fixtures import world  # noqa: F401  (fixture)

@@ -1,0 +1,146 @@
+"""Captures on fulfilment release against both real simulators (docs/captures.md)."""
+
+from __future__ import annotations
+
+import pytest
+from cap_fixtures import AUTO, World
+
+from checkout_freshportal.sync.captures.writeback import external_ref
+from checkout_freshportal.sync.intents import store
+
+
+def _only(runs: list[dict]) -> dict:
+    """Counts of one run_all, merged over its steps."""
+    merged: dict[str, int] = {}
+    for step in runs:
+        for k, v in step["counts"].items():
+            merged[k] = merged.get(k, 0) + v
+    return merged
+
+
+def test_partial_then_final_capture_once_per_release(world: World) -> None:
+    pay = world.authorise("FP-400001", 10_000)
+    first = world.release("FP-400001", 4_000, complete=False)
+    world.sync()
+    after_first = world.payment(pay)
+    assert after_first["balances"]["total_captured"] == 4_000
+    assert after_first["balances"]["available_to_capture"] == 6_000  # NonFinal: the rest stays
+
+    final = world.release("FP-400001", 5_000, complete=True)
+    world.sync()
+    world.sync()  # a rerun changes nothing
+    done = world.payment(pay)
+    assert done["balances"]["total_captured"] == 9_000
+    assert done["balances"]["available_to_capture"] == 0  # Final: the last 10.00 were released
+
+    caps = world.captures(pay)
+    assert sorted(c["amount"] for c in caps) == [4_000, 5_000]
+    intents = world.intents()
+    for rid in (first, final):
+        i = intents[f"release:{rid}"]
+        assert i["state"] == store.SUCCEEDED
+        assert i["written_back_status"] == store.WB_SUCCEEDED
+    assert intents[f"release:{final}"]["final"] is True
+    assert {c["reference"] for c in caps} == {i["intent_id"] for i in intents.values()}
+    notes = world.notes("FP-400001")
+    assert sorted(n.external_ref for n in notes) == sorted(
+        f"cfp-capture:{rid}:succeeded" for rid in (first, final)
+    )
+
+
+def test_both_releases_in_one_run_capture_the_partial_first(world: World) -> None:
+    pay = world.authorise("FP-400002", 10_000)
+    # The complete release arrives first in the feed; its Final capture must still come last.
+    final = world.release("FP-400002", 3_000, complete=True)
+    part = world.release("FP-400002", 6_000, complete=False)
+    world.sync()
+    world.sync()
+    intents = world.intents()
+    assert intents[f"release:{part}"]["state"] == store.SUCCEEDED
+    assert intents[f"release:{final}"]["state"] == store.SUCCEEDED
+    assert world.payment(pay)["balances"]["total_captured"] == 9_000
+    assert len(world.captures(pay)) == 2
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("point", ["before_post", "after_post", "after_record", "before_writeback"])
+def test_crash_at_each_point_captures_exactly_once(world: World, point: str) -> None:
+    pay = world.authorise("FP-400003", 10_000)
+    rid = world.release("FP-400003", 2_500, complete=False)
+    crashed: list[str] = []
+
+    def checkpoint(at: str, intent_id: str) -> None:
+        if at == point and not crashed:
+            crashed.append(intent_id)
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        world.sync(checkpoint=checkpoint)
+    world.sync()
+    world.sync()
+    caps = world.captures(pay)
+    assert len(caps) == 1, caps
+    assert caps[0]["amount"] == 2_500
+    intent = world.intents()[f"release:{rid}"]
+    assert intent["state"] == store.SUCCEEDED
+    assert intent["written_back_status"] == store.WB_SUCCEEDED
+    assert [n.external_ref for n in world.notes("FP-400003")] == [f"cfp-capture:{rid}:succeeded"]
+
+
+def test_expired_authorisation_is_reported_on_the_order(world: World) -> None:
+    pay = world.authorise("FP-400004", 10_000)
+    world.cko_admin("POST", f"/payments/{pay}/expire")
+    rid = world.release("FP-400004", 10_000, complete=True)
+    world.sync()
+    world.sync()
+    assert world.captures(pay) == []
+    intent = world.intents()[f"release:{rid}"]
+    assert (intent["state"], intent["reason_code"]) == (store.REJECTED, "authorization_expired")
+    notes = world.notes("FP-400004")
+    assert len(notes) == 1
+    assert notes[0].external_ref == f"cfp-capture:{rid}:failed"
+    assert "authorization_expired" in notes[0].text
+    assert pay in notes[0].text
+
+
+def test_declined_capture_is_reported_with_its_code(world: World) -> None:
+    pay = world.authorise("FP-400005", 10_000)
+    world.cko_admin("POST", "/declines", {"type": "capture", "payment_id": pay, "response_code": "20005"})
+    rid = world.release("FP-400005", 10_000, complete=True)
+    world.sync()
+    world.sync()
+    intent = world.intents()[f"release:{rid}"]
+    assert intent["state"] == store.DECLINED
+    assert intent["response_code"] == "20005"
+    notes = world.notes("FP-400005")
+    assert [n.external_ref for n in notes] == [f"cfp-capture:{rid}:failed"]
+    assert "declined" in notes[0].text
+    assert "20005" in notes[0].text
+
+
+def test_auto_capture_channel_needs_nothing_and_says_nothing(world: World) -> None:
+    pay = world.authorise("FP-400006", 10_000, channel=AUTO)
+    rid = world.release("FP-400006", 10_000, complete=True)
+    runs = world.sync()
+    intent = world.intents()[f"release:{rid}"]
+    assert (intent["state"], intent["reason_code"]) == (store.REJECTED, "auto_capture_channel")
+    assert intent["written_back_status"] == store.WB_FAILED
+    assert [c for c in world.captures(pay) if c["reference"] == intent["intent_id"]] == []
+    assert world.notes("FP-400006") == []
+    assert _only(runs).get("recorded_failed") == 1
+
+
+def test_release_beyond_the_capturable_amount_is_rejected_without_a_call(world: World) -> None:
+    pay = world.authorise("FP-400001", 5_000)
+    rid = world.release("FP-400001", 8_000, complete=True)
+    world.sync()
+    intent = world.intents()[f"release:{rid}"]
+    assert intent["reason_code"] == "amount_exceeds_capturable"
+    assert world.captures(pay) == []
+    note = world.notes("FP-400001")[0]
+    assert note.external_ref == external_ref(store.MoneyIntent(**intent), "failed")
+    assert "80.00 EUR" in note.text
+    assert "50.00 EUR" in note.text

@@ -180,3 +180,20 @@ def test_manual_capture_expiry_and_final_capture(sandbox_factory) -> None:
     third = pay(api, base, amount=1_000, capture=False)["id"]
     _advance(base, 7 * 24 + 1)
     assert api.get(f"{base}/payments/{third}").json()["status"] == "Expired"
+
+
+def test_armed_refusal_executes_nothing(sandbox_factory) -> None:
+    sb = sandbox_factory(days=0, action_delay_seconds=0.05)
+    api, base = make_session(), sb.base_url
+    pid = _captured(api, base)
+    for status in (403, 422):
+        arm = {"type": "refund", "payment_id": pid, "http_status": status}
+        assert requests.post(f"{base}/_sandbox/declines", json=arm).status_code == 201
+    first = api.post(f"{base}/payments/{pid}/refunds", json={"amount": 100})
+    assert (first.status_code, first.content) == (403, b"")
+    second = api.post(f"{base}/payments/{pid}/refunds", json={"amount": 100})
+    assert (second.status_code, second.json()["error_codes"]) == (422, ["action_failure_limit_exceeded"])
+    assert _ledger(base)["totals"]["Refund"]["count"] == 0
+    assert api.post(f"{base}/payments/{pid}/refunds", json={"amount": 100}).status_code == 202
+    bad = requests.post(f"{base}/_sandbox/declines", json={"type": "refund", "http_status": 500})
+    assert bad.status_code == 422

@@ -71,6 +71,8 @@ def _play_refund(api, base: str, order: dict, request: dict) -> tuple[str, str |
     if amount > b["available_to_refund"]:
         return "rejected", "amount_exceeds_refundable", 0
     r = api.post(f"{base}/payments/{p['id']}/refunds", json={"amount": amount})
+    if r.status_code in (403, 422):
+        return "failed", "refused_by_checkout", 0
     assert r.status_code == 202
     action = _settle(api, base, p["id"], r.json()["action_id"])
     return ("succeeded", None, amount) if action["approved"] else ("failed", "declined", 0)

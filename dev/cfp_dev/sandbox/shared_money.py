@@ -7,7 +7,8 @@
   case: captured payments to refund (fully, twice partly, too much, one whose refunds the
   acquirer declines), authorizations never captured (a full refund becomes a void, a partial one
   is refused), a payment in another currency than its order, disputes that end won, lost,
-  accepted, expired or still open, a retrieval request, and authorizations on the
+  accepted, expired or still open, a retrieval request, a payment whose refunds Checkout.com
+  refuses with a 403 although its balances allow them, and authorizations on the
   manual-capture processing channel;
 * FreshPortal ``refund_requests`` and ``fulfilment_releases`` on those orders;
 * for each refund request, dispute and release the outcome the demo must see (``expected``).
@@ -101,6 +102,7 @@ def money_payments(now: datetime) -> list[dict[str, Any]]:
         _pay("FP-900005", 6_000, "EUR", "-1d", capture=False),
         _pay("FP-900006", 10_000, "EUR", "-2d"),
         _pay("FP-900007", 4_000, "EUR", "-2d", metadata={"sandbox_decline": "refund"}),
+        _pay("FP-900008", 4_500, "EUR", "-2d", metadata={"sandbox_refuse": "refund"}),
         # disputes (final at now) and a retrieval request just after now
         *(
             _pay(f"FP-90010{i}", 5_000 + 500 * i, "EUR", "-10d", disputes=[dispute])
@@ -149,6 +151,7 @@ def money_freshportal(orders_by_ref: dict[str, dict[str, Any]]) -> dict[str, lis
         _refund("FP-900006", 2_500, "succeeded", None, 2_500),
         _refund("FP-900006", 3_500, "succeeded", None, 3_500),
         _refund("FP-900007", 1_500, "failed", "declined", 0),
+        _refund("FP-900008", 1_000, "failed", "refused_by_checkout", 0),
         _refund(UNPAID_ORDER, 2_000, "rejected", "payment_not_found", 0),
     ]
     for r in refunds:

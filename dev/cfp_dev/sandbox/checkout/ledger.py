@@ -6,7 +6,8 @@ and, once it has landed, whether it was approved. Replayed idempotent answers ad
 (the route never runs), so two entries for one refund request mean the client doubled it.
 
 Declines are deterministic: ``/_sandbox/declines`` arms the next N actions of a type (on one
-payment or any) to be declined by the acquirer with a given response code. The request
+payment or any) to be declined by the acquirer with a given response code, or (``http_status``
+403/422) to be refused outright, as Checkout.com does when its view of the payment differs. The request
 metadata ``{"sandbox_decline": true}`` and the payment metadata ``sandbox_decline`` (a comma
 list of ``capture``, ``refund``, ``void``; used by scenario files) do the same.
 """
@@ -54,6 +55,8 @@ class ArmedDecline:
     payment_id: str | None
     response_code: str
     remaining: int
+    #: 403 or 422: the request itself is refused (nothing accepted, nothing executed).
+    http_status: int | None = None
 
 
 @dataclass
@@ -74,14 +77,33 @@ class ActionLedger:
         if entry is not None:
             entry.approved, entry.response_code = approved, response_code
 
-    def decline_for(self, p: Payment, kind: str, metadata: dict[str, Any] | None) -> str | None:
-        """The response code this new action will be declined with, or None (approved)."""
+    def _take(self, p: Payment, kind: str, refusal: bool) -> ArmedDecline | None:
         for armed in sorted(self.armed, key=lambda a: a.payment_id is None):  # specific first
-            if armed.type == kind and armed.payment_id in (None, p.id):
+            if (
+                armed.type == kind
+                and armed.payment_id in (None, p.id)
+                and (armed.http_status is not None) == refusal
+            ):
                 armed.remaining -= 1
                 if armed.remaining <= 0:
                     self.armed.remove(armed)
-                return armed.response_code
+                return armed
+        return None
+
+    def refusal_for(self, p: Payment, kind: str) -> int | None:
+        """403 or 422 when this request is to be refused outright (armed, or the payment's
+        metadata ``sandbox_refuse``: a comma list of ``capture``, ``refund``, ``void``: 403)."""
+        armed = self._take(p, kind, refusal=True)
+        if armed is not None:
+            return armed.http_status
+        wanted = str(p.metadata.get("sandbox_refuse") or "")
+        return 403 if kind.lower() in {w.strip().lower() for w in wanted.split(",")} else None
+
+    def decline_for(self, p: Payment, kind: str, metadata: dict[str, Any] | None) -> str | None:
+        """The response code this new action will be declined with, or None (approved)."""
+        armed = self._take(p, kind, refusal=False)
+        if armed is not None:
+            return armed.response_code
         if metadata and metadata.get("sandbox_decline"):
             return DEFAULT_DECLINE_CODE
         wanted = str(p.metadata.get("sandbox_decline") or "")
@@ -89,8 +111,15 @@ class ActionLedger:
             return DEFAULT_DECLINE_CODE
         return None
 
-    def arm(self, kind: str, payment_id: str | None, response_code: str, count: int) -> None:
-        self.armed.append(ArmedDecline(kind, payment_id, response_code, count))
+    def arm(
+        self,
+        kind: str,
+        payment_id: str | None,
+        response_code: str,
+        count: int,
+        http_status: int | None = None,
+    ) -> None:
+        self.armed.append(ArmedDecline(kind, payment_id, response_code, count, http_status))
 
     def report(self, payment_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
         """Entries per payment and totals per type (count, amount, approved, declined, pending)."""
@@ -122,6 +151,7 @@ class ActionLedger:
                 "payment_id": a.payment_id,
                 "response_code": a.response_code,
                 "count": a.remaining,
+                "http_status": a.http_status,
             }
             for a in self.armed
         ]

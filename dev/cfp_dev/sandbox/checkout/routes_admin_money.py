@@ -45,14 +45,18 @@ def reset_actions(request: Request) -> Response:
 
 @router.post("/declines")
 def arm_decline(request: Request, body: bytes = Depends(raw_body)) -> Response:
-    """``{"type": "refund"|"capture"|"void", "payment_id"?, "response_code"?: "20005", "count"?: 1}``:
-    the next ``count`` such actions accepted (on that payment, or any) are declined."""
+    """``{"type": "refund"|"capture"|"void", "payment_id"?, "response_code"?: "20005", "count"?: 1,
+    "http_status"?: 403|422}``: the next ``count`` such actions (on that payment, or any) are
+    accepted then declined, or with ``http_status`` refused outright (nothing executed)."""
     data = parse_json(body)
     kind = str(data.get("type", "")).lower()
     count = data.get("count", 1)
     code = data.get("response_code", "20005")
     pid = data.get("payment_id")
+    http_status = data.get("http_status")
     codes = []
+    if http_status not in (None, 403, 422) or isinstance(http_status, bool):
+        codes.append("http_status_invalid")
     if kind not in _TYPES:
         codes.append("type_invalid")
     if not is_int(count) or count < 1:
@@ -64,7 +68,7 @@ def arm_decline(request: Request, body: bytes = Depends(raw_body)) -> Response:
     if codes:
         raise BadRequest(*codes)
     with state(request).synced() as world:
-        world.ledger.arm(_TYPES[kind], pid, code, count)
+        world.ledger.arm(_TYPES[kind], pid, code, count, http_status)
         return json_response(world.ledger.report(pid)["armed_declines"], 201)
 
 

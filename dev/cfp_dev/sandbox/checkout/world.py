@@ -187,6 +187,7 @@ class World(WorldCore):
         action_id: str | None = None,
         delay: float | None = None,
     ) -> str:
+        self._refuse_if_armed(p, "Capture")
         if p.status == "Expired" and self.config.expired_capture_status == 422:
             raise WorldError("invalid", ("payment_expired",), "processing_error")
         if not p.can_capture():
@@ -234,6 +235,7 @@ class World(WorldCore):
         metadata: dict[str, Any] | None,
         capture_action_id: str | None = None,
     ) -> str:
+        self._refuse_if_armed(p, "Refund")
         if not p.can_refund():
             raise WorldError("not_allowed")
         refundable = p.refundable_now()
@@ -295,6 +297,7 @@ class World(WorldCore):
         self.ledger.landed(action_id, action.approved, action.response_code)
 
     def request_void(self, p: Payment, *, reference: str | None, metadata: dict[str, Any] | None) -> str:
+        self._refuse_if_armed(p, "Void")
         if not p.can_void():
             raise WorldError("not_allowed")
         action_id = self.ids.new("act")
@@ -316,6 +319,14 @@ class World(WorldCore):
         at = self.stamp(self.now)
         action = self.apply_void(p, at, action_id, reference, metadata, decline_code=decline)
         self.ledger.landed(action_id, action.approved, action.response_code)
+
+    def _refuse_if_armed(self, p: Payment, kind: str) -> None:
+        """An armed refusal (ledger.py): 403 with no body, or 422 ``action_failure_limit_exceeded``."""
+        status = self.ledger.refusal_for(p, kind)
+        if status == 403:
+            raise WorldError("not_allowed")
+        if status == 422:
+            raise WorldError("invalid", ("action_failure_limit_exceeded",), "processing_error")
 
     def _due(self, delay: float | None) -> datetime:
         seconds = self.config.action_delay_seconds if delay is None else delay

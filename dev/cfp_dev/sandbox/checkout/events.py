@@ -11,7 +11,8 @@ receiver could wrongly rely on being there:
 * the card appears with ``last_4`` (webhook spelling) rather than ``last4`` (API spelling), and
   ``source.type`` is not always ``card`` (sources.py);
 * dispute events have **no** ``status`` (the event type is the lifecycle) but carry
-  ``client_id``, ``entity_id``, ``processing_channel_id``, and ``resolved_reason`` on the events
+  ``client_id``, ``entity_id``, ``processing_channel_id``, ``evidence_required_by`` only on
+  ``dispute_evidence_required`` (and retrieval requests), and ``resolved_reason`` on the events
   that end a dispute.
 """
 
@@ -25,6 +26,13 @@ from .clock import cko_ts
 from .ids import derived_id, derived_share
 from .model import Account, Action, Dispute, Payment
 
+#: Dispute events that carry ``evidence_required_by``: the Checkout.com samples show it on
+#: ``dispute_evidence_required`` and not on the later events (docs pages "Webhook event types",
+#: 2025); no sample of ``dispute_received`` was found, and it is sent with the same instant
+#: ([A]), as is a retrieval request, which has a response deadline too ([A]).
+DEADLINE_EVENTS = frozenset(
+    {"dispute_received", "dispute_evidence_required", "request_for_information_received"}
+)
 #: Dispute events that end a dispute; only these carry ``resolved_reason``.
 RESOLUTION_EVENTS = frozenset(
     {
@@ -175,9 +183,10 @@ def dispute_data(dispute: Dispute, at: datetime, account: Account, event_type: s
         "payment_reference": dispute.payment_reference,
         "payment_arn": dispute.payment_arn,
         "payment_method": dispute.payment_method,
-        "evidence_required_by": cko_ts(dispute.evidence_required_by),
         "last_update": cko_ts(dispute.last_update),
     }
+    if event_type in DEADLINE_EVENTS:
+        data["evidence_required_by"] = cko_ts(dispute.evidence_required_by)
     if event_type in RESOLUTION_EVENTS:
         data["resolved_reason"] = dispute.resolved_reason
     return data

@@ -15,8 +15,9 @@
 
 Reason codes are the lead's stable set (docs/refunds.md); order signals are documented in
 docs/scenario-format.md. Times are relative to the scenario's ``now``, so the cases hold for any
-``now``; the retrieval request and nothing else happens after ``now`` (2 minutes later), so
-its webhook reaches a running demo.
+``now``; the retrieval request and nothing else happens after ``now`` (2 minutes later): its
+webhook is sent when the sandbox clock passes it (the demo freezes the clock, so it advances
+``/_sandbox/advance`` by a few minutes to send it).
 """
 
 from __future__ import annotations

@@ -129,6 +129,9 @@ def test_disputes_end_in_their_expected_status(scenario: dict, live: SandboxServ
         found = api.get(f"{base}/disputes", params={"payment_id": p["id"]}).json()["data"]
         if d["outcome"] == "retrieval":
             assert found == []  # a retrieval request is no dispute (and happens 2 min after now)
+            requests.post(f"{base}/_sandbox/advance", json={"hours": 0.05, "payments_per_hour": 0})
+            with live.world.lock:
+                assert [r.payment_id for r in live.world.retrievals.values()] == [p["id"]]
             continue
         assert [x["status"] for x in found] == [d["expected"]["final_status"]]
 

@@ -11,12 +11,15 @@ trigger left. The run never relies on its `conf`: it always takes every unproces
 | task | does | writes |
 |---|---|---|
 | `apply_events` | batches of unprocessed events (oldest first) through the status state machine; `GET /payments/{id}` once per payment per run where events are missing or contradict each other; resolves the FreshPortal order; events are marked processed in the same transaction | `stg_payment_status`, `ops_payment_declines`, `sync_status_outbox` |
-| `push_statuses` | newest waiting outbox version per order -> `PUT /v1/orders/{id}/payment` with `sequence` = version; 409 = superseded; FreshPortal down = waits with backoff | `sync_status_outbox` |
+| `push_statuses` | newest waiting outbox version per order -> `PUT /v1/orders/{id}/payment` with `sequence` = version (and the dispute's `chargeback` signal); 409 = superseded; FreshPortal down = waits with backoff | `sync_status_outbox` |
+| `deadline_notes` | open disputes whose evidence is due within `evidence_deadline_warning_days` -> one note on the order (stable `external_ref`, listed first) and a WARNING line | FreshPortal notes |
 
-Precedence rules, the merge argument and the outbox: `docs/status-machine.md`.
+Precedence rules, the merge argument and the outbox: `docs/status-machine.md`; disputes, the
+chargeback signal and the notes: `docs/chargebacks.md`.
 
 **Settings**: params `settings` (`EventsSettings`, e.g. `{"batch_size": 200, "time_budget_seconds": 120}`)
-and `push_settings` (`PushSettings`, e.g. `{"max_orders": 500}`). The sidecar's hints
+`push_settings` (`PushSettings`, e.g. `{"max_orders": 500}`) and `chargeback_settings`
+(`ChargebackSettings`, e.g. `{"evidence_deadline_warning_days": 5}`). The sidecar's hints
 (`triggered_by`, `reason`, `pending_events`, `newest_received_at`) are logged only.
 
 **Failure**: a Checkout.com or FreshPortal 4xx (credentials, a refused write), a status missing
@@ -68,6 +71,7 @@ NO_RETRY_ON_CLIENT_ERRORS = no_retry_on_permanent_errors(
     params={
         "settings": Param({}, type="object", description="Overrides of EventsSettings"),
         "push_settings": Param({}, type="object", description="Overrides of PushSettings"),
+        "chargeback_settings": Param({}, type="object", description="Overrides of ChargebackSettings"),
         # The sidecar's conf hints (triggered_by, reason, pending_events, newest_received_at) are
         # deliberately not declared: undeclared conf keys pass unvalidated, so a change in what
         # the sidecar sends can never make a run fail. They are logged, never relied on.
@@ -88,7 +92,15 @@ def checkout_events():
 
         return run(params, run_id)
 
-    apply_events() >> push_statuses()
+    @task
+    def deadline_notes(params=None, run_id=None):
+        from events_tasks import deadline_notes as run
+
+        return run(params, run_id)
+
+    applied = apply_events()
+    applied >> push_statuses()
+    applied >> deadline_notes()
 
 
 checkout_events()

@@ -73,3 +73,24 @@ def push_statuses(params: dict[str, Any] | None, run_id: str | None) -> dict[str
     out = result.as_dict()
     out["api_calls"] = client.stats.snapshot()
     return out
+
+
+def deadline_notes(params: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
+    """Notes on orders whose dispute evidence is due soon (docs/chargebacks.md)."""
+    from checkout_freshportal.sync.chargebacks import service as chargebacks
+    from checkout_freshportal.sync.chargebacks.settings import ChargebackSettings
+
+    from freshportal_hook import FreshPortalHook
+    from warehouse_hook import WarehouseHook
+
+    params = params or {}
+    settings = ChargebackSettings.load(params.get("chargeback_settings") or None)
+    client = FreshPortalHook().get_conn()
+    engine = WarehouseHook().get_engine()
+    try:
+        result = chargebacks.raise_deadline_notes(client, engine, settings)
+    finally:
+        engine.dispose()
+    out = result.as_dict()
+    out["api_calls"] = client.stats.snapshot()
+    return out

@@ -3,7 +3,9 @@
 One row per ``(order_id, version)`` in ``sync_status_outbox``; ``status_push`` delivers the
 newest. A row is queued only when the payload of the order's governing payment changes
 (ignoring the informational ``status_changed_at``), so a re-applied event queues nothing.
-Runs inside the transaction that applied the events (docs/status-machine.md).
+Runs inside the transaction that applied the events (docs/status-machine.md). A dispute adds
+its ``chargeback`` signal (:mod:`..chargebacks.signal`, docs/chargebacks.md); the key is absent
+when there is none, so payloads queued before the signal existed compare equal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.sync.chargebacks.signal import chargeback_signal
+from checkout_freshportal.sync.chargebacks.signal import material as material_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.status.mapping import PaymentSummary, governing_payment, refund_state
 from checkout_freshportal.timeutil import format_ts
@@ -44,15 +48,26 @@ _VOLATILE_KEYS = frozenset({"status_changed_at"})
 def _material_payload(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if payload is None:
         return None
-    return {k: v for k, v in payload.items() if k not in _VOLATILE_KEYS}
+    out = {k: v for k, v in payload.items() if k not in _VOLATILE_KEYS}
+    if "chargeback" in out:
+        out["chargeback"] = material_signal(out["chargeback"])
+    return out
 
 
-def refresh_outbox(conn: Connection, order_ids: Iterable[str], *, run_id: str | None, now: datetime) -> int:
+def refresh_outbox(
+    conn: Connection,
+    order_ids: Iterable[str],
+    *,
+    run_id: str | None,
+    now: datetime,
+    retrievals: Mapping[str, Mapping[str, Any]] | None = None,
+) -> int:
     """For each order: pick the payment that speaks for it, and queue a write if that changed.
 
     The version is per order: one more than the highest of our outbox versions and the
     ``sequence`` FreshPortal reports holding (``stg_orders.payment_sequence``), so a rebuilt
     warehouse still writes above what FreshPortal has. Runs inside the caller's transaction.
+    ``retrievals``: retrieval-request signals of this run by payment id (they have no table).
     """
     added = 0
     for order_id in sorted(set(order_ids)):
@@ -61,6 +76,9 @@ def refresh_outbox(conn: Connection, order_ids: Iterable[str], *, run_id: str | 
             continue
         payload = _payload_of(row)
         last = store.last_outbox(conn, order_id)
+        signal = chargeback_signal(conn, row, last[1] if last is not None else None, retrievals)
+        if signal is not None:
+            payload["chargeback"] = signal
         if last is not None and _material_payload(last[1]) == _material_payload(payload):
             continue
         version = max(last[0] if last is not None else 0, store.freshportal_sequence(conn, order_id)) + 1

@@ -44,6 +44,9 @@ from checkout_freshportal.checkout.errors import (
 )
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
 from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.sync.chargebacks import disputes as chargeback_disputes
+from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
+from checkout_freshportal.sync.chargebacks.signal import retrieval_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
 from checkout_freshportal.sync.events.settings import EventsSettings
@@ -51,10 +54,7 @@ from checkout_freshportal.sync.events.status_rows import Stored, load_stored, st
 from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
 from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event
-from checkout_freshportal.sync.status.mapping import (
-    StatusMapping,
-    freshportal_status,
-)
+from checkout_freshportal.sync.status.mapping import StatusMapping, freshportal_status
 from checkout_freshportal.timeutil import format_ts, utcnow
 from checkout_freshportal.warehouse.errors import is_data_error
 
@@ -88,6 +88,8 @@ class ApplyResult:
     truth_not_found: int = 0
     truth_failed: int = 0
     declines_logged: int = 0
+    disputes_staged: int = 0  # stg_disputes rows added or changed by dispute webhooks
+    dispute_details_fetched: int = 0  # GET /disputes/{id}: a webhook lacked what the order shows
     outbox_rows: int = 0
     orders_resolved_late: int = 0  # payments whose order was found after their status
     unresolved_payments: int = 0  # payments touched this run still without an order
@@ -112,6 +114,8 @@ class _Event:
     attempts: int
     fact: Fact | None
     decline: DeclineRecord | None
+    dispute: dict[str, Any] | None = None  # the stg_disputes row a dispute webhook states
+    retrieval: dict[str, Any] | None = None  # the order's signal of a retrieval request
 
 
 @dataclass
@@ -128,6 +132,8 @@ class _Run:
     fetched: set[str] = field(default_factory=set)  # GET /payments/{id} at most once per payment per run
     unresolved: set[str] = field(default_factory=set)  # payments of this run without a FreshPortal order
     touched: dict[str, tuple[str, ...]] = field(default_factory=dict)  # payment id -> its problems
+    disputes_fetched: set[str] = field(default_factory=set)  # GET /disputes/{id} at most once per run
+    dispute_details: dict[str, dict[str, Any]] = field(default_factory=dict)  # dispute id -> details
 
 
 # ============================================================================ entry point
@@ -204,6 +210,8 @@ def _parse(row: Mapping[str, Any]) -> _Event:
         attempts=int(row["process_attempts"] or 0),
         fact=fact_from_event(env.id, env.type, at, data),
         decline=decline_from_event(env.id, env.type, at, data),
+        dispute=chargeback_disputes.row_of_event(env.type, at, data),
+        retrieval=retrieval_signal(env.type, at, data),
     )
 
 
@@ -247,6 +255,7 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
     events, poison = _parse_batch(batch)
     by_payment = _by_payment(events)
     snapshots, deferred = _fetch_truth(run, by_payment)
+    _fetch_dispute_details(run, events, deferred)
     before = _checkpoint(run)
     try:
         touched = _write(run, events, by_payment, snapshots, deferred, poison)
@@ -274,7 +283,7 @@ def _write(
     ts = run.now()
     with run.engine.begin() as conn:
         store.lock(conn)
-        touched = _write_status(conn, run, by_payment, snapshots, deferred, ts)
+        touched = _write_status(conn, run, by_payment, snapshots, deferred, ts, _kept(events, deferred))
         store.mark_processed(conn, [e.event_id for e in events if _payment_of(e) not in deferred], ts)
         for pid, reason in deferred.items():
             store.mark_deferred(conn, [e.event_id for e in by_payment[pid]], reason)
@@ -385,8 +394,12 @@ def _write_status(
     snapshots: Mapping[str, Mapping[str, Any]],
     deferred: Mapping[str, str],
     ts: datetime,
+    applied: Sequence[_Event] = (),
 ) -> list[tuple[str, Derivation]]:
-    """Status rows, declines and outbox rows of one batch, inside the caller's transaction."""
+    """Status rows, declines, disputes and outbox rows of one batch, inside the caller's transaction.
+
+    ``applied``: the events written now (disputes and retrieval requests are staged from them).
+    """
     stored = load_stored(conn, sorted(by_payment))
     changed_orders: set[str] = set()
     rows: list[dict[str, Any]] = []
@@ -418,8 +431,32 @@ def _write_status(
                 changed_orders.add(order_id)
     store.upsert_status(conn, rows, ts)
     run.result.declines_logged += store.log_declines(conn, declines.values(), ts)
-    run.result.outbox_rows += refresh_outbox(conn, changed_orders, run_id=run.run_id, now=ts)
+    staged, retrievals, dispute_orders = chargeback_staging.stage(
+        conn,
+        [e.dispute for e in applied if e.dispute is not None],
+        [e.retrieval for e in applied if e.retrieval is not None],
+        run.dispute_details,
+        ts,
+    )
+    run.result.disputes_staged += staged
+    run.result.outbox_rows += refresh_outbox(
+        conn, changed_orders | dispute_orders, run_id=run.run_id, now=ts, retrievals=retrievals
+    )
     return touched
+
+
+def _kept(events: Sequence[_Event], deferred: Mapping[str, str]) -> list[_Event]:
+    return [e for e in events if _payment_of(e) not in deferred]
+
+
+def _fetch_dispute_details(run: _Run, events: Sequence[_Event], deferred: Mapping[str, str]) -> None:
+    """``GET /disputes/{id}`` where the webhooks leave the order's signal short (docs/chargebacks.md)."""
+    if not run.settings.fetch_truth:
+        return
+    rows = [e.dispute for e in _kept(events, deferred) if e.dispute is not None]
+    found = chargeback_staging.fetch_for(run.checkout, run.engine, rows, run.disputes_fetched)
+    run.dispute_details.update(found)
+    run.result.dispute_details_fetched += len(found)
 
 
 def _count(

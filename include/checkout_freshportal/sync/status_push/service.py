@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.errors import PermanentError
+from checkout_freshportal.freshportal.chargebacks import Chargeback
 from checkout_freshportal.freshportal.errors import (
     AuthenticationError,
     ConflictError,
@@ -211,6 +212,24 @@ def _update_for(engine: Engine, row: sa.RowMapping) -> PaymentStatusUpdate:
         payout_reference=kept["payout_reference"],
         status_changed_at=parse_ts(changed_at) if changed_at else None,
         sequence=int(row["version"]),
+        chargeback=_chargeback_of(payload.get("chargeback")),
+    )
+
+
+def _chargeback_of(signal: Any) -> Chargeback | None:
+    """The outbox's chargeback signal (docs/chargebacks.md) as the client's model; None clears it."""
+    if not isinstance(signal, dict):
+        return None
+    deadline, updated = signal.get("evidence_required_by"), signal.get("updated_at")
+    return Chargeback(
+        dispute_id=signal["dispute_id"],
+        amount_minor=int(signal["amount_minor"]),
+        currency=signal["currency"],
+        status=signal["status"],
+        category=signal.get("category"),
+        reason_code=signal.get("reason_code"),
+        evidence_required_by=parse_ts(deadline) if deadline else None,
+        updated_at=parse_ts(updated) if updated else None,
     )
 
 

@@ -132,9 +132,12 @@ def executed(world: RefundWorld) -> Counter[str]:
 
 
 @pytest.fixture
-def refund_world(migrated_warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RefundWorld]:
+def refund_world(
+    request: pytest.FixtureRequest, migrated_warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RefundWorld]:
+    """``indirect`` parametrisation gives the FreshPortal orders (default: DEFAULT_ORDERS)."""
     monkeypatch.delenv("CFP_FRESHPORTAL_MAPPING", raising=False)
-    orders = getattr(refund_world, "orders", None)
+    orders = getattr(request, "param", None)
     engine = make_engine(migrated_warehouse_url)
     upgrade(engine)
     receiver = StoringReceiver(engine)

@@ -156,8 +156,13 @@ def recover_in_doubt(run: RefundRun) -> None:
             )
             if i.attempted_at is None or i.attempted_at <= cutoff
         ]
+    window_start = run.ctx.clock() - run.settings.idempotency_window
     for intent in todo:
         assert intent.payment_id is not None
+        if intent.first_attempted_at is not None and intent.first_attempted_at < window_start:
+            # The key no longer makes a resend safe on its own: the lookup below decides.
+            log.warning("intent %s in doubt past the idempotency window", intent.intent_id)
+            run.ctx.counts["in_doubt_past_window"] += 1
         try:
             actions = run.cko.get_payment_actions(intent.payment_id)
         except cko_errors.CheckoutError as exc:

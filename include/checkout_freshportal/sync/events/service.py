@@ -46,6 +46,7 @@ from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_enve
 from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.sync.chargebacks import disputes as chargeback_disputes
 from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
+from checkout_freshportal.sync.chargebacks import sweep as chargeback_sweep
 from checkout_freshportal.sync.chargebacks.signal import retrieval_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
@@ -172,6 +173,7 @@ def apply_events(
         result.batches += 1
         result.events_read += len(batch)
         _apply_batch(run, batch)
+    _apply_swept_disputes(run)
     _resolve_late_orders(run)
     _surface_poison(engine, result)
     log.info(
@@ -507,6 +509,20 @@ def _payment_of(e: _Event) -> str | None:
 
 
 # ============================================================================ end of a run
+
+
+def _apply_swept_disputes(run: _Run) -> None:
+    """Disputes only the sweep has seen into their payments' status (docs/chargebacks.md)."""
+    ts = run.now()
+    with run.engine.begin() as conn:
+        store.lock(conn)
+        facts, newest = chargeback_sweep.swept_facts(conn)
+        by_payment: dict[str, list[_Event]] = defaultdict(list)
+        for f in facts:
+            by_payment[f.payment_id].append(_Event(f.fact_id, f.kind, ts, 0, f, None))
+        if by_payment:
+            _write_status(conn, run, by_payment, {}, {}, ts)
+        chargeback_sweep.advance(conn, newest, run.run_id)
 
 
 def _resolve_late_orders(run: _Run) -> None:

@@ -24,8 +24,9 @@ from cb_fixtures import (
 
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync.chargebacks.signal import RETRIEVAL_STATUS
+from checkout_freshportal.warehouse import schema
 
-from events_fixtures import checkout_sandbox, migrated, register_workflow
+from events_fixtures import checkout_sandbox, migrated, register_workflow, rows
 
 AMOUNT = 10_000
 SUBMITTED = ["dispute_evidence_submitted", "dispute_evidence_acknowledged_by_scheme"]
@@ -109,6 +110,8 @@ def test_lifecycle_ends_in_the_right_signal_in_any_order(migrated_warehouse_url,
         # reversed and each twice: nothing the order shows changes, so no version is added
         apply_each(engine, [b for b in reversed(played.bodies) for _ in range(2)])
         assert outbox(engine, played.order_id) == in_order
+        (staged,) = rows(engine, schema.stg_disputes, "dispute_id")
+        assert staged["status"] == final  # the late, less advanced webhooks moved nothing back
         stored = push_and_read(engine, world, played.order_id)
     finally:
         engine.dispose()

@@ -13,12 +13,23 @@ from settings_helpers import SOURCES, load
 from checkout_freshportal.errors import is_permanent
 from checkout_freshportal.settings_base import NOT_SETTINGS, SettingsError
 from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
+from checkout_freshportal.sync.captures.settings import CaptureSettings
+from checkout_freshportal.sync.chargebacks.settings import ChargebackSettings
 from checkout_freshportal.sync.events.settings import EventsSettings
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.sync.payment_links.settings import PaymentRequestSettings
+from checkout_freshportal.sync.refunds.settings import RefundSettings
 from checkout_freshportal.sync.status_push.settings import PushSettings
 
-GROUPS = (IngestSettings, PaymentRequestSettings, EventsSettings, PushSettings)
+GROUPS = (
+    IngestSettings,
+    PaymentRequestSettings,
+    EventsSettings,
+    PushSettings,
+    RefundSettings,
+    CaptureSettings,
+    ChargebackSettings,
+)
 
 
 # -- unknown keys ------------------------------------------------------------------------------
@@ -32,6 +43,9 @@ GROUPS = (IngestSettings, PaymentRequestSettings, EventsSettings, PushSettings)
         (PaymentRequestSettings, "payment-request"),
         (EventsSettings, "events"),
         (PushSettings, "push"),
+        (RefundSettings, "refunds"),
+        (CaptureSettings, "captures"),
+        (ChargebackSettings, "chargebacks"),
     ],
 )
 def test_unknown_key_is_refused_with_the_known_keys(

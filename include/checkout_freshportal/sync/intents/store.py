@@ -29,7 +29,7 @@ VOID = "void"
 CAPTURE = "capture"
 KINDS = (REFUND, VOID, CAPTURE)
 
-# States (docs/refunds.md#states).
+# States (docs/refunds.md#exactly-once).
 PENDING = "pending"  # written; nothing sent yet (or provably not processed)
 SENDING = "sending"  # claimed; the POST may be on its way: from here on, never a blind new request
 ACCEPTED = "accepted"  # 202 recorded with its action id; the outcome comes later

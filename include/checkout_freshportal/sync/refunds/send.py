@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -50,11 +51,29 @@ def poster(run: RefundRun, intent: MoneyIntent, kind: str, payment_id: str) -> e
 
 
 def send_pending(run: RefundRun) -> None:
-    """Validate and send every pending request (bounded per run); one bad request blocks nobody."""
+    """Validate and send every pending request (bounded per run); one bad request blocks nobody.
+
+    ``concurrency`` requests are in flight at once: one request is two round trips and three
+    commits, so a single thread leaves most of the account's write limit unused. Each intent is
+    claimed by compare-and-set, so the threads can never send one twice. A failure every request
+    would hit (401) stops the run once the requests already in flight have finished.
+    """
     with run.ctx.engine.connect() as conn:
         todo = store.in_states(conn, [store.PENDING], kinds=KINDS, limit=run.settings.max_requests_per_run)
-    for intent in todo:
-        run.ctx.counts[_send_one(run, intent)] += 1
+    workers = min(run.settings.concurrency, len(todo))
+    if workers <= 1:
+        for intent in todo:
+            run.ctx.counts[_send_one(run, intent)] += 1
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refunds") as pool:
+        futures = [pool.submit(_send_one, run, intent) for intent in todo]
+        try:
+            for future in futures:
+                run.ctx.counts[future.result()] += 1  # counted here: one thread touches the Counter
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _send_one(run: RefundRun, intent: MoneyIntent) -> str:
@@ -106,7 +125,7 @@ def _reject(run: RefundRun, intent: MoneyIntent, rejection: Rejection, *, paymen
 
 def _duplicate(run: RefundRun, intent: MoneyIntent) -> Rejection | None:
     """An earlier live request of the same order, amount, currency and reason, made within the
-    window: FreshPortal's non-idempotent create made two (docs/refunds.md#duplicates)."""
+    window: FreshPortal's non-idempotent create made two (docs/refunds.md#reason-codes)."""
     window = run.settings.duplicate_window
     if window <= timedelta(0) or intent.requested_at is None:
         return None

@@ -38,6 +38,10 @@ class RefundSettings(TypedSettings):
     # Checkout.com's idempotency window (24 h in sandbox and production). Past it the key no
     # longer protects a resend; the action lookup before every resend still does.
     idempotency_window: Duration = timedelta(hours=24)
+    # Requests validated and sent at once. One request is two round trips and three commits;
+    # a single thread uses about half of a 100 writes/s account limit (make bench, refunds).
+    # The client paces every thread together, so more threads never exceed the account's limit.
+    concurrency: Annotated[int, BeforeValidator(bounded_int(1, 32))] = 4
     # Work bounds per run; the rest waits for the next run (every few minutes).
     max_requests_per_run: PositiveInt = 500
     max_writebacks_per_run: PositiveInt = 1000

@@ -146,9 +146,7 @@ def _one_run(n: int) -> dict[str, Any]:
             upgrade(engine)
             ids = _setup(cko_sb, fp_sb, engine, n)
             fp = FreshPortalClient(FreshPortalSettings(base_url=fp_sb.base_url, api_key=fp_sb.api_key))
-            settings = RefundSettings(
-                max_requests_per_run=n, max_writebacks_per_run=2 * n, concurrency=CONCURRENCY
-            )
+            settings = RefundSettings(max_requests_per_run=n, max_writebacks_per_run=2 * n)
             service.run_step("pull", fp=fp, cko=None, engine=engine, settings=settings)
             baseline = _baseline(cko_sb, ids[: max(300, n // 3)])
             _limits(cko_sb, LIMIT)  # both windows start empty again

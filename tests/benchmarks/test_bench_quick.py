@@ -23,3 +23,15 @@ def test_report_staging_benchmark_runs(pg_server_url: str) -> None:
 def test_harness_discovers_and_filters() -> None:
     assert "report_staging" in run.discover()
     assert run.main(["--only", "nope", "--no-save"]) == 2
+
+
+@pytest.mark.postgres
+def test_refunds_benchmark_runs(pg_server_url: str) -> None:
+    """Sanity only: every request was executed and each cost at least one read and one write."""
+    from . import bench_refunds
+
+    result = bench_refunds._one_run(40)
+    assert result["accepted"] == 40
+    assert result["writes_per_refund"] >= 1.0
+    assert result["reads_per_refund"] >= 1.0
+    assert result["refunds_per_s"] > 0

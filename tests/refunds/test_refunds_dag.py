@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from refunds_fixtures import RefundWorld, executed
@@ -20,6 +26,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 _DATES = (datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=i) for i in itertools.count())
 FAST = {"in_doubt_after_seconds": 0, "outcome_timeout_seconds": 0}
+SCRIPT = Path(__file__).resolve().parent / "concurrent_dag_run.py"
 
 
 def run_dag(dag, settings=None):
@@ -66,3 +73,46 @@ def test_dag_refunds_once_answers_every_request_and_a_rerun_sends_nothing(dagbag
     again = run_dag(dag)
     assert again.state == "success", _states(again)
     assert executed(w) == {"FP-400001": 1, "FP-400006": 0}
+
+
+@pytest.mark.parametrize("warehouse_kind", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_dag_runs_started_at_the_same_moment_refund_each_request_once(
+    airflow_db: str, wired: RefundWorld, tmp_path: Path
+) -> None:
+    """Two processes, each running the whole DAG (its own Airflow home), released together on
+    one PostgreSQL warehouse. ``in_doubt_after`` is 0, so each run also tries to "recover" what
+    the other is sending at that moment: the claims and the idempotency key must hold."""
+    w = wired
+    numbers = ["FP-400001", "FP-400002", "FP-400005", "FP-400008"]
+    for n in numbers:
+        w.pay(n, 4000)
+    w.settle()
+    for n in numbers:
+        w.request_refund(n, 1000)
+        w.request_refund(n, 700, reason="second")
+    go = tmp_path / "go"
+    procs = []
+    for i in range(2):
+        home = tmp_path / f"airflow-{i}"
+        shutil.copytree(airflow_db, home)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        }
+        argv = [sys.executable, str(SCRIPT), str(tmp_path / f"ready-{i}"), str(go), str(i), json.dumps(FAST)]
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(2)):
+        assert time.monotonic() < deadline, "the DAG runs never got ready"
+        assert all(p.poll() is None for p in procs), [p.communicate()[0][-3000:] for p in procs]
+        time.sleep(0.05)
+    go.touch()
+    outputs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in procs]
+    for p, out in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, out[-3000:]
+    for _ in range(3):  # the outcomes that arrived after the two runs
+        w.settle()
+        w.run()
+    assert executed(w) == {n: 2 for n in numbers}
+    assert {i["state"] for i in w.intents().values()} == {"succeeded"}

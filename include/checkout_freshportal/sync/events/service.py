@@ -29,9 +29,9 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -43,68 +43,29 @@ from checkout_freshportal.checkout.errors import (
     ServerError,
 )
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
-from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.sync.chargebacks import disputes as chargeback_disputes
 from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
 from checkout_freshportal.sync.chargebacks import sweep as chargeback_sweep
 from checkout_freshportal.sync.chargebacks.signal import retrieval_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
+from checkout_freshportal.sync.events.result import (
+    LIST_LIMIT,
+    ApplyResult,
+    PaymentReader,
+    StatusMappingError,
+    surface_poison,
+)
 from checkout_freshportal.sync.events.settings import EventsSettings
 from checkout_freshportal.sync.events.status_rows import Stored, load_stored, status_row, with_snapshot
 from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event
 from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
 from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event
 from checkout_freshportal.sync.status.mapping import StatusMapping, freshportal_status
-from checkout_freshportal.timeutil import format_ts, utcnow
+from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse.errors import is_data_error
 
 log = logging.getLogger(__name__)
-
-#: How many ids/rows a result lists (the counts are always complete).
-LIST_LIMIT = 20
-
-
-class PaymentReader(Protocol):
-    """The part of ``CheckoutClient`` this use case needs."""
-
-    def get_payment(self, payment_id: str) -> Mapping[str, Any]: ...
-
-
-class StatusMappingError(PermanentError, RuntimeError):
-    """A derived status the tenant mapping does not cover; the rest of the run was applied (permanent)."""
-
-
-@dataclass
-class ApplyResult:
-    batches: int = 0
-    events_read: int = 0
-    events_applied: int = 0
-    events_ignored: int = 0  # parsed, but about no payment status (e.g. retrieval requests)
-    events_deferred: int = 0  # kept for the next run: their payment needed the API, which failed
-    events_made_poison: int = 0  # unparseable here although the sidecar stored them as valid
-    payments_touched: int = 0
-    payments_changed: int = 0  # version moved
-    truth_fetched: int = 0
-    truth_not_found: int = 0
-    truth_failed: int = 0
-    declines_logged: int = 0
-    disputes_staged: int = 0  # stg_disputes rows added or changed by dispute webhooks
-    dispute_details_fetched: int = 0  # GET /disputes/{id}: a webhook lacked what the order shows
-    outbox_rows: int = 0
-    orders_resolved_late: int = 0  # payments whose order was found after their status
-    unresolved_payments: int = 0  # payments touched this run still without an order
-    unresolved_total: int = 0  # every payment without an order (outbox waits for them)
-    unresolved_sample: list[str] = field(default_factory=list)
-    payments_with_problems: int = 0
-    problems_sample: list[dict[str, Any]] = field(default_factory=list)
-    unmapped: list[str] = field(default_factory=list)
-    poison_count: int = 0
-    poison: list[dict[str, Any]] = field(default_factory=list)
-    budget_exhausted: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -175,7 +136,7 @@ def apply_events(
         _apply_batch(run, batch)
     _apply_swept_disputes(run)
     _resolve_late_orders(run)
-    _surface_poison(engine, result)
+    surface_poison(engine, result)
     log.info(
         "events applied: %d in %d batch(es), %d payment(s) changed, %d outbox row(s), %d deferred, "
         "%d poison waiting",
@@ -548,18 +509,4 @@ def _resolve_late_orders(run: _Run) -> None:
         log.info(
             "%d payment(s) of this run have no FreshPortal order yet; their status waits in the outbox",
             len(run.unresolved),
-        )
-
-
-def _surface_poison(engine: Engine, result: ApplyResult) -> None:
-    result.poison_count, rows = store.waiting_poison(engine, LIST_LIMIT)
-    result.poison = [
-        {"event_id": r["event_id"], "received_at": format_ts(r["received_at"]), "reason": r["poison_reason"]}
-        for r in rows
-    ]
-    if result.poison_count:
-        log.warning(
-            "%d poison event(s) are not applied (oldest: %s); see docs/status-machine.md",
-            result.poison_count,
-            result.poison[0]["event_id"] if result.poison else "?",
         )

@@ -167,8 +167,10 @@ def test_mix_counts(n: int) -> None:
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_the_shared_scenario_drives_the_live_stack_end_to_end(tmp_path: Path) -> None:
-    """make demo's second half on a small scenario: links, customers, webhooks, sidecar, DAG, FreshPortal."""
+    """make demo's second half on a small scenario: links, customers, webhooks, sidecar, DAG, FreshPortal;
+    then the money cases: disputes, refunds and captures, each checked against its expectation."""
     from cfp_dev.demo.flow import run_flow
+    from cfp_dev.demo.money import run_money
     from cfp_dev.demo.stack import DemoStack
     from checkout_freshportal.warehouse.migrate import upgrade
 
@@ -184,8 +186,17 @@ def test_the_shared_scenario_drives_the_live_stack_end_to_end(tmp_path: Path) ->
         stack.start_sidecar()
         stack.wait_airflow()
         ok = run_flow(stack, scenario, out=lines.append)
+        flow_last = lines[-1]
+        money_ok = run_money(stack, scenario, out=lines.append)
     finally:
         stack.stop()
     assert ok, "\n".join(lines)
-    assert "every order shows the status the scenario expects" in lines[-1]
+    assert money_ok, "\n".join(lines)
+    assert "every order shows the status the scenario expects" in flow_last
+    assert "every refund, dispute and release ends as the scenario expects" in lines[-1]
+    money_lines = [line for line in lines if line.startswith("FP-9")]
+    money = scenario["freshportal"]
+    cases = len(money["refund_requests"]) + len(scenario["demo"]["money"]["disputes"])
+    assert len(money_lines) == cases + len(money["fulfilment_releases"])
+    assert all(line.endswith("yes") for line in money_lines), "\n".join(lines)
     assert stack.signature_key not in (tmp_path / "logs" / "sidecar.log").read_text()

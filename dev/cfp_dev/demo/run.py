@@ -10,9 +10,12 @@ and every Connection in its environment, and the webhook sidecar. Then:
    prints what landed beside what the scenario holds;
 2. **near real time** (``flow``): payment links for the open orders, simulated customers
    paying, signed webhooks -> sidecar -> ``checkout_events`` -> FreshPortal, and the
-   FreshPortal payment-status distribution beside the scenario's expected one.
+   FreshPortal payment-status distribution beside the scenario's expected one;
+3. **money** (``money``): the scenario's disputes played as webhooks, ``freshportal_refunds``
+   and ``freshportal_captures`` triggered until every request and release is answered, and
+   each outcome beside the one the scenario expects.
 
-Exit status 0 only if both agree. Docs: docs/demo.md.
+Exit status 0 only if all three agree. Docs: docs/demo.md.
 """
 
 from __future__ import annotations
@@ -58,8 +61,13 @@ def _print_comparison(rows: list[dict[str, Any]]) -> None:
     print("(money in major units of each currency, to the minor unit; report amounts to 8 decimals)")
 
 
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISMATCH"
+
+
 def run_demo(seed: int = 42, keep_running: bool = False) -> int:
     from cfp_dev.demo.flow import run_flow
+    from cfp_dev.demo.money import run_money
     from cfp_dev.sandbox.shared_scenario import build_shared_scenario, write_scenario
     from checkout_freshportal.warehouse.engine import make_engine
 
@@ -131,10 +139,15 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
         )
         print("\n[demo] near real time: orders -> payment links -> customers pay -> webhooks -> FreshPortal")
         flow_ok = run_flow(stack, scenario)
+        money_ok = True
+        if scenario["demo"].get("money"):
+            print("\n[demo] refunds, disputes and captures: FreshPortal requests -> Checkout.com -> answers")
+            money_ok = run_money(stack, scenario)
+        every = ok and flow_ok and money_ok
         print(
-            f"\n[demo] {'both jobs agree with the scenario' if ok and flow_ok else 'MISMATCH'} "
-            f"(ingestion {'ok' if ok else 'MISMATCH'}, payment status {'ok' if flow_ok else 'MISMATCH'}) "
-            f"in {time.monotonic() - started:.0f}s"
+            f"\n[demo] {'every job agrees with the scenario' if every else 'MISMATCH'} "
+            f"(ingestion {_verdict(ok)}, payment status {_verdict(flow_ok)}, "
+            f"refunds/disputes/captures {_verdict(money_ok)}) in {time.monotonic() - started:.0f}s"
         )
         if keep_running:
             print(
@@ -143,7 +156,7 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
             )
             while True:
                 time.sleep(3600)
-        return 0 if ok and flow_ok else 1
+        return 0 if every else 1
     except KeyboardInterrupt:
         return 130
     finally:

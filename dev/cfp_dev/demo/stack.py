@@ -339,6 +339,8 @@ class DemoStack:
             "CFP_INGEST_SCHEDULE": "none",
             "CFP_PAYMENT_REQUESTS_SCHEDULE": "none",
             "CFP_EVENTS_SCHEDULE": "none",
+            "CFP_REFUNDS_SCHEDULE": "none",
+            "CFP_CAPTURES_SCHEDULE": "none",
             **connection_env(self.checkout_url, self.freshportal_url),
         }
         env.update(self.airflow_env)

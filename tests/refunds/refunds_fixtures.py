@@ -42,6 +42,7 @@ from events_fixtures import (
     register_workflow,
     session,
     wait_for_deliveries,
+    wait_until,
 )
 
 
@@ -84,6 +85,17 @@ class RefundWorld:
         assert r.status_code == 200, r.text
         return [a for a in r.json() if a.get("type") == action_type]
 
+    def wait_event(self, event_type: str, count: int = 1) -> None:
+        """Until ``count`` webhooks of ``event_type`` are stored (an action lands after a delay)."""
+        t = schema.raw_webhook_events
+
+        def stored() -> bool:
+            with self.engine.connect() as conn:
+                q = sa.select(sa.func.count()).where(t.c.event_type == event_type)
+                return int(conn.execute(q).scalar_one()) >= count
+
+        wait_until(stored, what=f"{count} {event_type} webhook(s)")
+
     def settle(self) -> None:
         """Every due webhook delivered and stored (the simulator's clock runs fast)."""
         wait_for_deliveries(self.cko_sb, self.receiver)
@@ -97,9 +109,11 @@ class RefundWorld:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
+    def fp_requests_state(self) -> dict[str, Any]:
+        return dict(requests.get(f"{self.fp_sb.base_url}/_sandbox/state", timeout=10).json())
+
     def fp_requests(self) -> dict[str, dict[str, Any]]:
-        state = requests.get(f"{self.fp_sb.base_url}/_sandbox/state", timeout=10).json()
-        return {str(r["id"]): r for r in state["refund_requests"]}
+        return {str(r["id"]): r for r in self.fp_requests_state()["refund_requests"]}
 
     # ------------------------------------------------------------------ the sync
     def run(self, settings: RefundSettings | None = None, **kwargs: Any) -> list[dict[str, Any]]:

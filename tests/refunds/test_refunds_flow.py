@@ -41,7 +41,7 @@ def test_every_case_gets_its_outcome_and_only_valid_ones_move_money(refund_world
         f"{w.cko_sb.base_url}/payments/{w.payments['FP-400003']}/refunds", json={"amount": 2000}
     )
     assert dashboard.status_code == 202, dashboard.text
-    w.settle()
+    w.wait_event("payment_refunded")  # landed: Checkout.com's balances show it
     full = w.request_refund("FP-400001", 10000)
     part1 = w.request_refund("FP-400002", 2000)
     part2 = w.request_refund("FP-400002", 1500, reason="late_delivery")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from refunds_fixtures import RefundWorld, executed, fast_settings
 
@@ -86,7 +87,6 @@ def test_released_intent_is_not_resent_blind_after_the_idempotency_window(refund
     cko = ProcessedThenRateLimited(w.cko)
     _run(w, cko)
     assert cko.fired == 1
-    assert w.intents()[rid]["state"] == store.PENDING
     w.settle()
     w.cko_sb.state.clock.advance(timedelta(hours=25))  # e.g. an outage or a paused DAG
     for _ in range(3):
@@ -181,3 +181,26 @@ def test_a_stale_runner_cannot_release_a_newer_claim(migrated_warehouse_url: str
         assert state == store.ACCEPTED
     finally:
         engine.dispose()
+
+
+def test_a_request_edited_before_execution_refunds_the_edited_amount(refund_world: RefundWorld) -> None:
+    """pull.py:80 ``store.insert`` is ON CONFLICT DO NOTHING: a pending request whose amount was
+    changed in FreshPortal (new ``version``) keeps the amount first seen. The refund moves the
+    old amount, and the answer (refunded > requested) is then refused by FreshPortal (422),
+    given up (writeback.py:61) and never lands on the request."""
+    w = refund_world
+    pid = w.pay("FP-400001", 10000)
+    w.settle()
+    rid = w.request_refund("FP-400001", 5000)
+    s = fast_settings()
+    service.run_step("pull", fp=w.fp, cko=w.cko, engine=w.engine, settings=s)
+    r = requests.patch(
+        f"{w.fp_sb.base_url}/_sandbox/refund-requests/{rid}", json={"amount_minor": 3000}, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    for _ in range(4):
+        w.settle()
+        w.run()
+    amounts = [a["amount"] for a in w.actions(pid, "Refund")]
+    assert amounts == [3000]
+    assert w.fp_requests()[rid]["status"] == "refunded"

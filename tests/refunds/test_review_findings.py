@@ -204,3 +204,15 @@ def test_a_request_edited_before_execution_refunds_the_edited_amount(refund_worl
     amounts = [a["amount"] for a in w.actions(pid, "Refund")]
     assert amounts == [3000]
     assert w.fp_requests()[rid]["status"] == "refunded"
+
+
+@pytest.mark.airflow
+def test_outcomes_and_in_doubt_recovery_do_not_depend_on_the_feed(dagbag: Any) -> None:
+    """dags/freshportal_refunds.py:103 chains pull >> execute >> resolve with the default
+    ``all_success``: one malformed request in the FreshPortal feed (the page parse raises
+    DataError, permanent, no retry) or a failed execute (RefundsRefused after any 4xx) skips
+    resolve_outcomes, so accepted refunds get no outcome and in-doubt intents are not recovered
+    for as long as the feed stays broken. Only write_back runs ``all_done``."""
+    dag = dagbag.get_dag("freshportal_refunds")
+    assert dag.get_task("execute_refunds").trigger_rule != "all_success"
+    assert dag.get_task("resolve_outcomes").trigger_rule != "all_success"

@@ -85,7 +85,17 @@ def _send_one(run: CaptureRun, intent: MoneyIntent) -> str:
     if blocked is not None:
         log.info("capture %s waits: %s", safe(intent.request_key), blocked)
         return "waiting"
-    payment, by_reference = find_payment(run.cko, run.ctx.engine, intent)
+    if intent.attempts > 0 and intent.payment_id is not None:
+        return _resume(run, intent, intent.payment_id)
+    try:
+        payment, by_reference = find_payment(run.cko, run.ctx.engine, intent)
+    except cko_errors.AuthenticationError:
+        raise  # every release would hit it: stop the run
+    except cko_errors.CheckoutError as exc:
+        # A read failed after the client's retries: this release waits for the next run; the
+        # others are still served (nothing was sent, the intent stays pending).
+        run.ctx.deferred.append(f"{intent.request_key}: payment unreadable: {execute.describe(exc)}")
+        return "deferred_lookup"
     if by_reference:
         run.ctx.counts["payment_looked_up_by_reference"] += 1
     payment_id = str(payment["id"]) if payment is not None and payment.get("id") else None
@@ -109,6 +119,32 @@ def _send_one(run: CaptureRun, intent: MoneyIntent) -> str:
     assert payment_id is not None
     return execute.send(
         run.ctx, intent, kind=CAPTURE, payment_id=payment_id, post=poster(run, intent, payment_id)
+    )
+
+
+def _resume(run: CaptureRun, intent: MoneyIntent, payment_id: str) -> str:
+    """A pending intent that was sent before: a later attempt of the client's retries was
+    answered 429 (or never connected), which released it, but an earlier attempt may have been
+    processed. Validating it again would see its own capture in the balance and reject it, so
+    it is resolved like an intent in doubt instead: its action looked up by reference, and only
+    if absent sent again under the same idempotency key (a replay if it was processed after
+    all); Checkout.com refuses it (``refused_by_checkout``) if the payment can no longer take it.
+    """
+    try:
+        actions = run.cko.get_payment_actions(payment_id)
+    except cko_errors.AuthenticationError:
+        raise
+    except cko_errors.CheckoutError as exc:
+        run.ctx.deferred.append(f"{intent.request_key}: actions unreadable: {execute.describe(exc)}")
+        return "deferred_lookup"
+    now = run.ctx.clock()
+    with run.ctx.engine.begin() as conn:
+        if not store.claim(conn, intent, kind=CAPTURE, payment_id=payment_id, now=now, run_id=run.ctx.run_id):
+            return "raced"
+        claimed = store.get(conn, intent.intent_id)
+    assert claimed is not None
+    return "resumed_" + execute.recover(
+        run.ctx, claimed, actions=actions, post=poster(run, intent, payment_id)
     )
 
 

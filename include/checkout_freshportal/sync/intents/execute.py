@@ -101,7 +101,7 @@ def _post_and_record(ctx: Context, intent: MoneyIntent, post: Post) -> str:
     action_id = answer.get("action_id")
     if not isinstance(action_id, str) or not action_id:
         with ctx.engine.begin() as conn:
-            store.record_in_doubt(conn, intent.intent_id, "202 without an action id", now=ctx.clock())
+            store.record_in_doubt(conn, intent, "202 without an action id", now=ctx.clock())
         ctx.deferred.append(f"{intent.kind} {intent.request_key}: 202 without an action id")
         return "in_doubt"
     with ctx.engine.begin() as conn:
@@ -114,8 +114,16 @@ def _post_and_record(ctx: Context, intent: MoneyIntent, post: Post) -> str:
 
 
 def _post_failed(ctx: Context, intent: MoneyIntent, exc: cko_errors.CheckoutError) -> str:
-    """Refused: failed with its codes, nothing exists. Not sent: released. Fatal: released and
-    raised. Anything else may have been processed: in doubt, resolved by :func:`recover`."""
+    """A 4xx refusal: failed with its codes, nothing exists. Anything else stays in doubt.
+
+    The client retries inside one call, so the error seen here is the *last* attempt's: a 429
+    or a refused connection after a first attempt that Checkout.com processed (its answer lost
+    to a 5xx or a timeout) would read as "never sent". For money that reading is not safe, so
+    no failure except a refusal releases a claimed intent: it stays ``sending``, and
+    :func:`recover` looks for its action before anything is sent again. A refusal cannot follow
+    a processed attempt: under the same key Checkout.com replays the stored 2xx. A failure
+    every request would hit (401) is recorded the same way, then stops the run.
+    """
     now = ctx.clock()
     what = describe(exc)
     disposition = classify(exc, item_refusals=ITEM_REFUSALS)
@@ -123,17 +131,13 @@ def _post_failed(ctx: Context, intent: MoneyIntent, exc: cko_errors.CheckoutErro
     with ctx.engine.begin() as conn:
         if disposition is Disposition.REFUSED:
             store.record_failed(conn, intent, code="refused_by_checkout", error=what, now=now)
-        elif disposition in (Disposition.NOT_SENT, Disposition.FATAL):
-            store.release(conn, intent.intent_id, what, now=now)
         else:
-            store.record_in_doubt(conn, intent.intent_id, what, now=now)
+            store.record_in_doubt(conn, intent, f"{disposition}: {what}", now=now)
     if disposition is Disposition.FATAL:
         raise exc
     if disposition is Disposition.REFUSED:
         ctx.refused.append(line)
         return "refused"
     ctx.deferred.append(line)
-    if disposition is Disposition.NOT_SENT:
-        return "deferred"
     log.warning("intent %s is in doubt after %s", intent.intent_id, what)
     return "in_doubt"

@@ -32,6 +32,7 @@ KINDS = (REFUND, VOID, CAPTURE)
 # States (docs/refunds.md#exactly-once).
 PENDING = "pending"  # written; nothing sent yet (or provably not processed)
 SENDING = "sending"  # claimed; the POST may be on its way: from here on, never a blind new request
+# (a failed POST other than a 4xx refusal leaves it here, "in doubt", until its action is found)
 ACCEPTED = "accepted"  # 202 recorded with its action id; the outcome comes later
 SUCCEEDED = "succeeded"
 DECLINED = "declined"  # Checkout.com processed and declined it (response code and summary kept)
@@ -172,6 +173,33 @@ def insert(
     return stored, result.rowcount == 1
 
 
+def amend_pending(
+    conn: Connection,
+    intent: MoneyIntent,
+    *,
+    amount_minor: int,
+    currency: str,
+    fp_version: int | None,
+    requested_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """The request changed in FreshPortal before anything was sent: the intent follows it.
+
+    Only a never-attempted ``pending`` intent (its key has never reached Checkout.com, so the
+    new amount cannot meet a stored answer for the old one); once sent, the request stands.
+    """
+    return _update(
+        conn,
+        intent.intent_id,
+        [T.c.state == PENDING, T.c.attempts == 0],
+        amount_minor=amount_minor,
+        currency=currency,
+        fp_version=fp_version,
+        requested_at=requested_at,
+        updated_at=now,
+    )
+
+
 def _update(
     conn: Connection, intent_id: str, where: Iterable[sa.ColumnElement[bool]] = (), **values: Any
 ) -> bool:
@@ -271,11 +299,15 @@ def record_rejected(
 
 
 def record_failed(conn: Connection, intent: MoneyIntent, *, code: str, error: str, now: datetime) -> bool:
-    """Checkout.com refused the request with a 4xx: nothing exists, nothing to resend."""
+    """Checkout.com refused the request with a 4xx: nothing exists, nothing to resend.
+
+    ``intent`` is the claimed snapshot: only the latest attempt may settle the row (an older
+    attempt's late answer must not overrule a newer claim that is in flight).
+    """
     return _update(
         conn,
         intent.intent_id,
-        [T.c.state == SENDING],
+        [T.c.state == SENDING, T.c.attempts == intent.attempts],
         state=FAILED,
         reason_code=code,
         reason_text=_short(error),
@@ -285,17 +317,16 @@ def record_failed(conn: Connection, intent: MoneyIntent, *, code: str, error: st
     )
 
 
-def release(conn: Connection, intent_id: str, error: str, *, now: datetime) -> bool:
-    """Back to ``pending``: the request provably never reached Checkout.com (429, no connection)."""
+def record_in_doubt(conn: Connection, intent: MoneyIntent, error: str, *, now: datetime) -> bool:
+    """The POST may have been processed: stays ``sending``; resolved by a lookup, then a resend
+    under the same key only if no action was found (:func:`..execute.recover`). Only the latest
+    attempt writes: a newer claim may be in flight."""
     return _update(
-        conn, intent_id, [T.c.state == SENDING], state=PENDING, last_error=_short(error), updated_at=now
-    )
-
-
-def record_in_doubt(conn: Connection, intent_id: str, error: str, *, now: datetime) -> bool:
-    """The POST may have been processed: stays ``sending``; resolved by a lookup or a resend."""
-    return _update(
-        conn, intent_id, [T.c.state == SENDING], last_error=_short("in_doubt: " + error), updated_at=now
+        conn,
+        intent.intent_id,
+        [T.c.state == SENDING, T.c.attempts == intent.attempts],
+        last_error=_short("in_doubt: " + error),
+        updated_at=now,
     )
 
 

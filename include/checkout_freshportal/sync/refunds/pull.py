@@ -77,7 +77,7 @@ def land_requests(
     for r in newest.values():
         key = request_key(r.refund_request_id)
         if r.state == ACTIONABLE:
-            _, inserted = store.insert(
+            stored, inserted = store.insert(
                 conn,
                 kind=store.REFUND,
                 request_key=key,
@@ -91,6 +91,8 @@ def land_requests(
                 run_id=run_id,
             )
             counts["new_requests" if inserted else "seen_again"] += 1
+            if not inserted and (stored.amount_minor, stored.currency) != (r.amount_minor, r.currency):
+                counts[_amend(conn, stored, r, now)] += 1
         elif r.state in WITHDRAWN:
             intent = store.by_request(conn, key)
             if intent is not None and intent.state == store.PENDING:
@@ -104,6 +106,26 @@ def land_requests(
                 )
                 counts["withdrawn_too_late"] += 1
     return counts
+
+
+def _amend(conn: Connection, intent: store.MoneyIntent, r: RefundRequest, now: datetime) -> str:
+    """An edited request: the intent follows it while nothing was sent; after that it stands."""
+    if store.amend_pending(
+        conn,
+        intent,
+        amount_minor=r.amount_minor,
+        currency=r.currency,
+        fp_version=r.version,
+        requested_at=r.requested_at,
+        now=now,
+    ):
+        return "amended"
+    log.warning(
+        "refund request %s changed in FreshPortal after it was sent (%s): the sent amount stands",
+        safe(r.refund_request_id),
+        intent.state,
+    )
+    return "changed_too_late"
 
 
 def pull_requests(

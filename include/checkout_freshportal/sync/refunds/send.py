@@ -80,19 +80,14 @@ def _send_one(run: RefundRun, intent: MoneyIntent) -> str:
     rejection = validate.check_amount(intent.amount_minor, intent.currency) or _duplicate(run, intent)
     if rejection is not None:
         return _reject(run, intent, rejection, payment_id=None)
-    with run.ctx.engine.connect() as conn:
-        candidates = warehouse_candidates(
-            conn, order_id=intent.order_id, order_number=intent.order_number, currency=intent.currency
-        )
-    if not candidates:
-        candidates = api_candidates(run.cko, intent.order_number, intent.currency)
-        run.ctx.counts["payment_looked_up_by_reference"] += 1
-    payment: Mapping[str, Any] | None = None
-    if candidates:
-        try:
-            payment = run.cko.get_payment(candidates[0])
-        except cko_errors.NotFoundError:
-            payment = None
+    try:
+        payment = _payment_of(run, intent)
+    except cko_errors.AuthenticationError:
+        raise  # every request would hit it: stop the run
+    except cko_errors.CheckoutError as exc:  # nothing was sent: the next run validates again
+        what = execute.describe(exc)
+        run.ctx.deferred.append(f"{intent.kind} {intent.request_key}: payment unreadable: {what}")
+        return "deferred_payment_unreadable"
     decision = validate.decide(
         amount_minor=intent.amount_minor,
         currency=intent.currency,
@@ -110,6 +105,23 @@ def _send_one(run: RefundRun, intent: MoneyIntent) -> str:
         payment_id=payment_id,
         post=poster(run, intent, decision.kind, payment_id),
     )
+
+
+def _payment_of(run: RefundRun, intent: MoneyIntent) -> Mapping[str, Any] | None:
+    """The best candidate payment as Checkout.com knows it now (None: there is none)."""
+    with run.ctx.engine.connect() as conn:
+        candidates = warehouse_candidates(
+            conn, order_id=intent.order_id, order_number=intent.order_number, currency=intent.currency
+        )
+    if not candidates:
+        candidates = api_candidates(run.cko, intent.order_number, intent.currency)
+        run.ctx.counts["payment_looked_up_by_reference"] += 1
+    if not candidates:
+        return None
+    try:
+        return run.cko.get_payment(candidates[0])
+    except cko_errors.NotFoundError:
+        return None
 
 
 def _reject(run: RefundRun, intent: MoneyIntent, rejection: Rejection, *, payment_id: str | None) -> str:

@@ -144,3 +144,34 @@ def test_release_beyond_the_capturable_amount_is_rejected_without_a_call(world: 
     assert note.external_ref == external_ref(store.MoneyIntent(**intent), "failed")
     assert "80.00 EUR" in note.text
     assert "50.00 EUR" in note.text
+
+
+def test_two_runs_at_the_same_moment_capture_each_release_once(world: World) -> None:
+    import threading
+
+    pays = {n: world.authorise(n, 10_000) for n in ("FP-400001", "FP-400002", "FP-400003", "FP-400004")}
+    for n in pays:
+        world.release(n, 3_000, complete=False)
+        world.release(n, 7_000, complete=True)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        try:
+            barrier.wait()
+            world.sync()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    world.sync()
+    world.sync()
+    for n, pay in pays.items():
+        assert sorted(c["amount"] for c in world.captures(pay)) == [3_000, 7_000], n
+        assert len(world.notes(n)) == 2, n
+    assert {i["state"] for i in world.intents().values()} == {store.SUCCEEDED}

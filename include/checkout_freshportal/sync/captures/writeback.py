@@ -5,13 +5,19 @@ captured (always; ``payment_exception``, the reason code first) and for a captur
 (``note_on_success``; ``payment_info``). Notes are not idempotent in FreshPortal, so each is
 created through :meth:`FreshPortalClient.create_note` with the stable external ref
 ``cfp-capture:<release id>:<status>``: it looks before it posts and after every failed post,
-so a write whose answer was lost, a rerun or a crash never makes a second note. ``processing``
+so a write whose answer was lost, a rerun or a crash never makes a second note; two runs at the
+same moment would both look before either posts, so a note is first claimed on the intent row
+(compare-and-set on ``writeback_attempts``) and only the winner writes it. ``processing``
 (accepted, outcome to come) and the silent codes (auto-capture channel) write nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from checkout_freshportal.freshportal import errors as fp_errors
 from checkout_freshportal.money import format_major
@@ -20,7 +26,9 @@ from checkout_freshportal.sync.captures.pull import release_id_of
 from checkout_freshportal.sync.captures.runner import CaptureRun
 from checkout_freshportal.sync.captures.send import KINDS
 from checkout_freshportal.sync.intents import execute, store
+from checkout_freshportal.sync.intents.guarded import guarded_update
 from checkout_freshportal.sync.intents.store import MoneyIntent
+from checkout_freshportal.warehouse import schema
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,23 @@ def note_of(intent: MoneyIntent, *, note_on_success: bool) -> tuple[str, str] | 
     return text[:MAX_NOTE], CATEGORY_FAILED
 
 
+def claim_writeback(conn: Connection, intent: MoneyIntent, *, now: datetime) -> bool:
+    """This runner writes the answer the snapshot saw; a concurrent runner's claim fails."""
+    t = schema.sync_money_intents
+    return guarded_update(
+        conn,
+        t,
+        t.c.intent_id == intent.intent_id,
+        [
+            t.c.writeback_attempts == intent.writeback_attempts,
+            t.c.writeback_status == intent.writeback_status,
+            sa.or_(t.c.written_back_status.is_(None), t.c.written_back_status != intent.writeback_status),
+        ],
+        writeback_attempts=intent.writeback_attempts + 1,
+        updated_at=now,
+    )
+
+
 def write_back(run: CaptureRun) -> None:
     with run.ctx.engine.connect() as conn:
         due = store.writeback_due(conn, kinds=KINDS, limit=run.settings.max_writebacks_per_run)
@@ -70,6 +95,10 @@ def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
     status = intent.writeback_status
     assert status is not None
     note = note_of(intent, note_on_success=run.settings.note_on_success)
+    if note is not None:
+        with run.ctx.engine.begin() as conn:
+            if not claim_writeback(conn, intent, now=run.ctx.clock()):
+                return "raced"
     run.ctx.checkpoint("before_writeback", intent.intent_id)
     if note is not None:
         text, category = note

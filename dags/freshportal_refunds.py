@@ -81,19 +81,20 @@ def freshportal_refunds():
 
         return run_step("pull", params, run_id)
 
-    @task(outlets=[MONEY_INTENTS])
+    # The money steps never wait on the feed: a FreshPortal outage or an unreadable page must
+    # not stop in-doubt recovery, outcomes or answers of requests already pulled.
+    @task(outlets=[MONEY_INTENTS], trigger_rule="all_done")
     def execute_refunds(params=None, run_id=None):
         from refund_tasks import run_step
 
         return run_step("execute", params, run_id)
 
-    @task(outlets=[MONEY_INTENTS, OPS_PAYMENT_DECLINES])
+    @task(outlets=[MONEY_INTENTS, OPS_PAYMENT_DECLINES], trigger_rule="all_done")
     def resolve_outcomes(params=None, run_id=None):
         from refund_tasks import run_step
 
         return run_step("resolve", params, run_id)
 
-    # Runs even when an earlier task failed: answers already known still reach FreshPortal.
     @task(outlets=[MONEY_INTENTS], trigger_rule="all_done")
     def write_back_outcomes(params=None, run_id=None):
         from refund_tasks import run_step

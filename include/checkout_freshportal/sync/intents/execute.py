@@ -9,6 +9,7 @@ only sends again -- under the same idempotency key -- when it is not there.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,12 @@ def _no_checkpoint(point: str, intent_id: str) -> None:
 
 @dataclass
 class Context:
-    """What one run shares: the warehouse, the clock, and where per-intent outcomes are counted."""
+    """What one run shares: the warehouse, the clock, and where per-intent outcomes are counted.
+
+    Worker threads share it: :meth:`count` and the two lists are safe to use from any thread.
+    ``answered_refusals`` maps a Checkout.com error code to our reason code for refusals that
+    are an ordinary answer (a balance another request used up in the meantime), not a fault.
+    """
 
     engine: Engine
     clock: Callable[[], datetime]
@@ -45,14 +51,21 @@ class Context:
     counts: Counter[str] = field(default_factory=Counter)
     refused: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    answered_refusals: Mapping[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[name] += n
 
 
 Post = Callable[[], Mapping[str, Any]]
 
 
 def describe(exc: BaseException) -> str:
-    """Class and message (method, path, status, codes, request id; never a body)."""
-    return f"{type(exc).__name__}: {exc}"[: store.MAX_TEXT]
+    """Class and message (method, path, status, codes, request id; never a body), escaped: the
+    codes and ids come from the other side."""
+    return safe(f"{type(exc).__name__}: {exc}", limit=store.MAX_TEXT)
 
 
 def send(ctx: Context, intent: MoneyIntent, *, kind: str, payment_id: str, post: Post) -> str:
@@ -77,7 +90,7 @@ def recover(ctx: Context, intent: MoneyIntent, *, actions: Iterable[Mapping[str,
         with ctx.engine.begin() as conn:
             store.record_accepted(conn, intent, action_id=found, now=ctx.clock())
         log.warning("intent %s: in doubt, found its action %s; recorded", intent.intent_id, safe(found))
-        ctx.counts["recovered"] += 1
+        ctx.count("recovered")
         return "recovered"
     now = ctx.clock()
     with ctx.engine.begin() as conn:
@@ -87,7 +100,7 @@ def recover(ctx: Context, intent: MoneyIntent, *, actions: Iterable[Mapping[str,
             return "raced"
         claimed = store.get(conn, intent.intent_id)
     assert claimed is not None
-    ctx.counts["resent"] += 1
+    ctx.count("resent")
     return _post_and_record(ctx, claimed, post)
 
 
@@ -128,13 +141,17 @@ def _post_failed(ctx: Context, intent: MoneyIntent, exc: cko_errors.CheckoutErro
     what = describe(exc)
     disposition = classify(exc, item_refusals=ITEM_REFUSALS)
     line = f"{intent.kind} {intent.request_key} ({intent.intent_id}): {what}"
+    answered = next((ctx.answered_refusals[c] for c in exc.error_codes if c in ctx.answered_refusals), None)
     with ctx.engine.begin() as conn:
         if disposition is Disposition.REFUSED:
-            store.record_failed(conn, intent, code="refused_by_checkout", error=what, now=now)
+            code = answered or "refused_by_checkout"
+            store.record_failed(conn, intent, code=code, error=what, now=now)
         else:
             store.record_in_doubt(conn, intent, f"{disposition}: {what}", now=now)
     if disposition is Disposition.FATAL:
         raise exc
+    if disposition is Disposition.REFUSED and answered is not None:
+        return f"refused_{answered}"  # answered like a validation failure; not a fault
     if disposition is Disposition.REFUSED:
         ctx.refused.append(line)
         return "refused"

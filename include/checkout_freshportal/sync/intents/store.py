@@ -344,9 +344,12 @@ def cancel(conn: Connection, intent: MoneyIntent, *, reason: str, now: datetime)
 
 
 def record_written_back(conn: Connection, intent_id: str, status: str, *, now: datetime) -> bool:
+    """``status`` reached FreshPortal. Guarded: if a newer status became due meanwhile, the row
+    stays due and the next write-back sends that one (a stale writer never hides it)."""
     return _update(
         conn,
         intent_id,
+        [T.c.writeback_status == status],
         written_back_status=status,
         written_back_at=now,
         writeback_attempts=T.c.writeback_attempts + 1,
@@ -364,11 +367,16 @@ def count_writeback_attempt(conn: Connection, intent_id: str, error: str, *, now
     )
 
 
-def give_up_writeback(conn: Connection, intent_id: str, error: str, *, now: datetime) -> bool:
-    """FreshPortal refused the answer (withdrawn, unknown, invalid): stop retrying, keep why."""
+def give_up_writeback(
+    conn: Connection, intent_id: str, error: str, *, now: datetime, status: str | None = None
+) -> bool:
+    """FreshPortal refused the answer ``status`` (withdrawn, unknown, invalid): stop retrying
+    it, keep why. With ``status``, guarded like :func:`record_written_back`: a newer status that
+    became due meanwhile is still sent."""
     return _update(
         conn,
         intent_id,
+        [T.c.writeback_status == status] if status is not None else [],
         writeback_status=None,
         writeback_attempts=T.c.writeback_attempts + 1,
         last_error=_short("writeback_refused: " + error),

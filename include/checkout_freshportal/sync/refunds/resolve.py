@@ -32,7 +32,7 @@ def resolve_outcomes(run: RefundRun) -> None:
         if outcome is None and intent.accepted_at is not None and intent.accepted_at <= late:
             outcome = _from_actions(run, intent)
         if outcome is None:
-            run.ctx.counts["awaiting_outcome"] += 1
+            run.ctx.count("awaiting_outcome")
             continue
         record(run, intent, outcome)
 
@@ -46,7 +46,7 @@ def _from_actions(run: RefundRun, intent: MoneyIntent) -> Outcome | None:
         return None
     outcome = outcomes.from_actions(actions, intent)
     if outcome is None:
-        run.ctx.counts["outcome_not_in_actions_yet"] += 1
+        run.ctx.count("outcome_not_in_actions_yet")
     return outcome
 
 
@@ -69,5 +69,5 @@ def record(run: RefundRun, intent: MoneyIntent, outcome: Outcome) -> None:
             log_declines(conn, [decline], now)
     if done:
         what = "succeeded" if outcome.succeeded else "declined"
-        run.ctx.counts[f"{intent.kind}_{what}"] += 1
+        run.ctx.count(f"{intent.kind}_{what}")
         log.info("%s %s %s (from %s)", intent.kind, intent.intent_id, what, outcome.source)

@@ -63,13 +63,13 @@ def send_pending(run: RefundRun) -> None:
     workers = min(run.settings.concurrency, len(todo))
     if workers <= 1:
         for intent in todo:
-            run.ctx.counts[_send_one(run, intent)] += 1
+            run.ctx.count(_send_one(run, intent))
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refunds") as pool:
         futures = [pool.submit(_send_one, run, intent) for intent in todo]
         try:
             for future in futures:
-                run.ctx.counts[future.result()] += 1  # counted here: one thread touches the Counter
+                run.ctx.count(future.result())
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -115,7 +115,7 @@ def _payment_of(run: RefundRun, intent: MoneyIntent) -> Mapping[str, Any] | None
         )
     if not candidates:
         candidates = api_candidates(run.cko, intent.order_number, intent.currency)
-        run.ctx.counts["payment_looked_up_by_reference"] += 1
+        run.ctx.count("payment_looked_up_by_reference")
     if not candidates:
         return None
     try:
@@ -162,7 +162,7 @@ def _duplicate(run: RefundRun, intent: MoneyIntent) -> Rejection | None:
                 r.c.requested_at.is_not(None),
             )
         ).all()
-    dead = (store.REJECTED, store.CANCELLED, store.FAILED)
+    dead = (store.REJECTED, store.CANCELLED, store.FAILED, store.DECLINED)  # a retry is no duplicate
     for other_id, other_at, other_state in rows:
         if other_state in dead or abs(other_at - intent.requested_at) > window:
             continue
@@ -193,14 +193,14 @@ def recover_in_doubt(run: RefundRun) -> None:
         if intent.first_attempted_at is not None and intent.first_attempted_at < window_start:
             # The key no longer makes a resend safe on its own: the lookup below decides.
             log.warning("intent %s in doubt past the idempotency window", intent.intent_id)
-            run.ctx.counts["in_doubt_past_window"] += 1
+            run.ctx.count("in_doubt_past_window")
         try:
             actions = run.cko.get_payment_actions(intent.payment_id)
         except cko_errors.CheckoutError as exc:
             run.ctx.deferred.append(
                 f"{intent.request_key}: in doubt, actions unreadable: {execute.describe(exc)}"
             )
-            run.ctx.counts["in_doubt_unresolved"] += 1
+            run.ctx.count("in_doubt_unresolved")
             continue
         post = poster(run, intent, intent.kind, intent.payment_id)
-        run.ctx.counts["in_doubt_" + execute.recover(run.ctx, intent, actions=actions, post=post)] += 1
+        run.ctx.count("in_doubt_" + execute.recover(run.ctx, intent, actions=actions, post=post))

@@ -27,14 +27,17 @@ class RefundSettings(TypedSettings):
     # actions once (webhooks usually arrive within seconds; a lost one must not leave the
     # request "processing" forever).
     outcome_timeout: Duration = timedelta(minutes=10)
-    # A request left "sending" (crash, 5xx, timeout) this long ago is resolved: its action is
-    # looked up by reference and, only if absent, sent again under the same idempotency key.
-    # Longer than one POST with its retries, so a run never resends what another is sending.
-    in_doubt_after: Duration = timedelta(minutes=2)
-    # FreshPortal's create is not idempotent: a double click makes two requests. A second one
-    # for the same order, amount, currency and reason within this window is rejected as
-    # ``duplicate_request`` (0 turns the check off).
-    duplicate_window: Duration = timedelta(minutes=10)
+    # A request left "sending" (crash, 5xx, timeout, 429) this long ago is resolved: its action
+    # is looked up by reference and, only if absent, sent again under the same idempotency key.
+    # Longer than one POST with all its retries (6 attempts x 60 s read timeout + backoff, about
+    # 7 min with the default client), so a run rarely resends what another is still sending --
+    # and if it does, the shared key makes Checkout.com answer 409 or replay the first answer.
+    in_doubt_after: Duration = timedelta(minutes=10)
+    # FreshPortal's create is not idempotent: a double click or a resent form makes two
+    # requests seconds apart. A second one for the same order, amount, currency and reason
+    # within this window is rejected as ``duplicate_request`` (0 turns the check off). Short,
+    # because two real partial refunds of the same amount and reason are possible too.
+    duplicate_window: Duration = timedelta(minutes=2)
     # Checkout.com's idempotency window (24 h in sandbox and production). Past it the key no
     # longer protects a resend; the action lookup before every resend still does.
     idempotency_window: Duration = timedelta(hours=24)

@@ -11,6 +11,7 @@ import logging
 
 from checkout_freshportal.freshportal import errors as fp_errors
 from checkout_freshportal.freshportal.models import RefundOutcome
+from checkout_freshportal.logsafe import safe
 from checkout_freshportal.sync.intents import execute, store
 from checkout_freshportal.sync.intents.store import MoneyIntent
 from checkout_freshportal.sync.refunds.runner import RefundRun
@@ -47,7 +48,7 @@ def write_back(run: RefundRun) -> None:
     with run.ctx.engine.connect() as conn:
         due = store.writeback_due(conn, kinds=KINDS, limit=run.settings.max_writebacks_per_run)
     for intent in due:
-        run.ctx.counts[_write_one(run, intent)] += 1
+        run.ctx.count(_write_one(run, intent))
 
 
 def _write_one(run: RefundRun, intent: MoneyIntent) -> str:
@@ -60,13 +61,16 @@ def _write_one(run: RefundRun, intent: MoneyIntent) -> str:
         raise
     except (fp_errors.ConflictError, fp_errors.NotFoundError, fp_errors.ValidationError) as exc:
         with run.ctx.engine.begin() as conn:
-            store.give_up_writeback(conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock())
-        run.ctx.refused.append(f"refund request {refund_request_id}: answer refused: {execute.describe(exc)}")
+            store.give_up_writeback(
+                conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), status=outcome.status
+            )
+        what = execute.describe(exc)
+        run.ctx.refused.append(f"refund request {safe(refund_request_id)}: answer refused: {what}")
         return "writeback_refused"
     except fp_errors.FreshPortalError as exc:
         with run.ctx.engine.begin() as conn:
             store.count_writeback_attempt(conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock())
-        run.ctx.deferred.append(f"refund request {refund_request_id}: {execute.describe(exc)}")
+        run.ctx.deferred.append(f"refund request {safe(refund_request_id)}: {execute.describe(exc)}")
         return "writeback_deferred"
     with run.ctx.engine.begin() as conn:
         store.record_written_back(conn, intent.intent_id, outcome.status, now=run.ctx.clock())

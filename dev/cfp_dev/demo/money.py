@@ -88,9 +88,9 @@ def payment_ids(stack: DemoStack, references: list[str]) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ 1. disputes
-def play_disputes(stack: DemoStack, scenario: dict[str, Any], pids: dict[str, str]) -> int:
-    """Send each scenario dispute's lifecycle as webhooks now; the number of events sent."""
-    sent = 0
+def play_disputes(stack: DemoStack, scenario: dict[str, Any], pids: dict[str, str]) -> tuple[int, int]:
+    """Send each scenario dispute's lifecycle as webhooks now; (events sent, disputes played)."""
+    sent, played = 0, 0
     with stack.checkout_session() as s:
         for case in scenario["demo"]["money"]["disputes"]:
             final = case["expected"]["final_status"]
@@ -100,12 +100,13 @@ def play_disputes(stack: DemoStack, scenario: dict[str, Any], pids: dict[str, st
             r = s.get(f"{stack.checkout_url}/disputes", params={"payment_id": pid}, timeout=30)
             r.raise_for_status()
             for dispute in r.json()["data"]:
+                played += 1
                 for event in LIFECYCLE[final]:
                     _admin(stack, "POST", f"/disputes/{dispute['id']}/events", json={"event": event})
                     _advance(stack, 0.001)  # a few simulated seconds between the events
                     sent += 1
     _advance(stack, 0.05)  # past the retrieval request planned 2 minutes after the scenario's now
-    return sent
+    return sent, played
 
 
 # ------------------------------------------------------------------------------ 2./3. DAG runs
@@ -348,9 +349,9 @@ def run_money(stack: DemoStack, scenario: dict[str, Any], *, out: Printer = prin
     money = scenario["demo"]["money"]
     started = time.monotonic()
     pids = payment_ids(stack, list(money["orders"]))
-    sent = play_disputes(stack, scenario, pids)
+    sent, played = play_disputes(stack, scenario, pids)
     out(
-        f"[demo] disputes: {sent} dispute events played on {len(money['disputes']) - 1} disputes, "
+        f"[demo] disputes: {sent} dispute events played on {played} disputes, "
         "clock advanced past the retrieval request"
     )
     refunds_done = run_until(

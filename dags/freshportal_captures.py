@@ -24,8 +24,9 @@ the same idempotency key. Notes are looked up by external ref before they are po
 `{"manual_capture_channels": ["pc_..."], "capture_all_authorised": false}`.
 
 **Failure**: a capture Checkout.com refused (403/422), or a note FreshPortal refused, fails the
-task without retry after every other release was served; `write_back_notes` runs anyway, so
-the notes of what is already known reach the orders. 429/5xx/timeouts are retried. Connections: `freshportal_default`,
+task without retry after every other release was served, and the run fails; the notes are
+written by the next run (a refused capture is final, so it does not fail again). 429/5xx/timeouts
+are retried. Connections: `freshportal_default`,
 `checkout_default`, optional `cfp_warehouse`. Runbook: `docs/captures.md`.
 """
 
@@ -91,8 +92,10 @@ def freshportal_captures():
 
         return run_step("resolve", params, run_id)
 
-    # Runs even when an earlier task failed: outcomes already known still reach the orders.
-    @task(outlets=[MONEY_INTENTS], trigger_rule="all_done")
+    # Default trigger rule on purpose: with "all_done" this leaf would succeed after a failed
+    # execute_captures and Airflow would mark the run successful (it judges a run by its
+    # leaves). Notes not written because of a failed run are written by the next run.
+    @task(outlets=[MONEY_INTENTS])
     def write_back_notes(params=None, run_id=None):
         from capture_tasks import run_step
 

@@ -54,7 +54,9 @@ def test_dag_shape(dagbag) -> None:
     order = ["pull_releases", "execute_captures", "resolve_outcomes", "write_back_notes"]
     for up, down in itertools.pairwise(order):
         assert dag.get_task(down).upstream_task_ids == {up}
-    assert dag.get_task("write_back_notes").trigger_rule == "all_done"
+    # A failed capture step must fail the run: the leaf keeps the default trigger rule.
+    assert dag.get_task("write_back_notes").trigger_rule == "all_success"
+    assert {t.task_id for t in dag.leaves} == {"write_back_notes"}
     assert set(dag.params.keys()) == {"settings"}
 
 

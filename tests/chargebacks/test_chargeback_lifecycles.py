@@ -16,6 +16,7 @@ from cb_fixtures import (
     Played,
     World,
     apply_each,
+    checkout_of,
     fresh_warehouse,
     outbox,
     push_and_read,
@@ -48,7 +49,9 @@ LIFECYCLES: dict[str, tuple[list[str], str, str]] = {
     "arbitration_won": ([*TO_ARBITRATION, "dispute_arbitration_won"], "arbitration_won", "paid"),
     "arbitration_lost": ([*TO_ARBITRATION, "dispute_arbitration_lost"], "arbitration_lost", "chargeback"),
 }
-ORDER_IDS = {name: str(960001 + i) for i, name in enumerate([*LIFECYCLES, "retrieval", "steps"])}
+ORDER_IDS = {
+    name: str(960001 + i) for i, name in enumerate([*LIFECYCLES, "retrieval", "steps", "retrieval_only"])
+}
 _PLAYED: dict[str, Played] = {}
 
 
@@ -221,3 +224,26 @@ def test_retrieval_request_then_chargeback(migrated_warehouse_url, world) -> Non
     assert shown["status"] == "chargeback"
     assert (shown["chargeback"]["dispute_id"], shown["chargeback"]["status"]) == (did, "lost")
     assert (shown["chargeback"]["category"], shown["chargeback"]["reason_code"]) == ("general", "13.1")
+
+
+def test_retrieval_request_on_a_payment_the_warehouse_never_saw(migrated_warehouse_url, world) -> None:
+    """The payment was captured before go-live (no event of it ever arrived): the retrieval
+    request alone makes the use case read it once, resolve its order, and show the signal."""
+    order_id = ORDER_IDS["retrieval_only"]
+    pid = world.captured_payment(order_id, AMOUNT)
+    rid = world.retrieval(pid)
+    played = world.played(order_id, pid, (rid,))
+    retrieval_only = [b for b in played.bodies if b"request_for_information_received" in b]
+    assert len(retrieval_only) == 1
+    _reset(world, order_id)
+    engine = fresh_warehouse(migrated_warehouse_url, played, AMOUNT)
+    cko = checkout_of(world)
+    try:
+        results = apply_each(engine, retrieval_only, checkout=cko)
+        assert results[0].truth_fetched == 1, results[0].as_dict()
+        shown = push_and_read(engine, world, order_id)
+    finally:
+        cko.close()
+        engine.dispose()
+    assert shown["status"] == "paid", shown
+    assert (shown["chargeback"]["dispute_id"], shown["chargeback"]["status"]) == (rid, RETRIEVAL_STATUS)

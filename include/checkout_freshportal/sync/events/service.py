@@ -322,7 +322,12 @@ def _fetch_truth(
     want = [
         pid
         for pid, evs in by_payment.items()
-        if pid not in run.fetched and _fold(stored.get(pid), pid, evs).derive().needs_truth
+        if pid not in run.fetched
+        and (
+            _fold(stored.get(pid), pid, evs).derive().needs_truth
+            # known only through a retrieval request: no fact would ever give it a status row
+            or (pid not in stored and all(e.fact is None and e.decline is None for e in evs))
+        )
     ]
     snapshots: dict[str, Mapping[str, Any]] = {}
     deferred: dict[str, str] = {}
@@ -466,7 +471,11 @@ def _fp_status(
 def _payment_of(e: _Event) -> str | None:
     if e.fact is not None:
         return e.fact.payment_id
-    return e.decline.payment_id if e.decline is not None else None
+    if e.decline is not None:
+        return e.decline.payment_id
+    # A retrieval request changes no status, but its payment must be known for the order to
+    # show it: one the warehouse has never seen is read once (see _fetch_truth).
+    return str(e.retrieval["payment_id"]) if e.retrieval is not None else None
 
 
 # ============================================================================ end of a run

@@ -131,9 +131,10 @@ def with_snapshot(
     truth_at = prev.truth_fetched_at if prev else None
     if snap is None:
         return state, truth_at
-    as_of = state.as_of()
-    if as_of is not None:
-        state = state.add(fact_from_payment(snap, as_of))
+    # With no fact at all (a payment known only through a retrieval request), the snapshot is
+    # the whole truth as of the moment it was read.
+    as_of = state.as_of() or ts
+    state = state.add(fact_from_payment(snap, as_of))
     for d in declines_from_payment(snap):
         declines.setdefault(d.decline_id, d)
     return state, ts

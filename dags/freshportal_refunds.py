@@ -27,7 +27,9 @@ action (by the reference it sent) and only then sent again, under the same key.
 
 **Failure**: something Checkout.com or FreshPortal refused fails the task without retry after
 every other request was served; 429/5xx/timeouts are retried, and what is left waits for the
-next run. Connections: `freshportal_default`, `checkout_default`, optional `cfp_warehouse`.
+next run. The money tasks run even when an earlier one failed (`all_done`), so outcomes and
+answers never wait on the feed; the leaf `fail_if_a_step_failed` then fails the run, so a
+failure is never hidden behind a successful last task. Connections: `freshportal_default`, `checkout_default`, optional `cfp_warehouse`.
 Runbook: `docs/refunds.md`.
 """
 
@@ -101,7 +103,23 @@ def freshportal_refunds():
 
         return run_step("write_back", params, run_id)
 
-    pull_requests() >> execute_refunds() >> resolve_outcomes() >> write_back_outcomes()
+    # The money steps run whatever happened before them, and an all_done leaf that succeeds
+    # would mark the whole run successful: this watcher (Airflow's "watcher" pattern) is the
+    # leaf that fails the run whenever any step failed. Skipped when all succeeded.
+    @task(trigger_rule="one_failed")
+    def fail_if_a_step_failed():
+        from refund_tasks import fail_run
+
+        fail_run()
+
+    pull, execute, resolve, answer = (
+        pull_requests(),
+        execute_refunds(),
+        resolve_outcomes(),
+        write_back_outcomes(),
+    )
+    pull >> execute >> resolve >> answer
+    [pull, execute, resolve, answer] >> fail_if_a_step_failed()
 
 
 freshportal_refunds()

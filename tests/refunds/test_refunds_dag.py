@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from refunds_fixtures import RefundWorld, executed
 
 from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
@@ -116,3 +117,35 @@ def test_two_dag_runs_started_at_the_same_moment_refund_each_request_once(
         w.run()
     assert executed(w) == {n: 2 for n in numbers}
     assert {i["state"] for i in w.intents().values()} == {"succeeded"}
+
+
+def test_a_refused_refund_fails_the_run_after_every_step_ran(dagbag, wired: RefundWorld):
+    """Checkout.com refuses one refund: execute fails (no retry), resolve and write-back still
+    run, the refusal is answered in FreshPortal, the others are served, and the run is failed
+    (the watcher leaf), so an operator sees it."""
+    w = wired
+    refused_pid = w.pay("FP-400001", 10000)
+    w.pay("FP-400002", 5000)
+    w.settle()
+    r = requests.post(
+        f"{w.cko_sb.base_url}/_sandbox/declines",
+        json={"type": "refund", "payment_id": refused_pid, "http_status": 422},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    refused = w.request_refund("FP-400001", 1000)
+    served = w.request_refund("FP-400002", 1000)
+    run = run_dag(dagbag.dags["freshportal_refunds"])
+    states = _states(run)
+    assert run.state == "failed", states
+    assert states["execute_refunds"] == ("failed", 1)  # permanent: not retried
+    assert states["resolve_outcomes"][0] == "success"
+    assert states["write_back_outcomes"][0] == "success"
+    assert states["fail_if_a_step_failed"][0] == "failed"
+    fp = w.fp_requests()
+    assert fp[refused]["status"] == "failed"
+    assert fp[refused]["outcome"]["failure_reason"].startswith("refused_by_checkout: ")
+    assert w.intents()[served]["action_id"]
+    after = run_dag(dagbag.dags["freshportal_refunds"])  # nothing refused any more
+    assert after.state == "success", _states(after)
+    assert _states(after)["fail_if_a_step_failed"][0] == "skipped"

@@ -42,8 +42,10 @@ class CaptureSettings(TypedSettings):
     outcome_timeout: Duration = timedelta(minutes=10)
     # A capture left "sending" (crash, 5xx, timeout) this long ago is resolved: its action is
     # looked up by reference and, only if absent, sent again under the same idempotency key.
-    # Longer than one POST with its retries, so a run never resends what another is sending.
-    in_doubt_after: Duration = timedelta(minutes=2)
+    # Longer than one POST with all its retries (6 attempts x 60 s read timeout + backoff, about
+    # 7 min with the default client), so a run rarely resends what another is still sending --
+    # and if it does, the shared key makes Checkout.com answer 409 or replay the first answer.
+    in_doubt_after: Duration = timedelta(minutes=10)
     # Work bounds per run; the rest waits for the next run (every few minutes).
     max_captures_per_run: PositiveInt = 500
     max_writebacks_per_run: PositiveInt = 1000

@@ -1,4 +1,5 @@
-"""``cfp``: the command line of the integration (warehouse, ingestion and its quarantine, sidecar).
+"""``cfp``: the command line of the integration (warehouse, ingestion and its quarantine, sidecar,
+the money movements' intents).
 
 Imports are lazy per sub-command so ``cfp --help`` answers at once. Other installed packages add
 sub-commands through the ``checkout_freshportal.cli`` entry-point group: the development package
@@ -139,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     from checkout_freshportal.sync.ingest.quarantine_cli import add_quarantine_parser
 
     add_quarantine_parser(sub)
+
+    from checkout_freshportal.sync.intents.cli import add_intents_parser
+
+    add_intents_parser(sub)
 
     _add_plugins(sub)
     return parser

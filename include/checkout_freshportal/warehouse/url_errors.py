@@ -98,3 +98,21 @@ def _password(url: str | sa.URL) -> str | None:
 
 def _one_line(text: str) -> str:
     return _CONTROL.sub(" ", text)
+
+
+def engine_at_head(prog: str, url: str | None) -> sa.Engine:
+    """The warehouse engine of a ``cfp`` command (``--url`` or ``CFP_WAREHOUSE_URL``), checked
+    to be at head; a missing, malformed or unreachable URL or an old schema exits naming what
+    to do, never with a traceback."""
+    from checkout_freshportal.config import WAREHOUSE_ENV, WarehouseNotConfiguredError, warehouse_url
+    from checkout_freshportal.warehouse.engine import make_engine
+    from checkout_freshportal.warehouse.migrate import check_current
+
+    try:
+        chosen, setting = (url, "--url") if url else (warehouse_url(), WAREHOUSE_ENV)
+    except WarehouseNotConfiguredError as exc:
+        raise SystemExit(f"{prog}: {exc}") from None
+    with reported_as_exit(prog, chosen, setting):
+        engine = make_engine(chosen)
+        check_current(engine, source=setting)
+    return engine

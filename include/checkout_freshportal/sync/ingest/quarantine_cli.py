@@ -61,19 +61,9 @@ def add_quarantine_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _engine_for(args: argparse.Namespace) -> Any:
     """The engine, checked to be at head; a bad URL or schema exits with what to do."""
-    from checkout_freshportal.config import WAREHOUSE_ENV, WarehouseNotConfiguredError, warehouse_url
-    from checkout_freshportal.warehouse.engine import make_engine
-    from checkout_freshportal.warehouse.migrate import check_current
-    from checkout_freshportal.warehouse.url_errors import reported_as_exit
+    from checkout_freshportal.warehouse.url_errors import engine_at_head
 
-    try:
-        url, setting = (args.url, "--url") if args.url else (warehouse_url(), WAREHOUSE_ENV)
-    except WarehouseNotConfiguredError as exc:
-        raise SystemExit(f"{COMMAND}: {exc}") from None
-    with reported_as_exit(COMMAND, url, setting):
-        engine = make_engine(url)
-        check_current(engine, source=setting)
-    return engine
+    return engine_at_head(COMMAND, args.url)
 
 
 def _check_names(args: argparse.Namespace) -> None:

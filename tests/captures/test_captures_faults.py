@@ -40,14 +40,14 @@ CHECKOUT_FAULTS = {
     "fault_slow_share": 0.02,
     "fault_after_500_share": 0.05,
     "fault_after_timeout_share": 0.02,
-    "slow_seconds": 0.3,
+    "slow_seconds": 0.15,
 }
 FRESHPORTAL_FAULTS = {
     "fault_429_share": 0.07,
     "fault_500_share": 0.06,
     "fault_slow_share": 0.02,
     "fault_500_after_commit_share": 0.05,
-    "slow_seconds": 0.3,
+    "slow_seconds": 0.15,
 }
 
 
@@ -87,8 +87,8 @@ def test_a_thousand_captures_under_faults_and_crashes(big_world: World) -> None:
             expected[number] = 7_000
     w.cko_admin("POST", "/faults", CHECKOUT_FAULTS)
     w.fp_admin("POST", "/faults", FRESHPORTAL_FAULTS)
-    cko = checkout_client(w.cko_sb, max_retries=1, timeout=(2.0, 0.2))
-    fp = freshportal_client(w.fp_sb, max_retries=1, timeout=(2.0, 0.2))
+    cko = checkout_client(w.cko_sb, max_retries=1, timeout=(2.0, 0.1), read_rps=0, write_rps=0)
+    fp = freshportal_client(w.fp_sb, max_retries=1, timeout=(2.0, 0.1))
     crashed: set[str] = set()
 
     def checkpoint(point: str, intent_id: str) -> None:

@@ -6,7 +6,7 @@ PostgreSQL warehouse (as ingestion would stage them), N refund requests in the F
 simulator, pulled into intents. Then the limits are restored (both windows start empty) and the
 ``execute`` step runs: per request one ``GET /payments/{id}`` (validation) and one
 ``POST /payments/{id}/refunds``, each committed around the call, ``concurrency`` (4) at once.
-The client paces at 98/s, just under the simulator's limits, as a deployment sets its pacing
+The client paces at 95/s, a little under the simulator's limits, as a deployment sets its pacing
 to its account's limit. The simulator runs in its own process.
 
 Figures: refunds/s as a share of the 100 writes/s ceiling (goal >= 0.8), writes and reads per
@@ -45,9 +45,9 @@ from .harness import scratch_database
 
 GOAL_SHARE = 0.8
 LIMIT = 100
-#: The client's pacing, just under the account limit: its window and the server's are not
-#: aligned, and pacing at exactly the limit meets a few 429s (each a retried write).
-PACE = 98
+#: The client's pacing, a little under the account limit: its window and the server's are not
+#: aligned (request starts vs arrivals), and pacing at 98/s still met one 429 in 3,000 writes.
+PACE = 95
 CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
 
 

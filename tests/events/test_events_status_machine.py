@@ -370,3 +370,35 @@ def test_governing_payment_of_an_order() -> None:
 @pytest.mark.parametrize("value", ["captured", "CAPTURED", "Partially_Captured", "partially-refunded"])
 def test_status_spelling_is_normalised(value: str) -> None:
     assert canonical_status(value) in MODELED_STATUSES
+
+
+def test_a_capture_stamped_before_the_snapshot_but_showing_more_still_counts() -> None:
+    """Checkout.com prints instants with 0-7 fractional digits: a Final capture printed ``…:01``
+    can look older than the partial capture before it (``…:01.000056``). A snapshot read between
+    the two (as of the partial one) must not hide the Final capture: its balances show more."""
+    partial = ev("payment_captured", 5, bal(captured=4_000), amount=4_000, action_id="act_c1")
+    final = Fact(
+        fact_id="evt_final",
+        kind="payment_captured",
+        payment_id="pay_1",
+        at=partial.at - timedelta(microseconds=56),  # same second, fewer digits
+        balances=bal(captured=9_000, to_capture=0),
+        amount=5_000,
+        action_id="act_c2",
+    )
+    state = fold("pay_1", [APPROVED, partial])
+    api = {
+        "id": "pay_1",
+        "status": "Partially Captured",
+        "amount": 10_000,
+        "currency": "EUR",
+        "reference": "FP-1",
+        "balances": dict(zip(BALANCE_FIELDS, bal(captured=4_000).as_list(), strict=True)),
+    }
+    state = state.add(fact_from_payment(api, state.as_of()))
+    d = state.add(final).derive()
+    assert d.balances is not None
+    assert d.balances.total_captured == 9_000
+    assert d.status == "Captured"  # Final: nothing left to capture
+    # an older fact that shows no more than the snapshot is still covered by it
+    assert state.add(partial) == state

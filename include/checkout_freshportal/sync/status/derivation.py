@@ -45,7 +45,8 @@ def prune(facts: Iterable[Fact]) -> frozenset[Fact]:
     """Drop the facts a stronger fact in the same set makes irrelevant to :func:`derive`.
 
     * every snapshot but the newest (by as-of, then content);
-    * every payment fact at or before the newest snapshot's as-of (the snapshot reflects it);
+    * every payment fact at or before the newest snapshot's as-of that shows no more than it
+      (the snapshot reflects it; :func:`may_be_newer`);
     * every dispute fact but the most advanced one per dispute.
 
     Dominance is transitive, so ``prune(prune(A) | B) == prune(A | B)``: pruning early never
@@ -60,9 +61,31 @@ def prune(facts: Iterable[Fact]) -> frozenset[Fact]:
     for f in facts:
         if f.is_truth or f.is_dispute:
             continue
-        if truth is None or f.at > truth.at:
+        if truth is None or may_be_newer(f, truth):
             kept.add(f)
     return frozenset(kept)
+
+
+def may_be_newer(f: Fact, truth: Fact) -> bool:
+    """Could ``f`` have happened after the snapshot ``truth`` was taken?
+
+    By time, when it is stamped after the snapshot's as-of. And whatever its stamp, when its
+    balances show more than the snapshot's in any total: totals only grow, so such a fact is
+    newer than the snapshot. Stamps alone cannot tell: Checkout.com prints an instant with 0 to
+    7 fractional digits, so a Final capture printed ``…:01`` comes out "older" than the partial
+    capture before it printed ``…:01.000056``, and a snapshot read between the two would hide it.
+    """
+    if f.at > truth.at:
+        return True
+    fb, tb = f.balances, truth.balances
+    if fb is None or tb is None:
+        return False
+    return (
+        fb.total_authorized > tb.total_authorized
+        or fb.total_captured > tb.total_captured
+        or fb.total_refunded > tb.total_refunded
+        or fb.total_voided > tb.total_voided
+    )
 
 
 @dataclass(frozen=True)
@@ -199,7 +222,9 @@ def derive(state: PaymentState) -> Derivation:
     """Status, balances and problems of a payment, from its facts alone (pure)."""
     facts = state.facts
     truth = state.truth
-    active = [f for f in facts if not f.is_truth and not f.is_dispute and (truth is None or f.at > truth.at)]
+    active = [
+        f for f in facts if not f.is_truth and not f.is_dispute and (truth is None or may_be_newer(f, truth))
+    ]
     payment_facts = [*active, *([truth] if truth is not None else [])]
     observations = [f.balances for f in payment_facts if f.balances is not None]
     balances = join_balances(observations)

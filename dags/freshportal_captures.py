@@ -24,9 +24,9 @@ the same idempotency key. Notes are looked up by external ref before they are po
 `{"manual_capture_channels": ["pc_..."], "capture_all_authorised": false}`.
 
 **Failure**: a capture Checkout.com refused (403/422), or a note FreshPortal refused, fails the
-task without retry after every other release was served, and the run fails; the notes are
-written by the next run (a refused capture is final, so it does not fail again). 429/5xx/timeouts
-are retried. Connections: `freshportal_default`,
+task without retry after every other release was served; the later steps still run (`all_done`,
+so outcomes and notes of every other release are written), and the leaf
+`fail_if_a_step_failed` then fails the run. 429/5xx/timeouts are retried. Connections: `freshportal_default`,
 `checkout_default`, optional `cfp_warehouse`. Runbook: `docs/captures.md`.
 """
 
@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
+from dag_policies import fail_run, no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the demo and tests trigger runs themselves).
 SCHEDULE = schedule_from_env("CFP_CAPTURES_SCHEDULE", "*/5 * * * *")
@@ -80,28 +80,39 @@ def freshportal_captures():
 
         return run_step("pull", params, run_id)
 
-    @task(outlets=[MONEY_INTENTS])
+    @task(outlets=[MONEY_INTENTS], trigger_rule="all_done")
     def execute_captures(params=None, run_id=None):
         from capture_tasks import run_step
 
         return run_step("execute", params, run_id)
 
-    @task(outlets=[MONEY_INTENTS, OPS_PAYMENT_DECLINES])
+    @task(outlets=[MONEY_INTENTS, OPS_PAYMENT_DECLINES], trigger_rule="all_done")
     def resolve_outcomes(params=None, run_id=None):
         from capture_tasks import run_step
 
         return run_step("resolve", params, run_id)
 
-    # Default trigger rule on purpose: with "all_done" this leaf would succeed after a failed
-    # execute_captures and Airflow would mark the run successful (it judges a run by its
-    # leaves). Notes not written because of a failed run are written by the next run.
-    @task(outlets=[MONEY_INTENTS])
+    # The money steps never wait on the feed or on one stuck release: they run "all_done", and
+    # the watcher leaf below fails the run whenever any step failed (Airflow judges a run by its
+    # leaves, so an all_done leaf that succeeds would hide the failure).
+    @task(outlets=[MONEY_INTENTS], trigger_rule="all_done")
     def write_back_notes(params=None, run_id=None):
         from capture_tasks import run_step
 
         return run_step("write_back", params, run_id)
 
-    pull_releases() >> execute_captures() >> resolve_outcomes() >> write_back_notes()
+    @task(trigger_rule="one_failed")
+    def fail_if_a_step_failed():
+        fail_run("freshportal_captures")
+
+    pull, execute, resolve, notes = (
+        pull_releases(),
+        execute_captures(),
+        resolve_outcomes(),
+        write_back_notes(),
+    )
+    pull >> execute >> resolve >> notes
+    [pull, execute, resolve, notes] >> fail_if_a_step_failed()
 
 
 freshportal_captures()

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from dag_policies import no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
+from dag_policies import fail_run, no_retry_on_permanent_errors, schedule_from_env, warehouse_asset
 
 # "none" turns the schedule off (the demo and tests trigger runs themselves).
 SCHEDULE = schedule_from_env("CFP_REFUNDS_SCHEDULE", "*/5 * * * *")
@@ -108,9 +108,7 @@ def freshportal_refunds():
     # leaf that fails the run whenever any step failed. Skipped when all succeeded.
     @task(trigger_rule="one_failed")
     def fail_if_a_step_failed():
-        from refund_tasks import fail_run
-
-        fail_run()
+        fail_run("freshportal_refunds")
 
     pull, execute, resolve, answer = (
         pull_requests(),

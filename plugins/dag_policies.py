@@ -45,3 +45,22 @@ def warehouse_asset(table: str) -> Asset:
 def no_retry_on_permanent_errors(*, reason: str) -> ExceptionRetryPolicy:
     """Fail at once (no retry) on a permanent error; the task's retry settings apply otherwise."""
     return ExceptionRetryPolicy(rules=[PermanentErrorRule(reason=reason)])
+
+
+class StepFailed(RuntimeError):
+    """Raised by a DAG's watcher leaf: an earlier step failed; its log says what and why.
+
+    Permanent (no retry): the failed step itself is what to look at. A plain class here (not
+    the library's ``PermanentError``) keeps the marker readable by :func:`is_permanent`.
+    """
+
+    permanent = True
+
+
+def fail_run(dag_id: str) -> None:
+    """The body of a watcher leaf (``trigger_rule="one_failed"``): fail the run.
+
+    DAGs whose later steps run ``all_done`` (so money outcomes never wait on a feed) would
+    otherwise be marked successful by Airflow, which judges a run by its leaves.
+    """
+    raise StepFailed(f"a {dag_id} step failed in this run; its log says which items and why")

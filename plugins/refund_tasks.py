@@ -42,15 +42,3 @@ def run_step(step: str, params: dict[str, Any] | None, run_id: str | None) -> di
         **({"checkout": cko.stats.snapshot()} if cko else {}),
     }
     return out
-
-
-def fail_run() -> None:
-    """Fail the run after a step failed (no retry: the step itself is what to look at)."""
-    from checkout_freshportal.errors import PermanentError
-
-    class RefundStepFailed(PermanentError, RuntimeError):
-        pass
-
-    raise RefundStepFailed(
-        "a freshportal_refunds step failed in this run; its log says which requests and why"
-    )

@@ -54,9 +54,14 @@ def test_dag_shape(dagbag) -> None:
     order = ["pull_releases", "execute_captures", "resolve_outcomes", "write_back_notes"]
     for up, down in itertools.pairwise(order):
         assert dag.get_task(down).upstream_task_ids == {up}
-    # A failed capture step must fail the run: the leaf keeps the default trigger rule.
-    assert dag.get_task("write_back_notes").trigger_rule == "all_success"
-    assert {t.task_id for t in dag.leaves} == {"write_back_notes"}
+    # The money steps never wait on the feed or on one stuck release ...
+    for task_id in order[1:]:
+        assert dag.get_task(task_id).trigger_rule == "all_done"
+    # ... and a failed step still fails the run: the only leaf is the watcher.
+    assert {t.task_id for t in dag.leaves} == {"fail_if_a_step_failed"}
+    watcher = dag.get_task("fail_if_a_step_failed")
+    assert watcher.trigger_rule == "one_failed"
+    assert watcher.upstream_task_ids == set(order)
     assert set(dag.params.keys()) == {"settings"}
 
 

@@ -24,7 +24,7 @@ def test_release_corrected_before_anything_was_sent_is_captured_as_corrected(wor
     corrected = replace(read, amount_minor=5_000, version=(read.version or 0) + 1)
     with world.engine.begin() as conn:  # the feed repeats the changed record
         counts = land_releases(conn, [corrected], now=world.now(), run_id="review")
-    assert counts["changed_after_read"] == 1
+    assert counts["amended"] == 1
     service.run_step(
         "execute", fp=world.fp, cko=world.cko, engine=world.engine, settings=settings(), clock=world.now
     )

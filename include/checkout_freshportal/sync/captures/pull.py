@@ -72,8 +72,20 @@ def land_releases(
             continue
         counts["seen_again"] += 1
         if (intent.amount_minor, intent.currency, intent.final) != (r.amount_minor, r.currency, r.complete):
-            # A release is a fact about goods that left; FreshPortal does not edit it. If it ever
-            # does, the first reading stands (it may already be captured): say so, loudly.
+            # Corrected before anything was sent: the intent follows the release.
+            if store.amend_pending(
+                conn,
+                intent,
+                amount_minor=r.amount_minor,
+                currency=r.currency,
+                fp_version=r.version,
+                requested_at=r.released_at or r.updated_at,
+                now=now,
+                final=r.complete,
+            ):
+                counts["amended"] += 1
+                continue
+            # Already sent: the first reading stands (it may be captured already). Say so, loudly.
             log.warning(
                 "release %s changed after it was read (amount/currency/complete); the first reading "
                 "stands (intent %s, %s)",

@@ -34,7 +34,7 @@ def resolve_outcomes(run: CaptureRun) -> None:
         if outcome is None and intent.accepted_at is not None and intent.accepted_at <= late:
             outcome = _from_actions(run, intent)
         if outcome is None:
-            run.ctx.counts["awaiting_outcome"] += 1
+            run.ctx.count("awaiting_outcome")
             continue
         record(run, intent, outcome)
 
@@ -48,7 +48,7 @@ def _from_actions(run: CaptureRun, intent: MoneyIntent) -> Outcome | None:
         return None
     outcome = outcomes.from_actions(actions, intent)
     if outcome is None:
-        run.ctx.counts["outcome_not_in_actions_yet"] += 1
+        run.ctx.count("outcome_not_in_actions_yet")
     return outcome
 
 
@@ -71,5 +71,5 @@ def record(run: CaptureRun, intent: MoneyIntent, outcome: Outcome) -> None:
             log_declines(conn, [decline], now)
     if done:
         what = "succeeded" if outcome.succeeded else "declined"
-        run.ctx.counts[f"capture_{what}"] += 1
+        run.ctx.count(f"capture_{what}")
         log.info("capture %s %s (from %s)", intent.intent_id, what, outcome.source)

@@ -56,7 +56,7 @@ def send_pending(run: CaptureRun) -> None:
     with run.ctx.engine.connect() as conn:
         todo = store.in_states(conn, [store.PENDING], kinds=KINDS, limit=run.settings.max_captures_per_run)
     for intent in sorted(todo, key=_order_key):
-        run.ctx.counts[_send_one(run, intent)] += 1
+        run.ctx.count(_send_one(run, intent))
 
 
 def _siblings(run: CaptureRun, intent: MoneyIntent) -> list[MoneyIntent]:
@@ -97,7 +97,7 @@ def _send_one(run: CaptureRun, intent: MoneyIntent) -> str:
         run.ctx.deferred.append(f"{intent.request_key}: payment unreadable: {execute.describe(exc)}")
         return "deferred_lookup"
     if by_reference:
-        run.ctx.counts["payment_looked_up_by_reference"] += 1
+        run.ctx.count("payment_looked_up_by_reference")
     payment_id = str(payment["id"]) if payment is not None and payment.get("id") else None
     in_flight = sum(
         s.amount_minor for s in siblings if s.state == store.ACCEPTED and s.payment_id == payment_id
@@ -178,7 +178,7 @@ def recover_in_doubt(run: CaptureRun) -> None:
             run.ctx.deferred.append(
                 f"{intent.request_key}: in doubt, actions unreadable: {execute.describe(exc)}"
             )
-            run.ctx.counts["in_doubt_unresolved"] += 1
+            run.ctx.count("in_doubt_unresolved")
             continue
         post = poster(run, intent, intent.payment_id)
-        run.ctx.counts["in_doubt_" + execute.recover(run.ctx, intent, actions=actions, post=post)] += 1
+        run.ctx.count("in_doubt_" + execute.recover(run.ctx, intent, actions=actions, post=post))

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from checkout_freshportal.sync.captures import pull, resolve, send, writeback
+from checkout_freshportal.sync.captures import pull, reasons, resolve, send, writeback
 from checkout_freshportal.sync.captures.payments import CheckoutCaptures
 from checkout_freshportal.sync.captures.runner import CaptureRun
 from checkout_freshportal.sync.captures.settings import CaptureSettings
@@ -53,7 +53,19 @@ def run_step(
     """Run one step; returns its counts, failures and the intents' summary (the task's XCom)."""
     if step not in STEPS:
         raise ValueError(f"unknown capture step {step!r}; known: {', '.join(STEPS)}")
-    ctx = Context(engine=engine, clock=clock, run_id=run_id)
+    # Refusals that are the answer our validation would have given a moment later (the
+    # authorisation lapsed, or a concurrent capture used the balance): answered with our own
+    # code, not reported as a fault.
+    ctx = Context(
+        engine=engine,
+        clock=clock,
+        run_id=run_id,
+        answered_refusals={
+            "payment_expired": reasons.AUTHORIZATION_EXPIRED,
+            "capture_value_greater_than_authorized": reasons.AMOUNT_EXCEEDS_CAPTURABLE,
+            "capture_value_greater_than_remaining_authorized": reasons.AMOUNT_EXCEEDS_CAPTURABLE,
+        },
+    )
     if checkpoint is not None:
         ctx.checkpoint = checkpoint
     run = CaptureRun(fp=fp, cko=cko, settings=settings or CaptureSettings(), ctx=ctx)  # type: ignore[arg-type]

@@ -88,7 +88,7 @@ def write_back(run: CaptureRun) -> None:
     with run.ctx.engine.connect() as conn:
         due = store.writeback_due(conn, kinds=KINDS, limit=run.settings.max_writebacks_per_run)
     for intent in due:
-        run.ctx.counts[_write_one(run, intent)] += 1
+        run.ctx.count(_write_one(run, intent))
 
 
 def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:

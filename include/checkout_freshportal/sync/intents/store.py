@@ -182,6 +182,7 @@ def amend_pending(
     fp_version: int | None,
     requested_at: datetime | None,
     now: datetime,
+    final: bool | None = None,
 ) -> bool:
     """The request changed in FreshPortal before anything was sent: the intent follows it.
 
@@ -197,6 +198,7 @@ def amend_pending(
         fp_version=fp_version,
         requested_at=requested_at,
         updated_at=now,
+        **({"final": final} if final is not None else {}),
     )
 
 

@@ -93,4 +93,5 @@ def deadline_notes(params: dict[str, Any] | None, run_id: str | None) -> dict[st
         engine.dispose()
     out = result.as_dict()
     out["api_calls"] = client.stats.snapshot()
+    result.raise_for_failures()  # after every note had its chance: the task fails loudly
     return out

@@ -79,3 +79,17 @@ def test_sweep_filled_details_reach_the_order(migrated_warehouse_url, world) -> 
     finally:
         engine.dispose()
     assert (last["category"], last["reason_code"]) == ("fraudulent", "10.4")
+
+
+def test_a_deadline_note_not_written_fails_the_task_loudly_and_is_retried() -> None:
+    """A missed evidence deadline loses the dispute: a note FreshPortal did not take must fail
+    the task (transient: Airflow retries it, the next run tries again), not stay a WARNING."""
+    from checkout_freshportal.errors import is_permanent
+    from checkout_freshportal.sync.chargebacks.service import DeadlineNotesFailed, NotesResult
+
+    NotesResult(due=2, created=2).raise_for_failures()  # nothing failed: nothing raised
+    result = NotesResult(due=1, failed=1, failures=["order 1, dispute dsp_1: ServerError"])
+    with pytest.raises(DeadlineNotesFailed) as err:
+        result.raise_for_failures()
+    assert "dsp_1" in str(err.value)
+    assert not is_permanent(err.value)

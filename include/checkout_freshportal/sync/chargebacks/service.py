@@ -25,6 +25,7 @@ from checkout_freshportal.logsafe import safe
 from checkout_freshportal.money import format_major
 from checkout_freshportal.sync.chargebacks import store
 from checkout_freshportal.sync.chargebacks.settings import ChargebackSettings
+from checkout_freshportal.sync.intents.errors import OutboundDeferred
 from checkout_freshportal.timeutil import format_ts, utcnow
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,19 @@ class NotesResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def raise_for_failures(self) -> None:
+        """Loud after every note had its chance: a missed evidence deadline loses the dispute,
+        so a note that could not be written fails the task (retried; the next run tries too)."""
+        if self.failed:
+            raise DeadlineNotesFailed(
+                f"{self.failed} evidence-deadline note(s) could not be written to FreshPortal",
+                self.failures,
+            )
+
+
+class DeadlineNotesFailed(OutboundDeferred):
+    """Some evidence-deadline notes were not written; a retry or the next run tries again."""
 
 
 def external_ref(dispute_id: str, deadline: datetime) -> str:

@@ -492,6 +492,10 @@ def _apply_swept_disputes(run: _Run) -> None:
             by_payment[f.payment_id].append(_Event(f.fact_id, f.kind, ts, 0, f, None))
         if by_payment:
             _write_status(conn, run, by_payment, {}, {}, ts)
+            # Details the sweep filled in (category, reason code, a moved deadline) change the
+            # order's signal without changing any status: queued only if the payload changed.
+            orders = chargeback_staging.orders_of(conn, by_payment)
+            run.result.outbox_rows += refresh_outbox(conn, orders, run_id=run.run_id, now=ts)
         chargeback_sweep.advance(conn, newest, run.run_id)
 
 

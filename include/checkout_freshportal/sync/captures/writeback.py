@@ -108,7 +108,9 @@ def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
             raise
         except (fp_errors.NotFoundError, fp_errors.ValidationError, fp_errors.ConflictError) as exc:
             with run.ctx.engine.begin() as conn:
-                store.give_up_writeback(conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock())
+                store.give_up_writeback(
+                    conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), status=status
+                )
             run.ctx.refused.append(f"{intent.request_key}: note refused: {execute.describe(exc)}")
             return "writeback_refused"
         except fp_errors.FreshPortalError as exc:

@@ -73,6 +73,10 @@ def _blocked_by(intent: MoneyIntent, siblings: list[MoneyIntent]) -> str | None:
         return "another capture of this order is in doubt"
     if intent.final and any(s.state == store.PENDING and not s.final for s in siblings):
         return "an earlier release of this order is not captured yet"
+    if intent.final and any(s.state == store.ACCEPTED for s in siblings):
+        # Checkout.com processes captures asynchronously: a Final processed before an accepted
+        # NonFinal would close the authorisation and make the NonFinal fail.
+        return "an earlier capture of this order is accepted but not processed yet"
     return None
 
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from checkout_freshportal.sync.captures import pull, reasons, resolve, send, writeback
+from checkout_freshportal.sync.captures import pull, reasons, send, writeback
 from checkout_freshportal.sync.captures.payments import CheckoutCaptures
 from checkout_freshportal.sync.captures.runner import CaptureRun
 from checkout_freshportal.sync.captures.settings import CaptureSettings
 from checkout_freshportal.sync.intents import store
 from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
 from checkout_freshportal.sync.intents.execute import Checkpoint, Context
+from checkout_freshportal.sync.intents.resolve import resolve_outcomes
 from checkout_freshportal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,13 @@ def run_step(
         send.recover_in_doubt(run)
         send.send_pending(run)
     elif step == "resolve":
-        resolve.resolve_outcomes(run)
+        resolve_outcomes(
+            ctx,
+            run.cko,
+            kinds=send.KINDS,
+            limit=run.settings.max_captures_per_run,
+            outcome_timeout=run.settings.outcome_timeout,
+        )
     else:
         writeback.write_back(run)
     with engine.connect() as conn:

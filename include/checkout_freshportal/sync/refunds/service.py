@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 from checkout_freshportal.sync.intents import store
 from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
 from checkout_freshportal.sync.intents.execute import Checkpoint, Context
-from checkout_freshportal.sync.refunds import pull, reasons, resolve, send, writeback
+from checkout_freshportal.sync.intents.resolve import resolve_outcomes
+from checkout_freshportal.sync.refunds import pull, reasons, send, writeback
 from checkout_freshportal.sync.refunds.payments import CheckoutMoney
 from checkout_freshportal.sync.refunds.runner import RefundRun
 from checkout_freshportal.sync.refunds.settings import RefundSettings
@@ -73,7 +74,13 @@ def run_step(
         send.recover_in_doubt(run)
         send.send_pending(run)
     elif step == "resolve":
-        resolve.resolve_outcomes(run)
+        resolve_outcomes(
+            ctx,
+            run.cko,
+            kinds=send.KINDS,
+            limit=run.settings.max_requests_per_run,
+            outcome_timeout=run.settings.outcome_timeout,
+        )
     else:
         writeback.write_back(run)
     with engine.connect() as conn:

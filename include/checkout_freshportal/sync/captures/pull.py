@@ -18,12 +18,11 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.freshportal.errors import PaginationError
 from checkout_freshportal.freshportal.models import Page
 from checkout_freshportal.freshportal.releases import FulfilmentRelease
 from checkout_freshportal.logsafe import safe
+from checkout_freshportal.sync.feed import walk_feed
 from checkout_freshportal.sync.intents import store
-from checkout_freshportal.warehouse.watermarks import get_watermark, set_watermark
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +100,12 @@ def pull_releases(
     fp: ReleaseFeed, engine: Engine, *, page_size: int, now: datetime, run_id: str | None
 ) -> Counter[str]:
     """Walk the feed from the stored cursor to its end, one committed page at a time."""
-    with engine.connect() as conn:
-        cursor = get_watermark(conn, WM_RELEASES)
-    counts: Counter[str] = Counter()
-    while True:
-        page = fp.get_fulfilment_releases_page(cursor, page_size)
-        counts["pages"] += 1
-        counts["fetched"] += len(page.items)
-        if not page.next_cursor:
-            raise PaginationError("fulfilment releases: page without next_cursor")
-        if page.has_more and page.next_cursor == cursor:
-            raise PaginationError("fulfilment releases: cursor did not advance although has_more is true")
-        with engine.begin() as conn:
-            counts += land_releases(conn, page.items, now=now, run_id=run_id)
-            # Opaque cursor, set as given (see sync/orders.py): never ahead of the landed page.
-            set_watermark(conn, WM_RELEASES, page.next_cursor, run_id, allow_backwards=True)
-        cursor = page.next_cursor
-        if not page.has_more:
-            return counts
+    return walk_feed(
+        engine,
+        fp.get_fulfilment_releases_page,
+        lambda conn, items: land_releases(conn, items, now=now, run_id=run_id),
+        watermark=WM_RELEASES,
+        what="fulfilment releases",
+        page_size=page_size,
+        run_id=run_id,
+    )

@@ -17,13 +17,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.freshportal.errors import PaginationError
 from checkout_freshportal.freshportal.models import Page, RefundRequest
 from checkout_freshportal.logsafe import safe
+from checkout_freshportal.sync.feed import walk_feed
 from checkout_freshportal.sync.intents import store
 from checkout_freshportal.warehouse import schema
 from checkout_freshportal.warehouse.upsert import upsert
-from checkout_freshportal.warehouse.watermarks import get_watermark, set_watermark
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +131,12 @@ def pull_requests(
     fp: RefundRequestFeed, engine: Engine, *, page_size: int, now: datetime, run_id: str | None
 ) -> Counter[str]:
     """Walk the feed from the stored cursor to its end, one committed page at a time."""
-    with engine.connect() as conn:
-        cursor = get_watermark(conn, WM_REFUND_REQUESTS)
-    counts: Counter[str] = Counter()
-    while True:
-        page = fp.get_refund_requests_page(cursor, page_size)
-        counts["pages"] += 1
-        counts["fetched"] += len(page.items)
-        if not page.next_cursor:
-            raise PaginationError("refund requests: page without next_cursor")
-        if page.has_more and page.next_cursor == cursor:
-            raise PaginationError("refund requests: cursor did not advance although has_more is true")
-        with engine.begin() as conn:
-            counts += land_requests(conn, page.items, now=now, run_id=run_id)
-            # Opaque cursor, set as given (see sync/orders.py): never ahead of the landed page.
-            set_watermark(conn, WM_REFUND_REQUESTS, page.next_cursor, run_id, allow_backwards=True)
-        cursor = page.next_cursor
-        if not page.has_more:
-            return counts
+    return walk_feed(
+        engine,
+        fp.get_refund_requests_page,
+        lambda conn, items: land_requests(conn, items, now=now, run_id=run_id),
+        watermark=WM_REFUND_REQUESTS,
+        what="refund requests",
+        page_size=page_size,
+        run_id=run_id,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.logsafe import safe
 from checkout_freshportal.sync.intents import outcomes, store
 from checkout_freshportal.sync.intents.disposition import ITEM_REFUSALS, Disposition, classify
+from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
 from checkout_freshportal.sync.intents.store import MoneyIntent
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,41 @@ class Context:
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self.counts[name] += n
+
+    def finish(
+        self,
+        label: str,
+        step: str,
+        *,
+        kinds: Sequence[str],
+        refused: type[OutboundRefused],
+        deferred: type[OutboundDeferred],
+        raise_on_failures: bool,
+    ) -> dict[str, Any]:
+        """The step's result (its XCom: counts, failure lines, the intents by state); then, after
+        the whole batch had its chance, the loud failure: refused first (no retry), else
+        deferred (a retry resumes them)."""
+        with self.engine.connect() as conn:
+            summary = store.summary(conn, kinds=kinds)
+        log.info("%s %s: %s; intents %s", label, step, dict(self.counts), summary)
+        result = {
+            "step": step,
+            "counts": dict(self.counts),
+            "refused": list(self.refused),
+            "deferred": list(self.deferred),
+            "intents": summary,
+        }
+        if raise_on_failures and self.refused:
+            raise refused(
+                f"{label} {step}: {len(self.refused)} refused by Checkout.com or FreshPortal (see the lines)",
+                self.refused + self.deferred,
+            )
+        if raise_on_failures and self.deferred:
+            raise deferred(
+                f"{label} {step}: {len(self.deferred)} deferred (transient); a retry resumes them",
+                self.deferred,
+            )
+        return result
 
 
 Post = Callable[[], Mapping[str, Any]]

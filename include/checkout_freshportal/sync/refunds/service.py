@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from checkout_freshportal.sync.intents import store
 from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
 from checkout_freshportal.sync.intents.execute import Checkpoint, Context
 from checkout_freshportal.sync.intents.resolve import resolve_outcomes
@@ -83,32 +82,14 @@ def run_step(
         )
     else:
         writeback.write_back(run)
-    with engine.connect() as conn:
-        summary = store.summary(conn, kinds=send.KINDS)
-    result = {
-        "step": step,
-        "counts": dict(ctx.counts),
-        "refused": list(ctx.refused),
-        "deferred": list(ctx.deferred),
-        "intents": summary,
-    }
-    log.info("refunds %s: %s; intents %s", step, dict(ctx.counts), summary)
-    if raise_on_failures:
-        raise_for_failures(step, ctx)
-    return result
-
-
-def raise_for_failures(step: str, ctx: Context) -> None:
-    """Loud failure after the whole batch had its chance (one bad request blocks nobody)."""
-    if ctx.refused:
-        raise RefundsRefused(
-            f"refunds {step}: {len(ctx.refused)} refused by Checkout.com or FreshPortal (see the lines)",
-            ctx.refused + ctx.deferred,
-        )
-    if ctx.deferred:
-        raise RefundsDeferred(
-            f"refunds {step}: {len(ctx.deferred)} deferred (transient); a retry resumes them", ctx.deferred
-        )
+    return ctx.finish(
+        "refunds",
+        step,
+        kinds=send.KINDS,
+        refused=RefundsRefused,
+        deferred=RefundsDeferred,
+        raise_on_failures=raise_on_failures,
+    )
 
 
 def run_all(

@@ -41,6 +41,13 @@ ALL_TABLES = {
     # refunds, voids and captures; FreshPortal refund requests (0008)
     "sync_money_intents",
     "stg_refund_requests",
+    # reconciliation: runs, matches, exceptions and their audit trail, totals, data quality (0009)
+    "recon_runs",
+    "recon_matches",
+    "recon_exceptions",
+    "recon_exception_events",
+    "recon_run_totals",
+    "recon_dq_results",
 }
 
 

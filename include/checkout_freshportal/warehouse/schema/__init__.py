@@ -4,8 +4,9 @@ Layers (docs/warehouse.md): ``raw_*`` keeps what came in verbatim and is append-
 as their compressed bytes plus the lines that were rejected); ``stg_*``
 holds one typed row per business key, merged by :func:`checkout_freshportal.warehouse.upsert.upsert`
 so a load can be repeated; ``sync_*`` holds cursors written in the transaction of the data and the
-outboxes; ``ops_*`` what operators look at. One module per layer; this package assembles them on
-one ``metadata`` so Alembic and the code see a single schema.
+outboxes; ``ops_*`` what operators look at; ``recon_*`` what reconciliation found (matches,
+exceptions and their audit trail, data-quality results, run totals). One module per layer;
+this package assembles them on one ``metadata`` so Alembic and the code see a single schema.
 
 Conventions (docs/architecture.md):
 
@@ -33,6 +34,14 @@ from checkout_freshportal.warehouse.schema.raw import (
     raw_report_files,
     raw_report_rows,
     raw_webhook_events,
+)
+from checkout_freshportal.warehouse.schema.recon import (
+    recon_dq_results,
+    recon_exception_events,
+    recon_exceptions,
+    recon_matches,
+    recon_run_totals,
+    recon_runs,
 )
 from checkout_freshportal.warehouse.schema.stg import (
     PAYMENT_BALANCES,
@@ -72,6 +81,12 @@ __all__ = [
     "raw_report_files",
     "raw_report_rows",
     "raw_webhook_events",
+    "recon_dq_results",
+    "recon_exception_events",
+    "recon_exceptions",
+    "recon_matches",
+    "recon_run_totals",
+    "recon_runs",
     "stg_disputes",
     "stg_financial_action_payouts",
     "stg_financial_actions",

@@ -1,0 +1,141 @@
+"""Reconciliation layer: runs, matches, exceptions with their audit trail, data-quality results.
+
+Written only by ``reconcile/`` (docs/reconciliation.md). Everything here is derived from the
+staged and sync tables and can be rebuilt by a full run, except two things a person adds: the
+"explained" mark of an exception (note and author) and the audit trail, which are never rewritten.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from checkout_freshportal.warehouse.schema.base import currency, metadata
+from checkout_freshportal.warehouse.types import Id, UTCDateTime, json_type
+
+recon_runs = sa.Table(
+    "recon_runs",
+    metadata,
+    sa.Column("run_id", sa.Text(), primary_key=True),
+    sa.Column("as_of", UTCDateTime(), nullable=False),  # the instant due times are measured at
+    sa.Column("mode", sa.Text(), nullable=False),  # full | incremental
+    sa.Column("status", sa.Text(), nullable=False),  # running | succeeded | failed
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    # Newest updated_at among the inputs this run read: the next incremental run starts after it.
+    sa.Column("inputs_watermark", UTCDateTime(), nullable=True),
+    sa.Column("dq_status", sa.Text(), nullable=True),  # passed | warning | failed | skipped
+    sa.Column("counts", json_type(), nullable=True),  # matches and exceptions by kind/status
+    sa.Column("report_path", sa.Text(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),  # escaped, no PII
+    sa.Index(None, "as_of"),
+    comment="One row per reconciliation run.",
+)
+
+recon_matches = sa.Table(
+    "recon_matches",
+    metadata,
+    sa.Column("order_id", Id(), primary_key=True),
+    sa.Column("payment_id", Id(), primary_key=True),
+    # reference | metadata_order_id | invoice_reference | suggested_customer_amount
+    sa.Column("rule", sa.Text(), nullable=False),
+    sa.Column("confirmed", sa.Boolean(), nullable=False),  # False: a suggestion a person confirms
+    sa.Column("match_group", sa.Text(), nullable=False),  # orders and payments compared as one
+    sa.Column("order_number", sa.Text(), nullable=True),
+    currency(),  # the payment's
+    sa.Column("first_matched_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.Text(), nullable=True),
+    sa.Index(None, "payment_id"),
+    sa.Index(None, "match_group"),
+    comment="Which payment belongs to which order, by which rule; suggestions are never confirmed.",
+)
+
+recon_exceptions = sa.Table(
+    "recon_exceptions",
+    metadata,
+    sa.Column("exception_id", Id(), primary_key=True),  # exc_ + sha256(exception_key)[:24]
+    sa.Column("exception_key", sa.Text(), nullable=False),  # kind:subject, stable across runs
+    sa.Column("kind", sa.Text(), nullable=False),  # reconcile/kinds.py
+    sa.Column("severity", sa.Text(), nullable=False),  # high | medium | low | info
+    sa.Column("status", sa.Text(), nullable=False),  # open | resolved | explained
+    sa.Column("order_id", Id(), nullable=True),
+    sa.Column("order_number", sa.Text(), nullable=True),
+    sa.Column("payment_id", Id(), nullable=True),
+    sa.Column("payout_id", Id(), nullable=True),
+    sa.Column("refund_request_id", Id(), nullable=True),
+    sa.Column("dispute_id", Id(), nullable=True),
+    sa.Column("action_id", Id(), nullable=True),
+    currency(),
+    sa.Column("expected_minor", sa.BigInteger(), nullable=True),
+    sa.Column("actual_minor", sa.BigInteger(), nullable=True),
+    sa.Column("detail", sa.Text(), nullable=True),  # one sentence, no PII
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),  # as_of of the run that found it
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("explained_at", UTCDateTime(), nullable=True),
+    sa.Column("explained_by", sa.Text(), nullable=True),
+    sa.Column("explanation", sa.Text(), nullable=True),
+    # +1 on every change of status: a FreshPortal note is owed while notified_version < it.
+    sa.Column("state_version", sa.Integer(), nullable=False),
+    sa.Column("notified_version", sa.Integer(), nullable=True),
+    sa.Column("notified_at", UTCDateTime(), nullable=True),
+    sa.Column("note_error", sa.Text(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.Text(), nullable=True),  # the run that last saw or changed it
+    sa.UniqueConstraint("exception_key"),
+    sa.Index(None, "kind", "status"),
+    sa.Index(None, "order_id"),
+    sa.Index(None, "payment_id"),
+    sa.Index(None, "payout_id"),
+    comment="Discrepancies found by reconciliation, kept across runs (open / resolved / explained).",
+)
+
+recon_exception_events = sa.Table(
+    "recon_exception_events",
+    metadata,
+    sa.Column(
+        "event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("exception_id", Id(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.Text(), nullable=False),  # "reconciliation" or the person (explain)
+    sa.Column("action", sa.Text(), nullable=False),  # opened | resolved | reopened | explained | unexplained
+    sa.Column("from_status", sa.Text(), nullable=True),
+    sa.Column("to_status", sa.Text(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=True),
+    sa.Column("run_id", sa.Text(), nullable=True),
+    sa.Index(None, "exception_id"),
+    comment="Audit trail of every status change of an exception, append-only.",
+)
+
+recon_run_totals = sa.Table(
+    "recon_run_totals",
+    metadata,
+    sa.Column("run_id", sa.Text(), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("as_of", UTCDateTime(), nullable=False),
+    sa.Column("orders", sa.BigInteger(), nullable=False),  # confirmed orders in scope
+    sa.Column("orders_matched", sa.BigInteger(), nullable=False),  # with a confirmed match
+    sa.Column("ordered_minor", sa.BigInteger(), nullable=False),
+    sa.Column("matched_minor", sa.BigInteger(), nullable=False),  # ordered amount of matched orders
+    sa.Column("captured_minor", sa.BigInteger(), nullable=False),
+    sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
+    sa.Column("chargeback_minor", sa.BigInteger(), nullable=False),
+    sa.Column("open_exceptions", sa.BigInteger(), nullable=False),
+    comment="Headline figures per run and currency: the history behind 'match rate over time'.",
+)
+
+recon_dq_results = sa.Table(
+    "recon_dq_results",
+    metadata,
+    sa.Column("run_id", sa.Text(), primary_key=True),
+    sa.Column("check_name", sa.Text(), primary_key=True),
+    sa.Column("table_name", sa.Text(), nullable=False),
+    sa.Column("severity", sa.Text(), nullable=False),  # critical | warning
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("unexpected_count", sa.BigInteger(), nullable=True),
+    sa.Column("observed", sa.Text(), nullable=True),  # short, escaped: what was found
+    sa.Column("details", json_type(), nullable=True),  # a few sample keys, no PII
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    comment="Great Expectations results per run and check.",
+)

@@ -145,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_intents_parser(sub)
 
+    from checkout_freshportal.reconcile.cli import add_reconcile_parser
+
+    add_reconcile_parser(sub)
+
+    from checkout_freshportal.reports.trace_cli import add_trace_parser
+
+    add_trace_parser(sub)
+
     _add_plugins(sub)
     return parser
 

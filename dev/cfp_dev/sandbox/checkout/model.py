@@ -125,6 +125,11 @@ class Payment:
     source_type: str = "card"
     #: As requested (``POST /payments``, scenario files); None: not stated in answers.
     processing_channel_id: str | None = None
+    #: Scenario option ``capture_settles``: False = captures get no financial action (never paid out).
+    capture_settles: bool = True
+    #: Scenario option ``payout_adjustment``: minor units (holding currency) the payout that pays
+    #: out this payment's actions reports on top of its lines.
+    payout_adjustment: int = 0
 
     @property
     def available_to_refund(self) -> int:
@@ -334,3 +339,5 @@ class PaymentPlan:
     payment_type: str = "Regular"
     source_type: str = "card"
     processing_channel_id: str | None = None
+    capture_settles: bool = True
+    payout_adjustment: int = 0

@@ -64,9 +64,12 @@ _PAYMENT_KEYS = {
     "payment_type",
     "source_type",
     "processing_channel_id",
+    "capture_settles",
+    "payout_adjustment",
 }
 _CARD_KEYS = {"number", "expiry_month", "expiry_year", "name", "issuer_country", "card_type", "card_category"}
-_ACTION_KEYS = {"type", "amount", "at", "reference", "final", "declined", "metadata"}
+_ACTION_KEYS = {"id", "type", "amount", "at", "reference", "final", "declined", "metadata"}
+_ACT_ID = re.compile(r"^act_[a-z0-9]{26}$")
 _DISPUTE_KEYS = {"amount", "category", "reason_code", "received_on", "outcome", "resolved_on"}
 _FEE_KEYS = {
     "interchange_rate",
@@ -334,6 +337,16 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
             ck.fail(f"{path}.holding_currency", f"not an ISO 4217 currency: {hc!r}")
         out["holding_currency"] = hc.upper() if hc else None
     out["fees"] = _check_fees(ck, obj.get("fees"), f"{path}.fees")
+    if "capture_settles" in obj and not isinstance(obj["capture_settles"], bool):
+        ck.fail(f"{path}.capture_settles", "must be true or false")
+    out["capture_settles"] = obj.get("capture_settles", True)
+    out["payout_adjustment"] = 0
+    if "payout_adjustment" in obj:
+        adj = obj["payout_adjustment"]
+        if isinstance(adj, bool) or not isinstance(adj, int) or adj == 0:
+            ck.fail(f"{path}.payout_adjustment", "must be a non-zero integer (minor units of the payout)")
+        else:
+            out["payout_adjustment"] = adj
     out["actions"] = _check_list(ck, obj, "actions", path, _check_action)
     out["disputes"] = _check_list(ck, obj, "disputes", path, _check_dispute)
     if out.get("capture") is True and any(
@@ -446,6 +459,11 @@ def _check_action(ck: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
         out["at"] = ck.time(obj["at"], f"{path}.at", allow_plus=True)
     if "reference" in obj:
         out["reference"] = ck.str_(obj["reference"], f"{path}.reference", max_len=50)
+    if "id" in obj:
+        act_id = ck.str_(obj["id"], f"{path}.id")
+        if act_id is not None and not _ACT_ID.match(act_id):
+            ck.fail(f"{path}.id", "must look like act_ + 26 lowercase letters/digits")
+        out["id"] = act_id
     for key in ("final", "declined"):
         if key in obj and not isinstance(obj[key], bool):
             ck.fail(f"{path}.{key}", "must be true or false")

@@ -74,6 +74,8 @@ def _plan(
         payment_type=spec.get("payment_type") or "Regular",
         source_type=spec.get("source_type") or "card",
         processing_channel_id=spec.get("processing_channel_id"),
+        capture_settles=spec.get("capture_settles", True),
+        payout_adjustment=spec.get("payout_adjustment", 0),
     )
     if decline and (spec["actions"] or spec["disputes"]):
         ck.fail(
@@ -129,7 +131,7 @@ def _steps(
                 at,
                 a["type"],
                 amt,
-                ids.new("act"),
+                a.get("id") or ids.new("act"),
                 reference=a.get("reference"),
                 final=a["final"],
                 decline_code="20005" if a["declined"] else None,

@@ -144,6 +144,12 @@ def _make_payout(
             sums[_category(fa.action_type, line.breakdown_type, line.is_fee)] += amount
     merchant_fee = merchant_payout_fee(currency)
     net = sum(sums.values(), Decimal(0)) - merchant_fee
+    # A scenario's ``payout_adjustment``: the payout reports more (or less) than its lines add
+    # up to, once per payment it pays out (docs/scenario-format.md, reconciliation anomalies).
+    paid_out = {fa.payment_id for fa in fas if fa.payment_id}
+    adjustment = sum(
+        p.payout_adjustment for pid in sorted(paid_out) if (p := world.payments.get(pid)) is not None
+    )
     return Payout(
         id=payout_id,
         currency_account_id=account_id,
@@ -152,7 +158,7 @@ def _make_payout(
         period_start=period_start,
         period_end=period_end,
         created_on=created,
-        amount=to_minor(net, currency),
+        amount=to_minor(net, currency) + adjustment,
         merchant_fee=to_minor(merchant_fee, currency),
         payments=sums["payments"],
         refunds=sums["refunds"],

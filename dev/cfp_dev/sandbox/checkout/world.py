@@ -93,6 +93,8 @@ class World(WorldCore):
             source_type=plan.source_type,
         )
         p.processing_channel_id = plan.processing_channel_id
+        p.capture_settles = plan.capture_settles
+        p.payout_adjustment = plan.payout_adjustment
         self.authorize(p, at, plan.auth_action_id, plan.decline_code)
         if not p.approved:
             return

@@ -354,16 +354,17 @@ class WorldCore:
         p.actions.append(action)
         p.updated_on = at
         self._refresh_status(p)
-        self._add_fa(
-            build_financial_action(
-                p,
-                action_id=action_id,
-                action_type="Capture",
-                processed_on=at,
-                signed_amount=amount,
-                fee_sign=self.config.fee_sign,
+        if p.capture_settles:  # a scenario may say this payment's captures never settle
+            self._add_fa(
+                build_financial_action(
+                    p,
+                    action_id=action_id,
+                    action_type="Capture",
+                    processed_on=at,
+                    signed_amount=amount,
+                    fee_sign=self.config.fee_sign,
+                )
             )
-        )
         self._emit("payment_captured", p.id, at, lambda base: events.action_data(p, action, base))
         return action
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .catalog import CITIES, CUSTOMERS, PRODUCTS, REFUND_REASONS, unit_price_minor
-from .config import FreshPortalSandboxConfig
+from .config import PAYMENT_STATUSES, FreshPortalSandboxConfig
 from .records import (
     SbInvoice,
     SbLine,
@@ -187,6 +187,7 @@ def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Rand
         "created_at",
         "confirmed_at",
         "updated_at",
+        "manual_payment_status",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -248,6 +249,7 @@ def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Rand
         created_at=created,
         updated_at=scenario_datetime(data.get("updated_at"), f"{number}.updated_at") or confirmed or created,
         confirmed_at=confirmed,
+        manual_payment_status=_payment_status(data.get("manual_payment_status"), number),
     )
     for i, raw in enumerate(data.get("invoices") or []):
         inv_date = (
@@ -270,6 +272,54 @@ def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Rand
     return order
 
 
+_OUTCOME_KEYS = frozenset(
+    {"refunded_amount_minor", "refund_id", "payment_id", "processed_at", "failure_reason"}
+)
+
+
+def _payment_status(value: Any, number: str) -> str | None:
+    if value is None:
+        return None
+    if value not in PAYMENT_STATUSES:
+        raise ValueError(
+            f"scenario order {number}: manual_payment_status must be one of {list(PAYMENT_STATUSES)}"
+        )
+    return str(value)
+
+
+def _scenario_outcome(data: dict[str, Any], ref: str, status: str, now: datetime) -> dict[str, Any] | None:
+    """A request already answered before the scenario starts (``outcome``: refunded or failed)."""
+    raw = data.get("outcome")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {
+        "refunded_amount_minor",
+        "refund_id",
+        "payment_id",
+        "processed_at",
+        "failure_reason",
+    }:
+        raise ValueError(
+            f"refund for {ref}.outcome: an object of refunded_amount_minor, refund_id, payment_id, "
+            "processed_at, failure_reason"
+        )
+    if status not in ("refunded", "failed", "processing"):
+        raise ValueError(f"refund for {ref}: an outcome needs status refunded, failed or processing")
+    amount = raw.get("refunded_amount_minor")
+    return {
+        "status": status,
+        "refunded_amount_minor": None
+        if amount is None
+        else scenario_int(amount, f"refund for {ref}.outcome"),
+        "currency": None,
+        "payment_id": raw.get("payment_id"),
+        "refund_id": raw.get("refund_id"),
+        "processed_at": scenario_datetime(raw.get("processed_at"), f"refund for {ref}.outcome.processed_at")
+        or now,
+        "failure_reason": raw.get("failure_reason"),
+    }
+
+
 def refund_request_from_scenario(
     data: dict[str, Any], orders_by_ref: dict[str, SbOrder], ids: IdAllocator, now: datetime
 ) -> SbRefundRequest:
@@ -281,6 +331,10 @@ def refund_request_from_scenario(
     if not 0 < amount <= order.amount_minor:
         raise ValueError(f"scenario refund request for {ref}: amount_minor must be within 1..order amount")
     requested = scenario_datetime(data.get("requested_at"), f"refund for {ref}.requested_at") or now
+    status = check_refund_status(str(data.get("status") or "requested"))
+    outcome = _scenario_outcome(data, ref, status, requested)
+    if outcome is not None:
+        outcome["currency"] = order.currency
     return SbRefundRequest(
         refund_request_id=ids.next("refund_request_id"),
         order_id=order.order_id,
@@ -288,9 +342,10 @@ def refund_request_from_scenario(
         amount_minor=amount,
         currency=order.currency,
         reason=str(data.get("reason") or "quality_complaint"),
-        status=check_refund_status(str(data.get("status") or "requested")),
+        status=status,
         requested_at=requested,
-        updated_at=requested,
+        updated_at=outcome["processed_at"] if outcome else requested,
+        outcome=outcome,
     )
 
 

@@ -64,6 +64,9 @@ class SbOrder:
     #: Every write that changed the payment sub-resource, oldest first (for tests and demo).
     payment_history: list[dict[str, Any]] = field(default_factory=list)
     payment_puts: int = 0
+    #: Scenario option: the payment status a FreshPortal user sets by hand right after the
+    #: integration first writes one (a status that then differs from the derived one); once.
+    manual_payment_status: str | None = None
 
     @property
     def amount_minor(self) -> int:

@@ -283,7 +283,16 @@ class FreshPortalSandboxState(ReleasesMixin, BodyParsingMixin):
             order.payment = new
             order.payment_history.append(copy.deepcopy(new))
             self._touch(order)
-            return self.render.payment(new) or {}
+            answer = self.render.payment(new) or {}
+            # A user then edits the status by hand, once: after the first write that names a
+            # payment (the link write-back names none), as an operator would "fix" it.
+            if order.manual_payment_status is not None and new.get("payment_id"):
+                edited = {**new, "status": order.manual_payment_status}
+                order.manual_payment_status = None
+                order.payment = edited
+                order.payment_history.append(copy.deepcopy(edited))
+                self._touch(order)
+            return answer
 
     # ================================================================== notes
     def list_notes(self, ref: str | int) -> dict[str, Any]:

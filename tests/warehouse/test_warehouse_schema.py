@@ -48,6 +48,8 @@ ALL_TABLES = {
     "recon_exception_events",
     "recon_run_totals",
     "recon_dq_results",
+    "recon_order_invoices",
+    "recon_order_facts",
 }
 
 

@@ -22,6 +22,24 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+#: A snapshot of schema/recon.py INPUT_INDEXES (a migration never imports the schema).
+_INPUT_INDEXES: tuple[tuple[str, str], ...] = (
+    ("stg_orders", "updated_at"),
+    ("stg_payments", "updated_at"),
+    ("stg_payment_actions", "updated_at"),
+    ("stg_disputes", "updated_at"),
+    ("stg_financial_actions", "updated_at"),
+    ("stg_financial_actions", "action_id"),
+    ("stg_financial_action_payouts", "updated_at"),
+    ("stg_financial_action_payouts", "payout_id"),
+    ("stg_refund_requests", "updated_at"),
+    ("stg_refund_requests", "outcome_refund_id"),
+    ("stg_payment_status", "updated_at"),
+    ("sync_money_intents", "updated_at"),
+    ("sync_money_intents", "action_id"),
+)
+
+
 def _ts(name: str, nullable: bool = True) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
@@ -176,9 +194,42 @@ def upgrade() -> None:
         comment="Great Expectations results per run and check.",
     )
 
+    t = "recon_order_invoices"
+    op.create_table(
+        t,
+        _text("invoice_number", False),
+        _text("order_id", False),
+        sa.PrimaryKeyConstraint("invoice_number", "order_id", name=op.f(f"pk_{t}")),
+        comment="Invoice numbers of orders, for matching payments that list invoices (rule R3).",
+    )
+    op.create_index(op.f(f"ix_{t}_order_id"), t, ["order_id"], unique=False)
+
+    t = "recon_order_facts"
+    op.create_table(
+        t,
+        _text("order_id", False),
+        _cur(),
+        _big("amount_minor", False),
+        sa.Column("matched", sa.Boolean(), nullable=False),
+        _big("captured_minor", False),
+        _big("refunded_minor", False),
+        _big("chargeback_minor", False),
+        _text("run_id"),
+        sa.PrimaryKeyConstraint("order_id", name=op.f(f"pk_{t}")),
+        comment="Per confirmed order: the money reconciliation found for it (source of recon_run_totals).",
+    )
+
+    # Indexes on the inputs (incremental runs; schema/recon.py INPUT_INDEXES).
+    for table, col in _INPUT_INDEXES:
+        op.create_index(op.f(f"ix_{table}_{col}"), table, [col], unique=False)
+
 
 def downgrade() -> None:
+    for table, col in _INPUT_INDEXES:
+        op.drop_index(op.f(f"ix_{table}_{col}"), table_name=table)
     for t in (
+        "recon_order_facts",
+        "recon_order_invoices",
         "recon_dq_results",
         "recon_run_totals",
         "recon_exception_events",

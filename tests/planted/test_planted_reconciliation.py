@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checkout_freshportal.warehouse import schema
-
 from planted_pipeline import Planted, planted_world
+
+from checkout_freshportal.warehouse import schema
 
 service = pytest.importorskip(
     "checkout_freshportal.reconcile.service", reason="reconciliation engine (helper A) not on main yet"

@@ -1,0 +1,63 @@
+"""The HTML page: one self-contained file from the Jinja2 template in ``templates/``.
+
+Autoescape is on for every value: ids, codes, details and explanations came from APIs or from
+people and are shown as text, never as markup. The only markup inserted unescaped is the charts'
+SVG, which matplotlib wrote from labels :func:`checkout_freshportal.reports.charts.label` made
+safe. The page loads nothing: styles are inline, charts are inline SVG with glyphs as paths, and
+there is no script, font, image or stylesheet URL in it (the browser test checks no request
+leaves the file).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from checkout_freshportal.reports.sqlparts import major_display
+
+
+def _ts(value: datetime | date | str | None) -> str:
+    """A time as finance reads it (``2026-03-31 12:00 UTC``); ISO text (trace dicts) too."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value.tzinfo else value.isoformat()
+    return value.isoformat()
+
+
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value}%"
+
+
+def _money(minor: int | None, currency: str | None) -> str:
+    return major_display(minor, currency)
+
+
+def _svg(svg: str) -> Markup:
+    """A chart from charts.py (trusted: built from escaped labels by matplotlib)."""
+    return Markup(svg)  # noqa: S704 - see the module docstring
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("checkout_freshportal.reports", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(ts=_ts, pct=_pct, money=_money, svg=_svg)
+    return env
+
+
+def render_html(context: dict[str, Any]) -> str:
+    return environment().get_template("report.html.j2").render(**context)

@@ -23,11 +23,17 @@ def add_sandbox_parser(sub: Any) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cfp_dev.demo.run import run_demo
 
-    return run_demo(seed=args.seed, keep_running=args.keep_running)
+    return run_demo(seed=args.seed, keep_running=args.keep_running, scenario_file=args.scenario)
 
 
 def add_demo_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="end-to-end demo: sandboxes -> Airflow -> warehouse -> FreshPortal")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--keep-running", action="store_true", help="leave Airflow and the sandboxes up")
+    demo.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="a shared scenario file to run instead of the generated one (moved to the wall clock), "
+        "e.g. examples/scenarios/reconciliation-anomalies.json",
+    )
     demo.set_defaults(func=_cmd_demo)

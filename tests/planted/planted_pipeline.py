@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "events"))
 
+from cfp_dev.demo.planted_check import expected_keys
 from cfp_dev.paths import REPO_ROOT
 from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY, SandboxConfig, SandboxServer
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
@@ -44,7 +45,6 @@ from checkout_freshportal.sync.payment_links.settings import PaymentRequestSetti
 from checkout_freshportal.sync.refunds import service as refunds
 from checkout_freshportal.sync.refunds.settings import RefundSettings
 from checkout_freshportal.sync.status_push import service as push
-from checkout_freshportal.warehouse import schema
 
 from events_fixtures import StoringReceiver, register_workflow, wait_for_deliveries
 
@@ -117,51 +117,9 @@ class Planted:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def order_id(self, number: str) -> str:
-        (row,) = self.rows(schema.stg_orders, order_number=number)
-        return str(row["order_id"])
-
     def expected_keys(self) -> dict[str, str]:
         """exception_key -> planted case, from each case's ``expected_exceptions``."""
-        out: dict[str, str] = {}
-        for case in self.scenario["demo"]["reconciliation"]["cases"]:
-            for exp in case["expected_exceptions"]:
-                out[self.key_of(exp)] = case["case"]
-        return out
-
-    def key_of(self, exp: dict[str, Any]) -> str:
-        """The stable exception_key (spec) an expected entry names."""
-        kind = exp["kind"]
-        if kind == "currency_mismatch":
-            return f"{kind}:order:{self.order_id(exp['order_number'])}:payment:{exp['payment_id']}"
-        if kind == "refund_not_executed":
-            (rr,) = [
-                r
-                for r in self.rows(schema.stg_refund_requests, order_number=exp["order_number"])
-                if r["state"] in ("requested", "processing")
-            ]
-            return f"{kind}:refund_request:{rr['refund_request_id']}"
-        if "payout_of_payment" in exp:
-            return f"{kind}:payout:{self.payout_of(exp['payout_of_payment'])}"
-        if "dispute_of_payment" in exp:
-            (d,) = self.rows(schema.stg_disputes, payment_id=exp["dispute_of_payment"])
-            return f"{kind}:dispute:{d['dispute_id']}"
-        if "action_id" in exp:
-            return f"{kind}:action:{exp['action_id']}"
-        if "payment_id" in exp:
-            return f"{kind}:payment:{exp['payment_id']}"
-        return f"{kind}:order:{self.order_id(exp['order_number'])}"
-
-    def payout_of(self, payment_id: str) -> str:
-        lines = schema.financial_action_lines().subquery()
-        with self.engine.connect() as conn:
-            q = (
-                sa.select(lines.c.payout_id)
-                .where(lines.c.payment_id == payment_id, lines.c.payout_id.is_not(None))
-                .distinct()
-            )
-            (payout_id,) = conn.execute(q).scalars().all()
-        return str(payout_id)
+        return expected_keys(self.engine, self.scenario)
 
 
 @contextmanager

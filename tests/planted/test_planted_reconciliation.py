@@ -16,13 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from planted_pipeline import Planted, planted_world
 
+from cfp_dev.demo.planted_check import control_orders
+from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
 from checkout_freshportal.warehouse import schema
+
+from events_fixtures import CARD
 
 service = pytest.importorskip(
     "checkout_freshportal.reconcile.service", reason="reconciliation engine (helper A) not on main yet"
@@ -64,7 +69,7 @@ def test_exactly_the_planted_exceptions(world: Planted) -> None:
 
 
 def test_control_orders_have_no_exception(world: Planted) -> None:
-    controls = [n for c in world.scenario["demo"]["reconciliation"]["controls"] for n in c["orders"]]
+    controls = set(control_orders(world.scenario))
     on_controls = [r["exception_key"] for r in exceptions(world).values() if r["order_number"] in controls]
     assert on_controls == []
 
@@ -95,3 +100,55 @@ def test_rerun_changes_nothing(world: Planted) -> None:
     reconcile(world, "planted-2", minutes=2)
     assert snapshot() == before
     assert len(world.rows(schema.recon_exception_events)) == events
+
+
+def test_resolved_in_the_simulators_closes_and_explained_stays(world: Planted) -> None:
+    """The customer pays the missing order, Checkout.com corrects the payout, a FreshPortal user
+    cancels the forgotten refund request: those three close with resolved_at; the explained
+    open chargeback stays explained; every other exception stays as it was."""
+    from checkout_freshportal.reconcile.explain import explain
+
+    expected = world.expected_keys()
+    by_case = {case: key for key, case in expected.items()}
+    explain(world.engine, by_case["chargeback_open"], note="evidence sent on 12-03", author="finance-test")
+
+    r = requests.post(
+        f"{world.cko_sb.base_url}/payments",
+        json={"source": CARD, "amount": 48_000, "currency": "JPY", "reference": "FP-810001"},
+        headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"},
+        timeout=10,
+    )
+    assert r.status_code in (201, 202), r.text
+    payout_id = by_case["payout_mismatch"].rsplit(":", 1)[1]
+    r = requests.post(f"{world.cko_sb.base_url}/_sandbox/payouts/{payout_id}/correct", timeout=10)
+    assert r.status_code == 200, r.text
+    (rr,) = [
+        x
+        for x in requests.get(f"{world.fp_sb.base_url}/_sandbox/state", timeout=10).json()["refund_requests"]
+        if x["order_number"] == "FP-810008"
+    ]
+    r = requests.patch(
+        f"{world.fp_sb.base_url}/_sandbox/refund-requests/{rr['id']}",
+        json={"status": "cancelled"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+
+    world.ingest()
+    refunds_pull(world)
+    reconcile(world, "planted-3", minutes=3)
+    after = exceptions(world)
+    closed = {by_case[c] for c in ("missing_payment", "payout_mismatch", "refund_not_executed")}
+    for key in closed:
+        assert after[key]["status"] == "resolved", key
+        assert after[key]["resolved_at"] is not None, key
+    assert after[by_case["chargeback_open"]]["status"] == "explained"
+    still_open = {k for k, row in after.items() if row["status"] == "open"}
+    assert still_open == set(expected) - closed - {by_case["chargeback_open"]}
+
+
+def refunds_pull(world: Planted) -> None:
+    """Only the refund-request feed (what ``freshportal_refunds`` stages first): the cancel."""
+    from checkout_freshportal.sync.refunds import service as refunds
+
+    refunds.run_step("pull", fp=world.fp, cko=world.cko, engine=world.engine)

@@ -65,10 +65,24 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISMATCH"
 
 
-def run_demo(seed: int = 42, keep_running: bool = False) -> int:
+def _scenario(seed: int, scenario_file: str | None) -> dict[str, Any]:
+    """The generated shared scenario, or a file's moved to the wall clock (ages kept)."""
+    from datetime import UTC, datetime
+
+    from cfp_dev.sandbox.planted import rebase
+    from cfp_dev.sandbox.shared_scenario import build_shared_scenario, read_scenario
+
+    if scenario_file is None:
+        return build_shared_scenario(seed)
+    scenario = read_scenario(scenario_file)
+    return rebase(scenario, datetime.now(UTC)) if "now" in scenario else scenario
+
+
+def run_demo(seed: int = 42, keep_running: bool = False, scenario_file: str | None = None) -> int:
     from cfp_dev.demo.flow import run_flow
     from cfp_dev.demo.money import run_money
-    from cfp_dev.sandbox.shared_scenario import build_shared_scenario, write_scenario
+    from cfp_dev.demo.recon import run_reconciliation_step
+    from cfp_dev.sandbox.shared_scenario import write_scenario
     from checkout_freshportal.warehouse.engine import make_engine
 
     started = time.monotonic()
@@ -83,14 +97,15 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
     warehouse_url = f"sqlite:///{warehouse_file}"
 
     # One scenario for both sandboxes: FreshPortal order number = Checkout.com payment reference.
-    scenario = build_shared_scenario(seed)
+    scenario = _scenario(seed, scenario_file)
+    shutil.rmtree(DEMO_DIR / "reports", ignore_errors=True)
     scenario_path = write_scenario(scenario, DEMO_DIR / "shared-scenario.json")
     # The sandbox clock is frozen so the scenario cannot move between the ingestion and the
     # comparison below (with the clock running, an authorization could be captured in between).
     stack = DemoStack(home=DEMO_DIR, scenario_path=scenario_path, warehouse_url=warehouse_url)
     airflow = stack.airflow
     sandbox_url = stack.checkout_url
-    print(f"[demo] Checkout.com sandbox (seed {seed}) on {sandbox_url}")
+    print(f"[demo] Checkout.com sandbox ({scenario_file or f'seed {seed}'}) on {sandbox_url}")
     print(
         f"[demo] FreshPortal sandbox on {stack.freshportal_url}: {len(scenario['freshportal']['orders'])} "
         f"orders ({scenario['demo']['history_orders']} from before go-live, "
@@ -143,12 +158,16 @@ def run_demo(seed: int = 42, keep_running: bool = False) -> int:
         if scenario["demo"].get("money"):
             print("\n[demo] refunds, disputes and captures: FreshPortal requests -> Checkout.com -> answers")
             money_ok = run_money(stack, scenario)
-        every = ok and flow_ok and money_ok
+        print("\n[demo] reconciliation: warehouse brought up to date, then the reconciliation DAG")
+        recon_ok, report = run_reconciliation_step(stack, scenario)
+        every = ok and flow_ok and money_ok and recon_ok
         print(
             f"\n[demo] {'every job agrees with the scenario' if every else 'MISMATCH'} "
             f"(ingestion {_verdict(ok)}, payment status {_verdict(flow_ok)}, "
-            f"refunds/disputes/captures {_verdict(money_ok)}) in {time.monotonic() - started:.0f}s"
+            f"refunds/disputes/captures {_verdict(money_ok)}, reconciliation {_verdict(recon_ok)}) "
+            f"in {time.monotonic() - started:.0f}s"
         )
+        print(f"[demo] report: {report}")
         if keep_running:
             print(
                 f"[demo] still running: Airflow {airflow.base_url}, Checkout.com sandbox {sandbox_url}, "

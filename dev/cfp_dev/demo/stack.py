@@ -341,6 +341,9 @@ class DemoStack:
             "CFP_EVENTS_SCHEDULE": "none",
             "CFP_REFUNDS_SCHEDULE": "none",
             "CFP_CAPTURES_SCHEDULE": "none",
+            # reconciliation is also asset-triggered: "none" turns that off too (demo triggers it)
+            "CFP_RECON_SCHEDULE": "none",
+            "CFP_REPORT_OUT_DIR": str((self.home / "reports").resolve()),
             **connection_env(self.checkout_url, self.freshportal_url),
         }
         env.update(self.airflow_env)

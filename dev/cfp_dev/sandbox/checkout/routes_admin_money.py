@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from .ledger import ACTION_TYPES
 from .responses import empty, json_response
 from .routes_common import BadRequest, is_int, parse_json, raw_body, state
+from .settlement import correct_payout
 from .world import DISPUTE_EVENT_STATUS
 
 router = APIRouter(prefix="/_sandbox")
@@ -153,3 +154,18 @@ def release(request: Request, body: bytes = Depends(raw_body)) -> Response:
         raise BadRequest("order_invalid")
     ids = state(request).webhooks.release(order)
     return json_response({"held": False, "order": order, "event_ids": ids})
+
+
+@router.post("/payouts/{payout_id}/correct")
+def correct_payout_route(payout_id: str, request: Request, body: bytes = Depends(raw_body)) -> Response:
+    """``{"amount_minor"?: int}``: the payout's amount corrected (default: the sum of its lines,
+    a scenario's ``payout_adjustment`` taken out) and its day's Payouts report issued again."""
+    data = parse_json(body) if body else {}
+    amount = data.get("amount_minor")
+    if amount is not None and not is_int(amount):
+        raise BadRequest("amount_minor_invalid")
+    with state(request).synced() as world:
+        if payout_id not in world.payouts_by_id:
+            return json_response({"error_type": "not_found"}, status=404)
+        payout = correct_payout(world, payout_id, amount)
+        return json_response({"id": payout.id, "amount": payout.amount, "currency": payout.currency})

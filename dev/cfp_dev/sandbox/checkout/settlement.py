@@ -226,3 +226,38 @@ def run_payouts_report(world: World, day: datetime) -> None:
             payout_date=day,
         )
     )
+
+
+def correct_payout(world: World, payout_id: str, amount_minor: int | None = None) -> Payout:
+    """Checkout.com corrects a payout's amount and issues that day's Payouts report again.
+
+    ``amount_minor`` None: the amount its lines add up to (a scenario's ``payout_adjustment``
+    taken out). The new report (file ``..._2.csv``) is created now, so an ingestion that already
+    loaded the first one finds it after its watermark; the old file shows the corrected amount
+    too (files are rendered from the payouts as they are now).
+    """
+    payout = world.payouts_by_id[payout_id]
+    if amount_minor is None:
+        paid_out = {
+            fa.payment_id for fa in world.financial_actions if fa.payout_id == payout_id and fa.payment_id
+        }
+        amount_minor = payout.amount - sum(
+            p.payout_adjustment for pid in sorted(paid_out) if (p := world.payments.get(pid)) is not None
+        )
+    payout.amount = amount_minor
+    ent = world.account.client_entity_id
+    date = local_date(world, payout.date)
+    world.add_report(
+        Report(
+            id=world.ids.new("rpt"),
+            type="Payouts",
+            description="Payouts",
+            created_on=world.stamp(world.now),
+            from_=payout.date,
+            to=next_day(world, payout.date),
+            tags=[],
+            files=[ReportFile(world.ids.new("file"), f"payouts_{ent}_{date}_{date}_2.csv")],
+            payout_date=payout.date,
+        )
+    )
+    return payout

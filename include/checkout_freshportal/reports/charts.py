@@ -170,7 +170,9 @@ def cash_chart(positions: Sequence[CashPosition]) -> str:
     axes: Any = fig.subplots(len(rows), 1, squeeze=False)
     for ax, cp in zip(axes[:, 0], rows, strict=True):
         vals = [_major(cp.by_age_minor[b], cp.currency) for b in BUCKET_LABELS]
-        ax.barh([f"{b} days" for b in BUCKET_LABELS], vals, color=[AGE_COLOURS[b] for b in BUCKET_LABELS])
+        ys = list(range(len(BUCKET_LABELS)))  # positions: matplotlib would parse "0-2" as a date
+        ax.barh(ys, vals, color=[AGE_COLOURS[b] for b in BUCKET_LABELS])
+        ax.set_yticks(ys, [f"{b} days" for b in BUCKET_LABELS])
         ax.set_title(f"{label(cp.currency)}: not yet paid out, by capture age", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
         ax.invert_yaxis()
@@ -193,13 +195,17 @@ def declines_chart(declines: Declines, top: int = 6) -> str:
         key = code if code in codes else "other"
         series[key][day] = series[key].get(day, 0) + n
     bottom = [0] * len(days)
+    xs = list(range(len(days)))  # positions labelled with the days (not parsed as dates)
     for i, (code, per_day) in enumerate(series.items()):
         vals = [per_day.get(d, 0) for d in days]
         if not any(vals):
             continue
-        ax.bar(days, vals, bottom=bottom, width=0.8, color=PALETTE[i % len(PALETTE)], label=label(code, 20))
+        ax.bar(xs, vals, bottom=bottom, width=0.8, color=PALETTE[i % len(PALETTE)], label=label(code, 20))
         bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
     ax.set_ylabel("declines per day")
+    step = max(1, len(days) // 15)
+    ax.set_xticks(xs[::step], days[::step])
+    ax.set_xlim(-0.6, max(len(days), 7) - 0.4)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax.legend(fontsize=8, title="response code", title_fontsize=8)

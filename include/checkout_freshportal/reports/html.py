@@ -25,10 +25,11 @@ def _ts(value: datetime | date | str | None) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value.tzinfo else value.isoformat()
     return value.isoformat()

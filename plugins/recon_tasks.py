@@ -70,23 +70,23 @@ def data_quality(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     return dict(result.as_dict())
 
 
-def render_report(params: dict[str, Any] | None, run_id: str) -> dict[str, str]:
+def render_report(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     """The finance report of this run into ``ReportSettings.out_dir`` (dated folder + latest/)."""
     from pathlib import Path
 
     from checkout_freshportal.reports.render import render_report as render
     from checkout_freshportal.reports.settings import ReportSettings
 
-    out_root = Path(ReportSettings.load().out_dir)
+    settings = ReportSettings.load()  # CFP_REPORT_* (docs/settings.md)
     engine = _engine()
     try:
-        paths = render(engine, out_root, as_of=_as_of(engine, run_id), run_id=run_id)
+        paths = render(
+            engine, Path(settings.out_dir), as_of=_as_of(engine, run_id), run_id=run_id, settings=settings
+        )
     finally:
         engine.dispose()
-    log.info("report written to %s", paths.folder if hasattr(paths, "folder") else paths)
-    return (
-        {k: str(v) for k, v in vars(paths).items()} if hasattr(paths, "__dict__") else {"paths": str(paths)}
-    )
+    log.info("report written to %s (latest: %s)", paths.directory, paths.latest)
+    return dict(paths.as_dict())
 
 
 def note_exceptions(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:

@@ -1,0 +1,240 @@
+"""Detectors of refunds, captures without settlement, chargebacks and payouts.
+
+The exceptions about a payment's actions and disputes name the order through ``payorder``
+(facts.py). Payout tie-out sums the lines in SQL (one row per payout: payouts are few) and
+compares in Python with the project's rounding rule: Σ ``holding_amount_e8`` of the payout's
+lines in the payout's currency, rounded half-even to the currency's minor unit, against
+``payout_amount_minor``, in exact integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.money import MoneyError, e8_to_minor
+from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES, OPEN_DISPUTE_STATUSES
+from checkout_freshportal.reconcile.found import add, key, row, text
+from checkout_freshportal.reconcile.kinds import KINDS
+from checkout_freshportal.warehouse.schema import (
+    stg_disputes,
+    stg_financial_action_payouts,
+    stg_financial_actions,
+    stg_payment_actions,
+    stg_payouts,
+    stg_refund_requests,
+    sync_money_intents,
+)
+
+#: Refund-request states still waiting for the refund at Checkout.com.
+WAITING_REFUND_STATES = ("requested", "processing")
+
+
+def refund_not_executed(ctx: Ctx) -> int:
+    rr, mi = stg_refund_requests, sync_money_intents
+    done = sa.exists().where(
+        mi.c.request_key == sa.literal("refund_request:") + rr.c.refund_request_id,
+        mi.c.state == "succeeded",
+    )
+    sel = sa.select(
+        *row(
+            "refund_not_executed",
+            key("refund_not_executed", ("refund_request", rr.c.refund_request_id)),
+            order_id=rr.c.order_id,
+            order_number=rr.c.order_number,
+            refund_request_id=rr.c.refund_request_id,
+            currency=rr.c.currency,
+            expected_minor=rr.c.amount_minor,
+            actual_minor=sa.literal(0),
+            detail=sa.literal("FreshPortal refund request still ") + rr.c.state,
+        )
+    ).where(
+        ctx.in_scope("refund_requests", rr.c.refund_request_id),
+        rr.c.state.in_(WAITING_REFUND_STATES),
+        rr.c.requested_at <= ctx.cutoff(ctx.settings.refund_due),
+        ~done,
+    )
+    return add(ctx, sel)
+
+
+def _action_rows(ctx: Ctx, kind: str, detail: Any, expected: Any, actual: Any) -> list[Any]:
+    a, po = stg_payment_actions, ctx.tmp["payorder"]
+    return row(
+        kind,
+        key(kind, ("action", a.c.action_id)),
+        order_id=po.c.order_id,
+        order_number=po.c.order_number,
+        payment_id=a.c.payment_id,
+        action_id=a.c.action_id,
+        currency=a.c.currency,
+        expected_minor=expected,
+        actual_minor=actual,
+        detail=detail,
+    )
+
+
+def refund_not_requested(ctx: Ctx) -> int:
+    a, po, mi, rr = stg_payment_actions, ctx.tmp["payorder"], sync_money_intents, stg_refund_requests
+    sel = (
+        sa.select(
+            *_action_rows(
+                ctx,
+                "refund_not_requested",
+                sa.literal("Refund at Checkout.com that no FreshPortal refund request asked for"),
+                sa.literal(0),
+                a.c.amount_minor,
+            )
+        )
+        .select_from(a.outerjoin(po, po.c.payment_id == a.c.payment_id))
+        .where(
+            ctx.in_scope("payments", a.c.payment_id),
+            a.c.action_type == "Refund",
+            a.c.approved.is_(True),
+            ~sa.exists().where(mi.c.action_id == a.c.action_id),
+            ~sa.exists().where(rr.c.outcome_refund_id == a.c.action_id),
+        )
+    )
+    return add(ctx, sel)
+
+
+def unsettled_capture(ctx: Ctx) -> int:
+    a, po, fa, fap = (
+        stg_payment_actions,
+        ctx.tmp["payorder"],
+        stg_financial_actions,
+        stg_financial_action_payouts,
+    )
+    paid_out = (
+        sa.select(sa.literal(1))
+        .select_from(
+            fa.join(fap, sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key))
+        )
+        .where(fa.c.action_id == a.c.action_id)
+        .exists()
+    )
+    sel = (
+        sa.select(
+            *_action_rows(
+                ctx,
+                "unsettled_capture",
+                sa.literal("Capture of ") + text(a.c.processed_on) + sa.literal(" not in any payout yet"),
+                a.c.amount_minor,
+                sa.literal(0),
+            )
+        )
+        .select_from(a.outerjoin(po, po.c.payment_id == a.c.payment_id))
+        .where(
+            ctx.in_scope("payments", a.c.payment_id),
+            a.c.action_type == "Capture",
+            a.c.approved.is_(True),
+            a.c.processed_on <= ctx.cutoff(ctx.settings.settlement_window),
+            ~paid_out,
+        )
+    )
+    return add(ctx, sel)
+
+
+def _chargebacks(ctx: Ctx, kind: str, statuses: tuple[str, ...]) -> int:
+    d, po = stg_disputes, ctx.tmp["payorder"]
+    sel = (
+        sa.select(
+            *row(
+                kind,
+                key(kind, ("dispute", d.c.dispute_id)),
+                order_id=po.c.order_id,
+                order_number=po.c.order_number,
+                payment_id=d.c.payment_id,
+                dispute_id=d.c.dispute_id,
+                action_id=d.c.payment_action_id,
+                currency=d.c.currency,
+                expected_minor=sa.literal(0),
+                actual_minor=d.c.amount_minor,
+                detail=sa.literal("Chargeback ")
+                + d.c.status
+                + sa.func.coalesce(sa.literal(", reason ") + d.c.reason_code, ""),
+            )
+        )
+        .select_from(d.outerjoin(po, po.c.payment_id == d.c.payment_id))
+        .where(ctx.in_scope("disputes", d.c.dispute_id), d.c.status.in_(statuses))
+    )
+    return add(ctx, sel)
+
+
+def chargeback_open(ctx: Ctx) -> int:
+    return _chargebacks(ctx, "chargeback_open", OPEN_DISPUTE_STATUSES)
+
+
+def chargeback_lost(ctx: Ctx) -> int:
+    return _chargebacks(ctx, "chargeback_lost", LOST_DISPUTE_STATUSES)
+
+
+def payout_sums(ctx: Ctx) -> sa.Select[Any]:
+    """Per payout of the run: Σ e8 of its lines in its currency, lines in other currencies, lines."""
+    p, fa, fap = stg_payouts, stg_financial_actions, stg_financial_action_payouts
+    same = fa.c.holding_currency == p.c.currency
+    lines = fap.join(fa, sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key))
+    return (
+        sa.select(
+            p.c.payout_id,
+            p.c.currency,
+            p.c.payout_amount_minor,
+            sa.func.sum(sa.case((same, fa.c.holding_amount_e8), else_=0)).label("e8"),
+            sa.func.sum(sa.case((sa.and_(fa.c.line_key.is_not(None), ~same), 1), else_=0)).label("other"),
+            sa.func.count(fa.c.line_key).label("lines"),
+        )
+        .select_from(p.outerjoin(lines, fap.c.payout_id == p.c.payout_id))
+        .where(ctx.in_scope("payouts", p.c.payout_id))
+        .group_by(p.c.payout_id, p.c.currency, p.c.payout_amount_minor)
+    )
+
+
+def payout_mismatch(ctx: Ctx) -> int:
+    rows: list[dict[str, Any]] = []
+    for payout_id, ccy, amount, e8, other, lines in ctx.conn.execute(payout_sums(ctx)):
+        try:
+            total = e8_to_minor(int(e8 or 0), ccy)
+        except MoneyError:
+            total = None
+        reason = _payout_reason(total, amount, int(other or 0), int(lines or 0))
+        if reason is None:
+            continue
+        k = f"payout_mismatch:payout:{payout_id}"
+        rows.append(
+            {
+                "exception_key": k,
+                "kind": "payout_mismatch",
+                "severity": KINDS["payout_mismatch"].severity,
+                "payout_id": payout_id,
+                "currency": ccy,
+                "expected_minor": amount,
+                "actual_minor": total,
+                "detail": reason,
+            }
+        )
+    if rows:
+        ctx.conn.execute(ctx.tmp["found"].insert(), rows)
+    return len(rows)
+
+
+def _payout_reason(total: int | None, amount: int, other: int, lines: int) -> str | None:
+    if lines == 0:
+        return "No financial-action line names this payout"
+    if other:
+        return f"{other} line(s) of the payout are in another currency than the payout"
+    if total is None:
+        return "The payout's currency is not an ISO 4217 currency with a minor unit"
+    if total != amount:
+        return "The payout's lines do not sum to its amount"
+    return None
+
+
+DETECTORS = (
+    refund_not_executed,
+    refund_not_requested,
+    unsettled_capture,
+    chargeback_open,
+    chargeback_lost,
+    payout_mismatch,
+)

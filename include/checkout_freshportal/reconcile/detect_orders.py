@@ -1,0 +1,320 @@
+"""Detectors of the exceptions about orders and their payments (one SELECT each).
+
+They read the scratch tables of facts.py: ``order`` (orders of the run with their confirmed
+group), ``group`` (the group's orders' amount and its payments' money in the orders' currency),
+``pay``, ``match`` and ``payorder``. A group is the unit amounts are compared in: one order with
+its payments (R1/R2), or one payment with the orders whose invoices it lists (R3); the
+exception is still one per order (the spec's keys), naming the group's figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.reconcile.found import add, key, row, text
+from checkout_freshportal.warehouse.schema import (
+    stg_orders,
+    stg_payment_status,
+    sync_status_outbox,
+)
+
+DECLINED = "Declined"
+
+
+def _orders(ctx: Ctx, *, grouped: bool = True) -> Any:
+    """Confirmed orders of the run joined to their group (inner join when ``grouped``)."""
+    o, tord, g = stg_orders, ctx.tmp["order"], ctx.tmp["group"]
+    on = g.c.match_group == tord.c.match_group
+    frm = tord.join(o, o.c.order_id == tord.c.order_id)
+    return frm.join(g, on) if grouped else frm.outerjoin(g, on)
+
+
+def _suggestion(ctx: Ctx, *, by: str) -> Any:
+    """The suggested counterpart (lowest id) per order or per payment, as a subquery."""
+    m = ctx.tmp["match"]
+    col, other = (m.c.order_id, m.c.payment_id) if by == "order" else (m.c.payment_id, m.c.order_id)
+    return (
+        sa.select(col.label("subject"), sa.func.min(other).label("suggested"))
+        .where(m.c.confirmed.is_(False))
+        .group_by(col)
+        .subquery()
+    )
+
+
+def _with_suggestion(detail: Any, sug: Any, what: str) -> Any:
+    return detail + sa.func.coalesce(
+        sa.literal(f"; suggested {what} (same customer, amount): ") + sug.c.suggested, ""
+    )
+
+
+def missing_payment(ctx: Ctx) -> int:
+    o, g = stg_orders, ctx.tmp["group"]
+    sug = _suggestion(ctx, by="order")
+    detail = _with_suggestion(sa.literal("Confirmed order with nothing captured"), sug, "payment")
+    sel = (
+        sa.select(
+            *row(
+                "missing_payment",
+                key("missing_payment", ("order", o.c.order_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                currency=o.c.currency,
+                expected_minor=o.c.amount_minor,
+                actual_minor=sa.literal(0),
+                detail=detail,
+            )
+        )
+        .select_from(_orders(ctx, grouped=False).outerjoin(sug, sug.c.subject == o.c.order_id))
+        .where(
+            o.c.status.in_(ctx.confirmed_statuses),
+            o.c.confirmed_at <= ctx.cutoff(ctx.settings.payment_due),
+            sa.func.coalesce(g.c.n_captured_any, 0) == 0,
+        )
+    )
+    return add(ctx, sel)
+
+
+def _group_detail(g: Any, what: str) -> Any:
+    return sa.literal(what) + sa.case(
+        (g.c.n_orders > 1, sa.literal(" (one payment for ") + text(g.c.n_orders) + sa.literal(" orders)")),
+        else_="",
+    )
+
+
+def amount_mismatch(ctx: Ctx) -> int:
+    o, g = stg_orders, ctx.tmp["group"]
+    sel = (
+        sa.select(
+            *row(
+                "amount_mismatch",
+                key("amount_mismatch", ("order", o.c.order_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                currency=o.c.currency,
+                expected_minor=g.c.orders_amount,
+                actual_minor=g.c.captured_same,
+                detail=_group_detail(g, "Captured amount differs from the ordered amount"),
+            )
+        )
+        .select_from(_orders(ctx))
+        .where(
+            o.c.status.in_(ctx.confirmed_statuses),
+            o.c.currency == g.c.currency,
+            g.c.captured_same > 0,
+            g.c.captured_same != g.c.orders_amount,
+            g.c.available_same == 0,
+            ~sa.and_(g.c.n_captured_same >= 2, g.c.captured_same > g.c.orders_amount),
+        )
+    )
+    return add(ctx, sel)
+
+
+def duplicate_payment(ctx: Ctx) -> int:
+    o, g = stg_orders, ctx.tmp["group"]
+    sel = (
+        sa.select(
+            *row(
+                "duplicate_payment",
+                key("duplicate_payment", ("order", o.c.order_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                currency=o.c.currency,
+                expected_minor=g.c.orders_amount,
+                actual_minor=g.c.net_same,
+                detail=sa.literal("Captured through ")
+                + text(g.c.n_captured_same)
+                + sa.literal(" payments, more than ordered (net of refunds)"),
+            )
+        )
+        .select_from(_orders(ctx))
+        .where(
+            o.c.status.in_(ctx.confirmed_statuses),
+            o.c.currency == g.c.currency,
+            g.c.n_captured_same >= 2,
+            g.c.net_same > g.c.orders_amount,
+        )
+    )
+    return add(ctx, sel)
+
+
+def over_refund(ctx: Ctx) -> int:
+    o, g = stg_orders, ctx.tmp["group"]
+    limit = sa.case((g.c.orders_amount < g.c.captured_same, g.c.orders_amount), else_=g.c.captured_same)
+    sel = (
+        sa.select(
+            *row(
+                "over_refund",
+                key("over_refund", ("order", o.c.order_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                currency=o.c.currency,
+                expected_minor=limit,
+                actual_minor=g.c.refunded_same,
+                detail=_group_detail(g, "Refunded more than the smaller of ordered and captured"),
+            )
+        )
+        .select_from(_orders(ctx))
+        .where(
+            o.c.status.in_(ctx.confirmed_statuses),
+            o.c.currency == g.c.currency,
+            g.c.refunded_same > limit,
+        )
+    )
+    return add(ctx, sel)
+
+
+def currency_mismatch(ctx: Ctx) -> int:
+    o, tord, m, pay = stg_orders, ctx.tmp["order"], ctx.tmp["match"], ctx.tmp["pay"]
+    sel = (
+        sa.select(
+            *row(
+                "currency_mismatch",
+                key("currency_mismatch", ("order", o.c.order_id), ("payment", pay.c.payment_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                payment_id=pay.c.payment_id,
+                currency=o.c.currency,
+                expected_minor=o.c.amount_minor,
+                detail=sa.literal("Payment is ")
+                + text(pay.c.amount_minor)
+                + sa.literal(" minor units of ")
+                + text(pay.c.currency)
+                + sa.literal(", the order is in ")
+                + text(o.c.currency),
+            )
+        )
+        .select_from(
+            tord.join(o, o.c.order_id == tord.c.order_id)
+            .join(m, sa.and_(m.c.order_id == o.c.order_id, m.c.confirmed.is_(True)))
+            .join(pay, pay.c.payment_id == m.c.payment_id)
+        )
+        .where(
+            o.c.status.in_(ctx.confirmed_statuses),
+            pay.c.currency.is_distinct_from(o.c.currency),
+            pay.c.status.is_distinct_from(DECLINED),
+        )
+    )
+    return add(ctx, sel)
+
+
+def orphan_payment(ctx: Ctx) -> int:
+    pay, m = ctx.tmp["pay"], ctx.tmp["match"]
+    sug = _suggestion(ctx, by="payment")
+    detail = _with_suggestion(sa.literal("Captured payment that matches no order"), sug, "order")
+    sel = (
+        sa.select(
+            *row(
+                "orphan_payment",
+                key("orphan_payment", ("payment", pay.c.payment_id)),
+                payment_id=pay.c.payment_id,
+                currency=pay.c.currency,
+                actual_minor=pay.c.captured,
+                detail=detail,
+            )
+        )
+        .select_from(pay.outerjoin(sug, sug.c.subject == pay.c.payment_id))
+        .where(
+            pay.c.captured > 0,
+            ~sa.exists().where(m.c.payment_id == pay.c.payment_id, m.c.confirmed.is_(True)),
+        )
+    )
+    return add(ctx, sel)
+
+
+def payment_failed(ctx: Ctx) -> int:
+    pay, po, m, g = ctx.tmp["pay"], ctx.tmp["payorder"], ctx.tmp["match"], ctx.tmp["group"]
+    short = sa.exists().where(
+        m.c.payment_id == pay.c.payment_id,
+        m.c.confirmed.is_(True),
+        g.c.match_group == m.c.match_group,
+        g.c.captured_same < g.c.orders_amount,
+    )
+    sel = (
+        sa.select(
+            *row(
+                "payment_failed",
+                key("payment_failed", ("payment", pay.c.payment_id)),
+                order_id=po.c.order_id,
+                order_number=po.c.order_number,
+                payment_id=pay.c.payment_id,
+                currency=pay.c.currency,
+                expected_minor=pay.c.amount_minor,
+                actual_minor=sa.literal(0),
+                detail=sa.literal("Payment declined"),
+            )
+        )
+        .select_from(pay.outerjoin(po, po.c.payment_id == pay.c.payment_id))
+        .where(pay.c.status == DECLINED, sa.or_(po.c.payment_id.is_(None), short))
+    )
+    return add(ctx, sel)
+
+
+def status_drift(ctx: Ctx) -> int:
+    """The payment that speaks for an order: the one of its newest status-outbox row, else its
+    newest derived-status row; its FreshPortal status against what FreshPortal shows."""
+    o, tord, ps, ob = stg_orders, ctx.tmp["order"], stg_payment_status, sync_status_outbox
+    newest_ob = (
+        sa.select(
+            ob.c.order_id,
+            ob.c.payment_id,
+            sa.func.row_number().over(partition_by=ob.c.order_id, order_by=ob.c.version.desc()).label("rn"),
+        )
+        .where(ob.c.order_id.in_(sa.select(tord.c.order_id)))
+        .subquery()
+    )
+    newest_ps = (
+        sa.select(
+            ps.c.order_id,
+            ps.c.payment_id,
+            sa.func.row_number()
+            .over(partition_by=ps.c.order_id, order_by=(ps.c.updated_at.desc(), ps.c.payment_id.desc()))
+            .label("rn"),
+        )
+        .where(ps.c.order_id.in_(sa.select(tord.c.order_id)))
+        .subquery()
+    )
+    a, b = newest_ob.alias("nob"), newest_ps.alias("nps")
+    speaker = sa.func.coalesce(a.c.payment_id, b.c.payment_id)
+    delivered = sa.exists().where(ob.c.order_id == o.c.order_id, ob.c.outcome == "delivered")
+    sel = (
+        sa.select(
+            *row(
+                "status_drift",
+                key("status_drift", ("order", o.c.order_id)),
+                order_id=o.c.order_id,
+                order_number=o.c.order_number,
+                payment_id=ps.c.payment_id,
+                detail=sa.literal("FreshPortal shows ")
+                + sa.func.coalesce(o.c.payment_status, "nothing")
+                + sa.literal(", derived ")
+                + sa.func.coalesce(ps.c.freshportal_status, "nothing"),
+            )
+        )
+        .select_from(
+            tord.join(o, o.c.order_id == tord.c.order_id)
+            .outerjoin(a, sa.and_(a.c.order_id == o.c.order_id, a.c.rn == 1))
+            .outerjoin(b, sa.and_(b.c.order_id == o.c.order_id, b.c.rn == 1))
+            .join(ps, ps.c.payment_id == speaker)
+        )
+        .where(
+            ps.c.freshportal_status.is_distinct_from(o.c.payment_status),
+            ps.c.updated_at <= ctx.cutoff(ctx.settings.status_grace),
+            sa.or_(o.c.payment_status.is_not(None), delivered),
+        )
+    )
+    return add(ctx, sel)
+
+
+DETECTORS = (
+    missing_payment,
+    amount_mismatch,
+    duplicate_payment,
+    over_refund,
+    currency_mismatch,
+    orphan_payment,
+    payment_failed,
+    status_drift,
+)

@@ -1,0 +1,77 @@
+"""The scratch table of what this run found, and the shape every detector's SELECT has.
+
+Every detector is one ``INSERT INTO found SELECT ...``; :func:`row` builds its select list so a
+detector names only what it knows (the rest is NULL) and the exception key is built in SQL from
+the kind and the subject (the stable formats of the spec, e.g. ``missing_payment:order:<id>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.reconcile.kinds import KINDS
+
+#: Columns of ``found`` besides the key, kind and severity (all nullable).
+FOUND_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("order_id", sa.Text),
+    ("order_number", sa.Text),
+    ("payment_id", sa.Text),
+    ("payout_id", sa.Text),
+    ("refund_request_id", sa.Text),
+    ("dispute_id", sa.Text),
+    ("action_id", sa.Text),
+    ("currency", sa.Text),
+    ("expected_minor", sa.BigInteger),
+    ("actual_minor", sa.BigInteger),
+    ("detail", sa.Text),
+)
+
+
+def found_table(ctx: Ctx) -> sa.Table:
+    t = sqlbits.scratch(
+        ctx.conn,
+        "recon_tmp_found",
+        sa.Column("exception_key", sa.Text(), primary_key=True),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("severity", sa.Text(), nullable=False),
+        *[sa.Column(name, typ()) for name, typ in FOUND_COLUMNS],
+    )
+    ctx.tmp["found"] = t
+    return t
+
+
+def key(kind: str, *parts: tuple[str, Any]) -> Any:
+    """``kind:subject:<id>[:subject:<id>]`` in SQL."""
+    expr: Any = sa.literal(kind)
+    for name, col in parts:
+        expr = expr + sa.literal(f":{name}:") + col
+    return expr
+
+
+def text(value: Any) -> Any:
+    """A number or text as text in a detail sentence (NULL becomes '?')."""
+    return sa.func.coalesce(sa.cast(value, sa.Text), "?")
+
+
+def row(kind: str, exception_key: Any, **cols: Any) -> list[Any]:
+    """The select list of one detector: key, kind, severity, then FOUND_COLUMNS in order."""
+    unknown = set(cols) - {name for name, _ in FOUND_COLUMNS}
+    if unknown:
+        raise ValueError(f"not a column of found: {sorted(unknown)}")
+    out: list[Any] = [
+        exception_key.label("exception_key"),
+        sa.literal(kind).label("kind"),
+        sa.literal(KINDS[kind].severity).label("severity"),
+    ]
+    for name, typ in FOUND_COLUMNS:
+        value = cols.get(name)
+        out.append((sa.null() if value is None else value).cast(typ()).label(name))
+    return out
+
+
+def add(ctx: Ctx, select: sa.Select[Any]) -> int:
+    return sqlbits.fill(ctx.conn, ctx.tmp["found"], select)

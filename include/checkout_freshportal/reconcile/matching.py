@@ -1,0 +1,222 @@
+"""Which payment belongs to which order: rules R1-R4, as set-based SQL.
+
+Rules, in order (docs/reconciliation.md "Matching"); a pair is matched by the first rule that
+finds it:
+
+* R1 ``reference``: the payment's reference is the order number (what the payment link sends);
+* R2 ``metadata_order_id``: the payment's ``metadata.order_id`` is the FreshPortal order id;
+* R3 ``invoice_reference``: the reference is, or lists (separated by ``,`` ``;`` or spaces), one or
+  more invoice numbers of orders: one payment for several orders (a customer paying invoices by
+  bank transfer). Tried only for payments and orders that R1/R2 left unmatched, so an order is
+  compared with its money in exactly one group;
+* R4 ``suggested_customer_amount``: a captured payment and a confirmed order both without a
+  confirmed match, same customer (e-mail hash), currency and amount, requested within
+  ``suggestion_window`` of the confirmation: a suggestion for a person, never a confirmed match.
+
+Groups: R1/R2 matches of an order form ``order:<order_id>`` (several payments for one order:
+retries, split payments); R3 matches of a payment form ``payment:<payment_id>``. Amount checks
+compare a group's orders with the group's payments as one.
+
+Results go to the scratch table ``match`` first, then ``recon_matches`` is brought in line with
+it by two set statements (delete what is no longer found, insert what is new), so a rerun on
+unchanged data writes nothing and ``first_matched_at`` survives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.warehouse.schema import recon_matches, stg_orders
+from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
+
+R1, R2, R3, R4 = "reference", "metadata_order_id", "invoice_reference", "suggested_customer_amount"
+RULES = (R1, R2, R3, R4)
+
+
+def _match_table(ctx: Ctx) -> sa.Table:
+    return sqlbits.scratch(
+        ctx.conn,
+        "recon_tmp_match",
+        sa.Column("order_id", sa.Text(), primary_key=True),
+        sa.Column("payment_id", sa.Text(), primary_key=True),
+        sa.Column("rule", sa.Text(), nullable=False),
+        sa.Column("confirmed", sa.Boolean(), nullable=False),
+        sa.Column("match_group", sa.Text(), nullable=False),
+        sa.Column("order_number", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        index=("payment_id", "match_group"),
+    )
+
+
+def build_matches(ctx: Ctx) -> sa.Table:
+    """Fills the scratch table ``match`` for the payments of this run (all, or the scope)."""
+    m, pay, o = _match_table(ctx), ctx.tmp["pay"], stg_orders
+    ctx.tmp["match"] = m
+    conn = ctx.conn
+
+    def insert(rule: str, join_on: Any, *where: Any, group: Any = None) -> None:
+        grp = group if group is not None else sa.literal("order:") + o.c.order_id
+        sel = (
+            sa.select(
+                o.c.order_id,
+                pay.c.payment_id,
+                sa.literal(rule).label("rule"),
+                sa.literal(True).label("confirmed"),
+                grp.label("match_group"),
+                o.c.order_number,
+                pay.c.currency,
+            )
+            .select_from(pay.join(o, join_on))
+            .where(*where, ~_pair_exists(m, o.c.order_id, pay.c.payment_id))
+        )
+        sqlbits.fill(conn, m, sel)
+
+    insert(R1, o.c.order_number == pay.c.reference)
+    insert(R2, o.c.order_id == pay.c.meta_order_id)
+    sqlbits.analyze(conn, m)
+    _invoice_matches(ctx, m)
+    _suggestions(ctx, m)
+    sqlbits.analyze(conn, m)
+    return m
+
+
+def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
+    return sa.exists().where(m.c.order_id == order_id, m.c.payment_id == payment_id)
+
+
+def order_has_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] = RULES[:3]) -> Any:
+    """The order has a confirmed match (of ``rules``) in this run's matches, or (incremental)
+    with a payment outside the scope, whose match this run did not recompute."""
+    m = ctx.tmp["match"]
+    here = sa.exists().where(m.c.order_id == order_id, m.c.confirmed.is_(True), m.c.rule.in_(rules))
+    if not ctx.incremental:
+        return here
+    rm = recon_matches
+    kept = sa.exists().where(
+        rm.c.order_id == order_id,
+        rm.c.confirmed.is_(True),
+        rm.c.rule.in_(rules),
+        ~ctx.in_scope("payments", rm.c.payment_id),
+    )
+    return sa.or_(here, kept)
+
+
+def reference_tokens(ctx: Ctx) -> sa.Select[Any]:
+    """(payment_id, token) of the references of payments R1/R2 did not match."""
+    pay, m = ctx.tmp["pay"], ctx.tmp["match"]
+    unmatched = sa.and_(pay.c.reference.is_not(None), ~sa.exists().where(m.c.payment_id == pay.c.payment_id))
+    if ctx.conn.dialect.name == "postgresql":
+        token = sa.func.regexp_split_to_table(pay.c.reference, "[,;[:space:]]+").label("token")
+        inner = sa.select(pay.c.payment_id, token).where(unmatched).subquery()
+        return sa.select(inner.c.payment_id, inner.c.token).where(inner.c.token != "")
+    # SQLite: the reference becomes a JSON array by replacing each separator with '","'
+    # (references holding a quote or backslash cannot be invoice lists and are left out).
+    ref: Any = pay.c.reference
+    for sep in (",", ";", " ", "\t", "\n", "\r"):
+        ref = sa.func.replace(ref, sep, '","')
+    doc = sa.literal('["') + ref + sa.literal('"]')
+    elems = sqlbits.json_text_elements(ctx.conn, doc)
+    clean = sa.and_(
+        sa.func.replace(sa.func.replace(pay.c.reference, '"', ""), "\\", "") == pay.c.reference,
+        sa.func.json_valid(doc) == 1,
+    )
+    return (
+        sa.select(pay.c.payment_id, elems.c.value.label("token"))
+        .select_from(pay.join(elems, sa.true()))
+        .where(unmatched, clean, elems.c.value != "")
+    )
+
+
+def _invoice_matches(ctx: Ctx, m: sa.Table) -> None:
+    tok = reference_tokens(ctx).subquery()
+    oi, o, pay = recon_order_invoices, stg_orders, ctx.tmp["pay"]
+    sel = (
+        sa.select(
+            o.c.order_id,
+            tok.c.payment_id,
+            sa.literal(R3).label("rule"),
+            sa.literal(True).label("confirmed"),
+            (sa.literal("payment:") + tok.c.payment_id).label("match_group"),
+            o.c.order_number,
+            pay.c.currency,
+        )
+        .distinct()
+        .select_from(
+            tok.join(oi, oi.c.invoice_number == tok.c.token)
+            .join(o, o.c.order_id == oi.c.order_id)
+            .join(pay, pay.c.payment_id == tok.c.payment_id)
+        )
+        .where(~order_has_confirmed_match(ctx, o.c.order_id, (R1, R2)))
+    )
+    sqlbits.fill(ctx.conn, m, sel)
+
+
+def _suggestions(ctx: Ctx, m: sa.Table) -> None:
+    pay, o = ctx.tmp["pay"], stg_orders
+    window = ctx.settings.suggestion_window.total_seconds()
+    distance = sqlbits.seconds_between(ctx.conn, pay.c.requested_on, o.c.confirmed_at)
+    sel = (
+        sa.select(
+            o.c.order_id,
+            pay.c.payment_id,
+            sa.literal(R4).label("rule"),
+            sa.literal(False).label("confirmed"),
+            (sa.literal("order:") + o.c.order_id).label("match_group"),
+            o.c.order_number,
+            pay.c.currency,
+        )
+        .select_from(
+            pay.join(
+                o,
+                sa.and_(
+                    o.c.customer_email_hash == pay.c.email_hash,
+                    o.c.currency == pay.c.currency,
+                    o.c.amount_minor == pay.c.amount_minor,
+                ),
+            )
+        )
+        .where(
+            pay.c.email_hash.is_not(None),
+            pay.c.captured > 0,  # a suggestion is for money that arrived; no money, nothing to place
+            o.c.status.in_(ctx.confirmed_statuses),
+            o.c.confirmed_at.is_not(None),
+            distance.between(-window, window),
+            ~sa.exists().where(m.c.payment_id == pay.c.payment_id, m.c.confirmed.is_(True)),
+            ~order_has_confirmed_match(ctx, o.c.order_id),
+        )
+    )
+    sqlbits.fill(ctx.conn, m, sel)
+
+
+def store_matches(ctx: Ctx) -> dict[str, int]:
+    """Brings ``recon_matches`` in line with this run's matches; counts by rule (this run's)."""
+    m, rm, conn = ctx.tmp["match"], recon_matches, ctx.conn
+    same = sa.exists().where(
+        m.c.order_id == rm.c.order_id,
+        m.c.payment_id == rm.c.payment_id,
+        m.c.rule == rm.c.rule,
+        m.c.confirmed == rm.c.confirmed,
+        m.c.match_group == rm.c.match_group,
+        m.c.currency.is_not_distinct_from(rm.c.currency),
+        m.c.order_number.is_not_distinct_from(rm.c.order_number),
+    )
+    conn.execute(rm.delete().where(ctx.in_scope("payments", rm.c.payment_id), ~same))
+    new = sa.select(
+        m.c.order_id,
+        m.c.payment_id,
+        m.c.rule,
+        m.c.confirmed,
+        m.c.match_group,
+        m.c.order_number,
+        m.c.currency,
+        sa.literal(ctx.as_of, rm.c.first_matched_at.type).label("first_matched_at"),
+        sa.literal(ctx.as_of, rm.c.updated_at.type).label("updated_at"),
+        sa.literal(ctx.run_id).label("run_id"),
+    ).where(~_pair_exists(rm, m.c.order_id, m.c.payment_id))
+    sqlbits.fill(conn, rm, new)
+    rows = conn.execute(sa.select(m.c.rule, sa.func.count()).group_by(m.c.rule))
+    return {str(rule): int(n) for rule, n in rows}

@@ -1,0 +1,218 @@
+"""What an incremental run recomputes: the subjects whose inputs changed, or whose due time fell,
+since the last succeeded run, closed over their matches.
+
+Seeds (``updated_at`` after the last run's ``inputs_watermark``, less an overlap for writers whose
+transactions commit after a later stamp was read):
+
+* orders: changed orders, refund requests, money intents, derived statuses, status-outbox rows;
+  orders whose ``payment_due`` or ``status_grace`` ended between the last run's as_of and this one;
+* payments: changed payments, actions, disputes, intents, financial-action lines and their payout
+  ids; captures whose ``settlement_window`` ended in between; payments with an open
+  ``orphan_payment``/``payment_failed`` (still unmatched: a new order may match them now);
+* refund requests: changed ones and their intents; those whose ``refund_due`` ended in between;
+* payouts: changed payouts, lines, payout ids; disputes: changed ones and those of the payments.
+
+Closure (matching.py needs whole groups): the payments matched to a scoped order (before, or by
+its order number / invoice numbers now) join the scope, the orders matched to a scoped payment
+(before, or now) too, until nothing is added. Every step reads indexes (migration 0009).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile.context import SUBJECTS, Ctx
+from checkout_freshportal.reconcile.facts import build_payments
+from checkout_freshportal.reconcile.matching import build_matches
+from checkout_freshportal.warehouse.schema import (
+    recon_exceptions,
+    recon_matches,
+    stg_disputes,
+    stg_financial_action_payouts,
+    stg_financial_actions,
+    stg_orders,
+    stg_payment_actions,
+    stg_payment_status,
+    stg_payments,
+    stg_payouts,
+    stg_refund_requests,
+    sync_money_intents,
+    sync_status_outbox,
+)
+from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
+
+#: Rows stamped up to this long before the last watermark are looked at again (a writer's
+#: transaction can commit after a reader saw a later stamp; looking twice costs nothing).
+WATERMARK_OVERLAP = timedelta(minutes=5)
+_MAX_CLOSURE_ROUNDS = 6
+
+
+def make_scope(ctx: Ctx) -> dict[str, sa.Table]:
+    tables = {
+        subject: sqlbits.scratch(
+            ctx.conn, f"recon_tmp_sc_{subject}", sa.Column(col, sa.Text(), primary_key=True)
+        )
+        for subject, col in SUBJECTS.items()
+    }
+    ctx.scope = tables
+    return tables
+
+
+def add(ctx: Ctx, subject: str, values: sa.Select[Any]) -> int:
+    """Adds the ids ``values`` selects (one column) to the scope of ``subject``; rows added."""
+    assert ctx.scope is not None
+    t = ctx.scope[subject]
+    col = t.c[SUBJECTS[subject]]
+    src = values.subquery()
+    (value,) = src.c
+    sel = (
+        sa.select(value.label(col.name))
+        .distinct()
+        .where(value.is_not(None), ~sa.exists().where(col == value))
+    )
+    return sqlbits.fill(ctx.conn, t, sel)
+
+
+def changed_orders(ctx: Ctx, since: datetime) -> sa.Table:
+    """Orders whose own row changed (their invoice numbers may have)."""
+    t = sqlbits.scratch(
+        ctx.conn, "recon_tmp_changed_orders", sa.Column("order_id", sa.Text(), primary_key=True)
+    )
+    sqlbits.fill(ctx.conn, t, sa.select(stg_orders.c.order_id).where(stg_orders.c.updated_at > since))
+    return t
+
+
+def seed(ctx: Ctx, since: datetime, prev_as_of: datetime) -> None:
+    s, T = ctx.settings, ctx.as_of
+
+    def fell_due(col: Any, due: timedelta) -> Any:
+        return sa.and_(col > prev_as_of - due, col <= T - due)
+
+    o, rr, mi, ps, ob = (
+        stg_orders,
+        stg_refund_requests,
+        sync_money_intents,
+        stg_payment_status,
+        sync_status_outbox,
+    )
+    add(ctx, "orders", sa.select(o.c.order_id).where(o.c.updated_at > since))
+    add(ctx, "orders", sa.select(o.c.order_id).where(fell_due(o.c.confirmed_at, s.payment_due)))
+    add(ctx, "orders", sa.select(rr.c.order_id).where(rr.c.updated_at > since))
+    add(ctx, "orders", sa.select(mi.c.order_id).where(mi.c.updated_at > since))
+    add(ctx, "orders", sa.select(ps.c.order_id).where(ps.c.updated_at > since))
+    add(ctx, "orders", sa.select(ps.c.order_id).where(fell_due(ps.c.updated_at, s.status_grace)))
+    add(
+        ctx,
+        "orders",
+        sa.select(ob.c.order_id).where(sa.or_(ob.c.created_at > since, ob.c.delivered_at > since)),
+    )
+    _seed_payments(ctx, since, fell_due)
+    add(ctx, "refund_requests", sa.select(rr.c.refund_request_id).where(rr.c.updated_at > since))
+    add(
+        ctx,
+        "refund_requests",
+        sa.select(rr.c.refund_request_id).where(fell_due(rr.c.requested_at, s.refund_due)),
+    )
+    prefix = "refund_request:"
+    add(
+        ctx,
+        "refund_requests",
+        sa.select(sa.func.substr(mi.c.request_key, len(prefix) + 1)).where(
+            mi.c.updated_at > since, mi.c.request_key.startswith(prefix)
+        ),
+    )
+    _seed_payouts(ctx, since)
+    d = stg_disputes
+    add(ctx, "disputes", sa.select(d.c.dispute_id).where(d.c.updated_at > since))
+
+
+def _seed_payments(ctx: Ctx, since: datetime, fell_due: Any) -> None:
+    p, a, d, mi, rr = stg_payments, stg_payment_actions, stg_disputes, sync_money_intents, stg_refund_requests
+    fa, fap, e, rm = stg_financial_actions, stg_financial_action_payouts, recon_exceptions, recon_matches
+    add(ctx, "payments", sa.select(p.c.payment_id).where(p.c.updated_at > since))
+    add(ctx, "payments", sa.select(a.c.payment_id).where(a.c.updated_at > since))
+    add(
+        ctx,
+        "payments",
+        sa.select(a.c.payment_id).where(
+            a.c.action_type == "Capture", fell_due(a.c.processed_on, ctx.settings.settlement_window)
+        ),
+    )
+    add(ctx, "payments", sa.select(d.c.payment_id).where(d.c.updated_at > since))
+    add(ctx, "payments", sa.select(mi.c.payment_id).where(mi.c.updated_at > since))
+    add(
+        ctx,
+        "payments",
+        sa.select(a.c.payment_id)
+        .select_from(rr.join(a, a.c.action_id == rr.c.outcome_refund_id))
+        .where(rr.c.updated_at > since),
+    )
+    add(ctx, "payments", sa.select(fa.c.payment_id).where(fa.c.updated_at > since))
+    add(
+        ctx,
+        "payments",
+        sa.select(fa.c.payment_id)
+        .select_from(
+            fap.join(fa, sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key))
+        )
+        .where(fap.c.updated_at > since),
+    )
+    unmatched = sa.and_(e.c.kind.in_(("orphan_payment", "payment_failed")), e.c.status != "resolved")
+    add(ctx, "payments", sa.select(e.c.payment_id).where(unmatched))
+    add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.confirmed.is_(False)))
+
+
+def _seed_payouts(ctx: Ctx, since: datetime) -> None:
+    p, fa, fap = stg_payouts, stg_financial_actions, stg_financial_action_payouts
+    on = sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key)
+    add(ctx, "payouts", sa.select(p.c.payout_id).where(p.c.updated_at > since))
+    add(ctx, "payouts", sa.select(fap.c.payout_id).where(fap.c.updated_at > since))
+    add(
+        ctx,
+        "payouts",
+        sa.select(fap.c.payout_id).select_from(fa.join(fap, on)).where(fa.c.updated_at > since),
+    )
+
+
+def close(ctx: Ctx) -> None:
+    """Grows the order and payment scope over matches until stable; leaves ``pay`` and ``match``
+    built for the final scope."""
+    assert ctx.scope is not None
+    so, sp = ctx.scope["orders"], ctx.scope["payments"]
+    rm, p, oi, o = recon_matches, stg_payments, recon_order_invoices, stg_orders
+    scoped_orders = sa.select(so.c.order_id)
+    for _ in range(_MAX_CLOSURE_ROUNDS):
+        added = add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.order_id.in_(scoped_orders)))
+        added += add(
+            ctx,
+            "payments",
+            sa.select(p.c.payment_id)
+            .select_from(o.join(p, p.c.reference == o.c.order_number))
+            .where(o.c.order_id.in_(scoped_orders)),
+        )
+        added += add(
+            ctx,
+            "payments",
+            sa.select(p.c.payment_id)
+            .select_from(oi.join(p, p.c.reference == oi.c.invoice_number))
+            .where(oi.c.order_id.in_(scoped_orders)),
+        )
+        added += add(
+            ctx, "orders", sa.select(rm.c.order_id).where(rm.c.payment_id.in_(sa.select(sp.c.payment_id)))
+        )
+        build_payments(ctx)
+        m = build_matches(ctx)
+        added += add(ctx, "orders", sa.select(m.c.order_id))
+        if added == 0:
+            break
+    else:  # still growing after the last round: build once more for the final scope
+        build_payments(ctx)
+        build_matches(ctx)
+    d = stg_disputes
+    add(ctx, "disputes", sa.select(d.c.dispute_id).where(d.c.payment_id.in_(sa.select(sp.c.payment_id))))
+    for t in ctx.scope.values():
+        sqlbits.analyze(ctx.conn, t)

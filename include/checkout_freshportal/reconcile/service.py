@@ -1,0 +1,261 @@
+"""One reconciliation run: match, detect, persist exceptions, write the totals.
+
+``run_reconciliation`` records the run in ``recon_runs`` (``running``, then ``succeeded`` or
+``failed`` with the escaped error) and does all its work in one transaction: a failed run leaves
+the previous results untouched. Everything happens in the warehouse (scratch tables filled by
+``INSERT ... SELECT``); Python only sees counts and the few payout sums.
+
+Full or incremental (docs/reconciliation.md "Incremental runs"): incremental when the settings
+allow it, a succeeded run exists, the thresholds and confirmed statuses are those of the last
+run, and the last full run is younger than ``full_every``; ``full=True`` forces a full run,
+``full=False`` asks for an incremental one (still full when there is no earlier run or the
+settings changed, since nothing earlier can be trusted then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from checkout_freshportal.logsafe import safe, safe_masked
+from checkout_freshportal.reconcile import (
+    detect_money,
+    detect_orders,
+    facts,
+    matching,
+    persist,
+    scope,
+    sqlbits,
+)
+from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.reconcile.found import found_table
+from checkout_freshportal.reconcile.settings import ReconcileSettings
+from checkout_freshportal.reconcile.totals import exception_counts, match_counts, write_totals
+from checkout_freshportal.warehouse.schema import recon_runs
+
+log = logging.getLogger(__name__)
+
+#: Inputs whose ``updated_at`` moves the watermark (what an incremental run looks after).
+_WATERMARK_TABLES = (
+    "stg_orders",
+    "stg_payments",
+    "stg_payment_actions",
+    "stg_disputes",
+    "stg_financial_actions",
+    "stg_financial_action_payouts",
+    "stg_payouts",
+    "stg_refund_requests",
+    "stg_payment_status",
+    "sync_money_intents",
+)
+
+
+@dataclass
+class ReconcileResult:
+    run_id: str
+    as_of: datetime
+    mode: str  # full | incremental
+    matches_by_rule: dict[str, int] = field(default_factory=dict)
+    #: kind -> status -> count, over all exceptions after the run
+    exceptions: dict[str, dict[str, int]] = field(default_factory=dict)
+    found: int = 0  # exceptions this run found (in its scope)
+    opened: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    scope: dict[str, int] = field(default_factory=dict)  # incremental: subjects recomputed
+    totals: list[dict[str, Any]] = field(default_factory=list)
+
+    def open_count(self) -> int:
+        return sum(by.get("open", 0) for by in self.exceptions.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["as_of"] = self.as_of.isoformat()
+        out["totals"] = [{**t, "as_of": t["as_of"].isoformat()} for t in self.totals]
+        return out
+
+
+def default_confirmed_statuses() -> tuple[str, ...]:
+    """The FreshPortal mapping's confirmed order statuses (tenant file via CFP_FRESHPORTAL_MAPPING)."""
+    from checkout_freshportal.freshportal.mapping import load_mapping
+
+    return tuple(sorted(load_mapping().confirmed_order_statuses))
+
+
+def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
+    """What the results depend on besides the data: a change forces a full run."""
+    s = settings
+    parts = {
+        "payment_due": s.payment_due.total_seconds(),
+        "refund_due": s.refund_due.total_seconds(),
+        "status_grace": s.status_grace.total_seconds(),
+        "settlement_window": s.settlement_window.total_seconds(),
+        "suggestion_window": s.suggestion_window.total_seconds(),
+        "confirmed": sorted(confirmed),
+        "engine": 1,  # bump when the rules change
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_reconciliation(
+    engine: sa.Engine,
+    settings: ReconcileSettings | None = None,
+    *,
+    run_id: str,
+    as_of: datetime | None = None,
+    full: bool | None = None,
+    confirmed_statuses: Collection[str] | None = None,
+) -> ReconcileResult:
+    """Reconciles everything (or what changed) at ``as_of`` (default: now); see the module doc."""
+    settings = settings or ReconcileSettings.from_env()
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    confirmed = (
+        tuple(sorted(confirmed_statuses)) if confirmed_statuses is not None else default_confirmed_statuses()
+    )
+    fp = fingerprint(settings, confirmed)
+    started = datetime.now(UTC)
+    with engine.begin() as conn:
+        prev = _last_runs(conn)
+        mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
+        conn.execute(
+            recon_runs.insert().values(
+                run_id=run_id, as_of=as_of, mode=mode, status="running", started_at=started
+            )
+        )
+    try:
+        with engine.begin() as conn:
+            ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
+            result = _run(ctx, since, prev_as_of, fp)
+    except Exception as exc:
+        with engine.begin() as conn:
+            conn.execute(
+                recon_runs.update()
+                .where(recon_runs.c.run_id == run_id)
+                .values(
+                    status="failed",
+                    finished_at=datetime.now(UTC),
+                    error=safe_masked(f"{type(exc).__name__}: {exc}", 500),
+                )
+            )
+        raise
+    log.info(
+        "reconciliation %s (%s) done: %s found, %s opened, %s resolved",
+        safe(run_id),
+        mode,
+        result.found,
+        result.opened,
+        result.resolved,
+    )
+    return result
+
+
+def _last_runs(conn: sa.Connection) -> dict[str, Any]:
+    r = recon_runs
+    ok = r.c.status == "succeeded"
+    last = conn.execute(
+        sa.select(r.c.as_of, r.c.inputs_watermark, r.c.counts)
+        .where(ok)
+        .order_by(r.c.as_of.desc(), r.c.started_at.desc())
+        .limit(1)
+    ).first()
+    last_full = conn.execute(sa.select(sa.func.max(r.c.as_of)).where(ok, r.c.mode == "full")).scalar()
+    return {"last": last, "last_full": last_full}
+
+
+def _choose_mode(
+    settings: ReconcileSettings, full: bool | None, fp: str, prev: dict[str, Any], as_of: datetime
+) -> tuple[str, datetime | None, datetime | None]:
+    """(mode, changed-since instant, previous as_of); the instants are None for a full run."""
+    last = prev["last"]
+    if full or last is None or last.inputs_watermark is None:
+        return "full", None, None
+    counts = last.counts or {}
+    if counts.get("fingerprint") != fp or as_of < last.as_of:
+        return "full", None, None
+    if full is None:
+        if not settings.incremental:
+            return "full", None, None
+        last_full = prev["last_full"]
+        if last_full is None or as_of - last_full >= settings.full_every:
+            return "full", None, None
+    return "incremental", last.inputs_watermark - scope.WATERMARK_OVERLAP, last.as_of
+
+
+def _watermark(conn: sa.Connection) -> datetime | None:
+    md = recon_runs.metadata
+    parts = [sa.select(sa.func.max(md.tables[t].c.updated_at).label("w")) for t in _WATERMARK_TABLES]
+    ob = md.tables["sync_status_outbox"]
+    parts.append(sa.select(sa.func.max(ob.c.created_at).label("w")))
+    parts.append(sa.select(sa.func.max(ob.c.delivered_at).label("w")))
+    stamps = [conn.execute(p).scalar() for p in parts]
+    values = [s for s in stamps if s is not None]
+    return max(values) if values else None
+
+
+def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str) -> ReconcileResult:
+    conn = ctx.conn
+    sqlbits.prepare_connection(conn)
+    watermark = _watermark(conn)
+    result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
+    if since is None or prev_as_of is None:
+        facts.refresh_order_invoices(ctx, None)
+        facts.build_payments(ctx)
+        matching.build_matches(ctx)
+    else:
+        facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
+        scope.make_scope(ctx)
+        scope.seed(ctx, since, prev_as_of)
+        scope.close(ctx)
+        result.scope = _scope_sizes(ctx)
+    matching.store_matches(ctx)
+    facts.build_groups(ctx)
+    facts.build_orders(ctx)
+    facts.build_payorder(ctx)
+    facts.store_order_facts(ctx)
+    found_table(ctx)
+    for detect in (*detect_orders.DETECTORS, *detect_money.DETECTORS):
+        result.found += detect(ctx)
+    changes = persist.merge(ctx)
+    result.opened, result.reopened, result.resolved = changes.opened, changes.reopened, changes.resolved
+    result.totals = write_totals(ctx)
+    result.exceptions = exception_counts(ctx)
+    result.matches_by_rule = match_counts(ctx)
+    counts = {
+        "fingerprint": fp,
+        "matches_by_rule": result.matches_by_rule,
+        "exceptions": result.exceptions,
+        "found": result.found,
+        "opened": result.opened,
+        "reopened": result.reopened,
+        "resolved": result.resolved,
+        "scope": result.scope,
+    }
+    conn.execute(
+        recon_runs.update()
+        .where(recon_runs.c.run_id == ctx.run_id)
+        .values(
+            status="succeeded",
+            finished_at=datetime.now(UTC),
+            inputs_watermark=watermark,
+            counts=counts,
+        )
+    )
+    return result
+
+
+def _scope_sizes(ctx: Ctx) -> dict[str, int]:
+    assert ctx.scope is not None
+    return {
+        name: int(ctx.conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+        for name, t in ctx.scope.items()
+    }
+
+
+__all__ = ["ReconcileResult", "default_confirmed_statuses", "fingerprint", "run_reconciliation"]

@@ -1,0 +1,114 @@
+"""The few SQL pieces that differ between SQLite and PostgreSQL, in one place.
+
+Reconciliation is written in SQLAlchemy Core so one statement runs on both engines; what cannot
+be written portably is here, each with the reason:
+
+* ``exception_id_sql``: ``"exc_" + sha256(key)[:24]`` computed in the warehouse, so new
+  exceptions are inserted with one ``INSERT ... SELECT`` instead of being pulled into Python.
+  PostgreSQL has ``sha256()``; SQLite gets the same function registered on the connection.
+* ``json_text_elements``: the elements of a JSON array of strings as rows (``json_each`` /
+  ``jsonb_array_elements_text``), for invoice numbers and for the tokens of a payment reference.
+* ``seconds_between``: the distance between two timestamps (the suggestion window).
+* scratch tables: ``TEMPORARY`` tables of this connection, analysed on PostgreSQL after they are
+  filled (the planner otherwise guesses their size and picks nested loops over a million rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+SQLITE_SHA_FUNCTION = "cfp_exception_id"
+
+
+def exception_id(key: str) -> str:
+    """The exception id of an exception key (the spec's formula, used by tests and the CLI)."""
+    return "exc_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+class _ExceptionId(FunctionElement[str]):
+    type = sa.Text()
+    inherit_cache = True
+    name = "exception_id"
+
+
+@compiles(_ExceptionId, "postgresql")
+def _exception_id_pg(element: _ExceptionId, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    inner = compiler.process(arg, **kw)
+    return f"('exc_' || substr(encode(sha256(convert_to({inner}, 'UTF8')), 'hex'), 1, 24))"
+
+
+@compiles(_ExceptionId)
+def _exception_id_default(element: _ExceptionId, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"{SQLITE_SHA_FUNCTION}({compiler.process(arg, **kw)})"
+
+
+def exception_id_sql(key: ColumnElement[str]) -> ColumnElement[str]:
+    return _ExceptionId(key)  # type: ignore[return-value]
+
+
+def prepare_connection(conn: sa.Connection) -> None:
+    """Registers the SQLite function behind :func:`exception_id_sql` (no-op on PostgreSQL)."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        raw.create_function(SQLITE_SHA_FUNCTION, 1, _sqlite_exception_id, deterministic=True)
+
+
+def _sqlite_exception_id(key: str | None) -> str | None:
+    return None if key is None else exception_id(key)
+
+
+def json_text_elements(conn: sa.Connection, json_expr: ColumnElement[Any]) -> Any:
+    """A table-valued function with one column ``value``: the elements of a JSON array of
+    strings (PostgreSQL treats a function in FROM as LATERAL, SQLite correlates ``json_each``)."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.jsonb_array_elements_text(json_expr).table_valued("value")
+    return sa.func.json_each(json_expr).table_valued("value")
+
+
+def text_as_json(conn: sa.Connection, text_expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A text holding a JSON document, as the engine's JSON value."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(text_expr, postgresql.JSONB)
+    return text_expr
+
+
+def seconds_between(conn: sa.Connection, a: Any, b: Any) -> ColumnElement[Any]:
+    """``a - b`` in seconds (a number) on both engines."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.extract("epoch", a - b)
+    return (sa.func.julianday(a) - sa.func.julianday(b)) * 86400.0
+
+
+def scratch(conn: sa.Connection, name: str, *cols: sa.Column[Any], index: Sequence[str] = ()) -> sa.Table:
+    """A fresh temporary table of this connection (dropped first if a failed run left it)."""
+    md = sa.MetaData()
+    table = sa.Table(name, md, *cols, prefixes=["TEMPORARY"])
+    for i, col in enumerate(index):
+        sa.Index(f"{name}_ix{i}", table.c[col])
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+    md.create_all(conn)
+    return table
+
+
+def analyze(conn: sa.Connection, *tables: sa.Table) -> None:
+    """Fresh statistics for scratch tables on PostgreSQL (autovacuum never sees temp tables)."""
+    if conn.dialect.name == "postgresql":
+        for t in tables:
+            conn.execute(sa.text(f"ANALYZE {t.name}"))
+
+
+def fill(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:
+    """``INSERT INTO table SELECT ...`` (columns by name, in the select's order); rows written."""
+    names = [c.name for c in select.selected_columns]
+    result = conn.execute(table.insert().from_select(names, select))
+    return int(result.rowcount or 0)

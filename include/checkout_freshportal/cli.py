@@ -157,10 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
-    from checkout_freshportal.reports.cli import add_report_parser
-
-    add_report_parser(sub)
-
     _add_plugins(sub)
     return parser
 

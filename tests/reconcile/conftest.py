@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from recon_builders import World
+
+from checkout_freshportal.warehouse import engine as wh_engine
+
+
+@pytest.fixture
+def recon_engine(migrated_warehouse_url: str) -> Iterator[sa.Engine]:
+    eng = wh_engine.make_engine(migrated_warehouse_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def world(recon_engine: sa.Engine) -> World:
+    return World(recon_engine)

@@ -1,0 +1,192 @@
+"""One hand-built fixture per exception kind: the planted case fires, its near miss does not.
+
+Each case plants rows, reconciles at ``T`` and compares the *exact* set of open exception keys,
+so a detector that fires too often (on the near miss, or on the clean orders around it) fails
+as surely as one that never fires. Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from recon_builders import T, World, exceptions, open_keys, reconcile
+
+from checkout_freshportal.reconcile.sqlbits import exception_id
+
+Plant = Callable[[World], set[str]]
+
+
+def missing_payment(w: World) -> set[str]:
+    w.order("o1", confirmed_at=T - timedelta(days=4))  # past the 3-day due time, nothing paid
+    w.order("o2", confirmed_at=T - timedelta(days=2))  # near miss: not due yet
+    w.order("o3", status="draft", confirmed_at=T - timedelta(days=9))  # near miss: not confirmed
+    w.order("o4")
+    w.payment(
+        "pay_o4", reference="ORD-o4", status="Authorized", captured=0, available=1000
+    )  # authorised only
+    return {"missing_payment:order:o1", "missing_payment:order:o4"}
+
+
+def amount_mismatch(w: World) -> set[str]:
+    w.order("o1", 1000)
+    w.payment("pay_1", 1000, reference="ORD-o1", captured=900)
+    w.order("o2", 1000)  # near miss: 900 captured, 100 still available to capture
+    w.payment("pay_2", 1000, reference="ORD-o2", captured=900, available=100)
+    w.paid_order("o3")
+    return {"amount_mismatch:order:o1"}
+
+
+def currency_mismatch(w: World) -> set[str]:
+    w.order("o1", 1000, "EUR")
+    w.payment("pay_1", 1100, "USD", reference="ORD-o1")
+    w.order("o2", 1000, "EUR")  # near miss: the other-currency attempt was declined
+    w.payment("pay_2a", 1100, "USD", reference="ORD-o2", status="Declined", captured=0)
+    w.payment("pay_2b", 1000, "EUR", reference="ORD-o2")
+    return {"currency_mismatch:order:o1:payment:pay_1"}
+
+
+def orphan_payment(w: World) -> set[str]:
+    w.payment("pay_1", reference="nothing-like-an-order")
+    w.payment("pay_2", reference="nothing", captured=0, status="Authorized", available=1000)  # near miss
+    w.paid_order("o3")
+    return {"orphan_payment:payment:pay_1"}
+
+
+def duplicate_payment(w: World) -> set[str]:
+    w.order("o1", 1000)
+    w.payment("pay_1a", 1000, reference="ORD-o1")
+    w.payment("pay_1b", 1000, reference="ORD-o1")
+    w.order("o2", 1000)  # near miss: the duplicate was refunded
+    w.payment("pay_2a", 1000, reference="ORD-o2")
+    w.payment("pay_2b", 1000, reference="ORD-o2", refunded=1000)
+    w.order("o3", 1000)  # near miss: a split payment (2 x 500)
+    w.payment("pay_3a", 500, reference="ORD-o3")
+    w.payment("pay_3b", 500, reference="ORD-o3")
+    return {"duplicate_payment:order:o1"}
+
+
+def over_refund(w: World) -> set[str]:
+    w.order("o1", 1000)
+    w.payment("pay_1a", 1000, reference="ORD-o1", refunded=1000)
+    w.payment("pay_1b", 1000, reference="ORD-o1", refunded=1000)  # both refunded: paid nothing
+    w.order("o2", 1000)  # near miss: fully refunded once
+    w.payment("pay_2", 1000, reference="ORD-o2", refunded=1000)
+    return {"over_refund:order:o1"}
+
+
+def refund_not_executed(w: World) -> set[str]:
+    w.paid_order("o1")
+    w.refund_request("rr1", "o1", requested_at=T - timedelta(days=2))
+    w.refund_request("rr2", "o1", requested_at=T - timedelta(hours=5))  # near miss: not due yet
+    w.refund_request("rr3", "o1", requested_at=T - timedelta(days=2), state="processing")
+    w.intent("mi3", "refund_request:rr3", "o1", state="succeeded", action_id="act_r3")  # near miss: done
+    w.action("act_r3", "pay_o1", "Refund", 500)
+    w.refund_request("rr4", "o1", requested_at=T - timedelta(days=2), state="rejected")  # near miss
+    return {"refund_not_executed:refund_request:rr1"}
+
+
+def refund_not_requested(w: World) -> set[str]:
+    w.paid_order("o1")
+    w.action("act_r1", "pay_o1", "Refund", 300)  # refunded in the dashboard
+    w.action("act_r2", "pay_o1", "Refund", 200)  # near miss: our intent made it
+    w.intent("mi2", "refund_request:rr2", "o1", state="succeeded", action_id="act_r2")
+    w.action("act_r3", "pay_o1", "Refund", 100)  # near miss: FreshPortal's request has it as outcome
+    w.refund_request("rr3", "o1", 100, state="succeeded", outcome_refund_id="act_r3")
+    w.action("act_r4", "pay_o1", "Refund", 100, approved=False)  # near miss: declined refund
+    return {"refund_not_requested:action:act_r1"}
+
+
+def status_drift(w: World) -> set[str]:
+    w.paid_order("o1", payment_status="pending")
+    w.payment_status("pay_o1", "o1", "paid", at=T - timedelta(hours=3))
+    w.paid_order("o2", payment_status="pending")  # near miss: inside the 2-hour grace
+    w.payment_status("pay_o2", "o2", "paid", at=T - timedelta(hours=1))
+    w.paid_order("o3", payment_status="paid")  # near miss: the same
+    w.payment_status("pay_o3", "o3", "paid", at=T - timedelta(hours=5))
+    return {"status_drift:order:o1"}
+
+
+def unsettled_capture(w: World) -> set[str]:
+    w.paid_order("o1")
+    w.action("act_c1", "pay_o1", "Capture", processed_on=T - timedelta(days=8))
+    w.line("act_c1", "pay_o1", 1000 * 10**6)  # a line, but in no payout
+    w.paid_order("o2")  # near miss: paid out
+    w.action("act_c2", "pay_o2", "Capture", processed_on=T - timedelta(days=8))
+    w.line("act_c2", "pay_o2", 1000 * 10**6, payout="po_2")
+    w.payout("po_2", 1000)
+    w.paid_order("o3")  # near miss: inside the 7-day window
+    w.action("act_c3", "pay_o3", "Capture", processed_on=T - timedelta(days=6))
+    return {"unsettled_capture:action:act_c1"}
+
+
+def payout_mismatch(w: World) -> set[str]:
+    w.payout("po_1", 1001)  # lines sum to 10.00 EUR
+    w.line("act_1", "pay_x", 1000 * 10**6, payout="po_1")
+    w.payout("po_2", 999)  # near miss: 9.985 + 0.0049 = 9.9899 -> 9.99 EUR
+    w.line("act_2", "pay_y", 998_500_000, payout="po_2")
+    w.line("act_2", "pay_y", 490_000, breakdown="Scheme Fixed Fee", payout="po_2")
+    w.payout("po_3", 0)  # no line at all
+    w.payout("po_4", 1000)  # a line in another currency
+    w.line("act_4", "pay_z", 1000 * 10**6, payout="po_4")
+    w.line("act_4b", "pay_z", 5 * 10**8, "USD", payout="po_4")
+    return {"payout_mismatch:payout:po_1", "payout_mismatch:payout:po_3", "payout_mismatch:payout:po_4"}
+
+
+def chargeback_open(w: World) -> set[str]:
+    w.paid_order("o1")
+    w.dispute("dsp_1", "pay_o1", "evidence_required")
+    w.paid_order("o2")
+    w.dispute("dsp_2", "pay_o2", "won")  # near miss
+    return {"chargeback_open:dispute:dsp_1"}
+
+
+def chargeback_lost(w: World) -> set[str]:
+    w.paid_order("o1")
+    w.dispute("dsp_1", "pay_o1", "lost")
+    w.paid_order("o2")
+    w.dispute("dsp_2", "pay_o2", "canceled")  # near miss
+    return {"chargeback_lost:dispute:dsp_1"}
+
+
+def payment_failed(w: World) -> set[str]:
+    w.order("o1")  # declined, then paid: the decline is history, no exception
+    w.payment("pay_1a", reference="ORD-o1", status="Declined", captured=0)
+    w.payment("pay_1b", reference="ORD-o1")
+    w.payment("pay_2", reference="no-order", status="Declined", captured=0)  # declined, unmatched
+    w.order("o3", confirmed_at=T - timedelta(days=1))  # declined and nothing else yet
+    w.payment("pay_3", reference="ORD-o3", status="Declined", captured=0)
+    return {"payment_failed:payment:pay_2", "payment_failed:payment:pay_3"}
+
+
+CASES: dict[str, Plant] = {
+    f.__name__: f
+    for f in (
+        missing_payment,
+        amount_mismatch,
+        currency_mismatch,
+        orphan_payment,
+        duplicate_payment,
+        over_refund,
+        refund_not_executed,
+        refund_not_requested,
+        status_drift,
+        unsettled_capture,
+        payout_mismatch,
+        chargeback_open,
+        chargeback_lost,
+        payment_failed,
+    )
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_kind_fires_and_its_near_miss_does_not(world: World, kind: str) -> None:
+    expected = CASES[kind](world)
+    result = reconcile(world.engine, "r1")
+    assert open_keys(world.engine) == expected
+    assert result.exceptions.get(kind, {}).get("open", 0) >= 1
+    for row in exceptions(world.engine).values():
+        assert row["exception_id"] == exception_id(row["exception_key"])
+        assert (row["first_seen_at"], row["last_seen_at"], row["state_version"]) == (T, T, 1)

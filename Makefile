@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test test-fast lint format bench lock clean sandbox
+.PHONY: venv demo test test-fast lint format bench lock clean sandbox chromium
 
 venv: $(STAMP)
 
@@ -26,7 +26,18 @@ $(STAMP): requirements.lock pyproject.toml airflow_provider/pyproject.toml dev/p
 demo: $(STAMP)
 	$(BIN)/cfp demo
 
-test: $(STAMP)
+# The finance report's browser test (tests/reports/test_report_browser.py) drives Debian's
+# chromium through Playwright: browsers cannot be downloaded here, the OS package can. Installed
+# once when missing (as root, or through password-less sudo); silent when already there. Under
+# CI=true a missing chromium fails that test instead of skipping it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: run 'apt-get install chromium' as root (the report's browser test needs it)" >&2; fi; }
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/mypy

@@ -37,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes (for CI and tests)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions (median reported)")
     p.add_argument("--lines", type=int, default=None, help="override the CSV size")
+    p.add_argument("--orders", type=int, default=None, help="reconciliation: override the number of orders")
+    p.add_argument(
+        "--engines",
+        type=lambda v: v.split(","),
+        default=None,
+        help="reconciliation: postgresql,sqlite (default both)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not write results/<name>.json")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return p.parse_args(argv)

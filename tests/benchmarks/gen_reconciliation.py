@@ -1,0 +1,727 @@
+"""A deterministic generator of a reconciliation-sized warehouse, written straight into the staged tables.
+
+Why not through the loaders: a million orders through the FreshPortal feed, the Checkout.com API
+and report files would take an hour and measure the loaders (they have benchmarks of their own).
+Reconciliation only reads the staged tables, so this fills them the way the loaders would leave
+them, with set-based ``INSERT ... SELECT`` on the database itself (PostgreSQL ``generate_series``,
+SQLite a recursive CTE, both into a numbers table): a million orders and two million report lines
+in well under a minute on PostgreSQL, a few minutes on SQLite, with no Python per row.
+
+Every value is a pure function of the order number ``o`` (integer hashing, the same on both
+engines), so both engines hold the same data and the same anomalies. Layout by ``r = o % 1000``:
+
+* ``r < 20`` cancelled orders, each with a declined payment (``payment_failed``, informational);
+  ``r < 30`` drafts with a voided payment; the rest confirmed (confirmed/picking/delivered/invoiced);
+* ``30 <= r < 50`` split payments (60 % + 40 %); ``50 <= r < 130`` a declined retry before the
+  captured payment; ``130 <= r < 160`` refunded (full or half) with a FreshPortal request and, for
+  half of them, a money intent; ``r = 160, 161`` two invoiced orders paid by one payment whose
+  reference lists both invoice numbers (rule R3); ``170 <= r < 180`` no reference, matched by
+  ``metadata.order_id`` (R2); half of all other payments carry the metadata too;
+* the newest 1 % of orders (every other one) are only authorised: not yet due;
+* every capture and refund has a Gross line and a fee line in the financial actions (keys shaped
+  as the loader's: a 128-bit line key, occurrence 1, ``*_e8`` amounts with 8 decimals on fees);
+  lines processed before ``as_of - 6 days`` are in weekly payouts per currency, each with one
+  entity-level line (minimum billing fee, no payment) and an amount that ties out to the minor unit.
+
+Planted anomalies (:data:`PLANTED`, ``K = max(2, orders // 100_000)`` of each, on ordinary orders):
+see :func:`expected_exceptions` for the exception counts they must produce. :func:`touch_changes`
+changes 1 % of orders, payments and lines (and plants ``orders // 100_000`` new
+``amount_mismatch``) for the incremental rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+SPAN_SECONDS = 200 * 86_400  # orders are confirmed over 200 days before as_of (minus 12 h)
+PAYOUT_LAG = 6 * 86_400  # lines older than this are in a payout (settlement window is 7 days)
+WEEK = 7 * 86_400
+#: (code, exponent, cumulative weight out of 100)
+CURRENCIES = (
+    ("EUR", 2, 50),
+    ("GBP", 2, 70),
+    ("USD", 2, 82),
+    ("JPY", 0, 90),
+    ("SEK", 2, 94),
+    ("KWD", 3, 98),
+    ("CHF", 2, 100),
+)
+#: Order-level planted anomalies (names used in bench_plan).
+PLANTED = (
+    "missing_orphan",  # payment reference mangled: missing_payment + orphan_payment (+ a suggestion)
+    "missing_pure",  # payment only authorised, long past due: missing_payment
+    "amount_mismatch",  # captured one minor unit less than ordered
+    "currency_mismatch",  # payment in another currency
+    "duplicate",  # a second payment captured in full
+    "over_refund",  # a duplicate, both refunded in full (with requests)
+    "refund_not_executed",  # a FreshPortal refund request 10 days old, nothing at Checkout.com
+    "refund_pending",  # a request one hour old, intent accepted: not yet due (no exception)
+    "refund_not_requested",  # a refund at Checkout.com that no request or intent knows
+    "status_drift",  # FreshPortal shows awaiting_payment, derived paid
+    "unsettled_capture",  # capture lines never paid out
+    "unsettled_noline",  # capture with no financial-action line at all
+    "chargeback_open",
+    "chargeback_lost",
+    "dispute_won",  # no exception
+    "outbox_ok",  # a delivered status-outbox row that agrees (no exception)
+)
+SOURCE = "bench"
+
+
+def planted_count(orders: int) -> int:
+    return max(2, orders // 100_000)
+
+
+def planted_orders(orders: int) -> dict[str, list[int]]:
+    """Order numbers of each planted kind: ordinary orders (``r >= 200``), old enough to be due."""
+    k = planted_count(orders)
+    stride = max(1000, (int(0.9 * orders / k) // 1000) * 1000)
+    plan = {kind: [j * stride + 200 + i * 13 for j in range(k)] for i, kind in enumerate(PLANTED)}
+    last = max(o for os_ in plan.values() for o in os_)
+    if orders < 2000 or last > 0.95 * orders:
+        raise ValueError(f"too few orders ({orders}) for the planted layout (need >= 2000)")
+    return plan
+
+
+def _count(orders: int, pred: Callable[[int], bool]) -> int:
+    return sum(1 for o in range(1, orders + 1) if pred(o))
+
+
+def expected_exceptions(orders: int, *, touched: bool = False) -> dict[str, int]:
+    """Exceptions the generated data must produce, by kind (independent of the SQL below)."""
+    k = planted_count(orders)
+    out = {
+        "missing_payment": 2 * k,  # missing_orphan + missing_pure
+        "orphan_payment": 2 * k,  # missing_orphan + the orphan payments with unknown references
+        "amount_mismatch": k,
+        "currency_mismatch": k,
+        "duplicate_payment": k,
+        "over_refund": k,
+        "refund_not_executed": k,
+        "refund_not_requested": k,
+        "status_drift": k,
+        "unsettled_capture": 2 * k,
+        "payout_mismatch": k,
+        "chargeback_open": k,
+        "chargeback_lost": k,
+        "payment_failed": _count(orders, lambda o: o % 1000 < 20),
+    }
+    if touched:
+        out["amount_mismatch"] += _count(orders, lambda o: o % 100_000 == 37)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ SQL
+
+
+class Sql:
+    """The few expressions PostgreSQL and SQLite spell differently; everything else is shared."""
+
+    def __init__(self, dialect: str, as_of: datetime) -> None:
+        self.pg = dialect == "postgresql"
+        self.as_of = as_of
+        self.t = int(as_of.timestamp())
+
+    def ts(self, secs: str) -> str:
+        """The instant ``as_of + secs`` (an integer expression) as the column type stores it."""
+        if self.pg:
+            return f"(TIMESTAMPTZ '{self.as_of.isoformat()}' + ({secs}) * INTERVAL '1 second')"
+        return f"(strftime('%Y-%m-%d %H:%M:%S', {self.t} + ({secs}), 'unixepoch') || '.000000')"
+
+    def secs(self, col: str) -> str:
+        """A timestamp column back to seconds relative to ``as_of``."""
+        if self.pg:
+            return f"(CAST(EXTRACT(EPOCH FROM {col}) AS BIGINT) - {self.t})"
+        return f"(CAST(strftime('%s', {col}) AS INTEGER) - {self.t})"
+
+    def date(self, secs: str) -> str:
+        if self.pg:
+            return f"CAST({self.ts(secs)} AS DATE)"
+        return f"date({self.t} + ({secs}), 'unixepoch')"
+
+    def pad(self, x: str, n: int) -> str:
+        return f"lpad(CAST({x} AS TEXT), {n}, '0')" if self.pg else f"printf('%0{n}d', {x})"
+
+    def hex16(self, x: str) -> str:
+        return f"lpad(to_hex({x}), 16, '0')" if self.pg else f"printf('%016x', {x})"
+
+    def uuid(self, a: str, b: str) -> str:
+        if self.pg:
+            return f"CAST({self.hex16(a)} || {self.hex16(b)} AS UUID)"
+        return f"printf('%016x%016x', {a}, {b})"
+
+    def strpos(self, s: str, sub: str) -> str:
+        return f"strpos({s}, {sub})" if self.pg else f"instr({s}, {sub})"
+
+    def obj(self, key: str, value: str) -> str:
+        return f"jsonb_build_object('{key}', {value})" if self.pg else f"json_object('{key}', {value})"
+
+    def arr(self, value: str) -> str:
+        return f"jsonb_build_array({value})" if self.pg else f"json_array({value})"
+
+    @property
+    def empty(self) -> str:
+        return "CAST('{}' AS JSONB)" if self.pg else "'{}'"
+
+
+def h(x: str, salt: int) -> str:
+    """A 31-bit hash of an integer expression (identical on both engines: 64-bit integer maths)."""
+    return f"(((({x}) * 2654435761 + {salt * 1_000_003}) % 4294967291) * 48271 % 2147483647)"
+
+
+def _ccy_case(x: str) -> str:
+    c = f"({h(x, 1)} % 100)"
+    whens = " ".join(f"WHEN {c} < {w} THEN '{code}'" for code, _, w in CURRENCIES)
+    return f"CASE {whens} END"
+
+
+def exp_case(col: str) -> str:
+    return f"CASE {col} WHEN 'JPY' THEN 0 WHEN 'KWD' THEN 3 ELSE 2 END"
+
+
+def div_case(col: str) -> str:
+    """10^(8 - exponent): what turns ``_e8`` into minor units."""
+    return f"CASE {col} WHEN 'JPY' THEN 100000000 WHEN 'KWD' THEN 100000 ELSE 1000000 END"
+
+
+def half_even(e8: str, d: str) -> str:
+    """round-half-even(e8 / d) in integers (both engines truncate integer division toward zero)."""
+    q, rem = f"(({e8}) / ({d}))", f"(({e8}) - (({e8}) / ({d})) * ({d}))"
+    sign = f"(CASE WHEN ({e8}) < 0 THEN -1 ELSE 1 END)"
+    return (
+        f"(CASE WHEN 2 * abs({rem}) > ({d}) THEN {q} + {sign} "
+        f"WHEN 2 * abs({rem}) = ({d}) AND {q} % 2 <> 0 THEN {q} + {sign} ELSE {q} END)"
+    )
+
+
+def _amount(o: str) -> str:
+    """An order's amount in minor units: 10.00-500.00 (JPY 1,000-50,000; KWD 1.000-50.000)."""
+    return f"((1000 + {h(o, 2)} % 49000) * (CASE {_ccy_case(f'({o}) / 2')} WHEN 'KWD' THEN 10 ELSE 1 END))"
+
+
+def _offset(o: str, n: int) -> str:
+    """Confirmation instant of order ``o`` in seconds relative to as_of (last one 12 h before)."""
+    return f"(({o}) * {SPAN_SECONDS} / {n} - {SPAN_SECONDS} - 43200)"
+
+
+BOOK = "first_seen_at, updated_at, source"
+
+
+@dataclass
+class Generated:
+    orders: int
+    as_of: datetime
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    planted: dict[str, list[int]] = field(default_factory=dict)
+    payout_mismatch_ids: list[str] = field(default_factory=list)
+
+
+def generate(engine: sa.Engine, orders: int, as_of: datetime) -> Generated:
+    """Fill an empty, migrated warehouse (see the module docstring); returns row counts and timings."""
+    as_of = as_of.astimezone(UTC).replace(microsecond=0)
+    q = Sql(engine.dialect.name, as_of)
+    out = Generated(orders=orders, as_of=as_of, planted=planted_orders(orders))
+    steps: list[tuple[str, Callable[[], list[str]]]] = [
+        ("helpers", lambda: _helpers(q, orders)),
+        ("stg_orders", lambda: [_orders(q, orders)]),
+        ("stg_payments", lambda: _payments(q, orders)),
+        ("stg_payment_actions", lambda: _actions(q)),
+        ("stg_financial_actions", lambda: [_lines(q)]),
+        ("stg_financial_action_payouts", lambda: _payout_links(q)),
+        ("stg_payouts", lambda: [_payouts(q)]),
+        ("others", lambda: _others(q)),
+    ]
+    with engine.begin() as conn:
+        if not q.pg:
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")
+        _plan(conn, out.planted)
+        for name, make in steps:
+            t0 = time.perf_counter()
+            for stmt in make():
+                conn.exec_driver_sql(stmt.replace("%", "%%") if q.pg else stmt)  # psycopg's placeholders
+            if name == "stg_payouts":
+                out.payout_mismatch_ids = _plant_payout_mismatch(conn, planted_count(orders))
+            out.seconds[name] = time.perf_counter() - t0
+        conn.exec_driver_sql("DROP TABLE bench_numbers")
+        conn.exec_driver_sql("DROP TABLE bench_plan")
+    t0 = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if q.pg else "ANALYZE")
+    out.seconds["analyze"] = time.perf_counter() - t0
+    with engine.connect() as conn:
+        for t in TABLES:
+            out.rows[t] = conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one()
+    return out
+
+
+TABLES = (
+    "stg_orders",
+    "stg_payments",
+    "stg_payment_actions",
+    "stg_financial_actions",
+    "stg_financial_action_payouts",
+    "stg_payouts",
+    "stg_disputes",
+    "stg_refund_requests",
+    "sync_money_intents",
+    "stg_payment_status",
+    "sync_status_outbox",
+    "ops_payment_declines",
+)
+
+
+def _plan(conn: sa.Connection, plan: dict[str, list[int]]) -> None:
+    conn.exec_driver_sql("CREATE TABLE bench_plan (o BIGINT PRIMARY KEY, kind TEXT NOT NULL)")
+    rows = [{"o": o, "kind": kind} for kind, os_ in plan.items() for o in os_]
+    conn.execute(sa.text("INSERT INTO bench_plan (o, kind) VALUES (:o, :kind)"), rows)
+
+
+def _helpers(q: Sql, n: int) -> list[str]:
+    create = "CREATE TABLE bench_numbers (i BIGINT PRIMARY KEY)"
+    if q.pg:
+        return [create, f"INSERT INTO bench_numbers SELECT generate_series(1, {n})"]
+    return [
+        create,
+        f"INSERT INTO bench_numbers WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g "
+        f"WHERE i < {n}) SELECT i FROM g",
+    ]
+
+
+def _order_base(q: Sql, n: int) -> str:
+    """One row per order with the derived facts every table needs (a subquery)."""
+    conf = _offset("i", n)
+    status = (
+        f"CASE WHEN i % 1000 < 20 THEN 'cancelled' WHEN i % 1000 < 30 THEN 'draft' "
+        f"WHEN i % 1000 IN (160, 161) THEN 'invoiced' ELSE CASE {h('i', 3)} % 10 WHEN 0 THEN 'confirmed' "
+        f"WHEN 1 THEN 'picking' WHEN 7 THEN 'invoiced' WHEN 8 THEN 'invoiced' WHEN 9 THEN 'invoiced' "
+        f"ELSE 'delivered' END END"
+    )
+    recent = f"(i > {n - n // 100} AND i % 2 = 0 AND i % 1000 >= 200 AND p.kind IS NULL)"
+    return (
+        f"SELECT i AS o, i % 1000 AS r, p.kind AS kind, {status} AS ostatus, {conf} AS conf, "
+        f"{_ccy_case('i / 2')} AS ccy, {_amount('i')} AS amt, {_amount('i + 1')} AS amt_next, "
+        f"CASE WHEN {recent} THEN 1 ELSE 0 END AS recent, "
+        f"CAST(100000000 + i AS TEXT) AS order_id, 'FP-' || {q.pad('i', 8)} AS order_number, "
+        f"{h('i', 4)} % 300000 AS cust "
+        f"FROM bench_numbers LEFT JOIN bench_plan p ON p.o = i WHERE i <= {n}"
+    )
+
+
+def _fp_status() -> str:
+    """What FreshPortal shows for the order (what the status push last wrote)."""
+    return (
+        "CASE WHEN r < 20 THEN 'declined' WHEN r < 30 THEN 'cancelled' WHEN r = 161 THEN NULL "
+        "WHEN recent = 1 OR kind = 'missing_pure' THEN 'authorized' "
+        "WHEN kind IN ('missing_orphan', 'status_drift') THEN 'awaiting_payment' "
+        "WHEN kind = 'over_refund' THEN 'refunded' WHEN kind = 'refund_not_requested' THEN 'partially_refunded' "
+        "WHEN r >= 130 AND r < 160 THEN CASE WHEN o % 2 = 0 THEN 'refunded' ELSE 'partially_refunded' END "
+        "WHEN kind = 'chargeback_open' THEN 'disputed' WHEN kind = 'chargeback_lost' THEN 'chargeback' "
+        "ELSE 'paid' END"
+    )
+
+
+def _email_hash(q: Sql) -> str:
+    return " || ".join(q.hex16(h("cust", s)) for s in (21, 22, 23, 24))
+
+
+def _orders(q: Sql, n: int) -> str:
+    confirmed = "ostatus NOT IN ('cancelled', 'draft')"
+    return (
+        "INSERT INTO stg_orders (order_id, order_number, status, order_date, confirmed_at, currency, "
+        "amount_minor, customer_id, customer_email_masked, customer_email_hash, customer_country, "
+        "billing_country, line_count, invoice_numbers, fp_version, fp_created_at, fp_updated_at, "
+        f"payment_status, payment_currency, psp_payment_id, {BOOK}) "
+        f"SELECT order_id, order_number, ostatus, {q.date('conf')}, "
+        f"CASE WHEN {confirmed} THEN {q.ts('conf')} END, ccy, amt, 'cus_' || {q.pad('cust', 7)}, "
+        f"'c***@example.com', {_email_hash(q)}, 'NL', 'NL', 1 + {h('o', 5)} % 8, "
+        f"CASE WHEN ostatus = 'invoiced' THEN {q.arr(chr(39) + 'INV-' + chr(39) + ' || ' + q.pad('o', 8))} END, "
+        f"1 + o % 5, {q.ts('conf - 3600')}, {q.ts('conf')}, {_fp_status()}, ccy, "
+        f"'pay_a' || {q.pad('o', 25)}, {q.ts('conf - 3600')}, {q.ts('-86400')}, '{SOURCE}' "
+        f"FROM ({_order_base(q, n)}) b"
+    )
+
+
+_PAYMENT_COLS = (
+    "payment_id, status, requested_on, processed_on, currency, amount_minor, amount_requested_minor, "
+    "total_authorized_minor, total_voided_minor, available_to_void_minor, total_captured_minor, "
+    "available_to_capture_minor, total_refunded_minor, available_to_refund_minor, approved, reference, "
+    "payment_type, response_code, response_summary, processing_channel_id, source_type, card_scheme, "
+    f"card_type, card_bin, card_last4, customer_id, customer_email_hash, metadata, {BOOK}"
+)
+
+
+def _payment_select(q: Sql, src: str) -> str:
+    """Payments from a subquery with: o, pid, status, req (secs), ccy, pa (amount), cap, ref,
+    meta (0/1), cust (or NULL), refunded."""
+    auth = "CASE WHEN status = 'Declined' THEN 0 ELSE pa END"
+    return (
+        f"SELECT pid, status, {q.ts('req')}, {q.ts('req + 2')}, ccy, pa, pa, {auth}, "
+        "CASE WHEN status = 'Voided' THEN pa ELSE 0 END, CASE WHEN status = 'Authorized' THEN pa ELSE 0 END, "
+        "cap, CASE WHEN status = 'Authorized' THEN pa ELSE 0 END, refunded, cap - refunded, "
+        "status <> 'Declined', ref, 'Regular', CASE WHEN status = 'Declined' THEN '20051' ELSE '10000' END, "
+        "CASE WHEN status = 'Declined' THEN 'Insufficient Funds' ELSE 'Approved' END, 'pc_bench', 'card', "
+        f"CASE {h('o', 6)} % 3 WHEN 0 THEN 'Visa' WHEN 1 THEN 'Mastercard' ELSE 'Amex' END, "
+        f"CASE {h('o', 7)} % 2 WHEN 0 THEN 'CREDIT' ELSE 'DEBIT' END, '424242', {q.pad(h('o', 8) + ' % 10000', 4)}, "
+        f"CASE WHEN cust IS NULL THEN NULL ELSE 'cus_' || {q.pad('cust', 7)} END, "
+        f"CASE WHEN cust IS NULL THEN NULL ELSE {_email_hash(q)} END, "
+        f"CASE WHEN meta = 1 THEN {q.obj('order_id', 'order_id')} END, {q.ts('req')}, {q.ts('-86400')}, "
+        f"'{SOURCE}' FROM ({src}) s"
+    )
+
+
+def _payments(q: Sql, n: int) -> list[str]:
+    ins = f"INSERT INTO stg_payments ({_PAYMENT_COLS}) "
+    status = (
+        "CASE WHEN r < 20 THEN 'Declined' WHEN r < 30 OR r = 161 THEN 'Voided' "
+        "WHEN recent = 1 OR kind = 'missing_pure' THEN 'Authorized' "
+        "WHEN kind = 'over_refund' THEN 'Refunded' WHEN kind = 'refund_not_requested' THEN 'Partially Refunded' "
+        "WHEN r >= 130 AND r < 160 THEN CASE WHEN o % 2 = 0 THEN 'Refunded' ELSE 'Partially Refunded' END "
+        "ELSE 'Captured' END"
+    )
+    pa = (
+        "CASE WHEN r >= 30 AND r < 50 THEN amt * 6 / 10 WHEN r = 160 THEN amt + amt_next "
+        "WHEN kind = 'amount_mismatch' THEN amt - 1 ELSE amt END"
+    )
+    ref = (
+        "CASE WHEN kind = 'missing_orphan' THEN 'XX-' || order_number "
+        f"WHEN r = 160 THEN 'INV-' || {q.pad('o', 8)} || ', INV-' || {q.pad('o + 1', 8)} "
+        "WHEN r = 161 OR (r >= 170 AND r < 180) THEN NULL ELSE order_number END"
+    )
+    meta = (
+        "CASE WHEN kind = 'missing_orphan' OR r = 160 OR r = 161 THEN 0 WHEN r >= 170 AND r < 180 THEN 1 "
+        f"ELSE {h('o', 9)} % 2 END"
+    )
+    ccy = "CASE WHEN kind = 'currency_mismatch' THEN CASE WHEN ccy = 'USD' THEN 'EUR' ELSE 'USD' END ELSE ccy END"
+    primary = (
+        f"SELECT o, order_id, 'pay_a' || {q.pad('o', 25)} AS pid, status, conf + 600 AS req, {ccy} AS ccy, "
+        f"pa, CASE WHEN status IN ('Declined', 'Voided', 'Authorized') THEN 0 ELSE pa END AS cap, ref, meta, "
+        "cust, CASE WHEN status = 'Refunded' THEN pa WHEN kind = 'refund_not_requested' THEN 100 "
+        "WHEN status = 'Partially Refunded' THEN pa / 2 ELSE 0 END AS refunded "
+        f"FROM (SELECT b.*, {status} AS status, {pa} AS pa, {ref} AS ref, {meta} AS meta "
+        f"FROM ({_order_base(q, n)}) b) x"
+    )
+    extra = (
+        "SELECT o, order_id, {pid} AS pid, {status} AS status, conf + {dt} AS req, ccy, {pa} AS pa, "
+        "{cap} AS cap, order_number AS ref, 1 AS meta, cust, {refunded} AS refunded "
+        f"FROM ({_order_base(q, n)}) b WHERE {{where}}"
+    )
+    split = extra.format(
+        pid=f"'pay_b' || {q.pad('o', 25)}",
+        status="'Captured'",
+        dt=1200,
+        pa="amt - amt * 6 / 10",
+        cap="amt - amt * 6 / 10",
+        refunded=0,
+        where="r >= 30 AND r < 50",
+    )
+    retry = extra.format(
+        pid=f"'pay_c' || {q.pad('o', 25)}",
+        status="'Declined'",
+        dt=300,
+        pa="amt",
+        cap=0,
+        refunded=0,
+        where="r >= 50 AND r < 130",
+    )
+    dup = extra.format(
+        pid=f"'pay_d' || {q.pad('o', 25)}",
+        status="CASE WHEN kind = 'over_refund' THEN 'Refunded' ELSE 'Captured' END",
+        dt=1800,
+        pa="amt",
+        cap="amt",
+        refunded="CASE WHEN kind = 'over_refund' THEN amt ELSE 0 END",
+        where="kind IN ('duplicate', 'over_refund')",
+    )
+    k = planted_count(n)
+    orphan = (
+        f"SELECT i AS o, CAST(NULL AS TEXT) AS order_id, 'pay_e' || {q.pad('i', 25)} AS pid, 'Captured' AS status, "
+        f"i * 3600 - 30 * 86400 AS req, 'EUR' AS ccy, 12345 AS pa, 12345 AS cap, "
+        f"'UNKNOWN-' || {q.pad('i', 6)} AS ref, 0 AS meta, CAST(NULL AS BIGINT) AS cust, 0 AS refunded "
+        f"FROM bench_numbers WHERE i <= {k}"
+    )
+    return [ins + _payment_select(q, s) for s in (primary, split, retry, dup, orphan)]
+
+
+def _actions(q: Sql) -> list[str]:
+    cols = (
+        "action_id, payment_id, action_type, processed_on, currency, amount_minor, approved, "
+        f"response_code, response_summary, reference, {BOOK}"
+    )
+    sel = (
+        "SELECT 'act_{t}' || substr(payment_id, 5), payment_id, '{kind}', {at}, currency, {amount}, "
+        "1 = 1, '10000', 'Approved', reference, {at}, {upd}, '{src}' FROM stg_payments WHERE {amount} > 0"
+    )
+    upd = q.ts("-86400")
+    return [
+        f"INSERT INTO stg_payment_actions ({cols}) "
+        + sel.format(
+            t="c",
+            kind="Capture",
+            at=q.ts(q.secs("requested_on") + " + 3600"),
+            amount="total_captured_minor",
+            upd=upd,
+            src=SOURCE,
+        ),
+        f"INSERT INTO stg_payment_actions ({cols}) "
+        + sel.format(
+            t="r",
+            kind="Refund",
+            at=q.ts(q.secs("requested_on") + " + 2 * 86400"),
+            amount="total_refunded_minor",
+            upd=upd,
+            src=SOURCE,
+        ),
+    ]
+
+
+_LINE_COLS = (
+    "processed_on, line_key, occurrence, action_id, action_type, breakdown_type, payment_id, requested_on, "
+    "client_entity_id, sub_entity_id, processing_channel_id, merchant_category_code, currency_account_id, "
+    "reference, payment_method, card_type, card_category, issuer_country, entity_country, region, mid, "
+    "response_code, response_description, fee_detail, fx_rate_applied, holding_currency, holding_amount_e8, "
+    "holding_amount_minor, processing_currency, processing_amount_e8, processing_amount_minor, "
+    f"source_file_id, content_hash, {BOOK}"
+)
+
+
+def _lines(q: Sql) -> str:
+    """Two lines per capture and refund: Gross and one fee (8 decimals)."""
+    num = "CAST(substr(action_id, 7) AS BIGINT)"  # the order (or orphan) number
+    cls = f"{q.strpos(repr('ca cb cc cd ce ra rb rc rd re'), 'substr(action_id, 5, 2)')}"
+    fee = f"-(1 + {h('num * 3 + part', 12)} % 40000000)"
+    gross = f"(CASE WHEN action_type = 'Refund' THEN -1 ELSE 1 END) * amount_minor * ({div_case('currency')})"
+    breakdown = (
+        "CASE WHEN part = 1 THEN 'Gross' WHEN action_type = 'Refund' THEN 'Gateway Fee' "
+        f"ELSE CASE {h('num', 13)} % 3 WHEN 0 THEN 'Interchange Fee' WHEN 1 THEN 'Scheme Fee' ELSE 'Gateway Fee' END END"
+    )
+    base = (
+        f"SELECT x.*, CASE WHEN part = 1 THEN {gross} ELSE {fee} END AS e8 FROM ("
+        f"SELECT a.*, k.part, {num} AS num, {cls} AS cls "
+        "FROM stg_payment_actions a CROSS JOIN (SELECT 1 AS part UNION ALL SELECT 2) k "
+        "WHERE a.action_id NOT IN (SELECT 'act_ca' || "
+        f"{q.pad('o', 25)} FROM bench_plan WHERE kind = 'unsettled_noline')) x"
+    )
+    week = f"({q.secs('processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}"
+    return (
+        f"INSERT INTO stg_financial_actions ({_LINE_COLS}) SELECT processed_on, "
+        f"{q.uuid('cls * 100000000000 + num * 10 + part', h('num * 7 + cls + part', 14))}, 1, action_id, "
+        f"action_type, {breakdown}, payment_id, processed_on, 'ent_bench', 'ent_bench_sub', 'pc_bench', '5411', "
+        "'ca_' || lower(currency), reference, 'VISA', 'CREDIT', 'Consumer', 'NL', 'GB', 'Domestic', 'mid_000123', "
+        "'10000', 'Approved', CASE WHEN part = 1 THEN NULL ELSE 'Fee' END, '1', currency, e8, "
+        f"{half_even('e8', div_case('currency'))}, currency, e8, {half_even('e8', div_case('currency'))}, "
+        f"'file_bench_' || {q.pad(week, 4)}, {h('num * 5 + part', 15)}, {q.ts(q.secs('processed_on') + ' + 86400')}, "
+        f"{q.ts('-86400')}, 'report' FROM ({base}) l"
+    )
+
+
+def _payout_id(q: Sql, secs: str, ccy: str) -> str:
+    return f"'po_' || lower({ccy}) || {q.pad(f'({secs} + {SPAN_SECONDS + WEEK}) / {WEEK}', 23)}"
+
+
+def _payout_links(q: Sql) -> list[str]:
+    """Lines older than the payout lag are paid out weekly per currency (except planted unsettled);
+    each payout also gets one entity-level line (minimum billing fee, no payment)."""
+    link_cols = f"processed_on, line_key, payout_id, source_file_id, {BOOK}"
+    links = (
+        f"INSERT INTO stg_financial_action_payouts ({link_cols}) SELECT processed_on, line_key, "
+        f"{_payout_id(q, q.secs('processed_on'), 'holding_currency')}, 'file_bypayout', first_seen_at, "
+        f"updated_at, 'report' FROM stg_financial_actions WHERE processed_on <= {q.ts(str(-PAYOUT_LAG))} "
+        f"AND action_id NOT IN (SELECT 'act_ca' || {q.pad('o', 25)} FROM bench_plan WHERE kind = 'unsettled_capture')"
+    )
+    week_end = (
+        f"((({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) * {WEEK} - {SPAN_SECONDS} - 60)"
+    )
+    entity = (
+        f"INSERT INTO stg_financial_actions ({_LINE_COLS}) SELECT {q.ts('we')}, "
+        f"{q.uuid('999000000000000 + w * 100 + cn', h('w * 100 + cn', 16))}, 1, 'mbf_' || substr(payout_id, 4), "
+        "'Minimum Billing Fee', 'Minimum Billing Fee', NULL, NULL, 'ent_bench', 'ent_bench_sub', NULL, NULL, "
+        "'ca_' || lower(ccy), NULL, NULL, NULL, NULL, NULL, 'GB', NULL, NULL, NULL, NULL, NULL, NULL, ccy, e8, "
+        f"{half_even('e8', div_case('ccy'))}, NULL, NULL, NULL, 'file_bypayout', {h('w * 100 + cn', 17)}, "
+        f"{q.ts('we')}, {q.ts('-86400')}, 'report' FROM (SELECT payout_id, ccy, w, we, cn, "
+        f"-(1 + {h('w * 100 + cn', 18)} % 500000000) AS e8 FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
+        f"min({week_end}) AS we, min(({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) AS w, "
+        f"min({q.strpos(repr('EUR GBP USD JPY SEK KWD CHF'), 'l.holding_currency')}) AS cn "
+        "FROM stg_financial_action_payouts p JOIN stg_financial_actions l "
+        "ON l.processed_on = p.processed_on AND l.line_key = p.line_key GROUP BY p.payout_id) g) e"
+    )
+    entity_links = (
+        f"INSERT INTO stg_financial_action_payouts ({link_cols}) SELECT processed_on, line_key, "
+        f"'po_' || substr(action_id, 5), 'file_bypayout', first_seen_at, updated_at, 'report' "
+        "FROM stg_financial_actions WHERE action_type = 'Minimum Billing Fee'"
+    )
+    return [links, entity, entity_links]
+
+
+def _payouts(q: Sql) -> str:
+    return (
+        "INSERT INTO stg_payouts (payout_id, client_entity_id, sub_entity_id, currency_account_id, currency, "
+        "payout_date, payout_amount_e8, payout_amount_minor, period_start, period_end, source_file_id, "
+        f"{BOOK}) SELECT payout_id, 'ent_bench', 'ent_bench_sub', 'ca_' || lower(ccy), ccy, "
+        f"{q.date(q.secs('pe') + ' + 2 * 86400')}, s, {half_even('s', div_case('ccy'))}, ps, pe, 'file_payouts', "
+        f"pe, {q.ts('-86400')}, 'report' FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
+        "sum(l.holding_amount_e8) AS s, min(l.processed_on) AS ps, max(l.processed_on) AS pe "
+        "FROM stg_financial_action_payouts p JOIN stg_financial_actions l "
+        "ON l.processed_on = p.processed_on AND l.line_key = p.line_key GROUP BY p.payout_id) t"
+    )
+
+
+def _plant_payout_mismatch(conn: sa.Connection, k: int) -> list[str]:
+    ids = [r[0] for r in conn.exec_driver_sql("SELECT payout_id FROM stg_payouts ORDER BY payout_id")]
+    step = max(1, len(ids) // k)
+    chosen = ids[::step][:k]
+    conn.execute(
+        sa.text(
+            "UPDATE stg_payouts SET payout_amount_minor = payout_amount_minor + 1, payout_amount_e8 = "
+            f"payout_amount_e8 + {div_case('currency')} WHERE payout_id = :p"
+        ),
+        [{"p": p} for p in chosen],
+    )
+    return chosen
+
+
+def _others(q: Sql) -> list[str]:
+    return [*_disputes_and_refunds(q), *_status(q)]
+
+
+def _disputes_and_refunds(q: Sql) -> list[str]:
+    order_id = "CAST(100000000 + o AS TEXT)"
+    disputes = (
+        "INSERT INTO stg_disputes (dispute_id, payment_id, payment_action_id, payment_reference, category, status, "
+        f"reason_code, currency, amount_minor, received_on, last_update, evidence_required_by, {BOOK}) "
+        f"SELECT 'dsp_' || {q.pad('p.o', 26)}, s.payment_id, 'act_c' || substr(s.payment_id, 5), s.reference, "
+        "'fraudulent', CASE p.kind WHEN 'chargeback_open' THEN 'evidence_required' WHEN 'chargeback_lost' THEN 'lost' "
+        f"ELSE 'won' END, '10.4', s.currency, s.total_captured_minor, {q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, "
+        f"{q.ts(q.secs('s.requested_on') + ' + 20 * 86400')}, {q.ts(q.secs('s.requested_on') + ' + 30 * 86400')}, "
+        f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan p "
+        f"JOIN stg_payments s ON s.payment_id = 'pay_a' || {q.pad('p.o', 25)} "
+        "WHERE p.kind IN ('chargeback_open', 'chargeback_lost', 'dispute_won')"
+    )
+    rr_cols = (
+        "refund_request_id, order_id, order_number, currency, amount_minor, reason, fp_status, state, "
+        f"requested_at, fp_updated_at, fp_version, outcome_status, outcome_refund_id, {BOOK}"
+    )
+    # every Refund action except the planted refund_not_requested has a succeeded request
+    done = (
+        f"INSERT INTO stg_refund_requests ({rr_cols}) SELECT 'rr_' || substr(a.action_id, 6), "
+        f"CAST(100000000 + CAST(substr(a.action_id, 7) AS BIGINT) AS TEXT), s.reference, a.currency, a.amount_minor, "
+        f"'quality_complaint', 'refunded', 'succeeded', {q.ts(q.secs('a.processed_on') + ' - 3600')}, a.processed_on, 2, "
+        f"'refunded', a.action_id, a.processed_on, {q.ts('-86400')}, '{SOURCE}' FROM stg_payment_actions a "
+        "JOIN stg_payments s ON s.payment_id = a.payment_id WHERE a.action_type = 'Refund' AND a.action_id NOT IN "
+        f"(SELECT 'act_ra' || {q.pad('o', 25)} FROM bench_plan WHERE kind = 'refund_not_requested')"
+    )
+    open_ = (
+        f"INSERT INTO stg_refund_requests ({rr_cols}) SELECT 'rr_x' || {q.pad('o', 25)}, {order_id}, "
+        f"'FP-' || {q.pad('o', 8)}, 'EUR', 500, 'quality_complaint', CASE kind WHEN 'refund_pending' THEN 'processing' "
+        "ELSE 'requested' END, CASE kind WHEN 'refund_pending' THEN 'processing' ELSE 'requested' END, "
+        f"CASE kind WHEN 'refund_pending' THEN {q.ts('-3600')} ELSE {q.ts('-10 * 86400')} END, {q.ts('-3600')}, 1, "
+        f"NULL, NULL, {q.ts('-10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan "
+        "WHERE kind IN ('refund_not_executed', 'refund_pending')"
+    )
+    mi_cols = (
+        "intent_id, kind, request_key, order_id, order_number, payment_id, currency, amount_minor, "
+        "idempotency_key, state, action_id, outcome_amount_minor, outcome_at, outcome_source, requested_at, "
+        "created_at, attempts, writeback_attempts, writeback_status, written_back_status, updated_at, run_id"
+    )
+    intents = (
+        f"INSERT INTO sync_money_intents ({mi_cols}) SELECT 'mi_' || substr(r.refund_request_id, 4), 'refund', "
+        "'refund_request:' || r.refund_request_id, r.order_id, r.order_number, a.payment_id, r.currency, "
+        "r.amount_minor, 'idem_' || r.refund_request_id, 'succeeded', a.action_id, a.amount_minor, a.processed_on, "
+        "'webhook', r.requested_at, r.requested_at, 1, 1, 'succeeded', 'succeeded', a.processed_on, 'bench' "
+        "FROM stg_refund_requests r JOIN stg_payment_actions a ON a.action_id = r.outcome_refund_id "
+        "WHERE CAST(substr(a.action_id, 7) AS BIGINT) % 2 = 1"
+    )
+    pending = (
+        f"INSERT INTO sync_money_intents ({mi_cols}) SELECT 'mi_' || substr(refund_request_id, 4), 'refund', "
+        "'refund_request:' || refund_request_id, order_id, order_number, NULL, currency, amount_minor, "
+        "'idem_' || refund_request_id, 'accepted', NULL, NULL, NULL, NULL, requested_at, requested_at, 1, 0, "
+        f"'processing', NULL, requested_at, 'bench' FROM stg_refund_requests WHERE state = 'processing'"
+    )
+    return [disputes, done, open_, intents, pending]
+
+
+def _status(q: Sql) -> list[str]:
+    fp = (
+        "CASE WHEN d.status = 'evidence_required' THEN 'disputed' WHEN d.status = 'lost' THEN 'chargeback' "
+        "WHEN s.status = 'Captured' THEN 'paid' WHEN s.status = 'Declined' THEN 'declined' "
+        "WHEN s.status = 'Voided' THEN 'cancelled' WHEN s.status = 'Authorized' THEN 'authorized' "
+        "WHEN s.status = 'Refunded' THEN 'refunded' ELSE 'partially_refunded' END"
+    )
+    num = "CAST(substr(s.payment_id, 6) AS BIGINT)"
+    cols = (
+        "payment_id, order_id, reference, status, dispute_id, dispute_status, dispute_state, freshportal_status, "
+        "currency, amount_minor, total_authorized_minor, total_voided_minor, available_to_void_minor, "
+        "total_captured_minor, available_to_capture_minor, total_refunded_minor, available_to_refund_minor, "
+        f"version, status_since, derived_from_event_at, truth_fetched_at, events_applied, state, {BOOK}"
+    )
+    at = q.ts(q.secs("s.requested_on") + " + 3600")
+    status = (
+        f"INSERT INTO stg_payment_status ({cols}) SELECT s.payment_id, CAST(100000000 + {num} AS TEXT), s.reference, "
+        "s.status, d.dispute_id, d.status, CASE d.status WHEN 'evidence_required' THEN 'Disputed' "
+        f"WHEN 'lost' THEN 'Chargeback' WHEN 'won' THEN 'Dispute Won' END, {fp}, s.currency, s.amount_minor, "
+        "s.total_authorized_minor, s.total_voided_minor, s.available_to_void_minor, s.total_captured_minor, "
+        "s.available_to_capture_minor, s.total_refunded_minor, s.available_to_refund_minor, 1, s.processed_on, "
+        f"{at}, {at}, 1, {q.empty}, s.requested_on, {at}, 'events' FROM stg_payments s "
+        "LEFT JOIN stg_disputes d ON d.payment_id = s.payment_id "
+        "WHERE substr(s.payment_id, 5, 1) IN ('a', 'b', 'c', 'd') "
+        f"AND NOT ({num} % 1000 = 161 AND substr(s.payment_id, 5, 1) = 'a') "
+        "AND (s.reference IS NULL OR s.reference NOT LIKE 'XX-%')"
+    )
+    outbox = (
+        "INSERT INTO sync_status_outbox (order_id, version, payment_id, freshportal_status, checkout_status, payload, "
+        f"created_at, attempts, last_attempt_at, delivered_at, outcome, run_id) SELECT CAST(100000000 + p.o AS TEXT), 1, "
+        f"'pay_a' || {q.pad('p.o', 25)}, 'paid', 'Captured', {q.empty}, {q.ts('-2 * 86400')}, 1, {q.ts('-2 * 86400')}, "
+        f"{q.ts('-2 * 86400')}, 'delivered', 'bench' FROM bench_plan p WHERE p.kind = 'outbox_ok'"
+    )
+    declines = (
+        "INSERT INTO ops_payment_declines (decline_id, payment_id, kind, response_code, response_summary, "
+        f"amount_minor, currency, occurred_at, {BOOK}) SELECT 'dcl_' || substr(payment_id, 5), payment_id, "
+        "'payment_declined', response_code, response_summary, amount_minor, currency, processed_on, processed_on, "
+        f"{q.ts('-86400')}, 'events' FROM stg_payments WHERE status = 'Declined'"
+    )
+    return [status, outbox, declines]
+
+
+# --------------------------------------------------------------------------- the 1 % change
+
+
+def touch_changes(engine: sa.Engine, now: datetime) -> dict[str, int]:
+    """Change 1 % of orders (``o % 100 == 37``), their payments and those payments' lines, with
+    ``updated_at = now``; ``o % 100_000 == 37`` also gets its amount raised by one minor unit
+    (a new ``amount_mismatch``). Returns the rows changed per table."""
+    now = now.astimezone(UTC)
+    pg = engine.dialect.name == "postgresql"
+    order_ids = "CAST(order_id AS BIGINT) % 100 = 37"
+    stmts = {
+        "stg_orders": (
+            "UPDATE stg_orders SET fp_version = fp_version + 1, line_count = line_count + 1, fp_updated_at = :now, "
+            "amount_minor = amount_minor + CASE WHEN CAST(order_id AS BIGINT) % 100000 = 37 THEN 1 ELSE 0 END, "
+            f"updated_at = :now WHERE {order_ids}"
+        ),
+        "stg_payments": (
+            "UPDATE stg_payments SET response_summary = 'Approved (re-read)', updated_at = :now "
+            "WHERE substr(payment_id, 5, 1) IN ('a', 'b', 'c', 'd') AND CAST(substr(payment_id, 6) AS BIGINT) % 100 = 37"
+        ),
+        "stg_financial_actions": (
+            "UPDATE stg_financial_actions SET fee_detail = 'Fee (restated)', updated_at = :now "
+            "WHERE payment_id IN (SELECT payment_id FROM stg_payments WHERE updated_at = :now)"
+        ),
+    }
+    counts: dict[str, int] = {}
+    bind = now if pg else now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    with engine.begin() as conn:
+        for table, stmt in stmts.items():
+            counts[table] = conn.execute(sa.text(stmt), {"now": bind}).rowcount
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return counts
+
+
+def default_as_of() -> datetime:
+    """Now, whole seconds: the data is laid out backwards from it (see the module docstring)."""
+    return datetime.now(UTC).replace(microsecond=0)

@@ -404,7 +404,8 @@ def _settlement(conn: sa.Connection) -> None:
         # payout po_jpy_1 (JPY 4,900 on day -9, but lines sum to 4,950: mismatch of -50)
         ("act_c_jpy1", "Capture", "Gross", "pay_jpy1", "JPY", 500_000_000_000, "po_jpy_1"),
         ("act_c_jpy1", "Capture", "Interchange Fee", "pay_jpy1", "JPY", -5_000_000_000, "po_jpy_1"),
-        # a EUR line with no payout yet (not in any payout)
+        # a reserve held back (a movement, not a fee) and a EUR line with no payout yet
+        ("act_res_1", "Capture", "Rolling Reserve", "pay_eur1", "EUR", -50_000_000, None),
         ("act_x", "Capture", "Gross", "pay_other", "EUR", 5_000_000, None),
     ):
         ln, pd = _line(*spec, processed=_t(10))

@@ -47,6 +47,7 @@ def test_headline_per_currency(engine: sa.Engine) -> None:
         "minimum_billing_fee": -177,
     }
     assert eur.fees_total_minor == -350
+    assert eur.movements_minor == {"reserve": -50}
     assert (eur.paid_out_minor, eur.payouts) == (9700, 1)  # the payout dated after as_of is left out
     assert (jpy.gross_minor, jpy.fees_minor, jpy.paid_out_minor) == (5000, {"interchange": -50}, 4900)
     assert jpy.match_rate_amount == Decimal("33.3")

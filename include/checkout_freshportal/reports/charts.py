@@ -112,8 +112,8 @@ def match_rate_chart(points: Sequence[MatchRatePoint]) -> str:
 
 
 def exceptions_chart(kinds: Sequence[KindSummary]) -> str:
-    fig = _figure(height=max(2.4, 0.45 * len(kinds) + 1.2))
     rows = [k for k in kinds if k.open]
+    fig = _figure(height=max(2.0, 0.4 * len(rows) + 1.0))
     if not rows:
         _empty(fig, "No open exceptions")
         return to_svg(fig, "exceptions-age")

@@ -52,6 +52,9 @@ class CurrencyHeadline:
     gross_minor: int = 0  # financial-action lines of category gross (settled captures - refunds)
     fees_minor: dict[str, int] = field(default_factory=dict)  # fee category -> signed sum (< 0: cost)
     fees_total_minor: int = 0
+    # Every other category of lines (chargebacks, reserve, deposits, top ups, ...): not a fee,
+    # but money that moved through the balance, so gross + fees + these = what the lines net to.
+    movements_minor: dict[str, int] = field(default_factory=dict)
     paid_out_minor: int = 0  # Σ payouts up to as_of
     payouts: int = 0
 
@@ -113,6 +116,8 @@ def headlines(conn: Connection, as_of: datetime, run: RunInfo | None) -> list[Cu
         elif cat in FEE_CATEGORIES:
             h.fees_minor[cat] = h.fees_minor.get(cat, 0) + minor
             h.fees_total_minor += minor
+        else:
+            h.movements_minor[cat] = h.movements_minor.get(cat, 0) + minor
     p = stg.stg_payouts
     q = (
         sa.select(p.c.currency, sa.func.count(), sa.func.sum(p.c.payout_amount_minor))

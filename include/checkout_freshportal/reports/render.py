@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.logsafe import mask_text, safe
-from checkout_freshportal.reconcile.fees import CATEGORIES, FEE_CATEGORIES
+from checkout_freshportal.reconcile.fees import CATEGORIES, ENTITY_CATEGORIES, FEE_CATEGORIES
 from checkout_freshportal.reconcile.kinds import KINDS
 from checkout_freshportal.reports import charts, queries, queries_money, queries_rows
 from checkout_freshportal.reports.exports import exports, write_csv, write_xlsx
@@ -154,6 +154,8 @@ def _context(
         "fee_categories": [
             c for c in CATEGORIES if c in FEE_CATEGORIES and any(c in h.fees_minor for h in heads)
         ],
+        "movement_categories": [c for c in CATEGORIES if any(c in h.movements_minor for h in heads)],
+        "entity_categories": ENTITY_CATEGORIES,
         "history": history,
         "history_runs": s.history_runs,
         "kinds": kinds,

@@ -10,10 +10,11 @@ window ``COUNT(*) OVER ()``). Great Expectations runs it (:mod:`.gx_runner`) wra
 so each check costs one pass over its data and brings back at most ``n`` rows, whatever the
 number of bad ones: tables are never loaded into Python.
 
-``{batch}`` in a query is the check's own table (Great Expectations substitutes it); other tables
-are named directly. Severity: ``critical`` = the data is wrong and reconciliation would report
-nonsense from it (the run fails); ``warning`` = suspicious, or legitimately late (feeds arrive in
-any order), shown in the report. docs/data-quality.md lists every check with its reason.
+``{batch}`` in a query is the check's own table (Great Expectations substitutes it, see
+:func:`_batch`); other tables are named directly. Severity: ``critical`` = the data is wrong
+and reconciliation would report nonsense from it (the run fails); ``warning`` = suspicious, or
+legitimately late (feeds arrive in any order), shown in the report.
+docs/data-quality.md lists every check with its reason.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ class Check:
 
 def _text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
+
+
+def _batch(alias: str) -> str:
+    """The check's table under ``alias``. Great Expectations substitutes ``{batch}`` with an
+    already aliased subquery (``(SELECT * FROM t WHERE 1 = 1) AS subselect``), so a query that
+    needs its own alias wraps it once more; the planners flatten both levels. Queries never say
+    ``JOIN`` (comma joins instead): a query with that word gets an unaliased substitution."""
+    return f"(SELECT * FROM {{batch}}) {alias}"
 
 
 def _ts_literal(dialect: str, at: datetime) -> str:
@@ -256,7 +265,8 @@ def exponent_checks() -> list[Check]:
             CRITICAL,
             "Each *_minor of a report line is its exact *_e8 amount rounded half-even at the "
             "currency's ISO exponent (JPY 0, EUR 2, KWD 3).",
-            f"SELECT {_text('action_id')} AS sample_key, holding_currency AS info FROM {{batch}} WHERE {line_bad}",
+            f"SELECT {_text('action_id')} AS sample_key, holding_currency AS info"
+            f" FROM {{batch}} WHERE {line_bad}",
         ),
         Check(
             "payouts_minor_matches_e8",
@@ -294,7 +304,8 @@ def sign_checks(dialect: str) -> list[Check]:
             PAYMENTS,
             CRITICAL,
             "Payment amounts and balances (captured, refunded, ...) are never negative.",
-            f"SELECT payment_id AS sample_key, NULL AS info FROM {{batch}} WHERE amount_minor < 0 OR {balances}",
+            "SELECT payment_id AS sample_key, NULL AS info FROM {batch}"
+            f" WHERE amount_minor < 0 OR {balances}",
         ),
         Check(
             "payment_actions_amount_not_negative",
@@ -349,7 +360,7 @@ def refunded_le_captured_check() -> Check:
         "SELECT payment_id AS sample_key,"
         f" {_text('refunded')} || ' > ' || {_text('COALESCE(captured, 0)')} AS info FROM ("
         f"SELECT p.payment_id, {total('total_captured_minor', 'Capture')} AS captured,"
-        f" {total('total_refunded_minor', 'Refund')} AS refunded FROM {{batch}} p) m"
+        f" {total('total_refunded_minor', 'Refund')} AS refunded FROM {_batch('p')}) m"
         " WHERE refunded > COALESCE(captured, 0)",
     )
 
@@ -364,14 +375,15 @@ def referential_checks() -> list[Check]:
             ACTIONS,
             WARNING,
             "Every action's payment is staged (feeds arrive in any order: a warning).",
-            f"SELECT a.action_id AS sample_key, a.payment_id AS info FROM {{batch}} a WHERE {missing_payment('a')}",
+            f"SELECT a.action_id AS sample_key, a.payment_id AS info FROM {_batch('a')}"
+            f" WHERE {missing_payment('a')}",
         ),
         Check(
             "disputes_payment_exists",
             DISPUTES,
             WARNING,
             "Every dispute names a staged payment.",
-            "SELECT d.dispute_id AS sample_key, d.payment_id AS info FROM {batch} d"
+            f"SELECT d.dispute_id AS sample_key, d.payment_id AS info FROM {_batch('d')}"
             f" WHERE d.payment_id IS NULL OR {missing_payment('d')}",
         ),
         Check(
@@ -379,7 +391,7 @@ def referential_checks() -> list[Check]:
             LINES,
             WARNING,
             "Every report line of a card payment (pay_ id) has its payment staged.",
-            f"SELECT {_text('l.action_id')} AS sample_key, l.payment_id AS info FROM {{batch}} l"
+            f"SELECT {_text('l.action_id')} AS sample_key, l.payment_id AS info FROM {_batch('l')}"
             f" WHERE SUBSTR(l.payment_id, 1, 4) = 'pay_' AND {missing_payment('l')}",
         ),
         Check(
@@ -388,7 +400,7 @@ def referential_checks() -> list[Check]:
             WARNING,
             "Every payout a report line was paid out in is in the staged payouts (the Payouts "
             "report may come after the by-payout file).",
-            f"SELECT lp.payout_id AS sample_key, NULL AS info FROM {{batch}} lp"
+            f"SELECT lp.payout_id AS sample_key, NULL AS info FROM {_batch('lp')}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {PAYOUTS} po WHERE po.payout_id = lp.payout_id)",
         ),
         Check(
@@ -396,7 +408,7 @@ def referential_checks() -> list[Check]:
             REFUND_REQUESTS,
             WARNING,
             "Every FreshPortal refund request's order is staged.",
-            f"SELECT r.refund_request_id AS sample_key, r.order_id AS info FROM {{batch}} r"
+            f"SELECT r.refund_request_id AS sample_key, r.order_id AS info FROM {_batch('r')}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {ORDERS} o WHERE o.order_id = r.order_id)",
         ),
     ]
@@ -441,12 +453,13 @@ def tie_out_check() -> Check:
         "The report lines of each payout sum to its amount in its currency, to the minor unit "
         "(reconciliation reports each difference as payout_mismatch).",
         f"SELECT po.payout_id AS sample_key, l.currency || ' ' || {_text(rounded)} || ' <> '"
-        f" || {_text('po.payout_amount_minor')} AS info FROM {{batch}} po JOIN ("
-        f"SELECT lp.payout_id, f.holding_currency AS currency, SUM(f.holding_amount_e8) AS total_e8"
-        f" FROM {LINE_PAYOUTS} lp JOIN {LINES} f"
-        " ON f.processed_on = lp.processed_on AND f.line_key = lp.line_key"
-        " GROUP BY lp.payout_id, f.holding_currency) l ON l.payout_id = po.payout_id"
-        f" WHERE l.currency <> po.currency OR {rounded} <> po.payout_amount_minor",
+        f" || {_text('po.payout_amount_minor')} AS info FROM {_batch('po')}, ("
+        "SELECT lp.payout_id, f.holding_currency AS currency,"
+        " CAST(SUM(f.holding_amount_e8) AS BIGINT) AS total_e8"  # PostgreSQL sums bigint as numeric
+        f" FROM {LINE_PAYOUTS} lp, {LINES} f"
+        " WHERE f.processed_on = lp.processed_on AND f.line_key = lp.line_key"
+        " GROUP BY lp.payout_id, f.holding_currency) l WHERE l.payout_id = po.payout_id"
+        f" AND (l.currency <> po.currency OR {rounded} <> po.payout_amount_minor)",
         unit="payout currencies",
     )
 

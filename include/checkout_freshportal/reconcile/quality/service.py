@@ -67,7 +67,7 @@ class DataQualityFailed(PermanentError, RuntimeError):
         self.failed = tuple(failed)
         parts = []
         for r in self.failed:
-            what = r.error and f"could not run ({r.error})" or f"{r.unexpected_count} unexpected"
+            what = f"could not run ({r.error})" if r.error else f"{r.unexpected_count} unexpected"
             sample = f", e.g. {', '.join(r.samples[:5])}" if r.samples else ""
             parts.append(f"{r.name} ({r.table}): {what}{sample}")
         super().__init__(

@@ -164,3 +164,20 @@ def test_cfp_report_command(engine: sa.Engine, tmp_path: Path, capsys, monkeypat
     assert ReportSettings.from_env({"CFP_REPORT_OUT_DIR": "/srv/reports"}).out_dir == "/srv/reports"
     with pytest.raises(SystemExit, match="cfp report"):
         main(["report", "--out", str(tmp_path), "--url", url, "--as-of", "yesterday"])
+
+
+def test_formula_guard_and_full_sheet(tmp_path: Path, monkeypatch) -> None:
+    from checkout_freshportal.reports import exports as ex
+
+    assert ex._text("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert ex._text("-2+3") == "'-2+3"
+    assert ex._text(ex.Amount("-1.23")) == "-1.23"  # our amounts are never prefixed
+    assert ex._text(-5) == "-5"
+    monkeypatch.setattr(ex, "XLSX_MAX_ROWS", 2)
+    export = ex.Export("rows", ("n", "text"), lambda: iter([(1, "a"), (2, "=b"), (3, "c")]))
+    ex.write_xlsx([export], tmp_path / "x.xlsx")
+    assert ex.write_csv(export, tmp_path / "rows.csv") == 3
+    values = list(load_workbook(tmp_path / "x.xlsx", read_only=True)["rows"].iter_rows(values_only=True))
+    assert values[:3] == [("n", "text"), (1, "a"), (2, "'=b")]
+    assert values[3][0] == "truncated at 2 rows: rows.csv has every row"
+    assert len(values) == 4

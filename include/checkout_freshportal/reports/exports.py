@@ -32,6 +32,8 @@ from checkout_freshportal.reports.queries_rows import ExceptionRow, MatchRow, it
 from checkout_freshportal.reports.sqlparts import bucket_of_days, major_text
 from checkout_freshportal.timeutil import format_ts
 
+#: Rows of data a worksheet holds (Excel's limit is 1,048,576 rows, one is the header, one the note).
+XLSX_MAX_ROWS = 1_048_574
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -254,7 +256,10 @@ def write_xlsx(all_exports: Sequence[Export], path: Path) -> None:
             cell.font = bold
             header.append(cell)
         ws.append(header)
-        for row in export.rows():
+        for written, row in enumerate(export.rows()):
+            if written == XLSX_MAX_ROWS:  # the sheet is full: say so instead of failing the report
+                ws.append([f"truncated at {XLSX_MAX_ROWS} rows: {export.name}.csv has every row"])
+                break
             ws.append([_xlsx_value(v) for v in row])
     wb.save(path)
 

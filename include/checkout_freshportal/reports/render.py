@@ -84,6 +84,8 @@ def render_report(
     settings: ReportSettings | None = None,
 ) -> ReportPaths:
     """Render the report of run ``run_id`` (default: the newest succeeded run) into ``out_root``."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValueError("render_report: as_of must be timezone-aware (UTC)")
     settings = settings or ReportSettings()
     out_root = Path(out_root)
     with engine.connect() as conn:

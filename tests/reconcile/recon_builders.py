@@ -265,7 +265,7 @@ class World:
 
 
 def reconcile(engine: sa.Engine, run_id: str, at: datetime = T, **kw: Any) -> ReconcileResult:
-    settings = kw.pop("settings", None) or ReconcileSettings()
+    settings = kw.pop("settings", None) or ReconcileSettings(full_every=timedelta(days=7))
     return run_reconciliation(engine, settings, run_id=run_id, as_of=at, confirmed_statuses=CONFIRMED, **kw)
 
 

@@ -110,5 +110,6 @@ def analyze(conn: sa.Connection, *tables: sa.Table) -> None:
 def fill(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:
     """``INSERT INTO table SELECT ...`` (columns by name, in the select's order); rows written."""
     names = [c.name for c in select.selected_columns]
-    result = conn.execute(table.insert().from_select(names, select))
+    # preserve_rowcount: SQLAlchemy 2 drops an INSERT's rowcount on psycopg otherwise (-1)
+    result = conn.execute(table.insert().from_select(names, select).execution_options(preserve_rowcount=True))
     return int(result.rowcount or 0)

@@ -1,0 +1,192 @@
+"""Exceptions across runs: a rerun changes nothing, a resolved condition closes its exception with
+a time, a recurring one keeps its first seen, an explained one stays explained; every status
+change is one audit row; an incremental run ends where a full run would. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from recon_builders import T, World, exceptions, matches, reconcile
+
+from checkout_freshportal.reconcile.service import run_reconciliation
+from checkout_freshportal.reconcile.settings import ReconcileSettings
+from checkout_freshportal.warehouse import schema
+
+DAY = timedelta(days=1)
+
+
+def _events(engine: sa.Engine) -> dict[str, list[tuple[str, str | None, str]]]:
+    e, ev = schema.recon_exceptions, schema.recon_exception_events
+    sel = (
+        sa.select(e.c.exception_key, ev.c.action, ev.c.from_status, ev.c.to_status)
+        .select_from(ev.join(e, e.c.exception_id == ev.c.exception_id))
+        .order_by(ev.c.event_id)
+    )
+    out: dict[str, list[tuple[str, str | None, str]]] = {}
+    with engine.connect() as conn:
+        for key, action, from_status, to_status in conn.execute(sel):
+            out.setdefault(key, []).append((action, from_status, to_status))
+    return out
+
+
+def _state(engine: sa.Engine) -> dict[str, Any]:
+    """What a run decides (not when it ran): exceptions' figures and statuses, matches, totals."""
+    skip = {"last_seen_at", "updated_at", "run_id"}
+    rows = {k: {c: v for c, v in r.items() if c not in skip} for k, r in exceptions(engine).items()}
+    t = schema.recon_run_totals
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(t.c.run_id))).scalar()
+        totals = {r.currency: tuple(r)[3:] for r in conn.execute(sa.select(t).where(t.c.run_id == last))}
+    return {"exceptions": rows, "matches": matches(engine), "totals": totals}
+
+
+def test_rerun_changes_nothing_and_the_lifecycle_is_audited(world: World) -> None:
+    eng = world.engine
+    world.order("o1")  # missing payment
+    world.paid_order("o2")
+    world.dispute("dsp_2", "pay_o2", "evidence_required")
+    world.payment("pay_9", reference="nowhere")  # orphan
+    first = reconcile(eng, "r1", full=True)
+    before = _state(eng)
+    again = reconcile(eng, "r2", full=True)
+    assert _state(eng) == before
+    assert (again.opened, again.resolved, again.reopened) == (0, 0, 0)
+    assert first.opened == 3
+    # a person explains the orphan (C2's explain command does this; here the columns directly)
+    e = schema.recon_exceptions
+    with eng.begin() as conn:
+        conn.execute(
+            e.update()
+            .where(e.c.exception_key == "orphan_payment:payment:pay_9")
+            .values(
+                status="explained",
+                explained_at=T,
+                explained_by="ann",
+                explanation="test payment",
+                state_version=e.c.state_version + 1,
+            )
+        )
+    # the order gets paid; the chargeback is won
+    world.stamp = T + DAY / 2
+    world.payment("pay_o1", reference="ORD-o1")
+    world.update(schema.stg_disputes, schema.stg_disputes.c.dispute_id == "dsp_2", status="won")
+    third = reconcile(eng, "r3", T + DAY)
+    rows = exceptions(eng)
+    assert third.resolved == 2
+    assert rows["missing_payment:order:o1"]["status"] == "resolved"
+    assert rows["missing_payment:order:o1"]["resolved_at"] == T + DAY
+    assert rows["missing_payment:order:o1"]["state_version"] == 2
+    explained = rows["orphan_payment:payment:pay_9"]
+    assert (explained["status"], explained["explained_by"], explained["state_version"]) == (
+        "explained",
+        "ann",
+        2,
+    )
+    assert explained["last_seen_at"] == T + DAY
+    # the dispute is reopened (arbitration): the same exception comes back, first seen kept
+    world.stamp = T + DAY * 1.5
+    world.update(
+        schema.stg_disputes, schema.stg_disputes.c.dispute_id == "dsp_2", status="arbitration_under_review"
+    )
+    fourth = reconcile(eng, "r4", T + 2 * DAY)
+    back = exceptions(eng)["chargeback_open:dispute:dsp_2"]
+    assert fourth.reopened == 1
+    assert (back["status"], back["first_seen_at"], back["resolved_at"], back["state_version"]) == (
+        "open",
+        T,
+        None,
+        3,
+    )
+    assert _events(eng) == {
+        "missing_payment:order:o1": [("opened", None, "open"), ("resolved", "open", "resolved")],
+        "orphan_payment:payment:pay_9": [("opened", None, "open")],  # explained by C2, not by a run
+        "chargeback_open:dispute:dsp_2": [
+            ("opened", None, "open"),
+            ("resolved", "open", "resolved"),
+            ("reopened", "resolved", "open"),
+        ],
+    }
+    with eng.connect() as conn:
+        runs = conn.execute(sa.select(schema.recon_runs.c.status, schema.recon_runs.c.mode)).all()
+    assert {status for status, _ in runs} == {"succeeded"}
+    assert len(runs) == 4
+
+
+def _plant_mixed(w: World) -> None:
+    """Every kind of subject, some clean, some not."""
+    for i in range(6):
+        w.paid_order(f"c{i}", 1000 + i)
+        w.action(f"act_c{i}", f"pay_c{i}", "Capture", 1000 + i, processed_on=T - 9 * DAY)
+        w.line(f"act_c{i}", f"pay_c{i}", (1000 + i) * 10**6, payout="po_1")
+    w.payout("po_1", sum(1000 + i for i in range(6)))
+    w.order("m1", confirmed_at=T - 2 * DAY)  # becomes due between the runs
+    w.order("inv1", 600, invoices=["INV-1"])
+    w.order("inv2", 400, invoices=["INV-2"])
+    w.payment("pay_inv", 1000, reference="INV-1 INV-2")
+    w.payment("pay_orphan", 700, reference="ORD-late")  # its order arrives later
+    w.refund_request("rr1", "c1", requested_at=T - DAY / 2)  # becomes due between the runs
+    w.dispute("dsp_1", "pay_c2", "evidence_required")
+    w.payment_status("pay_c3", "c3", "paid", at=T - DAY)
+
+
+def _change(w: World) -> None:
+    """About what 1 % of a day's changes look like: a few rows, each touching other subjects."""
+    w.stamp = T + DAY / 2
+    w.order("late", 700, number="ORD-late")  # the orphan's order arrives
+    w.update(schema.stg_payments, schema.stg_payments.c.payment_id == "pay_inv", total_captured_minor=900)
+    w.update(schema.stg_disputes, schema.stg_disputes.c.dispute_id == "dsp_1", status="lost")
+    w.update(schema.stg_orders, schema.stg_orders.c.order_id == "c3", payment_status="pending")
+    w.line("act_extra", None, 5 * 10**6, kind="Adjustment", breakdown="Minimum Billing Fee", payout="po_1")
+    w.payment("pay_c4b", 1004, reference="ORD-c4")  # a duplicate
+
+
+@pytest.mark.parametrize("confirm_with_full", [True])
+def test_incremental_equals_full(world: World, confirm_with_full: bool) -> None:
+    eng = world.engine
+    _plant_mixed(world)
+    reconcile(eng, "r1")
+    _change(world)
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    assert 0 < inc.scope["orders"] < 10  # not everything: 7 of the 10 orders are touched
+    after_incremental = _state(eng)
+    full = reconcile(eng, "r3", T + DAY, full=confirm_with_full)
+    assert full.mode == "full"
+    assert (full.opened, full.resolved, full.reopened) == (0, 0, 0)
+    assert _state(eng) == after_incremental
+    keys = {k for k, r in after_incremental["exceptions"].items() if r["status"] == "open"}
+    assert keys == {
+        "missing_payment:order:m1",
+        "amount_mismatch:order:inv1",
+        "amount_mismatch:order:inv2",
+        "chargeback_lost:dispute:dsp_1",
+        "refund_not_executed:refund_request:rr1",
+        "status_drift:order:c3",
+        "payout_mismatch:payout:po_1",
+        "duplicate_payment:order:c4",
+    }
+
+
+def test_settings_change_forces_a_full_run_and_a_failed_run_is_recorded(world: World) -> None:
+    eng = world.engine
+    world.order("o1", confirmed_at=T - 2 * DAY)
+    assert reconcile(eng, "r1").mode == "full"
+    assert reconcile(eng, "r2", T + DAY / 4).mode == "incremental"
+    longer = ReconcileSettings(payment_due=timedelta(days=1), full_every=timedelta(days=7))
+    changed = reconcile(eng, "r3", T + DAY / 2, settings=longer)
+    assert changed.mode == "full"
+    assert "missing_payment:order:o1" in {k for k, r in exceptions(eng).items() if r["status"] == "open"}
+    # a run that fails inside (here: a helper table is gone) is recorded as failed, loudly
+    with eng.begin() as conn:
+        conn.execute(sa.text("DROP TABLE recon_order_facts"))
+    with pytest.raises(sa.exc.SQLAlchemyError):
+        run_reconciliation(eng, longer, run_id="r4", as_of=T + DAY, confirmed_statuses=("confirmed",))
+    runs = schema.recon_runs
+    with eng.connect() as conn:
+        row = conn.execute(sa.select(runs).where(runs.c.run_id == "r4")).one()
+    assert row.status == "failed"
+    assert row.finished_at is not None
+    assert "recon_order_facts" in row.error

@@ -319,7 +319,8 @@ def _fp_status() -> str:
         "CASE WHEN r < 20 THEN 'declined' WHEN r < 30 THEN 'cancelled' WHEN r = 161 THEN NULL "
         "WHEN recent = 1 OR kind = 'missing_pure' THEN 'authorized' "
         "WHEN kind IN ('missing_orphan', 'status_drift') THEN 'awaiting_payment' "
-        "WHEN kind = 'over_refund' THEN 'refunded' WHEN kind = 'refund_not_requested' THEN 'partially_refunded' "
+        "WHEN kind = 'over_refund' THEN 'refunded' WHEN kind = 'refund_not_requested' THEN "
+        "'partially_refunded' "
         "WHEN r >= 130 AND r < 160 THEN CASE WHEN o % 2 = 0 THEN 'refunded' ELSE 'partially_refunded' END "
         "WHEN kind = 'chargeback_open' THEN 'disputed' WHEN kind = 'chargeback_lost' THEN 'chargeback' "
         "ELSE 'paid' END"
@@ -340,7 +341,8 @@ def _orders(q: Sql, n: int) -> str:
         f"SELECT order_id, order_number, ostatus, {q.date('conf')}, "
         f"CASE WHEN {confirmed} THEN {q.ts('conf')} END, ccy, amt, 'cus_' || {q.pad('cust', 7)}, "
         f"'c***@example.com', {_email_hash(q)}, 'NL', 'NL', 1 + {h('o', 5)} % 8, "
-        f"CASE WHEN ostatus = 'invoiced' THEN {q.arr(chr(39) + 'INV-' + chr(39) + ' || ' + q.pad('o', 8))} END, "
+        f"CASE WHEN ostatus = 'invoiced' THEN {q.arr(chr(39) + 'INV-' + chr(39) + ' || ' + q.pad('o', 8))} "
+        "END, "
         f"1 + o % 5, {q.ts('conf - 3600')}, {q.ts('conf')}, {_fp_status()}, ccy, "
         f"'pay_a' || {q.pad('o', 25)}, {q.ts('conf - 3600')}, {q.ts('-86400')}, '{SOURCE}' "
         f"FROM ({_order_base(q, n)}) b"
@@ -367,7 +369,8 @@ def _payment_select(q: Sql, src: str) -> str:
         "status <> 'Declined', ref, 'Regular', CASE WHEN status = 'Declined' THEN '20051' ELSE '10000' END, "
         "CASE WHEN status = 'Declined' THEN 'Insufficient Funds' ELSE 'Approved' END, 'pc_bench', 'card', "
         f"CASE {h('o', 6)} % 3 WHEN 0 THEN 'Visa' WHEN 1 THEN 'Mastercard' ELSE 'Amex' END, "
-        f"CASE {h('o', 7)} % 2 WHEN 0 THEN 'CREDIT' ELSE 'DEBIT' END, '424242', {q.pad(h('o', 8) + ' % 10000', 4)}, "
+        f"CASE {h('o', 7)} % 2 WHEN 0 THEN 'CREDIT' ELSE 'DEBIT' END, '424242', "
+        f"{q.pad(h('o', 8) + ' % 10000', 4)}, "
         f"CASE WHEN cust IS NULL THEN NULL ELSE 'cus_' || {q.pad('cust', 7)} END, "
         f"CASE WHEN cust IS NULL THEN NULL ELSE {_email_hash(q)} END, "
         f"CASE WHEN meta = 1 THEN {q.obj('order_id', 'order_id')} END, {q.ts('req')}, {q.ts('-86400')}, "
@@ -380,7 +383,8 @@ def _payments(q: Sql, n: int) -> list[str]:
     status = (
         "CASE WHEN r < 20 THEN 'Declined' WHEN r < 30 OR r = 161 THEN 'Voided' "
         "WHEN recent = 1 OR kind = 'missing_pure' THEN 'Authorized' "
-        "WHEN kind = 'over_refund' THEN 'Refunded' WHEN kind = 'refund_not_requested' THEN 'Partially Refunded' "
+        "WHEN kind = 'over_refund' THEN 'Refunded' WHEN kind = 'refund_not_requested' THEN 'Partially "
+        "Refunded' "
         "WHEN r >= 130 AND r < 160 THEN CASE WHEN o % 2 = 0 THEN 'Refunded' ELSE 'Partially Refunded' END "
         "ELSE 'Captured' END"
     )
@@ -397,7 +401,10 @@ def _payments(q: Sql, n: int) -> list[str]:
         "CASE WHEN kind = 'missing_orphan' OR r = 160 OR r = 161 THEN 0 WHEN r >= 170 AND r < 180 THEN 1 "
         f"ELSE {h('o', 9)} % 2 END"
     )
-    ccy = "CASE WHEN kind = 'currency_mismatch' THEN CASE WHEN ccy = 'USD' THEN 'EUR' ELSE 'USD' END ELSE ccy END"
+    ccy = (
+        "CASE WHEN kind = 'currency_mismatch' THEN CASE WHEN ccy = 'USD' THEN 'EUR' ELSE 'USD' END "
+        "ELSE ccy END"
+    )
     primary = (
         f"SELECT o, order_id, 'pay_a' || {q.pad('o', 25)} AS pid, status, conf + 600 AS req, {ccy} AS ccy, "
         f"pa, CASE WHEN status IN ('Declined', 'Voided', 'Authorized') THEN 0 ELSE pa END AS cap, ref, meta, "
@@ -440,7 +447,8 @@ def _payments(q: Sql, n: int) -> list[str]:
     )
     k = planted_count(n)
     orphan = (
-        f"SELECT i AS o, CAST(NULL AS TEXT) AS order_id, 'pay_e' || {q.pad('i', 25)} AS pid, 'Captured' AS status, "
+        f"SELECT i AS o, CAST(NULL AS TEXT) AS order_id, 'pay_e' || {q.pad('i', 25)} AS pid, 'Captured' AS "
+        "status, "
         f"i * 3600 - 30 * 86400 AS req, 'EUR' AS ccy, 12345 AS pa, 12345 AS cap, "
         f"'UNKNOWN-' || {q.pad('i', 6)} AS ref, 0 AS meta, CAST(NULL AS BIGINT) AS cust, 0 AS refunded "
         f"FROM bench_numbers WHERE i <= {k}"
@@ -498,7 +506,8 @@ def _lines(q: Sql) -> str:
     gross = f"(CASE WHEN action_type = 'Refund' THEN -1 ELSE 1 END) * amount_minor * ({div_case('currency')})"
     breakdown = (
         "CASE WHEN part = 1 THEN 'Gross' WHEN action_type = 'Refund' THEN 'Gateway Fee' "
-        f"ELSE CASE {h('num', 13)} % 3 WHEN 0 THEN 'Interchange Fee' WHEN 1 THEN 'Scheme Fee' ELSE 'Gateway Fee' END END"
+        f"ELSE CASE {h('num', 13)} % 3 WHEN 0 THEN 'Interchange Fee' WHEN 1 THEN 'Scheme Fee' ELSE 'Gateway "
+        "Fee' END END"
     )
     base = (
         f"SELECT x.*, CASE WHEN part = 1 THEN {gross} ELSE {fee} END AS e8 FROM ("
@@ -511,11 +520,14 @@ def _lines(q: Sql) -> str:
     return (
         f"INSERT INTO stg_financial_actions ({_LINE_COLS}) SELECT processed_on, "
         f"{q.uuid('cls * 100000000000 + num * 10 + part', h('num * 7 + cls + part', 14))}, 1, action_id, "
-        f"action_type, {breakdown}, payment_id, processed_on, 'ent_bench', 'ent_bench_sub', 'pc_bench', '5411', "
-        "'ca_' || lower(currency), reference, 'VISA', 'CREDIT', 'Consumer', 'NL', 'GB', 'Domestic', 'mid_000123', "
+        f"action_type, {breakdown}, payment_id, processed_on, 'ent_bench', 'ent_bench_sub', 'pc_bench', "
+        "'5411', "
+        "'ca_' || lower(currency), reference, 'VISA', 'CREDIT', 'Consumer', 'NL', 'GB', 'Domestic', "
+        "'mid_000123', "
         "'10000', 'Approved', CASE WHEN part = 1 THEN NULL ELSE 'Fee' END, '1', currency, e8, "
         f"{half_even('e8', div_case('currency'))}, currency, e8, {half_even('e8', div_case('currency'))}, "
-        f"'file_bench_' || {q.pad(week, 4)}, {h('num * 5 + part', 15)}, {q.ts(q.secs('processed_on') + ' + 86400')}, "
+        f"'file_bench_' || {q.pad(week, 4)}, {h('num * 5 + part', 15)}, "
+        f"{q.ts(q.secs('processed_on') + ' + 86400')}, "
         f"{q.ts('-86400')}, 'report' FROM ({base}) l"
     )
 
@@ -532,19 +544,23 @@ def _payout_links(q: Sql) -> list[str]:
         f"INSERT INTO stg_financial_action_payouts ({link_cols}) SELECT processed_on, line_key, "
         f"{_payout_id(q, q.secs('processed_on'), 'holding_currency')}, 'file_bypayout', first_seen_at, "
         f"updated_at, 'report' FROM stg_financial_actions WHERE processed_on <= {q.ts(str(-PAYOUT_LAG))} "
-        f"AND action_id NOT IN (SELECT 'act_ca' || {q.pad('o', 25)} FROM bench_plan WHERE kind = 'unsettled_capture')"
+        f"AND action_id NOT IN (SELECT 'act_ca' || {q.pad('o', 25)} FROM bench_plan WHERE kind = "
+        "'unsettled_capture')"
     )
     week_end = (
         f"((({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) * {WEEK} - {SPAN_SECONDS} - 60)"
     )
     entity = (
         f"INSERT INTO stg_financial_actions ({_LINE_COLS}) SELECT {q.ts('we')}, "
-        f"{q.uuid('999000000000000 + w * 100 + cn', h('w * 100 + cn', 16))}, 1, 'mbf_' || substr(payout_id, 4), "
+        f"{q.uuid('999000000000000 + w * 100 + cn', h('w * 100 + cn', 16))}, 1, 'mbf_' || substr(payout_id, "
+        "4), "
         "'Minimum Billing Fee', 'Minimum Billing Fee', NULL, NULL, 'ent_bench', 'ent_bench_sub', NULL, NULL, "
-        "'ca_' || lower(ccy), NULL, NULL, NULL, NULL, NULL, 'GB', NULL, NULL, NULL, NULL, NULL, NULL, ccy, e8, "
+        "'ca_' || lower(ccy), NULL, NULL, NULL, NULL, NULL, 'GB', NULL, NULL, NULL, NULL, NULL, NULL, ccy, "
+        "e8, "
         f"{half_even('e8', div_case('ccy'))}, NULL, NULL, NULL, 'file_bypayout', {h('w * 100 + cn', 17)}, "
         f"{q.ts('we')}, {q.ts('-86400')}, 'report' FROM (SELECT payout_id, ccy, w, we, cn, "
-        f"-(1 + {h('w * 100 + cn', 18)} % 500000000) AS e8 FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
+        f"-(1 + {h('w * 100 + cn', 18)} % 500000000) AS e8 FROM (SELECT p.payout_id, "
+        "min(l.holding_currency) AS ccy, "
         f"min({week_end}) AS we, min(({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) AS w, "
         f"min({q.strpos(repr('EUR GBP USD JPY SEK KWD CHF'), 'l.holding_currency')}) AS cn "
         "FROM stg_financial_action_payouts p JOIN stg_financial_actions l "
@@ -563,7 +579,8 @@ def _payouts(q: Sql) -> str:
         "INSERT INTO stg_payouts (payout_id, client_entity_id, sub_entity_id, currency_account_id, currency, "
         "payout_date, payout_amount_e8, payout_amount_minor, period_start, period_end, source_file_id, "
         f"{BOOK}) SELECT payout_id, 'ent_bench', 'ent_bench_sub', 'ca_' || lower(ccy), ccy, "
-        f"{q.date(q.secs('pe') + ' + 2 * 86400')}, s, {half_even('s', div_case('ccy'))}, ps, pe, 'file_payouts', "
+        f"{q.date(q.secs('pe') + ' + 2 * 86400')}, s, {half_even('s', div_case('ccy'))}, ps, pe, "
+        "'file_payouts', "
         f"pe, {q.ts('-86400')}, 'report' FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
         "sum(l.holding_amount_e8) AS s, min(l.processed_on) AS ps, max(l.processed_on) AS pe "
         "FROM stg_financial_action_payouts p JOIN stg_financial_actions l "
@@ -592,12 +609,17 @@ def _others(q: Sql) -> list[str]:
 def _disputes_and_refunds(q: Sql) -> list[str]:
     order_id = "CAST(100000000 + o AS TEXT)"
     disputes = (
-        "INSERT INTO stg_disputes (dispute_id, payment_id, payment_action_id, payment_reference, category, status, "
+        "INSERT INTO stg_disputes (dispute_id, payment_id, payment_action_id, payment_reference, category, "
+        "status, "
         f"reason_code, currency, amount_minor, received_on, last_update, evidence_required_by, {BOOK}) "
-        f"SELECT 'dsp_' || {q.pad('p.o', 26)}, s.payment_id, 'act_c' || substr(s.payment_id, 5), s.reference, "
-        "'fraudulent', CASE p.kind WHEN 'chargeback_open' THEN 'evidence_required' WHEN 'chargeback_lost' THEN 'lost' "
-        f"ELSE 'won' END, '10.4', s.currency, s.total_captured_minor, {q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, "
-        f"{q.ts(q.secs('s.requested_on') + ' + 20 * 86400')}, {q.ts(q.secs('s.requested_on') + ' + 30 * 86400')}, "
+        f"SELECT 'dsp_' || {q.pad('p.o', 26)}, s.payment_id, 'act_c' || substr(s.payment_id, 5), "
+        "s.reference, "
+        "'fraudulent', CASE p.kind WHEN 'chargeback_open' THEN 'evidence_required' WHEN 'chargeback_lost' "
+        "THEN 'lost' "
+        "ELSE 'won' END, '10.4', s.currency, s.total_captured_minor, "
+        f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, "
+        f"{q.ts(q.secs('s.requested_on') + ' + 20 * 86400')}, "
+        f"{q.ts(q.secs('s.requested_on') + ' + 30 * 86400')}, "
         f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan p "
         f"JOIN stg_payments s ON s.payment_id = 'pay_a' || {q.pad('p.o', 25)} "
         "WHERE p.kind IN ('chargeback_open', 'chargeback_lost', 'dispute_won')"
@@ -609,17 +631,22 @@ def _disputes_and_refunds(q: Sql) -> list[str]:
     # every Refund action except the planted refund_not_requested has a succeeded request
     done = (
         f"INSERT INTO stg_refund_requests ({rr_cols}) SELECT 'rr_' || substr(a.action_id, 6), "
-        f"CAST(100000000 + CAST(substr(a.action_id, 7) AS BIGINT) AS TEXT), s.reference, a.currency, a.amount_minor, "
-        f"'quality_complaint', 'refunded', 'succeeded', {q.ts(q.secs('a.processed_on') + ' - 3600')}, a.processed_on, 2, "
+        "CAST(100000000 + CAST(substr(a.action_id, 7) AS BIGINT) AS TEXT), s.reference, a.currency, "
+        "a.amount_minor, "
+        f"'quality_complaint', 'refunded', 'succeeded', {q.ts(q.secs('a.processed_on') + ' - 3600')}, "
+        "a.processed_on, 2, "
         f"'refunded', a.action_id, a.processed_on, {q.ts('-86400')}, '{SOURCE}' FROM stg_payment_actions a "
-        "JOIN stg_payments s ON s.payment_id = a.payment_id WHERE a.action_type = 'Refund' AND a.action_id NOT IN "
+        "JOIN stg_payments s ON s.payment_id = a.payment_id WHERE a.action_type = 'Refund' AND a.action_id "
+        "NOT IN "
         f"(SELECT 'act_ra' || {q.pad('o', 25)} FROM bench_plan WHERE kind = 'refund_not_requested')"
     )
     open_ = (
         f"INSERT INTO stg_refund_requests ({rr_cols}) SELECT 'rr_x' || {q.pad('o', 25)}, {order_id}, "
-        f"'FP-' || {q.pad('o', 8)}, 'EUR', 500, 'quality_complaint', CASE kind WHEN 'refund_pending' THEN 'processing' "
+        f"'FP-' || {q.pad('o', 8)}, 'EUR', 500, 'quality_complaint', CASE kind WHEN 'refund_pending' THEN "
+        "'processing' "
         "ELSE 'requested' END, CASE kind WHEN 'refund_pending' THEN 'processing' ELSE 'requested' END, "
-        f"CASE kind WHEN 'refund_pending' THEN {q.ts('-3600')} ELSE {q.ts('-10 * 86400')} END, {q.ts('-3600')}, 1, "
+        f"CASE kind WHEN 'refund_pending' THEN {q.ts('-3600')} ELSE {q.ts('-10 * 86400')} END, "
+        f"{q.ts('-3600')}, 1, "
         f"NULL, NULL, {q.ts('-10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan "
         "WHERE kind IN ('refund_not_executed', 'refund_pending')"
     )
@@ -629,9 +656,11 @@ def _disputes_and_refunds(q: Sql) -> list[str]:
         "created_at, attempts, writeback_attempts, writeback_status, written_back_status, updated_at, run_id"
     )
     intents = (
-        f"INSERT INTO sync_money_intents ({mi_cols}) SELECT 'mi_' || substr(r.refund_request_id, 4), 'refund', "
+        f"INSERT INTO sync_money_intents ({mi_cols}) SELECT 'mi_' || substr(r.refund_request_id, 4), "
+        "'refund', "
         "'refund_request:' || r.refund_request_id, r.order_id, r.order_number, a.payment_id, r.currency, "
-        "r.amount_minor, 'idem_' || r.refund_request_id, 'succeeded', a.action_id, a.amount_minor, a.processed_on, "
+        "r.amount_minor, 'idem_' || r.refund_request_id, 'succeeded', a.action_id, a.amount_minor, "
+        "a.processed_on, "
         "'webhook', r.requested_at, r.requested_at, 1, 1, 'succeeded', 'succeeded', a.processed_on, 'bench' "
         "FROM stg_refund_requests r JOIN stg_payment_actions a ON a.action_id = r.outcome_refund_id "
         "WHERE CAST(substr(a.action_id, 7) AS BIGINT) % 2 = 1"
@@ -654,18 +683,21 @@ def _status(q: Sql) -> list[str]:
     )
     num = "CAST(substr(s.payment_id, 6) AS BIGINT)"
     cols = (
-        "payment_id, order_id, reference, status, dispute_id, dispute_status, dispute_state, freshportal_status, "
+        "payment_id, order_id, reference, status, dispute_id, dispute_status, dispute_state, "
+        "freshportal_status, "
         "currency, amount_minor, total_authorized_minor, total_voided_minor, available_to_void_minor, "
         "total_captured_minor, available_to_capture_minor, total_refunded_minor, available_to_refund_minor, "
         f"version, status_since, derived_from_event_at, truth_fetched_at, events_applied, state, {BOOK}"
     )
     at = q.ts(q.secs("s.requested_on") + " + 3600")
     status = (
-        f"INSERT INTO stg_payment_status ({cols}) SELECT s.payment_id, CAST(100000000 + {num} AS TEXT), s.reference, "
+        f"INSERT INTO stg_payment_status ({cols}) SELECT s.payment_id, CAST(100000000 + {num} AS TEXT), "
+        "s.reference, "
         "s.status, d.dispute_id, d.status, CASE d.status WHEN 'evidence_required' THEN 'Disputed' "
         f"WHEN 'lost' THEN 'Chargeback' WHEN 'won' THEN 'Dispute Won' END, {fp}, s.currency, s.amount_minor, "
         "s.total_authorized_minor, s.total_voided_minor, s.available_to_void_minor, s.total_captured_minor, "
-        "s.available_to_capture_minor, s.total_refunded_minor, s.available_to_refund_minor, 1, s.processed_on, "
+        "s.available_to_capture_minor, s.total_refunded_minor, s.available_to_refund_minor, 1, "
+        "s.processed_on, "
         f"{at}, {at}, 1, {q.empty}, s.requested_on, {at}, 'events' FROM stg_payments s "
         "LEFT JOIN stg_disputes d ON d.payment_id = s.payment_id "
         "WHERE substr(s.payment_id, 5, 1) IN ('a', 'b', 'c', 'd') "
@@ -673,15 +705,19 @@ def _status(q: Sql) -> list[str]:
         "AND (s.reference IS NULL OR s.reference NOT LIKE 'XX-%')"
     )
     outbox = (
-        "INSERT INTO sync_status_outbox (order_id, version, payment_id, freshportal_status, checkout_status, payload, "
-        f"created_at, attempts, last_attempt_at, delivered_at, outcome, run_id) SELECT CAST(100000000 + p.o AS TEXT), 1, "
-        f"'pay_a' || {q.pad('p.o', 25)}, 'paid', 'Captured', {q.empty}, {q.ts('-2 * 86400')}, 1, {q.ts('-2 * 86400')}, "
+        "INSERT INTO sync_status_outbox (order_id, version, payment_id, freshportal_status, "
+        "checkout_status, payload, "
+        "created_at, attempts, last_attempt_at, delivered_at, outcome, run_id) SELECT CAST(100000000 + p.o "
+        "AS TEXT), 1, "
+        f"'pay_a' || {q.pad('p.o', 25)}, 'paid', 'Captured', {q.empty}, {q.ts('-2 * 86400')}, 1, "
+        f"{q.ts('-2 * 86400')}, "
         f"{q.ts('-2 * 86400')}, 'delivered', 'bench' FROM bench_plan p WHERE p.kind = 'outbox_ok'"
     )
     declines = (
         "INSERT INTO ops_payment_declines (decline_id, payment_id, kind, response_code, response_summary, "
         f"amount_minor, currency, occurred_at, {BOOK}) SELECT 'dcl_' || substr(payment_id, 5), payment_id, "
-        "'payment_declined', response_code, response_summary, amount_minor, currency, processed_on, processed_on, "
+        "'payment_declined', response_code, response_summary, amount_minor, currency, processed_on, "
+        "processed_on, "
         f"{q.ts('-86400')}, 'events' FROM stg_payments WHERE status = 'Declined'"
     )
     return [status, outbox, declines]
@@ -699,13 +735,16 @@ def touch_changes(engine: sa.Engine, now: datetime) -> dict[str, int]:
     order_ids = "CAST(order_id AS BIGINT) % 100 = 37"
     stmts = {
         "stg_orders": (
-            "UPDATE stg_orders SET fp_version = fp_version + 1, line_count = line_count + 1, fp_updated_at = :now, "
-            "amount_minor = amount_minor + CASE WHEN CAST(order_id AS BIGINT) % 100000 = 37 THEN 1 ELSE 0 END, "
+            "UPDATE stg_orders SET fp_version = fp_version + 1, line_count = line_count + 1, fp_updated_at "
+            "= :now, "
+            "amount_minor = amount_minor + CASE WHEN CAST(order_id AS BIGINT) % 100000 = 37 THEN 1 ELSE 0 "
+            "END, "
             f"updated_at = :now WHERE {order_ids}"
         ),
         "stg_payments": (
             "UPDATE stg_payments SET response_summary = 'Approved (re-read)', updated_at = :now "
-            "WHERE substr(payment_id, 5, 1) IN ('a', 'b', 'c', 'd') AND CAST(substr(payment_id, 6) AS BIGINT) % 100 = 37"
+            "WHERE substr(payment_id, 5, 1) IN ('a', 'b', 'c', 'd') AND CAST(substr(payment_id, 6) AS "
+            "BIGINT) % 100 = 37"
         ),
         "stg_financial_actions": (
             "UPDATE stg_financial_actions SET fee_detail = 'Fee (restated)', updated_at = :now "

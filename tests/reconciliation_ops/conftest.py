@@ -1,25 +1,56 @@
 """Fixtures of the reconciliation operations tests: a migrated SQLite warehouse with one order's
-whole money chain (seed.py)."""
+whole money chain (seed.py), and the FreshPortal simulator holding the seeded orders."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import seed as s
 import sqlalchemy as sa
-from seed import seed
+
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
+from checkout_freshportal.freshportal.client import FreshPortalClient
+from checkout_freshportal.freshportal.mapping import load_mapping
+from checkout_freshportal.freshportal.settings import FreshPortalSettings
 
 
 @pytest.fixture
 def seeded_url(migrated_sqlite_url: str) -> str:
     engine = sa.create_engine(migrated_sqlite_url)
     try:
-        seed(engine)
+        s.seed(engine)
     finally:
         engine.dispose()
     return migrated_sqlite_url
 
 
 @pytest.fixture
-def seeded(seeded_url: str):
+def seeded(seeded_url: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(seeded_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fp_server() -> Iterator[FreshPortalSandboxServer]:
+    """One per test (each counts the notes of its own orders), holding the seeded orders."""
+    orders = [
+        {"order_id": int(oid), "order_number": f"FP-{oid}0", "currency": ccy, "amount_minor": amount,
+         "status": "confirmed"}
+        for oid, ccy, amount in s.FRESHPORTAL_ORDERS
+    ]  # fmt: skip
+    with FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=9, orders=orders, order_count=0)) as fp:
+        yield fp
+
+
+@pytest.fixture
+def fp(fp_server: FreshPortalSandboxServer) -> FreshPortalClient:
+    settings = FreshPortalSettings(
+        base_url=fp_server.base_url,
+        api_key=fp_server.api_key,
+        max_retries=1,
+        backoff_base=0.01,
+        backoff_cap=0.02,
+    )
+    return FreshPortalClient(settings, mapping=load_mapping(environ={}))

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from checkout_freshportal.money import e8_to_minor
 from checkout_freshportal.reconcile.kinds import severity
 from checkout_freshportal.warehouse.schema import recon, stg, sync
 
@@ -24,6 +25,8 @@ PAYMENT_ID = "pay_trace0000000000000000001"
 DECLINED_ID = "pay_trace0000000000000000002"
 PAYOUT_ID = "po_trace000000000001"
 EXCEPTION_KEY = f"missing_payment:order:{ORDER_ID}"
+#: The orders as the FreshPortal simulator holds them (id, currency, amount): notes go there.
+FRESHPORTAL_ORDERS = (("5001", "EUR", 10000), ("5002", "JPY", 500), ("5003", "EUR", 2000))
 
 
 def exception_id(key: str) -> str:
@@ -63,7 +66,7 @@ def _line(action_id: str, action_type: str, breakdown: str, e8: int, payout: str
         payment_id=PAYMENT_ID,
         holding_currency="EUR",
         holding_amount_e8=e8,
-        holding_amount_minor=e8 // 1_000_000,
+        holding_amount_minor=e8_to_minor(e8, "EUR"),
         source_file_id="file_1",
         payout=payout,
     )

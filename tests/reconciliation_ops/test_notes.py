@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import seed as s
 import sqlalchemy as sa
 
-from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.freshportal.client import FreshPortalClient
-from checkout_freshportal.freshportal.mapping import load_mapping
-from checkout_freshportal.freshportal.settings import FreshPortalSettings
 from checkout_freshportal.reconcile import explain, notes
 from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.warehouse.schema.recon import recon_exceptions
@@ -20,27 +16,6 @@ from checkout_freshportal.warehouse.schema.recon import recon_exceptions
 LATER = s.T0 + timedelta(days=2)
 ORPHAN_KEY = "orphan_payment:payment:pay_orphan"
 GONE_KEY = "missing_payment:order:9999"  # an order FreshPortal does not have
-
-
-@pytest.fixture
-def fp_server() -> Iterator[FreshPortalSandboxServer]:
-    """One per test: each test counts the notes of its own order."""
-    order = {"order_id": int(s.ORDER_ID), "order_number": s.ORDER_NUMBER, "currency": "EUR",
-             "amount_minor": 10000, "status": "confirmed"}  # fmt: skip
-    with FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=9, orders=[order], order_count=0)) as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(fp_server: FreshPortalSandboxServer) -> FreshPortalClient:
-    settings = FreshPortalSettings(
-        base_url=fp_server.base_url,
-        api_key=fp_server.api_key,
-        max_retries=1,
-        backoff_base=0.01,
-        backoff_cap=0.02,
-    )
-    return FreshPortalClient(settings, mapping=load_mapping(environ={}))
 
 
 def _ours(fp: FreshPortalClient) -> list[str]:

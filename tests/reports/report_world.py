@@ -394,8 +394,9 @@ def _orders_payments(conn: sa.Connection) -> None:
 def _settlement(conn: sa.Connection) -> None:
     lines, paid = [], []
     for spec in (
-        # payout po_eur_1 (EUR 97.00 on day -6): gross 100.50, interchange -1.234567 (rounds with the
-        # rest), scheme -0.20, processing -0.30, and an entity-level minimum billing fee -1.765433
+        # payout po_eur_1 (EUR 96.00 on day -6: lines 97.00 less the 1.00 payout fee): gross 100.50,
+        # interchange -1.234567 (rounds with the rest), scheme -0.20, processing -0.30, and an
+        # entity-level minimum billing fee -1.765433
         ("act_c_eur1", "Capture", "Gross", "pay_eur1", "EUR", 10_050_000_000, "po_eur_1"),
         ("act_c_eur1", "Capture", "Interchange Fee", "pay_eur1", "EUR", -123_456_700, "po_eur_1"),
         ("act_c_eur1", "Capture", "Scheme Variable Fee", "pay_eur1", "EUR", -20_000_000, "po_eur_1"),
@@ -423,8 +424,10 @@ def _settlement(conn: sa.Connection) -> None:
                 "payout_id": "po_eur_1",
                 "currency": "EUR",
                 "payout_date": date(2026, 3, 25),
-                "payout_amount_e8": 9_700_000_000,
-                "payout_amount_minor": 9700,
+                "payout_amount_e8": 9_600_000_000,
+                "payout_amount_minor": 9600,
+                "merchant_payout_fees_e8": -100_000_000,
+                "merchant_payout_fees_minor": -100,
                 "source_file_id": "f",
                 **_bk(),
             },

@@ -76,7 +76,9 @@ def test_layout_latest_and_exact_exports(rendered: ReportPaths) -> None:
     assert exc["chargeback_lost"]["status"] == "resolved"
 
     po = {r["payout_id"]: r for r in _csv(paths.payouts_csv)}
-    assert (po["po_eur_1"]["payout_amount"], po["po_eur_1"]["interchange_amount"]) == ("97.00", "-1.23")
+    assert (po["po_eur_1"]["payout_amount"], po["po_eur_1"]["interchange_amount"]) == ("96.00", "-1.23")
+    assert (po["po_eur_1"]["lines_amount"], po["po_eur_1"]["payout_fee_amount"]) == ("97.00", "-1.00")
+    assert po["po_eur_1"]["difference_amount"] == "0.00"
     assert po["po_eur_1"]["minimum_billing_fee_amount"] == "-1.77"
     assert (po["po_jpy_1"]["lines_amount"], po["po_jpy_1"]["difference_amount"]) == ("4950", "-50")
     m = {r["payment_id"]: r for r in _csv(paths.matches_csv)}
@@ -91,7 +93,7 @@ def test_layout_latest_and_exact_exports(rendered: ReportPaths) -> None:
     assert xrow["missing_payment"]["expected_minor"] == -1234567  # an integer a sheet sums exactly
     assert xrow["payout_mismatch"]["actual_amount"] == "4950"
     prow = list(wb["payouts"].iter_rows(values_only=True))
-    assert prow[1][:4] == ("po_eur_1", "2026-03-25", "EUR", "97.00")
+    assert prow[1][:4] == ("po_eur_1", "2026-03-25", "EUR", "96.00")
 
 
 def test_no_personal_data_and_escaped_html(rendered: ReportPaths) -> None:

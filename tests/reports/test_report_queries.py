@@ -45,17 +45,18 @@ def test_headline_per_currency(engine: sa.Engine) -> None:
         "scheme": -20,
         "processing": -30,
         "minimum_billing_fee": -177,
+        "payout_fee": -100,  # Merchant Payout Fees of the payout: no line, a fee all the same
     }
-    assert eur.fees_total_minor == -350
+    assert eur.fees_total_minor == -450
     assert eur.movements_minor == {"reserve": -50}
-    assert (eur.paid_out_minor, eur.payouts) == (9700, 1)  # the payout dated after as_of is left out
+    assert (eur.paid_out_minor, eur.payouts) == (9600, 1)  # the payout dated after as_of is left out
     assert (jpy.gross_minor, jpy.fees_minor, jpy.paid_out_minor) == (5000, {"interchange": -50}, 4900)
     assert jpy.match_rate_amount == Decimal("33.3")
     assert (kwd.orders_matched, kwd.matched_minor, kwd.payouts) == (1, 12345, 0)
     lines = headline_lines([eur, jpy, kwd])
     assert "matched 1 (12.345, 100.0% by amount)" in lines[2]
     assert "paid out 4900" in lines[1]
-    assert "fees -3.50" in lines[0]
+    assert "fees -4.50" in lines[0]
 
 
 def test_history_exceptions_and_quality(engine: sa.Engine) -> None:
@@ -96,13 +97,14 @@ def test_payouts_cash_and_declines(engine: sa.Engine) -> None:
         pay = {p.payout_id: p for p in queries_money.payouts(conn, w.AS_OF)}
         assert list(pay) == ["po_eur_1", "po_jpy_1"]  # newest first, future one left out
         eur, jpy = pay["po_eur_1"], pay["po_jpy_1"]
-        assert (eur.payout_minor, eur.lines_minor, eur.difference_minor, eur.line_count) == (9700, 9700, 0, 5)
+        assert (eur.payout_minor, eur.lines_minor, eur.difference_minor, eur.line_count) == (9600, 9700, 0, 5)
         assert eur.by_category == {
             "gross": 10050,
             "interchange": -123,
             "scheme": -20,
             "processing": -30,
             "minimum_billing_fee": -177,  # the entity-level line, a category of its own
+            "payout_fee": -100,
         }
         assert (jpy.lines_minor, jpy.difference_minor) == (4950, -50)
         assert [p.payout_id for p in queries_money.iter_payouts(conn, w.AS_OF)] == list(pay)

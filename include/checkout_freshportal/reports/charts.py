@@ -14,12 +14,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -79,6 +81,8 @@ def to_svg(fig: Figure, name: str) -> str:
 
 
 def _empty(fig: Figure, text: str) -> None:
+    """A short panel saying there is nothing to draw (still a chart: the page's layout stays)."""
+    fig.set_size_inches(fig.get_figwidth(), 1.2)
     ax = fig.add_subplot()
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, color="#555555")
     ax.set_axis_off()
@@ -105,9 +109,14 @@ def match_rate_chart(points: Sequence[MatchRatePoint]) -> str:
         )
     ax.set_ylim(0, 105)
     ax.set_ylabel("% of confirmed orders matched")
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    first, last = min(p.as_of for p in points), max(p.as_of for p in points)
+    if last - first < timedelta(days=2):  # one run (or a few close ones): a readable two-day window
+        ax.set_xlim(mdates.date2num(first - timedelta(days=1)), mdates.date2num(last + timedelta(days=1)))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2, loc="lower left")
-    fig.autofmt_xdate()
     return to_svg(fig, "match-rate")
 
 
@@ -149,7 +158,11 @@ def payouts_chart(payouts: Sequence[PayoutRow], currency: str, categories: Seque
         ax.bar(xs, vals, bottom=base, width=0.6, color=PALETTE[i % len(PALETTE)], label=label(cat))
         pos = [pos[j] + max(v, 0) for j, v in enumerate(vals)]
         neg = [neg[j] + min(v, 0) for j, v in enumerate(vals)]
-    ax.plot(xs, [_major(p.payout_minor, currency) for p in rows], "kD", label="paid out")
+    paid = [_major(p.payout_minor, currency) for p in rows]
+    ax.plot(xs, paid, "kD", label="paid out")
+    lo, hi = min([0.0, *neg, *paid]), max([0.0, *pos, *paid])
+    pad = (hi - lo) * 0.08 or 1.0
+    ax.set_ylim(lo - (pad if lo < 0 else 0), hi + pad)  # room above the tallest bar and diamond
     ax.axhline(0, color="#333333", linewidth=0.8)
     ax.set_xlim(-0.6, max(len(rows), 6) - 0.4)  # a lone payout stays a bar, not a wall
     ax.set_xticks(xs, [f"{p.payout_date.isoformat()}\n{label(p.payout_id, 14)}" for p in rows])

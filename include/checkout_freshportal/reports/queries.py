@@ -23,6 +23,10 @@ from checkout_freshportal.reports.sqlparts import (
 )
 from checkout_freshportal.warehouse.schema import recon, stg
 
+#: The fee Checkout.com deducts from each payout (Payouts report "Merchant Payout Fees"): shown
+#: as one more fee category, after those of reconcile/fees.py.
+PAYOUT_FEE = "payout_fee"
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -120,13 +124,21 @@ def headlines(conn: Connection, as_of: datetime, run: RunInfo | None) -> list[Cu
             h.movements_minor[cat] = h.movements_minor.get(cat, 0) + minor
     p = stg.stg_payouts
     q = (
-        sa.select(p.c.currency, sa.func.count(), sa.func.sum(p.c.payout_amount_minor))
+        sa.select(
+            p.c.currency,
+            sa.func.count(),
+            sa.func.sum(p.c.payout_amount_minor),
+            sa.func.sum(p.c.merchant_payout_fees_minor),
+        )
         .where(p.c.payout_date <= as_of.date())
         .group_by(p.c.currency)
     )
-    for ccy, n, total in conn.execute(q):
+    for ccy, n, total, payout_fees in conn.execute(q):
         h = get(ccy)
         h.payouts, h.paid_out_minor = int(n), int(total or 0)
+        if payout_fees:  # Checkout.com's fee per payout: no financial-action line, a fee all the same
+            h.fees_minor[PAYOUT_FEE] = int(payout_fees)
+            h.fees_total_minor += int(payout_fees)
     return [out[k] for k in sorted(out)]
 
 
@@ -275,5 +287,5 @@ def open_exception_orders(conn: Connection, limit: int) -> list[str]:
 
 
 def category_order() -> list[str]:
-    """Every fee category in the order the report shows them (reconcile/fees.py)."""
-    return list(CATEGORIES)
+    """Every category in the order the report shows them (reconcile/fees.py, then the payout fee)."""
+    return [*CATEGORIES, PAYOUT_FEE]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from checkout_freshportal.reconcile.fees import CATEGORIES, fee_category_sql
+from checkout_freshportal.reports.queries import PAYOUT_FEE
 from checkout_freshportal.reports.sqlparts import (
     BUCKET_LABELS,
     age_bucket,
@@ -40,11 +41,15 @@ class PayoutRow:
     lines_minor: int  # Σ lines in the payout's currency, exact then rounded half-even
     line_count: int
     other_currency_lines: int  # lines of another currency (a payout_mismatch)
-    by_category: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)  # lines by category, and the payout fee
+    # Checkout.com's fee for making the payout (Payouts report "Merchant Payout Fees", negative):
+    # deducted from the payout but not a financial-action line (docs/sandbox.md, payout ids).
+    payout_fee_minor: int = 0
 
     @property
     def difference_minor(self) -> int:
-        return self.payout_minor - self.lines_minor
+        """Paid out minus what lines and payout fee add up to: 0 when the payout ties out."""
+        return self.payout_minor - self.lines_minor - self.payout_fee_minor
 
 
 def _payout_query(as_of: datetime) -> sa.Select[Any]:
@@ -69,7 +74,14 @@ def _payout_query(as_of: datetime) -> sa.Select[Any]:
         .subquery()
     )
     return (
-        sa.select(p.c.payout_id, p.c.payout_date, p.c.currency, p.c.payout_amount_minor, agg)
+        sa.select(
+            p.c.payout_id,
+            p.c.payout_date,
+            p.c.currency,
+            p.c.payout_amount_minor,
+            p.c.merchant_payout_fees_minor,
+        )
+        .add_columns(*[c for c in agg.c if c.name != "payout_id"])
         .select_from(p.outerjoin(agg, agg.c.payout_id == p.c.payout_id))
         .where(p.c.payout_date <= as_of.date())
         .order_by(p.c.payout_date.desc(), p.c.payout_id)
@@ -80,6 +92,7 @@ def _payout_row(r: Any) -> PayoutRow:
     m = r._mapping
     ccy = m["currency"]
     cats = {c: minor_from_e8(m[f"c_{c}"], ccy) for c in CATEGORIES if m[f"c_{c}"]}
+    fee = int(m["merchant_payout_fees_minor"] or 0)
     return PayoutRow(
         payout_id=m["payout_id"],
         payout_date=m["payout_date"],
@@ -88,7 +101,8 @@ def _payout_row(r: Any) -> PayoutRow:
         lines_minor=minor_from_e8(m["total_e8"], ccy),
         line_count=int(m["n"] or 0),
         other_currency_lines=int(m["other_ccy"] or 0),
-        by_category=cats,
+        by_category={**cats, **({PAYOUT_FEE: fee} if fee else {})},
+        payout_fee_minor=fee,
     )
 
 

@@ -125,7 +125,7 @@ FILES = ("report.html", "exceptions.csv", "matches.csv", "payouts.csv", "report.
 
 
 def _write_files(engine: Engine, folder: Path, at: datetime, context: dict[str, Any]) -> dict[str, int]:
-    all_exports = exports(engine, at, list(CATEGORIES))
+    all_exports = exports(engine, at, queries.category_order())
     rows = {e.name: write_csv(e, folder / f"{e.name}.csv") for e in all_exports}
     write_xlsx(all_exports, folder / "report.xlsx")
     (folder / "report.html").write_text(render_html(context), encoding="utf-8")
@@ -144,7 +144,7 @@ def _context(
     declines = queries_money.declines(conn, at, s.decline_days)
     declines.by_code = [(c, mask_text(summary), n) for c, summary, n in declines.by_code]
     exc = list(queries_rows.iter_exceptions(conn, at, ("open", "explained"), s.exceptions_shown))
-    used = [c for c in CATEGORIES if any(p.by_category.get(c) for p in payouts)]
+    used = [c for c in queries.category_order() if any(p.by_category.get(c) for p in payouts)]
     payout_ccys = sorted({p.currency for p in payouts})
     traces, missing = _traces(engine, queries.open_exception_orders(conn, s.trace_orders))
     return {
@@ -154,7 +154,9 @@ def _context(
         "files": FILES[1:],
         "headlines": heads,
         "fee_categories": [
-            c for c in CATEGORIES if c in FEE_CATEGORIES and any(c in h.fees_minor for h in heads)
+            c
+            for c in queries.category_order()
+            if (c in FEE_CATEGORIES or c == queries.PAYOUT_FEE) and any(c in h.fees_minor for h in heads)
         ],
         "movement_categories": [c for c in CATEGORIES if any(c in h.movements_minor for h in heads)],
         "entity_categories": ENTITY_CATEGORIES,
@@ -177,7 +179,7 @@ def _context(
         "charts": {
             "match_rate": charts.match_rate_chart(history),
             "exceptions": charts.exceptions_chart(kinds),
-            "payouts": [(c, charts.payouts_chart(payouts, c, list(CATEGORIES))) for c in payout_ccys],
+            "payouts": [(c, charts.payouts_chart(payouts, c, queries.category_order())) for c in payout_ccys],
             "cash": charts.cash_chart(cash),
             "declines": charts.declines_chart(declines),
         },

@@ -163,7 +163,10 @@ def in_child(
         proc.start()
         child.close()
         ready = parent.poll(timeout)
-        out = parent.recv() if ready else {"error": f"timed out after {timeout:.0f} s"}
+        try:
+            out = parent.recv() if ready else {"error": f"timed out after {timeout:.0f} s"}
+        except EOFError:
+            out = {"error": "the child process died without a result"}
         if not ready:
             proc.kill()
         proc.join()

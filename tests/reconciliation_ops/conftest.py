@@ -15,14 +15,25 @@ from checkout_freshportal.freshportal.mapping import load_mapping
 from checkout_freshportal.freshportal.settings import FreshPortalSettings
 
 
-@pytest.fixture
-def seeded_url(migrated_sqlite_url: str) -> str:
-    engine = sa.create_engine(migrated_sqlite_url)
+def _seed(url: str) -> str:
+    engine = sa.create_engine(url)
     try:
         s.seed(engine)
     finally:
         engine.dispose()
-    return migrated_sqlite_url
+    return url
+
+
+@pytest.fixture
+def seeded_url(migrated_warehouse_url: str) -> str:
+    """Seeded, once on SQLite and once on PostgreSQL (the library's queries must agree)."""
+    return _seed(migrated_warehouse_url)
+
+
+@pytest.fixture
+def seeded_sqlite_url(migrated_sqlite_url: str) -> str:
+    """Seeded SQLite only: for the DAG test, which runs once."""
+    return _seed(migrated_sqlite_url)
 
 
 @pytest.fixture

@@ -87,11 +87,11 @@ def test_a_concurrent_change_is_not_overwritten(seeded, monkeypatch: pytest.Monk
 
 
 def test_cli_list_show_explain_reopen(
-    seeded_url: str, capsys: pytest.CaptureFixture[str], monkeypatch
+    seeded_sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     def cfp(*argv: str) -> int:
         with pytest.raises(SystemExit) as done:
-            main([*argv, "--url", seeded_url])
+            main([*argv, "--url", seeded_sqlite_url])
         return int(done.value.code or 0)
 
     assert cfp("exceptions", "list", "--status", "open", "--kind", "missing_payment") == 0

@@ -17,9 +17,9 @@ from checkout_freshportal.reconcile.cli import default_author
         (["--settings", '{"payment_due_weeks": 1}'], "unknown reconciliation setting(s): payment_due_weeks"),
     ],
 )
-def test_refused_input(seeded_url: str, argv: list[str], message: str) -> None:
+def test_refused_input(seeded_sqlite_url: str, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as done:
-        main(["reconcile", *argv, "--url", seeded_url])
+        main(["reconcile", *argv, "--url", seeded_sqlite_url])
     assert message in str(done.value.code)
 
 

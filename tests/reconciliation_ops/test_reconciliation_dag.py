@@ -31,13 +31,13 @@ def _states(dag_run) -> dict[str, tuple[str, int]]:
 
 def test_a_failed_critical_check_is_reported_noted_and_fails_the_run(
     dagbag,
-    seeded_url: str,
+    seeded_sqlite_url: str,
     fp_server: FreshPortalSandboxServer,
     fp: FreshPortalClient,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    engine = sa.create_engine(seeded_url)
+    engine = sa.create_engine(seeded_sqlite_url)
     with engine.begin() as conn:  # FreshPortal shows a negative amount paid: a critical check fails
         order = conn.execute(sa.select(stg_orders).where(stg_orders.c.order_id == s.ORDER_ID)).one()._asdict()
         order.update(order_id="5003", order_number="FP-500003", amount_minor=2000, amount_paid_minor=-1)
@@ -48,7 +48,7 @@ def test_a_failed_critical_check_is_reported_noted_and_fails_the_run(
             sa.update(stg_orders).where(stg_orders.c.order_id == "5002").values(order_number="FP-500002")
         )
     out = tmp_path / "reports"
-    monkeypatch.setenv("CFP_WAREHOUSE_URL", seeded_url)
+    monkeypatch.setenv("CFP_WAREHOUSE_URL", seeded_sqlite_url)
     monkeypatch.setenv("CFP_REPORT_OUT_DIR", str(out))
     monkeypatch.setenv(
         "AIRFLOW_CONN_FRESHPORTAL_DEFAULT",

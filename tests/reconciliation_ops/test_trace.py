@@ -63,9 +63,9 @@ def test_exact_amounts_keep_the_currency_exponent() -> None:
     assert major_e8(-12345678, "EUR") == "-0.12345678"
 
 
-def test_cli_prints_the_trace_escaped(seeded_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_trace_escaped(seeded_sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
-        main(["trace", "FP-500002\x1b[31m", "--url", seeded_url])
+        main(["trace", "FP-500002\x1b[31m", "--url", seeded_sqlite_url])
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "FP-500002\\x1b[31m" in out
@@ -75,16 +75,16 @@ def test_cli_prints_the_trace_escaped(seeded_url: str, capsys: pytest.CaptureFix
 
 
 def test_cli_unknown_order_exits_1_with_a_clear_message(
-    seeded_url: str, capsys: pytest.CaptureFixture[str]
+    seeded_sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as done:
-        main(["trace", "FP-999999\n", "--url", seeded_url])
+        main(["trace", "FP-999999\n", "--url", seeded_sqlite_url])
     assert done.value.code == 1
     err = capsys.readouterr().err
     assert "no order with number FP-999999\\x0a in the warehouse" in err
 
 
-def test_cli_json(seeded_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json(seeded_sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["trace", s.ORDER_NUMBER, "--json", "--url", seeded_url])
+        main(["trace", s.ORDER_NUMBER, "--json", "--url", seeded_sqlite_url])
     assert json.loads(capsys.readouterr().out)["order"]["order_number"] == s.ORDER_NUMBER

@@ -190,7 +190,7 @@ def cash_chart(positions: Sequence[CashPosition]) -> str:
         ax.tick_params(labelsize=8)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.9)  # room for each panel's title (tight_layout would draw twice)
     return to_svg(fig, "cash")
 
 

@@ -207,16 +207,28 @@ class AirflowStandalone:
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         for attempt in (0, 1):
-            r = requests.request(
-                method,
-                f"{self.base_url}/api/v2{path}",
-                headers={"Authorization": f"Bearer {self.token(refresh=attempt == 1)}"},
-                timeout=30,
-                **kwargs,
-            )
+            r = self._request(method, path, refresh=attempt == 1, **kwargs)
             if r.status_code != 401:
                 return r
         return r
+
+    def _request(self, method: str, path: str, *, refresh: bool, **kwargs: Any) -> requests.Response:
+        """One call; a read (GET) that times out is asked again, twice: on a machine loaded by
+        other jobs the API server can stall for half a minute, and polling must outlive that."""
+        tries = 3 if method == "GET" else 1
+        for n in range(tries):
+            try:
+                return requests.request(
+                    method,
+                    f"{self.base_url}/api/v2{path}",
+                    headers={"Authorization": f"Bearer {self.token(refresh=refresh)}"},
+                    timeout=30,
+                    **kwargs,
+                )
+            except requests.Timeout:
+                if n == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def wait_dag(self, dag_id: str, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

@@ -103,7 +103,8 @@ def test_suite_on_a_warehouse(migrated_warehouse_url: str, quiet_cwd: Path, tmp_
         assert all(c.observed.startswith("stale: newest row at") for c in late.checks if not c.success)
 
         plant_bad_rows(engine)
-        docs = tmp_path / "docs"
+        # Data Docs do not depend on the engine: rendered once (SQLite), it costs seconds
+        docs = tmp_path / "docs" if engine.dialect.name == "sqlite" else None
         bad = run_quality(engine, run_id="clean", as_of=AS_OF, settings=SETTINGS, docs_dir=docs)
         _check_planted(bad)
         assert bad.status == "failed"
@@ -126,7 +127,11 @@ def test_suite_on_a_warehouse(migrated_warehouse_url: str, quiet_cwd: Path, tmp_
         assert "refund_requests_order_exists" not in message  # a warning
         assert "\n" not in message
 
-        assert (docs / "index.html").is_file()
+        if docs is not None:
+            assert (docs / "index.html").is_file()
+            pages = list((docs / "validations").rglob("*.html"))
+            assert len(pages) == 9  # one per checked table
+            assert any("report lines of each payout sum" in p.read_text() for p in pages)
         assert list(quiet_cwd.iterdir()) == []
     finally:
         engine.dispose()

@@ -33,6 +33,8 @@ from checkout_freshportal.reconcile.quality.checks import Check
 
 #: Name under which Great Expectations registers the expectation (snake case of the class).
 EXPECTATION_TYPE = "expect_cfp_no_unexpected_rows"
+#: The Data Docs site built when the caller names a directory.
+DOCS_SITE = "cfp_data_quality"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _context(engine: sa.Engine, docs_dir: Path | None) -> Iterator[tuple[Any, An
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     if docs_dir is not None:
         context.add_data_docs_site(
-            site_name="cfp_data_quality",
+            site_name=DOCS_SITE,
             site_config={
                 "class_name": "SiteBuilder",
                 "store_backend": {
@@ -138,7 +140,12 @@ def _outcome(result: Any) -> Outcome:
 
 
 def run_checks(
-    engine: sa.Engine, checks: Sequence[Check], *, sample_size: int, docs_dir: Path | None = None
+    engine: sa.Engine,
+    checks: Sequence[Check],
+    *,
+    sample_size: int,
+    docs_dir: Path | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Outcome]:
     """Each check's outcome by name: validated table by table in one ephemeral context."""
     gx = _gx()
@@ -148,6 +155,7 @@ def run_checks(
         by_table.setdefault(check.table, []).append(check)
     outcomes: dict[str, Outcome] = {}
     with _context(engine, docs_dir) as (context, source):
+        validations = []
         for table, table_checks in by_table.items():
             suite = context.suites.add(gx.ExpectationSuite(name=f"cfp_dq_{table}"))
             for check in table_checks:
@@ -161,16 +169,43 @@ def run_checks(
             try:
                 asset = source.add_table_asset(name=table, table_name=table)
                 batch = asset.add_batch_definition_whole_table(f"{table}_whole")
-                validation = context.validation_definitions.add(
-                    gx.ValidationDefinition(name=f"cfp_dq_{table}", data=batch, suite=suite)
-                )
-                result = validation.run(result_format="COMPLETE")
-            except Exception as exc:  # a table that cannot be read fails its checks
+            except Exception as exc:  # a table that cannot be read fails its checks, not the others
                 error = safe(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 300)
                 outcomes.update({c.name: Outcome(0, (), (), error=error) for c in table_checks})
                 continue
-            for item in result.results:
-                outcomes[item.expectation_config.meta["check_name"]] = _outcome(item)
-        if docs_dir is not None:
-            context.build_data_docs(site_names=["cfp_data_quality"])
+            validations.append(
+                context.validation_definitions.add(
+                    gx.ValidationDefinition(name=f"cfp_dq_{table}", data=batch, suite=suite)
+                )
+            )
+        outcomes.update(
+            _run_checkpoint(gx, context, validations, docs=docs_dir is not None, run_name=run_name)
+        )
     return outcomes
+
+
+def _run_checkpoint(
+    gx: Any, context: Any, validations: list[Any], *, docs: bool, run_name: str | None
+) -> dict[str, Outcome]:
+    """One checkpoint over every table's validation; it stores the results (in memory) and,
+    with ``docs``, renders them into the Data Docs site."""
+    if not validations:
+        return {}
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    actions = [UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])] if docs else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="cfp_data_quality",
+            validation_definitions=validations,
+            actions=actions,
+            result_format={"result_format": "COMPLETE"},
+        )
+    )
+    result = checkpoint.run(run_id=RunIdentifier(run_name=run_name) if run_name else None)
+    return {
+        item.expectation_config.meta["check_name"]: _outcome(item)
+        for run in result.run_results.values()
+        for item in run.results
+    }

@@ -204,7 +204,9 @@ def run_quality(
     settings = settings or QualitySettings.load()
     started = time.monotonic()
     checks = build_checks(engine.dialect.name, as_of, settings)
-    outcomes = run_checks(engine, checks, sample_size=settings.sample_size, docs_dir=docs_dir)
+    outcomes = run_checks(
+        engine, checks, sample_size=settings.sample_size, docs_dir=docs_dir, run_name=safe(run_id)
+    )
     result = QualityResult(run_id, as_of, evaluate(checks, outcomes), time.monotonic() - started)
     store(engine, result, datetime.now(UTC))
     log.info(

@@ -85,3 +85,28 @@ def test_airflows_plugin_manager_loads_it() -> None:
     assert view["href"] == "cfp-report/"
     assert view["category"] == "browse"
     assert not any("report_view" in k for k in plugins_manager.get_import_errors())
+
+
+@pytest.mark.airflow
+def test_mounted_in_airflows_api_server_behind_its_login(
+    airflow_db: str, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real API app (``create_app``): the plugin is mounted at /cfp-report, refuses an
+    anonymous request, and serves the report to a user holding an Airflow JWT (header or the
+    UI's session cookie)."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-" + "s" * 64)  # long enough for HS512
+    try:
+        api = TestClient(create_app("core"))
+        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+        assert api.get("/cfp-report/").status_code == 401
+        page = api.get("/cfp-report/", headers={"Authorization": f"Bearer {token}"})
+        assert page.status_code == 200
+        assert "exceptions.csv" in page.text
+        api.cookies.set("_token", token)
+        assert api.get("/cfp-report/exceptions.csv").text.startswith("kind,severity")
+        assert api.get("/cfp-report/..%2fsecret.txt").status_code == 404
+    finally:
+        purge_cached_app()

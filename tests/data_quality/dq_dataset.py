@@ -148,8 +148,14 @@ def line(
     return {**row, **kw}
 
 
-def payout(payout_id: str, currency: str, e8: int, minor: int) -> dict[str, Any]:
-    money = {"payout_amount_e8": e8, "payout_amount_minor": minor}
+def payout(payout_id: str, currency: str, e8: int, minor: int, fee_e8: int | None = None) -> dict[str, Any]:
+    money = {
+        "payout_amount_e8": e8,
+        "payout_amount_minor": minor,
+        # Merchant Payout Fees (no line of its own), in EUR here (2 decimals)
+        "merchant_payout_fees_e8": fee_e8,
+        "merchant_payout_fees_minor": None if fee_e8 is None else fee_e8 // 1_000_000,
+    }
     return {
         "payout_id": payout_id,
         "currency": currency,
@@ -226,8 +232,8 @@ def seed_clean(engine: sa.Engine) -> None:
                 line("l10", "act_t1", "Top Up", "Top Up", None, "EUR", 5_000_000_000, 5000),
             ],
         )
-        # l1 + l2 + l3 = 9.95047306 EUR -> 995 minor
-        _insert(conn, stg_payouts, [payout("po_1", "EUR", 995_000_000, 995)])
+        # l1 + l2 + l3 = 9.95047306 EUR, less the 1.00 payout fee: 8.95047306 -> 895 minor
+        _insert(conn, stg_payouts, [payout("po_1", "EUR", 895_000_000, 895, fee_e8=-100_000_000)])
         _insert(conn, stg_financial_action_payouts, [line_payout(n, "po_1") for n in ("l1", "l2", "l3")])
         conn.execute(
             sa.insert(raw_webhook_events),
@@ -371,7 +377,7 @@ def plant_bad_rows(engine: sa.Engine) -> None:
             conn,
             stg_payouts,
             [
-                payout("po_1", "EUR", 995_000_000, 995),
+                payout("po_1", "EUR", 895_000_000, 895, fee_e8=-100_000_000),
                 payout("po_2", "ABD", 0, 0),
                 payout("po_3", "EUR", 100_000_000, 1),
                 payout("po_4", "EUR", 500_000_000, 500),

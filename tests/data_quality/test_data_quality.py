@@ -131,7 +131,7 @@ def test_suite_on_a_warehouse(migrated_warehouse_url: str, quiet_cwd: Path, tmp_
             assert (docs / "index.html").is_file()
             pages = list((docs / "validations").rglob("*.html"))
             assert len(pages) == 9  # one per checked table
-            assert any("report lines of each payout sum" in p.read_text() for p in pages)
+            assert any("lines of each payout plus its payout fee" in p.read_text() for p in pages)
         assert list(quiet_cwd.iterdir()) == []
     finally:
         engine.dispose()

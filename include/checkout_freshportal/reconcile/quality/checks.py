@@ -483,15 +483,18 @@ def freshness_checks(dialect: str, as_of: datetime, settings: QualitySettings) -
 
 
 def tie_out_check() -> Check:
-    # Σ of each payout's lines per currency, exact in e8, rounded half-even once at the payout
-    # currency's exponent (like money.e8_to_minor), against the payout amount in minor units.
-    rounded = e8_to_minor_sql("l.total_e8", "po.currency")
+    # Σ of each payout's lines per currency, exact in e8, plus the payout fee Checkout.com
+    # deducts without a line for it ("Merchant Payout Fees", negative; docs/sandbox.md), rounded
+    # half-even once at the payout currency's exponent (like money.e8_to_minor), against the
+    # payout amount in minor units. A line in another currency than its payout never ties out.
+    total = "(l.total_e8 + COALESCE(po.merchant_payout_fees_e8, 0))"
+    rounded = e8_to_minor_sql(total, "po.currency")
     return Check(
         "payout_lines_tie_out",
         PAYOUTS,
         WARNING,
-        "The report lines of each payout sum to its amount in its currency, to the minor unit "
-        "(reconciliation reports each difference as payout_mismatch).",
+        "The report lines of each payout plus its payout fee sum to its amount in its currency, "
+        "to the minor unit (reconciliation reports each difference as payout_mismatch).",
         f"SELECT po.payout_id AS sample_key, l.currency || ' ' || {_text(rounded)} || ' <> '"
         f" || {_text('po.payout_amount_minor')} AS info FROM {_batch('po')}, ("
         "SELECT lp.payout_id, f.holding_currency AS currency,"

@@ -119,6 +119,15 @@ def test_no_personal_data_and_escaped_html(rendered: ReportPaths) -> None:
     assert "Order FP-1009 has open exceptions but is not" in html
 
 
+def test_the_run_row_names_its_report(engine: sa.Engine, tmp_path: Path) -> None:
+    paths = render_report(engine, tmp_path / "reports", as_of=w.AS_OF)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text("SELECT report_path FROM recon_runs WHERE run_id = :r"), {"r": paths.run_id}
+        ).scalar_one()
+    assert stored == str(paths.directory)
+
+
 def test_rerender_replaces_latest(engine: sa.Engine, tmp_path: Path) -> None:
     first = render_report(engine, tmp_path, run_id="run-1")
     assert first.directory.name == "120000Z-run-1"
@@ -183,3 +192,14 @@ def test_formula_guard_and_full_sheet(tmp_path: Path, monkeypatch) -> None:
     assert values[:3] == [("n", "text"), (1, "a"), (2, "'=b")]
     assert values[3][0] == "truncated at 2 rows: rows.csv has every row"
     assert len(values) == 4
+
+
+def test_control_characters_do_not_break_the_workbook(tmp_path: Path) -> None:
+    """An order number from FreshPortal with an escape character once made openpyxl refuse the
+    whole workbook (IllegalCharacterError), failing the report; it is written visibly instead."""
+    from checkout_freshportal.reports import exports as ex
+
+    export = ex.Export("rows", ("n", "text"), lambda: iter([(1, "FP-\x1b[31m1"), (2, "tab\tnewline\nok")]))
+    ex.write_xlsx([export], tmp_path / "x.xlsx")
+    values = list(load_workbook(tmp_path / "x.xlsx", read_only=True)["rows"].iter_rows(values_only=True))
+    assert values[1:] == [(1, "FP-\\x1b[31m1"), (2, "tab\tnewline\nok")]

@@ -11,6 +11,9 @@ import pytest
 from settings_helpers import SOURCES, load
 
 from checkout_freshportal.errors import is_permanent
+from checkout_freshportal.reconcile.quality.settings import QualitySettings
+from checkout_freshportal.reconcile.settings import ReconcileSettings
+from checkout_freshportal.reports.settings import ReportSettings
 from checkout_freshportal.settings_base import NOT_SETTINGS, SettingsError
 from checkout_freshportal.sidecar.settings import SidecarSettings, SidecarSettingsError
 from checkout_freshportal.sync.captures.settings import CaptureSettings
@@ -29,6 +32,9 @@ GROUPS = (
     RefundSettings,
     CaptureSettings,
     ChargebackSettings,
+    ReconcileSettings,
+    QualitySettings,
+    ReportSettings,
 )
 
 
@@ -46,6 +52,9 @@ GROUPS = (
         (RefundSettings, "refunds"),
         (CaptureSettings, "captures"),
         (ChargebackSettings, "chargebacks"),
+        (ReconcileSettings, "reconciliation"),
+        (QualitySettings, QualitySettings.settings_group),
+        (ReportSettings, "report"),
     ],
 )
 def test_unknown_key_is_refused_with_the_known_keys(

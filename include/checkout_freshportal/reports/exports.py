@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -265,9 +266,12 @@ def write_xlsx(all_exports: Sequence[Export], path: Path) -> None:
 
 
 def _xlsx_value(value: Any) -> Any:
-    """Integers stay numbers (exact), everything else is text as in the CSV (amounts exact)."""
+    """Integers stay numbers (exact), everything else is text as in the CSV (amounts exact).
+
+    XML 1.0 cannot hold control characters, and openpyxl refuses the whole workbook for one: an
+    id or code from outside carrying one is written with it as a visible ``\\x1b`` instead."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return _text(value)
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", _text(value))

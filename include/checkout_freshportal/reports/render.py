@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.logsafe import mask_text, safe
@@ -34,6 +35,7 @@ from checkout_freshportal.reports.html import render_html
 from checkout_freshportal.reports.settings import ReportSettings
 from checkout_freshportal.reports.sqlparts import BUCKET_LABELS
 from checkout_freshportal.timeutil import utcnow
+from checkout_freshportal.warehouse.schema import recon_runs
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,11 @@ def render_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     latest = _point_latest(out_root, final)
+    if run is not None:  # the run's row says where its report is (cfp exceptions, the runbook)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(recon_runs).where(recon_runs.c.run_id == run.run_id).values(report_path=str(final))
+            )
     log.info("report written to %s (%s)", safe(str(final), 200), rows)
     return ReportPaths(
         directory=final,

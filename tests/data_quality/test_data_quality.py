@@ -181,3 +181,13 @@ def test_importing_the_package_does_not_import_great_expectations() -> None:
     imported, count = json.loads(out.stdout)
     assert imported is False
     assert count == len(EXPECTED) + len(FRESHNESS)
+
+
+def test_unreachable_warehouse_fails_without_its_password() -> None:
+    from checkout_freshportal.reconcile.quality.gx_runner import QualitySuiteError
+
+    engine = make_engine("postgresql+psycopg://cfp:s3cret-pw@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(QualitySuiteError) as raised:
+        run_quality(engine, run_id="r", as_of=AS_OF, settings=SETTINGS)
+    assert "s3cret-pw" not in str(raised.value)
+    assert "cannot open the warehouse" in str(raised.value)

@@ -6,6 +6,7 @@ files are parsed often).
 """
 
 from checkout_freshportal.reconcile.quality.checks import CRITICAL, WARNING, Check, build_checks
+from checkout_freshportal.reconcile.quality.gx_runner import QualitySuiteError
 from checkout_freshportal.reconcile.quality.service import (
     CheckResult,
     DataQualityFailed,
@@ -22,6 +23,7 @@ __all__ = [
     "DataQualityFailed",
     "QualityResult",
     "QualitySettings",
+    "QualitySuiteError",
     "build_checks",
     "run_quality",
 ]

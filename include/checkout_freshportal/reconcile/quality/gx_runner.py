@@ -37,6 +37,10 @@ EXPECTATION_TYPE = "expect_cfp_no_unexpected_rows"
 DOCS_SITE = "cfp_data_quality"
 
 
+class QualitySuiteError(RuntimeError):
+    """The suite could not run at all (Great Expectations could not open the warehouse)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What Great Expectations found for one check."""
@@ -117,7 +121,13 @@ def _context(engine: sa.Engine, docs_dir: Path | None) -> Iterator[tuple[Any, An
         "postgresql": context.data_sources.add_postgres,
         "sqlite": context.data_sources.add_sqlite,
     }.get(engine.dialect.name, context.data_sources.add_sql)
-    source = add(name="warehouse", connection_string=url)
+    try:
+        source = add(name="warehouse", connection_string=url)
+    except Exception as exc:  # the message may echo the URL: never its password
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        if engine.url.password:
+            text = text.replace(str(engine.url.password), "***")
+        raise QualitySuiteError(f"Great Expectations cannot open the warehouse: {safe(text, 300)}") from None
     try:
         yield context, source
     finally:

@@ -51,7 +51,7 @@ GOAL_RSS = 3 << 30
 GOAL_RATIO = 4.0
 GOAL_DQ_SECONDS = 30.0
 GOAL_INCREMENTAL_SHARE = 0.25
-CHILD_TIMEOUT = 1800.0
+CHILD_TIMEOUT = 900.0  # per phase: 45x the goal; a hung statement must not eat the run
 
 BARE_JOIN = (
     "SELECT count(*), sum(o.amount_minor), sum(p.amount_minor), sum(l.holding_amount_e8) "

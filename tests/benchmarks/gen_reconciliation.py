@@ -40,6 +40,9 @@ import sqlalchemy as sa
 
 SPAN_SECONDS = 200 * 86_400  # orders are confirmed over 200 days before as_of (minus 12 h)
 PAYOUT_LAG = 6 * 86_400  # lines older than this are in a payout (settlement window is 7 days)
+#: updated_at of every generated row (seconds before as_of): nothing is stamped after as_of, so
+#: an incremental run sees exactly what touch_changes changed.
+LOADED = "-60"
 WEEK = 7 * 86_400
 #: (code, exponent, cumulative weight out of 100)
 CURRENCIES = (
@@ -347,7 +350,7 @@ def _orders(q: Sql, n: int) -> str:
         f"CASE WHEN ostatus = 'invoiced' THEN {q.arr(chr(39) + 'INV-' + chr(39) + ' || ' + q.pad('o', 8))} "
         "END, "
         f"1 + o % 5, {q.ts('conf - 3600')}, {q.ts('conf')}, {_fp_status()}, ccy, "
-        f"'pay_a' || {q.pad('o', 25)}, {q.ts('conf - 3600')}, {q.ts('-86400')}, '{SOURCE}' "
+        f"'pay_a' || {q.pad('o', 25)}, {q.ts('conf - 3600')}, {q.ts(LOADED)}, '{SOURCE}' "
         f"FROM ({_order_base(q, n)}) b"
     )
 
@@ -376,7 +379,7 @@ def _payment_select(q: Sql, src: str) -> str:
         f"{q.pad(h('o', 8) + ' % 10000', 4)}, "
         f"CASE WHEN cust IS NULL THEN NULL ELSE 'cus_' || {q.pad('cust', 7)} END, "
         f"CASE WHEN cust IS NULL THEN NULL ELSE {_email_hash(q)} END, "
-        f"CASE WHEN meta = 1 THEN {q.obj('order_id', 'order_id')} END, {q.ts('req')}, {q.ts('-86400')}, "
+        f"CASE WHEN meta = 1 THEN {q.obj('order_id', 'order_id')} END, {q.ts('req')}, {q.ts(LOADED)}, "
         f"'{SOURCE}' FROM ({src}) s"
     )
 
@@ -468,7 +471,7 @@ def _actions(q: Sql) -> list[str]:
         "SELECT 'act_{t}' || substr(payment_id, 5), payment_id, '{kind}', {at}, currency, {amount}, "
         "1 = 1, '10000', 'Approved', reference, {at}, {upd}, '{src}' FROM stg_payments WHERE {amount} > 0"
     )
-    upd = q.ts("-86400")
+    upd = q.ts(LOADED)
     return [
         f"INSERT INTO stg_payment_actions ({cols}) "
         + sel.format(
@@ -483,7 +486,7 @@ def _actions(q: Sql) -> list[str]:
         + sel.format(
             t="r",
             kind="Refund",
-            at=q.ts(q.secs("requested_on") + " + 2 * 86400"),
+            at=q.ts(q.secs("requested_on") + " + 7200"),
             amount="total_refunded_minor",
             upd=upd,
             src=SOURCE,
@@ -530,8 +533,8 @@ def _lines(q: Sql) -> str:
         "'10000', 'Approved', CASE WHEN part = 1 THEN NULL ELSE 'Fee' END, '1', currency, e8, "
         f"{half_even('e8', div_case('currency'))}, currency, e8, {half_even('e8', div_case('currency'))}, "
         f"'file_bench_' || {q.pad(week, 4)}, {h('num * 5 + part', 15)}, "
-        f"{q.ts(q.secs('processed_on') + ' + 86400')}, "
-        f"{q.ts('-86400')}, 'report' FROM ({base}) l"
+        f"{q.ts(q.secs('processed_on') + ' + 600')}, "
+        f"{q.ts(LOADED)}, 'report' FROM ({base}) l"
     )
 
 
@@ -550,9 +553,11 @@ def _payout_links(q: Sql) -> list[str]:
         f"AND action_id NOT IN (SELECT 'act_ca' || {q.pad('o', 25)} FROM bench_plan WHERE kind = "
         "'unsettled_capture')"
     )
-    week_end = (
+    last_minute = (
         f"((({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) * {WEEK} - {SPAN_SECONDS} - 60)"
     )
+    # the week's last minute, but never after the newest paid-out line (nothing in the future)
+    week_end = f"(CASE WHEN {last_minute} > -{PAYOUT_LAG} THEN -{PAYOUT_LAG} ELSE {last_minute} END)"
     entity = (
         f"INSERT INTO stg_financial_actions ({_LINE_COLS}) SELECT {q.ts('we')}, "
         f"{q.uuid('999000000000000 + w * 100 + cn', h('w * 100 + cn', 16))}, 1, 'mbf_' || substr(payout_id, "
@@ -561,7 +566,7 @@ def _payout_links(q: Sql) -> list[str]:
         "'ca_' || lower(ccy), NULL, NULL, NULL, NULL, NULL, 'GB', NULL, NULL, NULL, NULL, NULL, NULL, ccy, "
         "e8, "
         f"{half_even('e8', div_case('ccy'))}, NULL, NULL, NULL, 'file_bypayout', {h('w * 100 + cn', 17)}, "
-        f"{q.ts('we')}, {q.ts('-86400')}, 'report' FROM (SELECT payout_id, ccy, w, we, cn, "
+        f"{q.ts('we')}, {q.ts(LOADED)}, 'report' FROM (SELECT payout_id, ccy, w, we, cn, "
         f"-(1 + {h('w * 100 + cn', 18)} % 500000000) AS e8 FROM (SELECT p.payout_id, "
         "min(l.holding_currency) AS ccy, "
         f"min({week_end}) AS we, min(({q.secs('l.processed_on')} + {SPAN_SECONDS + WEEK}) / {WEEK}) AS w, "
@@ -584,7 +589,7 @@ def _payouts(q: Sql) -> str:
         f"{BOOK}) SELECT payout_id, 'ent_bench', 'ent_bench_sub', 'ca_' || lower(ccy), ccy, "
         f"{q.date(q.secs('pe') + ' + 2 * 86400')}, s, {half_even('s', div_case('ccy'))}, ps, pe, "
         "'file_payouts', "
-        f"pe, {q.ts('-86400')}, 'report' FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
+        f"pe, {q.ts(LOADED)}, 'report' FROM (SELECT p.payout_id, min(l.holding_currency) AS ccy, "
         "sum(l.holding_amount_e8) AS s, min(l.processed_on) AS ps, max(l.processed_on) AS pe "
         "FROM stg_financial_action_payouts p JOIN stg_financial_actions l "
         "ON l.processed_on = p.processed_on AND l.line_key = p.line_key GROUP BY p.payout_id) t"
@@ -623,7 +628,7 @@ def _disputes_and_refunds(q: Sql) -> list[str]:
         f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, "
         f"{q.ts(q.secs('s.requested_on') + ' + 20 * 86400')}, "
         f"{q.ts(q.secs('s.requested_on') + ' + 30 * 86400')}, "
-        f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan p "
+        f"{q.ts(q.secs('s.requested_on') + ' + 10 * 86400')}, {q.ts(LOADED)}, '{SOURCE}' FROM bench_plan p "
         f"JOIN stg_payments s ON s.payment_id = 'pay_a' || {q.pad('p.o', 25)} "
         "WHERE p.kind IN ('chargeback_open', 'chargeback_lost', 'dispute_won')"
     )
@@ -638,7 +643,7 @@ def _disputes_and_refunds(q: Sql) -> list[str]:
         "a.amount_minor, "
         f"'quality_complaint', 'refunded', 'succeeded', {q.ts(q.secs('a.processed_on') + ' - 3600')}, "
         "a.processed_on, 2, "
-        f"'refunded', a.action_id, a.processed_on, {q.ts('-86400')}, '{SOURCE}' FROM stg_payment_actions a "
+        f"'refunded', a.action_id, a.processed_on, {q.ts(LOADED)}, '{SOURCE}' FROM stg_payment_actions a "
         "JOIN stg_payments s ON s.payment_id = a.payment_id WHERE a.action_type = 'Refund' AND a.action_id "
         "NOT IN "
         f"(SELECT 'act_ra' || {q.pad('o', 25)} FROM bench_plan WHERE kind = 'refund_not_requested')"
@@ -650,7 +655,7 @@ def _disputes_and_refunds(q: Sql) -> list[str]:
         "ELSE 'requested' END, CASE kind WHEN 'refund_pending' THEN 'processing' ELSE 'requested' END, "
         f"CASE kind WHEN 'refund_pending' THEN {q.ts('-3600')} ELSE {q.ts('-10 * 86400')} END, "
         f"{q.ts('-3600')}, 1, "
-        f"NULL, NULL, {q.ts('-10 * 86400')}, {q.ts('-86400')}, '{SOURCE}' FROM bench_plan "
+        f"NULL, NULL, {q.ts('-10 * 86400')}, {q.ts(LOADED)}, '{SOURCE}' FROM bench_plan "
         "WHERE kind IN ('refund_not_executed', 'refund_pending')"
     )
     mi_cols = (
@@ -721,7 +726,7 @@ def _status(q: Sql) -> list[str]:
         f"amount_minor, currency, occurred_at, {BOOK}) SELECT 'dcl_' || substr(payment_id, 5), payment_id, "
         "'payment_declined', response_code, response_summary, amount_minor, currency, processed_on, "
         "processed_on, "
-        f"{q.ts('-86400')}, 'events' FROM stg_payments WHERE status = 'Declined'"
+        f"{q.ts(LOADED)}, 'events' FROM stg_payments WHERE status = 'Declined'"
     )
     return [status, outbox, declines]
 
@@ -760,7 +765,8 @@ def touch_changes(engine: sa.Engine, now: datetime) -> dict[str, int]:
         for table, stmt in stmts.items():
             counts[table] = conn.execute(sa.text(stmt), {"now": bind}).rowcount
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
+        for table in stmts:
+            conn.exec_driver_sql(f"ANALYZE {table}")
     return counts
 
 

@@ -108,6 +108,9 @@ def test_suite_on_a_warehouse(migrated_warehouse_url: str, quiet_cwd: Path, tmp_
         bad = run_quality(engine, run_id="clean", as_of=AS_OF, settings=SETTINGS, docs_dir=docs)
         _check_planted(bad)
         assert bad.status == "failed"
+        summary = json.loads(json.dumps(bad.as_dict()))
+        assert summary["status"] == "failed"
+        assert {f["check_name"] for f in summary["failures"]} == set(EXPECTED)
         # rerun of the same run id: its rows replaced, not added; the run's verdict updated
         stored = _stored(engine, "clean")
         assert len(stored) == len(bad.checks)

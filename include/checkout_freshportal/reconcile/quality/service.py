@@ -116,6 +116,8 @@ class QualityResult:
             "checks": len(self.checks),
             "failed_critical": [c.name for c in self.failed_critical],
             "failed_warnings": [c.name for c in self.failed_warnings],
+            # what an operator reads first in the task's return value / `cfp reconcile` output
+            "failures": [c.as_dict() for c in self.checks if not c.success],
             "elapsed_seconds": round(self.elapsed_seconds, 3),
         }
 

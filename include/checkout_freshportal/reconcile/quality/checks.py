@@ -11,7 +11,7 @@ so each check costs one pass over its data and brings back at most ``n`` rows, w
 number of bad ones: tables are never loaded into Python.
 
 ``{batch}`` in a query is the check's own table (Great Expectations substitutes it, see
-:func:`_batch`); other tables are named directly. Severity: ``critical`` = the data is wrong
+:func:`batch`); other tables are named directly. Severity: ``critical`` = the data is wrong
 and reconciliation would report nonsense from it (the run fails); ``warning`` = suspicious, or
 legitimately late (feeds arrive in any order), shown in the report.
 docs/data-quality.md lists every check with its reason.
@@ -21,13 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from checkout_freshportal.money import EXACT_DECIMALS, active_currencies
 from checkout_freshportal.reconcile.fees import FEE_CATEGORIES, fee_category_sql
 from checkout_freshportal.reconcile.quality.settings import QualitySettings
+from checkout_freshportal.reconcile.quality.sqlparts import (
+    as_text,
+    batch,
+    codes_list,
+    compile_sql,
+    divisor,
+    e8_to_minor_sql,
+    fence,
+    minor_mismatch,
+    ts_literal,
+)
 from checkout_freshportal.warehouse.schema.raw import raw_webhook_events
 from checkout_freshportal.warehouse.schema.stg import (
     PAYMENT_BALANCES,
@@ -84,99 +94,6 @@ class Check:
     unit: str = "rows"
 
 
-# -- SQL pieces --------------------------------------------------------------------------------
-
-
-def _text(expr: str) -> str:
-    return f"CAST({expr} AS TEXT)"
-
-
-def _batch(alias: str) -> str:
-    """The check's table under ``alias``. Great Expectations substitutes ``{batch}`` with an
-    already aliased subquery (``(SELECT * FROM t WHERE 1 = 1) AS subselect``), so a query that
-    needs its own alias wraps it once more; the planners flatten both levels. Queries never say
-    ``JOIN`` (comma joins instead): a query with that word gets an unaliased substitution."""
-    return f"(SELECT * FROM {{batch}}) {alias}"
-
-
-def _fence(dialect: str) -> str:
-    """Ends a subquery the planner must run as written: not inlined into the outer query, no
-    outer condition pushed into it (a no-op LIMIT/OFFSET is the portable optimisation fence)."""
-    return " OFFSET 0" if dialect == "postgresql" else " LIMIT -1 OFFSET 0"
-
-
-def _ts_literal(dialect: str, at: datetime) -> str:
-    """A timestamp literal comparable with ``UTCDateTime`` columns on ``dialect``.
-
-    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC in SQLAlchemy's fixed-width text
-    form (``YYYY-MM-DD HH:MM:SS.ffffff``), where text order is time order.
-    """
-    if at.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
-    text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if dialect == "postgresql":
-        return f"CAST('{text}+00:00' AS TIMESTAMP WITH TIME ZONE)"
-    return f"'{text}'"
-
-
-def _codes_list() -> str:
-    # ISO codes are [A-Z]{3}: safe to inline, and a literal IN list lets the planner hash it.
-    return ", ".join(f"'{code}'" for code in sorted(active_currencies()))
-
-
-def _divisor(currency_col: str) -> str:
-    """10^(8 - exponent) of the currency in ``currency_col``: e8 units per minor unit.
-
-    One ``IN`` list per exponent other than 2 (PostgreSQL hashes long lists); an unknown code
-    counts as 2 decimals here and is reported by the ISO 4217 checks.
-    """
-    by_exp: dict[int, list[str]] = {}
-    for code, exp in sorted(active_currencies().items()):
-        if exp != 2:
-            by_exp.setdefault(exp, []).append(f"'{code}'")
-    whens = " ".join(
-        f"WHEN {currency_col} IN ({', '.join(codes)}) THEN {10 ** (EXACT_DECIMALS - exp)}"
-        for exp, codes in sorted(by_exp.items())
-    )
-    return f"(CASE {whens} ELSE {10 ** (EXACT_DECIMALS - 2)} END)"
-
-
-def e8_to_minor_sql(e8: str, currency_col: str) -> str:
-    """``money.e8_to_minor`` in SQL: ROUND_HALF_EVEN of ``e8 / 10^(8-exp)`` in integers only.
-
-    Integer division truncates toward zero on both engines, so the magnitude is rounded and the
-    sign put back (half-even is symmetric): quotient q, remainder r of |e8| by d; add one when
-    2r > d, or 2r = d and q is odd.
-    """
-    d = _divisor(currency_col)
-    a = f"ABS({e8})"
-    q = f"({a} / {d})"
-    r2 = f"(2 * ({a} % {d}))"
-    rounded = f"({q} + CASE WHEN {r2} > {d} OR ({r2} = {d} AND {q} % 2 = 1) THEN 1 ELSE 0 END)"
-    return f"(CASE WHEN {e8} < 0 THEN -{rounded} ELSE {rounded} END)"
-
-
-def _minor_mismatch(e8: str, minor: str, divisor: str) -> str:
-    """True when ``minor`` is not ``e8 / divisor`` rounded half-even (or only one is NULL).
-
-    ``minor`` is right iff the rest ``e8 - minor * divisor`` is under half a minor unit, or
-    exactly half and ``minor`` even: a few integer operations per row instead of the rounding
-    itself (``e8_to_minor_sql``), which matters on millions of report lines.
-    """
-    rest2 = f"2 * ABS({e8} - {minor} * {divisor})"
-    return (
-        f"(({e8} IS NULL) <> ({minor} IS NULL) OR {rest2} > {divisor}"
-        f" OR ({rest2} = {divisor} AND {minor} % 2 <> 0))"
-    )
-
-
-def _compile(expr: sa.ColumnElement[str], dialect: str) -> str:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    d = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
-    return str(expr.compile(dialect=d, compile_kwargs={"literal_binds": True}))
-
-
 # -- the checks, by kind -------------------------------------------------------------------------
 
 
@@ -193,7 +110,7 @@ def unique_checks() -> list[Check]:
             "unique_financial_action_line",
             LINES,
             "processed_on, line_key",
-            f"{_text('processed_on')} || ' ' || {_text('line_key')}",
+            f"{as_text('processed_on')} || ' ' || {as_text('line_key')}",
         ),
     ]
     return [
@@ -202,7 +119,7 @@ def unique_checks() -> list[Check]:
             table,
             CRITICAL,
             f"Every {table} row has its own {cols.replace(', ', ' + ')}: a duplicate counts money twice.",
-            f"SELECT {key} AS sample_key, {_text('COUNT(*)')} AS info FROM {{batch}}"
+            f"SELECT {key} AS sample_key, {as_text('COUNT(*)')} AS info FROM {{batch}}"
             f" GROUP BY {cols} HAVING COUNT(*) > 1",
             unit="duplicated keys",
         )
@@ -242,7 +159,7 @@ def not_null_checks(settings: QualitySettings) -> list[Check]:
 
 
 def currency_checks() -> list[Check]:
-    codes = _codes_list()
+    codes = codes_list()
     columns = [
         (ORDERS, "order_id", ("currency", "payment_currency")),
         (PAYMENTS, "payment_id", ("currency",)),
@@ -263,7 +180,7 @@ def currency_checks() -> list[Check]:
                 CRITICAL,
                 f"{', '.join(cols)} of {table} are ISO 4217 codes with a minor unit (upper case): "
                 "an unknown code has no exponent, so its amounts cannot be read.",
-                f"SELECT {_text(key)} AS sample_key, {info} AS info FROM {{batch}} WHERE {bad}",
+                f"SELECT {as_text(key)} AS sample_key, {info} AS info FROM {{batch}} WHERE {bad}",
             )
         )
     return checks
@@ -272,18 +189,18 @@ def currency_checks() -> list[Check]:
 def exponent_checks(dialect: str) -> list[Check]:
     # The divisor of each currency is computed once per row in an inner query, fenced so the
     # planner does not inline the CASE back into each of its uses.
-    fence = _fence(dialect)
+    fenced = fence(dialect)
     line_pairs = [
         ("holding_amount", "holding_currency"),
         ("processing_amount", "processing_currency"),
         ("tax_amount", "tax_currency"),
     ]
     line_cols = ", ".join(
-        f"{m}_e8 AS {m[0]}_e8, {m}_minor AS {m[0]}_minor, {_divisor(c)} AS {m[0]}_d" for m, c in line_pairs
+        f"{m}_e8 AS {m[0]}_e8, {m}_minor AS {m[0]}_minor, {divisor(c)} AS {m[0]}_d" for m, c in line_pairs
     )
-    line_bad = " OR ".join(_minor_mismatch(f"{m[0]}_e8", f"{m[0]}_minor", f"{m[0]}_d") for m, _ in line_pairs)
+    line_bad = " OR ".join(minor_mismatch(f"{m[0]}_e8", f"{m[0]}_minor", f"{m[0]}_d") for m, _ in line_pairs)
     payout_cols = ", ".join(f"{m}_e8, {m}_minor" for m in PAYOUT_MONEY)
-    payout_bad = " OR ".join(_minor_mismatch(f"{m}_e8", f"{m}_minor", "d") for m in PAYOUT_MONEY)
+    payout_bad = " OR ".join(minor_mismatch(f"{m}_e8", f"{m}_minor", "d") for m in PAYOUT_MONEY)
     return [
         Check(
             "financial_actions_minor_matches_e8",
@@ -291,8 +208,8 @@ def exponent_checks(dialect: str) -> list[Check]:
             CRITICAL,
             "Each *_minor of a report line is its exact *_e8 amount rounded half-even at the "
             "currency's ISO exponent (JPY 0, EUR 2, KWD 3).",
-            f"SELECT {_text('action_id')} AS sample_key, holding_currency AS info FROM ("
-            f"SELECT action_id, holding_currency, {line_cols} FROM {{batch}}{fence}) x WHERE {line_bad}",
+            f"SELECT {as_text('action_id')} AS sample_key, holding_currency AS info FROM ("
+            f"SELECT action_id, holding_currency, {line_cols} FROM {{batch}}{fenced}) x WHERE {line_bad}",
         ),
         Check(
             "payouts_minor_matches_e8",
@@ -301,7 +218,7 @@ def exponent_checks(dialect: str) -> list[Check]:
             "Each *_minor of a payout is its exact *_e8 amount rounded half-even at the "
             "currency's ISO exponent.",
             f"SELECT payout_id AS sample_key, currency AS info FROM ("
-            f"SELECT payout_id, currency, {payout_cols}, {_divisor('currency')} AS d FROM {{batch}}{fence}) x"
+            f"SELECT payout_id, currency, {payout_cols}, {divisor('currency')} AS d FROM {{batch}}{fenced}) x"
             f" WHERE {payout_bad}",
         ),
     ]
@@ -309,7 +226,7 @@ def exponent_checks(dialect: str) -> list[Check]:
 
 def sign_checks(dialect: str) -> list[Check]:
     balances = " OR ".join(f"{b}_minor < 0" for b in PAYMENT_BALANCES)
-    category = _compile(fee_category_sql(sa.column("action_type"), sa.column("breakdown_type")), dialect)
+    category = compile_sql(fee_category_sql(sa.column("action_type"), sa.column("breakdown_type")), dialect)
     fees = ", ".join(f"'{c}'" for c in sorted(FEE_CATEGORIES - {"pricing_adjustment"}))
     negative = (
         "(cat = 'gross' AND act = 'refund') OR (cat = 'chargeback' AND act = 'chargeback')"
@@ -318,15 +235,15 @@ def sign_checks(dialect: str) -> list[Check]:
     positive = "(cat = 'gross' AND act = 'capture') OR (cat = 'chargeback' AND act = 'chargeback reversal')"
     # The category depends on the two labels only: computed once per distinct pair (a handful)
     # and hash-joined to the lines, instead of a CASE of LIKEs on each of millions of lines.
-    fence = _fence(dialect)
-    pairs = f"SELECT DISTINCT action_type, breakdown_type FROM {LINES}{fence}"
+    fenced = fence(dialect)
+    pairs = f"SELECT DISTINCT action_type, breakdown_type FROM {LINES}{fenced}"
     labelled = (
         "SELECT action_type, breakdown_type, LOWER(TRIM(action_type)) AS act,"
         f" {category} AS cat FROM ({pairs}) d"
     )
     expected_signs = (
         f"SELECT action_type, breakdown_type, act, cat, CASE WHEN {negative} THEN -1 ELSE 1 END AS expected"
-        f" FROM ({labelled}) c WHERE {negative} OR {positive}{fence}"
+        f" FROM ({labelled}) c WHERE {negative} OR {positive}{fenced}"
     )
     return [
         Check(
@@ -373,8 +290,8 @@ def sign_checks(dialect: str) -> list[Check]:
             "Report lines are balance effects: capture gross and chargeback reversals positive; "
             "refund gross, chargebacks and the fees of captures, refunds and chargebacks "
             "negative (a warning: fee rebates may legitimately differ).",
-            f"SELECT {_text('l.action_id')} AS sample_key, k.act || ' / ' || k.cat AS info"
-            f" FROM {_batch('l')}, ({expected_signs}) k"
+            f"SELECT {as_text('l.action_id')} AS sample_key, k.act || ' / ' || k.cat AS info"
+            f" FROM {batch('l')}, ({expected_signs}) k"
             " WHERE l.action_type = k.action_type AND l.breakdown_type = k.breakdown_type"
             " AND ((k.expected < 0 AND l.holding_amount_e8 > 0)"
             " OR (k.expected > 0 AND l.holding_amount_e8 < 0))",
@@ -398,9 +315,9 @@ def refunded_le_captured_check() -> Check:
         "No payment has more refunded than captured (Checkout.com refuses it: such a row is "
         "stale or wrong and would show as an over-refund).",
         "SELECT payment_id AS sample_key,"
-        f" {_text('refunded')} || ' > ' || {_text('COALESCE(captured, 0)')} AS info FROM ("
+        f" {as_text('refunded')} || ' > ' || {as_text('COALESCE(captured, 0)')} AS info FROM ("
         f"SELECT p.payment_id, {total('total_captured_minor', 'Capture')} AS captured,"
-        f" {total('total_refunded_minor', 'Refund')} AS refunded FROM {_batch('p')}) m"
+        f" {total('total_refunded_minor', 'Refund')} AS refunded FROM {batch('p')}) m"
         " WHERE refunded > COALESCE(captured, 0)",
     )
 
@@ -415,7 +332,7 @@ def referential_checks() -> list[Check]:
             ACTIONS,
             WARNING,
             "Every action's payment is staged (feeds arrive in any order: a warning).",
-            f"SELECT a.action_id AS sample_key, a.payment_id AS info FROM {_batch('a')}"
+            f"SELECT a.action_id AS sample_key, a.payment_id AS info FROM {batch('a')}"
             f" WHERE {missing_payment('a')}",
         ),
         Check(
@@ -423,7 +340,7 @@ def referential_checks() -> list[Check]:
             DISPUTES,
             WARNING,
             "Every dispute names a staged payment.",
-            f"SELECT d.dispute_id AS sample_key, d.payment_id AS info FROM {_batch('d')}"
+            f"SELECT d.dispute_id AS sample_key, d.payment_id AS info FROM {batch('d')}"
             f" WHERE d.payment_id IS NULL OR {missing_payment('d')}",
         ),
         Check(
@@ -431,7 +348,7 @@ def referential_checks() -> list[Check]:
             LINES,
             WARNING,
             "Every report line of a card payment (pay_ id) has its payment staged.",
-            f"SELECT {_text('l.action_id')} AS sample_key, l.payment_id AS info FROM {_batch('l')}"
+            f"SELECT {as_text('l.action_id')} AS sample_key, l.payment_id AS info FROM {batch('l')}"
             f" WHERE SUBSTR(l.payment_id, 1, 4) = 'pay_' AND {missing_payment('l')}",
         ),
         Check(
@@ -440,7 +357,7 @@ def referential_checks() -> list[Check]:
             WARNING,
             "Every payout a report line was paid out in is in the staged payouts (the Payouts "
             "report may come after the by-payout file).",
-            f"SELECT lp.payout_id AS sample_key, NULL AS info FROM {_batch('lp')}"
+            f"SELECT lp.payout_id AS sample_key, NULL AS info FROM {batch('lp')}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {PAYOUTS} po WHERE po.payout_id = lp.payout_id)",
         ),
         Check(
@@ -448,7 +365,7 @@ def referential_checks() -> list[Check]:
             REFUND_REQUESTS,
             WARNING,
             "Every FreshPortal refund request's order is staged.",
-            f"SELECT r.refund_request_id AS sample_key, r.order_id AS info FROM {_batch('r')}"
+            f"SELECT r.refund_request_id AS sample_key, r.order_id AS info FROM {batch('r')}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {ORDERS} o WHERE o.order_id = r.order_id)",
         ),
     ]
@@ -465,7 +382,7 @@ def freshness_checks(dialect: str, as_of: datetime, settings: QualitySettings) -
     severity = CRITICAL if settings.freshness_critical else WARNING
     checks = []
     for source, table, col, max_age in sources:
-        threshold = _ts_literal(dialect, as_of - max_age)
+        threshold = ts_literal(dialect, as_of - max_age)
         checks.append(
             Check(
                 f"freshness_{source}",
@@ -474,7 +391,7 @@ def freshness_checks(dialect: str, as_of: datetime, settings: QualitySettings) -
                 f"The newest {table} row ({col}) is at most {max_age} older than the run's as_of; "
                 "an empty table is reported as such.",
                 "SELECT CASE WHEN newest IS NULL THEN 'empty' ELSE 'stale' END AS sample_key,"
-                f" {_text('newest')} AS info FROM (SELECT MAX({col}) AS newest FROM {{batch}}) m"
+                f" {as_text('newest')} AS info FROM (SELECT MAX({col}) AS newest FROM {{batch}}) m"
                 f" WHERE newest IS NULL OR newest < {threshold}",
                 unit="sources",
             )
@@ -495,8 +412,8 @@ def tie_out_check() -> Check:
         WARNING,
         "The report lines of each payout plus its payout fee sum to its amount in its currency, "
         "to the minor unit (reconciliation reports each difference as payout_mismatch).",
-        f"SELECT po.payout_id AS sample_key, l.currency || ' ' || {_text(rounded)} || ' <> '"
-        f" || {_text('po.payout_amount_minor')} AS info FROM {_batch('po')}, ("
+        f"SELECT po.payout_id AS sample_key, l.currency || ' ' || {as_text(rounded)} || ' <> '"
+        f" || {as_text('po.payout_amount_minor')} AS info FROM {batch('po')}, ("
         "SELECT lp.payout_id, f.holding_currency AS currency,"
         " CAST(SUM(f.holding_amount_e8) AS BIGINT) AS total_e8"  # PostgreSQL sums bigint as numeric
         f" FROM {LINE_PAYOUTS} lp, {LINES} f"

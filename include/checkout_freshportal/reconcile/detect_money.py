@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from checkout_freshportal.money import MoneyError, e8_to_minor
+from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES, OPEN_DISPUTE_STATUSES
 from checkout_freshportal.reconcile.found import add, key, row, text
@@ -99,21 +100,26 @@ def refund_not_requested(ctx: Ctx) -> int:
     return add(ctx, sel)
 
 
+def _paid_out_actions(ctx: Ctx) -> sa.Table:
+    """Action ids with at least one line in a payout (of the run's payments), analysed: the
+    planner misjudges the two-column line join and would loop over it per capture."""
+    fa, fap = stg_financial_actions, stg_financial_action_payouts
+    t = sqlbits.scratch(ctx.conn, "recon_tmp_paid_out", sa.Column("action_id", sa.Text()))
+    on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
+    sel = (
+        sa.select(fa.c.action_id)
+        .distinct()
+        .select_from(fa.join(fap, on))
+        .where(ctx.in_scope("payments", fa.c.payment_id))
+    )
+    sqlbits.fill(ctx.conn, t, sel)
+    sqlbits.analyze(ctx.conn, t)
+    return t
+
+
 def unsettled_capture(ctx: Ctx) -> int:
-    a, po, fa, fap = (
-        stg_payment_actions,
-        ctx.tmp["payorder"],
-        stg_financial_actions,
-        stg_financial_action_payouts,
-    )
-    paid_out = (
-        sa.select(sa.literal(1))
-        .select_from(
-            fa.join(fap, sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key))
-        )
-        .where(fa.c.action_id == a.c.action_id)
-        .exists()
-    )
+    a, po = stg_payment_actions, ctx.tmp["payorder"]
+    paid = _paid_out_actions(ctx)
     sel = (
         sa.select(
             *_action_rows(
@@ -130,7 +136,7 @@ def unsettled_capture(ctx: Ctx) -> int:
             a.c.action_type == "Capture",
             a.c.approved.is_(True),
             a.c.processed_on <= ctx.cutoff(ctx.settings.settlement_window),
-            ~paid_out,
+            ~sa.exists().where(paid.c.action_id == a.c.action_id),
         )
     )
     return add(ctx, sel)
@@ -171,44 +177,68 @@ def chargeback_lost(ctx: Ctx) -> int:
 
 
 def payout_sums(ctx: Ctx) -> sa.Select[Any]:
-    """Per payout of the run: Σ e8 of its lines in its currency, lines in other currencies, lines."""
+    """Per payout of the run and line currency: Σ e8 and the number of lines.
+
+    The lines are grouped by payout first and joined to ``stg_payouts`` after: joined the other
+    way round, PostgreSQL estimates the two-column line join at one row and loops over the
+    payouts for every line (seconds per hundred thousand lines instead of milliseconds)."""
     p, fa, fap = stg_payouts, stg_financial_actions, stg_financial_action_payouts
-    same = fa.c.holding_currency == p.c.currency
-    lines = fap.join(fa, sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key))
+    on = sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key)
+    per = (
+        sa.select(
+            fap.c.payout_id,
+            fa.c.holding_currency,
+            sa.func.sum(fa.c.holding_amount_e8).label("e8"),
+            sa.func.count().label("lines"),
+        )
+        .select_from(fap.join(fa, on))
+        .where(ctx.in_scope("payouts", fap.c.payout_id))
+        .group_by(fap.c.payout_id, fa.c.holding_currency)
+        .subquery()
+    )
     return (
         sa.select(
             p.c.payout_id,
             p.c.currency,
             p.c.payout_amount_minor,
-            sa.func.sum(sa.case((same, fa.c.holding_amount_e8), else_=0)).label("e8"),
-            sa.func.sum(sa.case((sa.and_(fa.c.line_key.is_not(None), ~same), 1), else_=0)).label("other"),
-            sa.func.count(fa.c.line_key).label("lines"),
+            per.c.holding_currency,
+            per.c.e8,
+            per.c.lines,
         )
-        .select_from(p.outerjoin(lines, fap.c.payout_id == p.c.payout_id))
+        .select_from(p.outerjoin(per, per.c.payout_id == p.c.payout_id))
         .where(ctx.in_scope("payouts", p.c.payout_id))
-        .group_by(p.c.payout_id, p.c.currency, p.c.payout_amount_minor)
+        .order_by(p.c.payout_id)
     )
 
 
 def payout_mismatch(ctx: Ctx) -> int:
+    sums: dict[str, dict[str, Any]] = {}
+    for payout_id, ccy, amount, line_ccy, e8, lines in ctx.conn.execute(payout_sums(ctx)):
+        s = sums.setdefault(payout_id, {"ccy": ccy, "amount": amount, "e8": 0, "other": 0, "lines": 0})
+        if line_ccy is None:
+            continue
+        s["lines"] += int(lines)
+        if line_ccy == ccy:
+            s["e8"] += int(e8)
+        else:
+            s["other"] += int(lines)
     rows: list[dict[str, Any]] = []
-    for payout_id, ccy, amount, e8, other, lines in ctx.conn.execute(payout_sums(ctx)):
+    for payout_id, s in sums.items():
         try:
-            total = e8_to_minor(int(e8 or 0), ccy)
+            total: int | None = e8_to_minor(s["e8"], s["ccy"])
         except MoneyError:
             total = None
-        reason = _payout_reason(total, amount, int(other or 0), int(lines or 0))
+        reason = _payout_reason(total, s["amount"], s["other"], s["lines"])
         if reason is None:
             continue
-        k = f"payout_mismatch:payout:{payout_id}"
         rows.append(
             {
-                "exception_key": k,
+                "exception_key": f"payout_mismatch:payout:{payout_id}",
                 "kind": "payout_mismatch",
                 "severity": KINDS["payout_mismatch"].severity,
                 "payout_id": payout_id,
-                "currency": ccy,
-                "expected_minor": amount,
+                "currency": s["ccy"],
+                "expected_minor": s["amount"],
                 "actual_minor": total,
                 "detail": reason,
             }

@@ -50,7 +50,7 @@ def build_payments(ctx: Ctx) -> sa.Table:
     t = sqlbits.scratch(
         ctx.conn,
         "recon_tmp_pay",
-        sa.Column("payment_id", sa.Text(), primary_key=True),
+        sa.Column("payment_id", sa.Text()),
         sa.Column("currency", sa.String(3)),
         sa.Column("status", sa.Text()),
         sa.Column("amount_minor", _BIG()),
@@ -61,7 +61,6 @@ def build_payments(ctx: Ctx) -> sa.Table:
         sa.Column("meta_order_id", sa.Text()),
         sa.Column("email_hash", sa.Text()),
         sa.Column("requested_on", p.c.requested_on.type),
-        index=("reference", "meta_order_id"),
     )
     sel = sa.select(
         p.c.payment_id,
@@ -83,15 +82,16 @@ def build_payments(ctx: Ctx) -> sa.Table:
 
 
 def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
-    """Rebuilds ``recon_order_invoices`` (full run) or the rows of the changed orders."""
+    """``recon_order_invoices`` for every order (full run) or the changed ones, writing only
+    what differs."""
     o, oi = stg_orders, recon_order_invoices
     if changed_orders is None:
-        ctx.conn.execute(oi.delete())
         where: Any = sa.true()
+        scope: Any = sa.true()
     else:
         changed = sa.select(changed_orders.c.order_id)
-        ctx.conn.execute(oi.delete().where(oi.c.order_id.in_(changed)))
         where = o.c.order_id.in_(changed)
+        scope = oi.c.order_id.in_(changed)
     elems = sqlbits.json_text_elements(ctx.conn, o.c.invoice_numbers)
     sel = (
         sa.select(elems.c.value.label("invoice_number"), o.c.order_id)
@@ -99,7 +99,7 @@ def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
         .select_from(o.join(elems, sa.true()))
         .where(where, o.c.invoice_numbers.is_not(None), elems.c.value.is_not(None), elems.c.value != "")
     )
-    sqlbits.fill(ctx.conn, oi, sel)
+    sqlbits.sync_rows(ctx.conn, oi, sel, keys=("invoice_number", "order_id"), scope=scope)
 
 
 def build_groups(ctx: Ctx) -> sa.Table:
@@ -108,7 +108,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
     gord = sqlbits.scratch(
         conn,
         "recon_tmp_gorders",
-        sa.Column("match_group", sa.Text(), primary_key=True),
+        sa.Column("match_group", sa.Text()),
         sa.Column("currency", sa.String(3)),
         sa.Column("orders_amount", _BIG()),
         sa.Column("n_orders", _BIG()),
@@ -137,7 +137,7 @@ def _group_money(ctx: Ctx, gord: sa.Table) -> sa.Table:
     g = sqlbits.scratch(
         conn,
         "recon_tmp_group",
-        sa.Column("match_group", sa.Text(), primary_key=True),
+        sa.Column("match_group", sa.Text()),
         sa.Column("currency", sa.String(3)),
         sa.Column("orders_amount", _BIG(), nullable=False),
         sa.Column("n_orders", _BIG(), nullable=False),
@@ -193,9 +193,8 @@ def build_orders(ctx: Ctx) -> sa.Table:
     t = sqlbits.scratch(
         conn,
         "recon_tmp_order",
-        sa.Column("order_id", sa.Text(), primary_key=True),
+        sa.Column("order_id", sa.Text()),
         sa.Column("match_group", sa.Text()),
-        index=("match_group",),
     )
     grp = (
         sa.select(m.c.order_id, sa.func.min(m.c.match_group).label("match_group"))
@@ -219,7 +218,7 @@ def build_payorder(ctx: Ctx) -> sa.Table:
     t = sqlbits.scratch(
         conn,
         "recon_tmp_payorder",
-        sa.Column("payment_id", sa.Text(), primary_key=True),
+        sa.Column("payment_id", sa.Text()),
         sa.Column("order_id", sa.Text()),
         sa.Column("order_number", sa.Text()),
     )
@@ -240,12 +239,12 @@ def build_payorder(ctx: Ctx) -> sa.Table:
 
 
 def store_order_facts(ctx: Ctx) -> None:
-    """``recon_order_facts`` for the confirmed orders of the run (all of them in a full run).
+    """``recon_order_facts`` for the confirmed orders of the run (all of them in a full run),
+    writing only the orders whose figures changed.
 
     A group's money is counted once, on its first order (a payment of several invoices is not
     counted once per invoice); chargebacks count on the order that names their payment."""
-    of, tord, g, o, conn = recon_order_facts, ctx.tmp["order"], ctx.tmp["group"], stg_orders, ctx.conn
-    conn.execute(of.delete().where(ctx.in_scope("orders", of.c.order_id)))
+    of, tord, g, o = recon_order_facts, ctx.tmp["order"], ctx.tmp["group"], stg_orders
     cb = _lost_chargebacks(ctx)
     captured = sa.func.coalesce(g.c.captured_same, 0)
     same_ccy = g.c.currency == o.c.currency
@@ -260,7 +259,6 @@ def store_order_facts(ctx: Ctx) -> None:
             sa.case((counts, captured), else_=0).label("captured_minor"),
             sa.case((counts, sa.func.coalesce(g.c.refunded_same, 0)), else_=0).label("refunded_minor"),
             sa.func.coalesce(cb.c.amount, 0).label("chargeback_minor"),
-            sa.literal(ctx.run_id).label("run_id"),
         )
         .select_from(
             tord.join(o, o.c.order_id == tord.c.order_id)
@@ -269,7 +267,8 @@ def store_order_facts(ctx: Ctx) -> None:
         )
         .where(o.c.status.in_(ctx.confirmed_statuses))
     )
-    sqlbits.fill(conn, of, sel)
+    scope = ctx.in_scope("orders", of.c.order_id)
+    sqlbits.sync_rows(ctx.conn, of, sel, keys=("order_id",), scope=scope, extra={"run_id": ctx.run_id})
 
 
 def _lost_chargebacks(ctx: Ctx) -> Any:

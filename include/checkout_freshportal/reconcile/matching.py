@@ -41,14 +41,13 @@ def _match_table(ctx: Ctx) -> sa.Table:
     return sqlbits.scratch(
         ctx.conn,
         "recon_tmp_match",
-        sa.Column("order_id", sa.Text(), primary_key=True),
-        sa.Column("payment_id", sa.Text(), primary_key=True),
+        sa.Column("order_id", sa.Text(), nullable=False),
+        sa.Column("payment_id", sa.Text(), nullable=False),
         sa.Column("rule", sa.Text(), nullable=False),
         sa.Column("confirmed", sa.Boolean(), nullable=False),
         sa.Column("match_group", sa.Text(), nullable=False),
         sa.Column("order_number", sa.Text()),
         sa.Column("currency", sa.String(3)),
-        index=("payment_id", "match_group"),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ class ReconcileResult:
     resolved: int = 0
     scope: dict[str, int] = field(default_factory=dict)  # incremental: subjects recomputed
     totals: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
 
     def open_count(self) -> int:
         return sum(by.get("open", 0) for by in self.exceptions.values())
@@ -199,34 +201,65 @@ def _watermark(conn: sa.Connection) -> datetime | None:
     return max(values) if values else None
 
 
+class _Steps:
+    """Wall time per step (``ReconcileResult.seconds``, logged at DEBUG): where a slow run spends."""
+
+    def __init__(self, result: ReconcileResult) -> None:
+        self.result = result
+        self.t = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.result.seconds[name] = round(self.result.seconds.get(name, 0.0) + now - self.t, 3)
+        log.debug("reconciliation step %s: %.3f s", name, now - self.t)
+        self.t = now
+
+
 def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str) -> ReconcileResult:
     conn = ctx.conn
     sqlbits.prepare_connection(conn)
     watermark = _watermark(conn)
     result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
+    step = _Steps(result)
     if since is None or prev_as_of is None:
         facts.refresh_order_invoices(ctx, None)
+        step.done("invoices")
         facts.build_payments(ctx)
+        step.done("payments")
         matching.build_matches(ctx)
+        step.done("matching")
     else:
         facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
         scope.make_scope(ctx)
         scope.seed(ctx, since, prev_as_of)
+        step.done("scope")
         scope.close(ctx)
+        step.done("matching")
         result.scope = _scope_sizes(ctx)
     matching.store_matches(ctx)
+    step.done("store_matches")
     facts.build_groups(ctx)
     facts.build_orders(ctx)
     facts.build_payorder(ctx)
+    step.done("facts")
     facts.store_order_facts(ctx)
+    step.done("order_facts")
     found_table(ctx)
     for detect in (*detect_orders.DETECTORS, *detect_money.DETECTORS):
         result.found += detect(ctx)
+        step.done(detect.__name__)
     changes = persist.merge(ctx)
     result.opened, result.reopened, result.resolved = changes.opened, changes.reopened, changes.resolved
+    step.done("persist")
     result.totals = write_totals(ctx)
     result.exceptions = exception_counts(ctx)
     result.matches_by_rule = match_counts(ctx)
+    step.done("totals")
+    _finish(ctx, result, watermark, fp)
+    return result
+
+
+def _finish(ctx: Ctx, result: ReconcileResult, watermark: datetime | None, fp: str) -> None:
     counts = {
         "fingerprint": fp,
         "matches_by_rule": result.matches_by_rule,
@@ -236,18 +269,13 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
         "reopened": result.reopened,
         "resolved": result.resolved,
         "scope": result.scope,
+        "seconds": result.seconds,
     }
-    conn.execute(
+    ctx.conn.execute(
         recon_runs.update()
         .where(recon_runs.c.run_id == ctx.run_id)
-        .values(
-            status="succeeded",
-            finished_at=datetime.now(UTC),
-            inputs_watermark=watermark,
-            counts=counts,
-        )
+        .values(status="succeeded", finished_at=datetime.now(UTC), inputs_watermark=watermark, counts=counts)
     )
-    return result
 
 
 def _scope_sizes(ctx: Ctx) -> dict[str, int]:

@@ -53,7 +53,7 @@ def _exception_id_default(element: _ExceptionId, compiler: Any, **kw: Any) -> st
 
 
 def exception_id_sql(key: ColumnElement[str]) -> ColumnElement[str]:
-    return _ExceptionId(key)  # type: ignore[return-value]
+    return _ExceptionId(key)
 
 
 def prepare_connection(conn: sa.Connection) -> None:
@@ -66,6 +66,7 @@ def prepare_connection(conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL jit = off"))
     if conn.dialect.name == "sqlite":
         raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its DBAPI connection
         raw.create_function(SQLITE_SHA_FUNCTION, 1, _sqlite_exception_id, deterministic=True)
 
 

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from checkout_freshportal.warehouse import make_engine, upgrade
 
 from . import gen_reconciliation as gen
-from .harness import median, peak_rss_bytes, pg_server_url, reset_peak_rss, scratch_database
+from .harness import git_commit, median, peak_rss_bytes, pg_server_url, reset_peak_rss, scratch_database
 
 FULL_ORDERS = 1_000_000
 QUICK_ORDERS = 5_000
@@ -464,6 +464,8 @@ def _report(
         f"{'/'.join(f'{x:.1f}' for x in load_end)} ({os.cpu_count()} CPUs shared with other work)"
     )
     return {
+        # run from a `git archive` snapshot (no .git) the commit is named by CFP_BENCH_COMMIT
+        "code_commit": os.environ.get("CFP_BENCH_COMMIT") or git_commit(),
         "orders": n,
         "repeat": repeat,
         "results": results,

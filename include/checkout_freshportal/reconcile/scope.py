@@ -1,8 +1,7 @@
 """What an incremental run recomputes: the subjects whose inputs changed, or whose due time fell,
 since the last succeeded run, closed over their matches.
 
-Seeds (``updated_at`` after the last run's ``inputs_watermark``, less an overlap for writers whose
-transactions commit after a later stamp was read):
+Seeds (``updated_at`` after the last run's ``inputs_watermark``, see ``WATERMARK_OVERLAP``):
 
 * orders: changed orders, refund requests, money intents, derived statuses, status-outbox rows;
   orders whose ``payment_due`` or ``status_grace`` ended between the last run's as_of and this one;
@@ -45,9 +44,11 @@ from checkout_freshportal.warehouse.schema import (
 )
 from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
 
-#: Rows stamped up to this long before the last watermark are looked at again (a writer's
-#: transaction can commit after a reader saw a later stamp; looking twice costs nothing).
-WATERMARK_OVERLAP = timedelta(minutes=5)
+#: Rows stamped up to this long before the last watermark are looked at again. Zero: the DAG runs
+#: after the loads that trigger it, not beside them, and any positive overlap would re-examine a
+#: whole bulk load stamped just before the last run. A row a concurrent writer stamped before the
+#: watermark but committed after the run read is picked up by the next full run (``full_every``).
+WATERMARK_OVERLAP = timedelta(0)
 _MAX_CLOSURE_ROUNDS = 6
 
 

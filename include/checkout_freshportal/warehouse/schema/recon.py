@@ -176,6 +176,7 @@ recon_order_facts = sa.Table(
 #: incremental run makes for a few subjects (without them each lookup is a full scan).
 INPUT_INDEXES: tuple[tuple[str, str], ...] = (
     ("stg_orders", "updated_at"),
+    ("stg_orders", "customer_email_hash"),
     ("stg_payments", "updated_at"),
     ("stg_payment_actions", "updated_at"),
     ("stg_disputes", "updated_at"),

@@ -25,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 #: A snapshot of schema/recon.py INPUT_INDEXES (a migration never imports the schema).
 _INPUT_INDEXES: tuple[tuple[str, str], ...] = (
     ("stg_orders", "updated_at"),
+    ("stg_orders", "customer_email_hash"),
     ("stg_payments", "updated_at"),
     ("stg_payment_actions", "updated_at"),
     ("stg_disputes", "updated_at"),

@@ -200,9 +200,11 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
             sa.func.count().label("lines"),
         )
         .select_from(fap.join(fa, on))
-        .where(ctx.in_scope("payouts", fap.c.payout_id))
         .group_by(fap.c.payout_id, fa.c.holding_currency)
     )
+    # All payouts' lines, even in an incremental run: restricted to the scope, PostgreSQL probes
+    # the line key index once per line (1.7 s) where one hash join over all lines takes 0.25 s
+    # (100k orders); the scope still decides which payouts are compared.
     sqlbits.fill(ctx.conn, per, sums)
     sqlbits.analyze(ctx.conn, per)
     return (

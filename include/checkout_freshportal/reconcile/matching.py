@@ -131,7 +131,13 @@ def reference_tokens(ctx: Ctx) -> sa.Select[Any]:
 
 
 def _invoice_matches(ctx: Ctx, m: sa.Table) -> None:
-    tok = reference_tokens(ctx).subquery()
+    # The tokens go to an analysed scratch table first: a set-returning function's row estimate
+    # (100 per payment) makes PostgreSQL scan every invoice instead of looking the few up.
+    tok = sqlbits.scratch(
+        ctx.conn, "recon_tmp_tokens", sa.Column("payment_id", sa.Text()), sa.Column("token", sa.Text())
+    )
+    sqlbits.fill(ctx.conn, tok, reference_tokens(ctx))
+    sqlbits.analyze(ctx.conn, tok)
     oi, o, pay = recon_order_invoices, stg_orders, ctx.tmp["pay"]
     sel = (
         sa.select(

@@ -170,10 +170,26 @@ def in_child(
         if not ready:
             proc.kill()
         proc.join()
+        if "error" in out and pg_url:
+            _terminate_backends(pg_url)  # a killed child leaves its statement running on the server
     out["pg_backends_peak_rss"] = sampler.peak
     if pg_url:
         out["pg_temp_bytes"] = _temp_bytes(pg_url) - temp0
     return out
+
+
+def _terminate_backends(url: str) -> None:
+    eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        eng.dispose()
 
 
 def _temp_bytes(url: str | None) -> int:

@@ -171,7 +171,9 @@ class World:
             )
         return row
 
-    def payout(self, po: str, amount_minor: int, currency: str = "EUR") -> dict[str, Any]:
+    def payout(
+        self, po: str, amount_minor: int, currency: str = "EUR", *, fee_e8: int | None = None
+    ) -> dict[str, Any]:
         return self._ins(
             schema.stg_payouts,
             payout_id=po,
@@ -179,6 +181,7 @@ class World:
             payout_date=date(2026, 3, 5),
             payout_amount_e8=0,
             payout_amount_minor=amount_minor,
+            merchant_payout_fees_e8=fee_e8,
             source_file_id="file_test",
             **self._book(),
         )

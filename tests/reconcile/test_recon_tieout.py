@@ -21,6 +21,9 @@ def test_totals_and_payouts_per_currency_to_the_minor_unit(world: World) -> None
     world.paid_order("e1", 998, "EUR")
     world.line("act_e1", "pay_e1", 9985 * E8 // 1000, "EUR", payout="po_eur")
     world.payout("po_eur", 998, "EUR")
+    # Checkout.com's payout fee is deducted with no line of its own (Payouts report, negative)
+    world.line("act_e2", "pay_e1", 10 * E8, "EUR", payout="po_eur_fee")
+    world.payout("po_eur_fee", 900, "EUR", fee_e8=-1 * E8)
     # KWD: 3 decimals. 1.2345 -> 1.234; 0.0015 -> 0.002; a minimum billing fee (no payment) too.
     world.paid_order("k1", 1234, "KWD")
     world.line("act_k1", "pay_k1", 12345 * E8 // 10000, "KWD", payout="po_kwd")

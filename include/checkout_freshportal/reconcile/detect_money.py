@@ -3,8 +3,9 @@
 The exceptions about a payment's actions and disputes name the order through ``payorder``
 (facts.py). Payout tie-out sums the lines in SQL (one row per payout: payouts are few) and
 compares in Python with the project's rounding rule: Σ ``holding_amount_e8`` of the payout's
-lines in the payout's currency, rounded half-even to the currency's minor unit, against
-``payout_amount_minor``, in exact integers.
+lines in the payout's currency plus the payout's ``merchant_payout_fees_e8`` (Checkout.com's
+payout fee, negative, deducted with no line of its own), rounded half-even to the currency's
+minor unit, against ``payout_amount_minor``, in exact integers.
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
             p.c.payout_id,
             p.c.currency,
             p.c.payout_amount_minor,
+            p.c.merchant_payout_fees_e8,
             per.c.holding_currency,
             per.c.e8,
             per.c.lines,
@@ -224,8 +226,11 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
 
 def payout_mismatch(ctx: Ctx) -> int:
     sums: dict[str, dict[str, Any]] = {}
-    for payout_id, ccy, amount, line_ccy, e8, lines in ctx.conn.execute(payout_sums(ctx)):
-        s = sums.setdefault(payout_id, {"ccy": ccy, "amount": amount, "e8": 0, "other": 0, "lines": 0})
+    for payout_id, ccy, amount, fee_e8, line_ccy, e8, lines in ctx.conn.execute(payout_sums(ctx)):
+        # Checkout.com's payout fee (negative) is taken from the payout with no line for it.
+        s = sums.setdefault(
+            payout_id, {"ccy": ccy, "amount": amount, "e8": int(fee_e8 or 0), "other": 0, "lines": 0}
+        )
         if line_ccy is None:
             continue
         s["lines"] += int(lines)

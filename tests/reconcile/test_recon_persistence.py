@@ -32,6 +32,23 @@ def _events(engine: sa.Engine) -> dict[str, list[tuple[str, str | None, str]]]:
     return out
 
 
+def _explain(engine: sa.Engine, key: str, who: str, note: str) -> None:
+    """What C2's ``cfp exceptions explain`` does, written directly (it is not under test here)."""
+    e = schema.recon_exceptions
+    with engine.begin() as conn:
+        conn.execute(
+            e.update()
+            .where(e.c.exception_key == key)
+            .values(
+                status="explained",
+                explained_at=T,
+                explained_by=who,
+                explanation=note,
+                state_version=e.c.state_version + 1,
+            )
+        )
+
+
 def _state(engine: sa.Engine) -> dict[str, Any]:
     """What a run decides (not when it ran): exceptions' figures and statuses, matches, totals."""
     skip = {"last_seen_at", "updated_at", "run_id"}
@@ -55,20 +72,7 @@ def test_rerun_changes_nothing_and_the_lifecycle_is_audited(world: World) -> Non
     assert _state(eng) == before
     assert (again.opened, again.resolved, again.reopened) == (0, 0, 0)
     assert first.opened == 3
-    # a person explains the orphan (C2's explain command does this; here the columns directly)
-    e = schema.recon_exceptions
-    with eng.begin() as conn:
-        conn.execute(
-            e.update()
-            .where(e.c.exception_key == "orphan_payment:payment:pay_9")
-            .values(
-                status="explained",
-                explained_at=T,
-                explained_by="ann",
-                explanation="test payment",
-                state_version=e.c.state_version + 1,
-            )
-        )
+    _explain(eng, "orphan_payment:payment:pay_9", "ann", "test payment")
     # the order gets paid; the chargeback is won
     world.stamp = T + DAY / 2
     world.payment("pay_o1", reference="ORD-o1")

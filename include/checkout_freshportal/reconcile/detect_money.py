@@ -105,7 +105,9 @@ def _paid_out_actions(ctx: Ctx) -> sa.Table:
     """Action ids with at least one line in a payout (of the run's payments), analysed: the
     planner misjudges the two-column line join and would loop over it per capture."""
     fa, fap = stg_financial_actions, stg_financial_action_payouts
-    t = sqlbits.scratch(ctx.conn, "recon_tmp_paid_out", sa.Column("action_id", sa.Text()))
+    t = sqlbits.scratch(
+        ctx.conn, "recon_tmp_paid_out", sa.Column("action_id", sa.Text()), index=("action_id",)
+    )
     on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
     sel = (
         sa.select(fa.c.action_id)

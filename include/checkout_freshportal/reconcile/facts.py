@@ -61,6 +61,7 @@ def build_payments(ctx: Ctx) -> sa.Table:
         sa.Column("meta_order_id", sa.Text()),
         sa.Column("email_hash", sa.Text()),
         sa.Column("requested_on", p.c.requested_on.type),
+        index=("payment_id", "reference", "meta_order_id", "email_hash"),
     )
     sel = sa.select(
         p.c.payment_id,
@@ -113,6 +114,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("orders_amount", _BIG()),
         sa.Column("n_orders", _BIG()),
         sa.Column("first_order", sa.Text()),
+        index=("match_group",),
     )
     pairs = sa.select(m.c.match_group, m.c.order_id).where(m.c.confirmed.is_(True)).distinct().subquery()
     sqlbits.fill(
@@ -148,6 +150,7 @@ def _group_money(ctx: Ctx, gord: sa.Table) -> sa.Table:
         sa.Column("refunded_same", _BIG(), nullable=False),
         sa.Column("available_same", _BIG(), nullable=False),
         sa.Column("net_same", _BIG(), nullable=False),
+        index=("match_group",),
     )
     pp = sa.select(m.c.match_group, m.c.payment_id).where(m.c.confirmed.is_(True)).distinct().subquery()
     same = pay.c.currency == gord.c.currency
@@ -195,6 +198,7 @@ def build_orders(ctx: Ctx) -> sa.Table:
         "recon_tmp_order",
         sa.Column("order_id", sa.Text()),
         sa.Column("match_group", sa.Text()),
+        index=("order_id", "match_group"),
     )
     grp = (
         sa.select(m.c.order_id, sa.func.min(m.c.match_group).label("match_group"))
@@ -221,6 +225,7 @@ def build_payorder(ctx: Ctx) -> sa.Table:
         sa.Column("payment_id", sa.Text()),
         sa.Column("order_id", sa.Text()),
         sa.Column("order_number", sa.Text()),
+        index=("payment_id", "order_id"),
     )
     first = (
         sa.select(m.c.payment_id, sa.func.min(m.c.order_id).label("order_id"))

@@ -48,6 +48,7 @@ def _match_table(ctx: Ctx) -> sa.Table:
         sa.Column("match_group", sa.Text(), nullable=False),
         sa.Column("order_number", sa.Text()),
         sa.Column("currency", sa.String(3)),
+        index=("payment_id", "order_id", "match_group"),
     )
 
 

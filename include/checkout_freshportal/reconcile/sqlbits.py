@@ -97,11 +97,15 @@ def seconds_between(conn: sa.Connection, a: Any, b: Any) -> ColumnElement[Any]:
 
 
 def scratch(conn: sa.Connection, name: str, *cols: sa.Column[Any], index: Sequence[str] = ()) -> sa.Table:
-    """A fresh temporary table of this connection (dropped first if a failed run left it)."""
+    """A fresh temporary table of this connection (dropped first if a failed run left it).
+
+    ``index`` columns are indexed on SQLite only: SQLite joins by nested loops and needs them,
+    PostgreSQL hash-joins scratch tables in one pass and building a btree would only cost."""
     md = sa.MetaData()
     table = sa.Table(name, md, *cols, prefixes=["TEMPORARY"])
-    for i, col in enumerate(index):
-        sa.Index(f"{name}_ix{i}", table.c[col])
+    if conn.dialect.name == "sqlite":
+        for i, col in enumerate(index):
+            sa.Index(f"{name}_ix{i}", table.c[col])
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
     md.create_all(conn)
     return table
@@ -137,7 +141,9 @@ def sync_rows(
     unchanged data writes nothing, which is most of a rerun's cost on a big table.
     Returns (deleted, inserted)."""
     names = [c.name for c in new.selected_columns]
-    tmp = scratch(conn, f"recon_tmp_new_{target.name}", *[sa.Column(n, target.c[n].type) for n in names])
+    tmp = scratch(
+        conn, f"recon_tmp_new_{target.name}", *[sa.Column(n, target.c[n].type) for n in names], index=keys[:1]
+    )
     fill(conn, tmp, new)
     analyze(conn, tmp)
     # equality on the keys lets the planner hash-join; IS NOT DISTINCT FROM only on the rest

@@ -106,6 +106,17 @@ def pg_databases(pg_server_url: str) -> Iterator[ScratchDatabases]:
         dbs.drop_all()
 
 
+@pytest.fixture(scope="module")
+def module_pg_databases(pg_server_url: str) -> Iterator[ScratchDatabases]:
+    """Scratch databases shared by one test module's module-scoped fixtures (one pipeline run
+    read by several tests), dropped when the module is done."""
+    dbs = ScratchDatabases(pg_server_url)
+    try:
+        yield dbs
+    finally:
+        dbs.drop_all()
+
+
 @pytest.fixture
 def pg_url(pg_databases: ScratchDatabases) -> str:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""

@@ -52,24 +52,17 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """One pipeline run per warehouse kind, shared by the tests below (in file order)."""
     import shutil
 
-    from conftest import ScratchDatabases
-
-    scratch: ScratchDatabases | None = None
     if request.param == "sqlite":
         db = tmp_path_factory.mktemp("planted") / "warehouse.sqlite"
         shutil.copy(request.getfixturevalue("sqlite_migrated_template"), db)
         url = f"sqlite:///{db}"
     else:
-        scratch = ScratchDatabases(request.getfixturevalue("pg_server_url"))
+        scratch = request.getfixturevalue("module_pg_databases")
         url = scratch.new(template=request.getfixturevalue("pg_migrated_template"))
-    try:
-        with planted_world(url) as w:
-            w.run_pipeline()
-            reconcile(w, "planted-1")
-            yield w
-    finally:
-        if scratch is not None:
-            scratch.drop_all()
+    with planted_world(url) as w:
+        w.run_pipeline()
+        reconcile(w, "planted-1")
+        yield w
 
 
 def test_exactly_the_planted_exceptions(world: Planted) -> None:

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.found import add, key, row, text
 from checkout_freshportal.warehouse.schema import (
-    stg_orders,
     stg_payment_status,
     sync_status_outbox,
 )
@@ -24,12 +23,9 @@ from checkout_freshportal.warehouse.schema import (
 DECLINED = "Declined"
 
 
-def _orders(ctx: Ctx, *, grouped: bool = True) -> Any:
-    """Confirmed orders of the run joined to their group (inner join when ``grouped``)."""
-    o, tord, g = stg_orders, ctx.tmp["order"], ctx.tmp["group"]
-    on = g.c.match_group == tord.c.match_group
-    frm = tord.join(o, o.c.order_id == tord.c.order_id)
-    return frm.join(g, on) if grouped else frm.outerjoin(g, on)
+def _orders(ctx: Ctx) -> Any:
+    """The orders of the run with their group's figures (``g_*``; facts.build_orders)."""
+    return ctx.tmp["order"]
 
 
 def _suggestion(ctx: Ctx, *, by: str) -> Any:
@@ -51,149 +47,151 @@ def _with_suggestion(detail: Any, sug: Any, what: str) -> Any:
 
 
 def missing_payment(ctx: Ctx) -> int:
-    o, g = stg_orders, ctx.tmp["group"]
+    t = _orders(ctx)
     sug = _suggestion(ctx, by="order")
     detail = _with_suggestion(sa.literal("Confirmed order with nothing captured"), sug, "payment")
     sel = (
         sa.select(
             *row(
                 "missing_payment",
-                key("missing_payment", ("order", o.c.order_id)),
-                order_id=o.c.order_id,
-                order_number=o.c.order_number,
-                currency=o.c.currency,
-                expected_minor=o.c.amount_minor,
+                key("missing_payment", ("order", t.c.order_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
+                currency=t.c.currency,
+                expected_minor=t.c.amount_minor,
                 actual_minor=sa.literal(0),
                 detail=detail,
             )
         )
-        .select_from(_orders(ctx, grouped=False).outerjoin(sug, sug.c.subject == o.c.order_id))
+        .select_from(t.outerjoin(sug, sug.c.subject == t.c.order_id))
         .where(
-            o.c.status.in_(ctx.confirmed_statuses),
-            o.c.confirmed_at <= ctx.cutoff(ctx.settings.payment_due),
-            sa.func.coalesce(g.c.n_captured_any, 0) == 0,
+            t.c.confirmed.is_(True),
+            t.c.confirmed_at <= ctx.cutoff(ctx.settings.payment_due),
+            sa.func.coalesce(t.c.g_n_captured_any, 0) == 0,
         )
     )
     return add(ctx, sel)
 
 
-def _group_detail(g: Any, what: str) -> Any:
+def _group_detail(t: Any, what: str) -> Any:
     return sa.literal(what) + sa.case(
-        (g.c.n_orders > 1, sa.literal(" (one payment for ") + text(g.c.n_orders) + sa.literal(" orders)")),
+        (
+            t.c.g_n_orders > 1,
+            sa.literal(" (one payment for ") + text(t.c.g_n_orders) + sa.literal(" orders)"),
+        ),
         else_="",
     )
 
 
 def amount_mismatch(ctx: Ctx) -> int:
-    o, g = stg_orders, ctx.tmp["group"]
+    t = _orders(ctx)
     sel = (
         sa.select(
             *row(
                 "amount_mismatch",
-                key("amount_mismatch", ("order", o.c.order_id)),
-                order_id=o.c.order_id,
-                order_number=o.c.order_number,
-                currency=o.c.currency,
-                expected_minor=g.c.orders_amount,
-                actual_minor=g.c.captured_same,
-                detail=_group_detail(g, "Captured amount differs from the ordered amount"),
+                key("amount_mismatch", ("order", t.c.order_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
+                currency=t.c.currency,
+                expected_minor=t.c.g_orders_amount,
+                actual_minor=t.c.g_captured_same,
+                detail=_group_detail(t, "Captured amount differs from the ordered amount"),
             )
         )
-        .select_from(_orders(ctx))
+        .select_from(t)
         .where(
-            o.c.status.in_(ctx.confirmed_statuses),
-            o.c.currency == g.c.currency,
-            g.c.captured_same > 0,
-            g.c.captured_same != g.c.orders_amount,
-            g.c.available_same == 0,
-            ~sa.and_(g.c.n_captured_same >= 2, g.c.captured_same > g.c.orders_amount),
+            t.c.confirmed.is_(True),
+            t.c.currency == t.c.g_currency,
+            t.c.g_captured_same > 0,
+            t.c.g_captured_same != t.c.g_orders_amount,
+            t.c.g_available_same == 0,
+            ~sa.and_(t.c.g_n_captured_same >= 2, t.c.g_captured_same > t.c.g_orders_amount),
         )
     )
     return add(ctx, sel)
 
 
 def duplicate_payment(ctx: Ctx) -> int:
-    o, g = stg_orders, ctx.tmp["group"]
+    t = _orders(ctx)
     sel = (
         sa.select(
             *row(
                 "duplicate_payment",
-                key("duplicate_payment", ("order", o.c.order_id)),
-                order_id=o.c.order_id,
-                order_number=o.c.order_number,
-                currency=o.c.currency,
-                expected_minor=g.c.orders_amount,
-                actual_minor=g.c.net_same,
+                key("duplicate_payment", ("order", t.c.order_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
+                currency=t.c.currency,
+                expected_minor=t.c.g_orders_amount,
+                actual_minor=t.c.g_net_same,
                 detail=sa.literal("Captured through ")
-                + text(g.c.n_captured_same)
+                + text(t.c.g_n_captured_same)
                 + sa.literal(" payments, more than ordered (net of refunds)"),
             )
         )
-        .select_from(_orders(ctx))
+        .select_from(t)
         .where(
-            o.c.status.in_(ctx.confirmed_statuses),
-            o.c.currency == g.c.currency,
-            g.c.n_captured_same >= 2,
-            g.c.net_same > g.c.orders_amount,
+            t.c.confirmed.is_(True),
+            t.c.currency == t.c.g_currency,
+            t.c.g_n_captured_same >= 2,
+            t.c.g_net_same > t.c.g_orders_amount,
         )
     )
     return add(ctx, sel)
 
 
 def over_refund(ctx: Ctx) -> int:
-    o, g = stg_orders, ctx.tmp["group"]
-    limit = sa.case((g.c.orders_amount < g.c.captured_same, g.c.orders_amount), else_=g.c.captured_same)
+    t = _orders(ctx)
+    ordered, captured = t.c.g_orders_amount, t.c.g_captured_same
+    limit = sa.case((ordered < captured, ordered), else_=captured)
     sel = (
         sa.select(
             *row(
                 "over_refund",
-                key("over_refund", ("order", o.c.order_id)),
-                order_id=o.c.order_id,
-                order_number=o.c.order_number,
-                currency=o.c.currency,
+                key("over_refund", ("order", t.c.order_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
+                currency=t.c.currency,
                 expected_minor=limit,
-                actual_minor=g.c.refunded_same,
-                detail=_group_detail(g, "Refunded more than the smaller of ordered and captured"),
+                actual_minor=t.c.g_refunded_same,
+                detail=_group_detail(t, "Refunded more than the smaller of ordered and captured"),
             )
         )
-        .select_from(_orders(ctx))
+        .select_from(t)
         .where(
-            o.c.status.in_(ctx.confirmed_statuses),
-            o.c.currency == g.c.currency,
-            g.c.refunded_same > limit,
+            t.c.confirmed.is_(True),
+            t.c.currency == t.c.g_currency,
+            t.c.g_refunded_same > limit,
         )
     )
     return add(ctx, sel)
 
 
 def currency_mismatch(ctx: Ctx) -> int:
-    o, tord, m, pay = stg_orders, ctx.tmp["order"], ctx.tmp["match"], ctx.tmp["pay"]
+    t, m, pay = _orders(ctx), ctx.tmp["match"], ctx.tmp["pay"]
     sel = (
         sa.select(
             *row(
                 "currency_mismatch",
-                key("currency_mismatch", ("order", o.c.order_id), ("payment", pay.c.payment_id)),
-                order_id=o.c.order_id,
-                order_number=o.c.order_number,
+                key("currency_mismatch", ("order", t.c.order_id), ("payment", pay.c.payment_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
                 payment_id=pay.c.payment_id,
-                currency=o.c.currency,
-                expected_minor=o.c.amount_minor,
+                currency=t.c.currency,
+                expected_minor=t.c.amount_minor,
                 detail=sa.literal("Payment is ")
                 + text(pay.c.amount_minor)
                 + sa.literal(" minor units of ")
                 + text(pay.c.currency)
                 + sa.literal(", the order is in ")
-                + text(o.c.currency),
+                + text(t.c.currency),
             )
         )
-        .select_from(
-            tord.join(o, o.c.order_id == tord.c.order_id)
-            .join(m, sa.and_(m.c.order_id == o.c.order_id, m.c.confirmed.is_(True)))
-            .join(pay, pay.c.payment_id == m.c.payment_id)
-        )
+        .select_from(m.join(t, t.c.order_id == m.c.order_id).join(pay, pay.c.payment_id == m.c.payment_id))
         .where(
-            o.c.status.in_(ctx.confirmed_statuses),
-            pay.c.currency.is_distinct_from(o.c.currency),
+            # the pair's currencies are in match: the few pairs that differ are joined, not all
+            m.c.confirmed.is_(True),
+            m.c.currency.is_distinct_from(m.c.o_currency),
+            t.c.confirmed.is_(True),
             pay.c.status.is_distinct_from(DECLINED),
         )
     )
@@ -255,14 +253,14 @@ def payment_failed(ctx: Ctx) -> int:
 def status_drift(ctx: Ctx) -> int:
     """The payment that speaks for an order: the one of its newest status-outbox row, else its
     newest derived-status row; its FreshPortal status against what FreshPortal shows."""
-    o, tord, ps, ob = stg_orders, ctx.tmp["order"], stg_payment_status, sync_status_outbox
+    o, ps, ob = _orders(ctx), stg_payment_status, sync_status_outbox
     newest_ob = (
         sa.select(
             ob.c.order_id,
             ob.c.payment_id,
             sa.func.row_number().over(partition_by=ob.c.order_id, order_by=ob.c.version.desc()).label("rn"),
         )
-        .where(ob.c.order_id.in_(sa.select(tord.c.order_id)))
+        .where(ctx.in_scope("orders", ob.c.order_id))
         .subquery()
     )
     newest_ps = (
@@ -273,7 +271,7 @@ def status_drift(ctx: Ctx) -> int:
             .over(partition_by=ps.c.order_id, order_by=(ps.c.updated_at.desc(), ps.c.payment_id.desc()))
             .label("rn"),
         )
-        .where(ps.c.order_id.in_(sa.select(tord.c.order_id)))
+        .where(ctx.in_scope("orders", ps.c.order_id))
         .subquery()
     )
     a, b = newest_ob.alias("nob"), newest_ps.alias("nps")
@@ -294,8 +292,7 @@ def status_drift(ctx: Ctx) -> int:
             )
         )
         .select_from(
-            tord.join(o, o.c.order_id == tord.c.order_id)
-            .outerjoin(a, sa.and_(a.c.order_id == o.c.order_id, a.c.rn == 1))
+            o.outerjoin(a, sa.and_(a.c.order_id == o.c.order_id, a.c.rn == 1))
             .outerjoin(b, sa.and_(b.c.order_id == o.c.order_id, b.c.rn == 1))
             .join(ps, ps.c.payment_id == speaker)
         )

@@ -104,38 +104,14 @@ def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
 
 
 def build_groups(ctx: Ctx) -> sa.Table:
-    """Per confirmed match group: orders' amount (their currency) and the payments' money."""
-    m, o, conn = ctx.tmp["match"], stg_orders, ctx.conn
-    gord = sqlbits.scratch(
-        conn,
-        "recon_tmp_gorders",
-        sa.Column("match_group", sa.Text()),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("orders_amount", _BIG()),
-        sa.Column("n_orders", _BIG()),
-        sa.Column("first_order", sa.Text()),
-        index=("match_group",),
-    )
-    pairs = sa.select(m.c.match_group, m.c.order_id).where(m.c.confirmed.is_(True)).distinct().subquery()
-    sqlbits.fill(
-        conn,
-        gord,
-        sa.select(
-            pairs.c.match_group,
-            sa.func.min(o.c.currency).label("currency"),
-            sa.func.sum(o.c.amount_minor).label("orders_amount"),
-            sa.func.count().label("n_orders"),
-            sa.func.min(pairs.c.order_id).label("first_order"),
-        )
-        .select_from(pairs.join(o, o.c.order_id == pairs.c.order_id))
-        .group_by(pairs.c.match_group),
-    )
-    sqlbits.analyze(conn, gord)
-    return _group_money(ctx, gord)
+    """Per confirmed match group: orders' amount (their currency) and the payments' money.
 
-
-def _group_money(ctx: Ctx, gord: sa.Table) -> sa.Table:
-    m, pay, conn = ctx.tmp["match"], ctx.tmp["pay"], ctx.conn
+    One ``GROUP BY`` per group shape over ``match``, which carries each pair's order and payment
+    figures (no join back to orders and payments). A group has either one order (``order:<id>``,
+    R1/R2: its rows are that order's payments) or one payment (``payment:<id>``, R3: its rows
+    are the orders the payment lists), so each figure is a sum over the side that varies and the
+    single value of the other."""
+    m, conn = ctx.tmp["match"], ctx.conn
     g = sqlbits.scratch(
         conn,
         "recon_tmp_group",
@@ -152,63 +128,137 @@ def _group_money(ctx: Ctx, gord: sa.Table) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    pp = sa.select(m.c.match_group, m.c.payment_id).where(m.c.confirmed.is_(True)).distinct().subquery()
-    same = pay.c.currency == gord.c.currency
-
-    def s(expr: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((same, expr), else_=0)), 0)
-
-    def n(cond: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
-
-    sel = (
-        sa.select(
-            gord.c.match_group,
-            gord.c.currency,
-            gord.c.orders_amount,
-            gord.c.n_orders,
-            gord.c.first_order,
-            n(pay.c.captured > 0).label("n_captured_any"),
-            n(sa.and_(same, pay.c.captured > 0)).label("n_captured_same"),
-            s(pay.c.captured).label("captured_same"),
-            s(pay.c.refunded).label("refunded_same"),
-            s(pay.c.available).label("available_same"),
-            s(pay.c.captured - pay.c.refunded).label("net_same"),
-        )
-        .select_from(
-            gord.outerjoin(pp, pp.c.match_group == gord.c.match_group).outerjoin(
-                pay, pay.c.payment_id == pp.c.payment_id
-            )
-        )
-        .group_by(
-            gord.c.match_group, gord.c.currency, gord.c.orders_amount, gord.c.n_orders, gord.c.first_order
-        )
-    )
-    sqlbits.fill(conn, g, sel)
+    sqlbits.fill(conn, g, _one_order_groups(m))
+    sqlbits.fill(conn, g, _one_payment_groups(m))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
     return g
 
 
+def _zero(expr: Any) -> Any:
+    return sa.func.coalesce(expr, 0)
+
+
+def _one_order_groups(m: sa.Table) -> sa.Select[Any]:
+    """R1/R2 groups (``order:<order_id>``): the order's figures are the group key's (no aggregate
+    state for them: a million groups must fit the hash table), the payments' money is summed
+    where the payment's currency is the order's."""
+    same = m.c.currency == m.c.o_currency
+
+    def s(expr: Any) -> Any:
+        return _zero(sa.func.sum(sa.case((same, expr), else_=0)))
+
+    def n(cond: Any) -> Any:
+        return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))
+
+    captured, refunded = s(m.c.captured), s(m.c.refunded)
+    return (
+        sa.select(
+            (sa.literal("order:") + m.c.order_id).label("match_group"),
+            m.c.o_currency.label("currency"),
+            m.c.o_amount.label("orders_amount"),
+            sa.literal(1, sa.BigInteger).label("n_orders"),
+            m.c.order_id.label("first_order"),
+            n(m.c.captured > 0).label("n_captured_any"),
+            n(sa.and_(same, m.c.captured > 0)).label("n_captured_same"),
+            captured.label("captured_same"),
+            refunded.label("refunded_same"),
+            s(m.c.available).label("available_same"),
+            (captured - refunded).label("net_same"),
+        )
+        .where(m.c.confirmed.is_(True), m.c.rule != "invoice_reference")
+        .group_by(m.c.order_id, m.c.o_currency, m.c.o_amount)
+    )
+
+
+def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
+    """R3 groups (``payment:<payment_id>``, few): the orders' amounts summed, the one payment's
+    money counted when its currency is the group's (the orders' lowest currency code)."""
+    ccy = sa.func.min(m.c.o_currency)
+    same = sa.func.max(m.c.currency) == ccy
+    captured = sa.func.max(m.c.captured)
+
+    def single(expr: Any) -> Any:
+        return sa.case((same, sa.func.max(expr)), else_=0)
+
+    return (
+        sa.select(
+            m.c.match_group,
+            ccy.label("currency"),
+            sa.func.sum(m.c.o_amount).label("orders_amount"),
+            sa.func.count().label("n_orders"),
+            sa.func.min(m.c.order_id).label("first_order"),
+            sa.case((captured > 0, 1), else_=0).label("n_captured_any"),
+            sa.case((sa.and_(same, captured > 0), 1), else_=0).label("n_captured_same"),
+            single(m.c.captured).label("captured_same"),
+            single(m.c.refunded).label("refunded_same"),
+            single(m.c.available).label("available_same"),
+            single(m.c.captured - m.c.refunded).label("net_same"),
+        )
+        .where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
+        .group_by(m.c.match_group)
+    )
+
+
+#: Columns of the scratch table ``order`` taken from the order's group (prefixed ``g_``).
+GROUP_COLUMNS = (
+    "currency",
+    "orders_amount",
+    "n_orders",
+    "first_order",
+    "n_captured_any",
+    "n_captured_same",
+    "captured_same",
+    "refunded_same",
+    "available_same",
+    "net_same",
+)
+
+
 def build_orders(ctx: Ctx) -> sa.Table:
-    """The orders of the run with their confirmed group (NULL: no confirmed match)."""
-    o, m, conn = stg_orders, ctx.tmp["match"], ctx.conn
+    """The orders of the run, each with what the detectors read of it and of its confirmed group
+    (``g_*``, NULL: no confirmed match), in one table: the detectors and the order facts then
+    scan it alone instead of joining orders and groups again each.
+
+    An order's group is ``order:<order_id>`` when it has R1/R2 matches (then never an R3 one),
+    else the lowest of its R3 groups (few orders)."""
+    o, m, g, conn = stg_orders, ctx.tmp["match"], ctx.tmp["group"], ctx.conn
     t = sqlbits.scratch(
         conn,
         "recon_tmp_order",
         sa.Column("order_id", sa.Text()),
+        sa.Column("order_number", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("amount_minor", _BIG()),
+        sa.Column("confirmed", sa.Boolean()),
+        sa.Column("confirmed_at", o.c.confirmed_at.type),
+        sa.Column("payment_status", sa.Text()),
         sa.Column("match_group", sa.Text()),
+        *[sa.Column(f"g_{c}", g.c[c].type) for c in GROUP_COLUMNS],
         index=("order_id", "match_group"),
     )
-    grp = (
+    r3 = (
         sa.select(m.c.order_id, sa.func.min(m.c.match_group).label("match_group"))
-        .where(m.c.confirmed.is_(True))
+        .where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
         .group_by(m.c.order_id)
         .subquery()
     )
+    group_key = sa.func.coalesce(r3.c.match_group, sa.literal("order:") + o.c.order_id)
     sel = (
-        sa.select(o.c.order_id, grp.c.match_group)
-        .select_from(o.outerjoin(grp, grp.c.order_id == o.c.order_id))
+        sa.select(
+            o.c.order_id,
+            o.c.order_number,
+            o.c.currency,
+            o.c.amount_minor,
+            o.c.status.in_(ctx.confirmed_statuses).label("confirmed"),
+            o.c.confirmed_at,
+            o.c.payment_status,
+            g.c.match_group,
+            *[g.c[c].label(f"g_{c}") for c in GROUP_COLUMNS],
+        )
+        .select_from(
+            o.outerjoin(r3, r3.c.order_id == o.c.order_id).outerjoin(g, g.c.match_group == group_key)
+        )
         .where(ctx.in_scope("orders", o.c.order_id))
     )
     sqlbits.fill(conn, t, sel)
@@ -218,6 +268,8 @@ def build_orders(ctx: Ctx) -> sa.Table:
 
 
 def build_payorder(ctx: Ctx) -> sa.Table:
+    """For each matched payment the order naming it: its confirmed match with the lowest order id
+    (the pair's order number is in ``match``)."""
     m, conn = ctx.tmp["match"], ctx.conn
     t = sqlbits.scratch(
         conn,
@@ -227,15 +279,12 @@ def build_payorder(ctx: Ctx) -> sa.Table:
         sa.Column("order_number", sa.Text()),
         index=("payment_id", "order_id"),
     )
-    first = (
-        sa.select(m.c.payment_id, sa.func.min(m.c.order_id).label("order_id"))
-        .where(m.c.confirmed.is_(True))
-        .group_by(m.c.payment_id)
-        .subquery()
-    )
-    o = stg_orders
-    sel = sa.select(first.c.payment_id, first.c.order_id, o.c.order_number).select_from(
-        first.join(o, o.c.order_id == first.c.order_id)
+    lower = m.alias("lower")
+    sel = sa.select(m.c.payment_id, m.c.order_id, m.c.order_number).where(
+        m.c.confirmed.is_(True),
+        ~sa.exists().where(
+            lower.c.payment_id == m.c.payment_id, lower.c.confirmed.is_(True), lower.c.order_id < m.c.order_id
+        ),
     )
     sqlbits.fill(conn, t, sel)
     sqlbits.analyze(conn, t)
@@ -249,28 +298,24 @@ def store_order_facts(ctx: Ctx) -> None:
 
     A group's money is counted once, on its first order (a payment of several invoices is not
     counted once per invoice); chargebacks count on the order that names their payment."""
-    of, tord, g, o = recon_order_facts, ctx.tmp["order"], ctx.tmp["group"], stg_orders
+    of, t = recon_order_facts, ctx.tmp["order"]
     cb = _lost_chargebacks(ctx)
-    captured = sa.func.coalesce(g.c.captured_same, 0)
-    same_ccy = g.c.currency == o.c.currency
-    counts = sa.and_(same_ccy, g.c.first_order == o.c.order_id)
-    matched = sa.and_(g.c.match_group.is_not(None), same_ccy, captured == g.c.orders_amount)
+    captured = sa.func.coalesce(t.c.g_captured_same, 0)
+    same_ccy = t.c.g_currency == t.c.currency
+    counts = sa.and_(same_ccy, t.c.g_first_order == t.c.order_id)
+    matched = sa.and_(t.c.match_group.is_not(None), same_ccy, captured == t.c.g_orders_amount)
     sel = (
         sa.select(
-            o.c.order_id,
-            o.c.currency,
-            o.c.amount_minor,
+            t.c.order_id,
+            t.c.currency,
+            t.c.amount_minor,
             sa.case((matched, True), else_=False).label("matched"),
             sa.case((counts, captured), else_=0).label("captured_minor"),
-            sa.case((counts, sa.func.coalesce(g.c.refunded_same, 0)), else_=0).label("refunded_minor"),
+            sa.case((counts, sa.func.coalesce(t.c.g_refunded_same, 0)), else_=0).label("refunded_minor"),
             sa.func.coalesce(cb.c.amount, 0).label("chargeback_minor"),
         )
-        .select_from(
-            tord.join(o, o.c.order_id == tord.c.order_id)
-            .outerjoin(g, g.c.match_group == tord.c.match_group)
-            .outerjoin(cb, cb.c.order_id == o.c.order_id)
-        )
-        .where(o.c.status.in_(ctx.confirmed_statuses))
+        .select_from(t.outerjoin(cb, cb.c.order_id == t.c.order_id))
+        .where(t.c.confirmed.is_(True))
     )
     scope = ctx.in_scope("orders", of.c.order_id)
     sqlbits.sync_rows(ctx.conn, of, sel, keys=("order_id",), scope=scope, extra={"run_id": ctx.run_id})

@@ -112,7 +112,17 @@ def merge(ctx: Ctx) -> Changes:
 
 def _insert_new(ctx: Ctx) -> int:
     e, f, ev = recon_exceptions, ctx.tmp["found"], recon_exception_events
-    new = ~sa.exists().where(e.c.exception_key == f.c.exception_key)
+    # The new keys go to a scratch table first: ``INSERT INTO recon_exceptions ... WHERE NOT
+    # EXISTS (SELECT FROM recon_exceptions)`` may be planned as a nested loop over the table it
+    # grows (quadratic when the empty table was analysed).
+    fresh = sqlbits.scratch(ctx.conn, "recon_tmp_new_keys", sa.Column("exception_key", sa.Text()))
+    sqlbits.fill(
+        ctx.conn,
+        fresh,
+        sa.select(f.c.exception_key).where(~sa.exists().where(e.c.exception_key == f.c.exception_key)),
+    )
+    sqlbits.analyze(ctx.conn, fresh)
+    new = f.c.exception_key.in_(sa.select(fresh.c.exception_key))
     eid = sqlbits.exception_id_sql(f.c.exception_key)
     events = sa.select(
         eid.label("exception_id"),

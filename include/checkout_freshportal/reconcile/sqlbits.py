@@ -152,7 +152,10 @@ def sync_rows(
         *[tmp.c[n].is_not_distinct_from(target.c[n]) for n in names if n not in keys],
     )
     deleted = conn.execute(target.delete().where(scope, ~same)).rowcount
-    absent = ~sa.exists().where(*[target.c[k] == tmp.c[k] for k in keys])
+    # What is left of target with a key of tmp is identical: drop it from tmp, insert the rest.
+    # Never ``INSERT INTO target ... WHERE NOT EXISTS (SELECT FROM target)``: on an analysed empty
+    # target PostgreSQL plans it as a nested loop re-reading the table the INSERT grows (O(n^2)).
+    conn.execute(tmp.delete().where(sa.exists().where(*[target.c[k] == tmp.c[k] for k in keys])))
     consts = [sa.literal(v, target.c[k].type).label(k) for k, v in (extra or {}).items()]
-    inserted = fill(conn, target, sa.select(*tmp.c, *consts).where(absent))
+    inserted = fill(conn, target, sa.select(*tmp.c, *consts))
     return int(deleted or 0), inserted

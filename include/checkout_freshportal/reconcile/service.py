@@ -39,6 +39,7 @@ from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.found import found_table
 from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.reconcile.totals import exception_counts, match_counts, write_totals
+from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock
 from checkout_freshportal.warehouse.schema import recon_runs
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,23 @@ def run_reconciliation(
     fp = fingerprint(settings, confirmed)
     started = datetime.now(UTC)
     with engine.begin() as conn:
-        prev = _last_runs(conn)
-        mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
-        conn.execute(
-            recon_runs.insert().values(
-                run_id=run_id, as_of=as_of, mode=mode, status="running", started_at=started
+        claim_sqlite_write_lock(conn)
+        prev = _last_runs(conn, run_id)
+        last = prev["last"]
+        if last is not None and as_of < last.as_of:
+            # Resolving at an instant before the last run would close exceptions before they
+            # were first seen: the history only moves forward.
+            raise ValueError(
+                f"reconciliation as of {as_of.isoformat()} is before the last succeeded run's "
+                f"as of {last.as_of.isoformat()}; choose a later instant"
             )
-        )
+        mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
+        _start_run(conn, run_id, as_of, mode, started)
     try:
         with engine.begin() as conn:
+            # Take SQLite's write lock first: the run reads, then writes, and a commit by the
+            # sidecar or a loader in between would otherwise fail it at once (SQLITE_BUSY).
+            claim_sqlite_write_lock(conn)
             ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
             result = _run(ctx, since, prev_as_of, fp)
     except Exception as exc:
@@ -158,9 +167,33 @@ def run_reconciliation(
     return result
 
 
-def _last_runs(conn: sa.Connection) -> dict[str, Any]:
+def _start_run(conn: sa.Connection, run_id: str, as_of: datetime, mode: str, started: datetime) -> None:
+    """The run's row, as ``running``. A retried or cleared task reuses its run id (Airflow's):
+    the row of the earlier attempt, failed, killed mid-run or succeeded, starts over."""
+    values = {"as_of": as_of, "mode": mode, "status": "running", "started_at": started}
+    again = conn.execute(
+        recon_runs.update()
+        .where(recon_runs.c.run_id == run_id)
+        .values(
+            **values,
+            finished_at=None,
+            inputs_watermark=None,
+            dq_status=None,
+            counts=None,
+            report_path=None,
+            error=None,
+        )
+    )
+    if again.rowcount == 0:
+        conn.execute(recon_runs.insert().values(run_id=run_id, **values))
+    else:
+        log.info("reconciliation run %s starts over (an earlier attempt left its row)", safe(run_id))
+
+
+def _last_runs(conn: sa.Connection, run_id: str) -> dict[str, Any]:
+    """The newest succeeded runs other than ``run_id`` (a retry does not compare with itself)."""
     r = recon_runs
-    ok = r.c.status == "succeeded"
+    ok = sa.and_(r.c.status == "succeeded", r.c.run_id != run_id)
     last = conn.execute(
         sa.select(r.c.as_of, r.c.inputs_watermark, r.c.counts)
         .where(ok)

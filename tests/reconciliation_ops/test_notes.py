@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 import seed as s
 import sqlalchemy as sa
 
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxServer
 from checkout_freshportal.freshportal.client import FreshPortalClient
 from checkout_freshportal.reconcile import explain, notes
 from checkout_freshportal.reconcile.settings import ReconcileSettings
@@ -58,23 +60,53 @@ def test_one_note_per_state_never_per_run(seeded, fp: FreshPortalClient) -> None
     assert len(_ours(fp)) == 2
 
 
-def test_a_failure_is_counted_the_rest_noted_then_loud(seeded, fp: FreshPortalClient) -> None:
+def _note_state(engine: sa.Engine, key: str) -> tuple[int | None, object, str | None]:
+    e = recon_exceptions
+    with engine.connect() as conn:
+        q = sa.select(e.c.notified_version, e.c.notified_at, e.c.note_error).where(e.c.exception_key == key)
+        return tuple(conn.execute(q).one())  # type: ignore[return-value]
+
+
+def test_an_undeliverable_note_is_recorded_once_and_never_fails_the_task(
+    seeded, fp: FreshPortalClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FreshPortal no longer has order 9999 (404): permanent, so not retried and not loud."""
     with seeded.begin() as conn:
         gone = s.exception_row(GONE_KEY, order_id="9999")
         conn.execute(sa.insert(recon_exceptions), {**gone, "updated_at": s.T0 - timedelta(hours=1)})
+    with caplog.at_level("WARNING", logger=notes.__name__):
+        result = notes.note_exceptions(fp, seeded, now=LATER)
+    assert (result.owed, result.noted, result.undeliverable, result.failed) == (2, 1, 1, 0)
+    result.raise_for_failures()  # nothing transient: the task succeeds
+    assert any("undeliverable" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    # That state is handled (notified_version) but was never noted (notified_at NULL).
+    assert _note_state(seeded, GONE_KEY) == (1, None, "undeliverable: NotFoundError (HTTP 404)")
+    assert _notified(seeded)[s.EXCEPTION_KEY] == (1, 1)
+    again = notes.note_exceptions(fp, seeded, now=LATER)  # the next run does not try it again
+    assert (again.owed, again.undeliverable, again.failed) == (0, 0, 0)
+
+
+def test_a_transient_failure_is_counted_the_rest_noted_then_loud(
+    seeded, fp: FreshPortalClient, fp_server: FreshPortalSandboxServer
+) -> None:
+    """FreshPortal answers 500 to every note post (after the client's retry): retried next run."""
+    other = "over_refund:order:5001"
+    with seeded.begin() as conn:
+        later = {**s.exception_row(other), "updated_at": s.T0 + timedelta(hours=1)}  # noted second
+        conn.execute(sa.insert(recon_exceptions), later)
+    assert notes.note_exceptions(fp, seeded, ReconcileSettings(max_notes_per_run=1), now=LATER).noted == 1
+    fault = {"fault": "500", "method": "POST", "path": "/notes", "count": 10}
+    requests.post(f"{fp_server.base_url}/_sandbox/faults/next", json=fault, timeout=10).raise_for_status()
     result = notes.note_exceptions(fp, seeded, now=LATER)
-    assert (result.owed, result.noted, result.failed) == (2, 1, 1)
-    assert "order 9999" in result.failures[0]
+    assert (result.owed, result.noted, result.undeliverable, result.failed) == (1, 0, 0, 1)
+    assert "order 5001" in result.failures[0]
     with pytest.raises(notes.ExceptionNotesFailed, match="1 exception note"):
         result.raise_for_failures()
-    state = _notified(seeded)
-    assert state[GONE_KEY] == (1, None)
-    assert state[s.EXCEPTION_KEY] == (1, 1)
-    with seeded.connect() as conn:
-        err = conn.execute(
-            sa.select(recon_exceptions.c.note_error).where(recon_exceptions.c.exception_key == GONE_KEY)
-        )
-        assert err.scalar_one() == "NotFoundError"
+    assert _note_state(seeded, other) == (None, None, "ServerError (HTTP 500)")
+    requests.delete(f"{fp_server.base_url}/_sandbox/faults/next", timeout=10).raise_for_status()
+    retried = notes.note_exceptions(fp, seeded, now=LATER)  # FreshPortal is back: written
+    assert (retried.noted, retried.failed) == (1, 0)
+    assert _note_state(seeded, other)[0::2] == (1, None)
 
 
 def test_bounded_per_run_and_switchable(seeded, fp: FreshPortalClient) -> None:

@@ -11,10 +11,18 @@ a crash between the note and the bookkeeping, a retry or a second run adds nothi
 
 Exceptions without an order (an orphan payment, a payout) have no FreshPortal order to carry a
 note and are never noted. A note says the kind, the amounts, the status and the exception id;
-never a customer's data, never the free-text explanation (a person typed it for finance). A
-failure is counted and the other exceptions are still noted; the task then fails loudly
-(:class:`ExceptionNotesFailed`, retried), and the next run tries the rest again. At most
-``max_notes_per_run`` per run, oldest change first; the rest waits.
+never a customer's data, never the free-text explanation (a person typed it for finance).
+
+Two kinds of failure. A *permanent* refusal (FreshPortal no longer has the order: 404; it
+refuses the note as invalid: 400/422; see :func:`checkout_freshportal.errors.is_permanent`)
+gives the same answer on every retry: that state of the exception is *undeliverable*. It is
+logged (WARNING), ``note_error`` says why (``undeliverable: ...``) and the state version is
+marked handled (``notified_version`` = ``state_version`` with ``notified_at`` NULL: handled, not
+noted), so one vanished order cannot fail every later run. Its next state change is tried
+again. A *transient* failure (5xx, timeout, after the client's own retries) is counted, the
+other exceptions are still noted, and the task then fails loudly (:class:`ExceptionNotesFailed`,
+retried); the next run tries again. At most ``max_notes_per_run`` per run, oldest change first;
+the rest waits.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from checkout_freshportal.errors import is_permanent
 from checkout_freshportal.freshportal import errors as fp_errors
 from checkout_freshportal.logsafe import safe
 from checkout_freshportal.money import MoneyError, format_major
@@ -59,7 +68,9 @@ class NoteWriter(Protocol):
 class NotesResult:
     owed: int = 0  # exceptions with an order whose current state FreshPortal has not been told
     noted: int = 0  # notes written (or found written by an earlier attempt) and recorded
-    failed: int = 0  # FreshPortal refused or was down; the next run tries again
+    failed: int = 0  # transient: FreshPortal down or timing out; the next run tries again
+    # permanent refusal (order gone: 404, note refused: 400/422): never retried for this state
+    undeliverable: int = 0
     deferred: int = 0  # over max_notes_per_run: the next run writes them
     disabled: bool = False  # settings.notes is off
     failures: list[str] = field(default_factory=list)
@@ -68,7 +79,11 @@ class NotesResult:
         return asdict(self)
 
     def raise_for_failures(self) -> None:
-        """Loud after every note had its chance (retried: FreshPortal may be back)."""
+        """Loud after every note had its chance (retried: FreshPortal may be back).
+
+        Only transient failures count: an undeliverable note is recorded and logged, and
+        failing the task for it would fail every later run too.
+        """
         if self.failed:
             raise ExceptionNotesFailed(
                 f"{self.failed} exception note(s) could not be written to FreshPortal", self.failures
@@ -153,9 +168,11 @@ def note_exceptions(
 ) -> NotesResult:
     """Write the owed notes (at most ``max_notes_per_run``); count failures, never stop at one.
 
-    Authentication and permission errors are raised at once (nothing else can succeed); any
-    other FreshPortal failure (an order FreshPortal no longer has, a 5xx) is counted and kept in
-    ``note_error``, and the other exceptions are still noted.
+    Authentication and permission errors are raised at once (nothing else can succeed). A
+    permanent refusal (an order FreshPortal no longer has, a note it refuses as invalid) makes
+    that state undeliverable: recorded in ``note_error``, marked handled, never retried. A
+    transient failure (5xx, timeout) is counted and kept in ``note_error`` for the next run.
+    The other exceptions are still noted either way.
     """
     settings = settings or ReconcileSettings()
     result = NotesResult()
@@ -169,9 +186,10 @@ def note_exceptions(
         _note_one(fp, engine, e, now() if callable(now) else now, result)
     if total:
         log.info(
-            "exception notes: %d owed, %d written, %d failed, %d left for the next run",
+            "exception notes: %d owed, %d written, %d undeliverable, %d failed, %d left for the next run",
             total,
             result.noted,
+            result.undeliverable,
             result.failed,
             result.deferred,
         )
@@ -188,18 +206,10 @@ def _note_one(
     except (fp_errors.AuthenticationError, fp_errors.ForbiddenError):
         raise
     except fp_errors.FreshPortalError as exc:
-        result.failed += 1
-        if len(result.failures) < LIST_LIMIT:
-            result.failures.append(
-                f"order {safe(e['order_id'])}, {safe(e['exception_id'])}: {type(exc).__name__}"
-            )
-        log.warning(
-            "exception note %s on order %s failed (%s); the next run tries again",
-            safe(ref),
-            safe(e["order_id"]),
-            type(exc).__name__,
-        )
-        _record_error(engine, e["exception_id"], type(exc).__name__)
+        if is_permanent(exc):
+            _undeliverable(engine, e, version, exc, result)
+        else:
+            _failed(engine, e, ref, exc, result)
         return
     with engine.begin() as conn:
         conn.execute(
@@ -208,6 +218,47 @@ def _note_one(
             .values(notified_version=version, notified_at=at, note_error=None)
         )
     result.noted += 1
+
+
+def _describe(exc: fp_errors.FreshPortalError) -> str:
+    """Class and HTTP status only: the server's message may quote the note (never stored)."""
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__} (HTTP {status})" if status else type(exc).__name__
+
+
+def _undeliverable(
+    engine: Engine, e: Mapping[str, Any], version: int, exc: fp_errors.FreshPortalError, result: NotesResult
+) -> None:
+    """A refusal a retry cannot change: mark this state handled (``notified_at`` NULL), say why."""
+    result.undeliverable += 1
+    why = f"undeliverable: {_describe(exc)}"
+    log.warning(
+        "exception note %s on order %s is undeliverable (%s): recorded, not retried for this state",
+        safe(external_ref(e["exception_id"], version)),
+        safe(e["order_id"]),
+        _describe(exc),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(E)
+            .where(E.c.exception_id == e["exception_id"], sa.func.coalesce(E.c.notified_version, 0) < version)
+            .values(notified_version=version, notified_at=None, note_error=safe(why))
+        )
+
+
+def _failed(
+    engine: Engine, e: Mapping[str, Any], ref: str, exc: fp_errors.FreshPortalError, result: NotesResult
+) -> None:
+    result.failed += 1
+    if len(result.failures) < LIST_LIMIT:
+        result.failures.append(f"order {safe(e['order_id'])}, {safe(e['exception_id'])}: {_describe(exc)}")
+    log.warning(
+        "exception note %s on order %s failed (%s); the next run tries again",
+        safe(ref),
+        safe(e["order_id"]),
+        _describe(exc),
+    )
+    _record_error(engine, e["exception_id"], _describe(exc))
 
 
 def _record_error(engine: Engine, exception_id: str, error: str) -> None:

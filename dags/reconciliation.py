@@ -20,7 +20,10 @@ captures update a table it reads (their warehouse assets); one run at a time, on
 incremental one.
 
 **Failure**: every step after `reconcile` runs whatever happened before it (`all_done`): the
-report must show a failed data-quality run, and notes follow the exceptions as last stored. The
+report must show a failed data-quality run, and notes follow the exceptions as last stored,
+except after a failed critical data-quality check (`recon_runs.dq_status = 'failed'`): then
+`note_exceptions` is **skipped** (customer service would act on exceptions found in data known
+to be wrong; the next run whose data passes writes them). The
 leaf `fail_if_a_step_failed` then fails the run, so a failure is never hidden behind a
 successful report. A failed critical data-quality check is not retried (fix the data, clear
 the task); a FreshPortal outage during notes is retried and the next run writes what is left.
@@ -116,6 +119,7 @@ def reconciliation():
 
         return render_report(params, run_id)
 
+    # Skips itself when this run's data quality failed a critical check (recon_tasks.py).
     @task(trigger_rule="all_done")
     def note_exceptions(params=None, run_id=None):
         from recon_tasks import note_exceptions

@@ -89,18 +89,41 @@ def render_report(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     return dict(paths.as_dict())
 
 
+def _dq_status(engine: Any, run_id: str) -> str | None:
+    import sqlalchemy as sa
+
+    from checkout_freshportal.warehouse.schema.recon import recon_runs
+
+    with engine.connect() as conn:
+        q = sa.select(recon_runs.c.dq_status).where(recon_runs.c.run_id == run_id)
+        return conn.execute(q).scalar()
+
+
 def note_exceptions(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
-    """One FreshPortal note per exception and state change; failures fail the task after all."""
+    """One FreshPortal note per exception and state change; failures fail the task after all.
+
+    Skipped when this run's data-quality suite failed a critical check: the exceptions were
+    found in data known to be wrong, and customer service would act on them. The report still
+    shows them (finance sees the failure next to them); the notes go out with the first run
+    whose data passes.
+    """
+    from airflow.exceptions import AirflowSkipException
+
+    from checkout_freshportal.logsafe import safe
     from checkout_freshportal.reconcile.notes import note_exceptions as note
     from checkout_freshportal.timeutil import utcnow
 
     settings = _settings(params)
     if not settings.notes:
         return {"disabled": True}
+    engine = _engine()
+    if _dq_status(engine, run_id) == "failed":
+        engine.dispose()
+        log.warning("notes skipped: data quality of run %s failed a critical check", safe(run_id))
+        raise AirflowSkipException("data quality failed a critical check: no notes from this run")
     from freshportal_hook import FreshPortalHook
 
     fp = FreshPortalHook().get_conn()
-    engine = _engine()
     try:
         result = note(fp, engine, settings, now=utcnow)
     finally:

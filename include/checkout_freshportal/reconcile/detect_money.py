@@ -115,7 +115,8 @@ def _paid_out_actions(ctx: Ctx) -> sa.Table:
         .select_from(fa.join(fap, on))
         .where(ctx.in_scope("payments", fa.c.payment_id))
     )
-    sqlbits.fill(ctx.conn, t, sel)
+    with sqlbits.hash_aggregates(ctx.conn):
+        sqlbits.fill(ctx.conn, t, sel)
     sqlbits.analyze(ctx.conn, t)
     return t
 
@@ -208,7 +209,8 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
     # All payouts' lines, even in an incremental run: restricted to the scope, PostgreSQL probes
     # the line key index once per line (1.7 s) where one hash join over all lines takes 0.25 s
     # (100k orders); the scope still decides which payouts are compared.
-    sqlbits.fill(ctx.conn, per, sums)
+    with sqlbits.hash_aggregates(ctx.conn):
+        sqlbits.fill(ctx.conn, per, sums)
     sqlbits.analyze(ctx.conn, per)
     return (
         sa.select(

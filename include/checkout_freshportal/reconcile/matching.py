@@ -95,6 +95,7 @@ def build_matches(ctx: Ctx) -> sa.Table:
         sqlbits.fill(conn, m, sel)
 
     insert(R1, o.c.order_number == pay.c.reference)
+    sqlbits.analyze(conn, m)  # R2's anti-join against R1's pairs: a hash join, not two sorts
     insert(R2, o.c.order_id == pay.c.meta_order_id)
     sqlbits.analyze(conn, m)
     _invoice_matches(ctx, m)

@@ -16,11 +16,12 @@ be written portably is here, each with the reason:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -64,10 +65,30 @@ def prepare_connection(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
         conn.execute(sa.text("SET LOCAL jit = off"))
+        # every big join here is an equality on text keys: hashed in memory it is one pass; a
+        # merge join sorts both sides (the planner picks it when a just-written table's
+        # statistics are stale, e.g. recon_matches right after a first run)
+        conn.execute(sa.text("SET LOCAL enable_mergejoin = off"))
     if conn.dialect.name == "sqlite":
         raw = conn.connection.driver_connection
         assert raw is not None  # a checked-out connection always has its DBAPI connection
         raw.create_function(SQLITE_SHA_FUNCTION, 1, _sqlite_exception_id, deterministic=True)
+
+
+@contextmanager
+def hash_aggregates(conn: sa.Connection) -> Iterator[None]:
+    """Statements over the join of financial-action lines with their payout ids: PostgreSQL
+    estimates that two-column join at a couple of rows (the columns are correlated) and sorts
+    two million rows to group them; with sorts discouraged it hashes (a few hundred payouts, a
+    hash table of action ids). No effect on SQLite."""
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        conn.execute(sa.text("SET LOCAL enable_sort = off"))
+    try:
+        yield
+    finally:
+        if pg:
+            conn.execute(sa.text("SET LOCAL enable_sort = on"))
 
 
 def _sqlite_exception_id(key: str | None) -> str | None:
@@ -124,6 +145,16 @@ def fill(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:
     # preserve_rowcount: SQLAlchemy 2 drops an INSERT's rowcount on psycopg otherwise (-1)
     result = conn.execute(table.insert().from_select(names, select).execution_options(preserve_rowcount=True))
     return int(result.rowcount or 0)
+
+
+def fill_new(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:
+    """``INSERT INTO table SELECT ... ON CONFLICT DO NOTHING`` (the select must have a WHERE:
+    SQLite's parser needs it before ON CONFLICT): the rows whose key is not there yet, without
+    anti-joining the table against itself in the plan. Rows written."""
+    names = [c.name for c in select.selected_columns]
+    ins: Any = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = ins.from_select(names, select).on_conflict_do_nothing()
+    return int(conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount or 0)
 
 
 def sync_rows(

@@ -46,8 +46,9 @@ recon_matches = sa.Table(
     sa.Column("first_matched_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("run_id", sa.Text(), nullable=True),
+    # payment_id: an incremental run's scope; no index on match_group (nothing looks a group up:
+    # the report sorts all rows anyway) -- a first run writes a million rows into each index
     sa.Index(None, "payment_id"),
-    sa.Index(None, "match_group"),
     comment="Which payment belongs to which order, by which rule; suggestions are never confirmed.",
 )
 

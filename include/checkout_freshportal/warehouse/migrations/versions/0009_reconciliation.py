@@ -98,7 +98,6 @@ def upgrade() -> None:
         comment="Which payment belongs to which order, by which rule; suggestions are never confirmed.",
     )
     op.create_index(op.f(f"ix_{t}_payment_id"), t, ["payment_id"], unique=False)
-    op.create_index(op.f(f"ix_{t}_match_group"), t, ["match_group"], unique=False)
 
     t = "recon_exceptions"
     op.create_table(

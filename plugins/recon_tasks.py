@@ -80,8 +80,15 @@ def render_report(params: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     settings = ReportSettings.load()  # CFP_REPORT_* (docs/settings.md)
     engine = _engine()
     try:
+        # fallback: if ``reconcile`` failed (with or without its recon_runs row), the report shows
+        # the newest succeeded run under a banner saying this run did not complete.
         paths = render(
-            engine, Path(settings.out_dir), as_of=_as_of(engine, run_id), run_id=run_id, settings=settings
+            engine,
+            Path(settings.out_dir),
+            as_of=_as_of(engine, run_id),
+            run_id=run_id,
+            settings=settings,
+            fallback=True,
         )
     finally:
         engine.dispose()

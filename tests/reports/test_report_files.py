@@ -203,3 +203,43 @@ def test_control_characters_do_not_break_the_workbook(tmp_path: Path) -> None:
     ex.write_xlsx([export], tmp_path / "x.xlsx")
     values = list(load_workbook(tmp_path / "x.xlsx", read_only=True)["rows"].iter_rows(values_only=True))
     assert values[1:] == [(1, "FP-\\x1b[31m1"), (2, "tab\tnewline\nok")]
+
+
+def test_a_run_that_did_not_complete_gets_the_last_good_figures_under_a_banner(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The DAG's ``reconcile`` failed (no row, or a failed one): the report is still written."""
+    gone = render_report(engine, tmp_path, run_id="manual__gone", fallback=True)
+    assert gone.run_id == "run-2"  # the newest succeeded run's figures, as that run saw them
+    assert gone.as_of == w.AS_OF.replace(hour=11)
+    assert gone.banner == (
+        "reconciliation run manual__gone did not complete: figures are from run run-2 "
+        "(as of 2026-03-31 11:00:00 UTC)"
+    )
+    assert gone.directory.name == "110000Z-manual__gone"  # never replaces run-2's own report
+    assert gone.banner in gone.html.read_text(encoding="utf-8")
+    assert (tmp_path / "latest").resolve() == gone.directory.resolve()
+    failed = render_report(engine, tmp_path, run_id="run-3", fallback=True)  # its row says failed
+    assert failed.banner is not None
+    assert failed.banner.startswith("reconciliation run run-3 did not complete: figures are from run run-2")
+    with engine.connect() as conn:
+        paths = dict(conn.execute(sa.text("SELECT run_id, report_path FROM recon_runs")).all())
+    assert paths == {"run-1": None, "run-2": None, "run-3": None}
+    with pytest.raises(LookupError, match="no reconciliation run"):  # cfp report --run-id: an error
+        render_report(engine, tmp_path, run_id="manual__gone")
+
+
+def test_no_completed_run_at_all_renders_the_empty_report_with_the_banner(
+    tmp_path: Path, sqlite_migrated_template: Path
+) -> None:
+    db = tmp_path / "empty.sqlite"
+    shutil.copyfile(sqlite_migrated_template, db)
+    eng = make_engine(f"sqlite:///{db}")
+    try:
+        paths = render_report(eng, tmp_path / "out", as_of=w.AS_OF, run_id="manual__first", fallback=True)
+    finally:
+        eng.dispose()
+    assert paths.run_id is None
+    html = paths.html.read_text(encoding="utf-8")
+    assert "reconciliation run manual__first did not complete: no completed run yet" in html
+    assert "no reconciliation run yet" in html

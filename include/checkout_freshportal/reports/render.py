@@ -9,6 +9,13 @@ complete report or the new complete one, never a half-written one.
 
 The figures are "as of" ``as_of`` when given, else the run's own ``as_of`` (so ages and
 "not yet paid out" match what that run saw), else now.
+
+A run that did not complete (the DAG's ``reconcile`` failed, before or after writing its
+``recon_runs`` row) still gets a report when asked with ``fallback=True`` (the DAG does): the
+figures of the newest succeeded run, under a banner that says so, or the empty report with that
+banner before any run. A finance team then sees "this run failed" in the one place it looks,
+not a stale ``latest`` that silently stayed put. Without ``fallback`` (``cfp report --run-id``)
+an unknown run id raises :class:`LookupError`.
 """
 
 from __future__ import annotations
@@ -52,9 +59,10 @@ class ReportPaths:
     payouts_csv: Path
     xlsx: Path
     latest: Path
-    run_id: str | None
+    run_id: str | None  # the run whose figures are shown (the fallback run, see ``banner``)
     as_of: datetime
     rows: dict[str, int]
+    banner: str | None = None  # set when the requested run did not complete
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +76,7 @@ class ReportPaths:
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "rows": dict(self.rows),
+            "banner": self.banner,
         }
 
 
@@ -84,21 +93,34 @@ def render_report(
     as_of: datetime | None = None,
     run_id: str | None = None,
     settings: ReportSettings | None = None,
+    fallback: bool = False,
 ) -> ReportPaths:
-    """Render the report of run ``run_id`` (default: the newest succeeded run) into ``out_root``."""
+    """Render the report of run ``run_id`` (default: the newest succeeded run) into ``out_root``.
+
+    ``fallback``: when run ``run_id`` is unknown or did not succeed, show the newest succeeded
+    run at or before ``as_of`` (with its own ``as_of``) under a banner instead of raising.
+    """
     if as_of is not None and as_of.tzinfo is None:
         raise ValueError("render_report: as_of must be timezone-aware (UTC)")
     settings = settings or ReportSettings()
     out_root = Path(out_root)
     with engine.connect() as conn:
         run = queries.latest_run(conn, as_of, run_id)
-        if run_id is not None and run is None:
+        banner, dq_run = None, run
+        if run_id is not None and fallback and (run is None or run.status != "succeeded"):
+            run = queries.latest_run(conn, as_of)
+            banner = incomplete_banner(run_id, run)
+            as_of = run.as_of if run else as_of  # the figures of that run, as that run saw them
+            dq_run = dq_run or queries.RunInfo(run_id, as_of or utcnow(), "", "failed", None, None)
+        elif run_id is not None and run is None:
             raise LookupError(f"no reconciliation run {safe(run_id)}")
         at = as_of or (run.as_of if run else utcnow())
         context = _context(conn, engine, at, run, settings)
-    final = (
-        out_root / at.strftime("%Y-%m-%d") / f"{at.strftime('%H%M%S')}Z-{slug(run.run_id if run else None)}"
-    )
+        context["banner"] = banner
+        context["dq"] = queries.dq_results(conn, dq_run)  # this run's checks, even if it failed
+    # The folder is named after the run asked for: a fallback never replaces the other's report.
+    name = run_id if banner else (run.run_id if run else None)
+    final = out_root / at.strftime("%Y-%m-%d") / f"{at.strftime('%H%M%S')}Z-{slug(name)}"
     tmp = out_root / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:
@@ -108,7 +130,9 @@ def render_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     latest = _point_latest(out_root, final)
-    if run is not None:  # the run's row says where its report is (cfp exceptions, the runbook)
+    if banner is not None:
+        log.warning("report of an incomplete run: %s", safe(banner, 300))
+    if run is not None and banner is None:  # the run's row says where its report is (the runbook)
         with engine.begin() as conn:
             conn.execute(
                 sa.update(recon_runs).where(recon_runs.c.run_id == run.run_id).values(report_path=str(final))
@@ -125,6 +149,17 @@ def render_report(
         run_id=run.run_id if run else None,
         as_of=at,
         rows=rows,
+        banner=banner,
+    )
+
+
+def incomplete_banner(run_id: str, fallback: queries.RunInfo | None) -> str:
+    """What the report says on top when the run it was asked for did not complete."""
+    if fallback is None:
+        return f"reconciliation run {run_id} did not complete: no completed run yet, so no figures"
+    return (
+        f"reconciliation run {run_id} did not complete: figures are from run {fallback.run_id} "
+        f"(as of {fallback.as_of.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
     )
 
 
@@ -180,6 +215,7 @@ def _context(
         "cash": cash,
         "declines": declines,
         "dq": queries.dq_results(conn, run),
+        "banner": None,
         "traces": traces,
         "missing_traces": missing,
         "trace_orders": s.trace_orders,

@@ -243,3 +243,34 @@ def test_no_completed_run_at_all_renders_the_empty_report_with_the_banner(
     html = paths.html.read_text(encoding="utf-8")
     assert "reconciliation run manual__first did not complete: no completed run yet" in html
     assert "no reconciliation run yet" in html
+
+
+def test_old_dated_folders_are_deleted_after_a_successful_render(engine: sa.Engine, tmp_path: Path) -> None:
+    """keep_days: dated folders older than that go; latest, the new report and others stay."""
+    out = tmp_path / "reports"
+    for day in ("2026-02-27", "2026-02-28", "2026-03-01", "2026-03-30"):
+        (out / day / "120000Z-old").mkdir(parents=True)
+    (out / "notes-by-finance").mkdir()  # not a dated folder: never touched
+    (out / "2026-13-45").mkdir()  # not a date
+    paths = render_report(engine, out, as_of=w.AS_OF, settings=ReportSettings(keep_days=30))
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["2026-03-01", "2026-03-30", "2026-03-31", "2026-13-45", "latest", "notes-by-finance"]
+    assert (out / "latest").resolve() == paths.directory.resolve()
+    # A report of an old --as-of prunes relative to its own date: newer folders all stay.
+    old = render_report(engine, out, run_id="run-1", as_of=w.AS_OF.replace(day=1, month=1))
+    assert old.directory.parent.name == "2026-01-01"
+    assert sorted(p.name for p in out.iterdir())[:4] == [
+        "2026-01-01",
+        "2026-03-01",
+        "2026-03-30",
+        "2026-03-31",
+    ]
+    render_report(engine, out, as_of=w.AS_OF, settings=ReportSettings(keep_days=1))
+    assert sorted(p.name for p in out.iterdir() if p.name[0] == "2") == [
+        "2026-03-30",
+        "2026-03-31",
+        "2026-13-45",
+    ]
+    assert ReportSettings.from_env({"CFP_REPORT_KEEP_DAYS": "7", "CFP_REPORT_HISTORY_DAYS": "30"}) == (
+        ReportSettings(keep_days=7, history_days=30)
+    )

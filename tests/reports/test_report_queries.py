@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from checkout_freshportal.reports.headline import headline, headline_lines
 from checkout_freshportal.reports.queries_money import percentile
 from checkout_freshportal.reports.sqlparts import bucket_of_days, major_display, major_text
 from checkout_freshportal.warehouse.engine import make_engine
+from checkout_freshportal.warehouse.schema import recon
 
 
 @pytest.fixture
@@ -66,14 +68,14 @@ def test_history_exceptions_and_quality(engine: sa.Engine) -> None:
         assert run.run_id == "run-2"
         assert queries.latest_run(conn, w.AS_OF, "run-1").run_id == "run-1"  # type: ignore[union-attr]
         hist = queries.match_rate_history(conn, w.AS_OF, 90)
-        assert [(p.run_id, p.currency) for p in hist] == [
+        assert [(p.run_id, p.currency) for p in hist] == [  # one point per day and currency
             ("run-1", "EUR"),
             ("run-2", "EUR"),
             ("run-2", "JPY"),
             ("run-2", "KWD"),
         ]
         assert hist[0].rate_count == Decimal("50.0")
-        assert [p.run_id for p in queries.match_rate_history(conn, w.AS_OF, 1)] == ["run-2"] * 3
+        assert [p.run_id for p in queries.match_rate_history(conn, w.AS_OF, 1)] == ["run-2"] * 3  # today
         kinds = {k.kind: k for k in queries.exceptions_by_kind(conn, w.AS_OF)}
         ages = {k: [b for b, n in v.open_by_age.items() if n] for k, v in kinds.items() if v.open}
         assert ages == {
@@ -165,3 +167,33 @@ def test_amount_text_and_percentiles() -> None:
     assert (percentile(hist, 50), percentile(hist, 90)) == (5, 9)
     assert percentile([(1, 9), (30, 1)], 90) == 1
     assert percentile([(1, 8), (30, 2)], 90) == 30
+
+
+def _succeeded_run(conn: sa.Connection, run_id: str, at: datetime) -> None:
+    conn.execute(
+        sa.insert(recon.recon_runs),
+        {"run_id": run_id, "as_of": at, "mode": "incremental", "status": "succeeded",
+         "started_at": at, "finished_at": at},
+    )  # fmt: skip
+    conn.execute(
+        sa.insert(recon.recon_run_totals),
+        {"run_id": run_id, "currency": "EUR", "as_of": at, "orders": 1, "orders_matched": 0,
+         "ordered_minor": 1, "matched_minor": 0, "captured_minor": 0, "refunded_minor": 0,
+         "chargeback_minor": 0, "open_exceptions": 1},
+    )  # fmt: skip
+
+
+def test_history_is_the_last_run_of_each_day_not_the_last_runs(engine: sa.Engine) -> None:
+    """The DAG also runs on every input update: five runs on one day are one point, its last."""
+    with engine.begin() as conn:
+        for hour in (2, 3, 4, 5, 6):  # earlier the same day as run-2 (11:00)
+            _succeeded_run(conn, f"busy-{hour}", w.AS_OF.replace(hour=hour))
+        _succeeded_run(conn, "march-1", w.AS_OF.replace(day=1))  # exactly 30 days back
+    with engine.connect() as conn:
+        runs = [p.run_id for p in queries.match_rate_history(conn, w.AS_OF, 90)]
+        assert runs == ["march-1", "run-1", "run-2", "run-2", "run-2"]  # busy-*: not the day's last
+        # At 05:00 run-2 did not exist yet: 05:00's run was the last of that day so far.
+        at_five = [p.run_id for p in queries.match_rate_history(conn, w.AS_OF.replace(hour=5), 90)]
+        assert at_five == ["march-1", "run-1", "busy-5"]
+        in_30_days = [p.run_id for p in queries.match_rate_history(conn, w.AS_OF, 30)]
+        assert in_30_days == ["run-1", "run-2", "run-2", "run-2"]

@@ -9,7 +9,7 @@ never disagree (docs/reports.md says where each figure comes from).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from checkout_freshportal.reconcile.fees import CATEGORIES, FEE_CATEGORIES, fee_
 from checkout_freshportal.reports.sqlparts import (
     BUCKET_LABELS,
     age_bucket,
+    day_of,
     minor_from_e8,
 )
 from checkout_freshportal.warehouse.schema import recon, stg
@@ -175,20 +176,29 @@ class MatchRatePoint:
         return _rate(self.matched_minor, self.ordered_minor)
 
 
-def match_rate_history(conn: Connection, as_of: datetime, runs: int) -> list[MatchRatePoint]:
-    """The last ``runs`` succeeded runs up to ``as_of``, oldest first, one point per currency."""
+def match_rate_history(conn: Connection, as_of: datetime, days: int) -> list[MatchRatePoint]:
+    """The last succeeded run of each UTC day in the ``days`` days up to ``as_of``, oldest first.
+
+    One point per day, not per run: the DAG also runs whenever an input table changes (a dozen
+    times on a busy day), and a count of runs would show hours, not months. The day's last run is
+    the figure that day ended with.
+    """
     r, t = recon.recon_runs, recon.recon_run_totals
-    recent = (
-        sa.select(r.c.run_id)
-        .where(r.c.status == "succeeded", r.c.as_of <= as_of)
-        .order_by(r.c.as_of.desc(), r.c.run_id.desc())
-        .limit(runs)
+    day = day_of(r.c.as_of, conn.dialect.name)
+    ranked = (
+        sa.select(
+            r.c.run_id,
+            sa.func.row_number()
+            .over(partition_by=day, order_by=(r.c.as_of.desc(), r.c.run_id.desc()))
+            .label("nth"),
+        )
+        .where(r.c.status == "succeeded", r.c.as_of <= as_of, r.c.as_of > as_of - timedelta(days=days))
         .subquery()
     )
     q = (
         sa.select(t.c.run_id, t.c.as_of, t.c.currency, t.c.orders, t.c.orders_matched)
         .add_columns(t.c.ordered_minor, t.c.matched_minor)
-        .where(t.c.run_id.in_(sa.select(recent.c.run_id)))
+        .where(t.c.run_id.in_(sa.select(ranked.c.run_id).where(ranked.c.nth == 1)))
         .order_by(t.c.as_of, t.c.run_id, t.c.currency)
     )
     return [

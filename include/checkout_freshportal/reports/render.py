@@ -26,7 +26,7 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ def render_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     latest = _point_latest(out_root, final)
+    _prune(out_root, final, at, settings.keep_days)
     if banner is not None:
         log.warning("report of an incomplete run: %s", safe(banner, 300))
     if run is not None and banner is None:  # the run's row says where its report is (the runbook)
@@ -179,7 +180,7 @@ def _context(
 ) -> dict[str, Any]:
     """Everything the template shows (small, aggregated rows; no table is read whole)."""
     heads = queries.headlines(conn, at, run)
-    history = queries.match_rate_history(conn, at, s.history_runs)
+    history = queries.match_rate_history(conn, at, s.history_days)
     kinds = queries.exceptions_by_kind(conn, at)
     payouts = queries_money.payouts(conn, at, s.payouts_shown)
     cash = queries_money.cash_position(conn, at)
@@ -203,7 +204,7 @@ def _context(
         "movement_categories": [c for c in CATEGORIES if any(c in h.movements_minor for h in heads)],
         "entity_categories": ENTITY_CATEGORIES,
         "history": history,
-        "history_runs": s.history_runs,
+        "history_days": s.history_days,
         "kinds": kinds,
         "meanings": {k: v.meaning for k, v in KINDS.items()},
         "buckets": BUCKET_LABELS,
@@ -246,6 +247,35 @@ def _traces(engine: Engine, order_numbers: list[str]) -> tuple[list[dict[str, An
                     ex[key] = mask_text(str(ex[key]))
         found.append(data)
     return found, missing
+
+
+_DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _prune(out_root: Path, current: Path, at: datetime, keep_days: int) -> None:
+    """Delete dated folders older than ``keep_days`` before ``at`` (retention; after a success).
+
+    Only ``YYYY-MM-DD`` folders are candidates (never ``latest``, temporaries or anything a
+    person put there), never the one holding the report just written nor the one ``latest``
+    points at; a folder that cannot be removed is logged and left for the next run.
+    """
+    cutoff = (at - timedelta(days=keep_days)).date()
+    keep = {current.parent.resolve(), (out_root / LATEST).resolve().parent}
+    for folder in sorted(out_root.iterdir()):
+        if not (_DAY_FOLDER.fullmatch(folder.name) and folder.is_dir()) or folder.is_symlink():
+            continue
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if day >= cutoff or folder.resolve() in keep:
+            continue
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            log.warning("old report folder %s not removed: %s", safe(folder.name), type(exc).__name__)
+            continue
+        log.info("old report folder %s removed (keep_days=%d)", safe(folder.name), keep_days)
 
 
 def _publish(tmp: Path, final: Path) -> None:

@@ -21,8 +21,13 @@ class ReportSettings(TypedSettings):
     # Orders with open exceptions whose money chain is drawn in the report (most severe and
     # oldest first): a page finance can read, not a dump; ``cfp trace`` shows any other order.
     trace_orders: PositiveInt = 10
-    # Reconciliation runs shown in "match rate over time" (one a day: about three months).
-    history_runs: PositiveInt = 90
+    # Days shown in "match rate over time", one point per day (that day's last succeeded run):
+    # the DAG also runs on every input update, so a count of runs would not be a period.
+    history_days: PositiveInt = 90
+    # Dated report folders older than this many days are deleted after a successful render
+    # (never ``latest`` nor the report just written). A month: finance reads last month's
+    # closing report; archive elsewhere for longer (the figures stay in the warehouse).
+    keep_days: PositiveInt = 30
     # Days of declines shown in "payment failures" (risk control looks at the last month).
     decline_days: PositiveInt = 30
     # Payouts drawn in the payout chart and listed in the HTML table (payouts.csv has all).

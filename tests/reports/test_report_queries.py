@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ from checkout_freshportal.reports.headline import headline, headline_lines
 from checkout_freshportal.reports.queries_money import percentile
 from checkout_freshportal.reports.sqlparts import bucket_of_days, major_display, major_text
 from checkout_freshportal.warehouse.engine import make_engine
-from checkout_freshportal.warehouse.schema import recon
+from checkout_freshportal.warehouse.schema import recon, stg
 
 
 @pytest.fixture
@@ -197,3 +197,23 @@ def test_history_is_the_last_run_of_each_day_not_the_last_runs(engine: sa.Engine
         assert at_five == ["march-1", "run-1", "busy-5"]
         in_30_days = [p.run_id for p in queries.match_rate_history(conn, w.AS_OF, 30)]
         assert in_30_days == ["run-1", "run-2", "run-2", "run-2"]
+
+
+def test_payout_difference_rounds_lines_and_fee_once_as_the_engine(engine: sa.Engine) -> None:
+    """Lines 1.005 EUR and fee -0.015 EUR: 0.99 EUR exactly, so a 0.99 payout ties out (the
+    engine's payout_mismatch agrees). Rounded apart (1.00 and -0.02) it showed a 0.01 difference."""
+    line, paid = w._line("act_half", "Capture", "Gross", "pay_eur1", "EUR", 100_500_000, "po_half", w._t(10))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(stg.stg_financial_actions), line)
+        conn.execute(sa.insert(stg.stg_financial_action_payouts), paid)
+        conn.execute(
+            sa.insert(stg.stg_payouts),
+            {"payout_id": "po_half", "currency": "EUR", "payout_date": date(2026, 3, 26),
+             "payout_amount_e8": 99_000_000, "payout_amount_minor": 99,
+             "merchant_payout_fees_e8": -1_500_000, "merchant_payout_fees_minor": -2,
+             "source_file_id": "f", **w._bk()},
+        )  # fmt: skip
+    with engine.connect() as conn:
+        half = {p.payout_id: p for p in queries_money.payouts(conn, w.AS_OF)}["po_half"]
+    assert (half.payout_minor, half.lines_minor, half.payout_fee_minor) == (99, 100, -2)
+    assert (half.lines_and_fee_minor, half.difference_minor) == (99, 0)

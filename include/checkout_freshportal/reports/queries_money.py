@@ -45,11 +45,15 @@ class PayoutRow:
     # Checkout.com's fee for making the payout (Payouts report "Merchant Payout Fees", negative):
     # deducted from the payout but not a financial-action line (docs/sandbox.md, payout ids).
     payout_fee_minor: int = 0
+    # Σ lines + payout fee, summed exactly in e8 and rounded once (half-even at the currency's
+    # exponent): the payout tie-out's own figure (reconcile/detect_money.py). Rounding lines and
+    # fee separately can differ by a minor unit and show a difference the engine does not see.
+    lines_and_fee_minor: int = 0
 
     @property
     def difference_minor(self) -> int:
         """Paid out minus what lines and payout fee add up to: 0 when the payout ties out."""
-        return self.payout_minor - self.lines_minor - self.payout_fee_minor
+        return self.payout_minor - self.lines_and_fee_minor
 
 
 def _payout_query(as_of: datetime) -> sa.Select[Any]:
@@ -80,6 +84,7 @@ def _payout_query(as_of: datetime) -> sa.Select[Any]:
             p.c.currency,
             p.c.payout_amount_minor,
             p.c.merchant_payout_fees_minor,
+            p.c.merchant_payout_fees_e8,
         )
         .add_columns(*[c for c in agg.c if c.name != "payout_id"])
         .select_from(p.outerjoin(agg, agg.c.payout_id == p.c.payout_id))
@@ -93,6 +98,7 @@ def _payout_row(r: Any) -> PayoutRow:
     ccy = m["currency"]
     cats = {c: minor_from_e8(m[f"c_{c}"], ccy) for c in CATEGORIES if m[f"c_{c}"]}
     fee = int(m["merchant_payout_fees_minor"] or 0)
+    fee_e8 = int(m["merchant_payout_fees_e8"] or 0)  # as the engine: a missing fee is none
     return PayoutRow(
         payout_id=m["payout_id"],
         payout_date=m["payout_date"],
@@ -103,6 +109,7 @@ def _payout_row(r: Any) -> PayoutRow:
         other_currency_lines=int(m["other_ccy"] or 0),
         by_category={**cats, **({PAYOUT_FEE: fee} if fee else {})},
         payout_fee_minor=fee,
+        lines_and_fee_minor=minor_from_e8(int(m["total_e8"] or 0) + fee_e8, ccy),
     )
 
 

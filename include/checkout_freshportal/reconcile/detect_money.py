@@ -109,12 +109,14 @@ def _paid_out_actions(ctx: Ctx) -> sa.Table:
         ctx.conn, "recon_tmp_paid_out", sa.Column("action_id", sa.Text()), index=("action_id",)
     )
     on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
-    sel = (
-        sa.select(fa.c.action_id)
-        .distinct()
-        .select_from(fa.join(fap, on))
-        .where(ctx.in_scope("payments", fa.c.payment_id))
+    # incremental: the lines of the scoped payments' captures, through the index on action_id
+    # (financial-action lines have no payment_id index: filtering them by payment reads all)
+    a = stg_payment_actions
+    captures = sa.select(a.c.action_id).where(
+        ctx.in_scope("payments", a.c.payment_id), a.c.action_type == "Capture"
     )
+    scoped = fa.c.action_id.in_(captures) if ctx.incremental else sa.true()
+    sel = sa.select(fa.c.action_id).distinct().select_from(fa.join(fap, on)).where(scoped)
     with sqlbits.hash_aggregates(ctx.conn):
         sqlbits.fill(ctx.conn, t, sel)
     sqlbits.analyze(ctx.conn, t)

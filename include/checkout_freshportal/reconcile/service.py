@@ -250,7 +250,7 @@ class _Steps:
 
 def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str) -> ReconcileResult:
     conn = ctx.conn
-    sqlbits.prepare_connection(conn)
+    sqlbits.prepare_connection(conn, incremental=since is not None)
     watermark = _watermark(conn)
     result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
     step = _Steps(result)

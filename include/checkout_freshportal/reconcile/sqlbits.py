@@ -57,7 +57,7 @@ def exception_id_sql(key: ColumnElement[str]) -> ColumnElement[str]:
     return _ExceptionId(key)
 
 
-def prepare_connection(conn: sa.Connection) -> None:
+def prepare_connection(conn: sa.Connection, *, incremental: bool = False) -> None:
     """Registers the SQLite function behind :func:`exception_id_sql`; on PostgreSQL gives this
     transaction memory for its hash joins and aggregates over a million rows (instead of
     spilling to disk at the 4 MB default) and no JIT (compiling each big statement costs more
@@ -69,6 +69,12 @@ def prepare_connection(conn: sa.Connection) -> None:
         # merge join sorts both sides (the planner picks it when a just-written table's
         # statistics are stale, e.g. recon_matches right after a first run)
         conn.execute(sa.text("SET LOCAL enable_mergejoin = off"))
+        if incremental:
+            # a few thousand subjects against inputs the warehouse keeps in memory: an index
+            # probe costs about what a sequential page read does, so the planner looks them up
+            # instead of hash-joining them against a million-row table (full runs keep 4.0: they
+            # read everything, and a misestimated join must not turn into millions of probes)
+            conn.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
     if conn.dialect.name == "sqlite":
         raw = conn.connection.driver_connection
         assert raw is not None  # a checked-out connection always has its DBAPI connection

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from checkout_freshportal.reports import queries, queries_money, queries_rows
 from checkout_freshportal.reports.headline import headline, headline_lines
 from checkout_freshportal.reports.queries_money import percentile
-from checkout_freshportal.reports.sqlparts import bucket_of_days, major_display, major_text
+from checkout_freshportal.reports.sqlparts import bucket_of_days, major_display, major_text, minor_from_e8
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.schema import recon, stg
 
@@ -217,3 +217,12 @@ def test_payout_difference_rounds_lines_and_fee_once_as_the_engine(engine: sa.En
         half = {p.payout_id: p for p in queries_money.payouts(conn, w.AS_OF)}["po_half"]
     assert (half.payout_minor, half.lines_minor, half.payout_fee_minor) == (99, 100, -2)
     assert (half.lines_and_fee_minor, half.difference_minor) == (99, 0)
+
+
+def test_an_unknown_currency_rounds_half_even_like_every_amount() -> None:
+    """e8 to minor for a code ISO 4217 does not know: 2 decimals, half-even (money.to_minor), never
+    floor division (-0.014 became -0.02)."""
+    e8s = (-1_400_000, -2_500_000, 2_500_000, 3_500_000, -3_600_000)
+    assert [minor_from_e8(e8, "XYZ") for e8 in e8s] == [-1, -2, 2, 4, -4]
+    assert minor_from_e8(-1_400_000, "EUR") == -1  # a known code: the same rule
+    assert minor_from_e8(None, "XYZ") == 0

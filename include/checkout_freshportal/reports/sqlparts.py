@@ -9,6 +9,7 @@ type conversion. Only whole-day differences need a dialect-specific expression (
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ from checkout_freshportal.money import UnknownCurrencyError, e8_to_minor, to_maj
 #: Age buckets finance uses for unmatched items: (label, lowest age in whole days).
 AGE_BUCKETS: Final[tuple[tuple[str, int], ...]] = (("0-2", 0), ("3-7", 3), ("8-30", 8), (">30", 31))
 BUCKET_LABELS: Final[tuple[str, ...]] = tuple(label for label, _ in AGE_BUCKETS)
+#: e8 -> minor for a currency code ISO 4217 does not know: 2 decimals (shown as minor units).
+UNKNOWN_EXPONENT: Final[int] = 8 - 2
 SEVERITY_RANK: Final[dict[str, int]] = {"high": 0, "medium": 1, "low": 2, "info": 3}
 
 
@@ -74,7 +77,10 @@ def minor_from_e8(total_e8: int | None, currency: str) -> int:
     try:
         return e8_to_minor(int(total_e8), currency)
     except UnknownCurrencyError:
-        return int(total_e8) // 10**6  # unknown code: shown with 2 decimals, flagged by data quality
+        # Unknown code (flagged by data quality): shown with 2 decimals, rounded by the same
+        # rule as every other amount (money.to_minor: half-even). Floor division would move a
+        # negative fee the wrong way (-0.014 to -0.02).
+        return int(Decimal(int(total_e8)).scaleb(-UNKNOWN_EXPONENT).to_integral_value(ROUND_HALF_EVEN))
 
 
 def major_text(minor: int | None, currency: str | None) -> str:

@@ -10,6 +10,7 @@ import seed as s
 import sqlalchemy as sa
 
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxServer
+from checkout_freshportal.cli import main
 from checkout_freshportal.freshportal.client import FreshPortalClient
 from checkout_freshportal.reconcile import explain, notes
 from checkout_freshportal.reconcile.settings import ReconcileSettings
@@ -68,7 +69,7 @@ def _note_state(engine: sa.Engine, key: str) -> tuple[int | None, object, str | 
 
 
 def test_an_undeliverable_note_is_recorded_once_and_never_fails_the_task(
-    seeded, fp: FreshPortalClient, caplog: pytest.LogCaptureFixture
+    seeded, fp: FreshPortalClient, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """FreshPortal no longer has order 9999 (404): permanent, so not retried and not loud."""
     with seeded.begin() as conn:
@@ -84,6 +85,10 @@ def test_an_undeliverable_note_is_recorded_once_and_never_fails_the_task(
     assert _notified(seeded)[s.EXCEPTION_KEY] == (1, 1)
     again = notes.note_exceptions(fp, seeded, now=LATER)  # the next run does not try it again
     assert (again.owed, again.undeliverable, again.failed) == (0, 0, 0)
+    with pytest.raises(SystemExit) as done:  # finance sees why in cfp exceptions show
+        main(["exceptions", "show", GONE_KEY, "--url", seeded.url.render_as_string(hide_password=False)])
+    assert done.value.code in (0, None)
+    assert "note_error         undeliverable: NotFoundError (HTTP 404)" in capsys.readouterr().out
 
 
 def test_a_transient_failure_is_counted_the_rest_noted_then_loud(

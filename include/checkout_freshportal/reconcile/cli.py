@@ -198,6 +198,8 @@ def run_show(args: argparse.Namespace) -> int:
     _out(
         f"{'state_version':18} {exc['state_version']} (noted in FreshPortal: {exc['notified_version'] or 0})"
     )
+    if exc["note_error"]:  # "undeliverable: ..." (handled, never noted) or the last transient error
+        _out(f"{'note_error':18} {_shown(exc['note_error'])}")
     _out("audit trail:")
     for ev in trail:
         _out(

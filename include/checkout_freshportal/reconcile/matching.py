@@ -108,13 +108,16 @@ def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
     return sa.exists().where(m.c.order_id == order_id, m.c.payment_id == payment_id)
 
 
-def order_has_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] = RULES[:3]) -> Any:
-    """The order has a confirmed match (of ``rules``) in this run's matches, or (incremental)
-    with a payment outside the scope, whose match this run did not recompute."""
+def order_lacks_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] = RULES[:3]) -> Any:
+    """The order has no confirmed match (of ``rules``) in this run's matches nor (incremental)
+    with a payment outside the scope, whose match this run did not recompute.
+
+    Written as two NOT EXISTS (not NOT (EXISTS OR EXISTS)): PostgreSQL turns each into a hash
+    anti-join; the negated OR stays a subplan evaluated per row."""
     m = ctx.tmp["match"]
     here = sa.exists().where(m.c.order_id == order_id, m.c.confirmed.is_(True), m.c.rule.in_(rules))
     if not ctx.incremental:
-        return here
+        return ~here
     rm = recon_matches
     kept = sa.exists().where(
         rm.c.order_id == order_id,
@@ -122,7 +125,7 @@ def order_has_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] = 
         rm.c.rule.in_(rules),
         ~ctx.in_scope("payments", rm.c.payment_id),
     )
-    return sa.or_(here, kept)
+    return sa.and_(~here, ~kept)
 
 
 def reference_tokens(ctx: Ctx) -> sa.Select[Any]:
@@ -175,7 +178,7 @@ def _invoice_matches(ctx: Ctx, m: sa.Table) -> None:
             .join(o, o.c.order_id == oi.c.order_id)
             .join(pay, pay.c.payment_id == tok.c.payment_id)
         )
-        .where(~order_has_confirmed_match(ctx, o.c.order_id, (R1, R2)))
+        .where(order_lacks_confirmed_match(ctx, o.c.order_id, (R1, R2)))
     )
     sqlbits.fill(ctx.conn, m, sel)
 
@@ -210,7 +213,7 @@ def _suggestions(ctx: Ctx, m: sa.Table) -> None:
             o.c.confirmed_at.is_not(None),
             distance.between(-window, window),
             ~sa.exists().where(m.c.payment_id == pay.c.payment_id, m.c.confirmed.is_(True)),
-            ~order_has_confirmed_match(ctx, o.c.order_id),
+            order_lacks_confirmed_match(ctx, o.c.order_id),
         )
     )
     sqlbits.fill(ctx.conn, m, sel)

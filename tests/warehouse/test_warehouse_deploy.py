@@ -258,7 +258,9 @@ def _bad_urls() -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize(("url", "reason"), _bad_urls())
+# Fixed ids: the refused URL names a free port found at collection, and parallel test workers
+# (pytest-xdist) must collect the same test names.
+@pytest.mark.parametrize(("url", "reason"), _bad_urls(), ids=["malformed", "dialect", "port", "refused"])
 @pytest.mark.parametrize("argv", [["db", "current"], ["db", "upgrade"], ["ingest"]])
 def test_cli_bad_url_is_one_line_naming_the_setting(
     url: str, reason: str, argv: list[str], monkeypatch, capsys

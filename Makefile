@@ -37,11 +37,16 @@ chromium:
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: run 'apt-get install chromium' as root (the report's browser test needs it)" >&2; fi; }
 
+# Two test processes (the machine's two cores); a whole file stays on one process, so its
+# module fixtures (one pipeline run, one Great Expectations context, one dag.test) are built once.
+# `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not airflow and not slow" $(PYTEST_ARGS)

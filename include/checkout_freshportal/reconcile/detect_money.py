@@ -18,7 +18,7 @@ from checkout_freshportal.money import MoneyError, e8_to_minor
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES, OPEN_DISPUTE_STATUSES
-from checkout_freshportal.reconcile.found import add, key, row, text
+from checkout_freshportal.reconcile.found import add, key, row
 from checkout_freshportal.reconcile.kinds import KINDS
 from checkout_freshportal.warehouse.schema import (
     stg_disputes,
@@ -131,7 +131,9 @@ def unsettled_capture(ctx: Ctx) -> int:
             *_action_rows(
                 ctx,
                 "unsettled_capture",
-                sa.literal("Capture of ") + text(a.c.processed_on) + sa.literal(" not in any payout yet"),
+                # No timestamp in the text: its rendering differs between SQLite and PostgreSQL
+                # (and with the session's time zone); the capture's time is on the action.
+                sa.literal("Capture not in any payout after the settlement window"),
                 a.c.amount_minor,
                 sa.literal(0),
             )
@@ -195,14 +197,16 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
         "recon_tmp_payout_sums",
         sa.Column("payout_id", sa.Text()),
         sa.Column("holding_currency", sa.Text()),
-        sa.Column("e8", sa.Numeric()),
+        # An integer, not Numeric: SQLAlchemy reads a SQLite Numeric through a float, which
+        # loses the last digits of a large e8 sum and could flip the half-even rounding.
+        sa.Column("e8", sa.BigInteger()),
         sa.Column("lines", sa.BigInteger()),
     )
     sums = (
         sa.select(
             fap.c.payout_id,
             fa.c.holding_currency,
-            sa.func.sum(fa.c.holding_amount_e8).label("e8"),
+            sa.cast(sa.func.sum(fa.c.holding_amount_e8), sa.BigInteger).label("e8"),
             sa.func.count().label("lines"),
         )
         .select_from(fap.join(fa, on))

@@ -285,6 +285,7 @@ def status_drift(ctx: Ctx) -> int:
                 order_id=o.c.order_id,
                 order_number=o.c.order_number,
                 payment_id=ps.c.payment_id,
+                currency=o.c.currency,  # the order's: counted under it in the run totals
                 detail=sa.literal("FreshPortal shows ")
                 + sa.func.coalesce(o.c.payment_status, "nothing")
                 + sa.literal(", derived ")

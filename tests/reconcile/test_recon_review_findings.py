@@ -35,3 +35,32 @@ def test_a_large_payout_ties_out_exactly_on_both_engines(world: World) -> None:
     world.line("act_3", None, 9_007_199_450_000_001, "JPY", payout="po2", **top_up)
     reconcile(world.engine, "r2", T + timedelta(minutes=1), full=True)
     assert open_keys(world.engine) == {"payout_mismatch:payout:po2"}
+
+
+def test_one_payment_for_invoices_in_two_currencies_adds_no_gbp_to_eur(world: World) -> None:
+    """A EUR payment listing an EUR and a GBP invoice: the GBP order's 500 was added to the EUR
+    one's 1000, so 1500 EUR captured looked exactly right."""
+    world.order("oa", 1000, "EUR", invoices=["INV-A"])
+    world.order("ob", 500, "GBP", invoices=["INV-B"])
+    world.payment("p1", 1500, "EUR", reference="INV-A INV-B")
+    reconcile(world.engine, "r1")
+    found = open_keys(world.engine)
+    assert "currency_mismatch:order:ob:payment:p1" in found
+    assert "amount_mismatch:order:oa" in found
+    mismatch = exceptions(world.engine)["amount_mismatch:order:oa"]
+    assert (mismatch["currency"], mismatch["expected_minor"], mismatch["actual_minor"]) == ("EUR", 1000, 1500)
+    with world.engine.connect() as conn:
+        t = schema.recon_run_totals
+        eur = conn.execute(sa.select(t).where(t.c.currency == "EUR")).mappings().one()
+    assert (eur["ordered_minor"], eur["orders_matched"]) == (1000, 0)
+
+
+def test_a_chargeback_in_another_currency_is_not_counted_as_the_orders(world: World) -> None:
+    world.order("o1", 1000, "EUR")
+    world.payment("p1", 900, "GBP", reference="ORD-o1")
+    world.dispute("dsp_1", "p1", "lost", 900, "GBP")
+    reconcile(world.engine, "r1")
+    with world.engine.connect() as conn:
+        t = schema.recon_run_totals
+        eur = conn.execute(sa.select(t).where(t.c.currency == "EUR")).mappings().one()
+    assert eur["chargeback_minor"] == 0

@@ -172,10 +172,13 @@ def _one_order_groups(m: sa.Table) -> sa.Select[Any]:
 
 
 def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
-    """R3 groups (``payment:<payment_id>``, few): the orders' amounts summed, the one payment's
-    money counted when its currency is the group's (the orders' lowest currency code)."""
-    ccy = sa.func.min(m.c.o_currency)
-    same = sa.func.max(m.c.currency) == ccy
+    """R3 groups (``payment:<payment_id>``, few): the group's currency is the one payment's; the
+    amounts of the listed orders in that currency are summed against its money. A listed order
+    in another currency is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice
+    must never be added to EUR ones)."""
+    ccy = sa.func.max(m.c.currency)  # one payment: one currency
+    in_ccy = m.c.o_currency == m.c.currency
+    same = sa.func.max(sa.case((in_ccy, 1), else_=0)) == 1
     captured = sa.func.max(m.c.captured)
 
     def single(expr: Any) -> Any:
@@ -185,9 +188,10 @@ def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
         sa.select(
             m.c.match_group,
             ccy.label("currency"),
-            sa.func.sum(m.c.o_amount).label("orders_amount"),
+            _zero(sa.func.sum(sa.case((in_ccy, m.c.o_amount), else_=0))).label("orders_amount"),
             sa.func.count().label("n_orders"),
-            sa.func.min(m.c.order_id).label("first_order"),
+            # The order the group's money is counted on: the lowest id in the payment's currency.
+            sa.func.min(sa.case((in_ccy, m.c.order_id), else_=None)).label("first_order"),
             sa.case((captured > 0, 1), else_=0).label("n_captured_any"),
             sa.case((sa.and_(same, captured > 0), 1), else_=0).label("n_captured_same"),
             single(m.c.captured).label("captured_same"),
@@ -314,7 +318,7 @@ def store_order_facts(ctx: Ctx) -> None:
             sa.case((counts, sa.func.coalesce(t.c.g_refunded_same, 0)), else_=0).label("refunded_minor"),
             sa.func.coalesce(cb.c.amount, 0).label("chargeback_minor"),
         )
-        .select_from(t.outerjoin(cb, cb.c.order_id == t.c.order_id))
+        .select_from(t.outerjoin(cb, sa.and_(cb.c.order_id == t.c.order_id, cb.c.currency == t.c.currency)))
         .where(t.c.confirmed.is_(True))
     )
     scope = ctx.in_scope("orders", of.c.order_id)
@@ -322,12 +326,13 @@ def store_order_facts(ctx: Ctx) -> None:
 
 
 def _lost_chargebacks(ctx: Ctx) -> Any:
-    """Σ lost disputes per order naming their payment, in the dispute's = order's currency."""
+    """Σ lost disputes per order naming their payment and currency: only the disputes in the
+    order's currency count in its figures (a GBP chargeback is not EUR money)."""
     po, d = ctx.tmp["payorder"], stg_disputes
     return (
-        sa.select(po.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
+        sa.select(po.c.order_id, d.c.currency, sa.func.sum(d.c.amount_minor).label("amount"))
         .select_from(d.join(po, po.c.payment_id == d.c.payment_id))
         .where(d.c.status.in_(LOST_DISPUTE_STATUSES))
-        .group_by(po.c.order_id)
+        .group_by(po.c.order_id, d.c.currency)
         .subquery()
     )

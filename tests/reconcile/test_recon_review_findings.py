@@ -64,3 +64,21 @@ def test_a_chargeback_in_another_currency_is_not_counted_as_the_orders(world: Wo
         t = schema.recon_run_totals
         eur = conn.execute(sa.select(t).where(t.c.currency == "EUR")).mappings().one()
     assert eur["chargeback_minor"] == 0
+
+
+def test_an_invoice_order_arriving_after_its_listing_payment_joins_it_incrementally(world: World) -> None:
+    """Payment "INV-A INV-B" matched to A; B arrives later. The incremental run did not pull the
+    payment into its scope (it compared the whole reference with B's invoice), opened a false
+    missing_payment for B (and a FreshPortal note), and a full run resolved it again."""
+    day = timedelta(days=1)
+    world.order("oa", 600, invoices=["INV-A"], confirmed_at=T - 10 * day)
+    world.payment("p1", 1000, reference="INV-A, INV-B")
+    reconcile(world.engine, "r1", T)
+    assert open_keys(world.engine) == {"amount_mismatch:order:oa"}
+    world.stamp = T + day / 2
+    world.order("ob", 400, invoices=["INV-B"], confirmed_at=T - 10 * day)
+    inc = reconcile(world.engine, "r2", T + day)
+    assert inc.mode == "incremental"
+    assert open_keys(world.engine) == set()
+    full = reconcile(world.engine, "r3", T + day, full=True)
+    assert (full.opened, full.resolved, full.reopened) == (0, 0, 0)

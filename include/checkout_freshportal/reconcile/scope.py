@@ -178,6 +178,25 @@ def _seed_payouts(ctx: Ctx, since: datetime) -> None:
     )
 
 
+def _listing_payments(ctx: Ctx, scoped_orders: sa.Select[Any]) -> sa.Select[Any]:
+    """Payments already matched by an invoice list (R3) whose reference also names an invoice of
+    a scoped order: an order arriving after its payment joins that payment's group. Only R3
+    payments are looked at (few), so the ``LIKE`` never scans the payments table."""
+    rm, p, oi = recon_matches, stg_payments, recon_order_invoices
+    ref: Any = p.c.reference
+    for sep in (",", ";", "\t", "\n", "\r"):
+        ref = sa.func.replace(ref, sep, " ")
+    listed = (sa.literal(" ") + ref + sa.literal(" ")).like(
+        sa.literal("% ") + oi.c.invoice_number + sa.literal(" %")
+    )
+    r3 = sa.select(rm.c.payment_id).where(rm.c.rule == "invoice_reference").distinct().subquery()
+    return (
+        sa.select(p.c.payment_id)
+        .select_from(r3.join(p, p.c.payment_id == r3.c.payment_id).join(oi, listed))
+        .where(oi.c.order_id.in_(scoped_orders))
+    )
+
+
 def close(ctx: Ctx) -> None:
     """Grows the order and payment scope over matches until stable; leaves ``pay`` and ``match``
     built for the final scope."""
@@ -205,6 +224,7 @@ def close(ctx: Ctx) -> None:
             .select_from(oi.join(p, p.c.reference == oi.c.invoice_number))
             .where(oi.c.order_id.in_(scoped_orders)),
         )
+        added += add(ctx, "payments", _listing_payments(ctx, scoped_orders))
         added += add(
             ctx, "orders", sa.select(rm.c.order_id).where(rm.c.payment_id.in_(sa.select(sp.c.payment_id)))
         )

@@ -65,3 +65,14 @@ def safe_masked(value: object, limit: int = LOG_TEXT_LIMIT) -> str:
     extra = len(head) - limit + max(0, len(text) - cut)
     shown = _UNSAFE.sub(_escape, head[:limit])
     return f"{shown}…(+{extra} chars)" if extra > 0 else shown
+
+
+def json_safe(value: object, limit: int = LOG_TEXT_LIMIT) -> object:
+    """A value for one line of a command's JSON output: numbers and flags as they are, times in
+    ISO 8601, anything else escaped text (a stored id or reason may hold terminal controls)."""
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    isoformat = getattr(value, "isoformat", None)
+    if callable(isoformat):
+        return isoformat()
+    return safe(value, limit)

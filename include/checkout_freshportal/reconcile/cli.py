@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-from checkout_freshportal.logsafe import safe
+from checkout_freshportal.logsafe import json_safe, safe
 
 _STATUSES = ("open", "resolved", "explained")
 _URL_HELP = "warehouse URL (default CFP_WAREHOUSE_URL)"
@@ -131,14 +131,6 @@ def _amount(minor: int | None, currency: str | None) -> str:
         return f"{minor} (minor units) {safe(currency or '')}"
 
 
-def _shown(value: Any) -> Any:
-    if value is None or isinstance(value, int | bool):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return safe(value, 500)
-
-
 def run_list(args: argparse.Namespace) -> int:
     from checkout_freshportal.reconcile.explain import list_exceptions
 
@@ -155,7 +147,7 @@ def run_list(args: argparse.Namespace) -> int:
         engine.dispose()
     if args.json:
         for r in rows:
-            _out(json.dumps({k: _shown(v) for k, v in r.items()}))
+            _out(json.dumps({k: json_safe(v, 500) for k, v in r.items()}))
         return 0
     if not rows:
         _out("no exceptions match")
@@ -184,22 +176,22 @@ def run_show(args: argparse.Namespace) -> int:
         sys.stderr.write(f"cfp exceptions: no exception with id or key {safe(args.exception)}\n")
         return 1
     for key in ("exception_id", "exception_key", "kind", "severity", "status", "order_number", "order_id"):
-        _out(f"{key:18} {_shown(exc[key]) if exc[key] is not None else '-'}")
+        _out(f"{key:18} {json_safe(exc[key], 500) if exc[key] is not None else '-'}")
     for key in ("payment_id", "payout_id", "action_id", "dispute_id", "refund_request_id"):
         if exc[key] is not None:
-            _out(f"{key:18} {_shown(exc[key])}")
+            _out(f"{key:18} {json_safe(exc[key], 500)}")
     _out(f"{'expected':18} {_amount(exc['expected_minor'], exc['currency'])}")
     _out(f"{'actual':18} {_amount(exc['actual_minor'], exc['currency'])}")
     for key in ("detail", "first_seen_at", "last_seen_at", "resolved_at", "explained_at", "explained_by"):
         if exc[key] is not None:
-            _out(f"{key:18} {_shown(exc[key])}")
+            _out(f"{key:18} {json_safe(exc[key], 500)}")
     if exc["explanation"]:
-        _out(f"{'explanation':18} {_shown(exc['explanation'])}")
+        _out(f"{'explanation':18} {json_safe(exc['explanation'], 500)}")
     _out(
         f"{'state_version':18} {exc['state_version']} (noted in FreshPortal: {exc['notified_version'] or 0})"
     )
     if exc["note_error"]:  # "undeliverable: ..." (handled, never noted) or the last transient error
-        _out(f"{'note_error':18} {_shown(exc['note_error'])}")
+        _out(f"{'note_error':18} {json_safe(exc['note_error'], 500)}")
     _out("audit trail:")
     for ev in trail:
         _out(

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from checkout_freshportal.logsafe import safe
+from checkout_freshportal.logsafe import json_safe, safe
 
 COMMAND = "cfp intents"
 _KINDS = ("refund", "void", "capture")
@@ -92,7 +92,7 @@ def run_list(args: argparse.Namespace) -> int:
         engine.dispose()
     if args.json:
         for r in rows:
-            _out(json.dumps({k: _shown(v) for k, v in r.items()}))
+            _out(json.dumps({k: json_safe(v) for k, v in r.items()}))
         return 0
     if not rows:
         _out("no intents match")
@@ -124,14 +124,6 @@ def run_summary(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         _out(f"{kind:8} {shown or 'none'}")
     return 0
-
-
-def _shown(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | bool):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return safe(value)
 
 
 def _out(line: str) -> None:

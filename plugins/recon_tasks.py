@@ -114,7 +114,7 @@ def note_exceptions(params: dict[str, Any] | None, run_id: str) -> dict[str, Any
     shows them (finance sees the failure next to them); the notes go out with the first run
     whose data passes.
     """
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from checkout_freshportal.logsafe import safe
     from checkout_freshportal.reconcile.notes import note_exceptions as note

@@ -1,4 +1,4 @@
-"""Every planted anomaly is found, exactly, and nothing else (issue 9, "Tests").
+"""Every planted anomaly is found, exactly, and nothing else (docs/scenario-format.md, planting).
 
 One pipeline run per warehouse (module-scoped: the simulators and the ingestion are the
 expensive part), then reconciliation on it: the planted exception keys and no others; money per
@@ -25,13 +25,10 @@ from planted_pipeline import Planted, planted_world
 
 from cfp_dev.demo.planted_check import control_orders
 from cfp_dev.sandbox.checkout import DEFAULT_SECRET_KEY
+from checkout_freshportal.reconcile import service
 from checkout_freshportal.warehouse import schema
 
 from events_fixtures import CARD
-
-service = pytest.importorskip(
-    "checkout_freshportal.reconcile.service", reason="reconciliation engine (helper A) not on main yet"
-)
 
 
 def reconcile(world: Planted, run: str, minutes: int = 1) -> Any:

@@ -1,4 +1,4 @@
-"""Findings of the issue-9 review, each pinned by the case that showed it."""
+"""Defects a review of the engine found, each pinned by the case that showed it."""
 
 from __future__ import annotations
 

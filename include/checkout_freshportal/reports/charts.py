@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import matplotlib
@@ -100,12 +101,11 @@ def match_rate_chart(points: Sequence[MatchRatePoint]) -> str:
     for i, (ccy, pts) in enumerate(sorted(by_ccy.items())):
         colour = PALETTE[i % len(PALETTE)]
         xs: list[Any] = [p.as_of for p in pts]
-        nan = float("nan")  # a run with no orders in this currency: a gap in the line
-        amount = [float(p.rate_amount) if p.rate_amount is not None else nan for p in pts]
-        count = [float(p.rate_count) if p.rate_count is not None else nan for p in pts]
-        ax.plot(xs, amount, marker="o", color=colour, label=f"{label(ccy)} by amount")
+        by_amount = [_percent_position(p.rate_amount) for p in pts]
+        by_count = [_percent_position(p.rate_count) for p in pts]
+        ax.plot(xs, by_amount, marker="o", color=colour, label=f"{label(ccy)} by amount")
         ax.plot(
-            xs, count, marker="s", linestyle="--", color=colour, alpha=0.6, label=f"{label(ccy)} by count"
+            xs, by_count, marker="s", linestyle="--", color=colour, alpha=0.6, label=f"{label(ccy)} by count"
         )
     ax.set_ylim(0, 105)
     ax.set_ylabel("% of confirmed orders matched")
@@ -224,3 +224,10 @@ def declines_chart(declines: Declines, top: int = 6) -> str:
     ax.legend(fontsize=8, title="response code", title_fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return to_svg(fig, "declines")
+
+
+def _percent_position(share: Decimal | None) -> float:
+    """A match rate in percent as a point's height on the chart's axis: matplotlib places points
+    by floats. Only this drawing position is a float; the figure shown in the table beside the
+    chart stays the exact Decimal. A run with no orders in the currency is NaN: a gap in the line."""
+    return float("nan") if share is None else float(share)

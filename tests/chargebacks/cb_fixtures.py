@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "events"))
 
 from cfp_dev.sandbox.checkout import SandboxServer
-from cfp_dev.sandbox.freshportal import FreshPortalSandboxServer
+from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.freshportal import FreshPortalClient, FreshPortalSettings
 from checkout_freshportal.freshportal.mapping import load_mapping
 from checkout_freshportal.sync.events import service as ev
@@ -32,8 +34,11 @@ from events_fixtures import (
     add_order,
     api_status,
     checkout_client,
+    checkout_sandbox,
+    migrated,
     pay,
     post,
+    register_workflow,
     rows,
     store_bodies,
     wait_for_deliveries,
@@ -150,3 +155,31 @@ def push_and_read(engine: sa.Engine, world: World, order_id: str) -> dict[str, A
 
 def checkout_of(world: World) -> Any:
     return checkout_client(world.sb)
+
+
+@contextmanager
+def sandbox_world(tmp_dir: Path, order_ids: Sequence[str], amount: int, *, seed: int) -> Iterator[World]:
+    """Both simulators with one confirmed EUR order per id, the webhook receiver registered and a
+    migrated collector warehouse: the module-scoped world each chargeback test file plays in."""
+    orders = [
+        {
+            "order_id": int(o),
+            "order_number": f"FP-{o}",
+            "currency": "EUR",
+            "amount_minor": amount,
+            "status": "confirmed",
+        }
+        for o in order_ids
+    ]
+    collector = migrated(f"sqlite:///{tmp_dir / 'collector.sqlite'}")
+    with (
+        checkout_sandbox() as sb,
+        FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=seed, orders=orders, order_count=0)) as fp,
+    ):
+        w = World(sb, fp, collector)
+        register_workflow(sb, w.receiver.url)
+        try:
+            yield w
+        finally:
+            w.close()
+            collector.dispose()

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from cb_fixtures import World, apply_each, checkout_of, fresh_warehouse, push_and_read
+from cb_fixtures import World, apply_each, checkout_of, fresh_warehouse, push_and_read, sandbox_world
 
-from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync.chargebacks import service as chargebacks
 from checkout_freshportal.sync.chargebacks.settings import ChargebackSettings
 from checkout_freshportal.warehouse import schema
 
-from events_fixtures import checkout_sandbox, migrated, register_workflow, rows
+from events_fixtures import rows
 
 AMOUNT = 7_500
 ORDERS = ("970001", "970002")
@@ -29,28 +28,8 @@ _PLAYED: dict[str, object] = {}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    orders = [
-        {
-            "order_id": int(o),
-            "order_number": f"FP-{o}",
-            "currency": "EUR",
-            "amount_minor": AMOUNT,
-            "status": "confirmed",
-        }
-        for o in ORDERS
-    ]
-    collector = migrated(f"sqlite:///{tmp_path_factory.mktemp('cbn') / 'collector.sqlite'}")
-    with (
-        checkout_sandbox() as sb,
-        FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=6, orders=orders, order_count=0)) as fp,
-    ):
-        w = World(sb, fp, collector)
-        register_workflow(sb, w.receiver.url)
-        try:
-            yield w
-        finally:
-            w.close()
-            collector.dispose()
+    with sandbox_world(tmp_path_factory.mktemp("cbn"), ORDERS, AMOUNT, seed=6) as w:
+        yield w
 
 
 def _played(world: World, order_id: str, events: list[str]):

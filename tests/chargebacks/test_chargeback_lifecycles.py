@@ -20,14 +20,14 @@ from cb_fixtures import (
     fresh_warehouse,
     outbox,
     push_and_read,
+    sandbox_world,
     signals,
 )
 
-from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync.chargebacks.signal import RETRIEVAL_STATUS
 from checkout_freshportal.warehouse import schema
 
-from events_fixtures import checkout_sandbox, migrated, register_workflow, rows
+from events_fixtures import rows
 
 AMOUNT = 10_000
 SUBMITTED = ["dispute_evidence_submitted", "dispute_evidence_acknowledged_by_scheme"]
@@ -57,28 +57,8 @@ _PLAYED: dict[str, Played] = {}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    orders = [
-        {
-            "order_id": int(o),
-            "order_number": f"FP-{o}",
-            "currency": "EUR",
-            "amount_minor": AMOUNT,
-            "status": "confirmed",
-        }
-        for o in ORDER_IDS.values()
-    ]
-    collector = migrated(f"sqlite:///{tmp_path_factory.mktemp('cb') / 'collector.sqlite'}")
-    with (
-        checkout_sandbox() as sb,
-        FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=4, orders=orders, order_count=0)) as fp,
-    ):
-        w = World(sb, fp, collector)
-        register_workflow(sb, w.receiver.url)
-        try:
-            yield w
-        finally:
-            w.close()
-            collector.dispose()
+    with sandbox_world(tmp_path_factory.mktemp("cb"), list(ORDER_IDS.values()), AMOUNT, seed=4) as w:
+        yield w
 
 
 def _play(world: World, name: str) -> Played:

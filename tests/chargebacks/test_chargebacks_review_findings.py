@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from cb_fixtures import MAPPING, World, apply_each, checkout_of, fresh_warehouse, outbox
+from cb_fixtures import MAPPING, World, apply_each, checkout_of, fresh_warehouse, outbox, sandbox_world
 
-from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxServer
 from checkout_freshportal.sync.events import service as ev
 from checkout_freshportal.sync.ingest.disputes import ingest_disputes
 from checkout_freshportal.sync.ingest.windows import Window
 from checkout_freshportal.warehouse import schema
 
-from events_fixtures import checkout_sandbox, migrated, register_workflow, rows
+from events_fixtures import rows
 
 AMOUNT = 5_100
 ORDER_ID = "960001"
@@ -27,27 +26,8 @@ ORDER_ID = "960001"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    orders = [
-        {
-            "order_id": int(ORDER_ID),
-            "order_number": f"FP-{ORDER_ID}",
-            "currency": "EUR",
-            "amount_minor": AMOUNT,
-            "status": "confirmed",
-        }
-    ]
-    collector = migrated(f"sqlite:///{tmp_path_factory.mktemp('cbr') / 'collector.sqlite'}")
-    with (
-        checkout_sandbox() as sb,
-        FreshPortalSandboxServer(FreshPortalSandboxConfig(seed=9, orders=orders, order_count=0)) as fp,
-    ):
-        w = World(sb, fp, collector)
-        register_workflow(sb, w.receiver.url)
-        try:
-            yield w
-        finally:
-            w.close()
-            collector.dispose()
+    with sandbox_world(tmp_path_factory.mktemp("cbr"), [ORDER_ID], AMOUNT, seed=9) as w:
+        yield w
 
 
 def _real_shape(body: bytes) -> bytes:

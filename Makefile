@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test test-fast lint format bench lock clean sandbox chromium
+.PHONY: venv demo test test-fast lint format bench lock clean sandbox chromium docker-compose
 
 venv: $(STAMP)
 
@@ -37,12 +37,22 @@ chromium:
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: run 'apt-get install chromium' as root (the report's browser test needs it)" >&2; fi; }
 
+# The deployment test (tests/deploy/test_compose.py) validates docker-compose.yaml with Debian's
+# docker-compose, which parses and interpolates the file without a Docker engine. Installed the
+# same way as chromium; under CI=true a missing binary fails that test instead of skipping it.
+docker-compose:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; \
+	  else echo "docker-compose is missing: run 'apt-get install docker-compose' as root (the deployment test needs it)" >&2; fi; }
+
 # Two test processes (the machine's two cores); a whole file stays on one process, so its
 # module fixtures (one pipeline run, one Great Expectations context, one dag.test) are built once.
 # `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 2
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium docker-compose
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/mypy

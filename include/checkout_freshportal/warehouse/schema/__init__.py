@@ -28,6 +28,7 @@ from checkout_freshportal.warehouse.schema.base import (
     metadata,
 )
 from checkout_freshportal.warehouse.schema.ops import ops_payment_declines, ops_quarantine
+from checkout_freshportal.warehouse.schema.ops_health import ops_health_checks, ops_task_failures
 from checkout_freshportal.warehouse.schema.raw import (
     raw_api_objects,
     raw_report_file_contents,
@@ -74,8 +75,10 @@ __all__ = [
     "STAGED_KEYS",
     "financial_action_lines",
     "metadata",
+    "ops_health_checks",
     "ops_payment_declines",
     "ops_quarantine",
+    "ops_task_failures",
     "raw_api_objects",
     "raw_report_file_contents",
     "raw_report_files",

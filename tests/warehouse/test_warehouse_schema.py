@@ -50,6 +50,9 @@ ALL_TABLES = {
     "recon_dq_results",
     "recon_order_invoices",
     "recon_order_facts",
+    # observability: failed task instances, health check results (0010)
+    "ops_task_failures",
+    "ops_health_checks",
 }
 
 

@@ -206,6 +206,56 @@ def load_report_file(
     )
 
 
+def restage_report_file(
+    conn: Connection,
+    *,
+    file_id: str,
+    report_type: str,
+    stream: BinaryIO,
+    method: Method = "auto",
+    now: datetime | None = None,
+    time_zones: TimeZones | None = None,
+) -> ReportLoadResult:
+    """Stage the lines of a file the raw layer already holds again (``cfp rebuild staging``).
+
+    The same header mapping, conversion, keys and merge as :func:`load_report_file`, under the
+    same per-table lock, inside the caller's transaction; the raw layer is not written. Lines the
+    first load rejected (tolerated by its ``max_bad_share``) are rejected again and stay recorded
+    in ``raw_report_rows`` as they are: the rebuild tolerates them rather than fail a file that
+    once loaded.
+    """
+    spec = rc.spec_for(report_type)
+    if method == "auto":
+        method = "copy" if is_postgres(conn) else "rows"
+    now = now or utcnow()
+    hashing = rc.HashingReader(stream)
+    buffered = io.BufferedReader(hashing, READ_BUFFER)
+    claim_sqlite_write_lock(conn)
+    if is_postgres(conn):
+        locks.xact_lock(conn, locks.REPORT_TABLE, spec.table.name)
+    header, header_lines = _read_header(buffered, file_id)
+    if header is None:
+        return ReportLoadResult(0, 0, 0, 0, False, table=spec.table.name, method=method)
+    hmap = rc.map_header(header, spec)
+    job = _Job(conn, spec, hmap, file_id, report_type, method, time_zones or TimeZones(), now, hashing)
+    body = ra.open_body(buffered, len(hmap.header), file_id, header_lines)
+    total, bad, first_bad, res, payouts = _stage(job, body, 1.0, _Clock(), record_rejected=False)
+    hashing.drain()
+    return ReportLoadResult(
+        rows=total,
+        staged_inserted=res.inserted,
+        staged_updated=res.updated,
+        staged_unchanged=res.unchanged,
+        skipped_already_loaded=False,
+        payouts_assigned=payouts,
+        rejected=bad,
+        rejected_lines=tuple(n for n, _ in first_bad),
+        sha256=hashing.hexdigest(),
+        table=spec.table.name,
+        method=method,
+    )
+
+
 def _read_header(buffered: io.BufferedReader[Any], file_id: str) -> tuple[list[str] | None, int]:
     """The header record and how many physical lines it took (quoted newlines are legal); None
     for a file without a byte."""
@@ -280,13 +330,20 @@ def _rejected(checked: ra.Checked, job: _Job) -> Iterator[dict[str, Any]]:
 
 
 def _stage(
-    job: _Job, body: Iterator[pa.RecordBatch], max_bad_share: float, clock: _Clock
+    job: _Job,
+    body: Iterator[pa.RecordBatch],
+    max_bad_share: float,
+    clock: _Clock,
+    *,
+    record_rejected: bool = True,
 ) -> tuple[int, int, list[tuple[int, str]], UpsertResult, int]:
-    """Validate, convert and stage the lines; (lines, rejected, first rejected, counts, payouts)."""
+    """Validate, convert and stage the lines; (lines, rejected, first rejected, counts, payouts).
+
+    ``record_rejected`` False: a re-stage, whose rejected lines ``raw_report_rows`` already holds.
+    """
     conn, file_id = job.conn, job.file_id
-    records = ra.Validated(
-        body, job.spec, job.hmap, keep_all_rejected=max_bad_share > 0, shown=FIRST_BAD_SHOWN
-    )
+    keep = record_rejected and max_bad_share > 0
+    records = ra.Validated(body, job.spec, job.hmap, keep_all_rejected=keep, shown=FIRST_BAD_SHOWN)
     convert = Converter(job.spec, job.hmap, job.zones).convert
     constants = [file_id, format_ts(job.now), format_ts(job.now), f"report:{job.report_type}"]
     sink = _sink(job, constants)
@@ -300,7 +357,8 @@ def _stage(
                 doomed = doomed or (bool(checked.errors) and not max_bad_share)
                 if doomed:
                     continue
-                rejected.extend(_rejected(checked, job))
+                if record_rejected:
+                    rejected.extend(_rejected(checked, job))
                 typed = convert(checked.valid, checked.first)
                 clock.lap("convert")
                 if sink is not None:

@@ -96,6 +96,9 @@ class _Run:
     touched: dict[str, tuple[str, ...]] = field(default_factory=dict)  # payment id -> its problems
     disputes_fetched: set[str] = field(default_factory=set)  # GET /disputes/{id} at most once per run
     dispute_details: dict[str, dict[str, Any]] = field(default_factory=dict)  # dispute id -> details
+    # A replay (apply_stored): events applied before, whose facts are derived again, not added twice
+    redo: frozenset[str] = frozenset()
+    failed: dict[str, str] = field(default_factory=dict)  # event id -> why it was set aside
 
 
 # ============================================================================ entry point
@@ -156,6 +159,38 @@ def apply_events(
     return result
 
 
+def apply_stored(
+    engine: Engine,
+    checkout: PaymentReader | None,
+    mapping: StatusMapping,
+    rows: Sequence[Mapping[str, Any]],
+    settings: EventsSettings | None = None,
+    *,
+    redo: frozenset[str] = frozenset(),
+    run_id: str | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> tuple[ApplyResult, dict[str, str]]:
+    """Apply these stored rows (``cfp replay webhooks``, docs/replay-and-rebuild.md) in batches,
+    exactly as a run applies unprocessed ones; returns the result and the events set aside.
+
+    ``redo``: ids of events applied before. Their facts are taken out of the stored state and
+    derived again from the body, and they are not counted twice in ``events_applied``, so a
+    replay after a fix brings the state to what the fixed code derives, and a second replay
+    changes nothing. The outbox keeps its guarantee: a version is queued only when the payload
+    changes.
+    """
+    settings = settings or EventsSettings()
+    run = _Run(engine, checkout, mapping, settings, run_id, now, redo=redo)
+    for start in range(0, len(rows), settings.batch_size):
+        batch = [dict(r) for r in rows[start : start + settings.batch_size]]
+        run.result.batches += 1
+        run.result.events_read += len(batch)
+        _apply_batch(run, batch)
+    _resolve_late_orders(run)
+    surface_poison(engine, run.result)
+    return run.result, run.failed
+
+
 # ============================================================================ reading
 
 
@@ -199,8 +234,12 @@ def _by_payment(events: Iterable[_Event]) -> dict[str, list[_Event]]:
     return out
 
 
-def _fold(prev: Stored | None, pid: str, evs: Sequence[_Event]) -> PaymentState:
+def _fold(
+    prev: Stored | None, pid: str, evs: Sequence[_Event], redo: frozenset[str] = frozenset()
+) -> PaymentState:
     base = prev.state if prev is not None else PaymentState(pid)
+    if redo:
+        base = PaymentState(pid, frozenset(f for f in base.facts if f.fact_id not in redo))
     return base.add(*[e.fact for e in evs if e.fact is not None])
 
 
@@ -324,7 +363,7 @@ def _fetch_truth(
         for pid, evs in by_payment.items()
         if pid not in run.fetched
         and (
-            _fold(stored.get(pid), pid, evs).derive().needs_truth
+            _fold(stored.get(pid), pid, evs, run.redo).derive().needs_truth
             # known only through a retrieval request: no fact would ever give it a status row
             or (pid not in stored and all(e.fact is None and e.decline is None for e in evs))
         )
@@ -377,7 +416,9 @@ def _write_status(
         if pid in deferred:
             continue
         prev = stored.get(pid)
-        state, truth_at = with_snapshot(_fold(prev, pid, evs), prev, snapshots.get(pid), declines, ts)
+        state, truth_at = with_snapshot(
+            _fold(prev, pid, evs, run.redo), prev, snapshots.get(pid), declines, ts
+        )
         for e in evs:
             if e.decline is not None:
                 declines[e.decline.decline_id] = e.decline  # a webhook's record beats the API's
@@ -386,8 +427,9 @@ def _write_status(
         derivation = state.derive()
         touched.append((pid, derivation))
         fp_status, problems = _fp_status(pid, derivation, run.mapping, run.result)
+        new_events = sum(1 for e in evs if e.event_id not in run.redo)
         row, changed, order_id = status_row(
-            conn, pid, state, derivation, fp_status, problems, prev, len(evs), truth_at
+            conn, pid, state, derivation, fp_status, problems, prev, new_events, truth_at
         )
         rows.append(row)
         run.result.payments_changed += int(changed)
@@ -441,6 +483,10 @@ def _count(
     result.events_ignored += sum(1 for e in applied if e.fact is None and e.decline is None)
     result.events_deferred += sum(len(by_payment[p]) for p in deferred)
     result.events_made_poison += len(poison)
+    run.failed.update(poison)
+    run.failed.update(
+        (e.event_id, deferred[p]) for p, evs in by_payment.items() if p in deferred for e in evs
+    )
     run.touched.update((pid, d.problems) for pid, d in touched)
     result.payments_touched = len(run.touched)
     with_problems = sorted(pid for pid, problems in run.touched.items() if problems)

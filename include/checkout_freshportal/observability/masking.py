@@ -1,0 +1,169 @@
+"""The one masking rule set for log lines: secrets, card numbers and e-mail addresses.
+
+Applied by :class:`MaskingFilter` to the message (after its ``%`` arguments are merged in), to
+every extra field and to the formatted traceback, so a secret cannot slip out through a path
+the author of a log call did not think about (an exception text echoing a request, a payload
+passed as ``extra``). What is masked (docs/observability.md, "Masking"):
+
+* Checkout.com keys (``sk_...``, ``pk_...``, sandbox ``sk_sbox_...``): the kind prefix and 4
+  characters stay, so an operator still sees which key was used;
+* ``Bearer <token>``, ``Authorization: <anything>`` and ``user:password@`` in URLs;
+* the values of configured secrets (:func:`secrets_from_env`): webhook signing keys, passwords,
+  API keys, whatever their shape;
+* card numbers: 13-19 digits, optionally grouped by single spaces or dashes, starting with a
+  card scheme's digit (2-6) and passing the Luhn check (last 4 kept). The Luhn check is what
+  lets order numbers, amounts and ids through;
+* e-mail addresses: first character and domain kept (``j***@example.com``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+
+_CKO_KEY = re.compile(r"\b((?:sk|pk)_(?:sbox_|test_)?)([A-Za-z0-9]{4})[A-Za-z0-9_-]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_AUTH_HEADER = re.compile(
+    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s\"',;}]+"
+)
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)")
+_EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
+# Digit groups joined by at most one space or dash: the candidates for a card number.
+_DIGIT_RUN = re.compile(r"(?<![\w])\d+(?:[ -]\d+)*(?![\w])")
+_GROUP = re.compile(r"\d+")
+# Card schemes' first digit (2/5 Mastercard, 3 Amex/JCB/Diners, 4 Visa, 6 Discover/UnionPay/
+# Maestro): a millisecond timestamp (1...) that happens to pass Luhn is not a card.
+_CARD_FIRST_DIGITS = "23456"
+
+#: Settings whose values are secrets whatever their shape (docs/observability.md).
+SECRET_SUFFIXES: tuple[str, ...] = ("KEY", "KEYS", "SECRET", "PASSWORD", "TOKEN", "AUTHORIZATION")
+#: A configured value shorter than this is not masked: "1" or "on" would mask every line.
+MIN_SECRET_LENGTH = 6
+
+
+def luhn_ok(digits: str) -> bool:
+    """The card-number checksum: a random digit run passes one time in ten."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _mask_card_run(match: re.Match[str]) -> str:
+    """Within one run of digit groups, mask each group span that is a Luhn-valid 13-19 digit number.
+
+    A run such as ``4242 4242 4242 4242 100`` (a card followed by an amount) is not a card as a
+    whole; trying the spans of groups finds the card inside it and leaves the amount alone.
+    """
+    text = match.group()
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text)]
+    out: list[str] = []
+    pos = i = 0
+    while i < len(groups):
+        found = None
+        for j in range(len(groups) - 1, i - 1, -1):
+            digits = "".join(text[s:e] for s, e in groups[i : j + 1])
+            if 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and luhn_ok(digits):
+                found = (j, digits)
+                break
+        if found is None:
+            i += 1
+            continue
+        j, digits = found
+        out.append(text[pos : groups[i][0]])
+        out.append("*" * (len(digits) - 4) + digits[-4:])
+        pos = groups[j][1]
+        i = j + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class Masker:
+    """The rule set plus the configured secret values; immutable once built."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(re.escape(v) for v in values)) if values else None
+
+    def text(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub(MASK, text)
+        text = _CKO_KEY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+        text = _BEARER.sub(lambda m: f"{m.group(1)}{MASK}", text)
+        text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
+        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
+        text = _EMAIL.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
+        return _DIGIT_RUN.sub(_mask_card_run, text)
+
+    def value(self, value: Any) -> Any:
+        """A field's value masked: text and the text inside containers; numbers pass untouched."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.value(v) for v in value]
+        return self.text(str(value))
+
+
+def secrets_from_env(env: Mapping[str, str]) -> list[str]:
+    """Values of ``CFP_*`` variables named like secrets, and of Airflow connections' passwords.
+
+    Lists (``CFP_SIDECAR_SIGNATURE_KEYS=k1,k2``) are split on commas; ``AIRFLOW_CONN_*`` values
+    are URIs or JSON whose password part the URL rule or this list catches.
+    """
+    found: list[str] = []
+    for name, raw in env.items():
+        if not raw or not name.startswith("CFP_"):
+            continue
+        if name.rsplit("_", 1)[-1] in SECRET_SUFFIXES:
+            found.append(raw.strip())
+            found.extend(part.strip() for part in raw.split(",") if "," in raw)
+    return found
+
+
+#: Attributes every LogRecord has: anything else on a record came through ``extra``.
+STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class MaskingFilter(logging.Filter):
+    """Masks a record in place before any handler formats it; never drops a record.
+
+    The message and its arguments are merged here (``getMessage``) and the arguments cleared,
+    so a formatter cannot reintroduce them unmasked; the traceback is formatted and masked into
+    ``exc_text``, which :class:`logging.Formatter` prints instead of formatting it again.
+    """
+
+    def __init__(self, masker: Masker | None = None) -> None:
+        super().__init__()
+        self.masker = masker or Masker()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_cfp_masked", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format must not lose the record
+            message = f"{record.msg!s} {record.args!r}"
+        record.msg = self.masker.text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.masker.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.masker.text(record.stack_info)
+        for key, value in list(vars(record).items()):
+            if key not in STANDARD_ATTRS and not key.startswith("_"):
+                setattr(record, key, self.masker.value(value))
+        record._cfp_masked = True
+        return True

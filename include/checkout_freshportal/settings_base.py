@@ -98,6 +98,7 @@ NOT_SETTINGS: Mapping[str, frozenset[str]] = {
     "CFP_REFUNDS_": frozenset({"CFP_REFUNDS_SCHEDULE"}),  # dags/freshportal_refunds.py
     "CFP_CAPTURES_": frozenset({"CFP_CAPTURES_SCHEDULE"}),  # dags/freshportal_captures.py
     "CFP_RECON_": frozenset({"CFP_RECON_SCHEDULE"}),  # dags/reconciliation.py
+    "CFP_HEALTH_": frozenset({"CFP_HEALTH_SCHEDULE"}),  # dags/pipeline_health.py
     # sidecar/orphans.py; exported by `cfp sidecar serve --workers N` for its worker processes
     "CFP_SIDECAR_": frozenset({"CFP_SIDECAR_SUPERVISOR_PID"}),
 }

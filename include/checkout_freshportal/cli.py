@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
+    from checkout_freshportal.sync.rebuild.cli import add_rebuild_parser, add_replay_parser
+
+    add_replay_parser(sub)
+    add_rebuild_parser(sub)
+
     _add_plugins(sub)
     return parser
 

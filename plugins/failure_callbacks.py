@@ -1,0 +1,105 @@
+"""Airflow's side of observability: every project task gets the failure callback, and its log
+lines the masking filter and the correlation ids.
+
+Applied by the cluster policy in ``airflow_local_settings.py`` (this folder), so every task of
+every DAG file has them without each DAG listing them, including DAGs added later
+(docs/observability.md, "Task failures"). Everything heavy is imported inside the callbacks:
+this module is imported when Airflow initialises, before any DAG is parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_CALLBACK_ATTRS = ("on_execute_callback", "on_failure_callback")
+
+
+def on_task_start(context: Any) -> None:
+    """Bind the task's ids and mask its log lines (Airflow's handlers keep their format)."""
+    try:
+        from checkout_freshportal.observability import install_filters
+        from checkout_freshportal.observability.context import set_ids
+
+        ti = context["ti"]
+        set_ids(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id)
+        install_filters(logging.getLogger().handlers, inline=True)
+    except Exception:  # observability must never stop a task
+        log.exception("cfp: could not install the log filters")
+
+
+def on_task_failure(context: Any) -> None:
+    """Record the failure in ``ops_task_failures`` and notify; never raises."""
+    try:
+        from checkout_freshportal.observability import failures
+        from checkout_freshportal.observability.settings import NotifySettings
+
+        ti = context["ti"]
+        failure = failures.describe(
+            context.get("exception"),
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            try_number=ti.try_number,
+            map_index=getattr(ti, "map_index", -1) if getattr(ti, "map_index", None) is not None else -1,
+            log_url=getattr(ti, "log_url", None),
+            hostname=getattr(ti, "hostname", None),
+        )
+        settings = NotifySettings.from_env()
+        already = bool(getattr(context.get("exception"), "cfp_notified", False))
+        smtp = None if already else smtp_target(settings)
+        outcome = failures.handle(failure, settings, engine_factory=_engine, smtp=smtp, notify=not already)
+        log.info(
+            "cfp: failure recorded=%s, notified=%s via %s",
+            outcome.recorded,
+            outcome.notified,
+            outcome.channel,
+        )
+    except Exception:
+        log.exception("cfp: the failure callback failed (the task's own failure stands)")
+
+
+def smtp_target(settings: Any) -> Any:
+    """SMTP from the settings, the Airflow connection ``CFP_NOTIFY_SMTP_CONN_ID`` overriding
+    host, port, login and password (``extra`` may hold ``{"starttls": true}``)."""
+    from checkout_freshportal.observability.notify import SmtpTarget
+
+    if settings.channel != "smtp":
+        return None
+    if not settings.smtp_conn_id:
+        return SmtpTarget.from_settings(settings)
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(settings.smtp_conn_id)
+    extra = conn.extra_dejson or {}
+    base = SmtpTarget(
+        host=conn.host or settings.smtp_host or "",
+        port=settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=bool(extra.get("starttls", settings.smtp_starttls)),
+    )
+    return base.overridden(port=conn.port, user=conn.login, password=conn.password)
+
+
+def _engine() -> Any:
+    from warehouse_hook import WarehouseHook
+
+    return WarehouseHook().get_engine()
+
+
+def attach(task: Any) -> None:
+    """Add the two callbacks to ``task``, keeping any it has; a second call adds nothing."""
+    ours = {"on_execute_callback": on_task_start, "on_failure_callback": on_task_failure}
+    for attr in _CALLBACK_ATTRS:
+        existing = getattr(task, attr, None)
+        if existing is None:
+            callbacks: list[Any] = []
+        elif isinstance(existing, list | tuple):
+            callbacks = list(existing)
+        else:
+            callbacks = [existing]
+        if ours[attr] not in callbacks:
+            setattr(task, attr, [*callbacks, ours[attr]])

@@ -14,6 +14,7 @@ from recon_builders import T, World, exceptions, matches, reconcile
 from checkout_freshportal.reconcile.service import run_reconciliation
 from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.warehouse import schema
+from checkout_freshportal.warehouse.schema.recon import recon_paid_out_actions
 
 DAY = timedelta(days=1)
 
@@ -194,3 +195,48 @@ def test_settings_change_forces_a_full_run_and_a_failed_run_is_recorded(world: W
     assert row.status == "failed"
     assert row.finished_at is not None
     assert "recon_order_facts" in row.error
+
+
+def _paid_out(engine: sa.Engine) -> set[str]:
+    t = recon_paid_out_actions
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(t.c.action_id)).scalars())
+
+
+def test_an_incremental_run_sees_payouts_named_since_and_keeps_those_named_before(world: World) -> None:
+    """The settlement check reads ``recon_paid_out_actions``, which an incremental run only adds
+    to: a payout id named between the runs settles its capture, and a capture paid out before
+    whose payment changes (so it is in scope again) stays settled without any lookup of its lines."""
+    eng, w = world.engine, world
+    w.paid_order("o1")
+    w.action("act_c1", "pay_o1", "Capture", processed_on=T - 9 * DAY)
+    first = w.line("act_c1", "pay_o1", 1000 * 10**6)  # no payout yet
+    w.paid_order("o2")
+    w.action("act_c2", "pay_o2", "Capture", processed_on=T - 9 * DAY)
+    w.line("act_c2", "pay_o2", 1000 * 10**6, payout="po_2")
+    w.payout("po_2", 1000)
+    reconcile(eng, "r1")
+    opened = {k for k, r in exceptions(eng).items() if r["status"] == "open"}
+    assert "unsettled_capture:action:act_c1" in opened
+    assert _paid_out(eng) == {"act_c2"}
+
+    w.stamp = T + DAY / 2
+    w._ins(
+        schema.stg_financial_action_payouts,
+        processed_on=first["processed_on"],
+        line_key=first["line_key"],
+        payout_id="po_1",
+        source_file_id="file_by_payout",
+        **w._book(),
+    )
+    w.payout("po_1", 1000)
+    w.update(schema.stg_payments, schema.stg_payments.c.payment_id == "pay_o2", total_refunded_minor=0)
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    assert _paid_out(eng) == {"act_c1", "act_c2"}
+    unsettled = {k for k, r in exceptions(eng).items() if k.startswith("unsettled_capture")}
+    assert {k for k in unsettled if exceptions(eng)[k]["status"] == "open"} == set()
+    after_incremental = _state(eng)
+    assert reconcile(eng, "r3", T + DAY, full=True).mode == "full"
+    assert _state(eng) == after_incremental
+    assert _paid_out(eng) == {"act_c1", "act_c2"}

@@ -53,6 +53,8 @@ ALL_TABLES = {
     # observability: failed task instances, health check results (0010)
     "ops_task_failures",
     "ops_health_checks",
+    # reconciliation's paid-out actions; BRIN indexes on the report-line tables (0011)
+    "recon_paid_out_actions",
 }
 
 
@@ -161,6 +163,36 @@ def test_make_engine_urls(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # No fallback file any more (the demo passes its own): unset is an error naming the setting.
     with pytest.raises(WarehouseNotConfiguredError, match="CFP_WAREHOUSE_URL"):
         wh_engine.default_url()
+
+
+@pytest.mark.postgres
+def test_report_line_tables_carry_brin_indexes_only_beside_their_keys(pg_url: str) -> None:
+    """Report files are COPYed into these tables: every btree there is maintained per loaded
+    line, so besides the primary keys they get BRIN indexes only, as schema/recon.py declares,
+    and migrating down to 0010 gives 0009's btrees back."""
+    migrate.upgrade(pg_url)
+    eng = wh_engine.make_engine(pg_url)
+    sql = sa.text(
+        "SELECT indexname, am.amname FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname "
+        "JOIN pg_am am ON am.oid = c.relam WHERE i.tablename LIKE 'stg_financial_action%'"
+    )
+    try:
+        with eng.connect() as conn:
+            methods = dict(conn.execute(sql).tuples().all())
+        assert methods == {
+            "pk_stg_financial_actions": "btree",
+            "pk_stg_financial_action_payouts": "btree",
+            "ix_stg_financial_actions_updated_at": "brin",
+            "ix_stg_financial_action_payouts_updated_at": "brin",
+            "ix_stg_financial_action_payouts_payout_id": "brin",
+        }
+        assert migrate.downgrade(eng, "0010") == "0010"
+        with eng.connect() as conn:
+            methods = dict(conn.execute(sql).tuples().all())
+        assert set(methods.values()) == {"btree"}
+        assert "ix_stg_financial_actions_action_id" in methods
+    finally:
+        eng.dispose()
 
 
 @pytest.mark.postgres

@@ -29,6 +29,7 @@ from checkout_freshportal.warehouse.schema import (
     stg_refund_requests,
     sync_money_intents,
 )
+from checkout_freshportal.warehouse.schema.recon import recon_paid_out_actions
 
 #: Refund-request states still waiting for the refund at Checkout.com.
 WAITING_REFUND_STATES = ("requested", "processing")
@@ -101,31 +102,9 @@ def refund_not_requested(ctx: Ctx) -> int:
     return add(ctx, sel)
 
 
-def _paid_out_actions(ctx: Ctx) -> sa.Table:
-    """Action ids with at least one line in a payout (of the run's payments), analysed: the
-    planner misjudges the two-column line join and would loop over it per capture."""
-    fa, fap = stg_financial_actions, stg_financial_action_payouts
-    t = sqlbits.scratch(
-        ctx.conn, "recon_tmp_paid_out", sa.Column("action_id", sa.Text()), index=("action_id",)
-    )
-    on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
-    # incremental: the lines of the scoped payments' captures, through the index on action_id
-    # (financial-action lines have no payment_id index: filtering them by payment reads all)
-    a = stg_payment_actions
-    captures = sa.select(a.c.action_id).where(
-        ctx.in_scope("payments", a.c.payment_id), a.c.action_type == "Capture"
-    )
-    scoped = fa.c.action_id.in_(captures) if ctx.incremental else sa.true()
-    sel = sa.select(fa.c.action_id).distinct().select_from(fa.join(fap, on)).where(scoped)
-    with sqlbits.hash_aggregates(ctx.conn):
-        sqlbits.fill(ctx.conn, t, sel)
-    sqlbits.analyze(ctx.conn, t)
-    return t
-
-
 def unsettled_capture(ctx: Ctx) -> int:
     a, po = stg_payment_actions, ctx.tmp["payorder"]
-    paid = _paid_out_actions(ctx)
+    paid = recon_paid_out_actions
     sel = (
         sa.select(
             *_action_rows(

@@ -9,20 +9,33 @@
 * ``payorder``: for each matched payment, the order that names it in exceptions (the lowest
   order id of its confirmed matches: a payment of several invoices names the first).
 
-Also maintained here: ``recon_order_invoices`` (the invoice numbers of orders, rule R3) and
+Also maintained here: ``recon_order_invoices`` (the invoice numbers of orders, rule R3),
+``recon_paid_out_actions`` (actions with a line in a payout, the settlement check) and
 ``recon_order_facts`` (per confirmed order, the source of the run totals).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.warehouse.schema import stg_disputes, stg_orders, stg_payment_actions, stg_payments
-from checkout_freshportal.warehouse.schema.recon import recon_order_facts, recon_order_invoices
+from checkout_freshportal.warehouse.schema import (
+    stg_disputes,
+    stg_financial_action_payouts,
+    stg_financial_actions,
+    stg_orders,
+    stg_payment_actions,
+    stg_payments,
+)
+from checkout_freshportal.warehouse.schema.recon import (
+    recon_order_facts,
+    recon_order_invoices,
+    recon_paid_out_actions,
+)
 
 #: Dispute statuses where the money went back to the cardholder for good.
 LOST_DISPUTE_STATUSES = ("lost", "accepted", "expired", "arbitration_lost")
@@ -101,6 +114,27 @@ def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
         .where(where, o.c.invoice_numbers.is_not(None), elems.c.value.is_not(None), elems.c.value != "")
     )
     sqlbits.sync_rows(ctx.conn, oi, sel, keys=("invoice_number", "order_id"), scope=scope)
+
+
+def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
+    """Keeps ``recon_paid_out_actions`` (action ids with a line in a payout) current.
+
+    A full run rebuilds it from every line joined to its payout id; an incremental run adds the
+    actions of the lines and payout ids stamped after ``since``, both found through the BRIN
+    indexes on ``updated_at`` and joined by the lines' key. Adding is enough: a payout id is
+    never erased (stg_financial_action_payouts), so a paid-out action stays paid out."""
+    fa, fap, t = stg_financial_actions, stg_financial_action_payouts, recon_paid_out_actions
+    on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
+    lines = sa.select(fa.c.action_id.label("action_id")).select_from(fa.join(fap, on))
+    if since is None:
+        sqlbits.sync_rows(
+            ctx.conn, t, lines.distinct(), keys=("action_id",), scope=sa.true(), extra={"run_id": ctx.run_id}
+        )
+    else:
+        for stamped in (fa.c.updated_at > since, fap.c.updated_at > since):
+            new = lines.add_columns(sa.literal(ctx.run_id).label("run_id")).where(stamped).distinct()
+            sqlbits.fill_new(ctx.conn, t, new)
+    sqlbits.analyze(ctx.conn, t)
 
 
 def build_groups(ctx: Ctx) -> sa.Table:

@@ -46,7 +46,19 @@ def test_context_excludes_every_development_file() -> None:
     shipped = [p for p in _tracked() if not _ignored(p, patterns)]
     leaked = [p for p in shipped if p.split("/")[0] in {"dev", "tests", "docs", "examples", ".ci"}]
     assert not leaked, f"development files would reach the image: {leaked[:10]}"
-    for local in (".venv/bin/python", ".demo/warehouse.sqlite", "x/__pycache__/m.pyc", "dev/cfp_dev/cli.py"):
+    for local in (
+        ".venv/bin/python",
+        ".demo/warehouse.sqlite",
+        "x/__pycache__/m.pyc",
+        "dev/cfp_dev/cli.py",
+        # the Compose deployment's secrets and host-side files (docs/deployment.md)
+        "deploy/compose.env",
+        "deploy/compose.env.example",
+        "deploy/postgres/initdb/10-warehouse.sh",
+        "docker-compose.yaml",
+        ".env",
+        "reports/latest/report.html",
+    ):
         assert _ignored(local, patterns), local
 
 
@@ -60,8 +72,24 @@ def test_context_keeps_what_the_image_needs() -> None:
         "requirements.txt",
         "packages.txt",
         "pyproject.toml",
+        ".astro/test_dag_integrity_default.py",
+        "include/checkout_freshportal/reports/__init__.py",
     ):
         assert not _ignored(needed, patterns), needed
+
+
+def test_image_python_is_the_one_the_lock_targets() -> None:
+    """The runtime's default distribution moves to newer Pythons; the lock and requires-python
+    are for one version, so the image must name it (a `-python-X.Y` runtime tag)."""
+    base = re.search(r"^FROM\s+(\S+)", (REPO / "Dockerfile").read_text(), re.M)
+    assert base, "no FROM line"
+    tag = re.search(r"runtime:3\.3-\d+-python-(3\.\d+)$", base.group(1))
+    assert tag, f"not an Astro Runtime 3.3 tag with its Python: {base.group(1)}"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'python_version = "{tag.group(1)}"' in pyproject, tag.group(1)
+    low, high = re.search(r'requires-python = ">=(3\.\d+),<(3\.\d+)"', pyproject).groups()
+    minor = int(tag.group(1).split(".")[1])
+    assert int(low.split(".")[1]) <= minor < int(high.split(".")[1])
 
 
 @pytest.mark.parametrize("line", (REPO / "Dockerfile").read_text().splitlines())

@@ -22,6 +22,7 @@ from checkout_freshportal.warehouse import (
     set_watermark_ts,
     upsert,
 )
+from checkout_freshportal.warehouse.mappers import email_hash
 from checkout_freshportal.warehouse.raw import payload_sha256
 
 from wh_helpers import migrated_engine, rows_of
@@ -63,7 +64,10 @@ def test_raw_objects_realistic_payloads_and_decimals(engine: sa.Engine) -> None:
         assert insert_raw_objects(conn, "checkout.payment_actions", ACTIONS) == 2
     with engine.connect() as conn:
         stored = {r["object_id"]: r["payload"] for r in rows_of(conn, schema.raw_api_objects)}
-    assert stored["pay_gjulv7byhhwerb3jyx2547xlme"] == PAYMENT
+    # verbatim but for the customer's address: masked, its hash beside it (docs/security.md)
+    masked = {"email": "J***@Example.com", "email_sha256": email_hash("J@Example.com")}
+    customer = {**PAYMENT["customer"], **masked}
+    assert stored["pay_gjulv7byhhwerb3jyx2547xlme"] == {**PAYMENT, "customer": customer}
     assert stored["act_1"]["breakdown"][0]["holding_currency_amount"] == "0.19526938"  # exact, as text
 
 

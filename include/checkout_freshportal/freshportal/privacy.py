@@ -26,11 +26,16 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[0]}***@{domain}"
 
 
+def mask_emails(text: str) -> str:
+    """Every address in free text masked as :func:`mask_email` does; nothing else changed."""
+    return _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
 def scrub(text: str | None, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Mask e-mail addresses and token-like strings in free text and cut it to ``limit``."""
     if not text:
         return ""
-    out = _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", str(text))
+    out = mask_emails(str(text))
     out = _SECRET_RE.sub(lambda m: (m.group(1) or "") + "<redacted>", out)
     out = " ".join(out.split())
     return out if len(out) <= limit else out[: limit - 3] + "..."

@@ -5,6 +5,13 @@ changed one adds a new version, so the table is the replayable history of what t
 The hash is over canonical JSON (sorted keys, compact, UTF-8) so key order or whitespace in the
 response do not make a "new" version. Decimal values (a client may parse JSON numbers as
 Decimal to keep them exact) are stored as strings, because a float would round them.
+
+"Verbatim" stops at personal data: a Checkout.com payment carries its customer's full e-mail
+address, which the warehouse must not keep (docs/security.md). Before the canonical form is
+made, every ``email`` field is masked (``j***@example.nl``) and given an ``email_sha256`` sibling
+(``mappers.email_hash``: what staging keeps and reconciliation matches customers by), and any
+other address in a text value is masked. So a payload restaged from this table gives the same
+rows as the API object did, and the stored form is the one the hash is over.
 """
 
 from __future__ import annotations
@@ -19,15 +26,40 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.freshportal.privacy import mask_email, mask_emails
 from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse.engine import json_dumps
+from checkout_freshportal.warehouse.mappers import email_hash
 from checkout_freshportal.warehouse.schema import raw_api_objects
 
 BATCH_SIZE = 500
 
 
+def without_personal_data(obj: Any) -> Any:
+    """``obj`` as it may be stored: e-mail addresses masked, an ``email`` field's hash kept.
+
+    Idempotent: an object that already has ``email_sha256`` keeps it (its ``email`` is masked
+    already and would hash to something else).
+    """
+    if isinstance(obj, Mapping):
+        out = {k: without_personal_data(v) for k, v in obj.items() if k != "email"}
+        email = obj.get("email")
+        if isinstance(email, str) and "@" in email:
+            out["email"] = mask_email(email)
+            out["email_sha256"] = obj.get("email_sha256") or email_hash(email)
+        elif "email" in obj:
+            out["email"] = without_personal_data(email)
+        return out
+    if isinstance(obj, list | tuple):
+        return [without_personal_data(v) for v in obj]
+    if isinstance(obj, str) and "@" in obj:
+        return mask_emails(obj)
+    return obj
+
+
 def canonical_json(obj: Any) -> str:
-    return json_dumps(obj)
+    """The stored form's text: personal data removed, sorted keys, compact."""
+    return json_dumps(without_personal_data(obj))
 
 
 def payload_sha256(obj: Any) -> str:

@@ -35,7 +35,12 @@ from checkout_freshportal.logsafe import safe, safe_masked
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.errors import is_data_error
-from checkout_freshportal.warehouse.raw import canonical_json, insert_raw_objects, payload_sha256
+from checkout_freshportal.warehouse.raw import (
+    canonical_json,
+    insert_raw_objects,
+    payload_sha256,
+    without_personal_data,
+)
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +399,8 @@ def keep_api_object(
         except sa.exc.SQLAlchemyError as exc:
             if not is_data_error(exc):
                 raise
-    return store.RAW_PAYLOAD, digest, obj
+    # Kept in the row instead: without personal data, as raw_api_objects would keep it.
+    return store.RAW_PAYLOAD, digest, without_personal_data(obj)
 
 
 class TooManyUnreadableError(PermanentError, RuntimeError):

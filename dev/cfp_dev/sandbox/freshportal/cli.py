@@ -11,6 +11,10 @@ from typing import Any
 
 from .config import DEFAULT_API_KEY, DEFAULT_PORT, FreshPortalSandboxConfig
 
+#: Where to read the default key: printed, it would be a configured secret in the demo's logs,
+#: which the leak scan (docs/security.md) requires to hold none, made-up ones included.
+_DEFAULT_KEY_WHERE = "the default (DEFAULT_API_KEY in cfp_dev/sandbox/freshportal/config.py)"
+
 
 def _share(text: str) -> float:
     value = float(text)
@@ -95,7 +99,7 @@ def run_freshportal_sandbox(args: argparse.Namespace) -> int:
     print(  # noqa: T201 - the CLI's own output
         f"FreshPortal sandbox for tenant {config.tenant} on http://{args.host}:{args.port} "
         f"({len(state.orders)} orders, {len(state.refunds)} refund requests); "
-        f"admin at /_sandbox/state; API key: {'(custom)' if args.api_keys else DEFAULT_API_KEY}",
+        f"admin at /_sandbox/state; API key: {'(custom)' if args.api_keys else _DEFAULT_KEY_WHERE}",
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)

@@ -38,13 +38,14 @@ chromium:
 	  else echo "chromium is missing: run 'apt-get install chromium' as root (the report's browser test needs it)" >&2; fi; }
 
 # The deployment test (tests/deploy/test_compose.py) validates docker-compose.yaml with Debian's
-# docker-compose, which parses and interpolates the file without a Docker engine. Installed the
+# docker-compose, which parses and interpolates the file without a Docker engine (its recommended
+# docker.io engine is left out). Installed the
 # same way as chromium; under CI=true a missing binary fails that test instead of skipping it.
 docker-compose:
 	@command -v docker-compose >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
 	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
 	  else echo "docker-compose is missing: run 'apt-get install docker-compose' as root (the deployment test needs it)" >&2; fi; }
 
 # Two test processes (the machine's two cores); a whole file stays on one process, so its

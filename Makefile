@@ -38,9 +38,9 @@ chromium:
 	  else echo "chromium is missing: run 'apt-get install chromium' as root (the report's browser test needs it)" >&2; fi; }
 
 # The deployment test (tests/deploy/test_compose.py) validates docker-compose.yaml with Debian's
-# docker-compose, which parses and interpolates the file without a Docker engine (its recommended
-# docker.io engine is left out). Installed the
-# same way as chromium; under CI=true a missing binary fails that test instead of skipping it.
+# docker-compose, which parses and interpolates the file without a Docker engine (the engine it
+# recommends, docker.io, is left out). Installed the same way as chromium; under CI=true a
+# missing binary fails that test instead of skipping it.
 docker-compose:
 	@command -v docker-compose >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \

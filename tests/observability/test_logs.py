@@ -187,7 +187,11 @@ def test_configure_logging_reads_the_format_and_replaces_the_root_handlers() -> 
     saved, level = list(root.handlers), root.level
     stream = io.StringIO()
     try:
-        configure_logging(stream=stream, env={"CFP_LOG_FORMAT": "text", "CFP_LOG_LEVEL": "warning"})
+        # pytest's own handlers are on the root: left alone unless forced, like basicConfig
+        assert configure_logging(stream=stream, env={"CFP_LOG_FORMAT": "text"}) is None
+        configure_logging(
+            stream=stream, env={"CFP_LOG_FORMAT": "text", "CFP_LOG_LEVEL": "warning"}, force=True
+        )
         configure_logging(
             stream=stream,
             env={"CFP_LOG_FORMAT": "json", "CFP_SIDECAR_SIGNATURE_KEYS": "k-aaaaaaaa,k-bbbbbbbb"},

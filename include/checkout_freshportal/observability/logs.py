@@ -52,11 +52,15 @@ class CorrelationFilter(logging.Filter):
         return True
 
 
+#: Extra attributes that are not data: uvicorn's copy of a message with ANSI colours.
+_NOT_FIELDS = frozenset({"cfp_ids", "color_message"})
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {
         k: v
         for k, v in vars(record).items()
-        if k not in STANDARD_ATTRS and k != "cfp_ids" and not k.startswith("_") and k not in FIELDS
+        if k not in STANDARD_ATTRS and k not in _NOT_FIELDS and not k.startswith("_") and k not in FIELDS
     }
 
 
@@ -140,17 +144,24 @@ def configure_logging(
     *,
     stream: Any = None,
     env: Mapping[str, str] | None = None,
-) -> logging.Handler:
+    force: bool = False,
+) -> logging.Handler | None:
     """Root logging for a process the project owns (the ``cfp`` CLI, the sidecar).
 
-    ``fmt``/``level`` default to ``CFP_LOG_FORMAT``/``CFP_LOG_LEVEL`` (json, info). Replaces the
-    root's handlers (a second call does not double the lines) and quiets alembic's chatter.
+    ``fmt``/``level`` default to ``CFP_LOG_FORMAT``/``CFP_LOG_LEVEL`` (json, info); the settings
+    are read (and a refused value raised) in every case. Like :func:`logging.basicConfig`, a
+    root logger that already has handlers someone else installed (an embedding program, pytest)
+    is left alone unless ``force``; a second call replaces the handler of the first, so lines are
+    never doubled. Quiets alembic's chatter.
     """
     from .settings import LogSettings
 
     settings = LogSettings.from_env(env)
-    handler = make_handler(fmt or settings.format, stream=stream, masker=masker_from_env(env))
     root = logging.getLogger()
+    foreign = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
+    if foreign and not force:
+        return None
+    handler = make_handler(fmt or settings.format, stream=stream, masker=masker_from_env(env))
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)

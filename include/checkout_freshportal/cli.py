@@ -168,12 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from checkout_freshportal.observability import configure_logging
+    from checkout_freshportal.settings_base import SettingsError
+
+    try:  # CFP_LOG_FORMAT (json by default) and CFP_LOG_LEVEL; docs/observability.md
+        configure_logging(level="debug" if args.verbose else None)
+    except SettingsError as exc:
+        sys.exit(f"cfp: {exc}")
+    if args.verbose:
+        logging.getLogger("alembic").setLevel(logging.NOTSET)
     from checkout_freshportal.config import WarehouseNotConfiguredError
     from checkout_freshportal.warehouse.migrate import SchemaNotCurrentError
 

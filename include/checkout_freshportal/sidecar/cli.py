@@ -50,7 +50,12 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs throughput)"
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default CFP_LOG_LEVEL (info); the format is CFP_LOG_FORMAT (json or text)",
+    )
     # uvicorn has no header-read timeout (docs/sidecar.md, "Slow clients"): these two bound what
     # slow or idle clients can hold; the header timeout itself belongs to the proxy in front.
     serve.add_argument(
@@ -96,18 +101,20 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings()
+    log_settings = _log_settings()
+    level = args.log_level or log_settings.level
     _prepare_schema(settings.warehouse_url, upgrade=args.upgrade and not args.no_upgrade)
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
         "access_log": args.access_log,
-        "log_level": args.log_level,
+        "log_level": level,
         "lifespan": "on",
         "server_header": False,
         "timeout_graceful_shutdown": 10,
         "timeout_keep_alive": args.timeout_keep_alive,
         "limit_concurrency": args.limit_concurrency,
-        "log_config": _log_config(args.log_level),
+        "log_config": _log_config(level, log_settings.format),
     }
     log.info(
         "sidecar on http://%s:%d (workers=%d, keys=%d, authorization=%s, trigger=%s)",
@@ -172,23 +179,32 @@ def _prepare_schema(url: str, *, upgrade: bool) -> None:
             engine.dispose()
 
 
-def _log_config(level: str) -> dict[str, Any]:
+def _log_settings() -> Any:
+    from checkout_freshportal.observability.settings import LogSettings
+    from checkout_freshportal.settings_base import SettingsError
+
+    try:
+        return LogSettings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"cfp sidecar: {exc}") from None
+
+
+def _log_config(level: str, fmt: str = "json") -> dict[str, Any]:
     """uvicorn's logging plus the sidecar's own loggers, applied in every worker process.
 
     With ``--workers N`` the workers are fresh processes: without this their warnings (a failed
-    commit, Airflow down) would only reach Python's last-resort handler.
+    commit, Airflow down) would only reach Python's last-resort handler. uvicorn's own lines
+    (errors, the access log) go through the same handler: one format, masked, per process
+    (docs/observability.md).
     """
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
 
     cfg = copy.deepcopy(LOGGING_CONFIG)
-    cfg["formatters"]["cfp"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    cfg["handlers"]["cfp"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "cfp",
-        "stream": "ext://sys.stderr",
-    }
+    cfg["handlers"]["cfp"] = {"()": "checkout_freshportal.observability.logs.make_handler", "fmt": fmt}
+    cfg["loggers"]["uvicorn"]["handlers"] = ["cfp"]
+    cfg["loggers"]["uvicorn.access"]["handlers"] = ["cfp"]
     cfg["loggers"]["checkout_freshportal"] = {"handlers": ["cfp"], "level": level.upper(), "propagate": False}
     cfg["loggers"]["alembic"] = {"level": "WARNING"}
     return cfg
@@ -245,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m checkout_freshportal.sidecar")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from checkout_freshportal.observability import configure_logging
+
+    _log_settings()  # a refused CFP_LOG_* value: a one-line exit, not a traceback
+    configure_logging()
     sys.exit(args.func(args))

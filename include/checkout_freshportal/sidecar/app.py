@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from checkout_freshportal.checkout.webhooks import authorization_matches, verify_signature
+from checkout_freshportal.observability import bind
 
 from . import store
 from .logsafe import safe
@@ -180,31 +181,32 @@ class SidecarApp:
         """Commit a signed body (as an event or as poison) and answer for it."""
         m = self.metrics
         record = store.record_from_body(body, key_index)
-        try:
-            outcome = await self.writer.submit(record, self.settings.commit_timeout)
-        except store.StoreUnavailable as exc:
-            m.unavailable.inc()
-            log.warning("webhook %s not stored (%s): answering 503", safe(record.event_id), safe(exc))
-            await _reply(send, 503, {"error": "storage unavailable, retry later"})
-            return
-        m.ack_seconds.observe(time.perf_counter() - t0)
-        m.received.inc()
-        if not outcome.new:
-            m.duplicates.inc()
-            await _reply(send, 200, {"status": "duplicate"})
-            return
-        m.stored.inc()
-        stored = outcome.record  # a poison row in place of an event the database refused
-        if stored.is_poison:
-            m.poison.inc()
-            log.warning(
-                "poison webhook stored as %s: %s", safe(stored.event_id), safe(stored.poison_reason, 200)
-            )
-            await _reply(send, 200, {"status": "poison"})
-            return
-        await _reply(send, 200, {"status": "stored"})
+        with bind(event_id=record.event_id):  # docs/observability.md
+            try:
+                outcome = await self.writer.submit(record, self.settings.commit_timeout)
+            except store.StoreUnavailable as exc:
+                m.unavailable.inc()
+                log.warning("webhook %s not stored (%s): answering 503", safe(record.event_id), safe(exc))
+                await _reply(send, 503, {"error": "storage unavailable, retry later"})
+                return
+            m.ack_seconds.observe(time.perf_counter() - t0)
+            m.received.inc()
+            if not outcome.new:
+                m.duplicates.inc()
+                await _reply(send, 200, {"status": "duplicate"})
+                return
+            m.stored.inc()
+            stored = outcome.record  # a poison row in place of an event the database refused
+            if stored.is_poison:
+                m.poison.inc()
+                log.warning(
+                    "poison webhook stored as %s: %s", safe(stored.event_id), safe(stored.poison_reason, 200)
+                )
+                await _reply(send, 200, {"status": "poison"})
+                return
+            await _reply(send, 200, {"status": "stored"})
 
-    # -- GET /healthz, GET /metrics -----------------------------------------------------------
+        # -- GET /healthz, GET /metrics -----------------------------------------------------------
 
     async def _healthz(self, send: Send) -> None:
         """Up or down, and which component; why goes to the log, never to an unauthenticated caller."""

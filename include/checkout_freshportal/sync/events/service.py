@@ -43,6 +43,7 @@ from checkout_freshportal.checkout.errors import (
     ServerError,
 )
 from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.chargebacks import disputes as chargeback_disputes
 from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
 from checkout_freshportal.sync.chargebacks import sweep as chargeback_sweep
@@ -312,18 +313,19 @@ def _write_isolated(
     new_poison: list[tuple[str, str]] = []
     for pid in sorted(by_payment):
         evs = by_payment[pid]
-        before = _checkpoint(run)
-        mine = {pid: deferred[pid]} if pid in deferred else {}
-        try:
-            touched += _write(run, evs, {pid: evs}, snapshots, mine, ())
-        except Exception as exc:
-            if not is_data_error(exc):
-                raise
-            _restore(run, before)
-            reason = f"apply: the warehouse refused payment {pid}'s status ({_kind(exc)})"
-            refused.add(pid)
-            new_poison += [(e.event_id, reason) for e in evs]
-            log.warning("%s; its %d event(s) are set aside as poison", reason, len(evs))
+        with bind(payment_id=pid):
+            before = _checkpoint(run)
+            mine = {pid: deferred[pid]} if pid in deferred else {}
+            try:
+                touched += _write(run, evs, {pid: evs}, snapshots, mine, ())
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                _restore(run, before)
+                reason = f"apply: the warehouse refused payment {pid}'s status ({_kind(exc)})"
+                refused.add(pid)
+                new_poison += [(e.event_id, reason) for e in evs]
+                log.warning("%s; its %d event(s) are set aside as poison", reason, len(evs))
     rest = [e for e in events if _payment_of(e) is None]
     _write(run, rest, {}, snapshots, {}, [*poison, *new_poison])
     return touched, refused, new_poison
@@ -374,23 +376,26 @@ def _fetch_truth(
         return snapshots, deferred
     result = run.result
     for pid in want:
-        run.fetched.add(pid)
-        try:
-            snapshots[pid] = run.checkout.get_payment(pid)
-            result.truth_fetched += 1
-        except NotFoundError:
-            result.truth_not_found += 1
-            log.warning("GET /payments/%s -> 404: applying its events without a snapshot", pid)
-        except (RateLimitedError, ServerError, CheckoutTransportError) as exc:
-            result.truth_failed += 1
-            oldest = max(e.attempts for e in by_payment[pid])
-            if oldest + 1 < run.settings.max_deferrals:
-                deferred[pid] = (
-                    f"deferred: GET /payments/{pid} failed: {type(exc).__name__} {exc.status or ''}"
+        with bind(payment_id=pid):
+            run.fetched.add(pid)
+            try:
+                snapshots[pid] = run.checkout.get_payment(pid)
+                result.truth_fetched += 1
+            except NotFoundError:
+                result.truth_not_found += 1
+                log.warning("GET /payments/%s -> 404: applying its events without a snapshot", pid)
+            except (RateLimitedError, ServerError, CheckoutTransportError) as exc:
+                result.truth_failed += 1
+                oldest = max(e.attempts for e in by_payment[pid])
+                if oldest + 1 < run.settings.max_deferrals:
+                    deferred[pid] = (
+                        f"deferred: GET /payments/{pid} failed: {type(exc).__name__} {exc.status or ''}"
+                    )
+                log.warning(
+                    "GET /payments/%s failed (%s); events kept for the next run", pid, type(exc).__name__
                 )
-            log.warning("GET /payments/%s failed (%s); events kept for the next run", pid, type(exc).__name__)
-        except CheckoutError:
-            raise  # 401/403/422/...: our credentials or request are wrong; be loud
+            except CheckoutError:
+                raise  # 401/403/422/...: our credentials or request are wrong; be loud
     return snapshots, deferred
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.events.store import log_declines
 from checkout_freshportal.sync.intents import outcomes, store
 from checkout_freshportal.sync.intents.execute import Context, describe
@@ -37,13 +38,14 @@ def resolve_outcomes(
         found = outcomes.from_events(conn, accepted)
     late = ctx.clock() - outcome_timeout
     for intent in accepted:
-        outcome = found.get(intent.intent_id)
-        if outcome is None and intent.accepted_at is not None and intent.accepted_at <= late:
-            outcome = _from_actions(ctx, cko, intent)
-        if outcome is None:
-            ctx.count("awaiting_outcome")
-            continue
-        record(ctx, intent, outcome)
+        with bind(**store.log_ids(intent)):
+            outcome = found.get(intent.intent_id)
+            if outcome is None and intent.accepted_at is not None and intent.accepted_at <= late:
+                outcome = _from_actions(ctx, cko, intent)
+            if outcome is None:
+                ctx.count("awaiting_outcome")
+                continue
+            record(ctx, intent, outcome)
 
 
 def _from_actions(ctx: Context, cko: ActionsReader, intent: MoneyIntent) -> Outcome | None:

@@ -435,3 +435,14 @@ def summary(conn: Connection, *, kinds: Sequence[str] = KINDS) -> dict[str, int]
     )
     out["awaiting_writeback"] = len(writeback_due(conn, kinds=kinds, limit=1_000_000))
     return out
+
+
+def log_ids(intent: MoneyIntent) -> dict[str, str | None]:
+    """The correlation ids of the log lines written while this intent is worked on
+    (docs/observability.md): an operator follows one refund request or order across runs."""
+    kind, _, ref = intent.request_key.partition(":")
+    return {
+        "order_number": intent.order_number,
+        "payment_id": intent.payment_id,
+        "refund_request_id": ref if kind == "refund_request" else None,
+    }

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.logsafe import safe
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.intents import execute, store
 from checkout_freshportal.sync.intents.store import REFUND, VOID, MoneyIntent
 from checkout_freshportal.sync.refunds import reasons, validate
@@ -77,6 +78,11 @@ def send_pending(run: RefundRun) -> None:
 
 
 def _send_one(run: RefundRun, intent: MoneyIntent) -> str:
+    with bind(**store.log_ids(intent)):
+        return _send_one_bound(run, intent)
+
+
+def _send_one_bound(run: RefundRun, intent: MoneyIntent) -> str:
     rejection = validate.check_amount(intent.amount_minor, intent.currency) or _duplicate(run, intent)
     if rejection is not None:
         return _reject(run, intent, rejection, payment_id=None)

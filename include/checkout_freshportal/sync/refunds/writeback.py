@@ -12,6 +12,7 @@ import logging
 from checkout_freshportal.freshportal import errors as fp_errors
 from checkout_freshportal.freshportal.models import RefundOutcome
 from checkout_freshportal.logsafe import safe
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.intents import execute, store
 from checkout_freshportal.sync.intents.store import MoneyIntent
 from checkout_freshportal.sync.refunds.runner import RefundRun
@@ -48,7 +49,8 @@ def write_back(run: RefundRun) -> None:
     with run.ctx.engine.connect() as conn:
         due = store.writeback_due(conn, kinds=KINDS, limit=run.settings.max_writebacks_per_run)
     for intent in due:
-        run.ctx.count(_write_one(run, intent))
+        with bind(**store.log_ids(intent)):
+            run.ctx.count(_write_one(run, intent))
 
 
 def _write_one(run: RefundRun, intent: MoneyIntent) -> str:

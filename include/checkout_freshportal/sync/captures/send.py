@@ -18,6 +18,7 @@ from typing import Any
 
 from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.logsafe import safe
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.captures import validate
 from checkout_freshportal.sync.captures.payments import find_payment
 from checkout_freshportal.sync.captures.reasons import Rejection
@@ -81,6 +82,11 @@ def _blocked_by(intent: MoneyIntent, siblings: list[MoneyIntent]) -> str | None:
 
 
 def _send_one(run: CaptureRun, intent: MoneyIntent) -> str:
+    with bind(**store.log_ids(intent)):
+        return _send_one_bound(run, intent)
+
+
+def _send_one_bound(run: CaptureRun, intent: MoneyIntent) -> str:
     rejection = validate.check_amount(intent.amount_minor)
     if rejection is not None:
         return _reject(run, intent, rejection, payment_id=None)

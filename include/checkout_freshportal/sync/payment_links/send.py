@@ -15,6 +15,7 @@ from typing import Any
 
 from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.freshportal.models import Order
+from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.intents.disposition import Disposition, classify
 from checkout_freshportal.sync.payment_links import store
 from checkout_freshportal.sync.payment_links.body import (
@@ -104,6 +105,11 @@ def new_intent(
 def send(run: Runner, intent: store.Intent, order: Order, *, resend: bool = False) -> str:
     """Claim the intent (``creating`` committed), then POST: a claim lost to another runner
     sends nothing."""
+    with bind(order_number=order.order_number):
+        return _send_bound(run, intent, order, resend=resend)
+
+
+def _send_bound(run: Runner, intent: store.Intent, order: Order, *, resend: bool) -> str:
     assert run.cko is not None
     key = IntentKey(intent.order_id, intent.order_version)
     now = run.clock()

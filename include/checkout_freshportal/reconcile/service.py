@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from checkout_freshportal.logsafe import safe, safe_masked
+from checkout_freshportal.observability import bind
 from checkout_freshportal.reconcile import (
     detect_money,
     detect_orders,
@@ -117,54 +118,57 @@ def run_reconciliation(
     confirmed_statuses: Collection[str] | None = None,
 ) -> ReconcileResult:
     """Reconciles everything (or what changed) at ``as_of`` (default: now); see the module doc."""
-    settings = settings or ReconcileSettings.from_env()
-    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    confirmed = (
-        tuple(sorted(confirmed_statuses)) if confirmed_statuses is not None else default_confirmed_statuses()
-    )
-    fp = fingerprint(settings, confirmed)
-    started = datetime.now(UTC)
-    with engine.begin() as conn:
-        claim_sqlite_write_lock(conn)
-        prev = _last_runs(conn, run_id)
-        last = prev["last"]
-        if last is not None and as_of < last.as_of:
-            # Resolving at an instant before the last run would close exceptions before they
-            # were first seen: the history only moves forward.
-            raise ValueError(
-                f"reconciliation as of {as_of.isoformat()} is before the last succeeded run's "
-                f"as of {last.as_of.isoformat()}; choose a later instant"
-            )
-        mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
-        _start_run(conn, run_id, as_of, mode, started)
-    try:
+    with bind(run_id=run_id):  # every line of the run carries it (docs/observability.md)
+        settings = settings or ReconcileSettings.from_env()
+        as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+        confirmed = (
+            tuple(sorted(confirmed_statuses))
+            if confirmed_statuses is not None
+            else default_confirmed_statuses()
+        )
+        fp = fingerprint(settings, confirmed)
+        started = datetime.now(UTC)
         with engine.begin() as conn:
-            # Take SQLite's write lock first: the run reads, then writes, and a commit by the
-            # sidecar or a loader in between would otherwise fail it at once (SQLITE_BUSY).
             claim_sqlite_write_lock(conn)
-            ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
-            result = _run(ctx, since, prev_as_of, fp)
-    except Exception as exc:
-        with engine.begin() as conn:
-            conn.execute(
-                recon_runs.update()
-                .where(recon_runs.c.run_id == run_id)
-                .values(
-                    status="failed",
-                    finished_at=datetime.now(UTC),
-                    error=safe_masked(f"{type(exc).__name__}: {exc}", 500),
+            prev = _last_runs(conn, run_id)
+            last = prev["last"]
+            if last is not None and as_of < last.as_of:
+                # Resolving at an instant before the last run would close exceptions before they
+                # were first seen: the history only moves forward.
+                raise ValueError(
+                    f"reconciliation as of {as_of.isoformat()} is before the last succeeded run's "
+                    f"as of {last.as_of.isoformat()}; choose a later instant"
                 )
-            )
-        raise
-    log.info(
-        "reconciliation %s (%s) done: %s found, %s opened, %s resolved",
-        safe(run_id),
-        mode,
-        result.found,
-        result.opened,
-        result.resolved,
-    )
-    return result
+            mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
+            _start_run(conn, run_id, as_of, mode, started)
+        try:
+            with engine.begin() as conn:
+                # Take SQLite's write lock first: the run reads, then writes, and a commit by the
+                # sidecar or a loader in between would otherwise fail it at once (SQLITE_BUSY).
+                claim_sqlite_write_lock(conn)
+                ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
+                result = _run(ctx, since, prev_as_of, fp)
+        except Exception as exc:
+            with engine.begin() as conn:
+                conn.execute(
+                    recon_runs.update()
+                    .where(recon_runs.c.run_id == run_id)
+                    .values(
+                        status="failed",
+                        finished_at=datetime.now(UTC),
+                        error=safe_masked(f"{type(exc).__name__}: {exc}", 500),
+                    )
+                )
+            raise
+        log.info(
+            "reconciliation %s (%s) done: %s found, %s opened, %s resolved",
+            safe(run_id),
+            mode,
+            result.found,
+            result.opened,
+            result.resolved,
+        )
+        return result
 
 
 def _start_run(conn: sa.Connection, run_id: str, as_of: datetime, mode: str, started: datetime) -> None:

@@ -14,7 +14,13 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_CALLBACK_ATTRS = ("on_execute_callback", "on_failure_callback")
+_CALLBACK_ATTRS = (
+    "on_execute_callback",
+    "on_failure_callback",
+    "on_success_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
+)
 
 
 def on_task_start(context: Any) -> None:
@@ -28,6 +34,17 @@ def on_task_start(context: Any) -> None:
         install_filters(logging.getLogger().handlers, inline=True)
     except Exception:  # observability must never stop a task
         log.exception("cfp: could not install the log filters")
+
+
+def on_task_end(context: Any) -> None:
+    """Unbind the task's ids: ``dag.test`` runs every task in one process, whose later lines
+    must not carry a finished task's ids."""
+    try:
+        from checkout_freshportal.observability.context import set_ids
+
+        set_ids()
+    except Exception:
+        log.exception("cfp: could not unbind the task's ids")
 
 
 def on_task_failure(context: Any) -> None:
@@ -59,6 +76,8 @@ def on_task_failure(context: Any) -> None:
         )
     except Exception:
         log.exception("cfp: the failure callback failed (the task's own failure stands)")
+    finally:
+        on_task_end(context)
 
 
 def smtp_target(settings: Any) -> Any:
@@ -91,8 +110,14 @@ def _engine() -> Any:
 
 
 def attach(task: Any) -> None:
-    """Add the two callbacks to ``task``, keeping any it has; a second call adds nothing."""
-    ours = {"on_execute_callback": on_task_start, "on_failure_callback": on_task_failure}
+    """Add the project's callbacks to ``task``, after any it has; a second call adds nothing."""
+    ours = {
+        "on_execute_callback": on_task_start,
+        "on_failure_callback": on_task_failure,
+        "on_success_callback": on_task_end,
+        "on_retry_callback": on_task_end,
+        "on_skipped_callback": on_task_end,
+    }
     for attr in _CALLBACK_ATTRS:
         existing = getattr(task, attr, None)
         if existing is None:

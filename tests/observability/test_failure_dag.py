@@ -5,11 +5,13 @@ the task) and is recorded as the task's failure too."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
+from checkout_freshportal.observability import MaskingFilter, current
 from checkout_freshportal.warehouse.engine import make_engine
 from checkout_freshportal.warehouse.schema import ops_health_checks, ops_task_failures, raw_webhook_events
 
@@ -84,3 +86,8 @@ def test_failures_are_recorded_and_notified(
     assert rows[alert_run.run_id]["notified_at"] is None
     checks = [r for r in _rows(url, ops_health_checks) if r["run_id"] == alert_run.run_id]
     assert len(checks) == 7
+    # The task's start installed the masking filter on the process's handlers; its end unbound
+    # the task's ids, so nothing logged after the run carries them.
+    handlers = logging.getLogger().handlers
+    assert any(isinstance(f, MaskingFilter) for h in handlers for f in h.filters)
+    assert dict(current()) == {}

@@ -17,6 +17,7 @@ writers take: a crash leaves the old rows. Watermarks are not read or moved.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -177,16 +178,15 @@ def _rebuild_api(conn: Connection, name: str, rng: TimeRange, ts: datetime) -> T
         kept = _webhook_written(conn, ids)
         res.kept_webhook_rows = len(kept)
         ids = [i for i in ids if i not in kept]
-    before = _rows(conn, table, key, ids)
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids):  # ids are independent: one chunk at a time bounds the memory
+        before = _rows(conn, table, key, chunk)
         res.deleted += conn.execute(table.delete().where(table.c[key].in_(chunk))).rowcount or 0
-    mapper = _mapper(conn, name, ids)
-    for generation in _generations(_versions(conn, source, ids), mapper, res):
-        counts = upsert(conn, table, generation, [key], now=ts)
-        res.inserted += counts.inserted
-        res.updated += counts.updated
-        res.unchanged += counts.unchanged
-    _compare(res, before, _rows(conn, table, key, ids))
+        for generation in _generations(_versions(conn, source, chunk), _mapper(conn, name, chunk), res):
+            counts = upsert(conn, table, generation, [key], now=ts)
+            res.inserted += counts.inserted
+            res.updated += counts.updated
+            res.unchanged += counts.unchanged
+        _compare(res, before, _rows(conn, table, key, chunk))
     return res
 
 
@@ -320,38 +320,41 @@ def _rebuild_reports(
     return res
 
 
-def _lines(
-    conn: Connection, table: sa.Table, file_ids: Sequence[str]
-) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    """Rows set by these files, by key, without bookkeeping."""
+def _lines(conn: Connection, table: sa.Table, file_ids: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    """A digest of each row set by these files, by key, without bookkeeping (a digest, not the
+    row, so a rebuild of millions of lines compares them in bounded memory)."""
     cols = [c for c in table.c if c.name not in BOOKKEEPING]
     key = [table.c[k] for k in schema.STAGED_KEYS[table.name]]
-    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    out: dict[tuple[Any, ...], int] = {}
     for chunk in _chunks(file_ids):
         for r in conn.execute(sa.select(*cols).where(table.c.source_file_id.in_(chunk))):
             m = r._mapping
-            out[tuple(m[k.name] for k in key)] = tuple(r)
+            out[tuple(m[k.name] for k in key)] = _digest(r)
     return out
 
 
 # ============================================================================ helpers
 
 
-def _rows(
-    conn: Connection, table: sa.Table, key: str, ids: Sequence[str]
-) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+def _rows(conn: Connection, table: sa.Table, key: str, ids: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    """A digest of each row of these ids, without bookkeeping."""
     cols = [c for c in table.c if c.name not in BOOKKEEPING]
-    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    out: dict[tuple[Any, ...], int] = {}
     for chunk in _chunks(ids):
         for r in conn.execute(sa.select(*cols).where(table.c[key].in_(chunk))):
-            out[(r._mapping[key],)] = tuple(r)
+            out[(r._mapping[key],)] = _digest(r)
     return out
+
+
+def _digest(row: Any) -> int:
+    """The row's values as one number (JSON columns as sorted text, so equal values agree)."""
+    return hash(tuple(json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v for v in row))
 
 
 def _compare(
     res: TableResult,
-    before: Mapping[tuple[Any, ...], tuple[Any, ...]],
-    after: Mapping[tuple[Any, ...], tuple[Any, ...]],
+    before: Mapping[tuple[Any, ...], int],
+    after: Mapping[tuple[Any, ...], int],
 ) -> None:
     for k, row in after.items():
         if k not in before:

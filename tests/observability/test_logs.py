@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from checkout_freshportal.observability import bind, configure_logging, current
+from checkout_freshportal.observability import bind, configure_logging, current, install_filters
 from checkout_freshportal.observability.context import set_ids
 from checkout_freshportal.observability.logs import make_handler
 from checkout_freshportal.observability.masking import Masker, luhn_ok, secrets_from_env
@@ -227,3 +227,26 @@ def test_secret_values_come_from_secret_named_variables_only() -> None:
     )
     assert set(found) >= {"sk_sbox_zzzzzzzz", "one-key-1", "two-key-2", "pw-123456"}
     assert "1000" not in found
+
+
+def test_inline_ids_for_airflow_task_logs_leave_out_what_the_task_log_states() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    assert install_filters([handler], inline=True) == 1
+    assert install_filters([handler], inline=True) == 0  # idempotent
+    logger = logging.getLogger("cfp.test.inline")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        set_ids(dag_id="d", task_id="t", run_id="r")
+        with bind(order_number="FP-400001", payment_id="pay_1"):
+            logger.warning("refund for %s", "jane@example.com")
+        logger.warning("plain")
+    finally:
+        set_ids()
+        logger.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "refund for j***@example.com [order_number=FP-400001 payment_id=pay_1]",
+        "plain",
+    ]

@@ -24,6 +24,9 @@ from .masking import STANDARD_ATTRS, Masker, MaskingFilter, secrets_from_env
 #: Longest message kept in one line; a traceback is kept whole (it is masked and escaped).
 MESSAGE_LIMIT = 8000
 _HANDLER_NAME = "cfp"
+#: Ids an Airflow task log already states (it is the log of one task of one run): not repeated
+#: on each of its lines.
+_TASK_LOG_KNOWS = frozenset({"dag_id", "task_id", "run_id"})
 
 
 class CorrelationFilter(logging.Filter):
@@ -45,7 +48,7 @@ class CorrelationFilter(logging.Filter):
         ids = dict(current())
         record.cfp_ids = ids
         if self.inline and ids:
-            shown = " ".join(f"{k}={safe(v)}" for k, v in ids.items() if k not in ("dag_id", "task_id"))
+            shown = " ".join(f"{k}={safe(v)}" for k, v in ids.items() if k not in _TASK_LOG_KNOWS)
             if shown:
                 record.msg = f"{record.getMessage()} [{shown}]"
                 record.args = None

@@ -118,7 +118,14 @@ def run_replay(args: argparse.Namespace) -> int:
         from checkout_freshportal.checkout.client import CheckoutClient
         from checkout_freshportal.config import checkout_settings_from_env
 
-        checkout = CheckoutClient(checkout_settings_from_env())
+        try:
+            settings = checkout_settings_from_env()
+        except SystemExit as exc:
+            engine.dispose()
+            raise SystemExit(
+                f"{prog}: {exc.code}; or pass --no-api to derive from the events alone"
+            ) from None
+        checkout = CheckoutClient(settings)
     try:
         result = replay_webhooks(
             engine,

@@ -28,14 +28,14 @@ class TimeRange:
 
 
 def _one(name: str, text: str) -> tuple[datetime, str | None]:
-    if _DATE.fullmatch(text.strip()):
-        text = text.strip() + "T00:00:00"  # a date is its midnight
+    # a bare date is its midnight
+    full = text.strip() + "T00:00:00" if _DATE.fullmatch(text.strip()) else text
     try:
-        strict = parse_ts(text)
+        strict = parse_ts(full)
         note = None
     except TimestampError:
         try:
-            strict = parse_ts(text, assume_utc=True)
+            strict = parse_ts(full, assume_utc=True)
         except TimestampError:
             raise RangeError(f"{name} {text!r} is not an ISO 8601 timestamp") from None
         note = f"{name} {text!r} has no UTC offset: read as UTC"

@@ -262,3 +262,16 @@ def test_a_timestamp_without_offset_is_read_as_utc_and_said_so(capsys, migrated_
     assert out["range"] == {"from": "2026-03-01T00:00:00.000000Z", "to": "2026-03-02T00:00:00.000000Z"}
     assert len(out["notes"]) == 2
     assert all("read as UTC" in n for n in out["notes"])
+
+
+def test_the_text_output_names_every_table_and_the_assumption(capsys, migrated_sqlite_url) -> None:
+    status, out = cfp(
+        capsys, "rebuild", "staging", "--from", "2026-03-01", "--to", "2026-03-02T00:00:00Z",
+        "--url", migrated_sqlite_url, "--dry-run",
+    )  # fmt: skip
+    assert status == 0
+    assert "note: --from '2026-03-01' has no UTC offset: read as UTC" in out
+    assert "dry run (rolled back)" in out
+    for table in ("stg_payments", "stg_payment_actions", "stg_disputes", "stg_payouts"):
+        assert f"  {table}: 0 selected" in out
+    assert "stg_financial_actions+stg_financial_action_payouts: 0 selected" in out

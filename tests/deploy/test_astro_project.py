@@ -50,3 +50,18 @@ def test_warehouse_is_not_airflows_metadata_database() -> None:
 def test_astro_project_name() -> None:
     config = yaml.safe_load((REPO / ".astro" / "config.yaml").read_text())
     assert config["project"]["name"] == "checkout-freshportal"
+
+
+def test_image_requirements_cover_what_the_compose_services_run() -> None:
+    """requirements.txt is what the image installs; the lock holds the transitive pins."""
+    runtime = (REPO / "requirements.txt").read_text()
+    lock = (REPO / "requirements.lock").read_text()
+    for direct in (
+        "apache-airflow-providers-celery",  # CeleryExecutor, `airflow celery worker`
+        "apache-airflow-providers-postgres",  # postgresql+psycopg2 metadata URL (psycopg2-binary)
+        "psycopg[binary]",  # the warehouse URL, postgresql+psycopg
+        "uvicorn[standard]",  # the sidecar
+    ):
+        assert f"\n{direct}==" in f"\n{runtime}", direct
+    for transitive in ("celery", "redis", "psycopg2-binary", "fastapi"):  # broker client; simulators
+        assert f"\n{transitive}==" in f"\n{lock}", transitive

@@ -221,7 +221,7 @@ def alert_notification(run_id: str, results: list[CheckResult]) -> Notification:
             f"pipeline_health run {run_id}: {len(alerts)} alert(s)",
             *map(line, results),
             "",
-            "What to do for each check: docs/observability.md, \"Health checks\"",
+            'What to do for each check: docs/observability.md, "Health checks"',
         ]
     )
     return Notification(

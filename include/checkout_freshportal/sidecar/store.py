@@ -27,6 +27,7 @@ from checkout_freshportal.checkout.webhooks import (
     poison_event_id,
     readable_event_id,
 )
+from checkout_freshportal.freshportal.privacy import mask_emails_in_bytes
 from checkout_freshportal.warehouse.engine import is_postgres, is_sqlite, make_engine
 from checkout_freshportal.warehouse.schema import raw_webhook_events as T
 
@@ -48,6 +49,8 @@ class EventRecord:
     body: bytes
     key_index: int | None
     poison_reason: str | None = None
+    #: sha256 of the body as received (``body`` has its e-mail addresses masked); None: of ``body``
+    received_sha256: str | None = None
 
     @property
     def is_poison(self) -> bool:
@@ -61,7 +64,7 @@ class EventRecord:
             "occurred_at": self.occurred_at,
             "received_at": received_at,
             "body": self.body,
-            "body_sha256": body_sha256(self.body),
+            "body_sha256": self.received_sha256 or body_sha256(self.body),
             "key_index": self.key_index,
             "is_poison": self.is_poison,
             "poison_reason": self.poison_reason,
@@ -91,20 +94,24 @@ def record_from_body(raw: bytes, key_index: int | None) -> EventRecord:
         event_type=env.type,
         subject_id=env.subject_id,
         occurred_at=env.occurred_at,
-        body=raw,
+        body=mask_emails_in_bytes(raw),
         key_index=key_index,
+        received_sha256=body_sha256(raw),
     )
 
 
 def _poison(raw: bytes, key_index: int | None, reason: str, event_id: str | None) -> EventRecord:
+    """Ids and hashes from the bytes as received; the stored bytes without e-mail addresses
+    (a payment event carries its customer's, docs/security.md)."""
     return EventRecord(
         event_id=event_id or poison_event_id(raw),
         event_type=None,
         subject_id=None,
         occurred_at=None,
-        body=raw,
+        body=mask_emails_in_bytes(raw),
         key_index=key_index,
         poison_reason=reason,
+        received_sha256=body_sha256(raw),
     )
 
 
@@ -114,9 +121,11 @@ def refused_record(record: EventRecord, cause: BaseException) -> EventRecord:
     Keyed by the body's hash and with no text taken from the body, so it is storable whatever
     made the original row fail, and a resend of the same body is a duplicate of it.
     """
-    return _poison(
+    poison = _poison(
         record.body, record.key_index, f"the database refused the event ({type(cause).__name__})", None
     )
+    poison.received_sha256 = record.received_sha256 or poison.received_sha256
+    return poison
 
 
 def make_sidecar_engine(url: str, **kwargs: Any) -> Engine:
@@ -178,7 +187,7 @@ def insert_batch(conn: Connection, records: list[EventRecord], received_at: date
                     [r.subject_id for r in records],
                     [r.occurred_at for r in records],
                     [r.body for r in records],
-                    [body_sha256(r.body) for r in records],
+                    [r.received_sha256 or body_sha256(r.body) for r in records],
                     [r.key_index for r in records],
                     [r.is_poison for r in records],
                     [r.poison_reason for r in records],
@@ -200,7 +209,7 @@ def insert_batch(conn: Connection, records: list[EventRecord], received_at: date
                     ts(r.occurred_at),
                     stamp,
                     r.body,
-                    body_sha256(r.body),
+                    r.received_sha256 or body_sha256(r.body),
                     r.key_index,
                     1 if r.is_poison else 0,
                     r.poison_reason,

@@ -1,5 +1,8 @@
 """The ``cfp`` sub-commands this package adds: ``cfp sandbox checkout|freshportal`` and ``cfp demo``.
 
+``cfp demo --distributed`` (``make up-distributed``) runs the demo on the docker-compose topology
+as plain processes (docs/distributed.md).
+
 Registered through the ``checkout_freshportal.cli`` entry-point group (dev/pyproject.toml), so
 the product CLI knows nothing of them and offers them only where this package is installed.
 """
@@ -23,7 +26,31 @@ def add_sandbox_parser(sub: Any) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cfp_dev.demo.run import run_demo
 
-    return run_demo(seed=args.seed, keep_running=args.keep_running, scenario_file=args.scenario)
+    size = {
+        name: value
+        for name, value in (
+            ("days", args.days),
+            ("payments_per_day", args.payments_per_day),
+            ("open_orders", args.open_orders),
+        )
+        if value is not None
+    }
+    distributed = None
+    if args.distributed:
+        from cfp_dev.distributed.settings import DistributedSettings
+
+        distributed = DistributedSettings.from_env()
+        reason = distributed.unreachable()
+        if reason is not None:
+            print(f"[demo] --distributed needs PostgreSQL and Redis: {reason}")  # noqa: T201 - CLI output
+            return 2
+    return run_demo(
+        seed=args.seed,
+        keep_running=args.keep_running,
+        scenario_file=args.scenario,
+        distributed=distributed,
+        size=size,
+    )
 
 
 def add_demo_parser(sub: Any) -> None:
@@ -36,4 +63,13 @@ def add_demo_parser(sub: Any) -> None:
         help="a shared scenario file to run instead of the generated one (moved to the wall clock), "
         "e.g. examples/scenarios/reconciliation-anomalies.json",
     )
+    demo.add_argument(
+        "--distributed",
+        action="store_true",
+        help="Airflow on the CeleryExecutor as separate processes with two workers, PostgreSQL "
+        "metadata and warehouse, Redis broker (docs/distributed.md)",
+    )
+    demo.add_argument("--days", type=int, help="days of Checkout.com history in the generated scenario (14)")
+    demo.add_argument("--payments-per-day", type=int, help="payments per day in the generated scenario (40)")
+    demo.add_argument("--open-orders", type=int, help="open orders awaiting payment links (40)")
     demo.set_defaults(func=_cmd_demo)

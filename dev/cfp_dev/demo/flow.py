@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from cfp_dev.demo.stack import AirflowStandalone, DemoStack
+from cfp_dev.demo.stack import AirflowApi, DemoStack
 
 Printer = Callable[[str], None]
 
@@ -80,7 +80,7 @@ def expected_by_order(scenario: dict[str, Any], mapping: Any = None) -> dict[str
     return out
 
 
-def dag_runs(airflow: AirflowStandalone, dag_id: str, since_iso: str | None = None) -> list[dict[str, Any]]:
+def dag_runs(airflow: AirflowApi, dag_id: str, since_iso: str | None = None) -> list[dict[str, Any]]:
     """Runs of ``dag_id`` (newest first), optionally only those created at or after ``since_iso``."""
     params: dict[str, Any] = {"limit": 100, "order_by": "-run_after"}
     if since_iso:
@@ -271,12 +271,29 @@ def _label(status: str) -> str:
     return "- (none: before go-live)" if status == "-" else status
 
 
+def _no_section(title: str) -> None:
+    """Without a story (tests, benchmarks) the steps just print their lines."""
+
+
 def run_flow(
-    stack: DemoStack, scenario: dict[str, Any], *, timeout: float = 120.0, out: Printer = print
+    stack: DemoStack,
+    scenario: dict[str, Any],
+    *,
+    timeout: float = 120.0,
+    out: Printer = print,
+    mark: Printer = _no_section,
 ) -> bool:
-    """Steps 1-5 of the module docstring on a started stack; True when FreshPortal shows the scenario."""
+    """Steps 1-5 of the module docstring on a started stack; True when FreshPortal shows the scenario.
+
+    ``mark(title)`` opens each of the story's sections (``story.py``) as the flow reaches it.
+    """
     airflow = stack.airflow
     demo = scenario["demo"]
+    mark("orders confirmed")
+    out(
+        f"[demo] {len(demo['customers'])} orders confirmed in FreshPortal after go-live ({demo['go_live']}), "
+        "none with a payment link yet"
+    )
     stack.live_actions()
     workflow = stack.register_webhooks()
     out(f"[demo] webhooks: Checkout.com workflow {workflow} -> sidecar {stack.sidecar_url}/webhooks/checkout")
@@ -289,6 +306,7 @@ def run_flow(
     conf = {"settings": {"confirmed_after": demo["go_live"]}}
     run_id = airflow.trigger("freshportal_payment_requests", conf=conf)
     out(f"[demo] triggered freshportal_payment_requests run {run_id} (confirmed_after {demo['go_live']})")
+    mark("payment links")
     run = airflow.wait_run("freshportal_payment_requests", run_id)
     states = airflow.task_states("freshportal_payment_requests", run_id)
     out(f"[demo] run {run['state']}: " + ", ".join(f"{k}={v}" for k, v in sorted(states.items())))
@@ -302,6 +320,7 @@ def run_flow(
         return False
 
     # 3. the customers
+    mark("payments and webhooks")
     links = links_by_order(fp_state(stack.freshportal_url))
     customers = Customers(stack, scenario)
     missing = [c["order_number"] for c in demo["customers"] if c["order_number"] not in links]
@@ -318,6 +337,7 @@ def run_flow(
     )
 
     # 4./5. wait for FreshPortal to show what the scenario expects
+    mark("statuses in FreshPortal")
     expected = expected_by_order(scenario)
     deadline = time.monotonic() + timeout
     while True:
@@ -355,7 +375,7 @@ def run_flow(
     return ok
 
 
-def _finished_runs(airflow: AirflowStandalone, since: str, timeout: float) -> list[dict[str, Any]]:
+def _finished_runs(airflow: AirflowApi, since: str, timeout: float) -> list[dict[str, Any]]:
     """``checkout_events`` runs since ``since``, once none is queued or running (or at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,8 +1,12 @@
-"""Processes of the embedded stack (sandboxes, sidecar, standalone Airflow) started on loopback.
+"""Processes of the embedded stack (sandboxes, sidecar, Airflow) started on loopback.
 
 Used by ``cfp demo``, the end-to-end tests and the benchmarks, so that all three exercise the
 same stack a newcomer sees. Every process gets its own log file and is stopped with its whole
-process group, so nothing is left behind when the caller exits.
+process group (``procs.py``), so nothing is left behind when the caller exits.
+
+Two Airflow topologies: ``airflow standalone`` (the default, ``make demo``) or, given
+``DistributedSettings``, the components of a Celery deployment as separate processes
+(``cfp_dev.distributed``: ``make up-distributed``); everything else is the same stack.
 
 :class:`DemoStack` puts the whole near-real-time path together: the Checkout.com and FreshPortal
 sandboxes loading one shared scenario, the webhook sidecar, and Airflow started with every
@@ -12,23 +16,37 @@ its components at start; nothing can be added later).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import requests
 
+from cfp_dev.demo.airflow_api import AirflowApi
+from cfp_dev.demo.procs import Managed, free_port, start_process, venv_bin, wait_http
 from cfp_dev.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from cfp_dev.distributed.settings import DistributedSettings
+
+# Re-exported: tests and benchmarks import the process helpers from here.
+__all__ = [
+    "FROZEN_CLOCK",
+    "AirflowApi",
+    "AirflowStandalone",
+    "DemoStack",
+    "Managed",
+    "connection_env",
+    "free_port",
+    "start_process",
+    "venv_bin",
+    "wait_http",
+]
 
 
 def _is_sidecar(r: requests.Response) -> bool:
@@ -39,139 +57,11 @@ def _is_sidecar(r: requests.Response) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(
-    url: str,
-    timeout: float,
-    proc: subprocess.Popen | None = None,
-    log: Path | None = None,
-    expect: Callable[[requests.Response], bool] | None = None,
-) -> None:
-    """Poll ``url`` until it answers below 500 (and as ``expect`` wants: another process may
-    answer on a port chosen earlier); fail early if ``proc`` died."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-            raise RuntimeError(f"process for {url} exited with {proc.returncode}\n{tail}")
-        try:
-            r = requests.get(url, timeout=2)
-            if r.status_code < 500 and (expect is None or expect(r)):
-                return
-            last = f"HTTP {r.status_code}"
-        except requests.RequestException as exc:
-            last = type(exc).__name__
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f}s ({last})")
-
-
 @dataclass
-class Managed:
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
+class AirflowStandalone(AirflowApi):
+    """``airflow standalone`` (all components in one process group) with its own AIRFLOW_HOME."""
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM to the whole process group, SIGKILL to whatever of it is left after ``grace``.
-
-        The group, not just the leader: ``airflow standalone`` can exit while its scheduler
-        (same group) still waits for its executor and would outlive the caller.
-        """
-        pgid = self.proc.pid  # start_new_session: the leader's pid is the group id
-        if self.proc.poll() is not None and not _group_alive(pgid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None and not _group_alive(pgid):
-                return
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def start_process(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Managed:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    fh = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
-    proc = subprocess.Popen(
-        argv, env=dict(env), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT
-    )
-    fh.close()
-    return Managed(name, proc, log_path)
-
-
-def venv_bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
-@dataclass
-class AirflowStandalone:
-    """``airflow standalone`` with its own AIRFLOW_HOME, known admin password and REST access."""
-
-    home: Path
-    env_extra: Mapping[str, str] = field(default_factory=dict)
-    port: int = 0
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     managed: Managed | None = None
-    _token: str | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update(
-            {
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__BASE_URL": self.base_url,
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]),
-                "NO_PROXY": "*",
-                # standalone starts its components as `airflow ...` subprocesses found on PATH
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            }
-        )
-        env.update(self.env_extra)
-        return env
-
-    def start(self, timeout: float = 180.0) -> AirflowStandalone:
-        self.launch()
-        return self.wait_ready(timeout)
 
     def launch(self) -> AirflowStandalone:
         """Start the process and return at once (``wait_ready`` waits for the API server)."""
@@ -188,87 +78,12 @@ class AirflowStandalone:
         wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, self.managed.proc, self.managed.log_path)
         return self
 
+    def processes(self) -> list[Managed]:
+        return [self.managed] if self.managed else []
+
     def stop(self) -> None:
         if self.managed:
             self.managed.stop(grace=20)
-
-    # -- REST API v2 ---------------------------------------------------------------------------
-
-    def token(self, refresh: bool = False) -> str:
-        if self._token is None or refresh:
-            r = requests.post(
-                f"{self.base_url}/auth/token",
-                json={"username": "admin", "password": self.password},
-                timeout=10,
-            )
-            r.raise_for_status()
-            self._token = r.json()["access_token"]
-        return self._token
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        for attempt in (0, 1):
-            r = self._request(method, path, refresh=attempt == 1, **kwargs)
-            if r.status_code != 401:
-                return r
-        return r
-
-    def _request(self, method: str, path: str, *, refresh: bool, **kwargs: Any) -> requests.Response:
-        """One call; a read (GET) that times out is asked again, twice: on a machine loaded by
-        other jobs the API server can stall for half a minute, and polling must outlive that."""
-        tries = 3 if method == "GET" else 1
-        for n in range(tries):
-            try:
-                return requests.request(
-                    method,
-                    f"{self.base_url}/api/v2{path}",
-                    headers={"Authorization": f"Bearer {self.token(refresh=refresh)}"},
-                    timeout=30,
-                    **kwargs,
-                )
-            except requests.Timeout:
-                if n == tries - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def wait_dag(self, dag_id: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = self.api("GET", f"/dags/{dag_id}")
-            if r.status_code == 200:
-                if r.json().get("is_paused"):
-                    self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-                return
-            time.sleep(1)
-        errors = self.api("GET", "/importErrors").text[:3000]
-        raise TimeoutError(f"DAG {dag_id} not registered after {timeout:.0f}s; import errors: {errors}")
-
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
-        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
-        if run_id:
-            body["dag_run_id"] = run_id
-        r = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
-        if r.status_code >= 300:
-            raise RuntimeError(f"trigger {dag_id}: HTTP {r.status_code} {r.text[:500]}")
-        return r.json()["dag_run_id"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()
-            if run.get("state") in {"success", "failed"}:
-                return run
-            time.sleep(1)
-        raise TimeoutError(f"run {dag_id}/{run_id} not finished after {timeout:.0f}s")
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        r = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: ti["state"] for ti in r.json().get("task_instances", [])}
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        r = self.api(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-        )
-        return r.json().get("value") if r.status_code == 200 else None
 
 
 # ------------------------------------------------------------------------------ the whole stack
@@ -296,7 +111,11 @@ def connection_env(checkout_url: str, freshportal_url: str) -> dict[str, str]:
 
 @dataclass
 class DemoStack:
-    """Checkout.com + FreshPortal sandboxes (one shared scenario), sidecar and standalone Airflow.
+    """Checkout.com + FreshPortal sandboxes (one shared scenario), sidecar and Airflow.
+
+    Airflow is ``airflow standalone`` unless ``distributed`` is given: then its components run
+    as separate processes on the CeleryExecutor with two workers (``cfp_dev.distributed``), on
+    the PostgreSQL metadata database and Redis broker those settings name.
 
     Ports are chosen up front, so every process gets its peers' URLs in its environment before
     it starts; the sidecar's, which no peer needs before it runs, is chosen again when it starts
@@ -315,16 +134,23 @@ class DemoStack:
     checkout_port: int = field(default_factory=free_port)
     freshportal_port: int = field(default_factory=free_port)
     sidecar_port: int = field(default_factory=free_port)
-    airflow: AirflowStandalone = field(init=False)
+    distributed: DistributedSettings | None = None
+    airflow: AirflowApi = field(init=False)
     checkout: Managed | None = None
     freshportal: Managed | None = None
     sidecar: Managed | None = None
     workflow_id: str | None = None
 
     def __post_init__(self) -> None:
-        self.airflow = AirflowStandalone(
-            home=self.home / "airflow", port=free_port(), env_extra=self.airflow_environment()
-        )
+        home, env = self.home / "airflow", self.airflow_environment()
+        if self.distributed is None:
+            self.airflow = AirflowStandalone(home=home, port=free_port(), env_extra=env)
+        else:
+            from cfp_dev.distributed.airflow import AirflowCelery
+
+            self.airflow = AirflowCelery(
+                home=home, port=free_port(), env_extra=env, settings=self.distributed
+            )
 
     # -- addresses --------------------------------------------------------------------------------
     @property
@@ -355,6 +181,7 @@ class DemoStack:
             "CFP_CAPTURES_SCHEDULE": "none",
             # reconciliation is also asset-triggered: "none" turns that off too (demo triggers it)
             "CFP_RECON_SCHEDULE": "none",
+            "CFP_HEALTH_SCHEDULE": "none",
             "CFP_REPORT_OUT_DIR": str((self.home / "reports").resolve()),
             **connection_env(self.checkout_url, self.freshportal_url),
         }
@@ -485,6 +312,11 @@ class DemoStack:
                 self.airflow.stop()
             elif part is not None:
                 part.stop()
+
+    def processes(self) -> list[Managed]:
+        """Every process group this stack started, Airflow's included."""
+        own = [p for p in (self.checkout, self.freshportal, self.sidecar) if p is not None]
+        return own + self.airflow.processes()
 
     def __enter__(self) -> DemoStack:
         return self

@@ -1,0 +1,129 @@
+"""Where the distributed stack keeps its state: two PostgreSQL databases and one Redis database.
+
+The compose file's PostgreSQL service holds separate ``airflow`` and ``warehouse`` databases; here
+they are ``cfp_dist_airflow`` and ``cfp_dist_warehouse`` on the local server, dropped and created
+again by every run (``reset``), so a run never inherits DAG runs, Celery results or warehouse
+rows of an earlier one. The Celery broker is one Redis database number, emptied first for the
+same reason (Celery's task results live there too, see ``result_backend_url``); the tests use
+another number and other database names, so a test never wipes a stack someone started by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import redis
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+@dataclass(frozen=True)
+class DistributedSettings:
+    """The server URLs (``CFP_DIST_PG_URL``, ``CFP_DIST_REDIS_URL``) and the names derived from them."""
+
+    pg_url: str = DEFAULT_PG_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    #: "redis" (the broker's database) or "database" (``db+postgresql`` on the metadata database).
+    result_backend: str = "redis"
+    db_prefix: str = "cfp_dist"
+    workers: tuple[str, ...] = ("cfp-worker-1", "cfp-worker-2")
+    worker_concurrency: int = 4
+
+    @classmethod
+    def from_env(cls) -> DistributedSettings:
+        return cls(
+            pg_url=os.environ.get("CFP_DIST_PG_URL", DEFAULT_PG_URL),
+            redis_url=os.environ.get("CFP_DIST_REDIS_URL", DEFAULT_REDIS_URL),
+            result_backend=os.environ.get("CFP_DIST_RESULT_BACKEND", "redis"),
+        )
+
+    @property
+    def airflow_db(self) -> str:
+        return f"{self.db_prefix}_airflow"
+
+    @property
+    def warehouse_db(self) -> str:
+        return f"{self.db_prefix}_warehouse"
+
+    def database_url(self, name: str) -> str:
+        url = sa.engine.make_url(self.pg_url).set(drivername="postgresql+psycopg", database=name)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def metadata_url(self) -> str:
+        return self.database_url(self.airflow_db)
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.database_url(self.warehouse_db)
+
+    @property
+    def result_backend_url(self) -> str:
+        """Where Celery keeps task results: Redis by default, the metadata database on request.
+
+        ``database`` (``db+postgresql``) is the usual choice, but with Celery 5.7 and
+        apache-airflow-providers-celery 3.26.0 (both from the lock) the scheduler's bulk state
+        fetch cannot decode a failed Celery task's stored exception (``exception_to_python``:
+        "If the stored exception isn't an instance of BaseException, it must be a dictionary")
+        and the scheduler loop dies. The Redis backend is read through another path of the
+        provider (``mget`` + ``decode_result``), which works. docs/distributed.md.
+        """
+        if self.result_backend == "database":
+            return f"db+{self.metadata_url}"
+        if self.result_backend == "redis":
+            return self.redis_url
+        raise ValueError(f"CFP_DIST_RESULT_BACKEND must be redis or database, not {self.result_backend!r}")
+
+    def shown(self, url: str) -> str:
+        """A URL fit for a terminal line: any password masked."""
+        if url.startswith("redis://"):
+            return "redis://" + url.removeprefix("redis://").split("@")[-1]
+        prefix = "db+" if url.startswith("db+") else ""
+        return prefix + sa.engine.make_url(url.removeprefix("db+")).render_as_string(hide_password=True)
+
+    # -- state ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Both databases dropped and created empty; the broker's Redis database emptied."""
+        self.drop()
+        with self._server() as conn:
+            for name in (self.airflow_db, self.warehouse_db):
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self._redis().flushdb()
+
+    def drop(self) -> None:
+        """``WITH (FORCE)``: a process of an interrupted run may still hold a connection."""
+        with self._server() as conn:
+            for name in (self.airflow_db, self.warehouse_db):
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def flush_broker(self) -> None:
+        self._redis().flushdb()
+
+    def _server(self) -> sa.Connection:
+        engine = sa.create_engine(self.pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        return engine.connect()
+
+    def _redis(self) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self.redis_url, socket_connect_timeout=3)
+
+    def unreachable(self) -> str | None:
+        """None when both PostgreSQL and Redis answer, else why not (for a clear message or skip)."""
+        try:
+            with self._server() as conn:
+                conn.execute(sa.text("select 1"))
+        except Exception as exc:  # the reason is what the user needs to see
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return f"PostgreSQL at {self.shown(self.pg_url)}: {type(exc).__name__}: {first}"
+        try:
+            self._redis().ping()
+        except Exception as exc:
+            return f"Redis at {self.shown(self.redis_url)}: {type(exc).__name__}: {exc}"
+        return None

@@ -26,6 +26,25 @@ $(STAMP): requirements.lock pyproject.toml airflow_provider/pyproject.toml dev/p
 demo: $(STAMP)
 	$(BIN)/cfp demo
 
+# `make up`: the demo's stack (standalone Airflow), the demo run once, then left running with
+# the Airflow UI's address and login printed; Ctrl-C, or `make down` from another terminal,
+# stops every process it started. `make up-distributed`: the docker-compose topology as plain
+# processes (CeleryExecutor, two workers, PostgreSQL, Redis), the demo run on it, then stopped
+# (docs/distributed.md; `cfp demo --distributed --keep-running` leaves it up instead).
+.PHONY: up up-distributed down
+up: $(STAMP)
+	$(BIN)/cfp demo --keep-running
+
+up-distributed: $(STAMP)
+	$(BIN)/cfp demo --distributed
+
+down:
+	@for f in .demo/up.pid .demo/distributed/up.pid; do \
+	  test -f $$f || continue; pid=$$(cat $$f); \
+	  kill -TERM $$pid 2>/dev/null || { rm -f $$f; continue; }; echo "stopping the stack of pid $$pid ..."; \
+	  for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.5; done; \
+	  kill -0 $$pid 2>/dev/null && echo "pid $$pid still running" || echo "stopped"; done
+
 # The finance report's browser test (tests/reports/test_report_browser.py) drives Debian's
 # chromium through Playwright: browsers cannot be downloaded here, the OS package can. Installed
 # once when missing (as root, or through password-less sudo); silent when already there. Under

@@ -114,7 +114,10 @@ def test_files_are_read_with_their_line_or_cell(tmp_path: Path) -> None:
     (tmp_path / "logs" / "task.log").write_text(f"ok\nsecret {KEY}\n")
     (tmp_path / "report.csv").write_text("order,email\n1,ann@shop.example\n")
     (tmp_path / "chart.svg").write_text(f"<svg><text>{VISA}</text></svg>")
-    (tmp_path / "clean.html").write_text("<p>j***@example.nl pay_abc 12.50</p>")
+    (tmp_path / "clean.html").write_text(
+        '<p>j***@example.nl pay_abc 12.50</p><svg><path d="M 0 0 Q 2531 2678 2651 2914 Z"/></svg>'
+    )
+    assert hits("Q 2531 2678 2651 2914")  # as text it would be a hit: the SVG attribute is what differs
     book = openpyxl.Workbook()
     book.active.title = "Orders"
     book.active["C7"] = f"card {DECLINE_CARD}"

@@ -155,3 +155,23 @@ def test_replay_after_a_fix_rederives_the_state_without_a_second_write(
     assert {k: v for k, v in got.items() if k != "version"} == {
         k: v for k, v in want.items() if k != "version"
     }
+
+
+def test_a_replay_in_small_batches_neither_loses_facts_nor_queues_a_regressed_status(
+    migrated_warehouse_url,
+) -> None:
+    """A payment's events spread over several batches: each batch re-derives only its own events'
+    facts, so no batch sees the payment without the facts of events a later batch holds (a
+    regressed status in the outbox) and no batch drops the facts an earlier one put back."""
+    from checkout_freshportal.sync.events.settings import EventsSettings
+    from checkout_freshportal.sync.rebuild.ranges import parse_range
+    from checkout_freshportal.sync.rebuild.webhooks import replay_webhooks
+
+    engine, _a, _refund = _world(migrated_warehouse_url)
+    rng = parse_range(RANGE[1], RANGE[3])
+    replay_webhooks(engine, None, MAPPING, rng)  # the mistaken poison applied: a settled state
+    before = _state(engine)
+    out = replay_webhooks(engine, None, MAPPING, rng, settings=EventsSettings(batch_size=2))
+    assert out.outbox_rows == 0
+    assert out.payments_changed == 0
+    assert _state(engine) == before

@@ -238,9 +238,13 @@ def _by_payment(events: Iterable[_Event]) -> dict[str, list[_Event]]:
 def _fold(
     prev: Stored | None, pid: str, evs: Sequence[_Event], redo: frozenset[str] = frozenset()
 ) -> PaymentState:
+    """The stored state with ``evs`` folded in. Facts of the replayed events among ``evs`` (and
+    only those: a replay's later batches hold the rest) are taken out first and derived again, so
+    no batch sees a payment without facts another batch re-derives, nor drops one it put back."""
     base = prev.state if prev is not None else PaymentState(pid)
-    if redo:
-        base = PaymentState(pid, frozenset(f for f in base.facts if f.fact_id not in redo))
+    again = redo.intersection(e.event_id for e in evs)
+    if again:
+        base = PaymentState(pid, frozenset(f for f in base.facts if f.fact_id not in again))
     return base.add(*[e.fact for e in evs if e.fact is not None])
 
 

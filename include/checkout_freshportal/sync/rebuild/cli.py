@@ -200,6 +200,8 @@ def run_rebuild(args: argparse.Namespace) -> int:
         )
         if t["unmappable"]:
             _out(f"    {t['unmappable']} stored version(s) ingestion could not stage either (quarantined)")
+        if t["quarantined"]:
+            _out(f"    {t['quarantined']} version(s) of items still quarantined: not staged")
         if t["kept_webhook_rows"]:
             _out(f"    {t['kept_webhook_rows']} row(s) last written by a webhook kept as they are")
     return 0

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from checkout_freshportal.sync.rebuild.ranges import TimeRange
 from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse import locks, mappers, schema
+from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.report_convert import TimeZones
 from checkout_freshportal.warehouse.report_loader import restage_report_file
 from checkout_freshportal.warehouse.report_raw import open_raw_report_file
@@ -92,6 +93,9 @@ class TableResult:
     removed: int = 0
     unmappable: int = 0  # stored versions ingestion could not stage either (it quarantined them)
     unmappable_sample: list[str] = field(default_factory=list)
+    #: stored versions ingestion kept out of staging: their item is quarantined (ops_quarantine)
+    quarantined: int = 0
+    quarantined_sample: list[str] = field(default_factory=list)
     kept_webhook_rows: int = 0  # stg_disputes rows last written by a webhook: left as they are
 
 
@@ -181,7 +185,8 @@ def _rebuild_api(conn: Connection, name: str, rng: TimeRange, ts: datetime) -> T
     for chunk in _chunks(ids):  # ids are independent: one chunk at a time bounds the memory
         before = _rows(conn, table, key, chunk)
         res.deleted += conn.execute(table.delete().where(table.c[key].in_(chunk))).rowcount or 0
-        for generation in _generations(_versions(conn, source, chunk), _mapper(conn, name, chunk), res):
+        versions = _unquarantined(conn, source, _versions(conn, source, chunk, timed=True), res)
+        for generation in _generations(versions, _mapper(conn, name, chunk), res):
             counts = upsert(conn, table, generation, [key], now=ts)
             res.inserted += counts.inserted
             res.updated += counts.updated
@@ -210,9 +215,12 @@ def _webhook_written(conn: Connection, ids: Sequence[str]) -> set[str]:
     return out
 
 
-def _versions(conn: Connection, source: str, ids: Sequence[str]) -> list[tuple[str, Any]]:
+def _versions(
+    conn: Connection, source: str, ids: Sequence[str], *, timed: bool = False
+) -> list[tuple[Any, ...]]:
     """Every stored version of these objects, in the order they were stored (ties by content
-    hash, so the order is the same on every run)."""
+    hash, so the order is the same on every run): ``(id, payload)``, or with ``timed``
+    ``(id, payload, fetched_at, payload_sha256)``."""
     raw = schema.raw_api_objects
     out: list[tuple[str, datetime, str, Any]] = []
     for chunk in _chunks(ids):
@@ -221,7 +229,38 @@ def _versions(conn: Connection, source: str, ids: Sequence[str]) -> list[tuple[s
         )
         out.extend(tuple(r) for r in conn.execute(stmt))
     out.sort(key=lambda r: (r[1], r[2]))
-    return [(r[0], r[3]) for r in out]
+    return [(r[0], r[3], r[1], r[2]) if timed else (r[0], r[3]) for r in out]
+
+
+def _unquarantined(
+    conn: Connection, source: str, versions: Sequence[tuple[Any, ...]], res: TableResult
+) -> list[tuple[str, Any]]:
+    """``versions`` without those ingestion kept out of staging, as ``(id, payload)``.
+
+    A version is kept raw and not staged when its item is quarantined (its actions could not be
+    read, the database refused a value; docs/runbook-ingest.md), and no version of an item lands
+    while it stays open: a landing resolves it. So of an open item, the version its quarantine
+    row names and every version stored since the episode began are left out; a payload that
+    maps proves nothing about them. Versions of resolved items are staged as they were.
+    """
+    t = schema.ops_quarantine
+    ids = sorted({v[0] for v in versions})
+    open_: dict[str, tuple[str | None, datetime]] = {}
+    for chunk in _chunks(ids):
+        stmt = sa.select(t.c.item_id, t.c.payload_sha256, t.c.first_failed_at).where(
+            t.c.source == source, t.c.item_id.in_(chunk), t.c.state != store.RESOLVED
+        )
+        open_.update((r.item_id, (r.payload_sha256, r.first_failed_at)) for r in conn.execute(stmt))
+    out: list[tuple[str, Any]] = []
+    for object_id, payload, fetched_at, digest in versions:
+        mark = open_.get(object_id)
+        if mark is not None and (digest == mark[0] or fetched_at >= mark[1]):
+            res.quarantined += 1
+            if len(res.quarantined_sample) < LIST_LIMIT:
+                res.quarantined_sample.append(object_id)
+            continue
+        out.append((object_id, payload))
+    return out
 
 
 def _mapper(conn: Connection, name: str, ids: Sequence[str]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:

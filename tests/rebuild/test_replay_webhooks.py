@@ -14,6 +14,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from rebuild_helpers import cfp, table_rows
 
@@ -175,3 +176,14 @@ def test_a_replay_in_small_batches_neither_loses_facts_nor_queues_a_regressed_st
     assert out.outbox_rows == 0
     assert out.payments_changed == 0
     assert _state(engine) == before
+
+
+def test_the_replay_reads_the_events_settings_the_dag_reads(migrated_sqlite_url, monkeypatch) -> None:
+    """CFP_EVENTS_* (docs/settings.md) shape the checkout_events run; the replay goes the same
+    path, so it reads them too (a wrong one is refused before anything runs)."""
+    from checkout_freshportal.cli import main
+
+    monkeypatch.setenv("CFP_EVENTS_BATCH_SIZE", "0")
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "webhooks", *RANGE, "--url", migrated_sqlite_url, "--no-api"])
+    assert "CFP_EVENTS_BATCH_SIZE" in str(exc.value.code)

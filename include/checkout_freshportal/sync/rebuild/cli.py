@@ -109,9 +109,15 @@ def _range(prog: str, args: argparse.Namespace) -> Any:
 def run_replay(args: argparse.Namespace) -> int:
     prog = "cfp replay webhooks"
     from checkout_freshportal.freshportal import load_mapping
+    from checkout_freshportal.settings_base import SettingsError
+    from checkout_freshportal.sync.events.settings import EventsSettings
     from checkout_freshportal.sync.rebuild.webhooks import replay_webhooks
 
     rng = _range(prog, args)
+    try:  # as the checkout_events DAG reads them: CFP_EVENTS_* over CFP_EVENTS_SETTINGS_FILE
+        events_settings = EventsSettings.load()
+    except SettingsError as exc:
+        raise SystemExit(f"{prog}: {exc}") from None
     engine = _engine(prog, args)
     checkout = None
     if not (args.no_api or args.dry_run):
@@ -135,6 +141,7 @@ def run_replay(args: argparse.Namespace) -> int:
             event_types=args.event_type,
             by=args.by,
             dry_run=args.dry_run,
+            settings=events_settings,
         )
     finally:
         engine.dispose()

@@ -154,6 +154,11 @@ def offline_findings(pins: Mapping[str, str], snapshot: Mapping[str, Any]) -> li
     return sorted(set(found), key=lambda f: (f.package, f.id))
 
 
+def uncovered(pins: Mapping[str, str], snapshot: Mapping[str, Any]) -> list[str]:
+    """Pinned packages the snapshot was not built for (it holds only the lock's packages)."""
+    return sorted(set(pins) - set(snapshot.get("packages", [])))
+
+
 # -- online ------------------------------------------------------------------------------------------
 def online_findings(lock: Path, timeout: float) -> tuple[list[Finding] | None, str]:
     """pip-audit's findings and a sentence on what it could check; None when it checked nothing."""
@@ -245,6 +250,11 @@ def check(args: argparse.Namespace) -> int:
             return 1
         findings = sorted(set(findings) | set(online or []), key=lambda f: (f.package, f.id, f.source))
     failures, notes = judge(findings, read_exceptions(args.exceptions), dt.datetime.now(dt.UTC).date())
+    # A package added to the lock after the snapshot was made has never been looked up in it.
+    failures += [
+        f"NOT IN THE SNAPSHOT {p}: refresh it (python -m cfp_dev.audit refresh)"
+        for p in uncovered(pins, snapshot)
+    ]
     for line in notes:
         _say(f"audit: {line}")
     for line in failures:

@@ -82,6 +82,16 @@ def test_the_snapshot_finds_known_advisories_on_old_pins() -> None:
 
 def test_the_pins_of_the_lock_against_the_snapshot() -> None:
     assert offline_findings(read_lock(), SNAPSHOT) == []
+    assert audit.uncovered(read_lock(), SNAPSHOT) == []
+
+
+def test_a_package_the_snapshot_was_not_made_for_fails(tmp_path: Path, capsys) -> None:
+    lock = tmp_path / "lock.txt"
+    lock.write_text("requests==2.32.0 \\\n    --hash=sha256:00\nbrand-new-pkg==1.0 \\\n")
+    exc = tmp_path / "exc.toml"
+    exc.write_text("")
+    assert audit.main(["--lock", str(lock), "check", "--online", "never", "--exceptions", str(exc)]) == 1
+    assert "NOT IN THE SNAPSHOT brand-new-pkg: refresh it" in capsys.readouterr().out
 
 
 def _finding(id_: str = "PYSEC-1", package: str = "pkg") -> Finding:

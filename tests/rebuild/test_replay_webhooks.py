@@ -187,3 +187,29 @@ def test_the_replay_reads_the_events_settings_the_dag_reads(migrated_sqlite_url,
     with pytest.raises(SystemExit) as exc:
         main(["replay", "webhooks", *RANGE, "--url", migrated_sqlite_url, "--no-api"])
     assert "CFP_EVENTS_BATCH_SIZE" in str(exc.value.code)
+
+
+def test_a_replay_reads_the_range_one_batch_at_a_time(migrated_warehouse_url) -> None:
+    """A replay of months must not hold every body of the range in memory: each read of stored
+    bodies is limited to a batch, and the result is the one of a single pass."""
+    from checkout_freshportal.sync.events.settings import EventsSettings
+    from checkout_freshportal.sync.rebuild.ranges import parse_range
+    from checkout_freshportal.sync.rebuild.webhooks import replay_webhooks
+
+    engine, _a, _refund = _world(migrated_warehouse_url)
+    rng = parse_range(RANGE[1], RANGE[3])
+    reads: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "raw_webhook_events.body" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    out = replay_webhooks(engine, None, MAPPING, rng, settings=EventsSettings(batch_size=3))
+    sa.event.remove(engine, "before_cursor_execute", seen)
+    total = len(rows(engine, schema.raw_webhook_events))
+    assert out.selected == total
+    assert len(reads) == total // 3 + 1  # full pages, then the short (or empty) last one
+    assert all("LIMIT" in s.upper() for s in reads)
+    assert out.applied + out.unchanged + out.failed == out.selected
+    assert [e["event_id"] for e in out.failed_events] == ["evt_broken"]

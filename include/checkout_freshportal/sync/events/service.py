@@ -97,7 +97,7 @@ class _Run:
     touched: dict[str, tuple[str, ...]] = field(default_factory=dict)  # payment id -> its problems
     disputes_fetched: set[str] = field(default_factory=set)  # GET /disputes/{id} at most once per run
     dispute_details: dict[str, dict[str, Any]] = field(default_factory=dict)  # dispute id -> details
-    # A replay (apply_stored): events applied before, whose facts are derived again, not added twice
+    # A replay (apply_stored): the batch's events applied before, whose facts are derived again
     redo: frozenset[str] = frozenset()
     failed: dict[str, str] = field(default_factory=dict)  # event id -> why it was set aside
 
@@ -164,29 +164,35 @@ def apply_stored(
     engine: Engine,
     checkout: PaymentReader | None,
     mapping: StatusMapping,
-    rows: Sequence[Mapping[str, Any]],
+    batches: Iterable[Sequence[Mapping[str, Any]]],
     settings: EventsSettings | None = None,
     *,
-    redo: frozenset[str] = frozenset(),
     run_id: str | None = None,
     now: Callable[[], datetime] = utcnow,
+    failed: dict[str, str] | None = None,
 ) -> tuple[ApplyResult, dict[str, str]]:
-    """Apply these stored rows (``cfp replay webhooks``, docs/replay-and-rebuild.md) in batches,
+    """Apply these batches of stored rows (``cfp replay webhooks``, docs/replay-and-rebuild.md)
     exactly as a run applies unprocessed ones; returns the result and the events set aside.
 
-    ``redo``: ids of events applied before. Their facts are taken out of the stored state and
-    derived again from the body, and they are not counted twice in ``events_applied``, so a
+    ``batches`` may be a generator: a replay of a long range reads one batch at a time. A row
+    whose ``processed_at`` is set was applied before: its fact is taken out of the stored state
+    and derived again from the body, and it is not counted twice in ``events_applied``, so a
     replay after a fix brings the state to what the fixed code derives, and a second replay
     changes nothing. The outbox keeps its guarantee: a version is queued only when the payload
-    changes.
+    changes. ``failed`` (returned too) is filled batch by batch: a caller reading the batches
+    lazily sees which events of the last one were set aside before it gives the next.
     """
     settings = settings or EventsSettings()
-    run = _Run(engine, checkout, mapping, settings, run_id, now, redo=redo)
-    for start in range(0, len(rows), settings.batch_size):
-        batch = [dict(r) for r in rows[start : start + settings.batch_size]]
+    run = _Run(engine, checkout, mapping, settings, run_id, now)
+    if failed is not None:
+        run.failed = failed
+    for rows in batches:
+        batch = [dict(r) for r in rows]
+        run.redo = frozenset(r["event_id"] for r in batch if r.get("processed_at") is not None)
         run.result.batches += 1
         run.result.events_read += len(batch)
         _apply_batch(run, batch)
+    run.redo = frozenset()
     _resolve_late_orders(run)
     surface_poison(engine, run.result)
     return run.result, run.failed

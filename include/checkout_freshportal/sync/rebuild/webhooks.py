@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -70,14 +70,25 @@ class ReplayResult:
 
 
 def select_events(
-    conn: Connection, rng: TimeRange, event_types: Sequence[str] = (), by: By = "received"
+    conn: Connection,
+    rng: TimeRange,
+    event_types: Sequence[str] = (),
+    by: By = "received",
+    *,
+    after: tuple[datetime, str] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The stored events of the range, oldest first (as the DAG reads them)."""
+    """The stored events of the range, oldest first (as the DAG reads them): those after
+    ``after`` (a ``(received_at, event_id)`` cursor), at most ``limit``."""
     t = schema.raw_webhook_events
     at = t.c.received_at if by == "received" else t.c.occurred_at
     cond: list[sa.ColumnElement[bool]] = [at >= rng.start, at < rng.end]
     if event_types:
         cond.append(t.c.event_type.in_(sorted(set(event_types))))
+    if after is not None:
+        cond.append(
+            sa.or_(t.c.received_at > after[0], sa.and_(t.c.received_at == after[0], t.c.event_id > after[1]))
+        )
     stmt = (
         sa.select(
             t.c.event_id,
@@ -92,6 +103,7 @@ def select_events(
         )
         .where(*cond)
         .order_by(t.c.received_at, t.c.event_id)
+        .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -111,30 +123,32 @@ def replay_webhooks(
 ) -> ReplayResult:
     """Replay the range (see the module); ``dry_run`` reads the selection and writes nothing.
 
+    The range is read one batch (``settings.batch_size`` events) at a time and each batch is
+    applied before the next is read, so a replay of months holds one batch of bodies in memory.
     ``checkout`` None: no ``GET /payments/{id}`` (derive from the events and stored answers alone).
     """
+    settings = settings or EventsSettings()
     result = ReplayResult(rng.as_dict(), by, sorted(set(event_types)), dry_run, notes=list(rng.notes))
-    with engine.connect() as conn:
-        rows = select_events(conn, rng, event_types, by)
-    _describe(result, rows)
-    if dry_run or not rows:
+    payments: set[str] = set()
+    changed: set[str] = set()
+    failed: dict[str, str] = {}
+    pages = _pages(engine, rng, event_types, by, settings.batch_size)
+    if dry_run:
+        for page in pages:
+            _describe(result, page, payments)
         return result
-    poison = [r["event_id"] for r in rows if r["is_poison"] and r["processed_at"] is None]
-    if poison:
-        _unpoison(engine, poison)
-    redo = frozenset(r["event_id"] for r in rows if r["processed_at"] is not None)
-    payments = sorted({p for p in (_payment_of(r) for r in rows) if p is not None})
-    with engine.connect() as conn:
-        before, outbox_before = _status(conn, payments), _outbox_count(conn)
-    applied, failed = service.apply_stored(
-        engine, checkout, mapping, rows, settings, redo=redo, run_id=run_id, now=now
+    applied, _ = service.apply_stored(
+        engine,
+        checkout,
+        mapping,
+        _applied_pages(engine, pages, result, payments, changed, failed),
+        settings,
+        run_id=run_id,
+        now=now,
+        failed=failed,
     )
-    with engine.connect() as conn:
-        after, outbox_after = _status(conn, payments), _outbox_count(conn)
-    changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
-    _classify(result, rows, failed, changed)
     result.payments_changed = len(changed)
-    result.outbox_rows = outbox_after - outbox_before
+    result.outbox_rows = applied.outbox_rows
     result.unmapped = list(applied.unmapped)
     log.info(
         "replayed %d event(s): %d applied, %d unchanged, %d failed; %d outbox row(s)",
@@ -147,13 +161,60 @@ def replay_webhooks(
     return result
 
 
-def _describe(result: ReplayResult, rows: Sequence[Mapping[str, Any]]) -> None:
-    result.selected = len(rows)
-    result.previously_processed = sum(1 for r in rows if r["processed_at"] is not None)
-    result.previously_unprocessed = result.selected - result.previously_processed
-    result.poison_retried = sum(1 for r in rows if r["is_poison"] and r["processed_at"] is None)
-    result.by_type = dict(sorted(Counter(str(r["event_type"] or "(poison)") for r in rows).items()))
-    result.payments = len({p for p in (_payment_of(r) for r in rows) if p is not None})
+def _pages(
+    engine: Engine, rng: TimeRange, event_types: Sequence[str], by: By, size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The selection, ``size`` events at a time, each page read in its own short connection."""
+    cursor: tuple[datetime, str] | None = None
+    while True:
+        with engine.connect() as conn:
+            page = select_events(conn, rng, event_types, by, after=cursor, limit=size)
+        if not page:
+            return
+        cursor = (page[-1]["received_at"], page[-1]["event_id"])
+        yield page
+        if len(page) < size:
+            return
+
+
+def _applied_pages(
+    engine: Engine,
+    pages: Iterable[list[dict[str, Any]]],
+    result: ReplayResult,
+    payments: set[str],
+    changed: set[str],
+    failed: Mapping[str, str],
+) -> Iterator[list[dict[str, Any]]]:
+    """Each page as the events service applies it: its poison made ordinary first, its payments'
+    status rows read before and after, its events classified once it was applied."""
+    for page in pages:
+        _describe(result, page, payments)
+        poison = [r["event_id"] for r in page if r["is_poison"] and r["processed_at"] is None]
+        if poison:
+            _unpoison(engine, poison)
+        mine = sorted({p for p in (_payment_of(r) for r in page) if p is not None})
+        with engine.connect() as conn:
+            before = _status(conn, mine)
+        yield page  # the service applies it before asking for the next one
+        with engine.connect() as conn:
+            after = _status(conn, mine)
+        now_changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+        changed.update(now_changed)
+        _classify(result, page, failed, now_changed)
+
+
+def _describe(result: ReplayResult, rows: Sequence[Mapping[str, Any]], payments: set[str]) -> None:
+    """Add a page to the selection's counts (``payments``: the distinct payments seen so far)."""
+    result.selected += len(rows)
+    processed = sum(1 for r in rows if r["processed_at"] is not None)
+    result.previously_processed += processed
+    result.previously_unprocessed += len(rows) - processed
+    result.poison_retried += sum(1 for r in rows if r["is_poison"] and r["processed_at"] is None)
+    types = Counter(result.by_type)
+    types.update(str(r["event_type"] or "(poison)") for r in rows)
+    result.by_type = dict(sorted(types.items()))
+    payments.update(p for p in (_payment_of(r) for r in rows) if p is not None)
+    result.payments = len(payments)
 
 
 def _classify(
@@ -162,7 +223,8 @@ def _classify(
     failed: Mapping[str, str],
     changed: set[str],
 ) -> None:
-    """Per event: failed (set aside now), applied (new, or its payment's row differs), unchanged."""
+    """Per event of an applied page: failed (set aside now), applied (new, or its payment's row
+    differs), unchanged."""
     for r in rows:
         eid = r["event_id"]
         if eid in failed:
@@ -211,8 +273,3 @@ def _status(conn: Connection, payment_ids: Sequence[str]) -> dict[str, tuple[Any
             if k not in BOOKKEEPING
         )
     return out
-
-
-def _outbox_count(conn: Connection) -> int:
-    ob = schema.sync_status_outbox
-    return int(conn.execute(sa.select(sa.func.count()).select_from(ob)).scalar() or 0)

@@ -242,6 +242,8 @@ def test_tables_the_raw_layer_cannot_give_back_are_refused_with_the_reason(
         ("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z", "is not before"),
         ("2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z", "is not before"),
         ("yesterday", "2026-03-01T00:00:00Z", "is not an ISO 8601 timestamp"),
+        ("0001-01-01T00:00:00+01:00", "2026-03-01T00:00:00Z", "is out of range"),
+        ("2026-03-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "is out of range"),
     ],
 )
 def test_bad_ranges_are_refused_before_anything_runs(

@@ -28,6 +28,13 @@ class TimeRange:
 
 
 def _one(name: str, text: str) -> tuple[datetime, str | None]:
+    try:
+        return _parse_one(name, text)
+    except OverflowError:  # year 1 or 9999 moved past the calendar by its offset
+        raise RangeError(f"{name} {text!r} is out of range (years 1 to 9999 in UTC)") from None
+
+
+def _parse_one(name: str, text: str) -> tuple[datetime, str | None]:
     # a bare date is its midnight
     full = text.strip() + "T00:00:00" if _DATE.fullmatch(text.strip()) else text
     try:

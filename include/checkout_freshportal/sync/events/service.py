@@ -19,7 +19,8 @@ Poison rows are never applied; each run lists them. The sidecar makes poison of 
 parse; this module adds an event whose text no column can hold (``facts.UnsafeText``) and the
 events of a payment whose row the database refuses (a data error, not an outage): the batch is
 then written again payment by payment, so one bad event never holds up the others.
-Every SQL statement is in :mod:`.store`; delivery to FreshPortal is :mod:`..status_push.service`.
+Parsing and folding are in :mod:`.parsing`, every SQL statement is in :mod:`.store`; delivery
+to FreshPortal is :mod:`..status_push.service`.
 """
 
 from __future__ import annotations
@@ -42,14 +43,12 @@ from checkout_freshportal.checkout.errors import (
     RateLimitedError,
     ServerError,
 )
-from checkout_freshportal.checkout.webhooks import MalformedEnvelope, parse_envelope
 from checkout_freshportal.observability import bind
-from checkout_freshportal.sync.chargebacks import disputes as chargeback_disputes
 from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
 from checkout_freshportal.sync.chargebacks import sweep as chargeback_sweep
-from checkout_freshportal.sync.chargebacks.signal import retrieval_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
+from checkout_freshportal.sync.events.parsing import Event, fold, group_by_payment, parse_batch, payment_of
 from checkout_freshportal.sync.events.result import (
     LIST_LIMIT,
     ApplyResult,
@@ -58,27 +57,14 @@ from checkout_freshportal.sync.events.result import (
     surface_poison,
 )
 from checkout_freshportal.sync.events.settings import EventsSettings
-from checkout_freshportal.sync.events.status_rows import Stored, load_stored, status_row, with_snapshot
-from checkout_freshportal.sync.status.declines import DeclineRecord, decline_from_event
-from checkout_freshportal.sync.status.derivation import Derivation, PaymentState
-from checkout_freshportal.sync.status.facts import Fact, UnsafeText, fact_from_event
+from checkout_freshportal.sync.events.status_rows import load_stored, status_row, with_snapshot
+from checkout_freshportal.sync.status.declines import DeclineRecord
+from checkout_freshportal.sync.status.derivation import Derivation
 from checkout_freshportal.sync.status.mapping import StatusMapping, freshportal_status
 from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse.errors import is_data_error
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Event:
-    event_id: str
-    event_type: str
-    received_at: datetime
-    attempts: int
-    fact: Fact | None
-    decline: DeclineRecord | None
-    dispute: dict[str, Any] | None = None  # the stg_disputes row a dispute webhook states
-    retrieval: dict[str, Any] | None = None  # the order's signal of a retrieval request
 
 
 @dataclass
@@ -198,62 +184,6 @@ def apply_stored(
     return run.result, run.failed
 
 
-# ============================================================================ reading
-
-
-def _parse(row: Mapping[str, Any]) -> _Event:
-    """Raises MalformedEnvelope for a body the sidecar should have marked poison."""
-    env = parse_envelope(bytes(row["body"]))
-    if env.id != row["event_id"]:
-        raise MalformedEnvelope("envelope id differs from the stored event id")
-    at = env.occurred_at or row["occurred_at"] or row["received_at"]
-    data = env.data
-    return _Event(
-        event_id=env.id,
-        event_type=env.type,
-        received_at=row["received_at"],
-        attempts=int(row["process_attempts"] or 0),
-        fact=fact_from_event(env.id, env.type, at, data),
-        decline=decline_from_event(env.id, env.type, at, data),
-        dispute=chargeback_disputes.row_of_event(env.type, at, data),
-        retrieval=retrieval_signal(env.type, at, data),
-    )
-
-
-def _parse_batch(batch: Sequence[Mapping[str, Any]]) -> tuple[list[_Event], list[tuple[str, str]]]:
-    """The parsed events of a batch, and ``(event_id, reason)`` of those that do not parse."""
-    events: list[_Event] = []
-    poison: list[tuple[str, str]] = []
-    for row in batch:
-        try:
-            events.append(_parse(row))
-        except (MalformedEnvelope, UnsafeText) as exc:
-            poison.append((row["event_id"], f"apply: {exc}"))
-    return events, poison
-
-
-def _by_payment(events: Iterable[_Event]) -> dict[str, list[_Event]]:
-    out: dict[str, list[_Event]] = defaultdict(list)
-    for ev in events:
-        pid = _payment_of(ev)
-        if pid is not None:
-            out[pid].append(ev)
-    return out
-
-
-def _fold(
-    prev: Stored | None, pid: str, evs: Sequence[_Event], redo: frozenset[str] = frozenset()
-) -> PaymentState:
-    """The stored state with ``evs`` folded in. Facts of the replayed events among ``evs`` (and
-    only those: a replay's later batches hold the rest) are taken out first and derived again, so
-    no batch sees a payment without facts another batch re-derives, nor drops one it put back."""
-    base = prev.state if prev is not None else PaymentState(pid)
-    again = redo.intersection(e.event_id for e in evs)
-    if again:
-        base = PaymentState(pid, frozenset(f for f in base.facts if f.fact_id not in again))
-    return base.add(*[e.fact for e in evs if e.fact is not None])
-
-
 # ============================================================================ one batch
 
 
@@ -265,8 +195,8 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
     by payment, and the events of a payment refused on its own are set aside as poison. An
     outage is raised as before: the whole batch stays unprocessed for the next run.
     """
-    events, poison = _parse_batch(batch)
-    by_payment = _by_payment(events)
+    events, poison = parse_batch(batch)
+    by_payment = group_by_payment(events)
     snapshots, deferred = _fetch_truth(run, by_payment)
     _fetch_dispute_details(run, events, deferred)
     before = _checkpoint(run)
@@ -278,7 +208,7 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
         _restore(run, before)
         log.warning("the warehouse refused a value (%s); writing the batch payment by payment", _kind(exc))
         touched, refused, new_poison = _write_isolated(run, events, by_payment, snapshots, deferred, poison)
-        events = [e for e in events if _payment_of(e) not in refused]
+        events = [e for e in events if payment_of(e) not in refused]
         by_payment = {pid: evs for pid, evs in by_payment.items() if pid not in refused}
         poison = [*poison, *new_poison]
     _count(run, events, by_payment, deferred, poison, touched)
@@ -286,8 +216,8 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
 
 def _write(
     run: _Run,
-    events: Sequence[_Event],
-    by_payment: Mapping[str, Sequence[_Event]],
+    events: Sequence[Event],
+    by_payment: Mapping[str, Sequence[Event]],
     snapshots: Mapping[str, Mapping[str, Any]],
     deferred: Mapping[str, str],
     poison: Sequence[tuple[str, str]],
@@ -297,7 +227,7 @@ def _write(
     with run.engine.begin() as conn:
         store.lock(conn)
         touched = _write_status(conn, run, by_payment, snapshots, deferred, ts, _kept(events, deferred))
-        store.mark_processed(conn, [e.event_id for e in events if _payment_of(e) not in deferred], ts)
+        store.mark_processed(conn, [e.event_id for e in events if payment_of(e) not in deferred], ts)
         for pid, reason in deferred.items():
             store.mark_deferred(conn, [e.event_id for e in by_payment[pid]], reason)
         store.make_poison(conn, poison)
@@ -306,8 +236,8 @@ def _write(
 
 def _write_isolated(
     run: _Run,
-    events: Sequence[_Event],
-    by_payment: Mapping[str, Sequence[_Event]],
+    events: Sequence[Event],
+    by_payment: Mapping[str, Sequence[Event]],
     snapshots: Mapping[str, Mapping[str, Any]],
     deferred: Mapping[str, str],
     poison: Sequence[tuple[str, str]],
@@ -336,7 +266,7 @@ def _write_isolated(
                 refused.add(pid)
                 new_poison += [(e.event_id, reason) for e in evs]
                 log.warning("%s; its %d event(s) are set aside as poison", reason, len(evs))
-    rest = [e for e in events if _payment_of(e) is None]
+    rest = [e for e in events if payment_of(e) is None]
     _write(run, rest, {}, snapshots, {}, [*poison, *new_poison])
     return touched, refused, new_poison
 
@@ -361,7 +291,7 @@ def _kind(exc: BaseException) -> str:
 
 
 def _fetch_truth(
-    run: _Run, by_payment: Mapping[str, Sequence[_Event]]
+    run: _Run, by_payment: Mapping[str, Sequence[Event]]
 ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
     """``GET /payments/{id}`` for the payments whose facts need it, once per payment per run.
 
@@ -375,7 +305,7 @@ def _fetch_truth(
         for pid, evs in by_payment.items()
         if pid not in run.fetched
         and (
-            _fold(stored.get(pid), pid, evs, run.redo).derive().needs_truth
+            fold(stored.get(pid), pid, evs, run.redo).derive().needs_truth
             # known only through a retrieval request: no fact would ever give it a status row
             or (pid not in stored and all(e.fact is None and e.decline is None for e in evs))
         )
@@ -412,11 +342,11 @@ def _fetch_truth(
 def _write_status(
     conn: Connection,
     run: _Run,
-    by_payment: Mapping[str, Sequence[_Event]],
+    by_payment: Mapping[str, Sequence[Event]],
     snapshots: Mapping[str, Mapping[str, Any]],
     deferred: Mapping[str, str],
     ts: datetime,
-    applied: Sequence[_Event] = (),
+    applied: Sequence[Event] = (),
 ) -> list[tuple[str, Derivation]]:
     """Status rows, declines, disputes and outbox rows of one batch, inside the caller's transaction.
 
@@ -432,7 +362,7 @@ def _write_status(
             continue
         prev = stored.get(pid)
         state, truth_at = with_snapshot(
-            _fold(prev, pid, evs, run.redo), prev, snapshots.get(pid), declines, ts
+            fold(prev, pid, evs, run.redo), prev, snapshots.get(pid), declines, ts
         )
         for e in evs:
             if e.decline is not None:
@@ -470,11 +400,11 @@ def _write_status(
     return touched
 
 
-def _kept(events: Sequence[_Event], deferred: Mapping[str, str]) -> list[_Event]:
-    return [e for e in events if _payment_of(e) not in deferred]
+def _kept(events: Sequence[Event], deferred: Mapping[str, str]) -> list[Event]:
+    return [e for e in events if payment_of(e) not in deferred]
 
 
-def _fetch_dispute_details(run: _Run, events: Sequence[_Event], deferred: Mapping[str, str]) -> None:
+def _fetch_dispute_details(run: _Run, events: Sequence[Event], deferred: Mapping[str, str]) -> None:
     """``GET /disputes/{id}`` where the webhooks leave the order's signal short (docs/chargebacks.md)."""
     if not run.settings.fetch_truth:
         return
@@ -486,14 +416,14 @@ def _fetch_dispute_details(run: _Run, events: Sequence[_Event], deferred: Mappin
 
 def _count(
     run: _Run,
-    events: Sequence[_Event],
-    by_payment: Mapping[str, Sequence[_Event]],
+    events: Sequence[Event],
+    by_payment: Mapping[str, Sequence[Event]],
     deferred: Mapping[str, str],
     poison: Sequence[tuple[str, str]],
     touched: Sequence[tuple[str, Derivation]],
 ) -> None:
     result = run.result
-    applied = [e for e in events if _payment_of(e) not in deferred]
+    applied = [e for e in events if payment_of(e) not in deferred]
     result.events_applied += len(applied)
     result.events_ignored += sum(1 for e in applied if e.fact is None and e.decline is None)
     result.events_deferred += sum(len(by_payment[p]) for p in deferred)
@@ -529,16 +459,6 @@ def _fp_status(
     return fp_status, problems
 
 
-def _payment_of(e: _Event) -> str | None:
-    if e.fact is not None:
-        return e.fact.payment_id
-    if e.decline is not None:
-        return e.decline.payment_id
-    # A retrieval request changes no status, but its payment must be known for the order to
-    # show it: one the warehouse has never seen is read once (see _fetch_truth).
-    return str(e.retrieval["payment_id"]) if e.retrieval is not None else None
-
-
 # ============================================================================ end of a run
 
 
@@ -548,9 +468,9 @@ def _apply_swept_disputes(run: _Run) -> None:
     with run.engine.begin() as conn:
         store.lock(conn)
         facts, newest = chargeback_sweep.swept_facts(conn)
-        by_payment: dict[str, list[_Event]] = defaultdict(list)
+        by_payment: dict[str, list[Event]] = defaultdict(list)
         for f in facts:
-            by_payment[f.payment_id].append(_Event(f.fact_id, f.kind, ts, 0, f, None))
+            by_payment[f.payment_id].append(Event(f.fact_id, f.kind, ts, 0, f, None))
         if by_payment:
             _write_status(conn, run, by_payment, {}, {}, ts)
             # Details the sweep filled in (category, reason code, a moved deadline) change the

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from checkout_freshportal.logsafe import safe
 
-from .context import FIELDS, current
-from .masking import STANDARD_ATTRS, Masker, MaskingFilter, secrets_from_env
+from .context import current
+from .masking import STANDARD_ATTRS, Masker, MaskingFilter, merged_message, secrets_from_env
 
 #: Longest message kept in one line; a traceback is kept whole (it is masked and escaped).
 MESSAGE_LIMIT = 8000
@@ -50,7 +51,7 @@ class CorrelationFilter(logging.Filter):
         if self.inline and ids:
             shown = " ".join(f"{k}={safe(v)}" for k, v in ids.items() if k not in _TASK_LOG_KNOWS)
             if shown:
-                record.msg = f"{record.getMessage()} [{shown}]"
+                record.msg = f"{merged_message(record)} [{shown}]"
                 record.args = None
         return True
 
@@ -60,11 +61,24 @@ _NOT_FIELDS = frozenset({"cfp_ids", "color_message"})
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """Fields passed as ``extra``: a correlation id among them is kept (``payment_id`` passed
+    rather than bound); one bound around the call takes precedence (the formatter's setdefault)."""
     return {
         k: v
         for k, v in vars(record).items()
-        if k not in STANDARD_ATTRS and k not in _NOT_FIELDS and not k.startswith("_") and k not in FIELDS
+        if k not in STANDARD_ATTRS and k not in _NOT_FIELDS and not k.startswith("_")
     }
+
+
+# Characters json.dumps(ensure_ascii=False) leaves raw that still split or disguise a line: C1
+# controls (U+0085 ends a line for str.splitlines, U+009B is an 8-bit terminal CSI), the line and
+# paragraph separators, bidi overrides, and lone surrogates (which no UTF-8 stream can write:
+# the whole line would be lost). Escaped as \uXXXX, valid JSON for the same text.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape_json(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -99,7 +113,7 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             out["exc"] = record.exc_text
-        return json.dumps(out, ensure_ascii=False, default=str)
+        return _JSON_UNSAFE.sub(_escape_json, json.dumps(out, ensure_ascii=False, default=str))
 
 
 class TextFormatter(logging.Formatter):

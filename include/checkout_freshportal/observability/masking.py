@@ -25,13 +25,17 @@ from typing import Any
 
 MASK = "***"
 
-_CKO_KEY = re.compile(r"\b((?:sk|pk)_(?:sbox_|test_)?)([A-Za-z0-9]{4})[A-Za-z0-9_-]+")
+# A key's body is 12+ letters, digits or dashes (NAS: 27 base32 characters, ABC: a UUID) and
+# has no underscore: a constraint name in a database error ("pk_sync_money_intents") is not one.
+_CKO_KEY = re.compile(r"\b((?:sk|pk)_(?:sbox_|test_)?)([A-Za-z0-9]{4})[A-Za-z0-9-]{8,}(?!\w)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(
     r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s\"',;}]+"
 )
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)")
-_EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
+# The local part from its first character (not from a word boundary inside it: "_jan.devries"
+# kept "_jan."), Unicode letters included ("jöns.berg" kept "jöns.").
+_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-])[\w.%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
 # Digit groups joined by at most one space or dash: the candidates for a card number.
 _DIGIT_RUN = re.compile(r"(?<![\w])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
@@ -63,7 +67,9 @@ def _mask_card_run(match: re.Match[str]) -> str:
     """Within one run of digit groups, mask each group span that is a Luhn-valid 13-19 digit number.
 
     A run such as ``4242 4242 4242 4242 100`` (a card followed by an amount) is not a card as a
-    whole; trying the spans of groups finds the card inside it and leaves the amount alone.
+    whole; trying the spans of groups finds the card inside it and leaves the amount alone. From
+    each group the longest valid span wins; a span stops growing past 19 digits, so the work is
+    linear in the run's length (a run of thousands of small groups is an ordinary log line).
     """
     text = match.group()
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text)]
@@ -71,11 +77,14 @@ def _mask_card_run(match: re.Match[str]) -> str:
     pos = i = 0
     while i < len(groups):
         found = None
-        for j in range(len(groups) - 1, i - 1, -1):
-            digits = "".join(text[s:e] for s, e in groups[i : j + 1])
-            if 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and luhn_ok(digits):
-                found = (j, digits)
+        digits = ""
+        for j in range(i, len(groups)):
+            s, e = groups[j]
+            digits += text[s:e]
+            if len(digits) > 19:
                 break
+            if len(digits) >= 13 and digits[0] in _CARD_FIRST_DIGITS and luhn_ok(digits):
+                found = (j, digits)
         if found is None:
             i += 1
             continue
@@ -161,22 +170,39 @@ class MaskingFilter(logging.Filter):
         self.masker = masker or Masker()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Never raises: logging runs a handler's filters outside its error handling, so an
+        exception here would reach the code that logged (a task, a request handler)."""
         if getattr(record, "_cfp_masked", False):
             return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken %-format must not lose the record
-            message = f"{record.msg!s} {record.args!r}"
-        record.msg = self.masker.text(message)
+        record.msg = self.masker.text(merged_message(record))
         record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        try:
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+        except Exception as exc:  # a traceback that cannot be formatted (a hostile __str__)
+            record.exc_text = f"(traceback not shown: {type(exc).__name__})"
         if record.exc_text:
             record.exc_text = self.masker.text(record.exc_text)
         if record.stack_info:
             record.stack_info = self.masker.text(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in STANDARD_ATTRS and not key.startswith("_"):
-                setattr(record, key, self.masker.value(value))
+                try:
+                    masked = self.masker.value(value)
+                except Exception:  # dropped rather than shown unmasked
+                    masked = f"<{type(value).__name__} not shown>"
+                setattr(record, key, masked)
         record._cfp_masked = True
         return True
+
+
+def merged_message(record: logging.LogRecord) -> str:
+    """The merged message; a broken %-format (a bug in a log call) must not lose the record or
+    raise into the caller, so it is shown with its arguments as they are."""
+    try:
+        return record.getMessage()
+    except Exception:
+        try:
+            return f"{record.msg!s} {record.args!r}"
+        except Exception:
+            return f"<unprintable log message from {record.pathname}:{record.lineno}>"

@@ -64,10 +64,20 @@ def on_task_failure(context: Any) -> None:
             log_url=getattr(ti, "log_url", None),
             hostname=getattr(ti, "hostname", None),
         )
-        settings = NotifySettings.from_env()
+        refused = None
+        try:
+            settings = NotifySettings.from_env()
+        except Exception as exc:  # the failure is recorded all the same, with why nobody was told
+            settings, refused = NotifySettings.from_mapping({}), f"notify settings refused: {exc}"
         already = bool(getattr(context.get("exception"), "cfp_notified", False))
-        smtp = None if already else smtp_target(settings)
-        outcome = failures.handle(failure, settings, engine_factory=_engine, smtp=smtp, notify=not already)
+        outcome = failures.handle(
+            failure,
+            settings,
+            engine_factory=_engine,
+            smtp_factory=lambda: smtp_target(settings),
+            notify=not already,
+            notify_error=refused,
+        )
         log.info(
             "cfp: failure recorded=%s, notified=%s via %s",
             outcome.recorded,

@@ -148,12 +148,17 @@ def handle(
     *,
     engine_factory: Callable[[], Engine] | None,
     smtp: SmtpTarget | None = None,
+    smtp_factory: Callable[[], SmtpTarget | None] | None = None,
     notify: bool = True,
+    notify_error: str | None = None,
 ) -> FailureOutcome:
     """Record, notify, record the notification's outcome. Raises nothing: this runs in a failure
     callback, and an error here must never replace the task's own error in the operator's view.
 
     ``notify=False`` records only: the task sent its own message already (a health alert).
+    ``smtp_factory`` (an Airflow connection's lookup) runs after the row is written, so a
+    missing connection is a ``notify_error``, not a lost record; ``notify_error`` given: the
+    notification could not even be set up (refused settings), recorded without sending.
     """
     masker = masker_from_env()
     engine: Engine | None = None
@@ -166,8 +171,11 @@ def handle(
     except Exception as exc:
         record_error = f"{type(exc).__name__}: {safe(masker.text(str(exc)), 300)}"
         log.error("task failure of %s.%s not recorded: %s", failure.dag_id, failure.task_id, record_error)
-    notify_error = None
     try:
+        if notify_error is not None:
+            raise RuntimeError(notify_error)
+        if notify and smtp is None and smtp_factory is not None:
+            smtp = smtp_factory()
         channel = send(notification(failure), settings, smtp=smtp) if notify else "none"
     except Exception as exc:
         channel = settings.channel

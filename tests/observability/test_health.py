@@ -139,11 +139,30 @@ def test_ingestion_lag_names_the_late_cursor(engine) -> None:
                 source="checkout.disputes", value="x", updated_at=NOW - timedelta(hours=3)
             )
         )
+    # Every cursor (the default): one that has not moved may have had nothing new (the daily
+    # report cursor, the dispute sweep), so it warns by name; ingestion alive moved the others.
     r = _run(engine)["ingestion_lag"]
-    assert r.status == health.ALERT
+    assert r.status == health.WARN
     assert "checkout.disputes" in r.detail
     only_payments = HealthSettings.from_mapping({"ingestion_sources": ["checkout.payments"]})
     assert _run(engine, only_payments, "r2")["ingestion_lag"].status == health.OK
+    # Cursors listed by the operator must each move: a late one alerts.
+    listed = HealthSettings.from_mapping({"ingestion_sources": ["checkout.payments", "checkout.disputes"]})
+    assert _run(engine, listed, "r3")["ingestion_lag"].status == health.ALERT
+
+
+def test_ingestion_lag_alerts_when_no_cursor_moved(engine) -> None:
+    _healthy(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.update(sync_watermarks).values(updated_at=NOW - timedelta(hours=3)))
+        conn.execute(
+            sa.insert(sync_watermarks).values(
+                source="checkout.reports.created_on", value="x", updated_at=NOW - timedelta(days=1)
+            )
+        )
+    r = _run(engine)["ingestion_lag"]
+    assert r.status == health.ALERT
+    assert r.measure == 3 * 3600  # the newest cursor's age: nothing moved for that long
 
 
 def test_event_backlog_by_count_and_by_age(engine) -> None:

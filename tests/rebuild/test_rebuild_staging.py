@@ -131,6 +131,9 @@ def test_rebuild_gives_back_every_staged_row(migrated_warehouse_url, capsys, mon
     assert by_table["stg_payments"]["added"] == counts["stg_payments"]
     assert by_table["stg_disputes"]["kept_webhook_rows"] == 1
     assert by_table["stg_payouts"]["changed"] == counts["stg_payouts"]
+    lines = by_table["stg_financial_actions+stg_financial_action_payouts"]
+    want = counts["stg_financial_actions"] + counts["stg_financial_action_payouts"]
+    assert (lines["added"], lines["same"], lines["changed"], lines["removed"]) == (want, 0, 0, 0)
     after = snapshot(engine)
     for name in STAGED:
         assert after[name] == before[name], f"{name} differs after the rebuild"

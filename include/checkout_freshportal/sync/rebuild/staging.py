@@ -341,8 +341,8 @@ def _rebuild_reports(
     selected = [r.file_id for r in files if rng.start <= r.loaded_at < rng.end]
     restage = files[first:]
     res.selected, res.restaged_files = len(selected), len(restage)
-    watched = [r.file_id for r in restage]
-    before = {t.name: _lines(conn, t, watched) for t in tables}
+    listed = _file_list(conn, [r.file_id for r in restage])
+    before = {t.name: _snapshot_lines(conn, t, listed) for t in tables}
     for t in tables:
         for chunk in _chunks(selected):
             res.deleted += conn.execute(t.delete().where(t.c.source_file_id.in_(chunk))).rowcount or 0
@@ -355,21 +355,66 @@ def _rebuild_reports(
         res.updated += out.staged_updated
         res.unchanged += out.staged_unchanged
     for t in tables:
-        _compare(res, before[t.name], _lines(conn, t, watched))
+        _compare_lines(conn, res, t, before[t.name], listed)
+        before[t.name].drop(conn)
+    listed.drop(conn)
     return res
 
 
-def _lines(conn: Connection, table: sa.Table, file_ids: Sequence[str]) -> dict[tuple[Any, ...], int]:
-    """A digest of each row set by these files, by key, without bookkeeping (a digest, not the
-    row, so a rebuild of millions of lines compares them in bounded memory)."""
-    cols = [c for c in table.c if c.name not in BOOKKEEPING]
-    key = [table.c[k] for k in schema.STAGED_KEYS[table.name]]
-    out: dict[tuple[Any, ...], int] = {}
+def _file_list(conn: Connection, file_ids: Sequence[str]) -> sa.Table:
+    """The restaged files as a temporary table, to join lines with (any number of files)."""
+    tmp = sa.Table(
+        "cfp_rebuild_files",
+        sa.MetaData(),
+        sa.Column("file_id", sa.Text(), primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+    tmp.create(conn)
     for chunk in _chunks(file_ids):
-        for r in conn.execute(sa.select(*cols).where(table.c.source_file_id.in_(chunk))):
-            m = r._mapping
-            out[tuple(m[k.name] for k in key)] = _digest(r)
-    return out
+        conn.execute(tmp.insert(), [{"file_id": f} for f in chunk])
+    return tmp
+
+
+def _snapshot_lines(conn: Connection, table: sa.Table, files: sa.Table) -> sa.Table:
+    """The lines set by ``files`` as they are before the rebuild, bookkeeping aside, copied into a
+    temporary table: compared in the database afterwards, so a rebuild of millions of lines does
+    not hold them (nor a digest of each) in memory."""
+    cols = [c for c in table.c if c.name not in BOOKKEEPING]
+    tmp = sa.Table(
+        f"cfp_rebuild_before_{table.name}",
+        sa.MetaData(),
+        *[sa.Column(c.name, c.type) for c in cols],
+        prefixes=["TEMPORARY"],
+    )
+    tmp.create(conn)
+    lines = sa.select(*cols).join_from(table, files, table.c.source_file_id == files.c.file_id)
+    conn.execute(tmp.insert().from_select([c.name for c in cols], lines))
+    return tmp
+
+
+def _compare_lines(
+    conn: Connection, res: TableResult, table: sa.Table, before: sa.Table, files: sa.Table
+) -> None:
+    """``same``/``changed``/``added``/``removed`` of the lines set by ``files``, by key, in SQL."""
+    after = (
+        sa.select(*[c for c in table.c if c.name not in BOOKKEEPING])
+        .join_from(table, files, table.c.source_file_id == files.c.file_id)
+        .subquery()
+    )
+    keys = schema.STAGED_KEYS[table.name]
+    on = sa.and_(*[after.c[k] == before.c[k] for k in keys])
+    equal = sa.and_(*[after.c[c.name].is_not_distinct_from(c) for c in before.c])
+    both, same = conn.execute(
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((equal, 1), else_=0)), 0)
+        ).select_from(after.join(before, on))
+    ).one()
+    n_after = conn.execute(sa.select(sa.func.count()).select_from(after)).scalar_one()
+    n_before = conn.execute(sa.select(sa.func.count()).select_from(before)).scalar_one()
+    res.same += int(same)
+    res.changed += int(both) - int(same)
+    res.added += int(n_after) - int(both)
+    res.removed += int(n_before) - int(both)
 
 
 # ============================================================================ helpers

@@ -280,3 +280,11 @@ def test_the_text_output_names_every_table_and_the_assumption(capsys, migrated_s
     for table in ("stg_payments", "stg_payment_actions", "stg_disputes", "stg_payouts"):
         assert f"  {table}: 0 selected" in out
     assert "stg_financial_actions+stg_financial_action_payouts: 0 selected" in out
+
+
+@pytest.mark.parametrize("tables", ["", " , "])
+def test_an_empty_tables_list_is_refused_not_read_as_every_table(sqlite_url: str, tables: str) -> None:
+    """``--tables "$UNSET"`` must not widen a rebuild to every table."""
+    with pytest.raises(SystemExit) as exc:
+        main(["rebuild", "staging", *WHOLE, "--tables", tables, "--url", sqlite_url])
+    assert "--tables names no table" in str(exc.value.code)

@@ -180,7 +180,11 @@ def run_rebuild(args: argparse.Namespace) -> int:
     from checkout_freshportal.sync.rebuild.staging import UnknownTableError, rebuild_staging, resolve_tables
 
     rng = _range(prog, args)
-    names = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
+    names = None
+    if args.tables is not None:  # an empty list (an unset shell variable) must not mean "all"
+        names = [t.strip() for t in args.tables.split(",") if t.strip()]
+        if not names:
+            raise SystemExit(f"{prog}: --tables names no table (leave it out to rebuild every table)")
     try:
         resolve_tables(names)
         zones = IngestSettings.load(None, file=args.settings_file).time_zones()

@@ -1,0 +1,157 @@
+"""The whole demo (``cfp demo``) leaves no configured secret, full card number or full e-mail.
+
+One ``cfp demo`` run per module, as a newcomer starts it (``make demo``); while it runs, the
+secrets it configures are read from its processes' environment every second (``demo_secrets``),
+and once it is done, everything it wrote is scanned (dev/cfp_dev/secret_scan.py): every file
+under ``.demo/`` (sandbox, sidecar and Airflow logs, task logs, the finance report's HTML, CSV,
+XLSX, SVG and JSON), the demo's own terminal output, and every text, JSON and binary column of
+every table of the warehouse and of Airflow's metadata database. Zero hits is the only pass.
+
+Not scanned, on purpose, wherever they are under ``.demo/``: ``shared-scenario.json`` (the
+simulators' input: the made-up customers' addresses and the public test cards they pay with, not
+something the pipeline wrote), ``passwords.json`` (the demo's credential store, where the
+Airflow password has to be) and ``airflow.cfg`` (Airflow's generated configuration: its
+template's comments carry an example address, and the demo's secrets are not in it). SQLite's
+own ``-wal``/``-shm`` files are read through their database. The demo writes to ``.demo/`` at
+the repository root (``cfp_dev.paths``); running this test replaces an earlier demo's files.
+docs/security.md, "The leak scan".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cfp_dev.paths import DEMO_DIR, REPO_ROOT
+from cfp_dev.secret_scan import Scanner, Secret, sqlite_databases
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_secrets import all_secrets, child_pids, harvest
+
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+    pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)"),
+]
+
+DEMO_TIMEOUT = 1800.0
+NOT_OUTPUTS = ("shared-scenario.json", "passwords.json", "airflow.cfg")
+SECRET_NAMES = (
+    "AIRFLOW_CONN_CHECKOUT_DEFAULT",
+    "AIRFLOW_CONN_FRESHPORTAL_DEFAULT",
+    "CFP_SIDECAR_SIGNATURE_KEYS",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "Airflow password",
+)
+
+
+@dataclass
+class DemoRun:
+    lines: list[str] = field(default_factory=list)
+    secrets: list[Secret] = field(default_factory=list)
+    returncode: int | None = None
+
+
+def _read(stream, lines: list[str], done: threading.Event) -> None:
+    for line in stream:
+        lines.append(line.rstrip("\n"))
+    done.set()
+
+
+def _stop_group_leaders(demo_pid: int) -> None:
+    """The demo's processes each lead their own group (Airflow's components are in Airflow's)."""
+    for pid in child_pids(demo_pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    time.sleep(20)
+
+
+@pytest.fixture(scope="module")
+def demo() -> DemoRun:
+    run = DemoRun()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "cfp"), "demo"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        # Ctrl-C must reach it: a shell without job control starts background jobs with SIGINT
+        # ignored, and the child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    done = threading.Event()
+    reader = threading.Thread(target=_read, args=(proc.stdout, run.lines, done), daemon=True)
+    reader.start()
+    found: dict[str, Secret] = {}
+    deadline = time.monotonic() + DEMO_TIMEOUT
+    try:
+        while not done.is_set() and time.monotonic() < deadline:
+            harvest(proc.pid, found)  # the made-up secrets live as long as the processes
+            done.wait(1.0)
+        harvest(proc.pid, found)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # out of time: the demo stops its stack on Ctrl-C
+            try:
+                proc.wait(180)
+            except subprocess.TimeoutExpired:
+                _stop_group_leaders(proc.pid)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        reader.join(10)
+    run.returncode = proc.returncode
+    run.secrets = all_secrets(found.values(), DEMO_DIR)
+    return run
+
+
+def _report(scanner: Scanner) -> str:
+    return "\n".join(str(h) for h in scanner.hits[:50]) + f"\n({len(scanner.hits)} hits)"
+
+
+def test_the_demo_produced_every_output(demo: DemoRun) -> None:
+    tail = "\n".join(demo.lines[-40:])
+    assert any(line.startswith("[demo] report: ") for line in demo.lines), tail
+    reports = list((DEMO_DIR / "reports").rglob("*"))
+    assert {p.suffix for p in reports} >= {".html", ".csv", ".xlsx"}, tail
+    assert (DEMO_DIR / "warehouse.sqlite").exists()
+
+
+def test_every_configured_secret_was_found(demo: DemoRun) -> None:
+    """A scan for secrets it does not know would pass for nothing."""
+    names = " ".join(s.name for s in demo.secrets)
+    assert all(n in names for n in SECRET_NAMES), names
+    planted = Scanner(demo.secrets)
+    for s in demo.secrets:
+        planted.scan_text(f"x {s.value} y", s.name)
+    assert len({h.where for h in planted.hits}) == len({s.name for s in demo.secrets})
+
+
+def test_no_leak_in_any_file_or_the_terminal_output(demo: DemoRun) -> None:
+    scanner = Scanner(demo.secrets)
+    scanner.scan_tree(DEMO_DIR, exclude=[p for n in NOT_OUTPUTS for p in DEMO_DIR.rglob(n)], label=".demo")
+    scanner.scan_lines("\n".join(demo.lines), "cfp demo output")
+    assert scanner.scanned_files > 20
+    assert not scanner.hits, _report(scanner)
+    assert all(s.endswith(("-wal: binary", "-shm: binary")) for s in scanner.skipped), scanner.skipped
+
+
+def test_no_leak_in_any_database_column(demo: DemoRun) -> None:
+    dbs = sqlite_databases(DEMO_DIR)
+    assert DEMO_DIR / "warehouse.sqlite" in dbs
+    scanner = Scanner(demo.secrets)
+    for db in dbs:
+        scanner.scan_database(f"sqlite:///{db}", str(db.relative_to(REPO_ROOT)))
+    assert scanner.scanned_values > 10_000
+    assert not scanner.hits, _report(scanner)

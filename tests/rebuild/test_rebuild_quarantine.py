@@ -8,6 +8,7 @@ was (and still is) quarantined, or it would stage what ingestion never did.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,32 +36,43 @@ def _payment(pid: str, status: str, reference: str) -> dict[str, Any]:
     }
 
 
-def _quarantine(engine: sa.Engine, obj: dict[str, Any]) -> None:
-    """As ingestion isolates a payment whose actions it could not read (payments._land_payments)."""
+def _quarantine(engine: sa.Engine, obj: dict[str, Any], *, retry: bool = False) -> None:
+    """As ingestion isolates a payment whose actions it could not read (payments._land_payments),
+    or, with ``retry``, as a later run's retry reads it again and fails again (Quarantine.retry)."""
     tally = q.QuarantineTally()
     quarantine = q.Quarantine(
         engine, tally, sources=[q.SOURCE_PAYMENTS], max_attempts=5, max_new=10, run_id="r"
     )
+    exc = q.UnreadableItemError("actions: 404")
     with engine.begin() as conn:
-        quarantine.isolate_object(conn, q.SOURCE_PAYMENTS, obj, q.UnreadableItemError("actions: 404"))
-    assert tally.new
+        if retry:
+            raw = q.keep_api_object(conn, q.SOURCE_PAYMENTS, obj, obj["id"], run_id="r")
+            quarantine.isolate(conn, q.SOURCE_PAYMENTS, obj["id"], exc, raw, retry=True)
+        else:
+            quarantine.isolate_object(conn, q.SOURCE_PAYMENTS, obj, exc)
+    assert tally.new or tally.failed_again
 
 
 def test_versions_of_quarantined_payments_are_not_staged(migrated_warehouse_url, capsys) -> None:
     engine = migrated(migrated_warehouse_url)
+    landed = [_payment("pay_landed", "Authorized", "FP-1"), _payment("pay_same", "Authorized", "FP-3")]
     with engine.begin() as conn:  # landed as ingestion lands a search page
-        stage_payments(
-            conn,
-            [_payment("pay_landed", "Authorized", "FP-1")],
-            {},
-            source=q.SOURCE_PAYMENTS,
-            run_id="r",
-            result=StepResult("payments"),
-        )
+        stage_payments(conn, landed, {}, source=q.SOURCE_PAYMENTS, run_id="r", result=StepResult("payments"))
+    raw = schema.raw_api_objects
+    with engine.begin() as conn:  # they landed an hour before the reads below
+        for oid, digest, at in conn.execute(
+            sa.select(raw.c.object_id, raw.c.payload_sha256, raw.c.fetched_at)
+        ).all():
+            key = (raw.c.object_id == oid) & (raw.c.payload_sha256 == digest)
+            conn.execute(raw.update().where(key).values(fetched_at=at - timedelta(hours=1)))
     _quarantine(engine, _payment("pay_landed", "Captured", "FP-1"))  # a later version, unread
-    _quarantine(engine, _payment("pay_never", "Captured", "FP-2"))  # never read at all
+    # the content that landed before, unreadable this time: the raw layer adds nothing, and the
+    # staged row it gave stays
+    _quarantine(engine, _payment("pay_same", "Authorized", "FP-3"))
+    _quarantine(engine, _payment("pay_never", "Authorized", "FP-2"))  # never read at all ...
+    _quarantine(engine, _payment("pay_never", "Captured", "FP-2"), retry=True)  # ... nor since
     before = table_rows(engine, "stg_payments")
-    assert [r[0] for r in before] == ["pay_landed"]
+    assert [r[0] for r in before] == ["pay_landed", "pay_same"]
 
     status, out = cfp(
         capsys, "rebuild", "staging", *WHOLE, "--tables", "stg_payments", "--url", migrated_warehouse_url,
@@ -68,9 +80,9 @@ def test_versions_of_quarantined_payments_are_not_staged(migrated_warehouse_url,
     )  # fmt: skip
     assert status == 0
     (res,) = out["tables"]
-    assert res["quarantined"] == 2
-    assert (res["same"], res["changed"], res["added"], res["removed"]) == (1, 0, 0, 0)
+    assert res["quarantined"] == 3
+    assert (res["same"], res["changed"], res["added"], res["removed"]) == (2, 0, 0, 0)
     assert table_rows(engine, "stg_payments") == before
     with engine.connect() as conn:
         staged = conn.execute(sa.select(schema.stg_payments.c.status)).scalars().all()
-    assert staged == ["Authorized"]
+    assert staged == ["Authorized", "Authorized"]

@@ -21,7 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,9 @@ CHUNK = 500
 BOOKKEEPING = frozenset({"first_seen_at", "updated_at"})
 #: How many ids a result lists (counts are always complete).
 LIST_LIMIT = 20
+#: How long before its quarantine row (``first_failed_at``) an unreadable version may have been
+#: stored raw: both are written in one transaction, the raw copy first (sync/ingest/quarantine.py).
+QUARANTINE_GRACE = timedelta(seconds=1)
 
 #: Staged tables fed by API objects: raw source and mapper.
 API_SOURCES: dict[str, str] = {
@@ -239,22 +242,24 @@ def _unquarantined(
 
     A version is kept raw and not staged when its item is quarantined (its actions could not be
     read, the database refused a value; docs/runbook-ingest.md), and no version of an item lands
-    while it stays open: a landing resolves it. So of an open item, the version its quarantine
-    row names and every version stored since the episode began are left out; a payload that
-    maps proves nothing about them. Versions of resolved items are staged as they were.
+    while it stays open: a landing resolves it. So of an open item every version stored since
+    its episode began is left out, the one that began it included (stored raw in the same
+    transaction, an instant before the quarantine row: :data:`QUARANTINE_GRACE`); a payload that
+    maps proves nothing about them. A content stored earlier (it landed then) stays, whatever
+    the row's ``payload_sha256`` says, and so do the versions of resolved items.
     """
     t = schema.ops_quarantine
     ids = sorted({v[0] for v in versions})
-    open_: dict[str, tuple[str | None, datetime]] = {}
+    began: dict[str, datetime] = {}
     for chunk in _chunks(ids):
-        stmt = sa.select(t.c.item_id, t.c.payload_sha256, t.c.first_failed_at).where(
+        stmt = sa.select(t.c.item_id, t.c.first_failed_at).where(
             t.c.source == source, t.c.item_id.in_(chunk), t.c.state != store.RESOLVED
         )
-        open_.update((r.item_id, (r.payload_sha256, r.first_failed_at)) for r in conn.execute(stmt))
+        began.update((r.item_id, r.first_failed_at - QUARANTINE_GRACE) for r in conn.execute(stmt))
     out: list[tuple[str, Any]] = []
-    for object_id, payload, fetched_at, digest in versions:
-        mark = open_.get(object_id)
-        if mark is not None and (digest == mark[0] or fetched_at >= mark[1]):
+    for object_id, payload, fetched_at, _ in versions:
+        since = began.get(object_id)
+        if since is not None and fetched_at >= since:
             res.quarantined += 1
             if len(res.quarantined_sample) < LIST_LIMIT:
                 res.quarantined_sample.append(object_id)

@@ -143,3 +143,37 @@ def test_a_long_run_of_digit_groups_is_masked_in_linear_work() -> None:
     assert "4242 4242" not in out
     assert out.startswith("1 1 1 ")
     assert out.endswith(" 7 7 7")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (
+            "POST /connect/token client_id=ack_1&client_secret=Zk8pQ2vX9rLm&grant_type=client_credentials",
+            "Zk8pQ2vX9rLm",
+            "grant_type=client_credentials",
+        ),
+        ("GET https://api.example/v1/orders?api_key=abcDEF123456&page=2", "abcDEF123456", "page=2"),
+        ('{"password": "hunter2hunter2", "login": "cfp"}', "hunter2hunter2", '"login": "cfp"'),
+        ("refresh_token=rt.8c1f0b9a2d token_count=5", "rt.8c1f0b9a2d", "token_count=5"),
+    ],
+)
+def test_secrets_named_in_a_query_string_or_a_document_are_masked(capture, text, secret, kept) -> None:
+    """A connection's password or an OAuth client secret is not among the CFP_* values inside
+    Airflow (it comes from a connection): its name next to it is what gives it away."""
+    logger, raw = capture
+    logger.info(text)
+    (line,) = _lines(raw)
+    assert secret not in line["message"]
+    assert kept in line["message"]
+
+
+def test_fields_named_as_secrets_are_masked_whole(capture) -> None:
+    logger, raw = capture
+    logger.info(
+        "connection",
+        extra={"password": "short", "conn": {"login": "cfp", "client_secret": "s", "port": 5432}},
+    )
+    (line,) = _lines(raw)
+    assert line["password"] == "***"
+    assert line["conn"] == {"login": "cfp", "client_secret": "***", "port": 5432}

@@ -32,6 +32,15 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(
     r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s\"',;}]+"
 )
+# A value named as a secret: a query string (``client_secret=...&``, ``api_key=...``), a form,
+# a JSON or repr'd document (``"password": "..."``). Inside Airflow, a connection's password and
+# the OAuth client secret are not CFP_* values, so their name is what gives them away.
+_NAMED_SECRET = re.compile(
+    r"(?i)\b([\w-]*(?:secret|password|passwd|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+)
+_NAMED_HINTS = ("secret", "passw", "token", "key")
+#: A field or mapping key naming a secret: its whole value is masked, whatever its shape.
+_SECRET_FIELD = re.compile(r"(?i)(?:secret|password|passwd|token|api[_-]?key|authorization)$")
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)")
 # The local part from its first character (not from a word boundary inside it: "_jan.devries"
 # kept "_jan."), Unicode letters included ("jöns.berg" kept "jöns.").
@@ -112,6 +121,8 @@ class Masker:
         if "k_" in text:
             text = _CKO_KEY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
         lower = text.lower()
+        if ("=" in text or ":" in text) and any(h in lower for h in _NAMED_HINTS):
+            text = _NAMED_SECRET.sub(lambda m: f"{m.group(1)}{MASK}", text)
         if "bearer" in lower:
             text = _BEARER.sub(lambda m: f"{m.group(1)}{MASK}", text)
         if "authorization" in lower:
@@ -131,10 +142,17 @@ class Masker:
         if isinstance(value, bool | int | float) or value is None:
             return value
         if isinstance(value, Mapping):
-            return {str(k): self.value(v) for k, v in value.items()}
+            return {str(k): self.field(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple | set | frozenset):
             return [self.value(v) for v in value]
         return self.text(str(value))
+
+    def field(self, name: str, value: Any) -> Any:
+        """A named value (an ``extra`` field, a mapping's entry): all of it masked when the name
+        says it is a secret (``password``, ``client_secret``, ``api_key``), else :meth:`value`."""
+        if value not in (None, "") and _SECRET_FIELD.search(name):
+            return MASK
+        return self.value(value)
 
 
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
@@ -188,7 +206,7 @@ class MaskingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in STANDARD_ATTRS and not key.startswith("_"):
                 try:
-                    masked = self.masker.value(value)
+                    masked = self.masker.field(key, value)
                 except Exception:  # dropped rather than shown unmasked
                     masked = f"<{type(value).__name__} not shown>"
                 setattr(record, key, masked)

@@ -125,6 +125,7 @@ def test_failure_is_recorded_once_per_try_and_notified(migrated_warehouse_url: s
     assert rows[0]["notified_at"] is not None
     assert rows[0]["notify_error"] is None
     assert rows[0]["notify_channel"] == "webhook"
+    assert len(hook.requests) == 2  # one message per try: the repeated callback sent none
     payload = hook.requests[0].json
     assert payload["kind"] == "task_failure"
     assert payload["dag_id"] == "freshportal_refunds"

@@ -99,17 +99,23 @@ def describe(
     )
 
 
-def record(engine: Engine, failure: TaskFailure, *, channel: str) -> None:
-    """Insert the row, or refresh it when this try was recorded already (a repeated callback)."""
+def record(engine: Engine, failure: TaskFailure, *, channel: str) -> bool:
+    """Insert the row, or refresh it when this try was recorded already (a repeated callback).
+
+    Returns whether this try was notified already, so a repeated callback sends no second message.
+    """
     values = {**asdict(failure), "notify_channel": channel}
     data = {k: v for k, v in values.items() if k not in failure.key}
     where = sa.and_(*(T.c[k] == v for k, v in failure.key.items()))
     for _ in range(2):
         try:
             with engine.begin() as conn:
+                before = conn.execute(sa.select(T.c.notified_at).where(where)).first()
+                if before is not None and before.notified_at is not None:
+                    return True
                 if conn.execute(sa.update(T).where(where).values(**data)).rowcount == 0:
                     conn.execute(sa.insert(T).values(**values))
-            return
+            return False
         except IntegrityError:  # another process inserted the same try in between: update it
             continue
     raise RuntimeError("ops_task_failures: the row could neither be inserted nor updated")
@@ -167,7 +173,9 @@ def handle(
         if engine_factory is None:
             raise RuntimeError("no warehouse configured")
         engine = engine_factory()
-        record(engine, failure, channel=settings.channel)
+        if record(engine, failure, channel=settings.channel):
+            engine.dispose()
+            return FailureOutcome(True, settings.channel, True)
     except Exception as exc:
         record_error = f"{type(exc).__name__}: {safe(masker.text(str(exc)), 300)}"
         log.error("task failure of %s.%s not recorded: %s", failure.dag_id, failure.task_id, record_error)

@@ -177,3 +177,18 @@ def test_fields_named_as_secrets_are_masked_whole(capture) -> None:
     (line,) = _lines(raw)
     assert line["password"] == "***"
     assert line["conn"] == {"login": "cfp", "client_secret": "***", "port": 5432}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sidecar on http://127.0.0.1:8080 (workers=1, keys=2, authorization=on, trigger=off)",
+        "actions by type {'Authorization': 3, 'Capture': 1}",
+    ],
+)
+def test_the_word_authorization_alone_does_not_mask_a_flag_or_a_count(capture, text: str) -> None:
+    """Checkout.com's action type is "Authorization"; a header value is never 1-5 characters."""
+    logger, raw = capture
+    logger.info(text)
+    (line,) = _lines(raw)
+    assert line["message"] == text

@@ -29,8 +29,10 @@ MASK = "***"
 # has no underscore: a constraint name in a database error ("pk_sync_money_intents") is not one.
 _CKO_KEY = re.compile(r"\b((?:sk|pk)_(?:sbox_|test_)?)([A-Za-z0-9]{4})[A-Za-z0-9-]{8,}(?!\w)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# A header value has 6 characters or more: "authorization=on" and Checkout.com's action type
+# ("'Authorization': 3") are not credentials.
 _AUTH_HEADER = re.compile(
-    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s\"',;}]+"
+    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s\"',;}]{6,}"
 )
 # A value named as a secret: a query string (``client_secret=...&``, ``api_key=...``), a form,
 # a JSON or repr'd document (``"password": "..."``). Inside Airflow, a connection's password and

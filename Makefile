@@ -39,6 +39,7 @@ up-distributed: $(STAMP)
 	$(BIN)/cfp demo --distributed
 
 down:
+	@ls .demo/up.pid .demo/distributed/up.pid 2>/dev/null | grep -q . || echo "no stack left running by make up"
 	@for f in .demo/up.pid .demo/distributed/up.pid; do \
 	  test -f $$f || continue; pid=$$(cat $$f); \
 	  kill -TERM $$pid 2>/dev/null || { rm -f $$f; continue; }; echo "stopping the stack of pid $$pid ..."; \

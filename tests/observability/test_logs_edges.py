@@ -192,3 +192,11 @@ def test_the_word_authorization_alone_does_not_mask_a_flag_or_a_count(capture, t
     logger.info(text)
     (line,) = _lines(raw)
     assert line["message"] == text
+
+
+def test_a_long_hyphenated_run_next_to_a_secret_name_is_linear() -> None:
+    """Each hyphen is a word start: a name pattern that began at every one rescanned the run
+    (8,000 pairs took 13 s)."""
+    text = "key= " + "a-" * 200_000 + " client_secret=Zk8pQ2vX9rLm"
+    out = Masker().text(text)
+    assert out.endswith(" client_secret=***")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from checkout_freshportal.checkout.webhooks import body_sha256, parse_envelope
-from checkout_freshportal.freshportal.privacy import mask_emails_in_bytes
+from checkout_freshportal.freshportal.privacy import mask_emails, mask_emails_in_bytes
 from checkout_freshportal.sidecar.store import record_from_body
 
 PREFIX = b'{"id":"evt_az5sblvku4ge3dwpztvyizgcau","type":"payment_captured","data":{"id":"pay_1",'
@@ -66,3 +66,12 @@ def test_an_unclosed_string_is_read_once() -> None:
     out = mask_emails_in_bytes(raw)
     assert out.startswith(b'{"note":"a***@shop.example\\"')
     assert len(out) == len(raw) + 1  # "ann" -> "a***", nothing else changed
+
+
+def test_a_long_run_without_an_address_is_read_once() -> None:
+    """Every position of a 200,000-character run was a new start scanning to its end (a signed
+    body held the sidecar's event loop for minutes); a start is now only where a run begins."""
+    text = "a" * 200_000 + "@ and ann@shop.example"
+    assert mask_emails(text).endswith("@ and a***@shop.example")
+    raw = b'{"note":"' + text.encode() + b'"}'
+    assert mask_emails_in_bytes(raw).endswith(b'@ and a***@shop.example"}')

@@ -11,8 +11,12 @@ import json
 import re
 
 # The local part's class includes Unicode letters (\w): with ASCII only, "jöns@x.nl" kept "jö".
-_EMAIL_RE = re.compile(r"([\w.%+\-])[\w.%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-_EMAIL_BYTES_RE = re.compile(rb"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# A match starts only where a local part starts (the lookbehind): a later start inside the same
+# run cannot succeed where the first failed, and trying each one made a long run quadratic.
+_EMAIL_RE = re.compile(r"(?<![\w.%+\-])([\w.%+\-])[\w.%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+_EMAIL_BYTES_RE = re.compile(
+    rb"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})"
+)
 #: A JSON string literal, quotes and escapes included (in valid JSON, every ``"`` outside one
 #: opens one, so a left-to-right scan finds exactly the document's strings). One that is never
 #: closed runs to the end: each byte is read once, whatever a hostile body holds.

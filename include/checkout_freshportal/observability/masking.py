@@ -36,9 +36,10 @@ _AUTH_HEADER = re.compile(
 )
 # A value named as a secret: a query string (``client_secret=...&``, ``api_key=...``), a form,
 # a JSON or repr'd document (``"password": "..."``). Inside Airflow, a connection's password and
-# the OAuth client secret are not CFP_* values, so their name is what gives them away.
+# the OAuth client secret are not CFP_* values, so their name is what gives them away. The match
+# starts at the keyword (a prefix such as ``client_`` is left as it is): linear in the line.
 _NAMED_SECRET = re.compile(
-    r"(?i)\b([\w-]*(?:secret|password|passwd|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+    r"(?i)((?:secret|password|passwd|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
 )
 _NAMED_HINTS = ("secret", "passw", "token", "key")
 #: A field or mapping key naming a secret: its whole value is masked, whatever its shape.

@@ -75,12 +75,12 @@ def test_urls_and_names_derive_from_the_server_url_and_hide_passwords() -> None:
     assert (s.airflow_db, s.warehouse_db) == ("cfp_x_airflow", "cfp_x_warehouse")
     assert s.metadata_url == "postgresql+psycopg://u:secret@db.example:5433/cfp_x_airflow"
     assert s.warehouse_url.endswith("/cfp_x_warehouse")
-    assert s.result_backend_url == s.redis_url
+    assert s.result_backend_url == "db+" + s.metadata_url
+    assert s.shown(s.result_backend_url).startswith("db+postgresql+psycopg://u:***@")
     assert "secret" not in s.shown(s.metadata_url)
     assert s.shown(s.redis_url) == "redis://cache.example:6379/11"
-    database = DistributedSettings(pg_url=s.pg_url, result_backend="database", db_prefix="cfp_x")
-    assert database.result_backend_url == "db+" + database.metadata_url
-    assert database.shown(database.result_backend_url).startswith("db+postgresql+psycopg://u:***@")
+    redis = DistributedSettings(pg_url=s.pg_url, redis_url=s.redis_url, result_backend="redis")
+    assert redis.result_backend_url == s.redis_url
     with pytest.raises(ValueError, match="redis or database"):
         _ = DistributedSettings(result_backend="rpc").result_backend_url
 
@@ -88,12 +88,12 @@ def test_urls_and_names_derive_from_the_server_url_and_hide_passwords() -> None:
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CFP_DIST_PG_URL", "postgresql+psycopg://postgres@10.0.0.5/postgres")
     monkeypatch.setenv("CFP_DIST_REDIS_URL", "redis://10.0.0.6:6379/3")
-    monkeypatch.setenv("CFP_DIST_RESULT_BACKEND", "database")
+    monkeypatch.setenv("CFP_DIST_RESULT_BACKEND", "redis")
     s = DistributedSettings.from_env()
     assert (s.pg_url, s.redis_url, s.result_backend) == (
         "postgresql+psycopg://postgres@10.0.0.5/postgres",
         "redis://10.0.0.6:6379/3",
-        "database",
+        "redis",
     )
 
 

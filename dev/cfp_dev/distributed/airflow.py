@@ -16,7 +16,6 @@ differs per process is only what must: each worker's host name and log-server po
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,9 +26,6 @@ from cryptography.fernet import Fernet
 from cfp_dev.demo.airflow_api import AirflowApi
 from cfp_dev.demo.procs import Managed, free_port, start_process, stop_all, venv_bin, wait_http
 from cfp_dev.distributed.settings import DistributedSettings
-
-#: Put first on the components' PYTHONPATH: see its docstring (Celery 5.7 vs. the provider).
-CELERY_COMPAT = Path(__file__).resolve().parent / "celery_compat"
 
 #: The compose services this process set mirrors, in start order (workers last).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -58,7 +54,6 @@ class AirflowCelery(AirflowApi):
                 "AIRFLOW__CELERY__RESULT_BACKEND": self.settings.result_backend_url,
                 "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "cfp_dev.distributed.hostname.worker_hostname",
-                "PYTHONPATH": os.pathsep.join([str(CELERY_COMPAT), env["PYTHONPATH"]]),
             }
         )
         return env

@@ -4,7 +4,7 @@ The compose file's PostgreSQL service holds separate ``airflow`` and ``warehouse
 they are ``cfp_dist_airflow`` and ``cfp_dist_warehouse`` on the local server, dropped and created
 again by every run (``reset``), so a run never inherits DAG runs, Celery results or warehouse
 rows of an earlier one. The Celery broker is one Redis database number, emptied first for the
-same reason (Celery's task results live there too, see ``result_backend_url``); the tests use
+same reason (with ``CFP_DIST_RESULT_BACKEND=redis`` Celery's results live there too); the tests use
 another number and other database names, so a test never wipes a stack someone started by hand.
 """
 
@@ -29,8 +29,8 @@ class DistributedSettings:
 
     pg_url: str = DEFAULT_PG_URL
     redis_url: str = DEFAULT_REDIS_URL
-    #: "redis" (the broker's database) or "database" (``db+postgresql`` on the metadata database).
-    result_backend: str = "redis"
+    #: "database" (``db+postgresql`` on the metadata database) or "redis" (the broker's database).
+    result_backend: str = "database"
     db_prefix: str = "cfp_dist"
     workers: tuple[str, ...] = ("cfp-worker-1", "cfp-worker-2")
     worker_concurrency: int = 4
@@ -40,7 +40,7 @@ class DistributedSettings:
         return cls(
             pg_url=os.environ.get("CFP_DIST_PG_URL", DEFAULT_PG_URL),
             redis_url=os.environ.get("CFP_DIST_REDIS_URL", DEFAULT_REDIS_URL),
-            result_backend=os.environ.get("CFP_DIST_RESULT_BACKEND", "redis"),
+            result_backend=os.environ.get("CFP_DIST_RESULT_BACKEND", "database"),
         )
 
     @property
@@ -65,14 +65,12 @@ class DistributedSettings:
 
     @property
     def result_backend_url(self) -> str:
-        """Where Celery keeps task results: Redis by default, the metadata database on request.
+        """Where Celery keeps task results: the metadata database, as ``docker-compose.yaml`` does.
 
-        ``database`` (``db+postgresql``) is the usual choice, but with Celery 5.7 and
-        apache-airflow-providers-celery 3.26.0 (both from the lock) the scheduler's bulk state
-        fetch cannot decode a failed Celery task's stored exception (``exception_to_python``:
-        "If the stored exception isn't an instance of BaseException, it must be a dictionary")
-        and the scheduler loop dies. The Redis backend is read through another path of the
-        provider (``mget`` + ``decode_result``), which works. docs/distributed.md.
+        ``redis`` (the broker's database) is there for comparison: the provider reads it through
+        another path (``mget`` + ``decode_result`` instead of one query on the result table).
+        With Celery 5.7 the database path could not decode a failed Celery task's stored
+        exception and the scheduler loop died; the lock pins Celery 5.6 (docs/deployment.md).
         """
         if self.result_backend == "database":
             return f"db+{self.metadata_url}"

@@ -224,6 +224,27 @@ def test_data_quality_of_the_latest_run(engine, dq: str, status: str) -> None:
     assert "rec-2" in r.detail
 
 
+def test_a_run_still_running_does_not_hide_the_last_verdict(engine) -> None:
+    """A reconciliation run writes dq_status when it ends: one in progress (or one that failed
+    before its checks) has none, and showed ok over the failed checks of the run before it."""
+    _healthy(engine)
+    with engine.begin() as conn:
+        for run_id, dq, offset in (("rec-2", "failed", 1), ("rec-3", None, 2)):
+            conn.execute(
+                sa.insert(recon_runs).values(
+                    run_id=run_id,
+                    as_of=NOW,
+                    mode="incremental",
+                    status="succeeded" if dq else "running",
+                    started_at=NOW + timedelta(seconds=offset),
+                    dq_status=dq,
+                )
+            )
+    r = _run(engine)["data_quality"]
+    assert r.status == health.ALERT
+    assert "rec-2" in r.detail
+
+
 def test_open_quarantine_warns_then_alerts(engine) -> None:
     _healthy(engine)
     _quarantined(engine, 1)

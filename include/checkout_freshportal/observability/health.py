@@ -161,12 +161,17 @@ def money_in_doubt(conn: Connection, s: HealthSettings, now: datetime) -> CheckR
 
 
 def data_quality(conn: Connection, s: HealthSettings, now: datetime) -> CheckResult:
+    """The verdict of the latest run that has one: a run in progress, or one that failed before
+    its checks, has no ``dq_status`` and must not hide the failed checks of the run before it."""
     t, name = recon_runs, "data_quality"
     row = conn.execute(
-        sa.select(t.c.run_id, t.c.dq_status).order_by(t.c.started_at.desc(), t.c.run_id.desc()).limit(1)
+        sa.select(t.c.run_id, t.c.dq_status)
+        .where(t.c.dq_status.is_not(None))
+        .order_by(t.c.started_at.desc(), t.c.run_id.desc())
+        .limit(1)
     ).first()
     if row is None:
-        return CheckResult(name, OK, None, "no reconciliation run yet", "passed")
+        return CheckResult(name, OK, None, "no checked reconciliation run yet", "passed")
     status = {"failed": ALERT, "warning": WARN}.get(row.dq_status or "", OK)
     shown = row.dq_status or "not checked"
     return CheckResult(name, status, None, shown, "passed", f"latest run {safe(row.run_id)}")

@@ -277,6 +277,8 @@ def demo(
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
+        # A second SIGTERM (`make down` again) must not cut the stop short and leave processes.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if stack is not None:
             result.processes = stack.processes()
             result.ports = _ports(stack)

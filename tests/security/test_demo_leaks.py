@@ -13,7 +13,8 @@ something the pipeline wrote), ``passwords.json`` (the demo's credential store, 
 Airflow password has to be) and ``airflow.cfg`` (Airflow's generated configuration: its
 template's comments carry an example address, and the demo's secrets are not in it). SQLite's
 own ``-wal``/``-shm`` files are read through their database. The demo writes to ``.demo/`` at
-the repository root (``cfp_dev.paths``); running this test replaces an earlier demo's files.
+a folder of its own (``CFP_DEMO_HOME``, ``cfp_dev.paths``), so a demo a person keeps in ``.demo/``
+is left alone and this test never shares files with another one.
 docs/security.md, "The leak scan".
 """
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from cfp_dev.paths import DEMO_DIR, REPO_ROOT
+from cfp_dev.paths import REPO_ROOT
 from cfp_dev.secret_scan import Scanner, Secret, sqlite_databases
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,11 +79,17 @@ def _stop_group_leaders(demo_pid: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo() -> DemoRun:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-home")
+
+
+@pytest.fixture(scope="module")
+def demo(home: Path) -> DemoRun:
     run = DemoRun()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "cfp"), "demo"],
         cwd=REPO_ROOT,
+        env={**os.environ, "CFP_DEMO_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -112,7 +119,7 @@ def demo() -> DemoRun:
                 proc.wait(10)
         reader.join(10)
     run.returncode = proc.returncode
-    run.secrets = all_secrets(found.values(), DEMO_DIR)
+    run.secrets = all_secrets(found.values(), home)
     return run
 
 
@@ -120,12 +127,12 @@ def _report(scanner: Scanner) -> str:
     return "\n".join(str(h) for h in scanner.hits[:50]) + f"\n({len(scanner.hits)} hits)"
 
 
-def test_the_demo_produced_every_output(demo: DemoRun) -> None:
+def test_the_demo_produced_every_output(demo: DemoRun, home: Path) -> None:
     tail = "\n".join(demo.lines[-40:])
     assert any(line.startswith("[demo] report: ") for line in demo.lines), tail
-    reports = list((DEMO_DIR / "reports").rglob("*"))
+    reports = list((home / "reports").rglob("*"))
     assert {p.suffix for p in reports} >= {".html", ".csv", ".xlsx"}, tail
-    assert (DEMO_DIR / "warehouse.sqlite").exists()
+    assert (home / "warehouse.sqlite").exists()
 
 
 def test_every_configured_secret_was_found(demo: DemoRun) -> None:
@@ -138,20 +145,20 @@ def test_every_configured_secret_was_found(demo: DemoRun) -> None:
     assert len({h.where for h in planted.hits}) == len({s.name for s in demo.secrets})
 
 
-def test_no_leak_in_any_file_or_the_terminal_output(demo: DemoRun) -> None:
+def test_no_leak_in_any_file_or_the_terminal_output(demo: DemoRun, home: Path) -> None:
     scanner = Scanner(demo.secrets)
-    scanner.scan_tree(DEMO_DIR, exclude=[p for n in NOT_OUTPUTS for p in DEMO_DIR.rglob(n)], label=".demo")
+    scanner.scan_tree(home, exclude=[p for n in NOT_OUTPUTS for p in home.rglob(n)], label="demo home")
     scanner.scan_lines("\n".join(demo.lines), "cfp demo output")
     assert scanner.scanned_files > 20
     assert not scanner.hits, _report(scanner)
     assert all(s.endswith(("-wal: binary", "-shm: binary")) for s in scanner.skipped), scanner.skipped
 
 
-def test_no_leak_in_any_database_column(demo: DemoRun) -> None:
-    dbs = sqlite_databases(DEMO_DIR)
-    assert DEMO_DIR / "warehouse.sqlite" in dbs
+def test_no_leak_in_any_database_column(demo: DemoRun, home: Path) -> None:
+    dbs = sqlite_databases(home)
+    assert home / "warehouse.sqlite" in dbs
     scanner = Scanner(demo.secrets)
     for db in dbs:
-        scanner.scan_database(f"sqlite:///{db}", str(db.relative_to(REPO_ROOT)))
+        scanner.scan_database(f"sqlite:///{db}", str(db.relative_to(home)))
     assert scanner.scanned_values > 10_000
     assert not scanner.hits, _report(scanner)

@@ -37,9 +37,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     }
     distributed = None
     if args.distributed:
-        from cfp_dev.distributed.settings import DistributedSettings
+        from cfp_dev.distributed.settings import DistributedSettings, UnsafeResetError
 
         distributed = DistributedSettings.from_env()
+        try:
+            distributed.guard()
+        except UnsafeResetError as exc:
+            print(f"[demo] {exc}")  # noqa: T201 - CLI output
+            return 2
         reason = distributed.unreachable()
         if reason is not None:
             print(f"[demo] --distributed needs PostgreSQL and Redis: {reason}")  # noqa: T201 - CLI output

@@ -11,7 +11,7 @@ import pytest
 from cfp_dev.demo.airflow_api import AirflowApi
 from cfp_dev.demo.procs import Managed
 from cfp_dev.distributed.hostname import worker_hostname
-from cfp_dev.distributed.settings import DistributedSettings
+from cfp_dev.distributed.settings import DistributedSettings, UnsafeResetError, is_loopback
 from cfp_dev.distributed.workers import check_workers, worker_usage
 
 
@@ -106,3 +106,74 @@ def test_a_worker_reports_its_own_name_and_everything_else_the_machine_s(
     import socket
 
     assert worker_hostname() == socket.getfqdn()
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        (None, True),
+        ("", True),
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("/run/postgresql", True),
+        ("10.0.0.5", False),
+        ("db.example", False),
+        ("localhost.example", False),
+    ],
+)
+def test_loopback_hosts(host: str | None, local: bool) -> None:
+    assert is_loopback(host) is local
+
+
+@pytest.mark.parametrize(
+    ("changes", "refused"),
+    [
+        ({"pg_url": "postgresql+psycopg://postgres@prod-db.example:5432/postgres"}, "CFP_DIST_PG_URL"),
+        ({"pg_url": "postgresql+psycopg://postgres@10.1.2.3/postgres"}, "CFP_DIST_PG_URL"),
+        ({"redis_url": "redis://:pw@cache.example:6379/11"}, "CFP_DIST_REDIS_URL"),
+        ({"redis_url": "redis://127.0.0.1:6379/0"}, "database 0"),
+        ({"redis_url": "redis://127.0.0.1:6379"}, "database 0"),
+        ({"db_prefix": "billing"}, "not named cfp_dist_"),
+        ({"db_prefix": "cfp_distx"}, "not named cfp_dist_"),
+    ],
+)
+def test_a_reset_refuses_what_may_not_be_the_demo_s(changes: dict[str, str], refused: str) -> None:
+    """CFP_DIST_PG_URL/CFP_DIST_REDIS_URL are free text: a production server or another
+    application's Redis database must never be dropped or emptied. The guard runs before any
+    connection is made, so these servers need not exist."""
+    s = DistributedSettings(**changes)  # type: ignore[arg-type]
+    for destructive in (s.reset, s.drop, s.flush_broker):
+        with pytest.raises(UnsafeResetError, match=refused) as refusal:
+            destructive()
+        assert ":pw@" not in str(refusal.value)
+
+
+def test_a_named_scratch_server_and_the_defaults_pass_the_guard() -> None:
+    DistributedSettings().guard()
+    DistributedSettings(db_prefix="cfp_dist_t1234").guard()
+    scratch = DistributedSettings(
+        pg_url="postgresql+psycopg://postgres@pg-ci:5432/postgres",
+        redis_url="redis://pg-ci:6379/12",
+        allowed_hosts=("pg-ci",),
+    )
+    scratch.guard()
+
+
+def test_cfp_demo_distributed_refuses_a_remote_server_before_touching_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from cfp_dev.cli import add_demo_parser
+
+    monkeypatch.setenv("CFP_DIST_PG_URL", "postgresql+psycopg://postgres:topsecret@prod-db.example/postgres")
+    parser = argparse.ArgumentParser()
+    add_demo_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", "--distributed"])
+    assert args.func(args) == 2
+    out = capsys.readouterr().out
+    assert "refusing to drop databases" in out
+    assert "topsecret" not in out

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from cfp_dev.demo.procs import _group_alive
 from cfp_dev.demo.run import demo
@@ -45,7 +46,9 @@ def settings(pg_server_url: str) -> DistributedSettings:
     settings = DistributedSettings(
         pg_url=pg_server_url,
         redis_url=os.environ.get("CFP_TEST_REDIS_URL", "redis://127.0.0.1:6379/12"),
-        db_prefix=f"cfp_t_dist_{uuid.uuid4().hex[:8]}",
+        db_prefix=f"cfp_dist_t{uuid.uuid4().hex[:8]}",
+        # The test server is a scratch server wherever CI puts it; its databases are uniquely named.
+        allowed_hosts=tuple(h for h in [sa.engine.make_url(pg_server_url).host] if h),
     )
     reason = settings.unreachable()
     if reason is not None:

@@ -6,10 +6,16 @@ again by every run (``reset``), so a run never inherits DAG runs, Celery results
 rows of an earlier one. The Celery broker is one Redis database number, emptied first for the
 same reason (with ``CFP_DIST_RESULT_BACKEND=redis`` Celery's results live there too); the tests use
 another number and other database names, so a test never wipes a stack someone started by hand.
+
+Dropping and flushing are destructive, and ``CFP_DIST_PG_URL``/``CFP_DIST_REDIS_URL`` are free
+text: ``guard`` refuses a database name outside the ``cfp_dist_`` namespace, a server that is
+not on this machine (unless its host is named in ``allowed_hosts``: a scratch server a test
+was given) and Redis database 0, where other applications keep their keys.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +27,22 @@ if TYPE_CHECKING:
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+#: Every database this module may create or drop has a name starting with this.
+NAMESPACE = "cfp_dist_"
+
+
+class UnsafeResetError(RuntimeError):
+    """A reset would drop a database or empty a Redis database that is not the demo's own."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """No host or a socket directory (``/run/postgresql``) is local too."""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,8 @@ class DistributedSettings:
     db_prefix: str = "cfp_dist"
     workers: tuple[str, ...] = ("cfp-worker-1", "cfp-worker-2")
     worker_concurrency: int = 4
+    #: Non-loopback hosts a reset may still drop databases on (a test's scratch server).
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> DistributedSettings:
@@ -86,8 +110,34 @@ class DistributedSettings:
         return prefix + sa.engine.make_url(url.removeprefix("db+")).render_as_string(hide_password=True)
 
     # -- state ----------------------------------------------------------------------------------
+    def guard(self) -> None:
+        """Raise UnsafeResetError unless both databases and the Redis database are the demo's own."""
+        for name in (self.airflow_db, self.warehouse_db):
+            if not name.startswith(NAMESPACE):
+                raise UnsafeResetError(f"refusing to drop database {name!r}: not named {NAMESPACE}*")
+        pg_host = sa.engine.make_url(self.pg_url).host
+        if not is_loopback(pg_host) and pg_host not in self.allowed_hosts:
+            raise UnsafeResetError(
+                f"refusing to drop databases on {self.shown(self.pg_url)}: CFP_DIST_PG_URL must name "
+                "a server on this machine (127.0.0.1, localhost, ::1 or a socket directory)"
+            )
+        from redis.connection import parse_url
+
+        parts = parse_url(self.redis_url)
+        if not is_loopback(parts.get("host")) and parts.get("host") not in self.allowed_hosts:
+            raise UnsafeResetError(
+                f"refusing to empty {self.shown(self.redis_url)}: CFP_DIST_REDIS_URL must name a "
+                "Redis server on this machine"
+            )
+        if int(parts.get("db") or 0) == 0:
+            raise UnsafeResetError(
+                f"refusing to empty Redis database 0 ({self.shown(self.redis_url)}): name another "
+                "database number in CFP_DIST_REDIS_URL (default 11)"
+            )
+
     def reset(self) -> None:
         """Both databases dropped and created empty; the broker's Redis database emptied."""
+        self.guard()
         self.drop()
         with self._server() as conn:
             for name in (self.airflow_db, self.warehouse_db):
@@ -96,11 +146,13 @@ class DistributedSettings:
 
     def drop(self) -> None:
         """``WITH (FORCE)``: a process of an interrupted run may still hold a connection."""
+        self.guard()
         with self._server() as conn:
             for name in (self.airflow_db, self.warehouse_db):
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def flush_broker(self) -> None:
+        self.guard()
         self._redis().flushdb()
 
     def _server(self) -> sa.Connection:

@@ -38,13 +38,18 @@ up: $(STAMP)
 up-distributed: $(STAMP)
 	$(BIN)/cfp demo --distributed
 
+# A pid file left by a stack that was killed (-9, a crash, a reboot) may name a pid the system
+# has since given to another process: only a process that is still `cfp demo` is signalled.
+DEMO_HOME ?= .demo
 down:
-	@ls .demo/up.pid .demo/distributed/up.pid 2>/dev/null | grep -q . || echo "no stack left running by make up"
-	@for f in .demo/up.pid .demo/distributed/up.pid; do \
+	@ls $(DEMO_HOME)/up.pid $(DEMO_HOME)/distributed/up.pid 2>/dev/null | grep -q . || echo "no stack left running by make up"
+	@for f in $(DEMO_HOME)/up.pid $(DEMO_HOME)/distributed/up.pid; do \
 	  test -f $$f || continue; pid=$$(cat $$f); \
+	  ps -ww -p "$$pid" -o args= 2>/dev/null | grep -Eq '(^|[ /])cfp demo( |$$)' || \
+	    { echo "stale $$f: pid $$pid is not a running cfp demo; removed"; rm -f $$f; continue; }; \
 	  kill -TERM $$pid 2>/dev/null || { rm -f $$f; continue; }; echo "stopping the stack of pid $$pid ..."; \
-	  for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.5; done; \
-	  kill -0 $$pid 2>/dev/null && echo "pid $$pid still running" || echo "stopped"; done
+	  for i in $$(seq 120); do ps -p $$pid -o stat= 2>/dev/null | grep -qv "^Z" || break; sleep 0.5; done; \
+	  ps -p $$pid -o stat= 2>/dev/null | grep -qv "^Z" && echo "pid $$pid still running" || echo "stopped"; done
 
 # The finance report's browser test (tests/reports/test_report_browser.py) drives Debian's
 # chromium through Playwright: browsers cannot be downloaded here, the OS package can. Installed

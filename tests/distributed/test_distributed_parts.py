@@ -177,3 +177,21 @@ def test_cfp_demo_distributed_refuses_a_remote_server_before_touching_anything(
     out = capsys.readouterr().out
     assert "refusing to drop databases" in out
     assert "topsecret" not in out
+
+
+@pytest.mark.parametrize("topology", ["standalone", "celery"])
+def test_the_admin_password_file_is_readable_by_its_owner_only(tmp_path: Path, topology: str) -> None:
+    """Both topologies write it through ``write_passwords``; a file left by an earlier run with
+    wider permissions is replaced, not reused."""
+    import json
+    import stat
+
+    from cfp_dev.demo.stack import AirflowStandalone
+    from cfp_dev.distributed.airflow import AirflowCelery
+
+    airflow: AirflowApi = (AirflowStandalone if topology == "standalone" else AirflowCelery)(home=tmp_path)
+    (tmp_path / "passwords.json").write_text("{}")
+    (tmp_path / "passwords.json").chmod(0o644)
+    path = airflow.write_passwords()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"admin": airflow.password}

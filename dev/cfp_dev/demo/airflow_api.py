@@ -13,6 +13,7 @@ task is refused by the API server.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -79,6 +80,16 @@ class AirflowApi(ABC):
         )
         env.update(self.env_extra)
         return env
+
+    def write_passwords(self) -> Path:
+        """The simple auth manager's password file, readable by this user only (0600 from its
+        creation on): the admin password must not be readable by other users of the machine."""
+        path = self.home / "passwords.json"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"admin": self.password}, fh)
+        return path
 
     @abstractmethod
     def launch(self) -> AirflowApi:

@@ -67,7 +67,7 @@ class AirflowStandalone(AirflowApi):
         """Start the process and return at once (``wait_ready`` waits for the API server)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        self.write_passwords()
         self.managed = start_process(
             "airflow", [venv_bin("airflow"), "standalone"], self.environment(), self.home / "logs"
         )

@@ -15,7 +15,6 @@ differs per process is only what must: each worker's host name and log-server po
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -62,7 +61,7 @@ class AirflowCelery(AirflowApi):
         """The init job, started in the background: the sandboxes start meanwhile."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        self.write_passwords()
         self.init = start_process(
             "airflow-init", [venv_bin("airflow"), "db", "migrate"], self.environment(), self.logs
         )

@@ -40,7 +40,17 @@ def _lines(raw: io.BytesIO) -> list[dict]:
 def test_line_separators_c1_controls_bidi_and_lone_surrogates_stay_escaped(capture) -> None:
     logger, raw = capture
     hostile = "evt_1\u2028forged\u2029x\x85y\x9b31mz\u202egnp.exe\ud800end"
-    logger.error("id %s", hostile, extra={"note": hostile})
+    # pytest attaches its capture handlers to this logger too: the lone surrogate in its report
+    # section cannot cross pytest-xdist's UTF-8 channel and takes the worker down, so they are
+    # detached while the hostile line is logged
+    pytest_handlers = [h for h in logger.handlers if type(h).__module__.startswith("_pytest")]
+    for h in pytest_handlers:
+        logger.removeHandler(h)
+    try:
+        logger.error("id %s", hostile, extra={"note": hostile})
+    finally:
+        for h in pytest_handlers:
+            logger.addHandler(h)
     text = raw.getvalue().decode("utf-8")
     assert len(text.splitlines()) == 1  # str.splitlines also splits on U+2028, U+2029, U+0085
     for ch in ("\u2028", "\u2029", "\x85", "\x9b", "\u202e"):

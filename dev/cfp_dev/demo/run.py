@@ -42,6 +42,7 @@ import requests
 import sqlalchemy as sa
 
 from cfp_dev.demo.landed import compare_with_scenario, landed_summary
+from cfp_dev.demo.lock import StackBusyError, exclusive
 from cfp_dev.demo.procs import Managed
 from cfp_dev.demo.stack import FROZEN_CLOCK, DemoStack
 from cfp_dev.demo.story import Story
@@ -256,7 +257,20 @@ def demo(
     tty: bool | None = None,
 ) -> DemoResult:
     """The whole run; every process it started is stopped before it returns (also on failure,
-    Ctrl-C or SIGTERM)."""
+    Ctrl-C or SIGTERM). StackBusyError, before anything is touched, while another run uses ``home``."""
+    with exclusive(home):
+        return _demo(seed, keep_running, scenario_file, distributed, size, home, tty)
+
+
+def _demo(
+    seed: int,
+    keep_running: bool,
+    scenario_file: str | None,
+    distributed: DistributedSettings | None,
+    size: Mapping[str, int] | None,
+    home: Path,
+    tty: bool | None,
+) -> DemoResult:
     result = DemoResult()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     story = Story(tty=tty)
@@ -345,4 +359,9 @@ def run_demo(
     The distributed run keeps its files in ``.demo/distributed/``, apart from ``make demo``'s.
     """
     home = DEMO_DIR if distributed is None else DEMO_DIR / "distributed"
-    return demo(seed, keep_running, scenario_file, distributed=distributed, size=size, home=home).exit_code
+    try:
+        result = demo(seed, keep_running, scenario_file, distributed=distributed, size=size, home=home)
+    except StackBusyError as exc:
+        print(f"[demo] {exc}")
+        return 2
+    return result.exit_code

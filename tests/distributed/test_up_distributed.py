@@ -18,6 +18,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -43,12 +44,15 @@ EVERY_DAG = {
 
 @pytest.fixture
 def settings(pg_server_url: str) -> DistributedSettings:
+    redis_url = os.environ.get("CFP_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
     settings = DistributedSettings(
         pg_url=pg_server_url,
-        redis_url=os.environ.get("CFP_TEST_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        redis_url=redis_url,
         db_prefix=f"cfp_dist_t{uuid.uuid4().hex[:8]}",
-        # The test server is a scratch server wherever CI puts it; its databases are uniquely named.
-        allowed_hosts=tuple(h for h in [sa.engine.make_url(pg_server_url).host] if h),
+        # The test servers are scratch servers wherever CI puts them; the databases are uniquely named.
+        allowed_hosts=tuple(
+            h for h in [sa.engine.make_url(pg_server_url).host, urlsplit(redis_url).hostname] if h
+        ),
     )
     reason = settings.unreachable()
     if reason is not None:

@@ -195,3 +195,53 @@ def test_the_admin_password_file_is_readable_by_its_owner_only(tmp_path: Path, t
     path = airflow.write_passwords()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {"admin": airflow.password}
+
+
+def _fake_airflow(password: str) -> tuple[Any, int]:
+    """An HTTP server answering like an API server whose admin password is ``password``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer(200, {"metadatabase": {"status": "healthy"}})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            ok = body == {"username": "admin", "password": password}
+            self._answer(201 if ok else 401, {"access_token": "t"} if ok else {"detail": "Invalid"})
+
+        def _answer(self, status: int, doc: dict[str, Any]) -> None:
+            data = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
+def test_another_airflow_on_the_chosen_port_is_not_taken_for_ours(tmp_path: Path) -> None:
+    """Ports are chosen before the API server binds them; a server that answers the health check
+    but refuses this run's admin password is someone else's."""
+    from cfp_dev.demo.procs import wait_http
+    from cfp_dev.distributed.airflow import AirflowCelery
+
+    airflow = AirflowCelery(home=tmp_path)
+    other, airflow.port = _fake_airflow(password="someone else's")
+    try:
+        with pytest.raises(TimeoutError, match="not ready"):
+            wait_http(f"{airflow.base_url}/api/v2/monitor/health", 2, expect=airflow.answers_as_ours)
+    finally:
+        other.shutdown()
+    ours, airflow.port = _fake_airflow(password=airflow.password)
+    try:
+        wait_http(f"{airflow.base_url}/api/v2/monitor/health", 10, expect=airflow.answers_as_ours)
+    finally:
+        ours.shutdown()

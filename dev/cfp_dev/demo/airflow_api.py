@@ -113,6 +113,24 @@ class AirflowApi(ABC):
 
     # -- REST API v2 ---------------------------------------------------------------------------
 
+    def answers_as_ours(self, health: requests.Response) -> bool:
+        """``wait_http``'s ``expect``: the server on our port accepts this run's admin password.
+
+        The port was chosen well before the API server binds it (after ``airflow db migrate``);
+        on a shared machine another Airflow may have taken it meanwhile and would answer the
+        health check, with workers then sending tasks to the wrong execution API. Our own API
+        server, failing to bind, exits instead, and ``wait_http`` reports its log.
+        """
+        try:
+            r = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": "admin", "password": self.password},
+                timeout=10,
+            )
+        except requests.RequestException:
+            return False
+        return r.ok
+
     def token(self, refresh: bool = False) -> str:
         if self._token is None or refresh:
             r = requests.post(

@@ -75,7 +75,13 @@ class AirflowStandalone(AirflowApi):
 
     def wait_ready(self, timeout: float = 180.0) -> AirflowStandalone:
         assert self.managed is not None, "launch() first"
-        wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, self.managed.proc, self.managed.log_path)
+        wait_http(
+            f"{self.base_url}/api/v2/monitor/health",
+            timeout,
+            self.managed.proc,
+            self.managed.log_path,
+            expect=self.answers_as_ours,
+        )
         return self
 
     def processes(self) -> list[Managed]:

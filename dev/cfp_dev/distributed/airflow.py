@@ -84,6 +84,7 @@ class AirflowCelery(AirflowApi):
             max(deadline - time.monotonic(), 30.0),
             api.proc,
             api.log_path,
+            expect=self.answers_as_ours,
         )
         for name in COMPONENTS[1:]:
             self._start(name, [name], env)

@@ -40,7 +40,8 @@ up-distributed: $(STAMP)
 
 # A pid file left by a stack that was killed (-9, a crash, a reboot) may name a pid the system
 # has since given to another process: only a process that is still `cfp demo` is signalled.
-DEMO_HOME ?= .demo
+# The folder the demo runs in: CFP_DEMO_HOME when set (dev/cfp_dev/paths.py), else .demo.
+DEMO_HOME ?= $(or $(strip $(CFP_DEMO_HOME)),.demo)
 down:
 	@ls $(DEMO_HOME)/up.pid $(DEMO_HOME)/distributed/up.pid 2>/dev/null | grep -q . || echo "no stack left running by make up"
 	@for f in $(DEMO_HOME)/up.pid $(DEMO_HOME)/distributed/up.pid; do \

@@ -54,3 +54,32 @@ def test_the_lock_ends_with_its_holder_even_a_killed_one(tmp_path: Path) -> None
         holder.wait()
     with exclusive(tmp_path):  # SIGKILL leaves no stale lock
         pass
+
+
+def test_two_folders_cannot_run_on_the_same_databases_or_redis_database(tmp_path: Path) -> None:
+    """A second checkout (or CFP_DEMO_HOME) has its own folder lock but the same cfp_dist_*
+    databases and Redis database: the machine-wide locks keep it from dropping them."""
+    import tempfile
+    import uuid
+
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/postgres"
+    # No server on port 1: the locks only, so a real run holding the default names is not met.
+    redis_url = "redis://127.0.0.1:1/14"
+    first = DistributedSettings(
+        pg_url=unreachable, redis_url=redis_url, db_prefix=f"cfp_dist_tl{uuid.uuid4().hex[:8]}"
+    )
+    locks = Path(tempfile.gettempdir()) / "cfp-dist-locks"
+    pg_lock, redis_lock = first.lock_names()
+    assert pg_lock != redis_lock
+    same_redis = DistributedSettings(
+        pg_url=unreachable, redis_url=redis_url, db_prefix=f"cfp_dist_tl{uuid.uuid4().hex[:8]}"
+    )
+    assert same_redis.lock_names()[1] == redis_lock
+    other_redis = DistributedSettings(redis_url="redis://127.0.0.1:1/13")
+    assert other_redis.lock_names()[1] != redis_lock
+    (tmp_path / "b").mkdir()
+    with exclusive(locks / pg_lock), pytest.raises(StackBusyError):
+        demo(home=tmp_path / "b", distributed=first, tty=False)
+    with exclusive(locks / redis_lock), pytest.raises(StackBusyError):
+        demo(home=tmp_path / "b", distributed=same_redis, tty=False)
+    assert list((tmp_path / "b").iterdir()) == [tmp_path / "b" / "run.lock"]

@@ -26,9 +26,11 @@ Docs: docs/demo.md, docs/distributed.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -257,8 +259,12 @@ def demo(
     tty: bool | None = None,
 ) -> DemoResult:
     """The whole run; every process it started is stopped before it returns (also on failure,
-    Ctrl-C or SIGTERM). StackBusyError, before anything is touched, while another run uses ``home``."""
-    with exclusive(home):
+    Ctrl-C or SIGTERM). StackBusyError, before anything is touched, while another run uses ``home``
+    or, distributed, the same databases or Redis database (from another folder or checkout)."""
+    with contextlib.ExitStack() as held:
+        held.enter_context(exclusive(home))
+        for name in distributed.lock_names() if distributed is not None else ():
+            held.enter_context(exclusive(Path(tempfile.gettempdir()) / "cfp-dist-locks" / name))
         return _demo(seed, keep_running, scenario_file, distributed, size, home, tty)
 
 

@@ -135,6 +135,20 @@ class DistributedSettings:
                 "database number in CFP_DIST_REDIS_URL (default 11)"
             )
 
+    def lock_names(self) -> tuple[str, str]:
+        """File names for the machine-wide locks of a run on these databases and this Redis
+        database (the guard keeps both on this machine): two runs from different folders or
+        checkouts would otherwise drop and flush each other's state."""
+        from redis.connection import parse_url
+
+        pg = sa.engine.make_url(self.pg_url)
+        redis = parse_url(self.redis_url)
+        where = redis.get("path") or f"{redis.get('host')}-{redis.get('port', 6379)}"
+        return (
+            f"pg-{pg.port or 5432}-{self.db_prefix}",
+            "redis-" + f"{where}-{redis.get('db') or 0}".replace("/", "_"),
+        )
+
     def reset(self) -> None:
         """Both databases dropped and created empty; the broker's Redis database emptied."""
         self.guard()

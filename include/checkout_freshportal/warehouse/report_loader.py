@@ -190,20 +190,7 @@ def load_report_file(
             )
         )
         clock.lap("raw")
-    return ReportLoadResult(
-        rows=total,
-        staged_inserted=res.inserted,
-        staged_updated=res.updated,
-        staged_unchanged=res.unchanged,
-        skipped_already_loaded=False,
-        payouts_assigned=payouts,
-        rejected=bad,
-        rejected_lines=tuple(n for n, _ in first_bad),
-        sha256=hashing.hexdigest(),
-        table=spec.table.name,
-        method=method,
-        timings={k: round(v, 4) for k, v in clock.phases.items()},
-    )
+    return _result(total, bad, first_bad, res, payouts, hashing.hexdigest(), spec.table.name, method, clock)
 
 
 def restage_report_file(
@@ -241,6 +228,21 @@ def restage_report_file(
     body = ra.open_body(buffered, len(hmap.header), file_id, header_lines)
     total, bad, first_bad, res, payouts = _stage(job, body, 1.0, _Clock(), record_rejected=False)
     hashing.drain()
+    return _result(total, bad, first_bad, res, payouts, hashing.hexdigest(), spec.table.name, method, None)
+
+
+def _result(
+    total: int,
+    bad: int,
+    first_bad: list[tuple[int, str]],
+    res: UpsertResult,
+    payouts: int,
+    sha256: str,
+    table: str,
+    method: Method,
+    clock: _Clock | None,
+) -> ReportLoadResult:
+    """What a load or a restage of one file reports (a restage has no phase timings)."""
     return ReportLoadResult(
         rows=total,
         staged_inserted=res.inserted,
@@ -250,9 +252,10 @@ def restage_report_file(
         payouts_assigned=payouts,
         rejected=bad,
         rejected_lines=tuple(n for n, _ in first_bad),
-        sha256=hashing.hexdigest(),
-        table=spec.table.name,
+        sha256=sha256,
+        table=table,
         method=method,
+        timings={k: round(v, 4) for k, v in clock.phases.items()} if clock is not None else {},
     )
 
 

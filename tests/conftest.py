@@ -215,3 +215,28 @@ def dagbag(airflow_db):
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
     return bag
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, float]:
+    """(0 for a test that starts a whole Airflow stack, marked ``airflow`` and ``slow``; 1 for
+    another slow one; 2 for the rest), then the longest allowed run (its ``timeout`` mark) first."""
+    marks = {m.name for m in item.iter_markers()}
+    timeout = item.get_closest_marker("timeout")
+    allowed = float(timeout.args[0]) if timeout is not None and timeout.args else 0.0
+    if {"airflow", "slow"} <= marks:
+        return 0, -allowed
+    return (1 if "slow" in marks else 2), -allowed
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Files with the longest tests first. ``make test`` hands whole files to its two processes in
+    collection order (pytest-xdist ``--dist loadfile``); when the end-to-end files (a few minutes
+    each, mostly waiting on Airflow) come last, one process runs them alone while the other is
+    idle. A file moves as a whole, by its longest test; the order within a file is kept."""
+    rank: dict[str, tuple[int, float]] = {}
+    for item in items:
+        path = str(item.path)
+        rank[path] = min(rank.get(path, (2, 0.0)), _start_rank(item))
+    items.sort(key=lambda item: rank[str(item.path)])

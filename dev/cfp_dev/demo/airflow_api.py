@@ -29,6 +29,11 @@ import requests
 from cfp_dev.demo.procs import Managed, free_port
 from cfp_dev.paths import REPO_ROOT
 
+#: How long an Airflow start may take before the demo gives up. About 100 s on an idle machine
+#: (database migration, the api-server's imports); the test suite starts a standalone demo and
+#: the distributed one side by side on two cores, where it took three times as long.
+AIRFLOW_START_TIMEOUT = 420.0
+
 
 @dataclass
 class AirflowApi(ABC):
@@ -96,7 +101,7 @@ class AirflowApi(ABC):
         """Start the components and return at once."""
 
     @abstractmethod
-    def wait_ready(self, timeout: float = 180.0) -> AirflowApi:
+    def wait_ready(self, timeout: float = AIRFLOW_START_TIMEOUT) -> AirflowApi:
         """Return once the API server answers and the components can run tasks."""
 
     @abstractmethod
@@ -107,7 +112,7 @@ class AirflowApi(ABC):
     def processes(self) -> list[Managed]:
         """Every process group started so far (to check that none outlives ``stop``)."""
 
-    def start(self, timeout: float = 180.0) -> AirflowApi:
+    def start(self, timeout: float = AIRFLOW_START_TIMEOUT) -> AirflowApi:
         self.launch()
         return self.wait_ready(timeout)
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from cfp_dev.demo.airflow_api import AirflowApi
+from cfp_dev.demo.airflow_api import AIRFLOW_START_TIMEOUT, AirflowApi
 from cfp_dev.demo.procs import Managed, free_port, start_process, venv_bin, wait_http
 from cfp_dev.paths import REPO_ROOT
 
@@ -73,7 +73,7 @@ class AirflowStandalone(AirflowApi):
         )
         return self
 
-    def wait_ready(self, timeout: float = 180.0) -> AirflowStandalone:
+    def wait_ready(self, timeout: float = AIRFLOW_START_TIMEOUT) -> AirflowStandalone:
         assert self.managed is not None, "launch() first"
         wait_http(
             f"{self.base_url}/api/v2/monitor/health",
@@ -261,14 +261,14 @@ class DemoStack:
             self.freshportal.log_path,
         )
 
-    def start_airflow(self, timeout: float = 180.0) -> None:
+    def start_airflow(self, timeout: float = AIRFLOW_START_TIMEOUT) -> None:
         self.airflow.start(timeout)
 
     def launch_airflow(self) -> None:
         """Start Airflow without waiting (it takes the longest); ``start_airflow`` = launch + wait."""
         self.airflow.launch()
 
-    def wait_airflow(self, timeout: float = 180.0) -> None:
+    def wait_airflow(self, timeout: float = AIRFLOW_START_TIMEOUT) -> None:
         self.airflow.wait_ready(timeout)
 
     def start_sidecar(self, timeout: float = 60.0) -> None:

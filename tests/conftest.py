@@ -232,9 +232,10 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Files with the longest tests first. ``make test`` hands whole files to its two processes in
-    collection order (pytest-xdist ``--dist loadfile``); when the end-to-end files (a few minutes
-    each, mostly waiting on Airflow) come last, one process runs them alone while the other is
-    idle. A file moves as a whole, by its longest test; the order within a file is kept."""
+    collection order (pytest-xdist ``--dist loadfile --no-loadscope-reorder``: by default xdist
+    reorders files by their number of tests, which put the end-to-end files, a few tests of
+    minutes each, last, where one process ran them alone while the other was idle). A file moves
+    as a whole, by its longest test; the order within a file is kept."""
     rank: dict[str, tuple[int, float]] = {}
     for item in items:
         path = str(item.path)

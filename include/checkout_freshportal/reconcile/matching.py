@@ -132,25 +132,34 @@ def reference_tokens(ctx: Ctx) -> sa.Select[Any]:
     """(payment_id, token) of the references of payments R1/R2 did not match."""
     pay, m = ctx.tmp["pay"], ctx.tmp["match"]
     unmatched = sa.and_(pay.c.reference.is_not(None), ~sa.exists().where(m.c.payment_id == pay.c.payment_id))
-    if ctx.conn.dialect.name == "postgresql":
-        token = sa.func.regexp_split_to_table(pay.c.reference, "[,;[:space:]]+").label("token")
-        inner = sa.select(pay.c.payment_id, token).where(unmatched).subquery()
+    return split_references(ctx.conn, pay, pay.c.payment_id, pay.c.reference, unmatched)
+
+
+def split_references(
+    conn: sa.Connection, source: Any, payment_id: Any, reference: Any, where: Any
+) -> sa.Select[Any]:
+    """(payment_id, token) of the references of ``source``'s rows passing ``where``: a reference
+    split at ``,`` ``;`` and white space, the way R3 reads an invoice list (and the way the
+    incremental scope finds the payments listing an order's invoices, so both agree)."""
+    if conn.dialect.name == "postgresql":
+        token = sa.func.regexp_split_to_table(reference, "[,;[:space:]]+").label("token")
+        inner = sa.select(payment_id.label("payment_id"), token).select_from(source).where(where).subquery()
         return sa.select(inner.c.payment_id, inner.c.token).where(inner.c.token != "")
     # SQLite: the reference becomes a JSON array by replacing each separator with '","'
     # (references holding a quote or backslash cannot be invoice lists and are left out).
-    ref: Any = pay.c.reference
+    ref: Any = reference
     for sep in (",", ";", " ", "\t", "\n", "\r"):
         ref = sa.func.replace(ref, sep, '","')
     doc = sa.literal('["') + ref + sa.literal('"]')
-    elems = sqlbits.json_text_elements(ctx.conn, doc)
+    elems = sqlbits.json_text_elements(conn, doc)
     clean = sa.and_(
-        sa.func.replace(sa.func.replace(pay.c.reference, '"', ""), "\\", "") == pay.c.reference,
+        sa.func.replace(sa.func.replace(reference, '"', ""), "\\", "") == reference,
         sa.func.json_valid(doc) == 1,
     )
     return (
-        sa.select(pay.c.payment_id, elems.c.value.label("token"))
-        .select_from(pay.join(elems, sa.true()))
-        .where(unmatched, clean, elems.c.value != "")
+        sa.select(payment_id.label("payment_id"), elems.c.value.label("token"))
+        .select_from(source.join(elems, sa.true()))
+        .where(where, clean, elems.c.value != "")
     )
 
 

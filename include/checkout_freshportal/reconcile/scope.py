@@ -13,7 +13,9 @@ Seeds (``updated_at`` after the last run's ``inputs_watermark``, see ``WATERMARK
 
 Closure (matching.py needs whole groups): the payments matched to a scoped order (before, or by
 its order number / invoice numbers now) join the scope, the orders matched to a scoped payment
-(before, or now) too, until nothing is added. Every step reads indexes (migration 0009).
+(before, or now) too, until nothing is added. Every step reads indexes (migration 0009); the
+order numbers and invoice numbers of the scope go through a small analysed scratch table first,
+so the payments naming them are looked up by index, never hashed whole.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import SUBJECTS, Ctx
 from checkout_freshportal.reconcile.facts import build_payments
-from checkout_freshportal.reconcile.matching import build_matches
+from checkout_freshportal.reconcile.matching import build_matches, split_references
 from checkout_freshportal.warehouse.schema import (
     recon_exceptions,
     recon_matches,
@@ -178,23 +180,61 @@ def _seed_payouts(ctx: Ctx, since: datetime) -> None:
     )
 
 
-def _listing_payments(ctx: Ctx, scoped_orders: sa.Select[Any]) -> sa.Select[Any]:
-    """Payments already matched by an invoice list (R3) whose reference also names an invoice of
-    a scoped order: an order arriving after its payment joins that payment's group. Only R3
-    payments are looked at (few), so the ``LIKE`` never scans the payments table."""
-    rm, p, oi = recon_matches, stg_payments, recon_order_invoices
-    ref: Any = p.c.reference
-    for sep in (",", ";", "\t", "\n", "\r"):
-        ref = sa.func.replace(ref, sep, " ")
-    listed = (sa.literal(" ") + ref + sa.literal(" ")).like(
-        sa.literal("% ") + oi.c.invoice_number + sa.literal(" %")
+def _r3_tokens(ctx: Ctx) -> sa.Table:
+    """(payment_id, token) of the references of the payments matched by an invoice list (R3) in
+    the last run: few, split once per run (their references do not change while the scope
+    grows). An order arriving after such a payment joins its group when one of its invoice
+    numbers is a token (matching.split_references: the reading R3 itself uses)."""
+    rm, p = recon_matches, stg_payments
+    t = sqlbits.scratch(
+        ctx.conn,
+        "recon_tmp_r3_tokens",
+        sa.Column("payment_id", sa.Text()),
+        sa.Column("token", sa.Text()),
+        index=("token",),
     )
     r3 = sa.select(rm.c.payment_id).where(rm.c.rule == "invoice_reference").distinct().subquery()
-    return (
-        sa.select(p.c.payment_id)
-        .select_from(r3.join(p, p.c.payment_id == r3.c.payment_id).join(oi, listed))
-        .where(oi.c.order_id.in_(scoped_orders))
+    src = r3.join(p, p.c.payment_id == r3.c.payment_id)
+    sqlbits.fill(
+        ctx.conn,
+        t,
+        split_references(ctx.conn, src, p.c.payment_id, p.c.reference, p.c.reference.is_not(None)),
     )
+    sqlbits.analyze(ctx.conn, t)
+    return t
+
+
+def _scoped_references(ctx: Ctx) -> sa.Table:
+    """The order numbers and invoice numbers of the scoped orders, in a small analysed table:
+    the payments naming them are then looked up through the index on ``stg_payments.reference``
+    (joined straight to the order tables, PostgreSQL misjudged the scoped share and hashed the
+    whole payments table, once per closure round)."""
+    assert ctx.scope is not None
+    so, o, oi = ctx.scope["orders"], stg_orders, recon_order_invoices
+    t = sqlbits.scratch(
+        ctx.conn,
+        "recon_tmp_sc_refs",
+        sa.Column("ref", sa.Text()),
+        sa.Column("invoice", sa.Boolean()),
+        index=("ref",),
+    )
+    scoped = sa.select(so.c.order_id)
+    sqlbits.fill(
+        ctx.conn,
+        t,
+        sa.select(o.c.order_number.label("ref"), sa.literal(False).label("invoice")).where(
+            o.c.order_id.in_(scoped), o.c.order_number.is_not(None)
+        ),
+    )
+    sqlbits.fill(
+        ctx.conn,
+        t,
+        sa.select(oi.c.invoice_number.label("ref"), sa.literal(True).label("invoice")).where(
+            oi.c.order_id.in_(scoped)
+        ),
+    )
+    sqlbits.analyze(ctx.conn, t)
+    return t
 
 
 def close(ctx: Ctx) -> None:
@@ -202,29 +242,28 @@ def close(ctx: Ctx) -> None:
     built for the final scope."""
     assert ctx.scope is not None
     so, sp = ctx.scope["orders"], ctx.scope["payments"]
-    rm, p, oi, o = recon_matches, stg_payments, recon_order_invoices, stg_orders
+    rm, p = recon_matches, stg_payments
     scoped_orders = sa.select(so.c.order_id)
+    r3_tokens = _r3_tokens(ctx)
     for _ in range(_MAX_CLOSURE_ROUNDS):
         # the scope's real size lets the planner look its few ids up by index instead of
         # hash-joining them against whole input tables
         for t in ctx.scope.values():
             sqlbits.analyze(ctx.conn, t)
+        refs = _scoped_references(ctx)
         added = add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.order_id.in_(scoped_orders)))
+        # R1 (the order number) and R3 (an invoice number as the whole reference)
+        added += add(
+            ctx, "payments", sa.select(p.c.payment_id).select_from(refs.join(p, p.c.reference == refs.c.ref))
+        )
+        # R3 payments listing an invoice of a scoped order among others
         added += add(
             ctx,
             "payments",
-            sa.select(p.c.payment_id)
-            .select_from(o.join(p, p.c.reference == o.c.order_number))
-            .where(o.c.order_id.in_(scoped_orders)),
+            sa.select(r3_tokens.c.payment_id).select_from(
+                refs.join(r3_tokens, sa.and_(r3_tokens.c.token == refs.c.ref, refs.c.invoice.is_(True)))
+            ),
         )
-        added += add(
-            ctx,
-            "payments",
-            sa.select(p.c.payment_id)
-            .select_from(oi.join(p, p.c.reference == oi.c.invoice_number))
-            .where(oi.c.order_id.in_(scoped_orders)),
-        )
-        added += add(ctx, "payments", _listing_payments(ctx, scoped_orders))
         added += add(
             ctx, "orders", sa.select(rm.c.order_id).where(rm.c.payment_id.in_(sa.select(sp.c.payment_id)))
         )

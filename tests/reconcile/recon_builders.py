@@ -259,6 +259,23 @@ class World:
             source="test",
         )
 
+    def status_outbox(
+        self, oid: str, pid: str, version: int, status: str, *, at: datetime | None = None
+    ) -> None:
+        """A delivered status-outbox row: ``pid`` spoke for order ``oid`` at ``version``."""
+        when = at or self.stamp
+        self._ins(
+            schema.sync_status_outbox,
+            order_id=oid,
+            version=version,
+            payment_id=pid,
+            freshportal_status=status,
+            payload={},
+            created_at=when,
+            delivered_at=when,
+            outcome="delivered",
+        )
+
     def paid_order(self, oid: str, amount: int = 1000, currency: str = "EUR", **kw: Any) -> str:
         """A confirmed order with one captured payment (R1), captured and paid out: clean."""
         pid = f"pay_{oid}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.found import add, key, row, text
 from checkout_freshportal.warehouse.schema import (
@@ -250,17 +251,43 @@ def payment_failed(ctx: Ctx) -> int:
     return add(ctx, sel)
 
 
+def _drift_candidates(ctx: Ctx) -> sa.Table:
+    """The orders that can drift: one of their derived-status rows differs from what FreshPortal
+    shows, or they have status-outbox rows (whose payment may be another order's).
+
+    Exact, not a heuristic: an order outside both has no outbox row, so its newest derived-status
+    row speaks for it, and that row, like all of its rows, agrees with FreshPortal. One hash join
+    of the derived statuses with the run's orders finds them; the "newest row per order" windows
+    then sort only these few orders' rows instead of every order's (4.6 s of a 1M-order run)."""
+    o, ps, ob = _orders(ctx), stg_payment_status, sync_status_outbox
+    t = sqlbits.scratch(
+        ctx.conn, "recon_tmp_drift_orders", sa.Column("order_id", sa.Text()), index=("order_id",)
+    )
+    differs = (
+        sa.select(o.c.order_id)
+        .select_from(o.join(ps, ps.c.order_id == o.c.order_id))
+        .where(ps.c.freshportal_status.is_distinct_from(o.c.payment_status))
+    )
+    outbox = sa.select(o.c.order_id).where(sa.exists().where(ob.c.order_id == o.c.order_id))
+    both = sa.union(differs, outbox).subquery()
+    sqlbits.fill(ctx.conn, t, sa.select(both.c.order_id))
+    sqlbits.analyze(ctx.conn, t)
+    return t
+
+
 def status_drift(ctx: Ctx) -> int:
     """The payment that speaks for an order: the one of its newest status-outbox row, else its
     newest derived-status row; its FreshPortal status against what FreshPortal shows."""
     o, ps, ob = _orders(ctx), stg_payment_status, sync_status_outbox
+    cand = _drift_candidates(ctx)
+    candidates = sa.select(cand.c.order_id)
     newest_ob = (
         sa.select(
             ob.c.order_id,
             ob.c.payment_id,
             sa.func.row_number().over(partition_by=ob.c.order_id, order_by=ob.c.version.desc()).label("rn"),
         )
-        .where(ctx.in_scope("orders", ob.c.order_id))
+        .where(ob.c.order_id.in_(candidates))
         .subquery()
     )
     newest_ps = (
@@ -271,7 +298,7 @@ def status_drift(ctx: Ctx) -> int:
             .over(partition_by=ps.c.order_id, order_by=(ps.c.updated_at.desc(), ps.c.payment_id.desc()))
             .label("rn"),
         )
-        .where(ctx.in_scope("orders", ps.c.order_id))
+        .where(ps.c.order_id.in_(candidates))
         .subquery()
     )
     a, b = newest_ob.alias("nob"), newest_ps.alias("nps")
@@ -293,7 +320,8 @@ def status_drift(ctx: Ctx) -> int:
             )
         )
         .select_from(
-            o.outerjoin(a, sa.and_(a.c.order_id == o.c.order_id, a.c.rn == 1))
+            cand.join(o, o.c.order_id == cand.c.order_id)
+            .outerjoin(a, sa.and_(a.c.order_id == o.c.order_id, a.c.rn == 1))
             .outerjoin(b, sa.and_(b.c.order_id == o.c.order_id, b.c.rn == 1))
             .join(ps, ps.c.payment_id == speaker)
         )

@@ -200,25 +200,21 @@ def currency_mismatch(ctx: Ctx) -> int:
 
 
 def orphan_payment(ctx: Ctx) -> int:
-    pay, m = ctx.tmp["pay"], ctx.tmp["match"]
+    """Captured payments with no confirmed match (``unmatched``, matching.py)."""
+    pay, um = ctx.tmp["pay"], ctx.tmp["unmatched"]
     sug = _suggestion(ctx, by="payment")
     detail = _with_suggestion(sa.literal("Captured payment that matches no order"), sug, "order")
-    sel = (
-        sa.select(
-            *row(
-                "orphan_payment",
-                key("orphan_payment", ("payment", pay.c.payment_id)),
-                payment_id=pay.c.payment_id,
-                currency=pay.c.currency,
-                actual_minor=pay.c.captured,
-                detail=detail,
-            )
+    sel = sa.select(
+        *row(
+            "orphan_payment",
+            key("orphan_payment", ("payment", pay.c.payment_id)),
+            payment_id=pay.c.payment_id,
+            currency=pay.c.currency,
+            actual_minor=pay.c.captured,
+            detail=detail,
         )
-        .select_from(pay.outerjoin(sug, sug.c.subject == pay.c.payment_id))
-        .where(
-            pay.c.captured > 0,
-            ~sa.exists().where(m.c.payment_id == pay.c.payment_id, m.c.confirmed.is_(True)),
-        )
+    ).select_from(
+        um.join(pay, pay.c.payment_id == um.c.payment_id).outerjoin(sug, sug.c.subject == pay.c.payment_id)
     )
     return add(ctx, sel)
 

@@ -255,9 +255,10 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
     """Brings ``recon_matches`` in line with this run's matches; counts by rule (this run's).
 
     Rows that differ are deleted; the pairs then missing are inserted: all of ``match`` when no
-    row of the run's payments is left (a first run), else the few new pairs, picked into a
-    scratch table first (an ``INSERT`` anti-joined against its own target can be planned as a
-    nested loop over the table it grows: quadratic on an analysed empty table)."""
+    row of the run's payments is left (a first run), none when as many rows are left as
+    ``match`` has (a rerun on unchanged data: no anti-join at all), else the few new pairs,
+    picked into a scratch table first (an ``INSERT`` anti-joined against its own target can be
+    planned as a nested loop over the table it grows: quadratic on an analysed empty table)."""
     m, rm, conn = ctx.tmp["match"], recon_matches, ctx.conn
     same = sa.exists().where(
         m.c.order_id == rm.c.order_id,
@@ -270,22 +271,26 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
     )
     in_scope = ctx.in_scope("payments", rm.c.payment_id)
     conn.execute(rm.delete().where(in_scope, ~same))
-    src: sa.Table = m
-    if conn.execute(sa.select(rm.c.order_id).where(in_scope).limit(1)).first() is not None:
-        src = sqlbits.scratch(conn, "recon_tmp_new_match", *[sa.Column(c.name, c.type) for c in m.c])
-        sqlbits.fill(conn, src, sa.select(*m.c).where(~_pair_exists(rm, m.c.order_id, m.c.payment_id)))
-    new = sa.select(
-        src.c.order_id,
-        src.c.payment_id,
-        src.c.rule,
-        src.c.confirmed,
-        src.c.match_group,
-        src.c.order_number,
-        src.c.currency,
-        sa.literal(ctx.as_of, rm.c.first_matched_at.type).label("first_matched_at"),
-        sa.literal(ctx.as_of, rm.c.updated_at.type).label("updated_at"),
-        sa.literal(ctx.run_id).label("run_id"),
-    )
-    sqlbits.fill(conn, rm, new)
+    kept = sqlbits.count(conn, rm, in_scope)
+    if kept and kept == sqlbits.count(conn, m):
+        pass  # every pair is stored as it is (the argument of sqlbits.sync_rows): nothing to add
+    else:
+        src: sa.Table = m
+        if kept:
+            src = sqlbits.scratch(conn, "recon_tmp_new_match", *[sa.Column(c.name, c.type) for c in m.c])
+            sqlbits.fill(conn, src, sa.select(*m.c).where(~_pair_exists(rm, m.c.order_id, m.c.payment_id)))
+        new = sa.select(
+            src.c.order_id,
+            src.c.payment_id,
+            src.c.rule,
+            src.c.confirmed,
+            src.c.match_group,
+            src.c.order_number,
+            src.c.currency,
+            sa.literal(ctx.as_of, rm.c.first_matched_at.type).label("first_matched_at"),
+            sa.literal(ctx.as_of, rm.c.updated_at.type).label("updated_at"),
+            sa.literal(ctx.run_id).label("run_id"),
+        )
+        sqlbits.fill(conn, rm, new)
     rows = conn.execute(sa.select(m.c.rule, sa.func.count()).group_by(m.c.rule))
     return {str(rule): int(n) for rule, n in rows}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -222,6 +223,14 @@ def _cfp(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 def test_cli_db_upgrade_then_current_prints_head(warehouse_url: str, monkeypatch, capsys) -> None:
     monkeypatch.setenv("CFP_WAREHOUSE_URL", warehouse_url)
+    if warehouse_url.startswith("sqlite"):
+        # no file yet: said so, and asking does not create one
+        path = Path(warehouse_url.removeprefix("sqlite:///"))
+        code, out, err = _cfp(["db", "current"], capsys)
+        assert (code, out) == (1, "")
+        assert err == f"cfp db current: no warehouse at {path} (create it with `cfp db upgrade`)\n"
+        assert not path.exists()
+        sqlite3.connect(path).close()  # an empty database file
     assert _cfp(["db", "current"], capsys)[:2] == (0, "(empty)\n")
     code, out, _ = _cfp(["db", "upgrade"], capsys)
     assert code == 0

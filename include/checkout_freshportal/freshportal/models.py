@@ -1,4 +1,4 @@
-"""Typed FreshPortal objects and their strict reading from (and writing to) API JSON.
+"""Typed FreshPortal objects and their strict reading from API JSON.
 
 Money is an ``int`` in the currency's minor unit next to its ISO 4217 code; unit prices, which
 an ERP keeps with more decimals than the currency has (0.345 EUR a stem), stay exact
@@ -10,19 +10,42 @@ shows the e-mail masked and no address lines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ..money import UnknownCurrencyError, exponent
 from ..timeutil import format_ts
-from .chargebacks import Chargeback, chargeback_body, chargeback_from_api
-from .dates import parse_date, parse_datetime
+from .bodies import note_body, payment_update_body, refund_outcome_body
+from .chargebacks import Chargeback, chargeback_from_api
 from .errors import DataError
+from .fields import _object, _Reader, _text
 from .mapping import REFUND_OUTCOMES, FreshPortalMapping
 from .privacy import mask_email
+
+# Request bodies are built in ``bodies.py`` and strict field reading lives in ``fields.py``;
+# both stay importable from here, where callers have always found them.
+__all__ = [
+    "Address",
+    "Customer",
+    "InvoiceRef",
+    "Note",
+    "Order",
+    "OrderLine",
+    "OrderPayment",
+    "Page",
+    "PaymentStatusUpdate",
+    "RefundOutcome",
+    "RefundRequest",
+    "note_body",
+    "note_from_api",
+    "order_from_api",
+    "payment_from_api",
+    "payment_update_body",
+    "refund_outcome_body",
+    "refund_request_from_api",
+]
 
 T = TypeVar("T")
 
@@ -248,7 +271,6 @@ class PaymentStatusUpdate:
         return cls(status=mapping.payment_status_for(checkout_status), **fields)
 
 
-# ====================================================================== reading JSON
 def _check_minor(name: str, value: int | None) -> None:
     if value is None:
         return
@@ -256,159 +278,7 @@ def _check_minor(name: str, value: int | None) -> None:
         raise ValueError(f"{name} must be a non-negative int of minor units, got {value!r}")
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = str(value).strip()
-    return text or None
-
-
-def _id(value: Any, field_name: str, record: str | None, *, required: bool = True) -> str | None:
-    """Ids may come as JSON integers or strings (assumed integers); we keep them as strings."""
-    if isinstance(value, (bool, float)):
-        raise DataError(
-            f"field {field_name!r} of {record}: id {value!r} is not an integer or string",
-            field=field_name,
-            record=record,
-        )
-    text = _text(value)
-    if text is None and required:
-        raise DataError(
-            f"field {field_name!r} of {record or 'a record'} is missing", field=field_name, record=record
-        )
-    return text
-
-
-def _int(value: Any, field_name: str, record: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, (bool, float)):
-        raise DataError(
-            f"field {field_name!r} of {record}: {value!r} is not an integer", field=field_name, record=record
-        )
-    try:
-        dec = Decimal(str(value).strip())
-    except InvalidOperation:
-        dec = None
-    if dec is None or not dec.is_finite() or dec != dec.to_integral_value():
-        raise DataError(
-            f"field {field_name!r} of {record}: {value!r} is not an integer", field=field_name, record=record
-        )
-    return int(dec)
-
-
-def _decimal(value: Any, field_name: str, record: str | None) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool | float):
-        raise DataError(
-            f"field {field_name!r} of {record}: refusing a float", field=field_name, record=record
-        )
-    try:
-        dec = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise DataError(
-            f"field {field_name!r} of {record}: {value!r} is not a decimal", field=field_name, record=record
-        ) from None
-    if not dec.is_finite():
-        raise DataError(
-            f"field {field_name!r} of {record}: {value!r} is not finite", field=field_name, record=record
-        )
-    return dec
-
-
-def _currency(value: Any, field_name: str, record: str | None) -> str:
-    code = (_text(value) or "").upper()
-    try:
-        exponent(code)
-    except UnknownCurrencyError:
-        raise DataError(
-            f"field {field_name!r} of {record}: {value!r} is not an ISO 4217 currency",
-            field=field_name,
-            record=record,
-        ) from None
-    return code
-
-
-def _object(value: Any, field_name: str, record: str | None) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise DataError(
-            f"field {field_name!r} of {record}: expected an object", field=field_name, record=record
-        )
-    return value
-
-
-def _list(value: Any, field_name: str, record: str | None) -> Sequence[Any]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise DataError(f"field {field_name!r} of {record}: expected a list", field=field_name, record=record)
-    return value
-
-
-class _Reader:
-    """Reads one entity of one record: mapped names, strict types, errors naming the record."""
-
-    def __init__(
-        self, m: FreshPortalMapping, entity: str, raw: Mapping[str, Any], record: str | None
-    ) -> None:
-        self.m, self.entity, self.raw, self.record = m, entity, raw, record
-
-    def fname(self, name: str) -> str:
-        return self.m.path(self.entity, name)
-
-    def value(self, name: str) -> Any:
-        return self.m.get(self.entity, self.raw, name)
-
-    def text(self, name: str, *, required: bool = False) -> str | None:
-        value = _text(self.value(name))
-        if value is None and required:
-            raise DataError(
-                f"field {self.fname(name)!r} of {self.record} is missing",
-                field=self.fname(name),
-                record=self.record,
-            )
-        return value
-
-    def id(self, name: str, *, required: bool = True) -> str | None:
-        return _id(self.value(name), self.fname(name), self.record, required=required)
-
-    def integer(self, name: str) -> int | None:
-        return _int(self.value(name), self.fname(name), self.record)
-
-    def decimal(self, name: str) -> Decimal | None:
-        return _decimal(self.value(name), self.fname(name), self.record)
-
-    def currency(self, name: str) -> str:
-        return _currency(self.value(name), self.fname(name), self.record)
-
-    def amount(self, name: str, currency: str, *, required: bool = False) -> int | None:
-        minor = self.m.amount_to_minor(self.value(name), currency, field=self.fname(name), record=self.record)
-        if minor is None and required:
-            raise DataError(
-                f"field {self.fname(name)!r} of {self.record} is missing",
-                field=self.fname(name),
-                record=self.record,
-            )
-        return minor
-
-    def date(self, name: str) -> date | None:
-        return parse_date(self.value(name), field=self.fname(name), record=self.record)
-
-    def datetime(self, name: str) -> datetime | None:
-        return parse_datetime(
-            self.value(name), field=self.fname(name), record=self.record, local_tz=self.m.local_timezone
-        )
-
-    def object(self, name: str) -> Mapping[str, Any] | None:
-        return _object(self.value(name), self.fname(name), self.record)
-
-    def list(self, name: str) -> Sequence[Any]:
-        return _list(self.value(name), self.fname(name), self.record)
+# ====================================================================== reading JSON
 
 
 def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
@@ -422,32 +292,60 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
     r = _Reader(m, "order", raw, record)
     status = r.text("status", required=True) or ""
     currency = r.currency("currency")
-    cust_raw = r.object("customer") or {}
-    c = _Reader(m, "customer", cust_raw, record)
+    addr_raw = r.object("billing_address")
+    pay_raw = r.object("payment")
+    return Order(
+        order_id=order_id or "",
+        order_number=r.text("order_number", required=True) or "",
+        status=status,
+        confirmed=m.is_confirmed(status, record=record),
+        currency=currency,
+        amount_minor=r.amount("amount", currency, required=True) or 0,
+        customer=_customer_from_api(r.object("customer") or {}, m, record),
+        billing_address=_address_from_api(addr_raw, m, record) if addr_raw is not None else None,
+        lines=_lines_from_api(r, currency),
+        invoices=_invoices_from_api(r, currency),
+        order_date=r.date("order_date"),
+        delivery_date=r.date("delivery_date"),
+        confirmed_at=r.datetime("confirmed_at"),
+        created_at=r.datetime("created_at"),
+        updated_at=r.datetime("updated_at"),
+        version=r.integer("version"),
+        payment=payment_from_api(pay_raw, m, record=record) if pay_raw is not None else None,
+        raw=dict(raw),
+    )
+
+
+def _customer_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: str) -> Customer:
+    c = _Reader(m, "customer", raw, record)
     country = c.text("country")
-    customer = Customer(
+    return Customer(
         customer_id=c.id("customer_id", required=False),
         name=c.text("name"),
         email=c.text("email"),
         country=country.upper() if country else None,
     )
-    addr_raw = r.object("billing_address")
-    address = None
-    if addr_raw is not None:
-        a = _Reader(m, "address", addr_raw, record)
-        addr_country = a.text("country")
-        address = Address(
-            line1=a.text("line1"),
-            line2=a.text("line2"),
-            postal_code=a.text("postal_code"),
-            city=a.text("city"),
-            country=addr_country.upper() if addr_country else None,
-        )
+
+
+def _address_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: str) -> Address:
+    a = _Reader(m, "address", raw, record)
+    country = a.text("country")
+    return Address(
+        line1=a.text("line1"),
+        line2=a.text("line2"),
+        postal_code=a.text("postal_code"),
+        city=a.text("city"),
+        country=country.upper() if country else None,
+    )
+
+
+def _lines_from_api(r: _Reader, currency: str) -> tuple[OrderLine, ...]:
+    """Each line is read in the order's currency; errors name the line by its 1-based position."""
     lines = []
     for index, item in enumerate(r.list("lines")):
-        line_record = f"{record} line {index + 1}"
+        line_record = f"{r.record} line {index + 1}"
         obj = _object(item, r.fname("lines"), line_record) or {}
-        line = _Reader(m, "order_line", obj, line_record)
+        line = _Reader(r.m, "order_line", obj, line_record)
         lines.append(
             OrderLine(
                 line_id=line.id("line_id", required=False),
@@ -460,11 +358,16 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
                 currency=currency,
             )
         )
+    return tuple(lines)
+
+
+def _invoices_from_api(r: _Reader, currency: str) -> tuple[InvoiceRef, ...]:
+    """Each invoice is read in the order's currency; errors name it by its 1-based position."""
     invoices = []
     for index, item in enumerate(r.list("invoices")):
-        inv_record = f"{record} invoice {index + 1}"
+        inv_record = f"{r.record} invoice {index + 1}"
         obj = _object(item, r.fname("invoices"), inv_record) or {}
-        inv = _Reader(m, "invoice", obj, inv_record)
+        inv = _Reader(r.m, "invoice", obj, inv_record)
         invoices.append(
             InvoiceRef(
                 invoice_id=inv.id("invoice_id", required=False),
@@ -475,27 +378,7 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
                 currency=currency,
             )
         )
-    pay_raw = r.object("payment")
-    return Order(
-        order_id=order_id or "",
-        order_number=r.text("order_number", required=True) or "",
-        status=status,
-        confirmed=m.is_confirmed(status, record=record),
-        currency=currency,
-        amount_minor=r.amount("amount", currency, required=True) or 0,
-        customer=customer,
-        billing_address=address,
-        lines=tuple(lines),
-        invoices=tuple(invoices),
-        order_date=r.date("order_date"),
-        delivery_date=r.date("delivery_date"),
-        confirmed_at=r.datetime("confirmed_at"),
-        created_at=r.datetime("created_at"),
-        updated_at=r.datetime("updated_at"),
-        version=r.integer("version"),
-        payment=payment_from_api(pay_raw, m, record=record) if pay_raw is not None else None,
-        raw=dict(raw),
-    )
+    return tuple(invoices)
 
 
 def payment_from_api(
@@ -586,60 +469,3 @@ def note_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Note:
         external_ref=n.text("external_ref"),
         created_at=n.datetime("created_at"),
     )
-
-
-# ====================================================================== writing JSON
-def payment_update_body(update: PaymentStatusUpdate, m: FreshPortalMapping) -> dict[str, Any]:
-    """``PUT /v1/orders/{id}/payment`` body: every field, ``null`` where unknown (replace)."""
-    m.check_payment_status(update.status)
-    if update.refund_state is not None and update.refund_state not in m.refund_states:
-        raise ValueError(f"refund_state {update.refund_state!r} is not one of {sorted(m.refund_states)}")
-    currency = update.currency.upper() if update.currency else None
-    body: dict[str, Any] = {}
-    m.put("payment", body, "status", update.status)
-    m.put("payment", body, "currency", currency)
-    m.put("payment", body, "amount_paid", _amount_out(m, update.amount_paid_minor, currency))
-    m.put("payment", body, "amount_refunded", _amount_out(m, update.amount_refunded_minor, currency))
-    m.put("payment", body, "refund_state", update.refund_state)
-    m.put("payment", body, "payment_link_id", update.payment_link_id)
-    m.put("payment", body, "payment_link_url", update.payment_link_url)
-    m.put("payment", body, "payment_id", update.payment_id)
-    m.put("payment", body, "payout_reference", update.payout_reference)
-    m.put("payment", body, "status_changed_at", _ts_out(update.status_changed_at))
-    m.put("payment", body, "sequence", update.sequence)
-    m.put("payment", body, "chargeback", chargeback_body(update.chargeback, m))
-    return body
-
-
-def refund_outcome_body(outcome: RefundOutcome, m: FreshPortalMapping) -> dict[str, Any]:
-    """``PUT /v1/refund-requests/{id}/outcome`` body."""
-    currency = outcome.currency.upper() if outcome.currency else None
-    body: dict[str, Any] = {}
-    m.put("refund_outcome", body, "status", m.refund_outcome_status(outcome.status))
-    m.put("refund_outcome", body, "refunded_amount", _amount_out(m, outcome.refunded_amount_minor, currency))
-    m.put("refund_outcome", body, "currency", currency)
-    m.put("refund_outcome", body, "payment_id", outcome.payment_id)
-    m.put("refund_outcome", body, "refund_id", outcome.refund_id)
-    m.put("refund_outcome", body, "processed_at", _ts_out(outcome.processed_at))
-    m.put("refund_outcome", body, "failure_reason", outcome.failure_reason)
-    return body
-
-
-def note_body(text: str, external_ref: str, category: str, m: FreshPortalMapping) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    m.put("note", body, "text", text)
-    m.put("note", body, "category", category)
-    m.put("note", body, "external_ref", external_ref)
-    return body
-
-
-def _amount_out(m: FreshPortalMapping, minor: int | None, currency: str | None) -> str | int | None:
-    if minor is None:
-        return None
-    if currency is None:
-        raise ValueError("an amount needs a currency")
-    return m.amount_from_minor(minor, currency)
-
-
-def _ts_out(value: datetime | None) -> str | None:
-    return format_ts(value) if value is not None else None

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from .errors import DataError
+from .fields import _Reader
 from .mapping import FreshPortalMapping
-from .models import _Reader
 
 
 @dataclass(frozen=True)

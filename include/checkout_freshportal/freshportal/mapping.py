@@ -25,181 +25,55 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from ..checkout.statuses import DISPUTE_STATUSES, DisputeState, DisputeStatus, PaymentStatus
-from ..errors import PermanentError
 from ..money import MoneyError, to_major, to_minor_exact
 from .errors import DataError
 
+# What a mapping must hold (the vocabularies, our field names, the whole-mapping check) lives in
+# mapping_schema.py; the names stay importable from here, where callers have always found them.
+from .mapping_schema import (
+    AMOUNT_FORMATS,
+    CHECKOUT_DISPUTE_STATES,
+    CHECKOUT_DISPUTE_STATUSES,
+    CHECKOUT_PAYMENT_STATUSES,
+    ENTITY_FIELDS,
+    REFUND_OUTCOMES,
+    REFUND_REQUEST_STATES,
+    MappingError,
+    UnknownStatusError,
+    normalize_status,
+    validate_mapping,
+)
+
+__all__ = [
+    "AMOUNT_FORMATS",
+    "CHECKOUT_DISPUTE_STATES",
+    "CHECKOUT_DISPUTE_STATUSES",
+    "CHECKOUT_PAYMENT_STATUSES",
+    "DEFAULT_MAPPING_RESOURCE",
+    "ENTITY_FIELDS",
+    "MAPPING_ENV_VAR",
+    "REFUND_OUTCOMES",
+    "REFUND_REQUEST_STATES",
+    "FreshPortalMapping",
+    "MappingError",
+    "UnknownStatusError",
+    "deep_merge",
+    "default_mapping_data",
+    "load_mapping",
+    "normalize_status",
+    "read_mapping_file",
+]
+
 MAPPING_ENV_VAR = "CFP_FRESHPORTAL_MAPPING"
 DEFAULT_MAPPING_RESOURCE = "default_mapping.json"
-
-#: Every payment status the Checkout.com API reports (``GET /payments/{id}`` ``status``).
-CHECKOUT_PAYMENT_STATUSES: tuple[str, ...] = (
-    PaymentStatus.PENDING,
-    PaymentStatus.RETRY_SCHEDULED,
-    PaymentStatus.AUTHORIZED,
-    PaymentStatus.CARD_VERIFIED,
-    PaymentStatus.VOIDED,
-    PaymentStatus.PARTIALLY_CAPTURED,
-    PaymentStatus.CAPTURED,
-    PaymentStatus.PAID,
-    PaymentStatus.PARTIALLY_REFUNDED,
-    PaymentStatus.REFUNDED,
-    PaymentStatus.DECLINED,
-    PaymentStatus.CANCELED,
-    PaymentStatus.EXPIRED,
-)
-#: Dispute-derived states of a payment, as the status state machine names them.
-CHECKOUT_DISPUTE_STATES: tuple[str, ...] = (
-    DisputeState.DISPUTED,
-    DisputeState.CHARGEBACK,
-    DisputeState.DISPUTE_WON,
-)
-#: Checkout.com dispute ``status`` values.
-#: (``arb_evidence_submitted`` is only ever staged from the API, never derived from an event.)
-CHECKOUT_DISPUTE_STATUSES: tuple[str, ...] = tuple(
-    s for s in DISPUTE_STATUSES if s != DisputeStatus.ARB_EVIDENCE_SUBMITTED
-)
-#: Our refund-request states (what ``refund_request_statuses`` maps FreshPortal codes onto).
-REFUND_REQUEST_STATES: frozenset[str] = frozenset(
-    {"requested", "processing", "succeeded", "failed", "rejected", "cancelled"}
-)
-#: Outcomes we write back (keys of ``refund_outcome_statuses``).
-REFUND_OUTCOMES: frozenset[str] = frozenset({"processing", "succeeded", "failed"})
-AMOUNT_FORMATS: frozenset[str] = frozenset({"major_decimal", "minor_int"})
-
-#: Our field names per entity; every one must be mapped (models.py reads exactly these).
-ENTITY_FIELDS: dict[str, frozenset[str]] = {
-    "order": frozenset(
-        {
-            "order_id",
-            "order_number",
-            "status",
-            "order_date",
-            "delivery_date",
-            "confirmed_at",
-            "created_at",
-            "updated_at",
-            "version",
-            "currency",
-            "amount",
-            "customer",
-            "billing_address",
-            "lines",
-            "invoices",
-            "payment",
-        }
-    ),
-    "customer": frozenset({"customer_id", "name", "email", "country"}),
-    "address": frozenset({"line1", "line2", "postal_code", "city", "country"}),
-    "order_line": frozenset(
-        {"line_id", "product_code", "description", "quantity", "unit", "unit_price", "line_total"}
-    ),
-    "invoice": frozenset({"invoice_id", "invoice_number", "invoice_date", "due_date", "amount"}),
-    "payment": frozenset(
-        {
-            "status",
-            "currency",
-            "amount_paid",
-            "amount_refunded",
-            "refund_state",
-            "payment_link_id",
-            "payment_link_url",
-            "payment_id",
-            "payout_reference",
-            "status_changed_at",
-            "sequence",
-            "chargeback",
-            "updated_at",
-        }
-    ),
-    "chargeback": frozenset(
-        {
-            "dispute_id",
-            "category",
-            "reason_code",
-            "amount",
-            "currency",
-            "status",
-            "evidence_required_by",
-            "updated_at",
-        }
-    ),
-    "fulfilment_release": frozenset(
-        {
-            "release_id",
-            "order_id",
-            "order_number",
-            "currency",
-            "amount",
-            "complete",
-            "released_at",
-            "updated_at",
-            "version",
-        }
-    ),
-    "refund_request": frozenset(
-        {
-            "refund_request_id",
-            "order_id",
-            "order_number",
-            "amount",
-            "currency",
-            "reason",
-            "status",
-            "requested_at",
-            "updated_at",
-            "version",
-            "outcome",
-        }
-    ),
-    "refund_outcome": frozenset(
-        {"status", "refunded_amount", "currency", "payment_id", "refund_id", "processed_at", "failure_reason"}
-    ),
-    "note": frozenset({"note_id", "order_id", "text", "category", "external_ref", "created_at"}),
-}
-
-_TOP_LEVEL_KEYS = frozenset(
-    {
-        "version",
-        "amount_format",
-        "local_timezone",
-        "fields",
-        "order_statuses",
-        "confirmed_order_statuses",
-        "unknown_order_status",
-        "freshportal_payment_statuses",
-        "payment_status_map",
-        "dispute_status_map",
-        "refund_states",
-        "refund_request_statuses",
-        "refund_outcome_statuses",
-        "note_categories",
-        "default_note_category",
-    }
-)
-
-
-class MappingError(PermanentError, ValueError):
-    """The mapping configuration is invalid (names the file(s) and the offending key); permanent."""
-
-
-class UnknownStatusError(MappingError):
-    """A status that the mapping does not cover: add it to the tenant mapping file."""
-
-
-def normalize_status(value: str) -> str:
-    """``"Partially Captured"``, ``"partially_captured"`` and ``"PARTIALLY-CAPTURED"`` compare equal."""
-    return re.sub(r"[\s_\-]+", " ", str(value).strip()).casefold()
 
 
 @dataclass(frozen=True)
@@ -214,7 +88,7 @@ class FreshPortalMapping:
     def from_dict(cls, data: Mapping[str, Any], sources: tuple[str, ...] = ("<dict>",)) -> FreshPortalMapping:
         clean = {k: v for k, v in data.items() if not str(k).startswith(("$", "_"))}
         mapping = cls(copy.deepcopy(clean), sources)
-        mapping._validate()
+        validate_mapping(mapping.data, mapping._where())
         return mapping
 
     # ------------------------------------------------------------------ simple settings
@@ -379,90 +253,6 @@ class FreshPortalMapping:
         if self.amount_format == "minor_int":
             return int(minor)
         return str(to_major(minor, currency))
-
-    # ------------------------------------------------------------------ validation
-    def _validate(self) -> None:
-        d, where = self.data, self._where()
-
-        def fail(msg: str) -> MappingError:
-            return MappingError(f"{msg} ({where})")
-
-        unknown = sorted(set(d) - _TOP_LEVEL_KEYS)
-        if unknown:
-            raise fail(f"unknown top-level key(s) {unknown}; known: {sorted(_TOP_LEVEL_KEYS)}")
-        missing = sorted(_TOP_LEVEL_KEYS - set(d))
-        if missing:
-            raise fail(f"missing key(s) {missing}")
-        if d["amount_format"] not in AMOUNT_FORMATS:
-            raise fail(f"amount_format must be one of {sorted(AMOUNT_FORMATS)}, got {d['amount_format']!r}")
-        try:
-            ZoneInfo(str(d["local_timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise fail(f"local_timezone {d['local_timezone']!r} is not an IANA time zone") from None
-        if d["unknown_order_status"] not in ("error", "not_confirmed"):
-            raise fail("unknown_order_status must be 'error' or 'not_confirmed'")
-
-        fields = d["fields"]
-        if not isinstance(fields, Mapping):
-            raise fail("fields must be an object")
-        for entity, names in ENTITY_FIELDS.items():
-            section = fields.get(entity)
-            if not isinstance(section, Mapping):
-                raise fail(f"fields.{entity} is missing")
-            extra = sorted(set(section) - names)
-            if extra:
-                raise fail(f"fields.{entity}: unknown field(s) {extra}; ours are {sorted(names)}")
-            for name in sorted(names):
-                value = section.get(name)
-                if not isinstance(value, str) or not value.strip() or any(not p for p in value.split(".")):
-                    raise fail(f"fields.{entity}.{name} must be a FreshPortal field name (dotted path)")
-        extra_entities = sorted(set(fields) - set(ENTITY_FIELDS))
-        if extra_entities:
-            raise fail(f"fields: unknown entit(y/ies) {extra_entities}")
-
-        for key in (
-            "order_statuses",
-            "confirmed_order_statuses",
-            "freshportal_payment_statuses",
-            "refund_states",
-            "note_categories",
-        ):
-            value = d[key]
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-                raise fail(f"{key} must be a non-empty list of strings")
-        not_known = sorted(set(d["confirmed_order_statuses"]) - set(d["order_statuses"]))
-        if not_known:
-            raise fail(f"confirmed_order_statuses {not_known} are not in order_statuses")
-        if d["default_note_category"] not in d["note_categories"]:
-            raise fail("default_note_category is not in note_categories")
-
-        fp_statuses = set(d["freshportal_payment_statuses"])
-        for key, required in (
-            ("payment_status_map", CHECKOUT_PAYMENT_STATUSES + CHECKOUT_DISPUTE_STATES),
-            ("dispute_status_map", CHECKOUT_DISPUTE_STATUSES),
-        ):
-            table = d[key]
-            if not isinstance(table, Mapping):
-                raise fail(f"{key} must be an object")
-            bad = sorted(f"{k} -> {v}" for k, v in table.items() if v not in fp_statuses)
-            if bad:
-                raise fail(f"{key}: target(s) not in freshportal_payment_statuses: {bad}")
-            covered = {normalize_status(k) for k in table}
-            uncovered = [s for s in required if normalize_status(s) not in covered]
-            if uncovered:
-                raise fail(f"{key} does not cover {uncovered}")
-
-        rr = d["refund_request_statuses"]
-        if not isinstance(rr, Mapping) or not rr:
-            raise fail("refund_request_statuses must be a non-empty object")
-        bad = sorted(f"{k} -> {v}" for k, v in rr.items() if v not in REFUND_REQUEST_STATES)
-        if bad:
-            raise fail(f"refund_request_statuses: targets must be in {sorted(REFUND_REQUEST_STATES)}: {bad}")
-        ro = d["refund_outcome_statuses"]
-        if not isinstance(ro, Mapping) or set(ro) != REFUND_OUTCOMES:
-            raise fail(f"refund_outcome_statuses must map exactly {sorted(REFUND_OUTCOMES)}")
-        if not all(isinstance(v, str) and v for v in ro.values()):
-            raise fail("refund_outcome_statuses values must be FreshPortal status strings")
 
 
 # ====================================================================== loading

@@ -240,3 +240,34 @@ def test_an_incremental_run_sees_payouts_named_since_and_keeps_those_named_befor
     assert reconcile(eng, "r3", T + DAY, full=True).mode == "full"
     assert _state(eng) == after_incremental
     assert _paid_out(eng) == {"act_c1", "act_c2"}
+
+
+def test_a_line_restamped_in_place_leaves_its_payout_out_of_an_incremental_run(world: World) -> None:
+    """A line's amount and currency are part of its key, so a line stamped again for another
+    column cannot change its payout's sum: the payout stays out of the scope (its tie-out is
+    neither recomputed nor touched). A new line in the same payout brings it back in."""
+    eng, w = world.engine, world
+    line = w.line("act_1", "pay_x", 1000 * 10**6, payout="po_1")
+    w.payout("po_1", 1001)  # the lines sum to 10.00 EUR: a mismatch
+    reconcile(eng, "r1")
+    before = exceptions(eng)["payout_mismatch:payout:po_1"]
+    assert before["status"] == "open"
+
+    w.update(
+        schema.stg_financial_actions,
+        schema.stg_financial_actions.c.line_key == line["line_key"],
+        fee_detail="restated",
+        updated_at=T + DAY / 2,
+    )
+    inc = reconcile(eng, "r2", T + DAY)
+    assert (inc.mode, inc.scope["payouts"]) == ("incremental", 0)
+    assert exceptions(eng)["payout_mismatch:payout:po_1"] == before  # not even last_seen moved
+
+    w.stamp = T + DAY + DAY / 2
+    w.line("act_2", "pay_x", 10**6, payout="po_1")  # 0.01 EUR more: now it ties out
+    inc = reconcile(eng, "r3", T + 2 * DAY)
+    assert (inc.mode, inc.scope["payouts"]) == ("incremental", 1)
+    assert exceptions(eng)["payout_mismatch:payout:po_1"]["status"] == "resolved"
+    after_incremental = _state(eng)
+    assert reconcile(eng, "r4", T + 2 * DAY, full=True).mode == "full"
+    assert _state(eng) == after_incremental

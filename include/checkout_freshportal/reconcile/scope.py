@@ -9,7 +9,9 @@ Seeds (``updated_at`` after the last run's ``inputs_watermark``, see ``WATERMARK
   ids; captures whose ``settlement_window`` ended in between; payments with an open
   ``orphan_payment``/``payment_failed`` (still unmatched: a new order may match them now);
 * refund requests: changed ones and their intents; those whose ``refund_due`` ended in between;
-* payouts: changed payouts, lines, payout ids; disputes: changed ones and those of the payments.
+* payouts: changed payouts and payout ids, and the payouts of new lines (a line's amount is part of
+  its key, so a line changed in place cannot change its payout's sum); disputes: changed ones and
+  those of the payments.
 
 Closure (matching.py needs whole groups): the payments matched to a scoped order (before, or by
 its order number / invoice numbers now) join the scope, the orders matched to a scoped payment
@@ -173,10 +175,15 @@ def _seed_payouts(ctx: Ctx, since: datetime) -> None:
     on = sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key)
     add(ctx, "payouts", sa.select(p.c.payout_id).where(p.c.updated_at > since))
     add(ctx, "payouts", sa.select(fap.c.payout_id).where(fap.c.updated_at > since))
+    # New lines only: a line's amount and currency are part of its identity (its key), so a line
+    # stamped again for another column (a restated fee detail, a reference) adds nothing new to
+    # its payout's sum. ``updated_at`` first, for its index (a new line has both stamps).
     add(
         ctx,
         "payouts",
-        sa.select(fap.c.payout_id).select_from(fa.join(fap, on)).where(fa.c.updated_at > since),
+        sa.select(fap.c.payout_id)
+        .select_from(fa.join(fap, on))
+        .where(fa.c.updated_at > since, fa.c.first_seen_at > since),
     )
 
 

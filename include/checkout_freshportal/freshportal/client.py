@@ -23,26 +23,21 @@ server stored the note must not produce a second note.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import threading
 from collections.abc import Callable, Mapping
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..http.download import download
 from ..http.retry import BackoffPolicy
-from ..http.transport import ErrorClasses, HttpTransport, TransportSettings, transport_error
+from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
+from .bearer import _BearerToken
 from .errors import (
     REQUEST_ID_HEADER,
     AuthenticationError,
     DataError,
     ExportError,
-    ForbiddenError,
     FreshPortalError,
     RateLimitedError,
     ServerError,
@@ -51,6 +46,7 @@ from .errors import (
     error_from_response,
 )
 from .export import ExportArchive
+from .export_download import download_export
 from .feed import ChangeFeed
 from .mapping import FreshPortalMapping, load_mapping
 from .models import (
@@ -78,45 +74,12 @@ log = logging.getLogger("checkout_freshportal.freshportal")
 JSON = dict[str, Any]
 RetryMode = Literal["safe", "none"]
 MAX_EXTERNAL_REF = 200
-_CHUNK = 1024 * 256
 _ERRORS = ErrorClasses(
     base=FreshPortalError,
     transport=TransportError,
     unsafe_redirect=UnsafeRedirectError,
     from_response=error_from_response,
 )
-
-
-class _BearerToken:
-    """One bearer token per client, fetched lazily and replaced only when the server refuses it.
-
-    The transport's :class:`~checkout_freshportal.http.transport.Authenticator`: a 401 calls
-    :meth:`invalidate`, the repeat calls :meth:`authorization`, which fetches a new token.
-    """
-
-    refreshable = True
-
-    def __init__(self, fetch: Callable[[], str], on_refresh: Callable[[], None]) -> None:
-        self._fetch = fetch
-        self._on_refresh = on_refresh
-        self._lock = threading.Lock()
-        self._token: str | None = None
-
-    def authorization(self) -> str:
-        """``Bearer <token>``; the lock makes concurrent callers share one fetch."""
-        with self._lock:
-            if self._token is None:
-                self._token = self._fetch()
-            return f"Bearer {self._token}"
-
-    def invalidate(self, authorization: str) -> None:
-        with self._lock:
-            if self._token is not None and authorization == f"Bearer {self._token}":
-                self._token = None
-        self._on_refresh()
-
-    def __repr__(self) -> str:
-        return "_BearerToken(<redacted>)"
 
 
 class FreshPortalClient:
@@ -389,53 +352,15 @@ class FreshPortalClient:
         """
         if not isinstance(mutation_date, date):
             raise TypeError("mutation_date must be a datetime.date")
-        return ExportArchive(mutation_date, lambda: self._download_export(mutation_date))
-
-    def _download_export(self, mutation_date: date) -> Path:
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, FreshPortalError) and exc.final:
-                return False
-            # 403 from storage = the signed URL expired: a fresh one may cure it.
-            return isinstance(exc, ServerError | RateLimitedError | TransportError | ForbiddenError)
-
-        result: Path | None = None
-        for attempt in self._http.retrying(retryable, "GET <export storage>"):
-            with attempt:
-                url = self.get_export_url(mutation_date)
-                resp = download(
-                    self._http,
-                    url,
-                    kind="export.download",
-                    label="export storage",
-                    attempt=attempt.retry_state.attempt_number,
-                )
-                result = self._save_export(resp, f"<export storage {urlsplit(url).hostname}>")
-        assert result is not None
-        return result
-
-    def _save_export(self, resp: requests.Response, where: str) -> Path:
-        """Stream the ZIP to a temp file, refusing more than ``max_export_bytes``."""
-        fd, name = tempfile.mkstemp(prefix="freshportal-export-", suffix=".zip")
-        path = Path(name)
-        size = 0
-        try:
-            with resp, os.fdopen(fd, "wb") as out:
-                for chunk in resp.iter_content(_CHUNK):
-                    size += len(chunk)
-                    if size > self.settings.max_export_bytes:
-                        raise ExportError(
-                            f"export larger than max_export_bytes={self.settings.max_export_bytes}",
-                            path=where,
-                        )
-                    out.write(chunk)
-        except requests.RequestException as exc:
-            path.unlink(missing_ok=True)
-            raise transport_error(exc, "GET", where, self.settings.timeout, TransportError) from None
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        log.info("export downloaded: %d bytes", size)
-        return path
+        return ExportArchive(
+            mutation_date,
+            lambda: download_export(
+                self._http,
+                lambda: self.get_export_url(mutation_date),
+                max_bytes=self.settings.max_export_bytes,
+                timeout=self.settings.timeout,
+            ),
+        )
 
     # ================================================================== internals: pages
     def _page(

@@ -19,8 +19,9 @@ Poison rows are never applied; each run lists them. The sidecar makes poison of 
 parse; this module adds an event whose text no column can hold (``facts.UnsafeText``) and the
 events of a payment whose row the database refuses (a data error, not an outage): the batch is
 then written again payment by payment, so one bad event never holds up the others.
-Parsing and folding are in :mod:`.parsing`, every SQL statement is in :mod:`.store`; delivery
-to FreshPortal is :mod:`..status_push.service`.
+Parsing and folding are in :mod:`.parsing`, the API reads of step 2 in :mod:`.truth`, the
+writes of step 3 in :mod:`.status_write`, every SQL statement is in :mod:`.store`; delivery to
+FreshPortal is :mod:`..status_push.service`.
 """
 
 from __future__ import annotations
@@ -30,25 +31,18 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from checkout_freshportal.checkout.errors import (
-    CheckoutError,
-    CheckoutTransportError,
-    NotFoundError,
-    RateLimitedError,
-    ServerError,
-)
 from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.chargebacks import staging as chargeback_staging
 from checkout_freshportal.sync.chargebacks import sweep as chargeback_sweep
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.events.outbox import refresh_outbox
-from checkout_freshportal.sync.events.parsing import Event, fold, group_by_payment, parse_batch, payment_of
+from checkout_freshportal.sync.events.parsing import Event, group_by_payment, parse_batch, payment_of
 from checkout_freshportal.sync.events.result import (
     LIST_LIMIT,
     ApplyResult,
@@ -56,36 +50,16 @@ from checkout_freshportal.sync.events.result import (
     StatusMappingError,
     surface_poison,
 )
+from checkout_freshportal.sync.events.run_state import RunState
 from checkout_freshportal.sync.events.settings import EventsSettings
-from checkout_freshportal.sync.events.status_rows import load_stored, status_row, with_snapshot
-from checkout_freshportal.sync.status.declines import DeclineRecord
+from checkout_freshportal.sync.events.status_write import write_status
+from checkout_freshportal.sync.events.truth import fetch_dispute_details, fetch_truth, kept
 from checkout_freshportal.sync.status.derivation import Derivation
-from checkout_freshportal.sync.status.mapping import StatusMapping, freshportal_status
+from checkout_freshportal.sync.status.mapping import StatusMapping
 from checkout_freshportal.timeutil import utcnow
 from checkout_freshportal.warehouse.errors import is_data_error
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Run:
-    """What one run carries from batch to batch."""
-
-    engine: Engine
-    checkout: PaymentReader | None
-    mapping: StatusMapping
-    settings: EventsSettings
-    run_id: str | None
-    now: Callable[[], datetime]
-    result: ApplyResult = field(default_factory=ApplyResult)
-    fetched: set[str] = field(default_factory=set)  # GET /payments/{id} at most once per payment per run
-    unresolved: set[str] = field(default_factory=set)  # payments of this run without a FreshPortal order
-    touched: dict[str, tuple[str, ...]] = field(default_factory=dict)  # payment id -> its problems
-    disputes_fetched: set[str] = field(default_factory=set)  # GET /disputes/{id} at most once per run
-    dispute_details: dict[str, dict[str, Any]] = field(default_factory=dict)  # dispute id -> details
-    # A replay (apply_stored): the batch's events applied before, whose facts are derived again
-    redo: frozenset[str] = frozenset()
-    failed: dict[str, str] = field(default_factory=dict)  # event id -> why it was set aside
 
 
 # ============================================================================ entry point
@@ -108,7 +82,7 @@ def apply_events(
     else was committed), and lets a Checkout.com 4xx other than 404 through at once.
     """
     settings = settings or EventsSettings()
-    run = _Run(engine, checkout, mapping, settings, run_id, now)
+    run = RunState(engine, checkout, mapping, settings, run_id, now)
     result = run.result
     cursor: tuple[datetime, str] | None = None
     started = monotonic()
@@ -169,7 +143,7 @@ def apply_stored(
     lazily sees which events of the last one were set aside before it gives the next.
     """
     settings = settings or EventsSettings()
-    run = _Run(engine, checkout, mapping, settings, run_id, now)
+    run = RunState(engine, checkout, mapping, settings, run_id, now)
     if failed is not None:
         run.failed = failed
     for rows in batches:
@@ -187,7 +161,7 @@ def apply_stored(
 # ============================================================================ one batch
 
 
-def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
+def _apply_batch(run: RunState, batch: list[dict[str, Any]]) -> None:
     """Parse, ask the API where the facts do not suffice, then write everything in one transaction.
 
     One bad event never fails another: when the database refuses a value of the batch (a data
@@ -197,8 +171,8 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
     """
     events, poison = parse_batch(batch)
     by_payment = group_by_payment(events)
-    snapshots, deferred = _fetch_truth(run, by_payment)
-    _fetch_dispute_details(run, events, deferred)
+    snapshots, deferred = fetch_truth(run, by_payment)
+    fetch_dispute_details(run, events, deferred)
     before = _checkpoint(run)
     try:
         touched = _write(run, events, by_payment, snapshots, deferred, poison)
@@ -215,7 +189,7 @@ def _apply_batch(run: _Run, batch: list[dict[str, Any]]) -> None:
 
 
 def _write(
-    run: _Run,
+    run: RunState,
     events: Sequence[Event],
     by_payment: Mapping[str, Sequence[Event]],
     snapshots: Mapping[str, Mapping[str, Any]],
@@ -226,7 +200,7 @@ def _write(
     ts = run.now()
     with run.engine.begin() as conn:
         store.lock(conn)
-        touched = _write_status(conn, run, by_payment, snapshots, deferred, ts, _kept(events, deferred))
+        touched = write_status(conn, run, by_payment, snapshots, deferred, ts, kept(events, deferred))
         store.mark_processed(conn, [e.event_id for e in events if payment_of(e) not in deferred], ts)
         for pid, reason in deferred.items():
             store.mark_deferred(conn, [e.event_id for e in by_payment[pid]], reason)
@@ -235,7 +209,7 @@ def _write(
 
 
 def _write_isolated(
-    run: _Run,
+    run: RunState,
     events: Sequence[Event],
     by_payment: Mapping[str, Sequence[Event]],
     snapshots: Mapping[str, Mapping[str, Any]],
@@ -271,12 +245,12 @@ def _write_isolated(
     return touched, refused, new_poison
 
 
-def _checkpoint(run: _Run) -> tuple[ApplyResult, set[str]]:
+def _checkpoint(run: RunState) -> tuple[ApplyResult, set[str]]:
     """What a write changes in memory before its COMMIT: restored when the database refuses it."""
     return copy.deepcopy(run.result), set(run.unresolved)
 
 
-def _restore(run: _Run, before: tuple[ApplyResult, set[str]]) -> None:
+def _restore(run: RunState, before: tuple[ApplyResult, set[str]]) -> None:
     result, unresolved = before
     for f in fields(ApplyResult):  # in place: the caller holds run.result
         setattr(run.result, f.name, getattr(result, f.name))
@@ -290,132 +264,8 @@ def _kind(exc: BaseException) -> str:
     return type(orig).__name__ + (f" {sqlstate}" if isinstance(sqlstate, str) and sqlstate else "")
 
 
-def _fetch_truth(
-    run: _Run, by_payment: Mapping[str, Sequence[Event]]
-) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
-    """``GET /payments/{id}`` for the payments whose facts need it, once per payment per run.
-
-    Runs with no transaction open. Returns the snapshots, and the payments whose events wait for
-    the next run (the API failed and they have not been deferred too often) with the reason.
-    """
-    with run.engine.connect() as conn:
-        stored = load_stored(conn, sorted(by_payment))
-    want = [
-        pid
-        for pid, evs in by_payment.items()
-        if pid not in run.fetched
-        and (
-            fold(stored.get(pid), pid, evs, run.redo).derive().needs_truth
-            # known only through a retrieval request: no fact would ever give it a status row
-            or (pid not in stored and all(e.fact is None and e.decline is None for e in evs))
-        )
-    ]
-    snapshots: dict[str, Mapping[str, Any]] = {}
-    deferred: dict[str, str] = {}
-    if run.checkout is None or not run.settings.fetch_truth:
-        return snapshots, deferred
-    result = run.result
-    for pid in want:
-        with bind(payment_id=pid):
-            run.fetched.add(pid)
-            try:
-                snapshots[pid] = run.checkout.get_payment(pid)
-                result.truth_fetched += 1
-            except NotFoundError:
-                result.truth_not_found += 1
-                log.warning("GET /payments/%s -> 404: applying its events without a snapshot", pid)
-            except (RateLimitedError, ServerError, CheckoutTransportError) as exc:
-                result.truth_failed += 1
-                oldest = max(e.attempts for e in by_payment[pid])
-                if oldest + 1 < run.settings.max_deferrals:
-                    deferred[pid] = (
-                        f"deferred: GET /payments/{pid} failed: {type(exc).__name__} {exc.status or ''}"
-                    )
-                log.warning(
-                    "GET /payments/%s failed (%s); events kept for the next run", pid, type(exc).__name__
-                )
-            except CheckoutError:
-                raise  # 401/403/422/...: our credentials or request are wrong; be loud
-    return snapshots, deferred
-
-
-def _write_status(
-    conn: Connection,
-    run: _Run,
-    by_payment: Mapping[str, Sequence[Event]],
-    snapshots: Mapping[str, Mapping[str, Any]],
-    deferred: Mapping[str, str],
-    ts: datetime,
-    applied: Sequence[Event] = (),
-) -> list[tuple[str, Derivation]]:
-    """Status rows, declines, disputes and outbox rows of one batch, inside the caller's transaction.
-
-    ``applied``: the events written now (disputes and retrieval requests are staged from them).
-    """
-    stored = load_stored(conn, sorted(by_payment))
-    changed_orders: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    declines: dict[str, DeclineRecord] = {}
-    touched: list[tuple[str, Derivation]] = []
-    for pid, evs in sorted(by_payment.items()):
-        if pid in deferred:
-            continue
-        prev = stored.get(pid)
-        state, truth_at = with_snapshot(
-            fold(prev, pid, evs, run.redo), prev, snapshots.get(pid), declines, ts
-        )
-        for e in evs:
-            if e.decline is not None:
-                declines[e.decline.decline_id] = e.decline  # a webhook's record beats the API's
-        if not state.facts:
-            continue  # only declines of a payment we know nothing else about
-        derivation = state.derive()
-        touched.append((pid, derivation))
-        fp_status, problems = _fp_status(pid, derivation, run.mapping, run.result)
-        new_events = sum(1 for e in evs if e.event_id not in run.redo)
-        row, changed, order_id = status_row(
-            conn, pid, state, derivation, fp_status, problems, prev, new_events, truth_at
-        )
-        rows.append(row)
-        run.result.payments_changed += int(changed)
-        if order_id is None:
-            run.unresolved.add(pid)
-        else:
-            run.unresolved.discard(pid)
-            if changed or prev is None or prev.order_id is None:
-                changed_orders.add(order_id)
-    store.upsert_status(conn, rows, ts)
-    run.result.declines_logged += store.log_declines(conn, declines.values(), ts)
-    staged, retrievals, dispute_orders = chargeback_staging.stage(
-        conn,
-        [e.dispute for e in applied if e.dispute is not None],
-        [e.retrieval for e in applied if e.retrieval is not None],
-        run.dispute_details,
-        ts,
-    )
-    run.result.disputes_staged += staged
-    run.result.outbox_rows += refresh_outbox(
-        conn, changed_orders | dispute_orders, run_id=run.run_id, now=ts, retrievals=retrievals
-    )
-    return touched
-
-
-def _kept(events: Sequence[Event], deferred: Mapping[str, str]) -> list[Event]:
-    return [e for e in events if payment_of(e) not in deferred]
-
-
-def _fetch_dispute_details(run: _Run, events: Sequence[Event], deferred: Mapping[str, str]) -> None:
-    """``GET /disputes/{id}`` where the webhooks leave the order's signal short (docs/chargebacks.md)."""
-    if not run.settings.fetch_truth:
-        return
-    rows = [e.dispute for e in _kept(events, deferred) if e.dispute is not None]
-    found = chargeback_staging.fetch_for(run.checkout, run.engine, rows, run.disputes_fetched)
-    run.dispute_details.update(found)
-    run.result.dispute_details_fetched += len(found)
-
-
 def _count(
-    run: _Run,
+    run: RunState,
     events: Sequence[Event],
     by_payment: Mapping[str, Sequence[Event]],
     deferred: Mapping[str, str],
@@ -441,28 +291,10 @@ def _count(
     ][:LIST_LIMIT]
 
 
-def _fp_status(
-    pid: str, d: Derivation, mapping: StatusMapping, result: ApplyResult
-) -> tuple[str | None, list[str]]:
-    """The FreshPortal status and the row's problems; an unmapped status is a problem on the row
-    (and listed in the result), not a failed batch: the run ends with StatusMappingError."""
-    problems = list(d.problems)
-    try:
-        fp_status = freshportal_status(d, mapping)
-    except (LookupError, ValueError) as exc:  # UnknownStatusError is a ValueError
-        fp_status = None
-        problems.append(f"unmapped: {exc}")
-        what = d.dispute_status if d.dispute_state in {"Disputed", "Chargeback"} else d.status
-        entry = f"{what!r} (payment {pid})"
-        if entry not in result.unmapped and len(result.unmapped) < LIST_LIMIT:
-            result.unmapped.append(entry)
-    return fp_status, problems
-
-
 # ============================================================================ end of a run
 
 
-def _apply_swept_disputes(run: _Run) -> None:
+def _apply_swept_disputes(run: RunState) -> None:
     """Disputes only the sweep has seen into their payments' status (docs/chargebacks.md)."""
     ts = run.now()
     with run.engine.begin() as conn:
@@ -472,7 +304,7 @@ def _apply_swept_disputes(run: _Run) -> None:
         for f in facts:
             by_payment[f.payment_id].append(Event(f.fact_id, f.kind, ts, 0, f, None))
         if by_payment:
-            _write_status(conn, run, by_payment, {}, {}, ts)
+            write_status(conn, run, by_payment, {}, {}, ts)
             # Details the sweep filled in (category, reason code, a moved deadline) change the
             # order's signal without changing any status: queued only if the payload changed.
             orders = chargeback_staging.orders_of(conn, by_payment)
@@ -480,7 +312,7 @@ def _apply_swept_disputes(run: _Run) -> None:
         chargeback_sweep.advance(conn, newest, run.run_id)
 
 
-def _resolve_late_orders(run: _Run) -> None:
+def _resolve_late_orders(run: RunState) -> None:
     """Payments whose order was not staged yet when their status was: find it now.
 
     The outbox waits for the order; this pass releases it as soon as the orders feed has

@@ -17,30 +17,70 @@ the step does not fail because of it. docs/runbook-ingest.md describes the rules
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-import requests
 import sqlalchemy as sa
-import urllib3.exceptions
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.errors import PermanentError, is_permanent
-from checkout_freshportal.http.errors import HttpError
-from checkout_freshportal.logsafe import safe, safe_masked
+from checkout_freshportal.logsafe import safe
+from checkout_freshportal.sync.ingest.item_errors import (
+    ITEM_HTTP_STATUSES,
+    TooManyUnreadableError,
+    UnreadableItemError,
+    error_class_of,
+    is_item_error,
+    is_transient_read_error,
+    reason_of,
+)
+from checkout_freshportal.sync.ingest.item_ids import ID_LIMIT, has_own_id, item_id_of, payload_digest
+from checkout_freshportal.sync.ingest.quarantine_verdict import (
+    MESSAGE_ITEMS,
+    QuarantinedItemsError,
+    QuarantineTally,
+    UnfinishedStepsError,
+    failure_message,
+    raise_for_quarantine,
+)
 from checkout_freshportal.sync.ingest.settings import IngestSettings
 from checkout_freshportal.warehouse import quarantine as store
 from checkout_freshportal.warehouse.errors import is_data_error
 from checkout_freshportal.warehouse.raw import (
-    canonical_json,
     insert_raw_objects,
-    payload_sha256,
     without_personal_data,
 )
+
+# Which failures are an item's (item_errors.py), how items are named (item_ids.py) and the
+# verdict after the steps (quarantine_verdict.py) live in their own modules; the names stay
+# importable from here, where the steps and the DAG tasks have always found them.
+__all__ = [
+    "DEFER_STREAK",
+    "ITEM_HTTP_STATUSES",
+    "MESSAGE_ITEMS",
+    "SOURCES",
+    "SOURCE_DISPUTES",
+    "SOURCE_PAYMENTS",
+    "SOURCE_REPORTS",
+    "SOURCE_REPORT_FILES",
+    "Quarantine",
+    "QuarantineTally",
+    "QuarantinedItemsError",
+    "TooManyUnreadableError",
+    "UnfinishedStepsError",
+    "UnreadableItemError",
+    "error_class_of",
+    "failure_message",
+    "has_own_id",
+    "is_item_error",
+    "is_transient_read_error",
+    "item_id_of",
+    "keep_api_object",
+    "payload_digest",
+    "raise_for_quarantine",
+    "reason_of",
+    "stage_isolating",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,114 +90,11 @@ SOURCE_REPORTS = "checkout.reports"  # a report listing entry
 SOURCE_REPORT_FILES = "checkout.report_files"
 SOURCES: tuple[str, ...] = (SOURCE_PAYMENTS, SOURCE_DISPUTES, SOURCE_REPORTS, SOURCE_REPORT_FILES)
 
-#: Items named in a failure message; the rest are counted ("and N more").
-MESSAGE_ITEMS = 20
-#: HTTP statuses that concern the one object asked for, not the account or the service: the
-#: object is gone or unknown (404, 410) or refused as it is (422). A 401/403/400 would fail every
-#: item the same way, so it fails the task instead (permanent, no retry), as before.
-ITEM_HTTP_STATUSES = frozenset({404, 410, 422})
-_TRANSIENT = (OSError, requests.RequestException, urllib3.exceptions.HTTPError)
-_ID_LIMIT = 200
 #: Transient failures in a row after which a step stops retrying its quarantined items for this
 #: run: the service looks down, and each further item would only spend the client's retries.
 DEFER_STREAK = 3
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-def is_item_error(exc: BaseException, *, download: bool = False) -> bool:
-    """Whether ``exc``, raised while reading one item, is that item's problem.
-
-    Yes for what the item's data causes: a mapping or validation error, an unreadable report file
-    (``ReportLoadError``), a value the database refuses (``is_data_error``), a 404/410/422 for that
-    one object, and for a file ``download`` any permanent HTTP error but a 401 (storage refusing
-    one file's fresh signed URLs: a 403 after the client's retries). No for what would fail any
-    item the same way or may pass by itself: the network, a 5xx or 429 after the client's
-    retries, an auth error, the database being down or locked. Those fail the step as before
-    (Airflow retries the transient ones).
-    """
-    if not isinstance(exc, Exception) or isinstance(exc, TooManyUnreadableError):
-        return False  # the step's verdict (met inside a retried listing entry's files), no item's
-    if isinstance(exc, HttpError):
-        if download and exc.status != 401 and is_permanent(exc):
-            return True
-        return exc.status in ITEM_HTTP_STATUSES
-    if isinstance(exc, sa.exc.SQLAlchemyError) or _is_driver_error(exc):
-        return is_data_error(exc)
-    return not isinstance(exc, _TRANSIENT)
-
-
-def is_transient_read_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says the service or the network failed this time (a 5xx or 429 after the
-    client's retries, a timeout, a reset): a retried quarantined item that meets it is deferred,
-    not failed. An auth error (permanent) or the database is no such thing."""
-    if isinstance(exc, HttpError):
-        return not is_permanent(exc)
-    return isinstance(exc, _TRANSIENT) and not _is_driver_error(exc)
-
-
-def _is_driver_error(exc: BaseException) -> bool:
-    """A database driver's own error, not wrapped by SQLAlchemy: report staging COPYs through the
-    psycopg connection itself, so a lost connection, a statement timeout or a deadlock arrives
-    raw and must count as the database's problem, as it does wrapped (``is_data_error``)."""
-    return isinstance(exc, sqlite3.Error) or hasattr(exc, "sqlstate")
-
-
-def reason_of(exc: BaseException) -> str:
-    """The error as one escaped line without card numbers or e-mail addresses."""
-    return safe_masked(f"{type(exc).__name__}: {exc}", store.REASON_LIMIT - 100)
-
-
-def error_class_of(exc: BaseException) -> str:
-    return f"{type(exc).__module__}.{type(exc).__qualname__}"
-
-
-def payload_digest(obj: Any) -> str:
-    """``payload_sha256``, also for an object carrying a lone surrogate (JSON may send
-    ``"\\ud800"``), which UTF-8 cannot encode: naming such an item must not fail its step."""
-    try:
-        return payload_sha256(obj)
-    except UnicodeEncodeError:
-        return hashlib.sha256(canonical_json(obj).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def item_id_of(obj: Any, key: str = "id") -> str:
-    """The object's id, or ``sha256:<digest of its canonical JSON>`` when it has no usable one
-    (missing, not text, too long or with control characters): the same bad object met again
-    is then the same quarantined item."""
-    value = obj.get(key) if isinstance(obj, Mapping) else None
-    if isinstance(value, str) and value and len(value) <= _ID_LIMIT and safe(value, _ID_LIMIT) == value:
-        return value
-    return "sha256:" + payload_digest(obj)
-
-
-def has_own_id(item_id: str) -> bool:
-    return not item_id.startswith("sha256:")
-
-
-@dataclass
-class QuarantineTally:
-    """What a step did with the quarantine; part of the step's result (XCom, CLI output)."""
-
-    new: list[dict[str, Any]] = field(default_factory=list)  # quarantined by this run
-    failed_again: list[dict[str, Any]] = field(default_factory=list)  # retried and failed
-    resolved: list[str] = field(default_factory=list)  # "source item_id"
-    retried: int = 0
-    deferred: int = 0  # retries put off by a transient failure (attempts untouched)
-    open: int = 0  # unresolved after the step, parked included
-    parked: int = 0
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> QuarantineTally:
-        """A tally back from a step result's dict (an XCom value); unknown keys are ignored."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
-
-    def must_fail(self) -> bool:
-        return bool(self.new or self.failed_again)
-
-    def failed_items(self) -> list[dict[str, Any]]:
-        return [*self.new, *self.failed_again]
 
 
 class Quarantine:
@@ -262,7 +199,7 @@ class Quarantine:
         self._open.setdefault(source, set()).add(item_id)
         entry = {
             "source": source,
-            "item_id": safe(item_id, _ID_LIMIT),
+            "item_id": safe(item_id, ID_LIMIT),
             "reason": safe(failure.reason, 300),
             "state": done.state,
             "attempts": done.attempts,
@@ -287,7 +224,7 @@ class Quarantine:
         hits = [i for i in item_ids if i in open_now]
         if hits and store.resolve(conn, source, hits, run_id=self.run_id):
             open_now.difference_update(hits)
-            shown = {safe(i, _ID_LIMIT) for i in hits}
+            shown = {safe(i, ID_LIMIT) for i in hits}
             self.tally.resolved.extend(f"{source} {i}" for i in sorted(shown))
             # Read after all in this run (a retry failed, the listing's copy landed): not a failure.
             for failed in (self.tally.new, self.tally.failed_again):
@@ -335,7 +272,7 @@ class Quarantine:
                 log.warning(
                     "quarantine: retry of %s %s put off, transient failure (attempts stay %d): %s",
                     source,
-                    safe(item.item_id, _ID_LIMIT),
+                    safe(item.item_id, ID_LIMIT),
                     item.attempts,
                     reason_of(exc),
                 )
@@ -401,88 +338,6 @@ def keep_api_object(
                 raise
     # Kept in the row instead: without personal data, as raw_api_objects would keep it.
     return store.RAW_PAYLOAD, digest, without_personal_data(obj)
-
-
-class TooManyUnreadableError(PermanentError, RuntimeError):
-    """One step met more unreadable items than ``quarantine_max_new_per_step``: a bug or a format
-    change looks like every item being bad, and quarantining them all would hide it behind
-    moved watermarks. The batch at hand is not landed; a retry would read the same."""
-
-
-class QuarantinedItemsError(PermanentError, RuntimeError):
-    """Items were quarantined (or failed again) after everything else landed.
-
-    Permanent: the data that could be read is in, and a retry of the task would read the same
-    unreadable items. The message names count, ids and reasons (the first 20); ``items`` has the
-    same per item. Pickles (Airflow moves exceptions between processes).
-    """
-
-    def __init__(
-        self, message: str, items: tuple[dict[str, Any], ...] = (), results: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.items = items
-        self.results = results  # the steps' results, for a caller that shows them (the CLI)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.items))
-
-
-def failure_message(tallies: Mapping[str, QuarantineTally], unfinished: Sequence[str] = ()) -> str | None:
-    """The loud message for the steps that must fail, or None when none must. ``unfinished``:
-    steps that failed on their own (no result), named so the run never looks complete."""
-    items = [i for t in tallies.values() for i in t.failed_items()]
-    if not items and not unfinished:
-        return None
-    lines: list[str] = []
-    if items:
-        new = sum(len(t.new) for t in tallies.values())
-        again = sum(len(t.failed_again) for t in tallies.values())
-        steps = ", ".join(name for name, t in tallies.items() if t.must_fail())
-        lines.append(
-            f"{len(items)} item(s) could not be read and are quarantined ({new} new, {again} failed "
-            f"again) in {steps}; everything else landed and the watermarks moved:"
-        )
-        for i in items[:MESSAGE_ITEMS]:
-            lines.append(
-                f"  {i['source']} {i['item_id']} [{i['state']}, attempt {i['attempts']}]: {i['reason']}"
-            )
-        if len(items) > MESSAGE_ITEMS:
-            lines.append(f"  and {len(items) - MESSAGE_ITEMS} more")
-    if unfinished:
-        lines.append(
-            f"{len(unfinished)} step(s) did not finish: {', '.join(unfinished)} (their own error is in "
-            "their log; what they quarantined before failing is in `cfp quarantine list`)."
-        )
-    lines.append("See `cfp quarantine list`; docs/runbook-ingest.md#quarantine.")
-    return "\n".join(lines)
-
-
-def raise_for_quarantine(
-    tallies: Mapping[str, QuarantineTally],
-    *,
-    results: dict[str, Any] | None = None,
-    unfinished: Sequence[str] = (),
-) -> None:
-    """Fail loudly (after the data landed) when any step quarantined something or a retry failed,
-    or (``unfinished``) a step failed on its own: the verdict must not report a run complete."""
-    message = failure_message(tallies, unfinished)
-    if message is None:
-        return
-    items = tuple(i for t in tallies.values() for i in t.failed_items())
-    if items:
-        raise QuarantinedItemsError(message, items, results)
-    raise UnfinishedStepsError(message)
-
-
-class UnfinishedStepsError(PermanentError, RuntimeError):
-    """Steps failed on their own (the network, the database, after their retries); the quarantine
-    verdict, which runs anyway, fails too so that the run is not reported complete. Permanent:
-    a retry of the verdict would read the same results."""
-
-
-class UnreadableItemError(ValueError):
-    """An item ingestion cannot even name or order (no usable id, no creation time)."""
 
 
 def stage_isolating(

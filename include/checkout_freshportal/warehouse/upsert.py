@@ -150,23 +150,13 @@ def upsert(
     """
     if not rows:
         return UpsertResult()
-    first_cols = tuple(rows[0].keys())
+    first_cols = _same_columns(table, rows)
     colset = set(first_cols)
-    for i, r in enumerate(rows):
-        if set(r.keys()) != colset:
-            diff = sorted(set(r.keys()) ^ colset)
-            raise ValueError(f"{table.name}: row {i} has different columns than row 0: {diff}")
     plan = plan_merge(
         table, first_cols, key, update_columns=update_columns, preserve_non_null=preserve_non_null
     )
     now = now or utcnow()
-    deduped: dict[tuple, dict[str, Any]] = {}
-    for r in rows:
-        row = dict(r)
-        for c in BOOKKEEPING_COLUMNS:
-            if c in plan.columns and c not in colset:
-                row[c] = now
-        deduped[tuple(row[k] for k in plan.key)] = row
+    deduped = _dedupe(rows, plan, colset, now)
     duplicates = len(rows) - len(deduped)
     values = list(deduped.values())
 
@@ -182,22 +172,59 @@ def upsert(
     inserted = updated = 0
     for start in range(0, len(values), batch_size):
         chunk = values[start : start + batch_size]
-        stmt = _statement(plan, dialect, now)
-        result = conn.execute(stmt, chunk)
+        result = conn.execute(_statement(plan, dialect, now), chunk)
         for ret in result:
-            if dialect == "postgresql":
-                is_insert = bool(ret[0])
-            elif count_by_first_seen:
-                is_insert = ret[0] == now
-            else:
-                assert existing is not None
-                is_insert = tuple(ret[i + 1] for i in range(len(plan.key))) not in existing
-            if is_insert:
+            if _is_insert(ret, plan, dialect, now, count_by_first_seen, existing):
                 inserted += 1
             else:
                 updated += 1
     unchanged = len(values) - inserted - updated
     return UpsertResult(inserted, updated, unchanged, duplicates)
+
+
+def _same_columns(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The columns of ``rows[0]``, refusing a row with others: a missing column would silently
+    mean NULL."""
+    first_cols = tuple(rows[0].keys())
+    colset = set(first_cols)
+    for i, r in enumerate(rows):
+        if set(r.keys()) != colset:
+            diff = sorted(set(r.keys()) ^ colset)
+            raise ValueError(f"{table.name}: row {i} has different columns than row 0: {diff}")
+    return first_cols
+
+
+def _dedupe(
+    rows: Sequence[Mapping[str, Any]], plan: MergePlan, colset: set[str], now: datetime
+) -> dict[tuple, dict[str, Any]]:
+    """The rows by key, the last occurrence winning (one statement cannot touch a key twice),
+    with the bookkeeping columns the rows do not carry set to ``now``."""
+    deduped: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        row = dict(r)
+        for c in BOOKKEEPING_COLUMNS:
+            if c in plan.columns and c not in colset:
+                row[c] = now
+        deduped[tuple(row[k] for k in plan.key)] = row
+    return deduped
+
+
+def _is_insert(
+    ret: sa.Row[Any],
+    plan: MergePlan,
+    dialect: str,
+    now: datetime,
+    count_by_first_seen: bool,
+    existing: set[tuple] | None,
+) -> bool:
+    """Whether a RETURNING row was inserted rather than updated: PostgreSQL says so itself; on
+    SQLite, ``first_seen_at`` equal to ``now`` says it, or else the key was not there before."""
+    if dialect == "postgresql":
+        return bool(ret[0])
+    if count_by_first_seen:
+        return bool(ret[0] == now)
+    assert existing is not None
+    return tuple(ret[i + 1] for i in range(len(plan.key))) not in existing
 
 
 def _statement(plan: MergePlan, dialect: str, now: datetime) -> sa.Insert:

@@ -78,31 +78,45 @@ def build_matches(ctx: Ctx) -> sa.Table:
     ctx.tmp["match"] = m
     conn = ctx.conn
 
-    def insert(rule: str, join_on: Any, *where: Any, group: Any = None) -> None:
-        grp = group if group is not None else sa.literal("order:") + o.c.order_id
+    def insert(rule: str, join_on: Any, *where: Any) -> None:
         sel = (
             sa.select(
                 o.c.order_id,
                 pay.c.payment_id,
                 sa.literal(rule).label("rule"),
                 sa.literal(True).label("confirmed"),
-                grp.label("match_group"),
+                (sa.literal("order:") + o.c.order_id).label("match_group"),
                 *_figures(o, pay),
             )
             .select_from(pay.join(o, join_on))
-            .where(*where, ~_pair_exists(m, o.c.order_id, pay.c.payment_id))
+            .where(*where)
         )
         sqlbits.fill(conn, m, sel)
 
     insert(R1, o.c.order_number == pay.c.reference)
-    sqlbits.analyze(conn, m)  # R2's anti-join against R1's pairs: a hash join, not two sorts
-    insert(R2, o.c.order_id == pay.c.meta_order_id)
+    # The pairs R1 found are exactly those whose order number is the payment's reference: R2
+    # leaves them out row by row instead of anti-joining a million R1 pairs.
+    insert(R2, o.c.order_id == pay.c.meta_order_id, o.c.order_number.is_distinct_from(pay.c.reference))
     sqlbits.analyze(conn, m)
-    _invoice_matches(ctx, m)
-    _unmatched(ctx, m)
+    loose = _loose(ctx, m)
+    _invoice_matches(ctx, m, loose)
+    _unmatched(ctx, m, loose)
     _suggestions(ctx, m)
     sqlbits.analyze(conn, m)
     return m
+
+
+def _loose(ctx: Ctx, m: sa.Table) -> sa.Table:
+    """The payments of the run R1/R2 did not match: few. Written down once, by one anti-join of
+    the payments with the matches, and read by R3 (their references' tokens) and by
+    ``unmatched`` (those R3 did not match either)."""
+    pay, conn = ctx.tmp["pay"], ctx.conn
+    t = sqlbits.scratch(conn, "recon_tmp_loose", sa.Column("payment_id", sa.Text()), index=("payment_id",))
+    sqlbits.fill(
+        conn, t, sa.select(pay.c.payment_id).where(~sa.exists().where(m.c.payment_id == pay.c.payment_id))
+    )
+    sqlbits.analyze(conn, t)
+    return t
 
 
 def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
@@ -135,11 +149,11 @@ def order_lacks_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] 
     return sa.and_(~here, ~kept)
 
 
-def reference_tokens(ctx: Ctx) -> sa.Select[Any]:
-    """(payment_id, token) of the references of payments R1/R2 did not match."""
-    pay, m = ctx.tmp["pay"], ctx.tmp["match"]
-    unmatched = sa.and_(pay.c.reference.is_not(None), ~sa.exists().where(m.c.payment_id == pay.c.payment_id))
-    return split_references(ctx.conn, pay, pay.c.payment_id, pay.c.reference, unmatched)
+def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
+    """(payment_id, token) of the references of the payments R1/R2 did not match (``loose``)."""
+    pay = ctx.tmp["pay"]
+    src = loose.join(pay, pay.c.payment_id == loose.c.payment_id)
+    return split_references(ctx.conn, src, pay.c.payment_id, pay.c.reference, pay.c.reference.is_not(None))
 
 
 def split_references(
@@ -170,13 +184,13 @@ def split_references(
     )
 
 
-def _invoice_matches(ctx: Ctx, m: sa.Table) -> None:
+def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
     # The tokens go to an analysed scratch table first: a set-returning function's row estimate
     # (100 per payment) makes PostgreSQL scan every invoice instead of looking the few up.
     tok = sqlbits.scratch(
         ctx.conn, "recon_tmp_tokens", sa.Column("payment_id", sa.Text()), sa.Column("token", sa.Text())
     )
-    sqlbits.fill(ctx.conn, tok, reference_tokens(ctx))
+    sqlbits.fill(ctx.conn, tok, reference_tokens(ctx, loose))
     sqlbits.analyze(ctx.conn, tok)
     oi, o, pay = recon_order_invoices, stg_orders, ctx.tmp["pay"]
     sel = (
@@ -199,17 +213,19 @@ def _invoice_matches(ctx: Ctx, m: sa.Table) -> None:
     sqlbits.fill(ctx.conn, m, sel)
 
 
-def _unmatched(ctx: Ctx, m: sa.Table) -> sa.Table:
+def _unmatched(ctx: Ctx, m: sa.Table, loose: sa.Table) -> sa.Table:
     """The payments of the run without a confirmed match (R1-R3), with money captured: what R4
-    may suggest an order for and what ``orphan_payment`` reports. One anti-join of the payments
-    with the matches, written down once, instead of one in each of them."""
+    may suggest an order for and what ``orphan_payment`` reports. The ``loose`` payments R3 did
+    not match either (R3's pairs are few: a hashed ``NOT IN``)."""
     pay, conn = ctx.tmp["pay"], ctx.conn
     t = sqlbits.scratch(
         conn, "recon_tmp_unmatched", sa.Column("payment_id", sa.Text()), index=("payment_id",)
     )
-    sel = sa.select(pay.c.payment_id).where(
-        pay.c.captured > 0,
-        ~sa.exists().where(m.c.payment_id == pay.c.payment_id, m.c.confirmed.is_(True)),
+    by_invoice = sa.select(m.c.payment_id).where(m.c.rule == R3)
+    sel = (
+        sa.select(pay.c.payment_id)
+        .select_from(loose.join(pay, pay.c.payment_id == loose.c.payment_id))
+        .where(pay.c.captured > 0, ~pay.c.payment_id.in_(by_invoice))
     )
     sqlbits.fill(conn, t, sel)
     sqlbits.analyze(conn, t)

@@ -225,26 +225,11 @@ def exponent_checks(dialect: str) -> list[Check]:
 
 
 def sign_checks(dialect: str) -> list[Check]:
+    return [*_not_negative_checks(), _financial_actions_signs_check(dialect)]
+
+
+def _not_negative_checks() -> list[Check]:
     balances = " OR ".join(f"{b}_minor < 0" for b in PAYMENT_BALANCES)
-    category = compile_sql(fee_category_sql(sa.column("action_type"), sa.column("breakdown_type")), dialect)
-    fees = ", ".join(f"'{c}'" for c in sorted(FEE_CATEGORIES - {"pricing_adjustment"}))
-    negative = (
-        "(cat = 'gross' AND act = 'refund') OR (cat = 'chargeback' AND act = 'chargeback')"
-        f" OR (cat IN ({fees}) AND act IN ('capture', 'refund', 'chargeback'))"
-    )
-    positive = "(cat = 'gross' AND act = 'capture') OR (cat = 'chargeback' AND act = 'chargeback reversal')"
-    # The category depends on the two labels only: computed once per distinct pair (a handful)
-    # and hash-joined to the lines, instead of a CASE of LIKEs on each of millions of lines.
-    fenced = fence(dialect)
-    pairs = f"SELECT DISTINCT action_type, breakdown_type FROM {LINES}{fenced}"
-    labelled = (
-        "SELECT action_type, breakdown_type, LOWER(TRIM(action_type)) AS act,"
-        f" {category} AS cat FROM ({pairs}) d"
-    )
-    expected_signs = (
-        f"SELECT action_type, breakdown_type, act, cat, CASE WHEN {negative} THEN -1 ELSE 1 END AS expected"
-        f" FROM ({labelled}) c WHERE {negative} OR {positive}{fenced}"
-    )
     return [
         Check(
             "orders_amounts_not_negative",
@@ -283,20 +268,46 @@ def sign_checks(dialect: str) -> list[Check]:
             "A refund request asks for more than nothing.",
             "SELECT refund_request_id AS sample_key, NULL AS info FROM {batch} WHERE amount_minor <= 0",
         ),
-        Check(
-            "financial_actions_signs",
-            LINES,
-            WARNING,
-            "Report lines are balance effects: capture gross and chargeback reversals positive; "
-            "refund gross, chargebacks and the fees of captures, refunds and chargebacks "
-            "negative (a warning: fee rebates may legitimately differ).",
-            f"SELECT {as_text('l.action_id')} AS sample_key, k.act || ' / ' || k.cat AS info"
-            f" FROM {batch('l')}, ({expected_signs}) k"
-            " WHERE l.action_type = k.action_type AND l.breakdown_type = k.breakdown_type"
-            " AND ((k.expected < 0 AND l.holding_amount_e8 > 0)"
-            " OR (k.expected > 0 AND l.holding_amount_e8 < 0))",
-        ),
     ]
+
+
+def _financial_actions_signs_check(dialect: str) -> Check:
+    return Check(
+        "financial_actions_signs",
+        LINES,
+        WARNING,
+        "Report lines are balance effects: capture gross and chargeback reversals positive; "
+        "refund gross, chargebacks and the fees of captures, refunds and chargebacks "
+        "negative (a warning: fee rebates may legitimately differ).",
+        f"SELECT {as_text('l.action_id')} AS sample_key, k.act || ' / ' || k.cat AS info"
+        f" FROM {batch('l')}, ({_expected_signs_sql(dialect)}) k"
+        " WHERE l.action_type = k.action_type AND l.breakdown_type = k.breakdown_type"
+        " AND ((k.expected < 0 AND l.holding_amount_e8 > 0)"
+        " OR (k.expected > 0 AND l.holding_amount_e8 < 0))",
+    )
+
+
+def _expected_signs_sql(dialect: str) -> str:
+    """The sign each (action type, breakdown type) pair must have, for the pairs whose sign is known."""
+    category = compile_sql(fee_category_sql(sa.column("action_type"), sa.column("breakdown_type")), dialect)
+    fees = ", ".join(f"'{c}'" for c in sorted(FEE_CATEGORIES - {"pricing_adjustment"}))
+    negative = (
+        "(cat = 'gross' AND act = 'refund') OR (cat = 'chargeback' AND act = 'chargeback')"
+        f" OR (cat IN ({fees}) AND act IN ('capture', 'refund', 'chargeback'))"
+    )
+    positive = "(cat = 'gross' AND act = 'capture') OR (cat = 'chargeback' AND act = 'chargeback reversal')"
+    # The category depends on the two labels only: computed once per distinct pair (a handful)
+    # and hash-joined to the lines, instead of a CASE of LIKEs on each of millions of lines.
+    fenced = fence(dialect)
+    pairs = f"SELECT DISTINCT action_type, breakdown_type FROM {LINES}{fenced}"
+    labelled = (
+        "SELECT action_type, breakdown_type, LOWER(TRIM(action_type)) AS act,"
+        f" {category} AS cat FROM ({pairs}) d"
+    )
+    return (
+        f"SELECT action_type, breakdown_type, act, cat, CASE WHEN {negative} THEN -1 ELSE 1 END AS expected"
+        f" FROM ({labelled}) c WHERE {negative} OR {positive}{fenced}"
+    )
 
 
 def refunded_le_captured_check() -> Check:

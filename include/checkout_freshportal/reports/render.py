@@ -105,15 +105,7 @@ def render_report(
     settings = settings or ReportSettings()
     out_root = Path(out_root)
     with engine.connect() as conn:
-        run = queries.latest_run(conn, as_of, run_id)
-        banner, dq_run = None, run
-        if run_id is not None and fallback and (run is None or run.status != "succeeded"):
-            run = queries.latest_run(conn, as_of)
-            banner = incomplete_banner(run_id, run)
-            as_of = run.as_of if run else as_of  # the figures of that run, as that run saw them
-            dq_run = dq_run or queries.RunInfo(run_id, as_of or utcnow(), "", "failed", None, None)
-        elif run_id is not None and run is None:
-            raise LookupError(f"no reconciliation run {safe(run_id)}")
+        run, banner, dq_run, as_of = _pick_run(conn, as_of, run_id, fallback)
         at = as_of or (run.as_of if run else utcnow())
         context = _context(conn, engine, at, run, settings)
         context["banner"] = banner
@@ -121,14 +113,7 @@ def render_report(
     # The folder is named after the run asked for: a fallback never replaces the other's report.
     name = run_id if banner else (run.run_id if run else None)
     final = out_root / at.strftime("%Y-%m-%d") / f"{at.strftime('%H%M%S')}Z-{slug(name)}"
-    tmp = out_root / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir(parents=True)
-    try:
-        rows = _write_files(engine, tmp, at, context)
-        _publish(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    rows = _write_folder(engine, out_root, final, at, context)
     latest = _point_latest(out_root, final)
     _prune(out_root, final, at, settings.keep_days)
     if banner is not None:
@@ -152,6 +137,42 @@ def render_report(
         rows=rows,
         banner=banner,
     )
+
+
+def _pick_run(
+    conn: Connection, as_of: datetime | None, run_id: str | None, fallback: bool
+) -> tuple[queries.RunInfo | None, str | None, queries.RunInfo | None, datetime | None]:
+    """The run to show, the banner over it, the run whose checks to show, and the ``as_of``.
+
+    A fallback shows the newest succeeded run with that run's own ``as_of`` (its figures as it saw
+    them), while the data-quality section still shows the checks of the run that was asked for.
+    """
+    run = queries.latest_run(conn, as_of, run_id)
+    banner, dq_run = None, run
+    if run_id is not None and fallback and (run is None or run.status != "succeeded"):
+        run = queries.latest_run(conn, as_of)
+        banner = incomplete_banner(run_id, run)
+        as_of = run.as_of if run else as_of  # the figures of that run, as that run saw them
+        dq_run = dq_run or queries.RunInfo(run_id, as_of or utcnow(), "", "failed", None, None)
+    elif run_id is not None and run is None:
+        raise LookupError(f"no reconciliation run {safe(run_id)}")
+    return run, banner, dq_run, as_of
+
+
+def _write_folder(
+    engine: Engine, out_root: Path, final: Path, at: datetime, context: dict[str, Any]
+) -> dict[str, int]:
+    """Write the files into a temporary folder and publish it as ``final``: a reader never sees a
+    half-written report, and a failure leaves nothing behind."""
+    tmp = out_root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        rows = _write_files(engine, tmp, at, context)
+        _publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rows
 
 
 def incomplete_banner(run_id: str, fallback: queries.RunInfo | None) -> str:

@@ -200,8 +200,8 @@ def currency_mismatch(ctx: Ctx) -> int:
 
 
 def orphan_payment(ctx: Ctx) -> int:
-    """Captured payments with no confirmed match (``unmatched``, matching.py)."""
-    pay, um = ctx.tmp["pay"], ctx.tmp["unmatched"]
+    """Captured payments with no confirmed match (``unmatched``, matching.py: ``pay``'s columns)."""
+    pay = ctx.tmp["unmatched"]
     sug = _suggestion(ctx, by="payment")
     detail = _with_suggestion(sa.literal("Captured payment that matches no order"), sug, "order")
     sel = sa.select(
@@ -213,9 +213,7 @@ def orphan_payment(ctx: Ctx) -> int:
             actual_minor=pay.c.captured,
             detail=detail,
         )
-    ).select_from(
-        um.join(pay, pay.c.payment_id == um.c.payment_id).outerjoin(sug, sug.c.subject == pay.c.payment_id)
-    )
+    ).select_from(pay.outerjoin(sug, sug.c.subject == pay.c.payment_id))
     return add(ctx, sel)
 
 

@@ -107,16 +107,22 @@ def build_matches(ctx: Ctx) -> sa.Table:
 
 
 def _loose(ctx: Ctx, m: sa.Table) -> sa.Table:
-    """The payments of the run R1/R2 did not match: few. Written down once, by one anti-join of
-    the payments with the matches, and read by R3 (their references' tokens) and by
-    ``unmatched`` (those R3 did not match either)."""
+    """The payments of the run R1/R2 did not match (few), with all their ``pay`` columns: written
+    down once, by one anti-join of the payments with the matches, and read by R3 (their
+    references' tokens), ``unmatched``, R4 and ``orphan_payment`` without joining the million
+    rows of ``pay`` again."""
     pay, conn = ctx.tmp["pay"], ctx.conn
-    t = sqlbits.scratch(conn, "recon_tmp_loose", sa.Column("payment_id", sa.Text()), index=("payment_id",))
-    sqlbits.fill(
-        conn, t, sa.select(pay.c.payment_id).where(~sa.exists().where(m.c.payment_id == pay.c.payment_id))
-    )
+    t = _pay_like(ctx, "recon_tmp_loose")
+    sqlbits.fill(conn, t, sa.select(*pay.c).where(~sa.exists().where(m.c.payment_id == pay.c.payment_id)))
     sqlbits.analyze(conn, t)
     return t
+
+
+def _pay_like(ctx: Ctx, name: str) -> sa.Table:
+    pay = ctx.tmp["pay"]
+    return sqlbits.scratch(
+        ctx.conn, name, *[sa.Column(c.name, c.type) for c in pay.c], index=("payment_id", "email_hash")
+    )
 
 
 def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
@@ -151,9 +157,9 @@ def order_lacks_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] 
 
 def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
     """(payment_id, token) of the references of the payments R1/R2 did not match (``loose``)."""
-    pay = ctx.tmp["pay"]
-    src = loose.join(pay, pay.c.payment_id == loose.c.payment_id)
-    return split_references(ctx.conn, src, pay.c.payment_id, pay.c.reference, pay.c.reference.is_not(None))
+    return split_references(
+        ctx.conn, loose, loose.c.payment_id, loose.c.reference, loose.c.reference.is_not(None)
+    )
 
 
 def split_references(
@@ -192,7 +198,7 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
     )
     sqlbits.fill(ctx.conn, tok, reference_tokens(ctx, loose))
     sqlbits.analyze(ctx.conn, tok)
-    oi, o, pay = recon_order_invoices, stg_orders, ctx.tmp["pay"]
+    oi, o = recon_order_invoices, stg_orders
     sel = (
         sa.select(
             o.c.order_id,
@@ -200,13 +206,13 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
             sa.literal(R3).label("rule"),
             sa.literal(True).label("confirmed"),
             (sa.literal("payment:") + tok.c.payment_id).label("match_group"),
-            *_figures(o, pay),
+            *_figures(o, loose),
         )
         .distinct()
         .select_from(
             tok.join(oi, oi.c.invoice_number == tok.c.token)
             .join(o, o.c.order_id == oi.c.order_id)
-            .join(pay, pay.c.payment_id == tok.c.payment_id)
+            .join(loose, loose.c.payment_id == tok.c.payment_id)
         )
         .where(order_lacks_confirmed_match(ctx, o.c.order_id, (R1, R2)))
     )
@@ -214,19 +220,13 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
 
 
 def _unmatched(ctx: Ctx, m: sa.Table, loose: sa.Table) -> sa.Table:
-    """The payments of the run without a confirmed match (R1-R3), with money captured: what R4
-    may suggest an order for and what ``orphan_payment`` reports. The ``loose`` payments R3 did
-    not match either (R3's pairs are few: a hashed ``NOT IN``)."""
-    pay, conn = ctx.tmp["pay"], ctx.conn
-    t = sqlbits.scratch(
-        conn, "recon_tmp_unmatched", sa.Column("payment_id", sa.Text()), index=("payment_id",)
-    )
+    """The payments of the run without a confirmed match (R1-R3), with money captured and all
+    their ``pay`` columns: what R4 may suggest an order for and what ``orphan_payment`` reports.
+    The ``loose`` payments R3 did not match either (R3's pairs are few: a hashed ``NOT IN``)."""
+    conn = ctx.conn
+    t = _pay_like(ctx, "recon_tmp_unmatched")
     by_invoice = sa.select(m.c.payment_id).where(m.c.rule == R3)
-    sel = (
-        sa.select(pay.c.payment_id)
-        .select_from(loose.join(pay, pay.c.payment_id == loose.c.payment_id))
-        .where(pay.c.captured > 0, ~pay.c.payment_id.in_(by_invoice))
-    )
+    sel = sa.select(*loose.c).where(loose.c.captured > 0, ~loose.c.payment_id.in_(by_invoice))
     sqlbits.fill(conn, t, sel)
     sqlbits.analyze(conn, t)
     ctx.tmp["unmatched"] = t
@@ -234,7 +234,8 @@ def _unmatched(ctx: Ctx, m: sa.Table, loose: sa.Table) -> sa.Table:
 
 
 def _suggestions(ctx: Ctx, m: sa.Table) -> None:
-    pay, o, um = ctx.tmp["pay"], stg_orders, ctx.tmp["unmatched"]
+    """R4 over ``unmatched``: a suggestion is for money that arrived and found no order."""
+    pay, o = ctx.tmp["unmatched"], stg_orders
     window = ctx.settings.suggestion_window.total_seconds()
     distance = sqlbits.seconds_between(ctx.conn, pay.c.requested_on, o.c.confirmed_at)
     sel = (
@@ -247,7 +248,7 @@ def _suggestions(ctx: Ctx, m: sa.Table) -> None:
             *_figures(o, pay),
         )
         .select_from(
-            um.join(pay, pay.c.payment_id == um.c.payment_id).join(
+            pay.join(
                 o,
                 sa.and_(
                     o.c.customer_email_hash == pay.c.email_hash,

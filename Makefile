@@ -76,7 +76,9 @@ docker-compose:
 
 # Two test processes (the machine's two cores); a whole file stays on one process, so its
 # module fixtures (one pipeline run, one Great Expectations context, one dag.test) are built once.
-# `make test PYTEST_WORKERS=0` runs in one process.
+# `make test PYTEST_WORKERS=0` runs in one process. Three processes were tried: the three
+# whole-stack files then start their Airflow stacks at once and starve each other (the sidecar's
+# end-to-end test took over 8 minutes instead of about 2, none of the three was done after 9).
 PYTEST_WORKERS ?= 2
 
 test: $(STAMP) chromium docker-compose

@@ -6,13 +6,13 @@ scenario the distributed run uses too (``SMALL``: one day of history, 8 payments
 every kind of case, the money cases included, so every DAG, task log, report format and table
 still gets written). That one run is also the standalone stack's end-to-end test: the near-real-
 time flow and the money cases, each outcome checked against the scenario, read from the demo's
-own output (it used to start a stack of its own for that: the suite's most expensive part, paid
-twice). While it runs, the secrets it configures are read from its processes' environment every
-second (``demo_secrets``), and once it is done, everything it wrote is scanned
-(dev/cfp_dev/secret_scan.py): every file
-under ``.demo/`` (sandbox, sidecar and Airflow logs, task logs, the finance report's HTML, CSV,
-XLSX, SVG and JSON), the demo's own terminal output, and every text, JSON and binary column of
-every table of the warehouse and of Airflow's metadata database. Zero hits is the only pass.
+own output, so the suite starts that stack (its most expensive step) once for both. While it
+runs, the secrets it configures are read from its processes' environment every second
+(``demo_secrets``), and once it is done, everything it wrote is scanned
+(dev/cfp_dev/secret_scan.py): every file under ``.demo/`` (sandbox, sidecar and Airflow logs,
+task logs, the finance report's HTML, CSV, XLSX, SVG and JSON), the demo's own terminal output,
+and every text, JSON and binary column of every table of the warehouse and of Airflow's metadata
+database. Zero hits is the only pass.
 
 Not scanned, on purpose, wherever they are under ``.demo/``: ``shared-scenario.json`` (the
 simulators' input: the made-up customers' addresses and the public test cards they pay with, not

@@ -78,7 +78,8 @@ docker-compose:
 # module fixtures (one pipeline run, one Great Expectations context, one dag.test) are built once.
 # `make test PYTEST_WORKERS=0` runs in one process. Three processes were tried: the three
 # whole-stack files then start their Airflow stacks at once and starve each other (the sidecar's
-# end-to-end test took over 8 minutes instead of about 2, none of the three was done after 9).
+# end-to-end test took about 9 minutes instead of about 2; the leak scan's demo and the
+# distributed run were still going).
 PYTEST_WORKERS ?= 2
 
 test: $(STAMP) chromium docker-compose

@@ -23,6 +23,7 @@ Financial-action lines also get their staging key (:func:`line_key`, docs/wareho
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -336,11 +337,8 @@ class LineKeys:
         earlier = fresh & self._first  # identities seen in earlier blocks
         self._first |= fresh
         repeated = set(earlier)
-        if len(fresh) != len(keys):  # identical lines inside the block
-            counts: dict[str, int] = {}
-            for k in keys:
-                counts[k] = counts.get(k, 0) + 1
-            repeated |= {k for k, n in counts.items() if n > 1}
+        if len(fresh) != len(keys):  # identical lines inside the block (counted in C, not per line)
+            repeated |= {k for k, n in Counter(keys).items() if n > 1}
         if repeated:
             self._number(joined.to_pylist(), keys, occurrences, repeated, earlier)
         return keys, occurrences

@@ -271,3 +271,30 @@ def test_a_line_restamped_in_place_leaves_its_payout_out_of_an_incremental_run(w
     after_incremental = _state(eng)
     assert reconcile(eng, "r4", T + 2 * DAY, full=True).mode == "full"
     assert _state(eng) == after_incremental
+
+
+def test_a_captured_payment_listing_invoices_joins_its_orders_arriving_later(world: World) -> None:
+    """The scope finds a listing payment through the tokens of last run's R3 payments, which a
+    payment that matched nothing yet is not among: its open orphan_payment brings it in, so the
+    orders arriving after it are matched incrementally (docs: only a payment without money
+    captured and without a decline waits for the next full run)."""
+    eng, w = world.engine, world
+    w.payment("pay_1", 1000, reference="INV-A; INV-B")
+    reconcile(eng, "r1")
+    opened = {k for k, r in exceptions(eng).items() if r["status"] == "open"}
+    assert opened == {"orphan_payment:payment:pay_1"}
+
+    w.stamp = T + DAY / 2
+    w.order("oa", 600, invoices=["INV-A"])
+    w.order("ob", 400, invoices=["INV-B"])
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    assert matches(eng) == {
+        ("oa", "pay_1", "invoice_reference", True, "payment:pay_1"),
+        ("ob", "pay_1", "invoice_reference", True, "payment:pay_1"),
+    }
+    assert {k for k, r in exceptions(eng).items() if r["status"] == "open"} == set()
+    after_incremental = _state(eng)
+    full = reconcile(eng, "r3", T + DAY, full=True)
+    assert (full.opened, full.resolved, full.reopened) == (0, 0, 0)
+    assert _state(eng) == after_incremental

@@ -288,12 +288,9 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
     )
     in_scope = ctx.in_scope("payments", rm.c.payment_id)
     conn.execute(rm.delete().where(in_scope, ~same))
-    kept = sqlbits.count(conn, rm, in_scope)
-    if kept and kept == sqlbits.count(conn, m):
-        pass  # every pair is stored as it is (the argument of sqlbits.sync_rows): nothing to add
-    else:
+    if not sqlbits.all_kept(conn, rm, in_scope, m):
         src: sa.Table = m
-        if kept:
+        if conn.execute(sa.select(rm.c.order_id).where(in_scope).limit(1)).first() is not None:
             src = sqlbits.scratch(conn, "recon_tmp_new_match", *[sa.Column(c.name, c.type) for c in m.c])
             sqlbits.fill(conn, src, sa.select(*m.c).where(~_pair_exists(rm, m.c.order_id, m.c.payment_id)))
         new = sa.select(

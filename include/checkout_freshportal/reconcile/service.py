@@ -319,10 +319,7 @@ def _finish(ctx: Ctx, result: ReconcileResult, watermark: datetime | None, fp: s
 
 def _scope_sizes(ctx: Ctx) -> dict[str, int]:
     assert ctx.scope is not None
-    return {
-        name: int(ctx.conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-        for name, t in ctx.scope.items()
-    }
+    return {name: sqlbits.count(ctx.conn, t) for name, t in ctx.scope.items()}
 
 
 __all__ = ["ReconcileResult", "default_confirmed_statuses", "fingerprint", "run_reconciliation"]

@@ -189,11 +189,7 @@ def sync_rows(
         *[tmp.c[n].is_not_distinct_from(target.c[n]) for n in names if n not in keys],
     )
     deleted = conn.execute(target.delete().where(scope, ~same)).rowcount
-    # Every row left in target's scope now equals a row of tmp (keys are unique on both sides),
-    # so as many rows left as tmp has means the two are the same set: nothing to insert, and no
-    # second anti-join over a million rows (a rerun on unchanged data ends here).
-    kept = count(conn, target, scope)
-    if kept and kept == count(conn, tmp):
+    if all_kept(conn, target, scope, tmp):
         return int(deleted or 0), 0
     # What is left of target with a key of tmp is identical: drop it from tmp, insert the rest.
     # Never ``INSERT INTO target ... WHERE NOT EXISTS (SELECT FROM target)``: on an analysed empty
@@ -202,6 +198,16 @@ def sync_rows(
     consts = [sa.literal(v, target.c[k].type).label(k) for k, v in (extra or {}).items()]
     inserted = fill(conn, target, sa.select(*tmp.c, *consts))
     return int(deleted or 0), inserted
+
+
+def all_kept(conn: sa.Connection, target: sa.Table, scope: ColumnElement[bool], new: sa.Table) -> bool:
+    """After the rows of ``target`` that differ from ``new`` were deleted: is every row of ``new``
+    already there? Each row left in the scope equals a row of ``new`` (keys are unique on both
+    sides), so as many rows left as ``new`` has means the same set: nothing to insert, and no
+    second anti-join over a million rows (a rerun on unchanged data ends here). False when
+    nothing is left (a first run inserts everything)."""
+    kept = count(conn, target, scope)
+    return bool(kept) and kept == count(conn, new)
 
 
 def count(conn: sa.Connection, table: sa.Table, where: ColumnElement[bool] | None = None) -> int:

@@ -126,14 +126,17 @@ class _Reader:
     def value(self, name: str) -> Any:
         return self.m.get(self.entity, self.raw, name)
 
+    def _missing(self, name: str) -> DataError:
+        return DataError(
+            f"field {self.fname(name)!r} of {self.record} is missing",
+            field=self.fname(name),
+            record=self.record,
+        )
+
     def text(self, name: str, *, required: bool = False) -> str | None:
         value = _text(self.value(name))
         if value is None and required:
-            raise DataError(
-                f"field {self.fname(name)!r} of {self.record} is missing",
-                field=self.fname(name),
-                record=self.record,
-            )
+            raise self._missing(name)
         return value
 
     def id(self, name: str, *, required: bool = True) -> str | None:
@@ -151,11 +154,7 @@ class _Reader:
     def amount(self, name: str, currency: str, *, required: bool = False) -> int | None:
         minor = self.m.amount_to_minor(self.value(name), currency, field=self.fname(name), record=self.record)
         if minor is None and required:
-            raise DataError(
-                f"field {self.fname(name)!r} of {self.record} is missing",
-                field=self.fname(name),
-                record=self.record,
-            )
+            raise self._missing(name)
         return minor
 
     def date(self, name: str) -> date | None:

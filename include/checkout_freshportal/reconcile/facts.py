@@ -113,7 +113,8 @@ def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
         .select_from(o.join(elems, sa.true()))
         .where(where, o.c.invoice_numbers.is_not(None), elems.c.value.is_not(None), elems.c.value != "")
     )
-    sqlbits.sync_rows(ctx.conn, oi, sel, keys=("invoice_number", "order_id"), scope=scope)
+    written = sqlbits.sync_rows(ctx.conn, oi, sel, keys=("invoice_number", "order_id"), scope=scope)
+    sqlbits.analyze_if_churned(ctx.conn, oi, sum(written))
 
 
 def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
@@ -127,6 +128,9 @@ def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
     on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
     lines = sa.select(fa.c.action_id.label("action_id")).select_from(fa.join(fap, on))
     if since is None:
+        # Left to PostgreSQL's sort-based DISTINCT (it estimates the join at a few rows): hashed,
+        # the set came out in hash order and inserting it into the primary key took 5.5 s
+        # instead of 2.2-2.9 s (measured); sorted, the btree takes the keys in order.
         sqlbits.sync_rows(
             ctx.conn, t, lines.distinct(), keys=("action_id",), scope=sa.true(), extra={"run_id": ctx.run_id}
         )
@@ -356,7 +360,10 @@ def store_order_facts(ctx: Ctx) -> None:
         .where(t.c.confirmed.is_(True))
     )
     scope = ctx.in_scope("orders", of.c.order_id)
-    sqlbits.sync_rows(ctx.conn, of, sel, keys=("order_id",), scope=scope, extra={"run_id": ctx.run_id})
+    written = sqlbits.sync_rows(
+        ctx.conn, of, sel, keys=("order_id",), scope=scope, extra={"run_id": ctx.run_id}
+    )
+    sqlbits.analyze_if_churned(ctx.conn, of, sum(written))
 
 
 def _lost_chargebacks(ctx: Ctx) -> Any:

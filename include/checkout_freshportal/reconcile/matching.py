@@ -287,7 +287,7 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
         m.c.order_number.is_not_distinct_from(rm.c.order_number),
     )
     in_scope = ctx.in_scope("payments", rm.c.payment_id)
-    conn.execute(rm.delete().where(in_scope, ~same))
+    written = int(conn.execute(rm.delete().where(in_scope, ~same)).rowcount or 0)
     if not sqlbits.all_kept(conn, rm, in_scope, m):
         src: sa.Table = m
         if conn.execute(sa.select(rm.c.order_id).where(in_scope).limit(1)).first() is not None:
@@ -305,6 +305,7 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
             sa.literal(ctx.as_of, rm.c.updated_at.type).label("updated_at"),
             sa.literal(ctx.run_id).label("run_id"),
         )
-        sqlbits.fill(conn, rm, new)
+        written += sqlbits.fill(conn, rm, new)
+    sqlbits.analyze_if_churned(conn, rm, written)
     rows = conn.execute(sa.select(m.c.rule, sa.func.count()).group_by(m.c.rule))
     return {str(rule): int(n) for rule, n in rows}

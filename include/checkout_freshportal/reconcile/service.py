@@ -227,14 +227,22 @@ def _choose_mode(
     return "incremental", last.inputs_watermark - scope.WATERMARK_OVERLAP, last.as_of
 
 
-def _watermark(conn: sa.Connection) -> datetime | None:
+def _watermark(conn: sa.Connection, floor: datetime | None = None) -> datetime | None:
+    """The newest stamp of the inputs. With ``floor`` (an incremental run's ``since``) each
+    table is asked only for stamps at or after it: the newest stamp is among those whenever
+    there is one, and the report-line tables' BRIN indexes then read only their recent block
+    ranges instead of two million rows (0.4 s of a rerun). Without any, every stamp counts."""
     md = recon_runs.metadata
-    parts = [sa.select(sa.func.max(md.tables[t].c.updated_at).label("w")) for t in _WATERMARK_TABLES]
     ob = md.tables["sync_status_outbox"]
-    parts.append(sa.select(sa.func.max(ob.c.created_at).label("w")))
-    parts.append(sa.select(sa.func.max(ob.c.delivered_at).label("w")))
-    stamps = [conn.execute(p).scalar() for p in parts]
-    values = [s for s in stamps if s is not None]
+    columns = [md.tables[t].c.updated_at for t in _WATERMARK_TABLES] + [ob.c.created_at, ob.c.delivered_at]
+
+    def newest(col: Any) -> datetime | None:
+        sel = sa.select(sa.func.max(col))
+        return conn.execute(sel if floor is None else sel.where(col >= floor)).scalar()
+
+    values = [s for s in map(newest, columns) if s is not None]
+    if not values and floor is not None:
+        return _watermark(conn)
     return max(values) if values else None
 
 
@@ -255,7 +263,7 @@ class _Steps:
 def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str) -> ReconcileResult:
     conn = ctx.conn
     sqlbits.prepare_connection(conn, incremental=since is not None)
-    watermark = _watermark(conn)
+    watermark = _watermark(conn, since)
     result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
     step = _Steps(result)
     if since is None or prev_as_of is None:

@@ -145,6 +145,24 @@ def analyze(conn: sa.Connection, *tables: sa.Table) -> None:
             conn.execute(sa.text(f"ANALYZE {t.name}"))
 
 
+def analyze_if_churned(conn: sa.Connection, table: sa.Table, written: int) -> None:
+    """Fresh statistics for a kept table after a run rewrote a good part of it (PostgreSQL).
+
+    The incremental run's lookups (the scope's few thousand payments against ``recon_matches``)
+    are planned from these statistics; a table never analysed, or analysed before a first run
+    filled it, is estimated at a fraction of its rows joining, and the planner then scans and
+    hashes the million rows instead of probing the index (0.40 against 0.15 s a statement,
+    measured). Autovacuum would catch up some time later, or never where it is off; the run
+    does not wait for it. Cheap runs that wrote a few rows leave the statistics alone."""
+    if conn.dialect.name != "postgresql" or written <= 0:
+        return
+    tuples = conn.execute(
+        sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table.name}
+    ).scalar()
+    if tuples is None or tuples < 0 or written > 0.1 * max(float(tuples), 1.0):
+        analyze(conn, table)
+
+
 def fill(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:
     """``INSERT INTO table SELECT ...`` (columns by name, in the select's order); rows written."""
     names = [c.name for c in select.selected_columns]

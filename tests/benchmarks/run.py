@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_save:
             harness.RESULTS.mkdir(parents=True, exist_ok=True)
             suffix = "_quick" if args.quick else ""
+            if getattr(args, "engines", None):  # a run of some engines keeps the others' file
+                suffix += "".join(f"_{e}" for e in args.engines)
             out = harness.RESULTS / f"{name}{suffix}.json"
             tmp = out.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")

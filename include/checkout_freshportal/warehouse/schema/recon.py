@@ -49,6 +49,21 @@ recon_matches = sa.Table(
     # payment_id: an incremental run's scope; no index on match_group (nothing looks a group up:
     # the report sorts all rows anyway) -- a first run writes a million rows into each index
     sa.Index(None, "payment_id"),
+    # the few rows an incremental run seeds its scope from (suggestions) or splits into invoice
+    # tokens (R3): partial, so a run finds them without reading every match, and a first run
+    # writes only those rows into them
+    sa.Index(
+        "ix_recon_matches_suggested",
+        "payment_id",
+        postgresql_where=sa.text("confirmed IS false"),
+        sqlite_where=sa.text("confirmed IS 0"),
+    ),
+    sa.Index(
+        "ix_recon_matches_invoice_reference",
+        "payment_id",
+        postgresql_where=sa.text("rule = 'invoice_reference'"),
+        sqlite_where=sa.text("rule = 'invoice_reference'"),
+    ),
     comment="Which payment belongs to which order, by which rule; suggestions are never confirmed.",
 )
 

@@ -288,9 +288,10 @@ def store_matches(ctx: Ctx) -> dict[str, int]:
     )
     in_scope = ctx.in_scope("payments", rm.c.payment_id)
     written = int(conn.execute(rm.delete().where(in_scope, ~same)).rowcount or 0)
-    if not sqlbits.all_kept(conn, rm, in_scope, m):
+    left = sqlbits.rows_left(conn, rm, in_scope, m)
+    if left is not None:
         src: sa.Table = m
-        if conn.execute(sa.select(rm.c.order_id).where(in_scope).limit(1)).first() is not None:
+        if left:
             src = sqlbits.scratch(conn, "recon_tmp_new_match", *[sa.Column(c.name, c.type) for c in m.c])
             sqlbits.fill(conn, src, sa.select(*m.c).where(~_pair_exists(rm, m.c.order_id, m.c.payment_id)))
         new = sa.select(

@@ -207,7 +207,7 @@ def sync_rows(
         *[tmp.c[n].is_not_distinct_from(target.c[n]) for n in names if n not in keys],
     )
     deleted = conn.execute(target.delete().where(scope, ~same)).rowcount
-    if all_kept(conn, target, scope, tmp):
+    if rows_left(conn, target, scope, tmp) is None:
         return int(deleted or 0), 0
     # What is left of target with a key of tmp is identical: drop it from tmp, insert the rest.
     # Never ``INSERT INTO target ... WHERE NOT EXISTS (SELECT FROM target)``: on an analysed empty
@@ -218,14 +218,14 @@ def sync_rows(
     return int(deleted or 0), inserted
 
 
-def all_kept(conn: sa.Connection, target: sa.Table, scope: ColumnElement[bool], new: sa.Table) -> bool:
-    """After the rows of ``target`` that differ from ``new`` were deleted: is every row of ``new``
-    already there? Each row left in the scope equals a row of ``new`` (keys are unique on both
-    sides), so as many rows left as ``new`` has means the same set: nothing to insert, and no
-    second anti-join over a million rows (a rerun on unchanged data ends here). False when
-    nothing is left (a first run inserts everything)."""
+def rows_left(conn: sa.Connection, target: sa.Table, scope: ColumnElement[bool], new: sa.Table) -> int | None:
+    """After the rows of ``target`` that differ from ``new`` were deleted: how many are left in
+    the scope (0: nothing, a first run inserts all of ``new`` without comparing), or None when
+    every row of ``new`` is already there. Each row left equals a row of ``new`` (keys are unique
+    on both sides), so as many rows left as ``new`` has means the same set: nothing to insert,
+    and no second anti-join over a million rows (a rerun on unchanged data ends here)."""
     kept = count(conn, target, scope)
-    return bool(kept) and kept == count(conn, new)
+    return None if kept and kept == count(conn, new) else kept
 
 
 def count(conn: sa.Connection, table: sa.Table, where: ColumnElement[bool] | None = None) -> int:

@@ -45,38 +45,25 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def _cmd_db_current(args: argparse.Namespace) -> int:
     from checkout_freshportal.warehouse.engine import make_engine
-    from checkout_freshportal.warehouse.migrate import current_revision
+    from checkout_freshportal.warehouse.migrate import current_revision, sqlite_file_missing
     from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
     url, setting = _warehouse(args)
-    missing = _missing_sqlite_file(url)
-    if missing is not None:
-        # Asking must not create: connecting would leave an empty database file behind.
-        print(f"cfp db current: no warehouse at {missing} (create it with `cfp db upgrade`)", file=sys.stderr)
-        return 1
     with reported_as_exit("cfp db current", url, setting):
-        engine = make_engine(url)
+        engine = make_engine(url)  # does not connect
         try:
+            if sqlite_file_missing(engine):
+                # Asking must not create: connecting would leave an empty database file behind.
+                where = Path(engine.url.database or "").expanduser()
+                print(
+                    f"cfp db current: no warehouse at {where} (create it with `cfp db upgrade`)",
+                    file=sys.stderr,
+                )
+                return 1
             print(current_revision(engine) or "(empty)")
         finally:
             engine.dispose()
     return 0
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    """The path of a SQLite warehouse file that does not exist (None: not SQLite, in memory,
-    a ``file:`` URI, unparsable, or there)."""
-    import sqlalchemy as sa
-
-    try:
-        u = sa.make_url(url)
-    except Exception:
-        return None  # reported_as_exit explains a bad URL
-    db = u.database
-    if u.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    path = Path(db).expanduser()
-    return None if path.exists() else str(path)
 
 
 def _ingest_settings(args: argparse.Namespace) -> Any:

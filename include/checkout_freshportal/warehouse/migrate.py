@@ -157,7 +157,7 @@ def check_current(engine: Engine, *, source: str | None = None) -> str:
     head = head_revision()
     if engine in _current_engines:
         return head
-    if _sqlite_file_missing(engine):
+    if sqlite_file_missing(engine):
         # Connecting would create the file: an empty warehouse where a wrong path points.
         raise SchemaNotCurrentError(_not_current_message(engine, None, head, source), None, head)
     current = stamped_revision(engine)
@@ -167,7 +167,7 @@ def check_current(engine: Engine, *, source: str | None = None) -> str:
     raise SchemaNotCurrentError(_not_current_message(engine, current, head, source), current, head)
 
 
-def _sqlite_file_missing(engine: Engine) -> bool:
+def sqlite_file_missing(engine: Engine) -> bool:
     """True for a file-based SQLite URL whose file does not exist (SQLite creates it on connect).
 
     In-memory databases and ``file:`` URIs (whose path SQLAlchemy does not parse) are left to

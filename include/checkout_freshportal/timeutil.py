@@ -76,5 +76,10 @@ def format_ts(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def format_ts_or_none(dt: datetime | None) -> str | None:
+    """:func:`format_ts`, with an unknown instant staying unknown (JSON ``null``)."""
+    return None if dt is None else format_ts(dt)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 
-class _BearerToken:
+class BearerToken:
     """One bearer token per client, fetched lazily and replaced only when the server refuses it.
 
     The transport's :class:`~checkout_freshportal.http.transport.Authenticator`: a 401 calls
@@ -39,4 +39,4 @@ class _BearerToken:
         self._on_refresh()
 
     def __repr__(self) -> str:
-        return "_BearerToken(<redacted>)"
+        return "BearerToken(<redacted>)"

@@ -6,10 +6,9 @@ amounts leave in the tenant's amount format, never as floats.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..timeutil import format_ts
+from ..timeutil import format_ts_or_none
 from .chargebacks import chargeback_body
 from .mapping import FreshPortalMapping
 
@@ -33,7 +32,7 @@ def payment_update_body(update: PaymentStatusUpdate, m: FreshPortalMapping) -> d
     m.put("payment", body, "payment_link_url", update.payment_link_url)
     m.put("payment", body, "payment_id", update.payment_id)
     m.put("payment", body, "payout_reference", update.payout_reference)
-    m.put("payment", body, "status_changed_at", _ts_out(update.status_changed_at))
+    m.put("payment", body, "status_changed_at", format_ts_or_none(update.status_changed_at))
     m.put("payment", body, "sequence", update.sequence)
     m.put("payment", body, "chargeback", chargeback_body(update.chargeback, m))
     return body
@@ -48,7 +47,7 @@ def refund_outcome_body(outcome: RefundOutcome, m: FreshPortalMapping) -> dict[s
     m.put("refund_outcome", body, "currency", currency)
     m.put("refund_outcome", body, "payment_id", outcome.payment_id)
     m.put("refund_outcome", body, "refund_id", outcome.refund_id)
-    m.put("refund_outcome", body, "processed_at", _ts_out(outcome.processed_at))
+    m.put("refund_outcome", body, "processed_at", format_ts_or_none(outcome.processed_at))
     m.put("refund_outcome", body, "failure_reason", outcome.failure_reason)
     return body
 
@@ -67,7 +66,3 @@ def _amount_out(m: FreshPortalMapping, minor: int | None, currency: str | None) 
     if currency is None:
         raise ValueError("an amount needs a currency")
     return m.amount_from_minor(minor, currency)
-
-
-def _ts_out(value: datetime | None) -> str | None:
-    return format_ts(value) if value is not None else None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..money import UnknownCurrencyError, exponent
-from ..timeutil import format_ts
+from ..timeutil import format_ts, format_ts_or_none
 from .dates import parse_datetime
 from .errors import DataError
 from .mapping import FreshPortalMapping
@@ -69,8 +69,8 @@ def chargeback_body(cb: Chargeback | None, m: FreshPortalMapping) -> dict[str, A
     m.put(_ENTITY, body, "amount", m.amount_from_minor(cb.amount_minor, currency))
     m.put(_ENTITY, body, "currency", currency)
     m.put(_ENTITY, body, "status", cb.status)
-    m.put(_ENTITY, body, "evidence_required_by", _ts(cb.evidence_required_by))
-    m.put(_ENTITY, body, "updated_at", _ts(cb.updated_at))
+    m.put(_ENTITY, body, "evidence_required_by", format_ts_or_none(cb.evidence_required_by))
+    m.put(_ENTITY, body, "updated_at", format_ts_or_none(cb.updated_at))
     return body
 
 
@@ -119,7 +119,3 @@ def chargeback_from_api(raw: Any, m: FreshPortalMapping, *, record: str) -> Char
         evidence_required_by=ts("evidence_required_by"),
         updated_at=ts("updated_at"),
     )
-
-
-def _ts(value: datetime | None) -> str | None:
-    return format_ts(value) if value is not None else None

@@ -32,7 +32,7 @@ import requests
 
 from ..http.retry import BackoffPolicy
 from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
-from .bearer import _BearerToken
+from .bearer import BearerToken
 from .errors import (
     REQUEST_ID_HEADER,
     AuthenticationError,
@@ -115,7 +115,7 @@ class FreshPortalClient:
             session=session,
             sleep=sleep,
         )
-        self._tokens = _BearerToken(self._fetch_token, self.stats.record_token_refresh)
+        self._tokens = BearerToken(self._fetch_token, self.stats.record_token_refresh)
 
     def __repr__(self) -> str:
         return f"FreshPortalClient(base_url={self.settings.api_base_url!r})"

@@ -7,7 +7,7 @@ and the record (id and order number), never a customer e-mail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -112,7 +112,7 @@ def _list(value: Any, field_name: str, record: str | None) -> Sequence[Any]:
     return value
 
 
-class _Reader:
+class FieldReader:
     """Reads one entity of one record: mapped names, strict types, errors naming the record."""
 
     def __init__(
@@ -170,3 +170,10 @@ class _Reader:
 
     def list(self, name: str) -> Sequence[Any]:
         return _list(self.value(name), self.fname(name), self.record)
+
+    def each(self, name: str, entity: str, label: str) -> Iterator[FieldReader]:
+        """A reader for each object of the list ``name``, its errors naming it by its 1-based
+        position (``order 42 line 3``)."""
+        for index, item in enumerate(self.list(name), 1):
+            record = f"{self.record} {label} {index}"
+            yield FieldReader(self.m, entity, _object(item, self.fname(name), record) or {}, record)

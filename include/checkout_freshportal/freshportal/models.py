@@ -20,7 +20,7 @@ from ..timeutil import format_ts
 from .bodies import note_body, payment_update_body, refund_outcome_body
 from .chargebacks import Chargeback, chargeback_from_api
 from .errors import DataError
-from .fields import _object, _Reader, _text
+from .fields import FieldReader
 from .mapping import REFUND_OUTCOMES, FreshPortalMapping
 from .privacy import mask_email
 
@@ -285,11 +285,11 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
     """Strictly read one order object (``GET /v1/orders/{id}`` or an item of the change feed)."""
     if not isinstance(raw, Mapping):
         raise DataError("an order is not a JSON object")
-    probe = _Reader(m, "order", raw, None)
+    probe = FieldReader(m, "order", raw, None)
     order_id = probe.id("order_id")
-    number = _text(probe.value("order_number"))
+    number = probe.text("order_number")
     record = f"order {order_id}" + (f" ({number})" if number else "")
-    r = _Reader(m, "order", raw, record)
+    r = FieldReader(m, "order", raw, record)
     status = r.text("status", required=True) or ""
     currency = r.currency("currency")
     addr_raw = r.object("billing_address")
@@ -317,7 +317,7 @@ def order_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Order:
 
 
 def _customer_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: str) -> Customer:
-    c = _Reader(m, "customer", raw, record)
+    c = FieldReader(m, "customer", raw, record)
     country = c.text("country")
     return Customer(
         customer_id=c.id("customer_id", required=False),
@@ -328,7 +328,7 @@ def _customer_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: st
 
 
 def _address_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: str) -> Address:
-    a = _Reader(m, "address", raw, record)
+    a = FieldReader(m, "address", raw, record)
     country = a.text("country")
     return Address(
         line1=a.text("line1"),
@@ -339,53 +339,43 @@ def _address_from_api(raw: Mapping[str, Any], m: FreshPortalMapping, record: str
     )
 
 
-def _lines_from_api(r: _Reader, currency: str) -> tuple[OrderLine, ...]:
+def _lines_from_api(r: FieldReader, currency: str) -> tuple[OrderLine, ...]:
     """Each line is read in the order's currency; errors name the line by its 1-based position."""
-    lines = []
-    for index, item in enumerate(r.list("lines")):
-        line_record = f"{r.record} line {index + 1}"
-        obj = _object(item, r.fname("lines"), line_record) or {}
-        line = _Reader(r.m, "order_line", obj, line_record)
-        lines.append(
-            OrderLine(
-                line_id=line.id("line_id", required=False),
-                product_code=line.text("product_code"),
-                description=line.text("description"),
-                quantity=line.decimal("quantity"),
-                unit=line.text("unit"),
-                unit_price=line.decimal("unit_price"),
-                line_total_minor=line.amount("line_total", currency),
-                currency=currency,
-            )
+    return tuple(
+        OrderLine(
+            line_id=line.id("line_id", required=False),
+            product_code=line.text("product_code"),
+            description=line.text("description"),
+            quantity=line.decimal("quantity"),
+            unit=line.text("unit"),
+            unit_price=line.decimal("unit_price"),
+            line_total_minor=line.amount("line_total", currency),
+            currency=currency,
         )
-    return tuple(lines)
+        for line in r.each("lines", "order_line", "line")
+    )
 
 
-def _invoices_from_api(r: _Reader, currency: str) -> tuple[InvoiceRef, ...]:
+def _invoices_from_api(r: FieldReader, currency: str) -> tuple[InvoiceRef, ...]:
     """Each invoice is read in the order's currency; errors name it by its 1-based position."""
-    invoices = []
-    for index, item in enumerate(r.list("invoices")):
-        inv_record = f"{r.record} invoice {index + 1}"
-        obj = _object(item, r.fname("invoices"), inv_record) or {}
-        inv = _Reader(r.m, "invoice", obj, inv_record)
-        invoices.append(
-            InvoiceRef(
-                invoice_id=inv.id("invoice_id", required=False),
-                invoice_number=inv.text("invoice_number"),
-                invoice_date=inv.date("invoice_date"),
-                due_date=inv.date("due_date"),
-                amount_minor=inv.amount("amount", currency),
-                currency=currency,
-            )
+    return tuple(
+        InvoiceRef(
+            invoice_id=inv.id("invoice_id", required=False),
+            invoice_number=inv.text("invoice_number"),
+            invoice_date=inv.date("invoice_date"),
+            due_date=inv.date("due_date"),
+            amount_minor=inv.amount("amount", currency),
+            currency=currency,
         )
-    return tuple(invoices)
+        for inv in r.each("invoices", "invoice", "invoice")
+    )
 
 
 def payment_from_api(
     raw: Mapping[str, Any], m: FreshPortalMapping, *, record: str | None = None
 ) -> OrderPayment:
     """The payment sub-resource (inside an order, or the answer of the PUT)."""
-    p = _Reader(m, "payment", raw, f"{record or 'order'} payment")
+    p = FieldReader(m, "payment", raw, f"{record or 'order'} payment")
     currency_raw = p.value("currency")
     currency = p.currency("currency") if currency_raw not in (None, "") else None
     paid = refunded = None
@@ -416,16 +406,16 @@ def payment_from_api(
 def refund_request_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> RefundRequest:
     if not isinstance(raw, Mapping):
         raise DataError("a refund request is not a JSON object")
-    probe = _Reader(m, "refund_request", raw, None)
+    probe = FieldReader(m, "refund_request", raw, None)
     rid = probe.id("refund_request_id")
     record = f"refund request {rid}"
-    r = _Reader(m, "refund_request", raw, record)
+    r = FieldReader(m, "refund_request", raw, record)
     currency = r.currency("currency")
     status = r.text("status", required=True) or ""
     outcome_raw = r.object("outcome")
     outcome = None
     if outcome_raw is not None and any(v not in (None, "") for v in outcome_raw.values()):
-        o = _Reader(m, "refund_outcome", outcome_raw, f"{record} outcome")
+        o = FieldReader(m, "refund_outcome", outcome_raw, f"{record} outcome")
         o_currency_raw = o.value("currency")
         o_currency = o.currency("currency") if o_currency_raw not in (None, "") else currency
         outcome_state = m.refund_request_state(o.text("status", required=True) or "", record=record)
@@ -458,9 +448,9 @@ def refund_request_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Re
 def note_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Note:
     if not isinstance(raw, Mapping):
         raise DataError("a note is not a JSON object")
-    probe = _Reader(m, "note", raw, None)
+    probe = FieldReader(m, "note", raw, None)
     nid = probe.id("note_id")
-    n = _Reader(m, "note", raw, f"note {nid}")
+    n = FieldReader(m, "note", raw, f"note {nid}")
     return Note(
         note_id=nid or "",
         order_id=n.id("order_id") or "",

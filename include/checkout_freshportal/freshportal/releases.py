@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import DataError
-from .fields import _Reader
+from .fields import FieldReader
 from .mapping import FreshPortalMapping
 
 
@@ -35,9 +35,9 @@ def fulfilment_release_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -
     """Strictly read one release (``GET /v1/fulfilment-releases/{id}`` or a feed item)."""
     if not isinstance(raw, Mapping):
         raise DataError("a fulfilment release is not a JSON object")
-    rid = _Reader(m, "fulfilment_release", raw, None).id("release_id")
+    rid = FieldReader(m, "fulfilment_release", raw, None).id("release_id")
     record = f"fulfilment release {rid}"
-    r = _Reader(m, "fulfilment_release", raw, record)
+    r = FieldReader(m, "fulfilment_release", raw, record)
     currency = r.currency("currency")
     complete = r.value("complete")
     if not isinstance(complete, bool):

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from checkout_freshportal.timeutil import format_ts, utcnow
+from checkout_freshportal.timeutil import format_ts, format_ts_or_none, utcnow
 from checkout_freshportal.warehouse.schema import ops_quarantine as T
 
 QUARANTINED, PARKED, REQUEUED, RESOLVED = "quarantined", "parked", "requeued", "resolved"
@@ -70,7 +70,7 @@ class QuarantineItem:
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         for key in ("first_failed_at", "last_failed_at", "requeued_at", "resolved_at"):
-            out[key] = format_ts(out[key]) if out[key] is not None else None
+            out[key] = format_ts_or_none(out[key])
         return out
 
 

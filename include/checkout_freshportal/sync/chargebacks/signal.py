@@ -27,16 +27,12 @@ from checkout_freshportal.checkout.statuses import EventType
 from checkout_freshportal.sync.chargebacks import store
 from checkout_freshportal.sync.status.disputes import DISPUTE_RANK
 from checkout_freshportal.sync.status.facts import currency_of, id_of, minor_of, text_of, time_of
-from checkout_freshportal.timeutil import format_ts
+from checkout_freshportal.timeutil import format_ts, format_ts_or_none
 
 #: The signal's status for a retrieval request (not a Checkout.com dispute status).
 RETRIEVAL_STATUS = "retrieval_request"
 #: Signal keys that are informational: a change in them alone is not worth a push.
 VOLATILE = frozenset({"updated_at"})
-
-
-def _ts(value: datetime | None) -> str | None:
-    return format_ts(value) if value is not None else None
 
 
 def signal_of_dispute(row: Mapping[str, Any], status: str | None = None) -> dict[str, Any]:
@@ -49,8 +45,8 @@ def signal_of_dispute(row: Mapping[str, Any], status: str | None = None) -> dict
         "amount_minor": row["amount_minor"],
         "currency": row["currency"],
         "status": status or row["status"],
-        "evidence_required_by": _ts(row["evidence_required_by"]),
-        "updated_at": _ts(row["last_update"]),
+        "evidence_required_by": format_ts_or_none(row["evidence_required_by"]),
+        "updated_at": format_ts_or_none(row["last_update"]),
     }
 
 
@@ -76,7 +72,7 @@ def retrieval_signal(event_type: str, at: datetime, data: Mapping[str, Any]) -> 
         "amount_minor": amount,
         "currency": currency,
         "status": RETRIEVAL_STATUS,
-        "evidence_required_by": _ts(deadline),
+        "evidence_required_by": format_ts_or_none(deadline),
         "updated_at": format_ts(at),
     }
 

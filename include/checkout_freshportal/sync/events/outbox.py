@@ -20,7 +20,7 @@ from checkout_freshportal.sync.chargebacks.signal import chargeback_signal
 from checkout_freshportal.sync.chargebacks.signal import material as material_signal
 from checkout_freshportal.sync.events import store
 from checkout_freshportal.sync.status.mapping import PaymentSummary, governing_payment, refund_state
-from checkout_freshportal.timeutil import format_ts
+from checkout_freshportal.timeutil import format_ts_or_none
 
 
 def _payload_of(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _payload_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "amount_paid_minor": captured,
         "amount_refunded_minor": refunded,
         "refund_state": refund_state(row["status"], refunded),
-        "status_changed_at": format_ts(since) if since is not None else None,
+        "status_changed_at": format_ts_or_none(since),
     }
 
 

@@ -170,10 +170,9 @@ def upsert(
         existing = _existing_keys(conn, table, plan.key, list(deduped))
 
     inserted = updated = 0
+    stmt = _statement(plan, dialect, now)  # one statement for every chunk
     for start in range(0, len(values), batch_size):
-        chunk = values[start : start + batch_size]
-        result = conn.execute(_statement(plan, dialect, now), chunk)
-        for ret in result:
+        for ret in conn.execute(stmt, values[start : start + batch_size]):
             if _is_insert(ret, plan, dialect, now, count_by_first_seen, existing):
                 inserted += 1
             else:

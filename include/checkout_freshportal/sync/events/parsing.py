@@ -97,5 +97,5 @@ def payment_of(e: Event) -> str | None:
     if e.decline is not None:
         return e.decline.payment_id
     # A retrieval request changes no status, but its payment must be known for the order to
-    # show it: one the warehouse has never seen is read once (``service._fetch_truth``).
+    # show it: one the warehouse has never seen is read once (``truth.fetch_truth``).
     return str(e.retrieval["payment_id"]) if e.retrieval is not None else None

@@ -26,7 +26,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.logsafe import safe
 from checkout_freshportal.sync.ingest.item_errors import (
-    ITEM_HTTP_STATUSES,
     TooManyUnreadableError,
     UnreadableItemError,
     error_class_of,
@@ -36,11 +35,9 @@ from checkout_freshportal.sync.ingest.item_errors import (
 )
 from checkout_freshportal.sync.ingest.item_ids import ID_LIMIT, has_own_id, item_id_of, payload_digest
 from checkout_freshportal.sync.ingest.quarantine_verdict import (
-    MESSAGE_ITEMS,
     QuarantinedItemsError,
     QuarantineTally,
     UnfinishedStepsError,
-    failure_message,
     raise_for_quarantine,
 )
 from checkout_freshportal.sync.ingest.settings import IngestSettings
@@ -56,8 +53,6 @@ from checkout_freshportal.warehouse.raw import (
 # importable from here, where the steps and the DAG tasks have always found them.
 __all__ = [
     "DEFER_STREAK",
-    "ITEM_HTTP_STATUSES",
-    "MESSAGE_ITEMS",
     "SOURCES",
     "SOURCE_DISPUTES",
     "SOURCE_PAYMENTS",
@@ -70,7 +65,6 @@ __all__ = [
     "UnfinishedStepsError",
     "UnreadableItemError",
     "error_class_of",
-    "failure_message",
     "has_own_id",
     "is_item_error",
     "is_transient_read_error",

@@ -9,6 +9,7 @@ modes and an incremental run computes exactly what a full run would for those su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,8 @@ class Ctx:
     scope: dict[str, sa.Table] | None = None
     #: scratch tables of this run, by short name (matching.py, facts.py)
     tmp: dict[str, sa.Table] = field(default_factory=dict)
+    #: work running beside the run (reconcile/inputs.py): name -> a call that waits for its result
+    side: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:
@@ -51,6 +54,12 @@ class Ctx:
             return sa.true()
         table = self.scope[subject]
         return column.in_(sa.select(table.c[SUBJECTS[subject]]))
+
+    def wait_for(self, name: str) -> Any:
+        """The result of the side work ``name`` once it is done (it may still be running), or
+        None when none runs: the step then does that work itself, on this connection."""
+        done = self.side.get(name)
+        return done() if done is not None else None
 
     def cutoff(self, due: Any) -> datetime:
         """``as_of - due``: a subject older than this is past its due time."""

@@ -105,6 +105,7 @@ def refund_not_requested(ctx: Ctx) -> int:
 def unsettled_capture(ctx: Ctx) -> int:
     a, po = stg_payment_actions, ctx.tmp["payorder"]
     paid = recon_paid_out_actions
+    ctx.wait_for("paid_out")  # a full run refreshes it beside (reconcile/inputs.py)
     sel = (
         sa.select(
             *_action_rows(
@@ -163,14 +164,30 @@ def chargeback_lost(ctx: Ctx) -> int:
     return _chargebacks(ctx, "chargeback_lost", LOST_DISPUTE_STATUSES)
 
 
+def line_sums() -> sa.Select[Any]:
+    """Σ e8 and the number of lines per payout id and line currency."""
+    fa, fap = stg_financial_actions, stg_financial_action_payouts
+    on = sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key)
+    return (
+        sa.select(
+            fap.c.payout_id,
+            fa.c.holding_currency,
+            sa.cast(sa.func.sum(fa.c.holding_amount_e8), sa.BigInteger).label("e8"),
+            sa.func.count().label("lines"),
+        )
+        .select_from(fap.join(fa, on))
+        .group_by(fap.c.payout_id, fa.c.holding_currency)
+    )
+
+
 def payout_sums(ctx: Ctx) -> sa.Select[Any]:
     """Per payout of the run and line currency: Σ e8 and the number of lines.
 
     The lines are summed per payout into an analysed scratch table first and joined to
     ``stg_payouts`` after: in one statement PostgreSQL estimates the two-column line join at one
-    row and loops (seconds per hundred thousand lines instead of a fraction of one)."""
-    p, fa, fap = stg_payouts, stg_financial_actions, stg_financial_action_payouts
-    on = sa.and_(fa.c.processed_on == fap.c.processed_on, fa.c.line_key == fap.c.line_key)
+    row and loops (seconds per hundred thousand lines instead of a fraction of one). A full run
+    on PostgreSQL summed them on its second connection already (reconcile/inputs.py)."""
+    p = stg_payouts
     per = sqlbits.scratch(
         ctx.conn,
         "recon_tmp_payout_sums",
@@ -181,26 +198,13 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
         sa.Column("e8", sa.BigInteger()),
         sa.Column("lines", sa.BigInteger()),
     )
-    sums = (
-        sa.select(
-            fap.c.payout_id,
-            fa.c.holding_currency,
-            sa.cast(sa.func.sum(fa.c.holding_amount_e8), sa.BigInteger).label("e8"),
-            sa.func.count().label("lines"),
-        )
-        .select_from(fap.join(fa, on))
-        .group_by(fap.c.payout_id, fa.c.holding_currency)
-    )
-    # All payouts' lines when many payouts are compared: restricted to the scope, PostgreSQL
-    # probes the line key index once per line (1.7 s) where one hash join over all lines takes
-    # 0.25 s (100k orders). An incremental run comparing no payout sums nothing, and one
-    # comparing a few sums only their lines (found through the payout id's index).
-    scoped = _scoped_share(ctx)
-    if scoped is not None and scoped < _FEW_PAYOUTS:
-        sums = sums.where(ctx.in_scope("payouts", fap.c.payout_id))
-    if scoped != 0.0:
-        with sqlbits.hash_aggregates(ctx.conn):
-            sqlbits.fill(ctx.conn, per, sums)
+    summed = ctx.wait_for("payout_line_sums")
+    if summed is not None:
+        if summed:
+            names = [c.name for c in per.c]
+            ctx.conn.execute(per.insert(), [dict(zip(names, r, strict=True)) for r in summed])
+    else:
+        _sum_lines(ctx, per)
     sqlbits.analyze(ctx.conn, per)
     return (
         sa.select(
@@ -216,6 +220,20 @@ def payout_sums(ctx: Ctx) -> sa.Select[Any]:
         .where(ctx.in_scope("payouts", p.c.payout_id))
         .order_by(p.c.payout_id)
     )
+
+
+def _sum_lines(ctx: Ctx, per: sa.Table) -> None:
+    sums, fap = line_sums(), stg_financial_action_payouts
+    # All payouts' lines when many payouts are compared: restricted to the scope, PostgreSQL
+    # probes the line key index once per line (1.7 s) where one hash join over all lines takes
+    # 0.25 s (100k orders). An incremental run comparing no payout sums nothing, and one
+    # comparing a few sums only their lines (found through the payout id's index).
+    scoped = _scoped_share(ctx)
+    if scoped is not None and scoped < _FEW_PAYOUTS:
+        sums = sums.where(ctx.in_scope("payouts", fap.c.payout_id))
+    if scoped != 0.0:
+        with sqlbits.hash_aggregates(ctx.conn):
+            sqlbits.fill(ctx.conn, per, sums)
 
 
 #: Below this share of all payouts in an incremental run's scope, only their lines are summed.

@@ -198,6 +198,7 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
     )
     sqlbits.fill(ctx.conn, tok, reference_tokens(ctx, loose))
     sqlbits.analyze(ctx.conn, tok)
+    ctx.wait_for("order_invoices")  # a full run refreshes it beside (reconcile/inputs.py)
     oi, o = recon_order_invoices, stg_orders
     sel = (
         sa.select(

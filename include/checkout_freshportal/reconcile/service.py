@@ -31,6 +31,7 @@ from checkout_freshportal.reconcile import (
     detect_money,
     detect_orders,
     facts,
+    inputs,
     matching,
     persist,
     scope,
@@ -269,13 +270,13 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
     result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
     step = _Steps(result)
     if since is None or prev_as_of is None:
-        facts.refresh_order_invoices(ctx, None)
-        facts.refresh_paid_out(ctx, None)
-        step.done("invoices")
-        facts.build_payments(ctx)
-        step.done("payments")
-        matching.build_matches(ctx)
-        step.done("matching")
+        # the inputs derived from staged data alone are refreshed beside the matching
+        with inputs.beside(ctx):
+            facts.build_payments(ctx)
+            step.done("payments")
+            matching.build_matches(ctx)
+            step.done("matching")
+            _compare(ctx, result, step)
     else:
         facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
         facts.refresh_paid_out(ctx, since)
@@ -285,6 +286,20 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
         scope.close(ctx)
         step.done("matching")
         result.scope = _scope_sizes(ctx)
+        _compare(ctx, result, step)
+    changes = persist.merge(ctx)
+    result.opened, result.reopened, result.resolved = changes.opened, changes.reopened, changes.resolved
+    step.done("persist")
+    result.totals = write_totals(ctx)
+    result.exceptions = exception_counts(ctx)
+    result.matches_by_rule = match_counts(ctx)
+    step.done("totals")
+    _finish(ctx, result, watermark, fp)
+    return result
+
+
+def _compare(ctx: Ctx, result: ReconcileResult, step: _Steps) -> None:
+    """From this run's matches: the kept matches and order facts, then the exceptions found."""
     matching.store_matches(ctx)
     step.done("store_matches")
     facts.build_groups(ctx)
@@ -297,15 +312,6 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
     for detect in (*detect_orders.DETECTORS, *detect_money.DETECTORS):
         result.found += detect(ctx)
         step.done(detect.__name__)
-    changes = persist.merge(ctx)
-    result.opened, result.reopened, result.resolved = changes.opened, changes.reopened, changes.resolved
-    step.done("persist")
-    result.totals = write_totals(ctx)
-    result.exceptions = exception_counts(ctx)
-    result.matches_by_rule = match_counts(ctx)
-    step.done("totals")
-    _finish(ctx, result, watermark, fp)
-    return result
 
 
 def _finish(ctx: Ctx, result: ReconcileResult, watermark: datetime | None, fp: str) -> None:

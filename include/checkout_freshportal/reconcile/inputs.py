@@ -1,0 +1,103 @@
+"""What a full run derives from staged data alone, computed beside its main transaction.
+
+Three pieces of a run depend on the staged data and on nothing the run itself decides:
+
+* ``order_invoices``: ``recon_order_invoices``, the invoice numbers of orders (rule R3 reads it);
+* ``paid_out``: ``recon_paid_out_actions``, the actions with a line in a payout (the settlement
+  check, ``unsettled_capture``, reads it);
+* ``payout_line_sums``: Σ e8 and the number of lines per payout and line currency (the payout
+  tie-out, ``payout_mismatch``), a few hundred rows.
+
+On PostgreSQL a full run hands them to a second connection, in a thread, while its own
+transaction builds the payment facts and matches them to orders: two backends working on two
+cores instead of one after the other. The steps that read a piece wait for it
+(:meth:`Ctx.wait_for`); by then it is long done (docs/reconciliation.md "Performance").
+
+The two tables are committed by the second connection's own transactions, before the run
+commits. They are caches of staged facts, not results: a run that fails later leaves them
+correct (the invoice numbers are the orders'; a payout id is never erased, so a paid-out action
+stays paid out), and the next run, full or incremental, reads them as they are. The payout sums
+come back as rows and the run writes them into its own scratch table.
+
+On SQLite (one writer at a time) and in incremental runs (whose refreshes read a few changed
+rows, and one of them a scratch table of the run's own connection) the run does the same work on
+its own connection, in order, as steps of its transaction.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from checkout_freshportal.logsafe import safe
+from checkout_freshportal.reconcile import detect_money, facts, sqlbits
+from checkout_freshportal.reconcile.context import Ctx
+
+log = logging.getLogger(__name__)
+
+
+def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
+    def order_invoices(side: Ctx) -> None:
+        facts.refresh_order_invoices(side, None)
+
+    def paid_out(side: Ctx) -> None:
+        facts.refresh_paid_out(side, None)
+
+    def sums(side: Ctx) -> list[tuple[Any, ...]]:
+        with sqlbits.hash_aggregates(side.conn):
+            return [tuple(r) for r in side.conn.execute(detect_money.line_sums())]
+
+    return [("order_invoices", order_invoices), ("paid_out", paid_out), ("payout_line_sums", sums)]
+
+
+@contextmanager
+def beside(ctx: Ctx) -> Iterator[None]:
+    """Starts a full run's input work on a second connection (PostgreSQL) or does it inline
+    (SQLite); within the block, steps reach it through ``ctx.wait_for``. Leaving the block waits
+    for whatever is still running: the run commits only after the side work ended, and an error
+    of the side work surfaces in the run (as the error of the step that waits for it, or here)."""
+    if ctx.conn.dialect.name != "postgresql":
+        facts.refresh_order_invoices(ctx, None)
+        facts.refresh_paid_out(ctx, None)
+        yield
+        return
+    engine = ctx.conn.engine
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-inputs")
+    futures: dict[str, Future[Any]] = {}
+    context = contextvars.copy_context()  # the run id bound for logging (observability.bind)
+
+    def run_job(name: str, job: Callable[[Ctx], Any]) -> Any:
+        with engine.begin() as conn:
+            sqlbits.prepare_connection(conn)
+            side = replace(ctx, conn=conn, tmp={}, scope=None, side={})
+            out = job(side)
+        log.debug("reconciliation input %s ready", safe(name))
+        return out
+
+    for name, job in _side_jobs():
+        futures[name] = pool.submit(context.copy().run, run_job, name, job)
+    ctx.side = {name: fut.result for name, fut in futures.items()}
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        ctx.side = {}
+        pool.shutdown(wait=True, cancel_futures=not ok)
+        if ok:
+            for fut in futures.values():
+                fut.result()  # an error nothing waited for still fails the run
+        else:
+            for name, fut in futures.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is not None:
+                    log.warning(
+                        "reconciliation input %s failed too: %s", safe(name), safe(str(fut.exception()))
+                    )
+
+
+__all__ = ["beside"]

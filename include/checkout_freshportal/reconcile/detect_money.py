@@ -1,11 +1,12 @@
 """Detectors of refunds, captures without settlement, chargebacks and payouts.
 
-The exceptions about a payment's actions and disputes name the order through ``payorder``
-(facts.py). Payout tie-out sums the lines in SQL (one row per payout: payouts are few) and
-compares in Python with the project's rounding rule: Σ ``holding_amount_e8`` of the payout's
-lines in the payout's currency plus the payout's ``merchant_payout_fees_e8`` (Checkout.com's
-payout fee, negative, deducted with no line of its own), rounded half-even to the currency's
-minor unit, against ``payout_amount_minor``, in exact integers.
+The exceptions about a payment's actions and disputes are found without their order; the run
+names it afterwards for all of them at once (``found.name_orders``). Payout tie-out sums the
+lines in SQL (one row per payout: payouts are few) and compares in Python with the project's
+rounding rule: Σ ``holding_amount_e8`` of the payout's lines in the payout's currency plus the
+payout's ``merchant_payout_fees_e8`` (Checkout.com's payout fee, negative, deducted with no line
+of its own), rounded half-even to the currency's minor unit, against ``payout_amount_minor``, in
+exact integers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from checkout_freshportal.money import MoneyError, e8_to_minor
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES, OPEN_DISPUTE_STATUSES
-from checkout_freshportal.reconcile.found import add, key, row
+from checkout_freshportal.reconcile.found import add, add_rows, key, row
 from checkout_freshportal.reconcile.kinds import KINDS
 from checkout_freshportal.warehouse.schema import (
     stg_disputes,
@@ -63,12 +64,10 @@ def refund_not_executed(ctx: Ctx) -> int:
 
 
 def _action_rows(ctx: Ctx, kind: str, detail: Any, expected: Any, actual: Any) -> list[Any]:
-    a, po = stg_payment_actions, ctx.tmp["payorder"]
+    a = stg_payment_actions
     return row(
         kind,
         key(kind, ("action", a.c.action_id)),
-        order_id=po.c.order_id,
-        order_number=po.c.order_number,
         payment_id=a.c.payment_id,
         action_id=a.c.action_id,
         currency=a.c.currency,
@@ -79,80 +78,65 @@ def _action_rows(ctx: Ctx, kind: str, detail: Any, expected: Any, actual: Any) -
 
 
 def refund_not_requested(ctx: Ctx) -> int:
-    a, po, mi, rr = stg_payment_actions, ctx.tmp["payorder"], sync_money_intents, stg_refund_requests
-    sel = (
-        sa.select(
-            *_action_rows(
-                ctx,
-                "refund_not_requested",
-                sa.literal("Refund at Checkout.com that no FreshPortal refund request asked for"),
-                sa.literal(0),
-                a.c.amount_minor,
-            )
+    a, mi, rr = stg_payment_actions, sync_money_intents, stg_refund_requests
+    sel = sa.select(
+        *_action_rows(
+            ctx,
+            "refund_not_requested",
+            sa.literal("Refund at Checkout.com that no FreshPortal refund request asked for"),
+            sa.literal(0),
+            a.c.amount_minor,
         )
-        .select_from(a.outerjoin(po, po.c.payment_id == a.c.payment_id))
-        .where(
-            ctx.in_scope("payments", a.c.payment_id),
-            a.c.action_type == "Refund",
-            a.c.approved.is_(True),
-            ~sa.exists().where(mi.c.action_id == a.c.action_id),
-            ~sa.exists().where(rr.c.outcome_refund_id == a.c.action_id),
-        )
+    ).where(
+        ctx.in_scope("payments", a.c.payment_id),
+        a.c.action_type == "Refund",
+        a.c.approved.is_(True),
+        ~sa.exists().where(mi.c.action_id == a.c.action_id),
+        ~sa.exists().where(rr.c.outcome_refund_id == a.c.action_id),
     )
     return add(ctx, sel)
 
 
 def unsettled_capture(ctx: Ctx) -> int:
-    a, po = stg_payment_actions, ctx.tmp["payorder"]
-    paid = recon_paid_out_actions
+    a, paid = stg_payment_actions, recon_paid_out_actions
     ctx.wait_for("paid_out")  # a full run refreshes it beside (reconcile/inputs.py)
-    sel = (
-        sa.select(
-            *_action_rows(
-                ctx,
-                "unsettled_capture",
-                # No timestamp in the text: its rendering differs between SQLite and PostgreSQL
-                # (and with the session's time zone); the capture's time is on the action.
-                sa.literal("Capture not in any payout after the settlement window"),
-                a.c.amount_minor,
-                sa.literal(0),
-            )
+    sel = sa.select(
+        *_action_rows(
+            ctx,
+            "unsettled_capture",
+            # No timestamp in the text: its rendering differs between SQLite and PostgreSQL
+            # (and with the session's time zone); the capture's time is on the action.
+            sa.literal("Capture not in any payout after the settlement window"),
+            a.c.amount_minor,
+            sa.literal(0),
         )
-        .select_from(a.outerjoin(po, po.c.payment_id == a.c.payment_id))
-        .where(
-            ctx.in_scope("payments", a.c.payment_id),
-            a.c.action_type == "Capture",
-            a.c.approved.is_(True),
-            a.c.processed_on <= ctx.cutoff(ctx.settings.settlement_window),
-            ~sa.exists().where(paid.c.action_id == a.c.action_id),
-        )
+    ).where(
+        ctx.in_scope("payments", a.c.payment_id),
+        a.c.action_type == "Capture",
+        a.c.approved.is_(True),
+        a.c.processed_on <= ctx.cutoff(ctx.settings.settlement_window),
+        ~sa.exists().where(paid.c.action_id == a.c.action_id),
     )
     return add(ctx, sel)
 
 
 def _chargebacks(ctx: Ctx, kind: str, statuses: tuple[str, ...]) -> int:
-    d, po = stg_disputes, ctx.tmp["payorder"]
-    sel = (
-        sa.select(
-            *row(
-                kind,
-                key(kind, ("dispute", d.c.dispute_id)),
-                order_id=po.c.order_id,
-                order_number=po.c.order_number,
-                payment_id=d.c.payment_id,
-                dispute_id=d.c.dispute_id,
-                action_id=d.c.payment_action_id,
-                currency=d.c.currency,
-                expected_minor=sa.literal(0),
-                actual_minor=d.c.amount_minor,
-                detail=sa.literal("Chargeback ")
-                + d.c.status
-                + sa.func.coalesce(sa.literal(", reason ") + d.c.reason_code, ""),
-            )
+    d = stg_disputes
+    sel = sa.select(
+        *row(
+            kind,
+            key(kind, ("dispute", d.c.dispute_id)),
+            payment_id=d.c.payment_id,
+            dispute_id=d.c.dispute_id,
+            action_id=d.c.payment_action_id,
+            currency=d.c.currency,
+            expected_minor=sa.literal(0),
+            actual_minor=d.c.amount_minor,
+            detail=sa.literal("Chargeback ")
+            + d.c.status
+            + sa.func.coalesce(sa.literal(", reason ") + d.c.reason_code, ""),
         )
-        .select_from(d.outerjoin(po, po.c.payment_id == d.c.payment_id))
-        .where(ctx.in_scope("disputes", d.c.dispute_id), d.c.status.in_(statuses))
-    )
+    ).where(ctx.in_scope("disputes", d.c.dispute_id), d.c.status.in_(statuses))
     return add(ctx, sel)
 
 
@@ -285,9 +269,7 @@ def payout_mismatch(ctx: Ctx) -> int:
                 "detail": reason,
             }
         )
-    if rows:
-        ctx.conn.execute(ctx.tmp["found"].insert(), rows)
-    return len(rows)
+    return add_rows(ctx, rows)
 
 
 def _payout_reason(total: int | None, amount: int, other: int, lines: int) -> str | None:

@@ -7,11 +7,12 @@ the kind and the subject (the stable formats of the spec, e.g. ``missing_payment
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile import facts, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.kinds import KINDS
 
@@ -75,3 +76,26 @@ def row(kind: str, exception_key: Any, **cols: Any) -> list[Any]:
 
 def add(ctx: Ctx, select: sa.Select[Any]) -> int:
     return sqlbits.fill(ctx.conn, ctx.tmp["found"], select)
+
+
+def add_rows(ctx: Ctx, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Rows found elsewhere (as mappings of ``found``'s columns): on another connection
+    (reconcile/inputs.py) or in Python (the payout tie-out)."""
+    if rows:
+        ctx.conn.execute(ctx.tmp["found"].insert(), list(rows))
+    return len(rows)
+
+
+def name_orders(ctx: Ctx) -> None:
+    """The rows found about a payment without an order (its actions, its disputes, a declined
+    attempt) get the order that names the payment (``facts.order_naming``), all in one
+    statement after the detectors, for just these payments."""
+    f = ctx.tmp["found"]
+    sqlbits.analyze(ctx.conn, f)
+    asked = sa.select(f.c.payment_id).where(f.c.payment_id.is_not(None), f.c.order_id.is_(None))
+    n = facts.order_naming(ctx, asked)
+    ctx.conn.execute(
+        f.update()
+        .values(order_id=n.c.order_id, order_number=n.c.order_number)
+        .where(f.c.payment_id == n.c.payment_id, f.c.order_id.is_(None))
+    )

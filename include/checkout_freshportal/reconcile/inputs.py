@@ -6,7 +6,9 @@ Three pieces of a run depend on the staged data and on nothing the run itself de
 * ``paid_out``: ``recon_paid_out_actions``, the actions with a line in a payout (the settlement
   check, ``unsettled_capture``, reads it);
 * ``payout_line_sums``: Σ e8 and the number of lines per payout and line currency (the payout
-  tie-out, ``payout_mismatch``), a few hundred rows.
+  tie-out, ``payout_mismatch``), a few hundred rows;
+* ``status_drift``: the orders whose FreshPortal payment status differs from the derived one
+  (the orders' status, the derived statuses and the outbox are all staged).
 
 On PostgreSQL a full run hands them to a second connection, in a thread, while its own
 transaction builds the payment facts and matches them to orders: two backends working on two
@@ -17,7 +19,8 @@ The two tables are committed by the second connection's own transactions, before
 commits. They are caches of staged facts, not results: a run that fails later leaves them
 correct (the invoice numbers are the orders'; a payout id is never erased, so a paid-out action
 stays paid out), and the next run, full or incremental, reads them as they are. The payout sums
-come back as rows and the run writes them into its own scratch table.
+and the drifted orders come back as rows (at most ``MAX_ROWS_BACK``; more are left to the run,
+which finds them again in the warehouse) and the run writes them into its own scratch tables.
 
 On SQLite (one writer at a time) and in incremental runs (whose refreshes read a few changed
 rows, and one of them a scratch table of the run's own connection) the run does the same work on
@@ -35,10 +38,15 @@ from dataclasses import replace
 from typing import Any
 
 from checkout_freshportal.logsafe import safe
-from checkout_freshportal.reconcile import detect_money, facts, sqlbits
+from checkout_freshportal.reconcile import detect_money, detect_orders, facts, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
+from checkout_freshportal.warehouse.schema import stg_orders
 
 log = logging.getLogger(__name__)
+
+#: At most this many exceptions found beside come back through Python. More (statuses never
+#: synced, say) would cost more as Python rows than finding them again in the warehouse.
+MAX_ROWS_BACK = 20_000
 
 
 def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
@@ -52,7 +60,17 @@ def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
         with sqlbits.hash_aggregates(side.conn):
             return [tuple(r) for r in side.conn.execute(detect_money.line_sums())]
 
-    return [("order_invoices", order_invoices), ("paid_out", paid_out), ("payout_line_sums", sums)]
+    def drift(side: Ctx) -> list[dict[str, Any]] | None:
+        sel = detect_orders.drift_select(side, stg_orders).limit(MAX_ROWS_BACK + 1)
+        rows = [dict(r) for r in side.conn.execute(sel).mappings()]
+        return rows if len(rows) <= MAX_ROWS_BACK else None
+
+    return [
+        ("order_invoices", order_invoices),
+        ("paid_out", paid_out),
+        ("payout_line_sums", sums),
+        ("status_drift", drift),
+    ]
 
 
 @contextmanager

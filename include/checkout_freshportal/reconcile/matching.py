@@ -110,11 +110,12 @@ def _loose(ctx: Ctx, m: sa.Table) -> sa.Table:
     """The payments of the run R1/R2 did not match (few), with all their ``pay`` columns: written
     down once, by one anti-join of the payments with the matches, and read by R3 (their
     references' tokens), ``unmatched``, R4 and ``orphan_payment`` without joining the million
-    rows of ``pay`` again."""
+    rows of ``pay`` again (and ``payment_failed`` reads who has no confirmed match from it)."""
     pay, conn = ctx.tmp["pay"], ctx.conn
     t = _pay_like(ctx, "recon_tmp_loose")
     sqlbits.fill(conn, t, sa.select(*pay.c).where(~sa.exists().where(m.c.payment_id == pay.c.payment_id)))
     sqlbits.analyze(conn, t)
+    ctx.tmp["loose"] = t
     return t
 
 
@@ -129,30 +130,38 @@ def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
     return sa.exists().where(m.c.order_id == order_id, m.c.payment_id == payment_id)
 
 
-def order_lacks_confirmed_match(ctx: Ctx, order_id: Any, rules: tuple[str, ...] = RULES[:3]) -> Any:
-    """The order has no confirmed match (of ``rules``) in this run's matches nor (incremental)
-    with a payment outside the scope, whose match this run did not recompute.
+def _fill_unless_matched(ctx: Ctx, m: sa.Table, pairs: sa.Select[Any], rules: tuple[str, ...]) -> None:
+    """Adds the ``pairs`` (``match``'s columns) whose order has no confirmed match of ``rules``:
+    not in this run's matches, nor (incremental) with a payment outside the scope, whose match
+    this run did not recompute.
 
-    This run's matches: ``order_id NOT IN (...)`` (``match.order_id`` is never NULL), which
-    PostgreSQL runs as one hashed subplan whatever the outer rows. As ``NOT EXISTS`` it was
-    planned as a nested-loop anti-join re-reading the unindexed scratch table once per outer
-    row whenever the outer side was estimated at one row: R4 with 10 candidates read the 1.1M
-    matches ten times (6 s), and each further candidate would have added a scan. The stored
-    matches of an incremental run stay a ``NOT EXISTS``: their primary key starts with
-    ``order_id``, so that is a probe per outer row. Two conditions, never ``NOT (A OR B)``,
-    which stays a subplan evaluated per row."""
-    m = ctx.tmp["match"]
-    here = order_id.in_(sa.select(m.c.order_id).where(m.c.confirmed.is_(True), m.c.rule.in_(rules)))
-    if not ctx.incremental:
-        return ~here
-    rm = recon_matches
-    kept = sa.exists().where(
-        rm.c.order_id == order_id,
-        rm.c.confirmed.is_(True),
-        rm.c.rule.in_(rules),
-        ~ctx.in_scope("payments", rm.c.payment_id),
+    The pairs (few: R3's and R4's) go to a scratch table first; those of an order this run
+    matched are found by joining them to ``match``, which hashes the few pairs and reads the
+    matches once (0.1 s at a million). Asked of each pair instead, as ``order_id NOT IN
+    (matches)``, PostgreSQL hashed the million matches for every rule (0.7 s each); as ``NOT
+    EXISTS`` it read them once per pair where it estimated one pair. The stored matches of an
+    incremental run stay a ``NOT EXISTS``: their primary key starts with ``order_id``, a probe
+    per pair. Two conditions, never ``NOT (A OR B)``, which stays a subplan evaluated per row."""
+    conn = ctx.conn
+    cand = sqlbits.scratch(conn, "recon_tmp_candidates", *[sa.Column(c.name, c.type) for c in m.c])
+    if ctx.incremental:
+        rm = recon_matches
+        pairs = pairs.where(
+            ~sa.exists().where(
+                rm.c.order_id == pairs.selected_columns.order_id,
+                rm.c.confirmed.is_(True),
+                rm.c.rule.in_(rules),
+                ~ctx.in_scope("payments", rm.c.payment_id),
+            )
+        )
+    sqlbits.fill(conn, cand, pairs)
+    sqlbits.analyze(conn, cand)
+    matched = (
+        sa.select(cand.c.order_id)
+        .select_from(cand.join(m, m.c.order_id == cand.c.order_id))
+        .where(m.c.confirmed.is_(True), m.c.rule.in_(rules))
     )
-    return sa.and_(~here, ~kept)
+    sqlbits.fill(conn, m, sa.select(*cand.c).where(cand.c.order_id.not_in(matched)))
 
 
 def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
@@ -215,9 +224,8 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
             .join(o, o.c.order_id == oi.c.order_id)
             .join(loose, loose.c.payment_id == tok.c.payment_id)
         )
-        .where(order_lacks_confirmed_match(ctx, o.c.order_id, (R1, R2)))
     )
-    sqlbits.fill(ctx.conn, m, sel)
+    _fill_unless_matched(ctx, m, sel, (R1, R2))
 
 
 def _unmatched(ctx: Ctx, m: sa.Table, loose: sa.Table) -> sa.Table:
@@ -263,10 +271,9 @@ def _suggestions(ctx: Ctx, m: sa.Table) -> None:
             o.c.status.in_(ctx.confirmed_statuses),
             o.c.confirmed_at.is_not(None),
             distance.between(-window, window),
-            order_lacks_confirmed_match(ctx, o.c.order_id),
         )
     )
-    sqlbits.fill(ctx.conn, m, sel)
+    _fill_unless_matched(ctx, m, sel, RULES[:3])
 
 
 def store_matches(ctx: Ctx) -> dict[str, int]:

@@ -38,7 +38,7 @@ from checkout_freshportal.reconcile import (
     sqlbits,
 )
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.reconcile.found import found_table
+from checkout_freshportal.reconcile.found import found_table, name_orders
 from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.reconcile.totals import exception_counts, match_counts, write_totals
 from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock
@@ -304,7 +304,6 @@ def _compare(ctx: Ctx, result: ReconcileResult, step: _Steps) -> None:
     step.done("store_matches")
     facts.build_groups(ctx)
     facts.build_orders(ctx)
-    facts.build_payorder(ctx)
     step.done("facts")
     facts.store_order_facts(ctx)
     step.done("order_facts")
@@ -312,6 +311,8 @@ def _compare(ctx: Ctx, result: ReconcileResult, step: _Steps) -> None:
     for detect in (*detect_orders.DETECTORS, *detect_money.DETECTORS):
         result.found += detect(ctx)
         step.done(detect.__name__)
+    name_orders(ctx)
+    step.done("name_orders")
 
 
 def _finish(ctx: Ctx, result: ReconcileResult, watermark: datetime | None, fp: str) -> None:

@@ -90,7 +90,9 @@ def test_rerun_changes_nothing_and_the_lifecycle_is_audited(world: World) -> Non
         "ann",
         2,
     )
-    assert explained["last_seen_at"] == T + DAY
+    # the incremental run did not look at it (neither its payment nor an order it could match
+    # changed): last seen is the last run that looked and found it
+    assert (third.mode, explained["last_seen_at"]) == ("incremental", T)
     # the dispute is reopened (arbitration): the same exception comes back, first seen kept
     world.stamp = T + DAY * 1.5
     world.update(

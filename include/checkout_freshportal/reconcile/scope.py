@@ -136,7 +136,7 @@ def seed(ctx: Ctx, since: datetime, prev_as_of: datetime) -> None:
 
 def _seed_payments(ctx: Ctx, since: datetime, fell_due: Any) -> None:
     p, a, d, mi, rr = stg_payments, stg_payment_actions, stg_disputes, sync_money_intents, stg_refund_requests
-    fa, fap, e, rm = stg_financial_actions, stg_financial_action_payouts, recon_exceptions, recon_matches
+    fa, fap, rm = stg_financial_actions, stg_financial_action_payouts, recon_matches
     add(ctx, "payments", sa.select(p.c.payment_id).where(p.c.updated_at > since))
     add(ctx, "payments", sa.select(a.c.payment_id).where(a.c.updated_at > since))
     add(
@@ -165,8 +165,6 @@ def _seed_payments(ctx: Ctx, since: datetime, fell_due: Any) -> None:
         )
         .where(fap.c.updated_at > since),
     )
-    unmatched = sa.and_(e.c.kind.in_(("orphan_payment", "payment_failed")), e.c.status != "resolved")
-    add(ctx, "payments", sa.select(e.c.payment_id).where(unmatched))
     add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.confirmed.is_(False)))
 
 
@@ -187,11 +185,12 @@ def _seed_payouts(ctx: Ctx, since: datetime) -> None:
     )
 
 
-def _r3_tokens(ctx: Ctx) -> sa.Table:
+def _r3_tokens(ctx: Ctx, unmatched: sa.Table) -> sa.Table:
     """(payment_id, token) of the references of the payments matched by an invoice list (R3) in
-    the last run: few, split once per run (their references do not change while the scope
-    grows). An order arriving after such a payment joins its group when one of its invoice
-    numbers is a token (matching.split_references: the reading R3 itself uses)."""
+    the last run, and of the ``unmatched`` ones: few, split once per run (their references do
+    not change while the scope grows). An order arriving after such a payment joins its group,
+    or gives it one, when one of its invoice numbers is a token (matching.split_references: the
+    reading R3 itself uses)."""
     rm, p = recon_matches, stg_payments
     t = sqlbits.scratch(
         ctx.conn,
@@ -207,8 +206,68 @@ def _r3_tokens(ctx: Ctx) -> sa.Table:
         t,
         split_references(ctx.conn, src, p.c.payment_id, p.c.reference, p.c.reference.is_not(None)),
     )
+    u = unmatched
+    sqlbits.fill(
+        ctx.conn, t, split_references(ctx.conn, u, u.c.payment_id, u.c.reference, u.c.reference.is_not(None))
+    )
     sqlbits.analyze(ctx.conn, t)
     return t
+
+
+def _unmatched(ctx: Ctx) -> sa.Table:
+    """The payments the last run left without a confirmed match (an open or explained
+    ``orphan_payment`` or ``payment_failed``), with the keys R1-R4 would pair them by.
+
+    Such a payment changes nothing while it stays unmatched, unless an order arrives or changes
+    that it matches now: the closure takes it in only then (its reference, metadata order id,
+    invoice tokens or customer, currency and amount against the scoped orders), instead of
+    recomputing every unmatched payment in every run (the declined attempts alone were 20,000
+    payments of each incremental run at a million orders)."""
+    e, p = recon_exceptions, stg_payments
+    t = sqlbits.scratch(
+        ctx.conn,
+        "recon_tmp_sc_unmatched",
+        sa.Column("payment_id", sa.Text()),
+        sa.Column("reference", sa.Text()),
+        sa.Column("meta_order_id", sa.Text()),
+        sa.Column("email_hash", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("amount_minor", sa.BigInteger()),
+        index=("meta_order_id", "email_hash"),
+    )
+    open_ = sa.and_(e.c.kind.in_(("orphan_payment", "payment_failed")), e.c.status != "resolved")
+    sel = sa.select(
+        p.c.payment_id,
+        p.c.reference,
+        p.c.metadata["order_id"].as_string().label("meta_order_id"),
+        p.c.customer_email_hash.label("email_hash"),
+        p.c.currency,
+        p.c.amount_minor,
+    ).where(p.c.payment_id.in_(sa.select(e.c.payment_id).where(open_)))
+    sqlbits.fill(ctx.conn, t, sel)
+    sqlbits.analyze(ctx.conn, t)
+    return t
+
+
+def _unmatched_now_matching(ctx: Ctx, unmatched: sa.Table) -> int:
+    """Adds the ``unmatched`` payments a scoped order may match now: R2 (the order's id in the
+    payment's metadata) and R4 (the customer, currency and amount; the time window is left to
+    matching, a superset is safe). R1 and R3 come through the scoped order and invoice numbers
+    (``close``), which every payment is looked up by."""
+    assert ctx.scope is not None
+    u, o = unmatched, stg_orders
+    scoped = sa.select(ctx.scope["orders"].c.order_id)
+    added = add(ctx, "payments", sa.select(u.c.payment_id).where(u.c.meta_order_id.in_(scoped)))
+    same_customer = sa.and_(
+        o.c.customer_email_hash == u.c.email_hash,
+        o.c.currency == u.c.currency,
+        o.c.amount_minor == u.c.amount_minor,
+    )
+    return added + add(
+        ctx,
+        "payments",
+        sa.select(u.c.payment_id).select_from(u.join(o, same_customer)).where(o.c.order_id.in_(scoped)),
+    )
 
 
 def _scoped_references(ctx: Ctx) -> sa.Table:
@@ -246,37 +305,46 @@ def _scoped_references(ctx: Ctx) -> sa.Table:
 
 def close(ctx: Ctx) -> None:
     """Grows the order and payment scope over matches until stable; leaves ``pay`` and ``match``
-    built for the final scope."""
+    built for the final scope.
+
+    ``pay`` and ``match`` depend on the scoped payments alone (R1-R4 pair them with any staged
+    order), so they are rebuilt only in a round that added payments: the last round, which
+    typically adds nothing, then costs a few index lookups instead of matching again."""
     assert ctx.scope is not None
     so, sp = ctx.scope["orders"], ctx.scope["payments"]
     rm, p = recon_matches, stg_payments
     scoped_orders = sa.select(so.c.order_id)
-    r3_tokens = _r3_tokens(ctx)
+    unmatched = _unmatched(ctx)
+    r3_tokens = _r3_tokens(ctx, unmatched)
+    built = False
     for _ in range(_MAX_CLOSURE_ROUNDS):
         # the scope's real size lets the planner look its few ids up by index instead of
         # hash-joining them against whole input tables
         for t in ctx.scope.values():
             sqlbits.analyze(ctx.conn, t)
         refs = _scoped_references(ctx)
-        added = add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.order_id.in_(scoped_orders)))
+        payments = add(ctx, "payments", sa.select(rm.c.payment_id).where(rm.c.order_id.in_(scoped_orders)))
         # R1 (the order number) and R3 (an invoice number as the whole reference)
-        added += add(
+        payments += add(
             ctx, "payments", sa.select(p.c.payment_id).select_from(refs.join(p, p.c.reference == refs.c.ref))
         )
-        # R3 payments listing an invoice of a scoped order among others
-        added += add(
+        # R3 payments (and unmatched ones) listing an invoice of a scoped order among others
+        payments += add(
             ctx,
             "payments",
             sa.select(r3_tokens.c.payment_id).select_from(
                 refs.join(r3_tokens, sa.and_(r3_tokens.c.token == refs.c.ref, refs.c.invoice.is_(True)))
             ),
         )
-        added += add(
+        payments += _unmatched_now_matching(ctx, unmatched)
+        added = payments + add(
             ctx, "orders", sa.select(rm.c.order_id).where(rm.c.payment_id.in_(sa.select(sp.c.payment_id)))
         )
-        build_payments(ctx)
-        m = build_matches(ctx)
-        added += add(ctx, "orders", sa.select(m.c.order_id))
+        if payments or not built:
+            build_payments(ctx)
+            m = build_matches(ctx)
+            built = True
+            added += add(ctx, "orders", sa.select(m.c.order_id))
         if added == 0:
             break
     else:  # still growing after the last round: build once more for the final scope

@@ -98,9 +98,19 @@ def refund_not_requested(ctx: Ctx) -> int:
 
 
 def unsettled_capture(ctx: Ctx) -> int:
+    """Approved captures past the settlement window with no line in a payout. Staged data and
+    the paid-out set alone decide it, so a full run on PostgreSQL finds them beside
+    (reconcile/inputs.py); the order naming the payment is added afterwards either way."""
+    found = ctx.wait_for("unsettled_capture")
+    if found is not None:
+        return add_rows(ctx, found)
+    ctx.wait_for("paid_out")  # a full run refreshes it beside
+    return add(ctx, unsettled_select(ctx))
+
+
+def unsettled_select(ctx: Ctx) -> sa.Select[Any]:
     a, paid = stg_payment_actions, recon_paid_out_actions
-    ctx.wait_for("paid_out")  # a full run refreshes it beside (reconcile/inputs.py)
-    sel = sa.select(
+    return sa.select(
         *_action_rows(
             ctx,
             "unsettled_capture",
@@ -117,7 +127,6 @@ def unsettled_capture(ctx: Ctx) -> int:
         a.c.processed_on <= ctx.cutoff(ctx.settings.settlement_window),
         ~sa.exists().where(paid.c.action_id == a.c.action_id),
     )
-    return add(ctx, sel)
 
 
 def _chargebacks(ctx: Ctx, kind: str, statuses: tuple[str, ...]) -> int:

@@ -166,7 +166,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _one_order_groups(m))
+    sqlbits.fill(conn, g, _one_order_groups(conn, m))
     sqlbits.fill(conn, g, _one_payment_groups(m))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
@@ -177,14 +177,14 @@ def _zero(expr: Any) -> Any:
     return sa.func.coalesce(expr, 0)
 
 
-def _one_order_groups(m: sa.Table) -> sa.Select[Any]:
+def _one_order_groups(conn: sa.Connection, m: sa.Table) -> sa.Select[Any]:
     """R1/R2 groups (``order:<order_id>``): the order's figures are the group key's (no aggregate
     state for them: a million groups must fit the hash table), the payments' money is summed
     where the payment's currency is the order's."""
     same = m.c.currency == m.c.o_currency
 
     def s(expr: Any) -> Any:
-        return _zero(sa.func.sum(sa.case((same, expr), else_=0)))
+        return _zero(sqlbits.int_sum(conn, sa.case((same, expr), else_=0)))
 
     def n(cond: Any) -> Any:
         return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))

@@ -1,6 +1,6 @@
 """What a full run derives from staged data alone, computed beside its main transaction.
 
-Three pieces of a run depend on the staged data and on nothing the run itself decides:
+Five pieces of a run depend on the staged data and on nothing the run itself decides:
 
 * ``order_invoices``: ``recon_order_invoices``, the invoice numbers of orders (rule R3 reads it);
 * ``paid_out``: ``recon_paid_out_actions``, the actions with a line in a payout (the settlement
@@ -8,18 +8,20 @@ Three pieces of a run depend on the staged data and on nothing the run itself de
 * ``payout_line_sums``: Σ e8 and the number of lines per payout and line currency (the payout
   tie-out, ``payout_mismatch``), a few hundred rows;
 * ``status_drift``: the orders whose FreshPortal payment status differs from the derived one
-  (the orders' status, the derived statuses and the outbox are all staged).
+  (the orders' status, the derived statuses and the outbox are all staged);
+* ``unsettled_capture``: the captures past the settlement window with no line in a payout (the
+  actions and the paid-out set; the order naming the payment is added by the run afterwards).
 
 On PostgreSQL a full run hands them to a second connection, in a thread, while its own
 transaction builds the payment facts and matches them to orders: two backends working on two
 cores instead of one after the other. The steps that read a piece wait for it
-(:meth:`Ctx.wait_for`); by then it is long done (docs/reconciliation.md "Performance").
+(:meth:`Ctx.wait_for`); by then it is long done (docs/reconciliation.md "Performance notes").
 
 The two tables are committed by the second connection's own transactions, before the run
 commits. They are caches of staged facts, not results: a run that fails later leaves them
 correct (the invoice numbers are the orders'; a payout id is never erased, so a paid-out action
 stays paid out), and the next run, full or incremental, reads them as they are. The payout sums
-and the drifted orders come back as rows (at most ``MAX_ROWS_BACK``; more are left to the run,
+and the exceptions found come back as rows (at most ``MAX_ROWS_BACK``; more are left to the run,
 which finds them again in the warehouse) and the run writes them into its own scratch tables.
 
 On SQLite (one writer at a time) and in incremental runs (whose refreshes read a few changed
@@ -36,6 +38,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
+
+import sqlalchemy as sa
 
 from checkout_freshportal.logsafe import safe
 from checkout_freshportal.reconcile import detect_money, detect_orders, facts, sqlbits
@@ -61,16 +65,24 @@ def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
             return [tuple(r) for r in side.conn.execute(detect_money.line_sums())]
 
     def drift(side: Ctx) -> list[dict[str, Any]] | None:
-        sel = detect_orders.drift_select(side, stg_orders).limit(MAX_ROWS_BACK + 1)
-        rows = [dict(r) for r in side.conn.execute(sel).mappings()]
-        return rows if len(rows) <= MAX_ROWS_BACK else None
+        return _found_rows(side, detect_orders.drift_select(side, stg_orders))
+
+    def unsettled(side: Ctx) -> list[dict[str, Any]] | None:
+        return _found_rows(side, detect_money.unsettled_select(side))
 
     return [
         ("order_invoices", order_invoices),
         ("paid_out", paid_out),
         ("payout_line_sums", sums),
         ("status_drift", drift),
+        ("unsettled_capture", unsettled),  # after paid_out, which it reads
     ]
+
+
+def _found_rows(side: Ctx, sel: sa.Select[Any]) -> list[dict[str, Any]] | None:
+    """A detector's rows, or None when there are more than ``MAX_ROWS_BACK``."""
+    rows = [dict(r) for r in side.conn.execute(sel.limit(MAX_ROWS_BACK + 1)).mappings()]
+    return rows if len(rows) <= MAX_ROWS_BACK else None
 
 
 @contextmanager

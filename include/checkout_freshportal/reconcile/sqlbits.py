@@ -148,11 +148,26 @@ def scratch(conn: sa.Connection, name: str, *cols: sa.Column[Any], index: Sequen
     return table
 
 
-def analyze(conn: sa.Connection, *tables: sa.Table) -> None:
-    """Fresh statistics for scratch tables on PostgreSQL (autovacuum never sees temp tables)."""
-    if conn.dialect.name == "postgresql":
-        for t in tables:
-            conn.execute(sa.text(f"ANALYZE {t.name}"))
+#: Statistics target of scratch tables: a 3,000-row sample instead of the default 30,000.
+#: Their statistics live for one run and only steer its joins (row counts, which keys are
+#: unique, the few values of a currency or rule column); a full run at a million orders spent
+#: 1.6 s in ANALYZE with the default and 0.03 s with this, with no plan getting worse (three
+#: alternating pairs of runs, 1.0-1.7 s faster each).
+SCRATCH_STATISTICS = 10
+
+
+def analyze(conn: sa.Connection, *tables: sa.Table, kept: bool = False) -> None:
+    """Fresh statistics on PostgreSQL: scratch tables (autovacuum never sees temp tables) from
+    a small sample; ``kept`` tables (their statistics outlive the run and plan the next
+    incremental runs' lookups) from the database's default sample."""
+    if conn.dialect.name != "postgresql":
+        return
+    if not kept:
+        conn.execute(sa.text(f"SET LOCAL default_statistics_target = {SCRATCH_STATISTICS}"))
+    for t in tables:
+        conn.execute(sa.text(f"ANALYZE {t.name}"))
+    if not kept:
+        conn.execute(sa.text("RESET default_statistics_target"))
 
 
 def analyze_if_churned(conn: sa.Connection, table: sa.Table, written: int) -> None:
@@ -170,7 +185,7 @@ def analyze_if_churned(conn: sa.Connection, table: sa.Table, written: int) -> No
         sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table.name}
     ).scalar()
     if tuples is None or tuples < 0 or written > 0.1 * max(float(tuples), 1.0):
-        analyze(conn, table)
+        analyze(conn, table, kept=True)
 
 
 def fill(conn: sa.Connection, table: sa.Table, select: sa.Select[Any]) -> int:

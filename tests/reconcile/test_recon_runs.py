@@ -114,3 +114,42 @@ def _check_fresh_statistics(world: World) -> None:
     world.payment("p_extra", 5, reference="ORD-o1")  # one more match: 1 row of 31, not analysed again
     reconcile(world.engine, "r2", T + timedelta(hours=1))
     assert stats()["recon_matches"] == (30.0, 31)
+
+
+def test_a_first_run_builds_the_match_index_after_the_load_and_keeps_every_index(
+    migrated_pg_url: str,
+) -> None:
+    """A first run drops ``recon_matches``' payment id index for its bulk insert and creates it
+    again from its own definition; every index the migrations made is there afterwards, the
+    same, and the index answers (an incremental run's lookups use it). A later run, with rows
+    stored, leaves the indexes alone (a locking DROP INDEX would block readers of those rows)."""
+    engine = wh_engine.make_engine(migrated_pg_url)
+    defs = sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recon_matches'")
+    try:
+        with engine.connect() as conn:
+            before: dict[str, str] = dict(conn.execute(defs).tuples().all())
+        assert "ix_recon_matches_payment_id" in before
+        world = World(engine)
+        for i in range(5):
+            world.order(f"o{i}")
+            world.payment(f"p{i}", reference=f"ORD-o{i}")
+        reconcile(engine, "r1", T, full=True)
+        with engine.connect() as conn:
+            assert dict(conn.execute(defs).tuples().all()) == before
+            oid = conn.execute(sa.text("SELECT 'ix_recon_matches_payment_id'::regclass::oid")).scalar()
+        world.order("o9")  # a new match for the second run to insert beside the stored ones
+        world.payment("p9", reference="ORD-o9")
+        reconcile(engine, "r2", T + timedelta(hours=1), full=True)
+        with engine.connect() as conn:
+            # the same index object: the second full run did not drop and create it again
+            assert (
+                conn.execute(sa.text("SELECT 'ix_recon_matches_payment_id'::regclass::oid")).scalar() == oid
+            )
+            rm = schema.recon_matches
+            hits = [
+                conn.execute(sa.select(rm.c.order_id).where(rm.c.payment_id == p)).scalar()
+                for p in ("p3", "p9")
+            ]
+        assert hits == ["o3", "o9"]
+    finally:
+        engine.dispose()

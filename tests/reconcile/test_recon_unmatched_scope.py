@@ -16,7 +16,16 @@ from recon_builders import T, World, exceptions, matches, reconcile
 
 DAY = timedelta(days=1)
 #: columns of an exception a rerun must leave exactly as a full run computes them
-_COMPARED = ("kind", "status", "order_id", "order_number", "payment_id", "expected_minor", "actual_minor", "detail")
+_COMPARED = (
+    "kind",
+    "status",
+    "order_id",
+    "order_number",
+    "payment_id",
+    "expected_minor",
+    "actual_minor",
+    "detail",
+)
 
 
 def _state(world: World) -> tuple[dict[str, tuple[Any, ...]], set[Any]]:

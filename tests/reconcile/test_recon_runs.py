@@ -60,9 +60,10 @@ def _watermark_of(engine: sa.Engine, run_id: str) -> object:
 
 
 def test_an_incremental_run_keeps_the_newest_stamp_as_its_watermark(world: World) -> None:
-    """The incremental run asks each input only for stamps at or after its ``since``; the
-    watermark must still be the newest stamp of all inputs, and with nothing stamped since
-    (every newer row gone) it must fall back to reading every stamp."""
+    """The incremental run asks each input only for stamps after its ``since`` (the last
+    watermark); the watermark must still be the newest stamp of all inputs, and with nothing
+    stamped since (here: the newer row gone) it stays where the last run left it, never going
+    back (a row stamped before it was read by that run)."""
     world.order("o1", 1000)
     first = reconcile(world.engine, "r1", T)
     assert first.mode == "full"
@@ -72,11 +73,15 @@ def test_an_incremental_run_keeps_the_newest_stamp_as_its_watermark(world: World
     again = reconcile(world.engine, "r2", T + timedelta(hours=1))
     assert again.mode == "incremental"
     assert _watermark_of(world.engine, "r2") == T - timedelta(days=1)
-    with world.engine.begin() as conn:  # the only row stamped after r2's since goes away
+    with world.engine.begin() as conn:  # the only row stamped at r2's watermark goes away
         conn.execute(schema.stg_payments.delete())
     third = reconcile(world.engine, "r3", T + timedelta(hours=2))
     assert third.mode == "incremental"
-    assert _watermark_of(world.engine, "r3") == T - timedelta(days=20)  # the order's stamp
+    assert _watermark_of(world.engine, "r3") == T - timedelta(days=1)
+    world.stamp = T - timedelta(hours=12)
+    world.order("o2", 500)  # a newer stamp moves it on
+    assert reconcile(world.engine, "r4", T + timedelta(hours=3)).mode == "incremental"
+    assert _watermark_of(world.engine, "r4") == T - timedelta(hours=12)
 
 
 def test_a_run_that_rewrote_its_kept_tables_leaves_fresh_statistics(migrated_pg_url: str) -> None:

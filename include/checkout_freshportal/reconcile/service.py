@@ -228,25 +228,25 @@ def _choose_mode(
     return "incremental", last.inputs_watermark - scope.WATERMARK_OVERLAP, last.as_of
 
 
-def _watermark(conn: sa.Connection, floor: datetime | None = None) -> datetime | None:
-    """The newest stamp of the inputs. With ``floor`` (an incremental run's ``since``) each
-    table is asked only for stamps at or after it: the newest stamp is among those whenever
-    there is one, and the report-line tables' BRIN indexes then read only the block ranges
-    written since, where reading every stamp scans two million lines (0.4 s of a rerun; on the
-    benchmark's data every row carries nearly one stamp, so there it still reads them all).
-    When no input has a stamp that recent, every stamp counts."""
+def _watermark(conn: sa.Connection, since: datetime | None = None) -> datetime | None:
+    """The newest stamp of the inputs. An incremental run (``since``: the last run's watermark,
+    less ``WATERMARK_OVERLAP``) asks each table only for stamps after ``since``, which its seeds
+    read anyway; with none, nothing arrived since the last run and its watermark stays. Reading
+    every stamp instead scans the two million report lines whose BRIN ranges all reach the
+    last watermark (a bulk load stamps its rows alike): 0.55 s of a 4.3 s rerun at a million
+    orders, for a value the run already had."""
     md = recon_runs.metadata
     ob = md.tables["sync_status_outbox"]
     columns = [md.tables[t].c.updated_at for t in _WATERMARK_TABLES] + [ob.c.created_at, ob.c.delivered_at]
 
     def newest(col: Any) -> datetime | None:
         sel = sa.select(sa.func.max(col))
-        return conn.execute(sel if floor is None else sel.where(col >= floor)).scalar()
+        return conn.execute(sel if since is None else sel.where(col > since)).scalar()
 
     values = [s for s in map(newest, columns) if s is not None]
-    if not values and floor is not None:
-        return _watermark(conn)
-    return max(values) if values else None
+    if values:
+        return max(values)
+    return None if since is None else since + scope.WATERMARK_OVERLAP
 
 
 class _Steps:

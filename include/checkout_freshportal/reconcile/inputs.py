@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 #: At most this many exceptions found beside come back through Python. More (statuses never
 #: synced, say) would cost more as Python rows than finding them again in the warehouse.
 MAX_ROWS_BACK = 20_000
+#: A side job waiting longer than this for a lock fails (and with it the run); runs take turns
+#: (service._one_run_at_a_time), so only an outside writer or a migration can block one.
+SIDE_LOCK_TIMEOUT_S = 120
 
 
 def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
@@ -104,6 +107,9 @@ def beside(ctx: Ctx) -> Iterator[None]:
     def run_job(name: str, job: Callable[[Ctx], Any]) -> Any:
         with engine.begin() as conn:
             sqlbits.prepare_connection(conn)
+            # The run waits for this work in Python, where PostgreSQL's deadlock detector cannot
+            # see it: a job blocked on a lock fails the run after a while instead of hanging it.
+            conn.execute(sa.text(f"SET LOCAL lock_timeout = '{SIDE_LOCK_TIMEOUT_S}s'"))
             side = replace(ctx, conn=conn, tmp={}, scope=None, side={})
             out = job(side)
         log.debug("reconciliation input %s ready", safe(name))

@@ -6,8 +6,7 @@ Seeds (``updated_at`` after the last run's ``inputs_watermark``, see ``WATERMARK
 * orders: changed orders, refund requests, money intents, derived statuses, status-outbox rows;
   orders whose ``payment_due`` or ``status_grace`` ended between the last run's as_of and this one;
 * payments: changed payments, actions, disputes, intents, financial-action lines and their payout
-  ids; captures whose ``settlement_window`` ended in between; payments with an open
-  ``orphan_payment``/``payment_failed`` (still unmatched: a new order may match them now);
+  ids; captures whose ``settlement_window`` ended in between; payments with a suggested match;
 * refund requests: changed ones and their intents; those whose ``refund_due`` ended in between;
 * payouts: changed payouts and payout ids, and the payouts of new lines (a line's amount is part of
   its key, so a line changed in place cannot change its payout's sum); disputes: changed ones and
@@ -15,9 +14,11 @@ Seeds (``updated_at`` after the last run's ``inputs_watermark``, see ``WATERMARK
 
 Closure (matching.py needs whole groups): the payments matched to a scoped order (before, or by
 its order number / invoice numbers now) join the scope, the orders matched to a scoped payment
-(before, or now) too, until nothing is added. Every step reads indexes (migration 0009); the
-order numbers and invoice numbers of the scope go through a small analysed scratch table first,
-so the payments naming them are looked up by index, never hashed whole.
+(before, or now) too, until nothing is added; so do the payments the last run left unmatched
+(an open ``orphan_payment``/``payment_failed``) that a scoped order may match now. Every step
+reads indexes (migration 0009); the order numbers and invoice numbers of the scope go through a
+small analysed scratch table first, so the payments naming them are looked up by index, never
+hashed whole.
 """
 
 from __future__ import annotations
@@ -200,16 +201,12 @@ def _r3_tokens(ctx: Ctx, unmatched: sa.Table) -> sa.Table:
         index=("token",),
     )
     r3 = sa.select(rm.c.payment_id).where(rm.c.rule == "invoice_reference").distinct().subquery()
-    src = r3.join(p, p.c.payment_id == r3.c.payment_id)
-    sqlbits.fill(
-        ctx.conn,
-        t,
-        split_references(ctx.conn, src, p.c.payment_id, p.c.reference, p.c.reference.is_not(None)),
-    )
     u = unmatched
-    sqlbits.fill(
-        ctx.conn, t, split_references(ctx.conn, u, u.c.payment_id, u.c.reference, u.c.reference.is_not(None))
-    )
+    for src, pid, ref in (
+        (r3.join(p, p.c.payment_id == r3.c.payment_id), p.c.payment_id, p.c.reference),
+        (u, u.c.payment_id, u.c.reference),
+    ):
+        sqlbits.fill(ctx.conn, t, split_references(ctx.conn, src, pid, ref, ref.is_not(None)))
     sqlbits.analyze(ctx.conn, t)
     return t
 

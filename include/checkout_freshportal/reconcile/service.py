@@ -18,7 +18,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.found import found_table, name_orders
 from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.reconcile.totals import exception_counts, match_counts, write_totals
+from checkout_freshportal.warehouse import locks
 from checkout_freshportal.warehouse.engine import claim_sqlite_write_lock
 from checkout_freshportal.warehouse.schema import recon_runs
 
@@ -127,49 +129,85 @@ def run_reconciliation(
             if confirmed_statuses is not None
             else default_confirmed_statuses()
         )
-        fp = fingerprint(settings, confirmed)
-        started = datetime.now(UTC)
-        with engine.begin() as conn:
-            claim_sqlite_write_lock(conn)
-            prev = _last_runs(conn, run_id)
-            last = prev["last"]
-            if last is not None and as_of < last.as_of:
-                # Resolving at an instant before the last run would close exceptions before they
-                # were first seen: the history only moves forward.
-                raise ValueError(
-                    f"reconciliation as of {as_of.isoformat()} is before the last succeeded run's "
-                    f"as of {last.as_of.isoformat()}; choose a later instant"
-                )
-            mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
-            _start_run(conn, run_id, as_of, mode, started)
-        try:
-            with engine.begin() as conn:
-                # Take SQLite's write lock first: the run reads, then writes, and a commit by the
-                # sidecar or a loader in between would otherwise fail it at once (SQLITE_BUSY).
-                claim_sqlite_write_lock(conn)
-                ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
-                result = _run(ctx, since, prev_as_of, fp)
-        except Exception as exc:
-            with engine.begin() as conn:
-                conn.execute(
-                    recon_runs.update()
-                    .where(recon_runs.c.run_id == run_id)
-                    .values(
-                        status="failed",
-                        finished_at=datetime.now(UTC),
-                        error=safe_masked(f"{type(exc).__name__}: {exc}", 500),
-                    )
-                )
-            raise
+        with _one_run_at_a_time(engine):
+            result = _decide_and_run(engine, settings, run_id, as_of, full, confirmed)
         log.info(
             "reconciliation %s (%s) done: %s found, %s opened, %s resolved",
             safe(run_id),
-            mode,
+            result.mode,
             result.found,
             result.opened,
             result.resolved,
         )
         return result
+
+
+@contextmanager
+def _one_run_at_a_time(engine: sa.Engine) -> Iterator[None]:
+    """Runs take turns, from the choice of mode to the commit (PostgreSQL: a session advisory
+    lock on a connection of its own; a second run waits for it).
+
+    Two runs at once (the DAG's and a ``cfp reconcile --full`` from a shell) would each decide
+    from the same last run, and their writes to the kept tables would interleave: the helper
+    tables a full run refreshes on its second connection (reconcile/inputs.py) could then wait
+    on rows the other run holds while that run waits on this one, a wait PostgreSQL cannot see
+    as a deadlock because half of it is in Python. SQLite's writer lock already serialises the
+    runs' transactions."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": locks.RECONCILIATION})
+        conn.commit()  # the lock is the session's: no transaction stays open while the run works
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": locks.RECONCILIATION})
+            conn.commit()
+
+
+def _decide_and_run(
+    engine: sa.Engine,
+    settings: ReconcileSettings,
+    run_id: str,
+    as_of: datetime,
+    full: bool | None,
+    confirmed: tuple[str, ...],
+) -> ReconcileResult:
+    fp = fingerprint(settings, confirmed)
+    started = datetime.now(UTC)
+    with engine.begin() as conn:
+        claim_sqlite_write_lock(conn)
+        prev = _last_runs(conn, run_id)
+        last = prev["last"]
+        if last is not None and as_of < last.as_of:
+            # Resolving at an instant before the last run would close exceptions before they
+            # were first seen: the history only moves forward.
+            raise ValueError(
+                f"reconciliation as of {as_of.isoformat()} is before the last succeeded run's "
+                f"as of {last.as_of.isoformat()}; choose a later instant"
+            )
+        mode, since, prev_as_of = _choose_mode(settings, full, fp, prev, as_of)
+        _start_run(conn, run_id, as_of, mode, started)
+    try:
+        with engine.begin() as conn:
+            # Take SQLite's write lock first: the run reads, then writes, and a commit by the
+            # sidecar or a loader in between would otherwise fail it at once (SQLITE_BUSY).
+            claim_sqlite_write_lock(conn)
+            ctx = Ctx(conn, run_id, as_of, settings, confirmed, mode)
+            return _run(ctx, since, prev_as_of, fp)
+    except Exception as exc:
+        with engine.begin() as conn:
+            conn.execute(
+                recon_runs.update()
+                .where(recon_runs.c.run_id == run_id)
+                .values(
+                    status="failed",
+                    finished_at=datetime.now(UTC),
+                    error=safe_masked(f"{type(exc).__name__}: {exc}", 500),
+                )
+            )
+        raise
 
 
 def _start_run(conn: sa.Connection, run_id: str, as_of: datetime, mode: str, started: datetime) -> None:

@@ -166,8 +166,8 @@ def analyze(conn: sa.Connection, *tables: sa.Table, kept: bool = False) -> None:
         conn.execute(sa.text(f"SET LOCAL default_statistics_target = {SCRATCH_STATISTICS}"))
     for t in tables:
         conn.execute(sa.text(f"ANALYZE {t.name}"))
-    if not kept:
-        conn.execute(sa.text("RESET default_statistics_target"))
+    if not kept:  # back to the session's value, for this transaction only
+        conn.execute(sa.text("SET LOCAL default_statistics_target TO DEFAULT"))
 
 
 def analyze_if_churned(conn: sa.Connection, table: sa.Table, written: int) -> None:

@@ -23,6 +23,8 @@ PAYMENT_LINK_ORDER = 0x0CF9_0003
 PAYMENT_STATUS = 0x0CF9_0004
 #: Namespace of per-table locks of report loaders (two-key form, ``hashtext(table)``).
 REPORT_TABLE = 0x0CF9_0005
+#: Reconciliation runs take turns (session lock on a dedicated connection, for the whole run).
+RECONCILIATION = 0x0CF9_0006
 
 
 def xact_lock(conn: Connection, key: int, name: str | None = None) -> None:

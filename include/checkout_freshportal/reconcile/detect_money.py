@@ -19,7 +19,7 @@ from checkout_freshportal.money import MoneyError, e8_to_minor
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES, OPEN_DISPUTE_STATUSES
-from checkout_freshportal.reconcile.found import add, add_rows, key, row
+from checkout_freshportal.reconcile.found import add, add_found_beside, add_rows, key, row
 from checkout_freshportal.reconcile.kinds import KINDS
 from checkout_freshportal.warehouse.schema import (
     stg_disputes,
@@ -63,7 +63,7 @@ def refund_not_executed(ctx: Ctx) -> int:
     return add(ctx, sel)
 
 
-def _action_rows(ctx: Ctx, kind: str, detail: Any, expected: Any, actual: Any) -> list[Any]:
+def _action_rows(kind: str, detail: Any, expected: Any, actual: Any) -> list[Any]:
     a = stg_payment_actions
     return row(
         kind,
@@ -81,7 +81,6 @@ def refund_not_requested(ctx: Ctx) -> int:
     a, mi, rr = stg_payment_actions, sync_money_intents, stg_refund_requests
     sel = sa.select(
         *_action_rows(
-            ctx,
             "refund_not_requested",
             sa.literal("Refund at Checkout.com that no FreshPortal refund request asked for"),
             sa.literal(0),
@@ -101,18 +100,14 @@ def unsettled_capture(ctx: Ctx) -> int:
     """Approved captures past the settlement window with no line in a payout. Staged data and
     the paid-out set alone decide it, so a full run on PostgreSQL finds them beside
     (reconcile/inputs.py); the order naming the payment is added afterwards either way."""
-    found = ctx.wait_for("unsettled_capture")
-    if found is not None:
-        return add_rows(ctx, found)
-    ctx.wait_for("paid_out")  # a full run refreshes it beside
-    return add(ctx, unsettled_select(ctx))
+    return add_found_beside(ctx, "unsettled_capture", lambda: unsettled_select(ctx))
 
 
 def unsettled_select(ctx: Ctx) -> sa.Select[Any]:
     a, paid = stg_payment_actions, recon_paid_out_actions
+    ctx.wait_for("paid_out")  # read below; a full run refreshes it beside (reconcile/inputs.py)
     return sa.select(
         *_action_rows(
-            ctx,
             "unsettled_capture",
             # No timestamp in the text: its rendering differs between SQLite and PostgreSQL
             # (and with the session's time zone); the capture's time is on the action.

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.reconcile.found import add, add_rows, key, row, text
+from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
     stg_orders,
     stg_payment_status,
@@ -300,10 +300,7 @@ def status_drift(ctx: Ctx) -> int:
 
     Staged data alone decides it (the orders' FreshPortal status, the derived statuses, the
     outbox), so a full run on PostgreSQL finds these rows beside (reconcile/inputs.py)."""
-    found = ctx.wait_for("status_drift")
-    if found is not None:
-        return add_rows(ctx, found)
-    return add(ctx, drift_select(ctx, _orders(ctx)))
+    return add_found_beside(ctx, "status_drift", lambda: drift_select(ctx, _orders(ctx)))
 
 
 def drift_select(ctx: Ctx, o: Any) -> sa.Select[Any]:

@@ -7,7 +7,7 @@ the kind and the subject (the stable formats of the spec, e.g. ``missing_payment
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +76,13 @@ def row(kind: str, exception_key: Any, **cols: Any) -> list[Any]:
 
 def add(ctx: Ctx, select: sa.Select[Any]) -> int:
     return sqlbits.fill(ctx.conn, ctx.tmp["found"], select)
+
+
+def add_found_beside(ctx: Ctx, name: str, select: Callable[[], sa.Select[Any]]) -> int:
+    """The rows a full run's second connection found as ``name`` (reconcile/inputs.py), or,
+    where it did not look (SQLite, incremental runs, too many rows), ``select()`` run here."""
+    found = ctx.wait_for(name)
+    return add(ctx, select()) if found is None else add_rows(ctx, found)
 
 
 def add_rows(ctx: Ctx, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -14,6 +14,7 @@ settings changed, since nothing earlier can be trusted then).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -307,23 +308,22 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
     watermark = _watermark(conn, since)
     result = ReconcileResult(ctx.run_id, ctx.as_of, ctx.mode)
     step = _Steps(result)
-    if since is None or prev_as_of is None:
-        # the inputs derived from staged data alone are refreshed beside the matching
-        with inputs.beside(ctx):
+    full = since is None or prev_as_of is None
+    # a full run refreshes the inputs derived from staged data alone beside its matching
+    with inputs.beside(ctx) if full else contextlib.nullcontext():
+        if since is None or prev_as_of is None:
             facts.build_payments(ctx)
             step.done("payments")
             matching.build_matches(ctx)
-            step.done("matching")
-            _compare(ctx, result, step)
-    else:
-        facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
-        facts.refresh_paid_out(ctx, since)
-        scope.make_scope(ctx)
-        scope.seed(ctx, since, prev_as_of)
-        step.done("scope")
-        scope.close(ctx)
+        else:
+            facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
+            facts.refresh_paid_out(ctx, since)
+            scope.make_scope(ctx)
+            scope.seed(ctx, since, prev_as_of)
+            step.done("scope")
+            scope.close(ctx)
+            result.scope = _scope_sizes(ctx)
         step.done("matching")
-        result.scope = _scope_sizes(ctx)
         _compare(ctx, result, step)
     changes = persist.merge(ctx)
     result.opened, result.reopened, result.resolved = changes.opened, changes.reopened, changes.resolved

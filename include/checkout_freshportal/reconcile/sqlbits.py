@@ -222,7 +222,7 @@ def sync_rows(
     Returns (deleted, inserted)."""
     names = [c.name for c in new.selected_columns]
     consts = [sa.literal(v, target.c[k].type).label(k) for k, v in (extra or {}).items()]
-    if conn.execute(sa.select(sa.literal(1)).select_from(target).where(scope).limit(1)).first() is None:
+    if is_empty(conn, target, scope):
         # nothing stored in the scope (a first run): nothing to compare, insert straight away
         # instead of writing a million rows into a scratch table first
         return 0, fill(conn, target, new.add_columns(*consts))
@@ -247,8 +247,12 @@ def sync_rows(
     return int(deleted or 0), inserted
 
 
-def is_empty(conn: sa.Connection, table: sa.Table) -> bool:
-    return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
+def is_empty(conn: sa.Connection, table: sa.Table, where: ColumnElement[bool] | None = None) -> bool:
+    """No row of ``table`` (passing ``where``): one row read at most, where ``count`` reads all."""
+    sel = sa.select(sa.literal(1)).select_from(table)
+    if where is not None:
+        sel = sel.where(where)
+    return conn.execute(sel.limit(1)).first() is None
 
 
 @contextmanager

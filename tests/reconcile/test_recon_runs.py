@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 from recon_builders import T, World, open_keys, reconcile
 
+from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.warehouse import engine as wh_engine
 from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.schema.recon import recon_order_facts
+from checkout_freshportal.warehouse.schema.recon import recon_order_facts, recon_order_invoices
 
 
 def _run_row(engine: sa.Engine, run_id: str) -> sa.RowMapping:
@@ -121,35 +122,52 @@ def _check_fresh_statistics(world: World) -> None:
     assert stats()["recon_matches"] == (30.0, 31)
 
 
-def test_a_first_run_builds_the_match_index_after_the_load_and_keeps_every_index(
+def test_a_first_run_builds_the_indexes_after_the_load_and_keeps_every_index(
     migrated_pg_url: str,
 ) -> None:
-    """A first run drops ``recon_matches``' payment id index for its bulk insert and creates it
-    again from its own definition; every index the migrations made is there afterwards, the
-    same, and the index answers (an incremental run's lookups use it). A later run, with rows
-    stored, leaves the indexes alone (a locking DROP INDEX would block readers of those rows)."""
+    """A first run loads the empty kept tables bare (primary keys and indexes dropped) and builds
+    their indexes afterwards from their own definitions; every index and key constraint the
+    migrations made is there afterwards, the same, and answers (an incremental run's lookups use
+    them); the keys are checked again. A later run, with rows stored, leaves the indexes alone
+    (a locking DROP would block readers of those rows)."""
     engine = wh_engine.make_engine(migrated_pg_url)
-    defs = sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recon_matches'")
+    kept = ("recon_matches", "recon_order_facts", "recon_order_invoices", "recon_paid_out_actions")
+    defs = sa.text(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+        "('recon_matches', 'recon_order_facts', 'recon_order_invoices', 'recon_paid_out_actions')"
+    )
+    keys = sa.text(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid IN (SELECT oid FROM pg_class WHERE relname IN "
+        "('recon_matches', 'recon_order_facts', 'recon_order_invoices', 'recon_paid_out_actions'))"
+    )
+    oids = sa.text(
+        "SELECT indexname, CAST(indexname AS regclass)::oid FROM pg_indexes WHERE tablename = 'recon_matches'"
+    )
     try:
         with engine.connect() as conn:
-            before: dict[str, str] = dict(conn.execute(defs).tuples().all())
-        assert "ix_recon_matches_payment_id" in before
+            before = dict(conn.execute(defs).all())
+            before_keys = dict(conn.execute(keys).all())
+        assert {"ix_recon_matches_payment_id", "pk_recon_matches", "pk_recon_order_facts"} <= set(before)
+        assert {f"pk_{t}" for t in kept} <= set(before_keys)
         world = World(engine)
         for i in range(5):
-            world.order(f"o{i}")
+            world.order(f"o{i}", invoices=[f"INV-{i}"])
             world.payment(f"p{i}", reference=f"ORD-o{i}")
         reconcile(engine, "r1", T, full=True)
         with engine.connect() as conn:
-            assert dict(conn.execute(defs).tuples().all()) == before
-            oid = conn.execute(sa.text("SELECT 'ix_recon_matches_payment_id'::regclass::oid")).scalar()
+            assert dict(conn.execute(defs).all()) == before
+            assert dict(conn.execute(keys).all()) == before_keys
+            first_oids = dict(conn.execute(oids).all())
+            assert sqlbits.count(conn, schema.recon_matches) == 5
+            assert sqlbits.count(conn, recon_order_facts) == 5
+            assert sqlbits.count(conn, recon_order_invoices) == 5
         world.order("o9")  # a new match for the second run to insert beside the stored ones
         world.payment("p9", reference="ORD-o9")
         reconcile(engine, "r2", T + timedelta(hours=1), full=True)
         with engine.connect() as conn:
-            # the same index object: the second full run did not drop and create it again
-            assert (
-                conn.execute(sa.text("SELECT 'ix_recon_matches_payment_id'::regclass::oid")).scalar() == oid
-            )
+            # the same index objects: the second full run did not drop and create them again
+            assert dict(conn.execute(oids).all()) == first_oids
             rm = schema.recon_matches
             hits = [
                 conn.execute(sa.select(rm.c.order_id).where(rm.c.payment_id == p)).scalar()

@@ -146,8 +146,8 @@ def test_a_first_run_builds_the_indexes_after_the_load_and_keeps_every_index(
     )
     try:
         with engine.connect() as conn:
-            before = dict(conn.execute(defs).all())
-            before_keys = dict(conn.execute(keys).all())
+            before: dict[str, str] = dict(conn.execute(defs).all())
+            before_keys: dict[str, str] = dict(conn.execute(keys).all())
         assert {"ix_recon_matches_payment_id", "pk_recon_matches", "pk_recon_order_facts"} <= set(before)
         assert {f"pk_{t}" for t in kept} <= set(before_keys)
         world = World(engine)
@@ -158,7 +158,7 @@ def test_a_first_run_builds_the_indexes_after_the_load_and_keeps_every_index(
         with engine.connect() as conn:
             assert dict(conn.execute(defs).all()) == before
             assert dict(conn.execute(keys).all()) == before_keys
-            first_oids = dict(conn.execute(oids).all())
+            first_oids: dict[str, int] = dict(conn.execute(oids).all())
             assert sqlbits.count(conn, schema.recon_matches) == 5
             assert sqlbits.count(conn, recon_order_facts) == 5
             assert sqlbits.count(conn, recon_order_invoices) == 5

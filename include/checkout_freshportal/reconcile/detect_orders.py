@@ -242,13 +242,17 @@ def payment_failed(ctx: Ctx) -> int:
     """Declined payments with no confirmed match, or with one in a group short of its orders'
     amount (informational: the money may still come through another attempt). A payment has no
     confirmed match when R1/R2 left it ``loose`` and R3 did not take it (matching.py): two small
-    sets, where asking the million matches for each declined payment hashed them all."""
-    pay, m, g, loose = ctx.tmp["pay"], ctx.tmp["match"], ctx.tmp["group"], ctx.tmp["loose"]
+    sets, where asking the million matches for each declined payment hashed them all. The short
+    groups are the orders' (``order`` carries each R1/R2 group's figures) and the R3 ones."""
+    pay, m, g, loose, t = ctx.tmp["pay"], ctx.tmp["match"], ctx.tmp["group"], ctx.tmp["loose"], _orders(ctx)
+    short_groups = sa.union(
+        sa.select(t.c.match_group).where(t.c.g_captured_same < t.c.g_orders_amount),
+        sa.select(g.c.match_group).where(g.c.captured_same < g.c.orders_amount),
+    )
     short = sa.exists().where(
         m.c.payment_id == pay.c.payment_id,
         m.c.confirmed.is_(True),
-        g.c.match_group == m.c.match_group,
-        g.c.captured_same < g.c.orders_amount,
+        m.c.match_group.in_(short_groups),
     )
     by_invoice = sa.select(m.c.payment_id).where(m.c.rule == "invoice_reference", m.c.confirmed.is_(True))
     no_match = sa.and_(

@@ -3,9 +3,11 @@
 * ``pay``: one row per payment of the run: captured(p) = the payment's ``total_captured`` balance,
   else the sum of its approved Capture actions (a balance is NULL when unknown, never 0);
   refunded(p) likewise from Refund actions; what is left to capture; the keys matching uses.
-* ``group``: one row per confirmed match group (matching.py): the group's orders' amount and
-  its payments' money in the orders' currency (another currency is ``currency_mismatch``'s).
-* ``order``: one row per order of the run, with its group (if any).
+* ``group``: one row per R3 match group (matching.py; one payment for several orders): the
+  orders' amount and the payment's money in its currency (another currency is
+  ``currency_mismatch``'s).
+* ``order``: one row per order of the run, with the figures of its confirmed group (if any):
+  an R1/R2 group (the order's payments) is summed there, an R3 group read from ``group``.
 * :func:`order_naming`: for the payments asked about, the order that names each in exceptions
   (the lowest order id of its confirmed matches: a payment of several invoices names the first).
 
@@ -142,13 +144,10 @@ def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
 
 
 def build_groups(ctx: Ctx) -> sa.Table:
-    """Per confirmed match group: orders' amount (their currency) and the payments' money.
-
-    One ``GROUP BY`` per group shape over ``match``, which carries each pair's order and payment
-    figures (no join back to orders and payments). A group has either one order (``order:<id>``,
-    R1/R2: its rows are that order's payments) or one payment (``payment:<id>``, R3: its rows
-    are the orders the payment lists), so each figure is a sum over the side that varies and the
-    single value of the other."""
+    """The R3 groups (``payment:<payment_id>``, one payment for the orders its reference lists;
+    few): the orders' amount and the payment's money. The R1/R2 groups (``order:<order_id>``,
+    one order each, a million of them) are summed where the orders are read (:func:`build_orders`)
+    instead of being written here and joined back by their text key (``'order:' || id``)."""
     m, conn = ctx.tmp["match"], ctx.conn
     g = sqlbits.scratch(
         conn,
@@ -166,7 +165,6 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _one_order_groups(conn, m))
     sqlbits.fill(conn, g, _one_payment_groups(m))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
@@ -177,11 +175,14 @@ def _zero(expr: Any) -> Any:
     return sa.func.coalesce(expr, 0)
 
 
-def _one_order_groups(conn: sa.Connection, m: sa.Table) -> sa.Select[Any]:
-    """R1/R2 groups (``order:<order_id>``): the order's figures are the group key's (no aggregate
-    state for them: a million groups must fit the hash table), the payments' money is summed
-    where the payment's currency is the order's."""
-    same = m.c.currency == m.c.o_currency
+def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
+    """Per order with a confirmed match, in one aggregate over ``match``: the figures of its R1/R2
+    group (``order:<order_id>``: the order's are the group key's, no aggregate state for them, a
+    million groups must fit the hash table; the payments' money summed where the payment's
+    currency is the order's) and its lowest R3 group (``r3_group``, the other kind: an order has
+    R1/R2 matches or R3 ones, never both)."""
+    own = m.c.rule != "invoice_reference"
+    same = sa.and_(own, m.c.currency == m.c.o_currency)
 
     def s(expr: Any) -> Any:
         return _zero(sqlbits.int_sum(conn, sa.case((same, expr), else_=0)))
@@ -192,20 +193,23 @@ def _one_order_groups(conn: sa.Connection, m: sa.Table) -> sa.Select[Any]:
     captured, refunded = s(m.c.captured), s(m.c.refunded)
     return (
         sa.select(
-            (sa.literal("order:") + m.c.order_id).label("match_group"),
+            m.c.order_id,
+            sa.func.min(sa.case((own, None), else_=m.c.match_group)).label("r3_group"),
+            n(own).label("n_own"),
             m.c.o_currency.label("currency"),
             m.c.o_amount.label("orders_amount"),
             sa.literal(1, sa.BigInteger).label("n_orders"),
             m.c.order_id.label("first_order"),
-            n(m.c.captured > 0).label("n_captured_any"),
+            n(sa.and_(own, m.c.captured > 0)).label("n_captured_any"),
             n(sa.and_(same, m.c.captured > 0)).label("n_captured_same"),
             captured.label("captured_same"),
             refunded.label("refunded_same"),
             s(m.c.available).label("available_same"),
             (captured - refunded).label("net_same"),
         )
-        .where(m.c.confirmed.is_(True), m.c.rule != "invoice_reference")
+        .where(m.c.confirmed.is_(True))
         .group_by(m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .subquery("order_matches")
     )
 
 
@@ -242,7 +246,7 @@ def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
     )
 
 
-#: Columns of the scratch table ``order`` taken from the order's group (prefixed ``g_``).
+#: The figures of a confirmed match group, as columns ``g_*`` of the scratch table ``order``.
 GROUP_COLUMNS = (
     "currency",
     "orders_amount",
@@ -263,7 +267,8 @@ def build_orders(ctx: Ctx) -> sa.Table:
     scan it alone instead of joining orders and groups again each.
 
     An order's group is ``order:<order_id>`` when it has R1/R2 matches (then never an R3 one),
-    else the lowest of its R3 groups (few orders)."""
+    summed here from the matches; else the lowest of its R3 groups (few orders), from
+    :func:`build_groups`."""
     o, m, g, conn = stg_orders, ctx.tmp["match"], ctx.tmp["group"], ctx.conn
     t = sqlbits.scratch(
         conn,
@@ -279,13 +284,13 @@ def build_orders(ctx: Ctx) -> sa.Table:
         *[sa.Column(f"g_{c}", g.c[c].type) for c in GROUP_COLUMNS],
         index=("order_id", "match_group"),
     )
-    r3 = (
-        sa.select(m.c.order_id, sa.func.min(m.c.match_group).label("match_group"))
-        .where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
-        .group_by(m.c.order_id)
-        .subquery()
-    )
-    group_key = sa.func.coalesce(r3.c.match_group, sa.literal("order:") + o.c.order_id)
+    om = _order_matches(conn, m)
+    by_payment = om.c.r3_group.is_not(None)
+
+    def pick(col: str) -> Any:
+        return sa.case((by_payment, g.c[col]), else_=om.c[col]).label(f"g_{col}")
+
+    own_group = sa.case((om.c.n_own > 0, sa.literal("order:") + o.c.order_id), else_=None)
     sel = (
         sa.select(
             o.c.order_id,
@@ -295,11 +300,11 @@ def build_orders(ctx: Ctx) -> sa.Table:
             o.c.status.in_(ctx.confirmed_statuses).label("confirmed"),
             o.c.confirmed_at,
             o.c.payment_status,
-            g.c.match_group,
-            *[g.c[c].label(f"g_{c}") for c in GROUP_COLUMNS],
+            sa.case((by_payment, g.c.match_group), else_=own_group).label("match_group"),
+            *[pick(c) for c in GROUP_COLUMNS],
         )
         .select_from(
-            o.outerjoin(r3, r3.c.order_id == o.c.order_id).outerjoin(g, g.c.match_group == group_key)
+            o.outerjoin(om, om.c.order_id == o.c.order_id).outerjoin(g, g.c.match_group == om.c.r3_group)
         )
         .where(ctx.in_scope("orders", o.c.order_id))
     )

@@ -12,7 +12,11 @@ from recon_builders import T, World, open_keys, reconcile
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.warehouse import engine as wh_engine
 from checkout_freshportal.warehouse import schema
-from checkout_freshportal.warehouse.schema.recon import recon_order_facts, recon_order_invoices
+from checkout_freshportal.warehouse.schema.recon import (
+    recon_order_facts,
+    recon_order_invoices,
+    recon_paid_out_actions,
+)
 
 
 def _run_row(engine: sa.Engine, run_id: str) -> sa.RowMapping:
@@ -123,51 +127,59 @@ def _check_fresh_statistics(world: World) -> None:
 
 
 def test_a_first_run_builds_the_indexes_after_the_load_and_keeps_every_index(
-    migrated_pg_url: str,
+    migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first run loads the empty kept tables bare (primary keys and indexes dropped) and builds
-    their indexes afterwards from their own definitions; every index and key constraint the
-    migrations made is there afterwards, the same, and answers (an incremental run's lookups use
-    them); the keys are checked again. A later run, with rows stored, leaves the indexes alone
-    (a locking DROP would block readers of those rows)."""
+    """A first run loads the empty kept tables bare (primary keys and plain indexes dropped) and
+    builds them afterwards from their own definitions: each is a new object after the run, with
+    the same definition, and answers (an incremental run's lookups use them); partial indexes
+    stay as they are. A later run, with rows stored, leaves every index alone (a locking DROP
+    would block readers of those rows). The bulk threshold is lowered so a few rows count."""
+    monkeypatch.setattr(sqlbits, "BULK_LOAD_ROWS", 1)
     engine = wh_engine.make_engine(migrated_pg_url)
-    kept = ("recon_matches", "recon_order_facts", "recon_order_invoices", "recon_paid_out_actions")
-    defs = sa.text(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
-        "('recon_matches', 'recon_order_facts', 'recon_order_invoices', 'recon_paid_out_actions')"
-    )
+    tables = "('recon_matches', 'recon_order_facts', 'recon_order_invoices', 'recon_paid_out_actions')"
+    defs = sa.text(f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {tables}")
     keys = sa.text(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid IN (SELECT oid FROM pg_class WHERE relname IN "
-        "('recon_matches', 'recon_order_facts', 'recon_order_invoices', 'recon_paid_out_actions'))"
+        f"WHERE conrelid IN (SELECT oid FROM pg_class WHERE relname IN {tables})"
     )
     oids = sa.text(
-        "SELECT indexname, CAST(indexname AS regclass)::oid FROM pg_indexes WHERE tablename = 'recon_matches'"
+        "SELECT CAST(CAST(i.indexrelid AS regclass) AS text), i.indexrelid::bigint, i.indpred IS NOT NULL "
+        f"FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname IN {tables}"
     )
     try:
         with engine.connect() as conn:
             before: dict[str, str] = dict(conn.execute(defs).all())
             before_keys: dict[str, str] = dict(conn.execute(keys).all())
+            before_oids = {name: (oid, partial) for name, oid, partial in conn.execute(oids)}
         assert {"ix_recon_matches_payment_id", "pk_recon_matches", "pk_recon_order_facts"} <= set(before)
-        assert {f"pk_{t}" for t in kept} <= set(before_keys)
+        assert {"pk_recon_paid_out_actions", "pk_recon_order_invoices"} <= set(before_keys)
         world = World(engine)
         for i in range(5):
             world.order(f"o{i}", invoices=[f"INV-{i}"])
             world.payment(f"p{i}", reference=f"ORD-o{i}")
+            world.line(f"act_{i}", f"p{i}", 1000_000000, payout="po_1")
+        world.payout("po_1", 5000)
         reconcile(engine, "r1", T, full=True)
         with engine.connect() as conn:
             assert dict(conn.execute(defs).all()) == before
             assert dict(conn.execute(keys).all()) == before_keys
-            first_oids: dict[str, int] = dict(conn.execute(oids).all())
-            assert sqlbits.count(conn, schema.recon_matches) == 5
-            assert sqlbits.count(conn, recon_order_facts) == 5
-            assert sqlbits.count(conn, recon_order_invoices) == 5
+            after = {name: oid for name, oid, _ in conn.execute(oids)}
+            for table in (
+                schema.recon_matches,
+                recon_order_facts,
+                recon_order_invoices,
+                recon_paid_out_actions,
+            ):
+                assert sqlbits.count(conn, table) == 5, table.name
+        assert set(after) == set(before_oids)
+        rebuilt = {name for name, (oid, _) in before_oids.items() if after[name] != oid}
+        assert rebuilt == {name for name, (_, partial) in before_oids.items() if not partial}
         world.order("o9")  # a new match for the second run to insert beside the stored ones
         world.payment("p9", reference="ORD-o9")
         reconcile(engine, "r2", T + timedelta(hours=1), full=True)
         with engine.connect() as conn:
             # the same index objects: the second full run did not drop and create them again
-            assert dict(conn.execute(oids).all()) == first_oids
+            assert {name: oid for name, oid, _ in conn.execute(oids)} == after
             rm = schema.recon_matches
             hits = [
                 conn.execute(sa.select(rm.c.order_id).where(rm.c.payment_id == p)).scalar()

@@ -1,10 +1,11 @@
 """Detectors of the exceptions about orders and their payments (one SELECT each).
 
 They read the scratch tables of facts.py: ``order`` (orders of the run with their confirmed
-group), ``group`` (the group's orders' amount and its payments' money in the orders' currency),
-``pay``, ``match`` and ``loose``. A group is the unit amounts are compared in: one order with
-its payments (R1/R2), or one payment with the orders whose invoices it lists (R3); the
-exception is still one per order (the spec's keys), naming the group's figures.
+group's figures: the orders' amount and the payments' money in the group's currency), ``group``
+(the R3 groups alone), ``pay``, ``match`` and ``loose``. A group is the unit amounts are
+compared in: one order with its payments (R1/R2), or one payment with the orders whose invoices
+it lists (R3); the exception is still one per order (the spec's keys), naming the group's
+figures.
 """
 
 from __future__ import annotations

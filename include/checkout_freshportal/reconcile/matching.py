@@ -49,7 +49,8 @@ def _match_table(ctx: Ctx) -> sa.Table:
         sa.Column("order_number", sa.Text()),
         sa.Column("currency", sa.String(3)),
         # the order's and the payment's figures, copied in when the pair is found, so the group
-        # facts are one GROUP BY over this table (facts.build_groups) instead of two more joins
+        # facts are GROUP BYs over this table (facts.build_orders, facts.build_groups) instead
+        # of two more joins
         sa.Column("o_currency", sa.String(3)),
         sa.Column("o_amount", sa.BigInteger()),
         sa.Column("captured", sa.BigInteger()),
@@ -317,6 +318,6 @@ def store_matches(ctx: Ctx) -> None:
         )
         # Into an empty table (a first run) the million matches go into the bare table and its
         # indexes are built afterwards, one sort each (sqlbits.indexes_rebuilt).
-        with sqlbits.indexes_rebuilt(conn, rm, when=first):
+        with sqlbits.indexes_rebuilt(conn, rm, when=first and sqlbits.expects_bulk(conn, new)):
             written += sqlbits.fill(conn, rm, new)
     sqlbits.analyze_if_churned(conn, rm, written)

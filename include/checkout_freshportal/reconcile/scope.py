@@ -346,7 +346,10 @@ def close(ctx: Ctx) -> None:
             break
     else:  # still growing after the last round: build once more for the final scope
         build_payments(ctx)
-        build_matches(ctx)
+        m = build_matches(ctx)
+        # every order of a match is in the scope (the order table, which the group figures and
+        # payment_failed's short groups are read from, holds the scoped orders only)
+        add(ctx, "orders", sa.select(m.c.order_id))
     d = stg_disputes
     add(ctx, "disputes", sa.select(d.c.dispute_id).where(d.c.payment_id.in_(sa.select(sp.c.payment_id))))
     for t in ctx.scope.values():

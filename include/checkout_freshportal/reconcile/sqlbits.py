@@ -226,7 +226,7 @@ def sync_rows(
         # nothing stored in the scope (a first run): nothing to compare, insert straight away
         # instead of writing a million rows into a scratch table first (into the bare table,
         # its indexes built afterwards, when nothing is stored at all)
-        with indexes_rebuilt(conn, target, when=is_empty(conn, target)):
+        with indexes_rebuilt(conn, target, when=is_empty(conn, target) and expects_bulk(conn, new)):
             return 0, fill(conn, target, new.add_columns(*consts))
     tmp = scratch(
         conn, f"recon_tmp_new_{target.name}", *[sa.Column(n, target.c[n].type) for n in names], index=keys[:1]
@@ -261,20 +261,55 @@ def is_empty(conn: sa.Connection, table: sa.Table, where: ColumnElement[bool] | 
 #: run sort in memory, where the 64 MB default spills them to disk (the payment id index of
 #: ``recon_matches`` took 3.7 s built with the default, 1.7 s with this).
 REBUILD_MEMORY = "256MB"
+#: A load is worth dropping and rebuilding indexes for from this many rows (planner estimate):
+#: below it, the inserts' index maintenance costs less than the rebuild's full scans, and a table
+#: that stays empty (no payouts yet, no invoice numbers) is not locked by DDL in every run.
+BULK_LOAD_ROWS = 100_000
+
+
+def expects_bulk(conn: sa.Connection, select: sa.Select[Any]) -> bool:
+    """Whether ``select`` is estimated to return at least ``BULK_LOAD_ROWS`` rows (PostgreSQL's
+    planner, ``EXPLAIN``, nothing executed); always False on SQLite (no rebuild there)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    plan: Any = conn.execute(_Explain(select)).scalar_one()
+    return float(plan[0]["Plan"]["Plan Rows"]) >= BULK_LOAD_ROWS
+
+
+class _Explain(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``EXPLAIN (FORMAT JSON) <select>``, its parameters bound as the select's own."""
+
+    inherit_cache = False
+
+    def __init__(self, select: sa.Select[Any]) -> None:
+        self.select = select
+
+
+@compiles(_Explain, "postgresql")
+def _explain_pg(element: _Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.select, **kw)
 
 
 @contextmanager
 def indexes_rebuilt(conn: sa.Connection, table: sa.Table, *, when: bool) -> Iterator[None]:
-    """On PostgreSQL and ``when`` (a bulk load into an empty kept table): the table's indexes,
-    its primary key and unique constraints included, are dropped for the block and created again
-    after it from their own definitions (``pg_get_indexdef``, ``pg_get_constraintdef``): one
-    sort each, instead of a random descent per row into each of them (1.1M matches: 8.9 s into
-    the indexed table against 2.1 s into the bare one plus 4.3 s of index builds, measured). The
-    keys are checked when the primary key comes back: a duplicate fails the run, which rolls
-    back. DROP locks the table (ACCESS EXCLUSIVE) until the transaction commits, so readers wait
-    for it: callers ask for this only when the table held no row before (nothing to read). A
-    table another one references by a foreign key keeps its indexes. SQLite and every other
-    case: nothing changes."""
+    """On PostgreSQL and ``when`` (a bulk load into an empty kept table): the table's primary key,
+    unique constraints and plain indexes are dropped for the block and created again after it
+    from their own definitions (``pg_get_constraintdef``, ``pg_get_indexdef``): one sort each,
+    instead of a random descent per row into each of them. 1.1M matches by hand: 8.9 s into the
+    table with every index, 2.1 s into the bare one plus 2.3 s for the primary key and 1.7 s for
+    the payment id index; as the run's store_matches step, 5.7-6.0 s against 6.5-6.6 s at
+    6f5aa2d, which kept the primary key during the load and rebuilt the payment id index only.
+    Partial indexes stay: they hold a few rows of the million, and building one scans the whole
+    table. The keys are checked when the primary key comes back: a duplicate fails the run,
+    which rolls back (DDL included).
+
+    The drops lock the table (ACCESS EXCLUSIVE) until the transaction commits, so readers wait
+    for the run: callers ask for this only when the table held no row before the load (nothing
+    to read) and the load is big (``expects_bulk``). The lock is taken without waiting: if any
+    other session holds the table (a dump, a report's query), the load goes into the indexed
+    table as it is, slower but without queueing every reader behind the run. A table another one
+    references by a foreign key keeps its indexes too. SQLite and every other case: nothing
+    changes."""
     if not when or conn.dialect.name != "postgresql":
         yield
         return
@@ -282,37 +317,51 @@ def indexes_rebuilt(conn: sa.Connection, table: sa.Table, *, when: bool) -> Iter
     referenced = conn.execute(
         sa.text("SELECT 1 FROM pg_constraint WHERE confrelid = CAST(:t AS regclass) LIMIT 1"), rel
     ).first()
-    if referenced is not None:
+    if referenced is not None or not _lock_now(conn, table):
         yield
         return
-    q = conn.dialect.identifier_preparer.quote
+    qualified = conn.execute(sa.text("SELECT CAST(CAST(:t AS regclass) AS text)"), rel).scalar_one()
     constraints = conn.execute(
         sa.text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u') ORDER BY conname"
         ),
         rel,
     ).all()
     indexes = conn.execute(
         sa.text(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = CAST(:t AS regclass) "
+            "SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) "
+            "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) AND i.indpred IS NULL "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
-            "ORDER BY c.relname"
+            "ORDER BY 1"
         ),
         rel,
     ).all()
     for name, _ in constraints:
-        conn.execute(sa.text(f"ALTER TABLE {q(table.name)} DROP CONSTRAINT {q(name)}"))
+        conn.execute(sa.text(f"ALTER TABLE {qualified} DROP CONSTRAINT {name}"))
     for name, _ in indexes:
-        conn.execute(sa.text(f"DROP INDEX {q(name)}"))
+        conn.execute(sa.text(f"DROP INDEX {name}"))
     yield
+    memory = conn.execute(sa.text("SELECT current_setting('maintenance_work_mem')")).scalar_one()
     conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{REBUILD_MEMORY}'"))
     for name, definition in constraints:
-        conn.execute(sa.text(f"ALTER TABLE {q(table.name)} ADD CONSTRAINT {q(name)} {definition}"))
+        conn.execute(sa.text(f"ALTER TABLE {qualified} ADD CONSTRAINT {name} {definition}"))
     for _, definition in indexes:
         conn.execute(sa.text(definition))
-    conn.execute(sa.text("SET LOCAL maintenance_work_mem TO DEFAULT"))
+    conn.execute(sa.text("SELECT set_config('maintenance_work_mem', :v, true)"), {"v": memory})
+
+
+def _lock_now(conn: sa.Connection, table: sa.Table) -> bool:
+    """ACCESS EXCLUSIVE on ``table`` for the rest of the transaction if no other session holds
+    it now (``NOWAIT``, in a savepoint so a refusal leaves the transaction usable)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text(f"LOCK TABLE {table.name} IN ACCESS EXCLUSIVE MODE NOWAIT"))
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return False
+    return True
 
 
 def rows_left(conn: sa.Connection, target: sa.Table, scope: ColumnElement[bool], new: sa.Table) -> int | None:

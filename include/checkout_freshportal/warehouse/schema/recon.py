@@ -47,7 +47,8 @@ recon_matches = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("run_id", sa.Text(), nullable=True),
     # payment_id: an incremental run's scope; no index on match_group (nothing looks a group up:
-    # the report sorts all rows anyway) -- a first run writes a million rows into each index
+    # the report sorts all rows anyway) -- every index costs a sort of a million rows in a first
+    # run (which builds the plain ones after its load, reconcile/sqlbits.indexes_rebuilt)
     sa.Index(None, "payment_id"),
     # the few rows an incremental run seeds its scope from (suggestions) or splits into invoice
     # tokens (R3): partial, so a run finds them without reading every match, and a first run

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cap_fixtures import AUTO, World
+import sqlalchemy as sa
+from cap_fixtures import AUTO, World, settings
 
 from checkout_freshportal.sync.captures.writeback import external_ref
 from checkout_freshportal.sync.intents import store
@@ -88,6 +89,69 @@ def test_crash_at_each_point_captures_exactly_once(world: World, point: str) -> 
     assert intent["state"] == store.SUCCEEDED
     assert intent["written_back_status"] == store.WB_SUCCEEDED
     assert [n.external_ref for n in world.notes("FP-400003")] == [f"cfp-capture:{rid}:succeeded"]
+
+
+def test_a_run_that_reads_after_anothers_claim_leaves_the_note_to_it(world: World) -> None:
+    """The interleaving CI hit: run B's snapshot is read after run A claimed the note but before
+    A recorded it, so B sees A's new attempt count. B must leave the note to A (it would look,
+    find nothing yet, and post a second one beside A's)."""
+    world.authorise("FP-400002", 10_000)
+    rid = world.release("FP-400002", 10_000, complete=True)
+    inside: list[tuple[list[str], dict[str, int]]] = []
+
+    def second_run_meanwhile(at: str, intent_id: str) -> None:
+        if at == "before_writeback" and not inside and _claimed(world, intent_id):
+            runs = world.sync()
+            inside.append(([n.external_ref for n in world.notes("FP-400002")], _only(runs)))
+
+    world.sync(checkpoint=second_run_meanwhile)
+    assert inside, "the note was never due"
+    notes_meanwhile, counts_meanwhile = inside[0]
+    assert notes_meanwhile == [], "the second run wrote a note the first had claimed"
+    assert counts_meanwhile.get("raced") == 1
+    assert [n.external_ref for n in world.notes("FP-400002")] == [f"cfp-capture:{rid}:succeeded"]
+    intent = world.intents()[f"release:{rid}"]
+    assert intent["written_back_status"] == store.WB_SUCCEEDED
+    assert intent["writeback_claimed_at"] is None
+
+
+def test_a_claim_left_by_a_killed_run_lapses_after_the_lease(world: World) -> None:
+    world.authorise("FP-400005", 10_000)
+    rid = world.release("FP-400005", 10_000, complete=True)
+    with pytest.raises(Crash):
+        world.sync(checkpoint=_kill_at_writeback)  # captured, then a failure that gives the claim back
+    assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] is None
+    t = store.T
+    with world.engine.begin() as conn:  # what a SIGKILL leaves: the claim, never given back
+        conn.execute(
+            sa.update(t)
+            .where(t.c.request_key == f"release:{rid}")
+            .values(writeback_claimed_at=world.now(), writeback_attempts=t.c.writeback_attempts + 1)
+        )
+    assert _only(world.sync()).get("raced") == 1
+    assert world.notes("FP-400005") == []
+    lease = settings().writeback_claim_lease
+    with world.engine.begin() as conn:
+        conn.execute(
+            sa.update(t)
+            .where(t.c.request_key == f"release:{rid}")
+            .values(writeback_claimed_at=world.now() - lease)
+        )
+    world.sync()
+    assert [n.external_ref for n in world.notes("FP-400005")] == [f"cfp-capture:{rid}:succeeded"]
+    assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] is None
+
+
+def _claimed(world: World, intent_id: str) -> bool:
+    return any(
+        i["intent_id"] == intent_id and i["writeback_claimed_at"] is not None
+        for i in world.intents().values()
+    )
+
+
+def _kill_at_writeback(at: str, intent_id: str) -> None:
+    if at == "before_writeback":
+        raise Crash(at)
 
 
 def test_expired_authorisation_is_reported_on_the_order(world: World) -> None:

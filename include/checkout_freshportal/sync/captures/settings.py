@@ -46,6 +46,12 @@ class CaptureSettings(TypedSettings):
     # 7 min with the default client), so a run rarely resends what another is still sending --
     # and if it does, the shared key makes Checkout.com answer 409 or replay the first answer.
     in_doubt_after: Duration = timedelta(minutes=10)
+    # A run writing a note holds its intent this long at most (a claim in the warehouse), so a
+    # second run at the same moment never writes the same note too. A run that fails releases
+    # its claims at once; only one killed outright (SIGKILL, a lost worker) leaves them to lapse.
+    # Longer than one note with all its retries: a look, a post and a look again, each up to
+    # 5 attempts x (5 s connect + 30 s read) plus backoff with the default FreshPortal client.
+    writeback_claim_lease: Duration = timedelta(minutes=15)
     # Work bounds per run; the rest waits for the next run (every few minutes).
     max_captures_per_run: PositiveInt = 500
     max_writebacks_per_run: PositiveInt = 1000

@@ -5,16 +5,21 @@ captured (always; ``payment_exception``, the reason code first) and for a captur
 (``note_on_success``; ``payment_info``). Notes are not idempotent in FreshPortal, so each is
 created through :meth:`FreshPortalClient.create_note` with the stable external ref
 ``cfp-capture:<release id>:<status>``: it looks before it posts and after every failed post,
-so a write whose answer was lost, a rerun or a crash never makes a second note; two runs at the
-same moment would both look before either posts, so a note is first claimed on the intent row
-(compare-and-set on ``writeback_attempts``) and only the winner writes it. ``processing``
-(accepted, outcome to come) and the silent codes (auto-capture channel) write nothing.
+so a write whose answer was lost, a rerun or a crash never makes a second note. Two runs at the
+same moment would both look before either posts, so a note is first *claimed* on the intent row
+and only the claimant writes it. The claim is a compare-and-set on ``writeback_attempts`` (of
+two runs holding one snapshot, one wins) that also stamps ``writeback_claimed_at``: a run whose
+snapshot was read after the claim sees the new count, so the count alone would let it claim
+again; the stamp keeps it out until the note is recorded, deferred or refused (each clears it),
+or until ``writeback_claim_lease`` has passed (a run killed outright). A run that fails between
+its claim and its bookkeeping gives the claim back on the way out. ``processing`` (accepted,
+outcome to come) and the silent codes (auto-capture channel) write nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -67,8 +72,9 @@ def note_of(intent: MoneyIntent, *, note_on_success: bool) -> tuple[str, str] | 
     return text[:MAX_NOTE], CATEGORY_FAILED
 
 
-def claim_writeback(conn: Connection, intent: MoneyIntent, *, now: datetime) -> bool:
-    """This runner writes the answer the snapshot saw; a concurrent runner's claim fails."""
+def claim_writeback(conn: Connection, intent: MoneyIntent, *, now: datetime, lease: timedelta) -> bool:
+    """This runner writes the answer the snapshot saw; a concurrent runner's claim fails, and so
+    does a later runner's while the claim is younger than ``lease``."""
     t = schema.sync_money_intents
     return guarded_update(
         conn,
@@ -78,9 +84,29 @@ def claim_writeback(conn: Connection, intent: MoneyIntent, *, now: datetime) -> 
             t.c.writeback_attempts == intent.writeback_attempts,
             t.c.writeback_status == intent.writeback_status,
             sa.or_(t.c.written_back_status.is_(None), t.c.written_back_status != intent.writeback_status),
+            sa.or_(t.c.writeback_claimed_at.is_(None), t.c.writeback_claimed_at <= now - lease),
         ],
         writeback_attempts=intent.writeback_attempts + 1,
+        writeback_claimed_at=now,
         updated_at=now,
+    )
+
+
+def release_claim(conn: Connection, intent: MoneyIntent, *, claimed_at: datetime) -> bool:
+    """Give back a claim this runner still holds (it failed before its bookkeeping, or a newer
+    status became due meanwhile), so the next run writes at once instead of after the lease.
+    Guarded by the claim's own count and stamp: a claim that lapsed and was taken by another run
+    is not ours to release."""
+    t = schema.sync_money_intents
+    return guarded_update(
+        conn,
+        t,
+        t.c.intent_id == intent.intent_id,
+        [
+            t.c.writeback_attempts == intent.writeback_attempts + 1,
+            t.c.writeback_claimed_at == claimed_at,
+        ],
+        writeback_claimed_at=None,
     )
 
 
@@ -92,13 +118,24 @@ def write_back(run: CaptureRun) -> None:
 
 
 def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
+    note = note_of(intent, note_on_success=run.settings.note_on_success)
+    if note is None:
+        return _record(run, intent, note)
+    claimed_at = run.ctx.clock()
+    with run.ctx.engine.begin() as conn:
+        if not claim_writeback(conn, intent, now=claimed_at, lease=run.settings.writeback_claim_lease):
+            return "raced"
+    try:
+        return _record(run, intent, note)
+    finally:  # a no-op once the bookkeeping cleared it; else (a failure, a newer status) ours to give back
+        with run.ctx.engine.begin() as conn:
+            release_claim(conn, intent, claimed_at=claimed_at)
+
+
+def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None) -> str:
+    """Write the note (if any), then record the answer as written (or why it was not)."""
     status = intent.writeback_status
     assert status is not None
-    note = note_of(intent, note_on_success=run.settings.note_on_success)
-    if note is not None:
-        with run.ctx.engine.begin() as conn:
-            if not claim_writeback(conn, intent, now=run.ctx.clock()):
-                return "raced"
     run.ctx.checkpoint("before_writeback", intent.intent_id)
     if note is not None:
         text, category = note

@@ -85,6 +85,7 @@ class MoneyIntent:
     writeback_attempts: int
     updated_at: datetime
     run_id: str | None
+    writeback_claimed_at: datetime | None
 
     @classmethod
     def from_row(cls, row: Any) -> MoneyIntent:
@@ -355,6 +356,7 @@ def record_written_back(conn: Connection, intent_id: str, status: str, *, now: d
         written_back_status=status,
         written_back_at=now,
         writeback_attempts=T.c.writeback_attempts + 1,
+        writeback_claimed_at=None,
         updated_at=now,
     )
 
@@ -364,6 +366,7 @@ def count_writeback_attempt(conn: Connection, intent_id: str, error: str, *, now
         conn,
         intent_id,
         writeback_attempts=T.c.writeback_attempts + 1,
+        writeback_claimed_at=None,
         last_error=_short(error),
         updated_at=now,
     )
@@ -381,6 +384,7 @@ def give_up_writeback(
         [T.c.writeback_status == status] if status is not None else [],
         writeback_status=None,
         writeback_attempts=T.c.writeback_attempts + 1,
+        writeback_claimed_at=None,
         last_error=_short("writeback_refused: " + error),
         updated_at=now,
     )

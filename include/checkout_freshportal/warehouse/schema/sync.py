@@ -144,6 +144,10 @@ sync_money_intents = sa.Table(
     sa.Column("writeback_attempts", sa.Integer(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("run_id", sa.Text(), nullable=True),
+    # A run writing this intent's note holds it until then (captures; docs/captures.md): set by
+    # the claim, cleared when the note is recorded, deferred or refused; a lease, so a run
+    # killed outright does not hold it for ever.
+    sa.Column("writeback_claimed_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("request_key"),
     sa.UniqueConstraint("idempotency_key"),
     sa.UniqueConstraint("action_id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -34,9 +35,15 @@ def test_list_and_summary_show_the_intents_escaped(
             .where(store.T.c.request_key == f"refund_request:{bad}")
             .values(last_error="boom\n2026-01-01 INFO forged \x1b[31m")
         )
+        conn.execute(  # a note being written (captures claim theirs; docs/captures.md)
+            sa.update(store.T)
+            .where(store.T.c.request_key == f"refund_request:{ok}")
+            .values(writeback_claimed_at=datetime(2026, 12, 7, 9, 30, 5, tzinfo=UTC))
+        )
     url = migrated_warehouse_url
     out = _cli(capsys, "intents", "list", "--url", url)
     assert f"refund_request:{ok}" in out
+    assert "note claimed 2026-12-07T09:30:05+00:00" in out
     assert "rejected" in out
     assert "reason payment_not_found" in out
     assert "\x1b" not in out

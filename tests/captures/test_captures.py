@@ -142,6 +142,27 @@ def test_a_claim_left_by_a_killed_run_lapses_after_the_lease(world: World) -> No
     assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] is None
 
 
+def test_a_stalled_writer_never_clears_the_claim_a_later_run_took(world: World) -> None:
+    """A writer stalled past the lease finishes after another run took the claim: its
+    bookkeeping leaves that run's claim in place (else a third run could claim beside it)."""
+    world.authorise("FP-400006", 10_000)
+    rid = world.release("FP-400006", 10_000, complete=True)
+    with pytest.raises(Crash):
+        world.sync(checkpoint=_kill_at_writeback)
+    intent_id = world.intents()[f"release:{rid}"]["intent_id"]
+    first = world.now() - settings().writeback_claim_lease
+    later = world.now()
+    t = store.T
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.intent_id == intent_id).values(writeback_claimed_at=later))
+        store.count_writeback_attempt(conn, intent_id, "stalled writer's 503", now=later, claimed_at=first)
+        store.record_written_back(conn, intent_id, store.WB_SUCCEEDED, now=later, claimed_at=first)
+    assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] == later
+    with world.engine.begin() as conn:
+        store.count_writeback_attempt(conn, intent_id, "its own 503", now=later, claimed_at=later)
+    assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] is None
+
+
 def _claimed(world: World, intent_id: str) -> bool:
     return any(
         i["intent_id"] == intent_id and i["writeback_claimed_at"] is not None

@@ -95,17 +95,14 @@ def claim_writeback(conn: Connection, intent: MoneyIntent, *, now: datetime, lea
 def release_claim(conn: Connection, intent: MoneyIntent, *, claimed_at: datetime) -> bool:
     """Give back a claim this runner still holds (it failed before its bookkeeping, or a newer
     status became due meanwhile), so the next run writes at once instead of after the lease.
-    Guarded by the claim's own count and stamp: a claim that lapsed and was taken by another run
-    is not ours to release."""
+    Guarded by the claim's stamp: a claim that lapsed and was taken by another run (stamped at
+    least a lease later) is not ours to release."""
     t = schema.sync_money_intents
     return guarded_update(
         conn,
         t,
         t.c.intent_id == intent.intent_id,
-        [
-            t.c.writeback_attempts == intent.writeback_attempts + 1,
-            t.c.writeback_claimed_at == claimed_at,
-        ],
+        [t.c.writeback_claimed_at == claimed_at],
         writeback_claimed_at=None,
     )
 
@@ -126,14 +123,17 @@ def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
         if not claim_writeback(conn, intent, now=claimed_at, lease=run.settings.writeback_claim_lease):
             return "raced"
     try:
-        return _record(run, intent, note)
+        return _record(run, intent, note, claimed_at)
     finally:  # a no-op once the bookkeeping cleared it; else (a failure, a newer status) ours to give back
         with run.ctx.engine.begin() as conn:
             release_claim(conn, intent, claimed_at=claimed_at)
 
 
-def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None) -> str:
-    """Write the note (if any), then record the answer as written (or why it was not)."""
+def _record(
+    run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, claimed_at: datetime | None = None
+) -> str:
+    """Write the note (if any), then record the answer as written (or why it was not), giving
+    back the claim (``claimed_at``) in the same update."""
     status = intent.writeback_status
     assert status is not None
     run.ctx.checkpoint("before_writeback", intent.intent_id)
@@ -146,17 +146,22 @@ def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None) 
         except (fp_errors.NotFoundError, fp_errors.ValidationError, fp_errors.ConflictError) as exc:
             with run.ctx.engine.begin() as conn:
                 store.give_up_writeback(
-                    conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), status=status
+                    conn,
+                    intent.intent_id,
+                    execute.describe(exc),
+                    now=run.ctx.clock(),
+                    status=status,
+                    claimed_at=claimed_at,
                 )
             run.ctx.refused.append(f"{intent.request_key}: note refused: {execute.describe(exc)}")
             return "writeback_refused"
         except fp_errors.FreshPortalError as exc:
             with run.ctx.engine.begin() as conn:
                 store.count_writeback_attempt(
-                    conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock()
+                    conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), claimed_at=claimed_at
                 )
             run.ctx.deferred.append(f"{intent.request_key}: {execute.describe(exc)}")
             return "writeback_deferred"
     with run.ctx.engine.begin() as conn:
-        store.record_written_back(conn, intent.intent_id, status, now=run.ctx.clock())
+        store.record_written_back(conn, intent.intent_id, status, now=run.ctx.clock(), claimed_at=claimed_at)
     return f"noted_{status}" if note is not None else f"recorded_{status}"

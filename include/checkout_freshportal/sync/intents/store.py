@@ -346,9 +346,12 @@ def cancel(conn: Connection, intent: MoneyIntent, *, reason: str, now: datetime)
     )
 
 
-def record_written_back(conn: Connection, intent_id: str, status: str, *, now: datetime) -> bool:
+def record_written_back(
+    conn: Connection, intent_id: str, status: str, *, now: datetime, claimed_at: datetime | None = None
+) -> bool:
     """``status`` reached FreshPortal. Guarded: if a newer status became due meanwhile, the row
-    stays due and the next write-back sends that one (a stale writer never hides it)."""
+    stays due and the next write-back sends that one (a stale writer never hides it). With
+    ``claimed_at``, the writer's own claim on the note is given back in the same update."""
     return _update(
         conn,
         intent_id,
@@ -356,24 +359,32 @@ def record_written_back(conn: Connection, intent_id: str, status: str, *, now: d
         written_back_status=status,
         written_back_at=now,
         writeback_attempts=T.c.writeback_attempts + 1,
-        writeback_claimed_at=None,
+        writeback_claimed_at=unclaimed(claimed_at),
         updated_at=now,
     )
 
 
-def count_writeback_attempt(conn: Connection, intent_id: str, error: str, *, now: datetime) -> bool:
+def count_writeback_attempt(
+    conn: Connection, intent_id: str, error: str, *, now: datetime, claimed_at: datetime | None = None
+) -> bool:
     return _update(
         conn,
         intent_id,
         writeback_attempts=T.c.writeback_attempts + 1,
-        writeback_claimed_at=None,
+        writeback_claimed_at=unclaimed(claimed_at),
         last_error=_short(error),
         updated_at=now,
     )
 
 
 def give_up_writeback(
-    conn: Connection, intent_id: str, error: str, *, now: datetime, status: str | None = None
+    conn: Connection,
+    intent_id: str,
+    error: str,
+    *,
+    now: datetime,
+    status: str | None = None,
+    claimed_at: datetime | None = None,
 ) -> bool:
     """FreshPortal refused the answer ``status`` (withdrawn, unknown, invalid): stop retrying
     it, keep why. With ``status``, guarded like :func:`record_written_back`: a newer status that
@@ -384,10 +395,20 @@ def give_up_writeback(
         [T.c.writeback_status == status] if status is not None else [],
         writeback_status=None,
         writeback_attempts=T.c.writeback_attempts + 1,
-        writeback_claimed_at=None,
+        writeback_claimed_at=unclaimed(claimed_at),
         last_error=_short("writeback_refused: " + error),
         updated_at=now,
     )
+
+
+def unclaimed(claimed_at: datetime | None) -> Any:
+    """``writeback_claimed_at`` after an update by the writer that claimed it at ``claimed_at``:
+    cleared if the claim is still that writer's, left alone if another run took it after it
+    lapsed (or when nothing was claimed: ``claimed_at`` None)."""
+    col = T.c.writeback_claimed_at
+    if claimed_at is None:
+        return col
+    return sa.case((col == claimed_at, sa.null()), else_=col)
 
 
 def _short(text: str | None) -> str | None:

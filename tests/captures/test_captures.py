@@ -6,6 +6,8 @@ import pytest
 import sqlalchemy as sa
 from cap_fixtures import AUTO, World, settings
 
+from checkout_freshportal.errors import SettingsError
+from checkout_freshportal.sync.captures.settings import CaptureSettings
 from checkout_freshportal.sync.captures.writeback import external_ref
 from checkout_freshportal.sync.intents import store
 
@@ -161,6 +163,50 @@ def test_a_stalled_writer_never_clears_the_claim_a_later_run_took(world: World) 
     with world.engine.begin() as conn:
         store.count_writeback_attempt(conn, intent_id, "its own 503", now=later, claimed_at=later)
     assert world.intents()[f"release:{rid}"]["writeback_claimed_at"] is None
+
+
+class TaskTimeout(BaseException):
+    """What Airflow raises in a task that ran past its execution_timeout (not an Exception)."""
+
+
+def test_a_run_stopped_while_its_note_may_be_in_flight_keeps_the_claim(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped mid-POST (the note stored, the answer never read): the claim is not given back,
+    so no run posts beside a POST that may still land; after the lease the next run finds the
+    note and records it. One note."""
+    world.authorise("FP-400003", 10_000)
+    rid = world.release("FP-400003", 10_000, complete=True)
+    post = world.fp.create_note
+
+    def stored_then_stopped(*args: object, **kwargs: object) -> None:
+        post(*args, **kwargs)  # type: ignore[arg-type]
+        raise TaskTimeout("execution_timeout while reading FreshPortal's answer")
+
+    monkeypatch.setattr(world.fp, "create_note", stored_then_stopped)
+    with pytest.raises(TaskTimeout):
+        world.sync()
+    monkeypatch.setattr(world.fp, "create_note", post)
+    held = world.intents()[f"release:{rid}"]
+    assert held["writeback_claimed_at"] is not None
+    assert held["written_back_status"] is None
+    assert _only(world.sync()).get("raced") == 1
+    t = store.T
+    with world.engine.begin() as conn:
+        conn.execute(
+            sa.update(t)
+            .where(t.c.request_key == f"release:{rid}")
+            .values(writeback_claimed_at=world.now() - settings().writeback_claim_lease)
+        )
+    world.sync()
+    assert [n.external_ref for n in world.notes("FP-400003")] == [f"cfp-capture:{rid}:succeeded"]
+    assert world.intents()[f"release:{rid}"]["written_back_status"] == store.WB_SUCCEEDED
+
+
+@pytest.mark.parametrize("lease", ["0s", "59s"])
+def test_a_claim_lease_under_a_minute_is_refused(lease: str) -> None:
+    with pytest.raises(SettingsError, match="writeback_claim_lease"):
+        CaptureSettings.from_mapping({"writeback_claim_lease": lease})
 
 
 def _claimed(world: World, intent_id: str) -> bool:

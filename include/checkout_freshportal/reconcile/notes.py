@@ -6,8 +6,11 @@ exception is explained, resolved or reopened. Never once per run: a note is owed
 ``state_version > COALESCE(notified_version, 0)`` and is written under the external ref
 ``cfp-exception:<exception_id>:v<state_version>``. FreshPortal's notes are not idempotent, so
 :meth:`FreshPortalClient.create_note` looks for that ref first (and again after a failed post):
-a crash between the note and the bookkeeping, a retry or a second run adds nothing. Only then is
-``notified_version`` set, by an update guarded so it never goes backwards.
+a crash between the note and the bookkeeping, a retry or a later run adds nothing. Only then is
+``notified_version`` set, by an update guarded so it never goes backwards. Two writers at the
+same moment could both look before either posts; there are none, since only the
+``reconciliation`` DAG's ``note_exceptions`` task writes these notes and its runs never overlap
+(``max_active_runs=1``; the captures, which a second run can overlap, claim each note first).
 
 Exceptions without an order (an orphan payment, a payout) have no FreshPortal order to carry a
 note and are never noted. A note says the kind, the amounts, the status and the exception id;

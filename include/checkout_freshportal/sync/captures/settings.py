@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, ClassVar
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, field_validator
+from pydantic_core import PydanticCustomError
 
 from checkout_freshportal.settings_base import (
     Duration,
@@ -20,6 +21,9 @@ from checkout_freshportal.settings_base import (
     TypedSettings,
     bounded_int,
 )
+
+#: The shortest claim on a note that still keeps a second run out while the first writes it.
+MIN_CLAIM_LEASE = timedelta(minutes=1)
 
 
 class CaptureSettings(TypedSettings):
@@ -47,15 +51,24 @@ class CaptureSettings(TypedSettings):
     # and if it does, the shared key makes Checkout.com answer 409 or replay the first answer.
     in_doubt_after: Duration = timedelta(minutes=10)
     # A run writing a note holds its intent this long at most (a claim in the warehouse), so a
-    # second run at the same moment never writes the same note too. A run that fails releases
-    # its claims at once; only one killed outright (SIGKILL, a lost worker) leaves them to lapse.
-    # Longer than one note with all its retries: a look, a post and a look again, each up to
-    # 5 attempts x (5 s connect + 30 s read) plus backoff with the default FreshPortal client.
-    writeback_claim_lease: Duration = timedelta(minutes=15)
+    # second run at the same moment never writes the same note too. Recording the note, or a
+    # FreshPortal error on it, gives the claim back; a run killed outright (SIGKILL, a lost
+    # worker) or stopped while its POST may be in flight (task timeout) leaves it to lapse.
+    # Longer than the task's execution_timeout (20 min), which bounds one writer: a worst-case
+    # note with the default client (a look, up to five POSTs with a look after each failure,
+    # each call retried with 5 s connect + 30 s read timeouts) takes about 20-26 minutes.
+    writeback_claim_lease: Duration = timedelta(minutes=30)
     # Work bounds per run; the rest waits for the next run (every few minutes).
     max_captures_per_run: PositiveInt = 500
     max_writebacks_per_run: PositiveInt = 1000
     page_size: Annotated[int, BeforeValidator(bounded_int(1, 500))] = 100
+
+    @field_validator("writeback_claim_lease")
+    @classmethod
+    def _lease_long_enough(cls, lease: timedelta) -> timedelta:
+        if lease < MIN_CLAIM_LEASE:  # 0 would turn the claim off: every run would win it
+            raise PydanticCustomError("settings", "must be at least 1 minute (a note's claim)")
+        return lease
 
     def is_manual(self, processing_channel_id: object) -> bool:
         """Does a payment on this channel wait for us to capture it?"""

@@ -11,14 +11,16 @@ and only the claimant writes it. The claim is a compare-and-set on ``writeback_a
 two runs holding one snapshot, one wins) that also stamps ``writeback_claimed_at``: a run whose
 snapshot was read after the claim sees the new count, so the count alone would let it claim
 again; the stamp keeps it out until the note is recorded, deferred or refused (each clears it),
-or until ``writeback_claim_lease`` has passed (a run killed outright). A run that fails between
-its claim and its bookkeeping gives the claim back on the way out. ``processing`` (accepted,
-outcome to come) and the silent codes (auto-capture channel) write nothing.
+or until ``writeback_claim_lease`` has passed (a run killed outright, or stopped while its POST
+may be in flight). A run that fails before posting gives the claim back on the way out.
+``processing`` (accepted, outcome to come) and the silent codes (auto-capture channel) write
+nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -114,28 +116,54 @@ def write_back(run: CaptureRun) -> None:
         run.ctx.count(_write_one(run, intent))
 
 
+@dataclass
+class _Claim:
+    """This runner's claim on one note: its stamp, and what happened to it."""
+
+    at: datetime
+    settled: bool = False  # the bookkeeping update gave it back (or found it another run's)
+    keep: bool = False  # stopped while the POST may be in flight: left to lapse, never given back
+
+
 def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
     note = note_of(intent, note_on_success=run.settings.note_on_success)
     if note is None:
-        return _record(run, intent, note)
-    claimed_at = run.ctx.clock()
+        return _record(run, intent, note, None)
+    claim = _Claim(run.ctx.clock())
     with run.ctx.engine.begin() as conn:
-        if not claim_writeback(conn, intent, now=claimed_at, lease=run.settings.writeback_claim_lease):
+        if not claim_writeback(conn, intent, now=claim.at, lease=run.settings.writeback_claim_lease):
             return "raced"
     try:
-        return _record(run, intent, note, claimed_at)
-    finally:  # a no-op once the bookkeeping cleared it; else (a failure, a newer status) ours to give back
+        return _record(run, intent, note, claim)
+    finally:  # a failure before the POST, or a newer status that became due meanwhile
+        if not (claim.settled or claim.keep):
+            _give_back(run, intent, claim.at)
+
+
+def _give_back(run: CaptureRun, intent: MoneyIntent, claimed_at: datetime) -> None:
+    """Release the claim, never hiding the error that brought us here: a release that fails
+    (the warehouse is gone too) is logged and the claim lapses after the lease."""
+    try:
         with run.ctx.engine.begin() as conn:
             release_claim(conn, intent, claimed_at=claimed_at)
+    except Exception as exc:
+        log.warning(
+            "capture %s: could not give back the note's claim (%s); it lapses after writeback_claim_lease",
+            intent.intent_id,
+            execute.describe(exc),
+        )
 
 
-def _record(
-    run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, claimed_at: datetime | None = None
-) -> str:
+def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, claim: _Claim | None) -> str:
     """Write the note (if any), then record the answer as written (or why it was not), giving
-    back the claim (``claimed_at``) in the same update."""
+    back the claim in the same update.
+
+    A FreshPortal error gives the claim back: the next run starts minutes later and looks for
+    the note before it posts. Anything else raised while the note is being posted (the task's
+    timeout, a signal) may have left a POST in flight, so the claim is kept until it lapses."""
     status = intent.writeback_status
     assert status is not None
+    claimed_at = claim.at if claim is not None else None
     run.ctx.checkpoint("before_writeback", intent.intent_id)
     if note is not None:
         text, category = note
@@ -145,7 +173,7 @@ def _record(
             raise
         except (fp_errors.NotFoundError, fp_errors.ValidationError, fp_errors.ConflictError) as exc:
             with run.ctx.engine.begin() as conn:
-                store.give_up_writeback(
+                settled = store.give_up_writeback(
                     conn,
                     intent.intent_id,
                     execute.describe(exc),
@@ -153,15 +181,29 @@ def _record(
                     status=status,
                     claimed_at=claimed_at,
                 )
+            _settle(claim, settled)
             run.ctx.refused.append(f"{intent.request_key}: note refused: {execute.describe(exc)}")
             return "writeback_refused"
         except fp_errors.FreshPortalError as exc:
             with run.ctx.engine.begin() as conn:
-                store.count_writeback_attempt(
+                settled = store.count_writeback_attempt(
                     conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), claimed_at=claimed_at
                 )
+            _settle(claim, settled)
             run.ctx.deferred.append(f"{intent.request_key}: {execute.describe(exc)}")
             return "writeback_deferred"
+        except BaseException:
+            if claim is not None:
+                claim.keep = True
+            raise
     with run.ctx.engine.begin() as conn:
-        store.record_written_back(conn, intent.intent_id, status, now=run.ctx.clock(), claimed_at=claimed_at)
+        settled = store.record_written_back(
+            conn, intent.intent_id, status, now=run.ctx.clock(), claimed_at=claimed_at
+        )
+    _settle(claim, settled)
     return f"noted_{status}" if note is not None else f"recorded_{status}"
+
+
+def _settle(claim: _Claim | None, settled: bool) -> None:
+    if claim is not None:
+        claim.settled = settled

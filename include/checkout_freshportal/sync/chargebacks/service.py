@@ -6,7 +6,9 @@ dispute waiting for evidence (``evidence_required``) whose ``evidence_required_b
 the task log. FreshPortal notes are not idempotent: the note goes through
 :meth:`FreshPortalClient.create_note` with the stable external ref
 ``cfp-chargeback-deadline:<dispute id>:<deadline>``, which lists the order's notes first (and
-again after a failed post), so reruns, crashes and a second run add nothing. A deadline moved by
+again after a failed post), so reruns, crashes and a later run add nothing (runs of
+``checkout_events`` never overlap: ``max_active_runs=1``; two writers at the same moment could
+both look before either posts). A deadline moved by
 Checkout.com is a new deadline: it gets its own note.
 """
 

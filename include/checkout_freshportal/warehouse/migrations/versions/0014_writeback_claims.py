@@ -7,7 +7,8 @@ the same snapshot only one wins. But a run whose snapshot was read *after* the w
 for the note before either had posted it, and the order got two (CI, 2026-12-07: one order in
 four of ``test_two_runs_at_the_same_moment_capture_each_release_once``). The claim now carries
 its time: while it is younger than the lease no other run claims the row. A run that fails
-releases its claim at once; only a run killed outright leaves it to lapse.
+before posting releases its claim at once; a run killed outright, or stopped while its POST may
+be in flight, leaves it to lapse.
 
 Self-contained (no import of ``schema``): a migration is a snapshot.
 

@@ -49,6 +49,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if reason is not None:
             print(f"[demo] --distributed needs PostgreSQL and Redis: {reason}")  # noqa: T201 - CLI output
             return 2
+    if args.scenario is not None:
+        from cfp_dev.sandbox.shared_scenario import read_scenario
+
+        try:  # checked before anything starts (the demo reads it again, moved to the wall clock)
+            read_scenario(args.scenario)
+        except ValueError as exc:
+            print(f"[demo] --scenario {exc}")  # noqa: T201 - CLI output
+            return 2
     return run_demo(
         seed=args.seed,
         keep_running=args.keep_running,

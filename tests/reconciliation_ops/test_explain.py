@@ -100,6 +100,8 @@ def test_cli_list_show_explain_reopen(
     assert "expected 100.00 EUR" in out
     assert cfp("exceptions", "list", "--order", "FP-000000") == 0
     assert capsys.readouterr().out == "no exceptions match\n"
+    assert cfp("exceptions", "list", "--kind", "missing_payments") == 2  # a typo is refused, not "none"
+    assert "invalid choice: 'missing_payments'" in capsys.readouterr().err
     monkeypatch.setenv("CFP_USER", "carol")
     assert cfp("exceptions", "explain", EXC_ID, "--note", "booked\x1b[2J by hand") == 0
     assert "open -> explained by carol, state version 2" in capsys.readouterr().out

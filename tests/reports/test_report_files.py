@@ -274,3 +274,16 @@ def test_old_dated_folders_are_deleted_after_a_successful_render(engine: sa.Engi
     assert ReportSettings.from_env({"CFP_REPORT_KEEP_DAYS": "7", "CFP_REPORT_HISTORY_DAYS": "30"}) == (
         ReportSettings(keep_days=7, history_days=30)
     )
+
+
+def test_cfp_report_says_which_folder_it_cannot_write(engine: sa.Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--out", str(blocker / "reports"), "--url", url])
+    said = str(done.value.code)
+    assert said.startswith(
+        f"cfp report: cannot write the report under {blocker / 'reports'}: Not a directory"
+    )
+    assert "Traceback" not in said

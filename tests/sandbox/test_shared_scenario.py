@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cfp_dev.paths import REPO_ROOT
 from cfp_dev.sandbox.checkout import ScenarioError
 from cfp_dev.sandbox.cli import add_checkout_parser, config_from_args
 from cfp_dev.sandbox.freshportal import FreshPortalSandboxConfig, FreshPortalSandboxState
@@ -168,3 +169,54 @@ def test_mix_counts(n: int) -> None:
 # FreshPortal, then the money cases, each against its expectation) is checked on the whole demo's
 # run in tests/security/test_demo_leaks.py: the same small scenario, the same stack, one start of
 # Airflow instead of two.
+
+EXAMPLES = REPO_ROOT / "examples" / "scenarios"
+
+
+def _bad_payment_amount(tmp_path: Path) -> Path:
+    data = json.loads((EXAMPLES / "reconciliation-anomalies.json").read_text(encoding="utf-8"))
+    data["payments"][0]["amount"] = "12.50"
+    path = tmp_path / "bad-amount.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "cannot read: No such file or directory"),
+        (b"{bad", "not valid JSON (line 1, column 2"),
+        (b"\xff\xfe", "not UTF-8 text"),
+        (b"[1, 2]", "(top level): must be a JSON object"),
+        (b'{"orders": 5}', "freshportal: missing"),
+        (b'{"payments": [], "freshportal": {}, "demo": {}}', "freshportal.orders: missing"),
+        (b'{"payments": []}', "cfp sandbox checkout --scenario FILE"),
+        ("bad-amount", "payments[0].amount: must be an integer"),
+    ],
+)
+def test_cfp_demo_refuses_a_bad_scenario_file_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, said: str
+) -> None:
+    from cfp_dev.cli import add_demo_parser
+
+    if content == "bad-amount":
+        path = _bad_payment_amount(tmp_path)
+    else:
+        path = tmp_path / "scenario.json"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+    parser = argparse.ArgumentParser()
+    add_demo_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", "--scenario", str(path)])
+    assert args.func(args) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"[demo] --scenario {path}") or out.startswith("[demo] --scenario invalid scenario")
+    assert said in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("name", ["reconciliation-anomalies.json", "shared-small.json"])
+def test_the_shipped_shared_scenarios_pass_the_check(name: str) -> None:
+    from cfp_dev.sandbox.shared_scenario import read_scenario
+
+    assert "freshportal" in read_scenario(EXAMPLES / name)

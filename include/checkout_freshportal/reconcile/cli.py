@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from checkout_freshportal.logsafe import json_safe, safe
+from checkout_freshportal.reconcile.kinds import KINDS
 
 _STATUSES = ("open", "resolved", "explained")
 _URL_HELP = "warehouse URL (default CFP_WAREHOUSE_URL)"
@@ -48,7 +49,13 @@ def add_reconcile_parser(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="exceptions_command", required=True)
     ls = sub.add_parser("list", help="exceptions, highest severity and oldest first")
     ls.add_argument("--status", choices=_STATUSES, action="append", help="only this status (repeatable)")
-    ls.add_argument("--kind", action="append", help="only this kind (repeatable), e.g. missing_payment")
+    ls.add_argument(
+        "--kind",
+        choices=sorted(KINDS),
+        metavar="KIND",
+        action="append",
+        help="only this kind (repeatable), e.g. missing_payment; one of: " + ", ".join(sorted(KINDS)),
+    )
     ls.add_argument("--order", help="only exceptions of this order number")
     ls.add_argument("--limit", type=int, default=200)
     ls.add_argument("--json", action="store_true", help="JSON lines instead of a table")

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from checkout_freshportal.logsafe import safe
+
 COMMAND = "cfp report"
 
 
@@ -58,6 +60,12 @@ def run_report(args: argparse.Namespace) -> int:
             paths = render_report(engine, out, as_of=as_of, run_id=args.run_id, settings=settings)
         except LookupError as exc:
             raise SystemExit(f"{COMMAND}: {exc}") from None
+        except OSError as exc:  # a folder that cannot be made or written: say which, no traceback
+            raise SystemExit(
+                f"{COMMAND}: cannot write the report under {safe(str(out))}: "
+                f"{safe(exc.strerror or str(exc))}"
+                + (f" ({safe(str(exc.filename))})" if exc.filename else "")
+            ) from None
         with engine.connect() as conn:
             rows = headlines(conn, paths.as_of, latest_run(conn, paths.as_of, paths.run_id))
     finally:

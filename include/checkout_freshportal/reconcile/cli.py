@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from checkout_freshportal.cli_args import row_limit
 from checkout_freshportal.logsafe import json_safe, safe
 from checkout_freshportal.reconcile.kinds import KINDS
 
@@ -57,7 +58,7 @@ def add_reconcile_parser(subparsers: Any) -> None:
         help="only this kind (repeatable), e.g. missing_payment; one of: " + ", ".join(sorted(KINDS)),
     )
     ls.add_argument("--order", help="only exceptions of this order number")
-    ls.add_argument("--limit", type=int, default=200)
+    ls.add_argument("--limit", type=row_limit, default=200)
     ls.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     ls.add_argument("--url", help=_URL_HELP)
     ls.set_defaults(func=run_list)

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from checkout_freshportal.cli_args import row_limit
+
 from .logsafe import safe
 
 DEFAULT_PORT = 8795
@@ -77,7 +79,7 @@ def add_commands(sub: Any) -> None:
     poison = sub.add_parser("poison", help="list (masked) or acknowledge poison webhook events")
     poison.add_argument("--url", help="warehouse URL (default CFP_WAREHOUSE_URL)")
     poison.add_argument("--all", action="store_true", help="include acknowledged ones")
-    poison.add_argument("--limit", type=int, default=100)
+    poison.add_argument("--limit", type=row_limit, default=100)
     poison.add_argument("--preview", action="store_true", help="show a masked, truncated body preview")
     poison.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     poison.add_argument(

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from checkout_freshportal.cli_args import row_limit
 from checkout_freshportal.logsafe import mask_text, safe, safe_masked
 
 COMMAND = "cfp quarantine"
@@ -40,7 +41,7 @@ def add_quarantine_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"only this state ({_STATES}; repeatable; default: every state but resolved)",
     )
     ls.add_argument("--all", action="store_true", help="resolved items too")
-    ls.add_argument("--limit", type=int, default=200)
+    ls.add_argument("--limit", type=row_limit, default=200)
     ls.add_argument(
         "--json",
         action="store_true",

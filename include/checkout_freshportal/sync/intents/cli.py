@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from checkout_freshportal.cli_args import row_limit
 from checkout_freshportal.logsafe import json_safe, safe
 
 COMMAND = "cfp intents"
@@ -51,7 +52,7 @@ def add_intents_parser(subparsers: Any) -> argparse.ArgumentParser:
     ls.add_argument("--state", choices=_STATES, action="append", help="only this state (repeatable)")
     ls.add_argument("--in-doubt", action="store_true", help="only intents left in doubt (sending)")
     ls.add_argument("--unanswered", action="store_true", help="only answers FreshPortal has not got")
-    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--limit", type=row_limit, default=100)
     ls.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     ls.add_argument("--url", help="warehouse URL (default CFP_WAREHOUSE_URL)")
     ls.set_defaults(func=run_list)

@@ -1,4 +1,5 @@
-"""Every ``--limit`` of ``cfp`` refuses what SQL would misread, before any database is opened."""
+"""Every ``--limit`` of ``cfp`` refuses what SQL would misread, before any database is opened;
+``cfp demo`` refuses a scenario size it cannot generate, before any process starts."""
 
 from __future__ import annotations
 
@@ -31,3 +32,22 @@ def test_a_limit_sql_would_misread_is_refused_with_usage(
 def test_the_bounds_themselves_pass() -> None:
     assert row_limit("1") == 1
     assert row_limit(str(MAX_LIMIT)) == MAX_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "bounds"),
+    [
+        ("--days", "-3", "1 to 365"),
+        ("--days", "0", "1 to 365"),
+        ("--payments-per-day", "0", "1 to 10,000"),
+        ("--open-orders", "-1", "0 to 10,000"),
+        ("--days", "9999999999999", "1 to 365"),
+    ],
+)
+def test_cfp_demo_refuses_a_size_it_cannot_generate_before_starting(
+    flag: str, value: str, bounds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["demo", flag, value])
+    assert done.value.code == 2
+    assert f"argument {flag}: must be a whole number from {bounds}, got '{value}'" in capsys.readouterr().err

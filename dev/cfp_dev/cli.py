@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from checkout_freshportal.cli_args import int_within
+
 
 def add_sandbox_parser(sub: Any) -> None:
     sandbox = sub.add_parser("sandbox", help="run a simulator of an external API")
@@ -82,7 +84,15 @@ def add_demo_parser(sub: Any) -> None:
         help="Airflow on the CeleryExecutor as separate processes with two workers, PostgreSQL "
         "metadata and warehouse, Redis broker (docs/distributed.md)",
     )
-    demo.add_argument("--days", type=int, help="days of Checkout.com history in the generated scenario (14)")
-    demo.add_argument("--payments-per-day", type=int, help="payments per day in the generated scenario (40)")
-    demo.add_argument("--open-orders", type=int, help="open orders awaiting payment links (40)")
+    demo.add_argument(
+        "--days", type=int_within(1, 365), help="days of Checkout.com history in the generated scenario (14)"
+    )
+    demo.add_argument(
+        "--payments-per-day",
+        type=int_within(1, 10_000),
+        help="payments per day in the generated scenario (40)",
+    )
+    demo.add_argument(
+        "--open-orders", type=int_within(0, 10_000), help="open orders awaiting payment links (40)"
+    )
     demo.set_defaults(func=_cmd_demo)

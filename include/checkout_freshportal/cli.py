@@ -17,6 +17,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from checkout_freshportal.logsafe import safe
+
 
 def _warehouse(args: argparse.Namespace) -> tuple[str, str]:
     """The URL to use and the setting it came from (named when it turns out malformed or unreachable)."""
@@ -90,12 +92,15 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from checkout_freshportal.warehouse.migrate import check_current
     from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
+    try:  # a bad or empty backfill window is the caller's to fix: said first, not a traceback
+        window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
+    except ValueError as exc:
+        raise SystemExit(f"cfp ingest: --from/--to: {safe(str(exc))}") from None
     url, setting = _warehouse(args)
     # Only the connection and the schema check: an error during the run itself is not the URL's.
     with reported_as_exit("cfp ingest", url, setting):
         engine = make_engine(url)
         check_current(engine, source=setting)
-    window = ingest.Window.parse(args.from_, args.to) if (args.from_ or args.to) else None
     settings = _ingest_settings(args)
     client = CheckoutClient(checkout_settings_from_env())
     try:

@@ -1,5 +1,6 @@
 """Every ``--limit`` of ``cfp`` refuses what SQL would misread, before any database is opened;
-``cfp demo`` refuses a scenario size it cannot generate, before any process starts."""
+``cfp demo`` refuses a scenario size it cannot generate, before any process starts; ``cfp ingest``
+refuses a backfill window it cannot search, before the warehouse is opened."""
 
 from __future__ import annotations
 
@@ -51,3 +52,20 @@ def test_cfp_demo_refuses_a_size_it_cannot_generate_before_starting(
         main(["demo", flag, value])
     assert done.value.code == 2
     assert f"argument {flag}: must be a whole number from {bounds}, got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("window", "said"),
+    [
+        (["--from", "2026-12-07T00:00:00Z", "--to", "2026-12-01T00:00:00Z"], "empty window"),
+        (["--from", "2026-12-07T00:00:00Z"], "backfill needs both 'from' and 'to'"),
+        (["--from", "garbage", "--to", "2026-12-01T00:00:00Z"], "not an ISO 8601 timestamp: 'garbage'"),
+    ],
+)
+def test_cfp_ingest_refuses_a_bad_backfill_window_before_opening_anything(
+    window: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["ingest", *window, "--url", "sqlite:////nonexistent/never-opened.db"])
+    assert str(done.value.code).startswith("cfp ingest: --from/--to: ")
+    assert said in str(done.value.code)

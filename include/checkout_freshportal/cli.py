@@ -29,15 +29,22 @@ def _warehouse(args: argparse.Namespace) -> tuple[str, str]:
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     """The deploy step: the only command (besides ``sidecar serve --upgrade``) that migrates."""
+    from alembic.util.exc import CommandError
+
     from checkout_freshportal.warehouse.engine import make_engine
-    from checkout_freshportal.warehouse.migrate import current_revision, upgrade
+    from checkout_freshportal.warehouse.migrate import current_revision, head_revision, upgrade
     from checkout_freshportal.warehouse.url_errors import reported_as_exit
 
     url, setting = _warehouse(args)
     with reported_as_exit("cfp db upgrade", url, setting):
         engine = make_engine(url)
         try:
-            upgrade(engine, args.revision)
+            try:
+                upgrade(engine, args.revision)
+            except CommandError as exc:  # an unknown revision: said, not a traceback
+                raise SystemExit(
+                    f"cfp db upgrade: {safe(str(exc))} (this release's head is {head_revision()})"
+                ) from None
             where = engine.url.render_as_string(hide_password=True)
             print(f"warehouse at revision {current_revision(engine)} ({where})")
         finally:

@@ -236,6 +236,12 @@ def test_cli_db_upgrade_then_current_prints_head(warehouse_url: str, monkeypatch
     assert code == 0
     assert out.startswith(f"warehouse at revision {head_revision()} (")
     assert _cfp(["db", "current"], capsys)[:2] == (0, f"{head_revision()}\n")
+    code, _, err = _cfp(["db", "upgrade", "bogus"], capsys)  # a typo: said, not a traceback
+    assert code == 1
+    head = head_revision()
+    assert (
+        err == f"cfp db upgrade: Can't locate revision identified by 'bogus' (this release's head is {head})"
+    )
 
 
 def test_cli_without_a_warehouse_names_both_settings(monkeypatch, capsys) -> None:

@@ -69,3 +69,22 @@ def test_cfp_ingest_refuses_a_bad_backfill_window_before_opening_anything(
         main(["ingest", *window, "--url", "sqlite:////nonexistent/never-opened.db"])
     assert str(done.value.code).startswith("cfp ingest: --from/--to: ")
     assert said in str(done.value.code)
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "bounds"),
+    [
+        (["sidecar", "serve", "--port", "70000"], "--port", "1 to 65,535"),
+        (["sidecar", "serve", "--port", "-1"], "--port", "1 to 65,535"),
+        (["sidecar", "serve", "--workers", "0"], "--workers", "1 to 64"),
+        (["sandbox", "checkout", "--port", "70000"], "--port", "0 to 65,535"),
+        (["sandbox", "freshportal", "--port", "0"], "--port", "1 to 65,535"),
+    ],
+)
+def test_a_server_refuses_a_port_or_worker_count_it_cannot_use_before_starting(
+    argv: list[str], flag: str, bounds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert f"argument {flag}: must be a whole number from {bounds}" in capsys.readouterr().err

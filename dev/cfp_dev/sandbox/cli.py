@@ -17,6 +17,8 @@ import socket
 import sys
 from typing import Any
 
+from checkout_freshportal.cli_args import int_within
+
 DEFAULT_PORT = 8790
 
 
@@ -63,7 +65,10 @@ def add_checkout_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+        "--port",
+        type=int_within(0, 65_535),
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 = any free)",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--seed", type=int, default=None, help="seed of the generated history (default 42)")

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from checkout_freshportal.cli_args import row_limit
+from checkout_freshportal.cli_args import int_within, row_limit
 
 from .logsafe import safe
 
@@ -38,9 +38,14 @@ def add_commands(sub: Any) -> None:
     """``serve`` and ``poison`` on ``sub`` (under ``cfp sidecar``, or top level for ``-m``)."""
     serve = sub.add_parser("serve", help="receive webhooks and trigger the checkout_events DAG")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes (default 1; one trigger loop leads)"
+        "--port", type=int_within(1, 65_535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int_within(1, 64),
+        default=1,
+        help="worker processes (default 1, at most 64; one trigger loop leads)",
     )
     serve.add_argument(
         "--upgrade",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from checkout_freshportal.cli_args import int_within
+
 from .config import DEFAULT_API_KEY, DEFAULT_PORT, FreshPortalSandboxConfig
 
 #: Where to read the default key: printed, it would be a configured secret in the demo's logs,
@@ -32,7 +34,9 @@ def add_freshportal_parser(subparsers: Any) -> argparse.ArgumentParser:
         "/_sandbox/refund-requests, /_sandbox/faults, /_sandbox/tokens/expire (no auth).",
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--port", type=int_within(1, 65_535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the generated orders and of the faults")
     p.add_argument("--scenario", help="JSON/YAML scenario with 'orders' (top level or under 'freshportal')")
     p.add_argument("--orders", type=int, default=40, dest="order_count", help="generated orders (default 40)")

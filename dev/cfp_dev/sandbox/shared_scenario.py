@@ -365,9 +365,8 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ValueError(f"{path}: not a shared scenario (docs/scenario-format.md):\n{listing}")
-    parse_scenario(
-        json.loads(text, parse_float=Decimal), str(path)
-    )  # the Checkout.com part, as the sandbox reads it
+    # The Checkout.com part, as its sandbox will read it (ScenarioError lists every problem).
+    parse_scenario(json.loads(text, parse_float=Decimal), str(path))
     return data
 
 

@@ -78,7 +78,7 @@ def test_cfp_ingest_refuses_a_bad_backfill_window_before_opening_anything(
         (["sidecar", "serve", "--port", "-1"], "--port", "1 to 65,535"),
         (["sidecar", "serve", "--workers", "0"], "--workers", "1 to 64"),
         (["sandbox", "checkout", "--port", "70000"], "--port", "0 to 65,535"),
-        (["sandbox", "freshportal", "--port", "0"], "--port", "1 to 65,535"),
+        (["sandbox", "freshportal", "--port", "-1"], "--port", "0 to 65,535"),
     ],
 )
 def test_a_server_refuses_a_port_or_worker_count_it_cannot_use_before_starting(

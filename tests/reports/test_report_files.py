@@ -278,7 +278,7 @@ def test_old_dated_folders_are_deleted_after_a_successful_render(engine: sa.Engi
 
 def test_cfp_report_says_which_folder_it_cannot_write(engine: sa.Engine, tmp_path: Path) -> None:
     url = engine.url.render_as_string(hide_password=False)
-    blocker = tmp_path / "a-file"
+    blocker = tmp_path / ("a-file-with-a-long-name-" + "x" * 150)  # shown whole, not cut like log text
     blocker.write_text("not a folder")
     with pytest.raises(SystemExit) as done:
         main(["report", "--out", str(blocker / "reports"), "--url", url])

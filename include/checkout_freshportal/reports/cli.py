@@ -15,6 +15,8 @@ from typing import Any
 from checkout_freshportal.logsafe import safe
 
 COMMAND = "cfp report"
+#: Paths in error messages are shown whole (escaped) up to the longest a Linux path can be.
+PATH_LIMIT = 4096
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -62,9 +64,9 @@ def run_report(args: argparse.Namespace) -> int:
             raise SystemExit(f"{COMMAND}: {exc}") from None
         except OSError as exc:  # a folder that cannot be made or written: say which, no traceback
             raise SystemExit(
-                f"{COMMAND}: cannot write the report under {safe(str(out))}: "
+                f"{COMMAND}: cannot write the report under {safe(str(out), PATH_LIMIT)}: "
                 f"{safe(exc.strerror or str(exc))}"
-                + (f" ({safe(str(exc.filename))})" if exc.filename else "")
+                + (f" ({safe(str(exc.filename), PATH_LIMIT)})" if exc.filename else "")
             ) from None
         with engine.connect() as conn:
             rows = headlines(conn, paths.as_of, latest_run(conn, paths.as_of, paths.run_id))

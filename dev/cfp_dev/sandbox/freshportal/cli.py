@@ -35,7 +35,7 @@ def add_freshportal_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int_within(1, 65_535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+        "--port", type=int_within(0, 65_535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the generated orders and of the faults")
     p.add_argument("--scenario", help="JSON/YAML scenario with 'orders' (top level or under 'freshportal')")

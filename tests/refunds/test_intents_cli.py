@@ -43,7 +43,7 @@ def test_list_and_summary_show_the_intents_escaped(
     url = migrated_warehouse_url
     out = _cli(capsys, "intents", "list", "--url", url)
     assert f"refund_request:{ok}" in out
-    assert "note claimed 2026-12-07T09:30:05+00:00" in out
+    assert "note claimed 2026-12-07 09:30:05Z" in out
     assert "rejected" in out
     assert "reason payment_not_found" in out
     assert "\x1b" not in out

@@ -118,11 +118,10 @@ def write_back(run: CaptureRun) -> None:
 
 @dataclass
 class _Claim:
-    """This runner's claim on one note: its stamp, and what happened to it."""
+    """This runner's claim on one note: its stamp, and whether it must be left to lapse."""
 
     at: datetime
-    settled: bool = False  # the bookkeeping update gave it back (or found it another run's)
-    keep: bool = False  # stopped while the POST may be in flight: left to lapse, never given back
+    keep: bool = False  # stopped while the POST may be in flight: never given back
 
 
 def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
@@ -135,8 +134,8 @@ def _write_one(run: CaptureRun, intent: MoneyIntent) -> str:
             return "raced"
     try:
         return _record(run, intent, note, claim)
-    finally:  # a failure before the POST, or a newer status that became due meanwhile
-        if not (claim.settled or claim.keep):
+    finally:  # a no-op once the bookkeeping cleared it; else (a failure, a newer status) ours
+        if not claim.keep:
             _give_back(run, intent, claim.at)
 
 
@@ -173,7 +172,7 @@ def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, 
             raise
         except (fp_errors.NotFoundError, fp_errors.ValidationError, fp_errors.ConflictError) as exc:
             with run.ctx.engine.begin() as conn:
-                settled = store.give_up_writeback(
+                store.give_up_writeback(
                     conn,
                     intent.intent_id,
                     execute.describe(exc),
@@ -181,15 +180,13 @@ def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, 
                     status=status,
                     claimed_at=claimed_at,
                 )
-            _settle(claim, settled)
             run.ctx.refused.append(f"{intent.request_key}: note refused: {execute.describe(exc)}")
             return "writeback_refused"
         except fp_errors.FreshPortalError as exc:
             with run.ctx.engine.begin() as conn:
-                settled = store.count_writeback_attempt(
+                store.count_writeback_attempt(
                     conn, intent.intent_id, execute.describe(exc), now=run.ctx.clock(), claimed_at=claimed_at
                 )
-            _settle(claim, settled)
             run.ctx.deferred.append(f"{intent.request_key}: {execute.describe(exc)}")
             return "writeback_deferred"
         except BaseException:
@@ -197,13 +194,5 @@ def _record(run: CaptureRun, intent: MoneyIntent, note: tuple[str, str] | None, 
                 claim.keep = True
             raise
     with run.ctx.engine.begin() as conn:
-        settled = store.record_written_back(
-            conn, intent.intent_id, status, now=run.ctx.clock(), claimed_at=claimed_at
-        )
-    _settle(claim, settled)
+        store.record_written_back(conn, intent.intent_id, status, now=run.ctx.clock(), claimed_at=claimed_at)
     return f"noted_{status}" if note is not None else f"recorded_{status}"
-
-
-def _settle(claim: _Claim | None, settled: bool) -> None:
-    if claim is not None:
-        claim.settled = settled

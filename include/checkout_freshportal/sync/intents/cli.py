@@ -107,7 +107,11 @@ def run_list(args: argparse.Namespace) -> int:
             f"attempts {r['attempts']}  answered {safe(r['written_back_status'] or '-')}"
             f"/{safe(r['writeback_status'] or '-')}"
             + (f"  reason {safe(r['reason_code'])}" if r["reason_code"] else "")
-            + (f"  note claimed {_when(r['writeback_claimed_at'])}" if r["writeback_claimed_at"] else "")
+            + (
+                f"  note claimed {r['writeback_claimed_at']:%Y-%m-%d %H:%M:%S}Z"
+                if r["writeback_claimed_at"]
+                else ""
+            )
             + (f"\n           last error: {safe(r['last_error'])}" if r["last_error"] else "")
         )
     return 0
@@ -127,10 +131,6 @@ def run_summary(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         _out(f"{kind:8} {shown or 'none'}")
     return 0
-
-
-def _when(at: Any) -> str:
-    return safe(at.isoformat(timespec="seconds") if hasattr(at, "isoformat") else str(at))
 
 
 def _out(line: str) -> None:

@@ -6,6 +6,8 @@ PostgreSQL (a scratch database, dropped afterwards) and on SQLite (a file):
 (a) baseline: a bare join of the key columns, order -> payments (reference) -> lines per payment,
     one query, no writes (``count(*)`` and sums), on the same PostgreSQL; the same join in DuckDB
     (the three key-column tables copied out of PostgreSQL) for reference; on SQLite the same query;
+    and a lower bound for any design of the rules: what a full run must read, nothing written
+    (:mod:`recon_floor`, four read-only queries, the sum of their medians);
 (b) ``run_reconciliation`` full run: wall time, peak RSS of the worker process (each run is a
     forked child, so its RSS high-water mark is its own) and of the PostgreSQL backends serving it
     (psutil samples), temp-file bytes PostgreSQL spilled, the slowest statements (client-side
@@ -42,6 +44,7 @@ import sqlalchemy as sa
 from checkout_freshportal.warehouse import make_engine, upgrade
 
 from . import gen_reconciliation as gen
+from . import recon_floor
 from .harness import git_commit, median, peak_rss_bytes, pg_server_url, reset_peak_rss, scratch_database
 
 FULL_ORDERS = 1_000_000
@@ -336,6 +339,7 @@ def _engine_phases(
                 "load_seconds": load,
                 "same_result": [str(x) for x in drow] == out["bare_join"]["result"],
             }
+        out["floor"] = recon_floor.measure(engine, as_of, repeat)
         _checkpoint(engine)
     finally:
         engine.dispose()
@@ -445,6 +449,15 @@ def _report(
                     "vs_bare_join": d["median"] / base,
                 }
             )
+        floor = r["floor"]["sum_of_medians"]
+        table.append(
+            {
+                "engine": eng,
+                "phase": "(a) rules' minimum reads",
+                "seconds": floor,
+                "vs_bare_join": floor / base,
+            }
+        )
         for key, name in (
             ("full", "(b) full run"),
             ("quality", "(c) data quality"),
@@ -468,6 +481,8 @@ def _report(
             "full_rss_met": (full.get("worker_peak_rss") or 0) <= GOAL_RSS,
             "ratio_to_bare_join": fs / base,
             "ratio_met": fs / base <= GOAL_RATIO,
+            "floor_seconds": floor,
+            "floor_ratio_to_bare_join": floor / base,
             "dq_seconds": ds,
             "dq_met": ds <= GOAL_DQ_SECONDS,
             "incremental_share": is_ / fs,
@@ -516,6 +531,13 @@ def _summary_lines(eng: str, r: dict[str, Any], g: dict[str, Any], base: float) 
             f"{inc.get('mode')}, {g['incremental_share'] * 100:.0f} % of the full run (goal <= "
             f"{GOAL_INCREMENTAL_SHARE * 100:.0f} %) -> {_verdict(g['incremental_met'])}",
         ]
+        fl = r["floor"]
+        lines.append(
+            "postgresql (a) the rules' minimum reads (lower bound, nothing written): "
+            f"{g['floor_seconds']:.1f} s = {g['floor_ratio_to_bare_join']:.1f}x the bare join ("
+            + ", ".join(f"{k} {v['median']:.2f} s" for k, v in fl.items() if isinstance(v, dict))
+            + ")"
+        )
         if "duckdb_join" in r:
             d = r["duckdb_join"]
             lines.append(
@@ -525,7 +547,8 @@ def _summary_lines(eng: str, r: dict[str, Any], g: dict[str, Any], base: float) 
     else:
         lines.append(
             f"{eng}: full {g['full_seconds']:.1f} s ({g['ratio_to_bare_join']:.1f}x its bare join of "
-            f"{base:.2f} s), data quality {g['dq_seconds']:.1f} s, rerun "
+            f"{base:.2f} s; the rules' minimum reads {g['floor_seconds']:.1f} s, "
+            f"{g['floor_ratio_to_bare_join']:.1f}x), data quality {g['dq_seconds']:.1f} s, rerun "
             f"{inc.get('seconds', float('nan')):.1f} s "
             f"({inc.get('mode')}, {g['incremental_share'] * 100:.0f} %)"
         )

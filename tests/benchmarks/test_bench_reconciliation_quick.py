@@ -34,7 +34,23 @@ def test_reconciliation_benchmark_runs_on_sqlite() -> None:
     assert r["touch"]["rows"]["stg_orders"] == ORDERS // 100
     assert r["full"]["worker_peak_rss"] > 0
     assert r["full"]["statements"] > 0
-    assert [row["phase"] for row in result["table"]][:2] == ["generate", "(a) bare join"]
+    assert [row["phase"] for row in result["table"]][:3] == [
+        "generate",
+        "(a) bare join",
+        "(a) rules' minimum reads",
+    ]
+    # the lower bound reads what the rules read: the planted unsettled captures and at least the
+    # planted orphans (it leaves R3 out, which ties a few more payments to orders)
+    floor = r["floor"]
+    assert floor["unsettled"]["result"] == [
+        (str(gen_reconciliation.expected_exceptions(ORDERS)["unsettled_capture"]),)
+    ]
+    assert (
+        int(floor["orphans"]["result"][0][0])
+        >= gen_reconciliation.expected_exceptions(ORDERS)["orphan_payment"]
+    )
+    assert sum(int(row[1]) for row in floor["order_money"]["result"]) == ORDERS
+    assert floor["sum_of_medians"] > 0
     assert "reconciliation" in run.discover()
 
 

@@ -88,3 +88,28 @@ def test_a_server_refuses_a_port_or_worker_count_it_cannot_use_before_starting(
         main(argv)
     assert done.value.code == 2
     assert f"argument {flag}: must be a whole number from {bounds}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trace", "FP\udcff"],
+        ["exceptions", "explain", "x\udcff", "--note", "n"],
+        ["exceptions", "explain", "exc_1", "--note", "n\udcff"],
+        ["exceptions", "list", "--order", "x\udcff"],
+        ["report", "--out", "/tmp/cfp-never-written/o\udcff"],
+    ],
+    ids=["trace", "explain-ref", "explain-note", "list-order", "report-out"],
+)
+def test_an_argument_that_is_not_utf8_is_refused_before_anything_runs(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates (``$'FP\\xff'`` in a shell); they
+    failed deep in a command with a traceback (``cfp report --out`` after writing the report)."""
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--url", "sqlite:////nonexistent/never-opened.db"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err
+    assert "\\udcff" in err  # shown escaped
+    assert "Traceback" not in err

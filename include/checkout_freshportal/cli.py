@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _refuse_non_utf8(argv)
     args = build_parser().parse_args(argv)
     from checkout_freshportal.observability import configure_logging
     from checkout_freshportal.settings_base import SettingsError
@@ -207,6 +209,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Configuration, not a bug: the message says what to do, a traceback would bury it.
         sys.exit(f"cfp {args.command}: {exc}")
     sys.exit(status)
+
+
+def _refuse_non_utf8(argv: Sequence[str]) -> None:
+    """Exit 2 (a usage error, as argparse's) on an argument that is not UTF-8: order numbers,
+    notes, run ids and folders are text the warehouse stores or compares as UTF-8, and such an
+    argument failed deep inside a command (``cfp report --out`` after writing the report)."""
+    from checkout_freshportal.logsafe import is_utf8, safe
+
+    for arg in argv:
+        if not is_utf8(arg):
+            sys.stderr.write(
+                f"cfp: error: argument {safe(arg, 200)} is not UTF-8 text (the bytes shown as \\udcXX "
+                "are not); give it in UTF-8\n"
+            )
+            sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,18 @@ LOG_TEXT_LIMIT = 80
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, bidi overrides, and lone
 # surrogates: everything that can end a line, move the cursor or reorder what is displayed.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_DIGITS = re.compile(r"\d(?:[ -]?\d){11,18}")  # 12-19 digits, card-number shaped
+# An e-mail address as people write it, international ones included (``\\w`` is any letter or
+# digit in any script): the characters RFC 5322 allows before the ``@``, then dotted labels.
+# Masking a little too much (``name=jane@example.com`` whole) is the safe side. A match starts
+# only where a run of those characters starts (the look-behind): tried from every character of a
+# long run, the search was quadratic (40,000 characters: seconds).
+_LOCAL = r"\w.!#$%&'*+/=?^`{|}~-"
+_EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{{2,}}")
+# 12-19 digits, card-number shaped: grouped by spaces, dots, dashes, slashes or underscores (up to
+# three between two digits, so "4111 - 1111" and "4111  1111" count), as people type them.
+_DIGITS = re.compile(r"\d(?:[ ./_-]{0,3}\d){11,18}")
+# A card security code named as such ("cvv 123", "CVC: 1234"): the digits go, the word stays.
+_SECURITY_CODE = re.compile(r"(?i)\b(cvv2?|cvc2?|cid|csc|security code)(\W{0,3})\d{3,4}\b")
 _NON_DIGIT = re.compile(r"\D")
 
 
@@ -43,14 +53,30 @@ def safe(value: object, limit: int = LOG_TEXT_LIMIT) -> str:
     return f"{shown}…(+{extra} chars)" if extra > 0 else shown
 
 
+# What a cell of a file a person opens may not hold: as ``_UNSAFE`` but tab and line feed, which a
+# spreadsheet cell shows as they are (a detail on two lines).
+_UNSAFE_IN_CELL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with the characters :func:`safe` escapes, tab and line feed apart, written as
+    ``\\xNN``/``\\uNNNN``, not bounded: for a file a person opens (an export), where a terminal
+    escape or a bidi override from a payload must not reorder or hide what a cell shows."""
+    return _UNSAFE_IN_CELL.sub(_escape, text)
+
+
 def _mask_digits(match: re.Match[str]) -> str:
     digits = _NON_DIGIT.sub("", match.group())
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
 def mask_text(text: str) -> str:
-    """E-mail addresses and card-number-like digit runs masked (last 4 digits kept)."""
-    return _DIGITS.sub(_mask_digits, _EMAIL.sub("***@***", text))
+    """E-mail addresses, card-number-like digit runs (last 4 digits kept) and named card
+    security codes masked."""
+    text = _EMAIL.sub("***@***", text)
+    return _SECURITY_CODE.sub(r"\1\2***", _DIGITS.sub(_mask_digits, text))
 
 
 def safe_masked(value: object, limit: int = LOG_TEXT_LIMIT) -> str:
@@ -67,12 +93,25 @@ def safe_masked(value: object, limit: int = LOG_TEXT_LIMIT) -> str:
     return f"{shown}…(+{extra} chars)" if extra > 0 else shown
 
 
-def json_safe(value: object, limit: int = LOG_TEXT_LIMIT) -> object:
+def json_safe(value: object, limit: int = LOG_TEXT_LIMIT, *, masked: bool = False) -> object:
     """A value for one line of a command's JSON output: numbers and flags as they are, times in
-    ISO 8601, anything else escaped text (a stored id or reason may hold terminal controls)."""
+    ISO 8601, anything else escaped text (a stored id or reason may hold terminal controls);
+    ``masked``: free text (a detail, a note, a reason) masked as well, since it may quote a
+    payload's e-mail address or card number."""
     if value is None or isinstance(value, int | float | bool):
         return value
     isoformat = getattr(value, "isoformat", None)
     if callable(isoformat):
         return isoformat()
-    return safe(value, limit)
+    return safe_masked(value, limit) if masked else safe(value, limit)
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding lone surrogates: bytes that were not UTF-8, as Python decodes a
+    command line or a file name (``surrogateescape``). They cannot be stored or compared as
+    text, so the caller refuses them with a message instead of failing deep inside."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -205,6 +205,23 @@ def test_control_characters_do_not_break_the_workbook(tmp_path: Path) -> None:
     assert values[1:] == [(1, "FP-\\x1b[31m1"), (2, "tab\tnewline\nok")]
 
 
+def test_hidden_characters_are_shown_escaped_in_both_exports(tmp_path: Path) -> None:
+    """A bidi override or a terminal escape in a payload's text would reorder or hide what a cell
+    shows (``\u202e`` turns "exe.txt" around); both files write them visibly, tab and line feed
+    stay."""
+    from checkout_freshportal.reports import exports as ex
+
+    rows = [(1, "ref \u202eoNtxt.exe"), (2, "FP\x1b[2J\r1"), (3, "two\nlines\tok")]
+    export = ex.Export("rows", ("n", "text"), lambda: iter(rows))
+    ex.write_xlsx([export], tmp_path / "x.xlsx")
+    ex.write_csv(export, tmp_path / "rows.csv")
+    expected = [("1", "ref \\u202eoNtxt.exe"), ("2", "FP\\x1b[2J\\x0d1"), ("3", "two\nlines\tok")]
+    with (tmp_path / "rows.csv").open(newline="", encoding="utf-8") as fh:
+        assert [tuple(r) for r in csv.reader(fh)][1:] == expected
+    values = list(load_workbook(tmp_path / "x.xlsx", read_only=True)["rows"].iter_rows(values_only=True))
+    assert [(str(n), t) for n, t in values[1:]] == expected
+
+
 def test_a_run_that_did_not_complete_gets_the_last_good_figures_under_a_banner(
     engine: sa.Engine, tmp_path: Path
 ) -> None:

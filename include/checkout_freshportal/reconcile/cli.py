@@ -20,8 +20,12 @@ import sys
 from typing import Any
 
 from checkout_freshportal.cli_args import row_limit
-from checkout_freshportal.logsafe import json_safe, safe
+from checkout_freshportal.logsafe import json_safe, safe, safe_masked
 from checkout_freshportal.reconcile.kinds import KINDS
+
+#: Columns of an exception holding free text, which may quote a payload (a FreshPortal status, a
+#: person's note): masked like the exports mask them (e-mail addresses, card numbers).
+FREE_TEXT = frozenset({"detail", "explanation", "explained_by", "note_error"})
 
 _STATUSES = ("open", "resolved", "explained")
 _URL_HELP = "warehouse URL (default CFP_WAREHOUSE_URL)"
@@ -155,7 +159,7 @@ def run_list(args: argparse.Namespace) -> int:
         engine.dispose()
     if args.json:
         for r in rows:
-            _out(json.dumps({k: json_safe(v, 500) for k, v in r.items()}))
+            _out(json.dumps({k: json_safe(v, 500, masked=k in FREE_TEXT) for k, v in r.items()}))
         return 0
     if not rows:
         _out("no exceptions match")
@@ -192,20 +196,20 @@ def run_show(args: argparse.Namespace) -> int:
     _out(f"{'actual':18} {_amount(exc['actual_minor'], exc['currency'])}")
     for key in ("detail", "first_seen_at", "last_seen_at", "resolved_at", "explained_at", "explained_by"):
         if exc[key] is not None:
-            _out(f"{key:18} {json_safe(exc[key], 500)}")
+            _out(f"{key:18} {json_safe(exc[key], 500, masked=key in FREE_TEXT)}")
     if exc["explanation"]:
-        _out(f"{'explanation':18} {json_safe(exc['explanation'], 500)}")
+        _out(f"{'explanation':18} {json_safe(exc['explanation'], 500, masked=True)}")
     _out(
         f"{'state_version':18} {exc['state_version']} (noted in FreshPortal: {exc['notified_version'] or 0})"
     )
     if exc["note_error"]:  # "undeliverable: ..." (handled, never noted) or the last transient error
-        _out(f"{'note_error':18} {json_safe(exc['note_error'], 500)}")
+        _out(f"{'note_error':18} {json_safe(exc['note_error'], 500, masked=True)}")
     _out("audit trail:")
     for ev in trail:
         _out(
             f"  {ev['at']:%Y-%m-%d %H:%M:%S}Z {safe(ev['action']):11} {safe(ev['from_status'] or '-')} -> "
-            f"{safe(ev['to_status'])} by {safe(ev['actor'])}"
-            + (f": {safe(ev['note'], 500)}" if ev["note"] else "")
+            f"{safe(ev['to_status'])} by {safe_masked(ev['actor'])}"
+            + (f": {safe_masked(ev['note'], 500)}" if ev["note"] else "")
         )
     return 0
 
@@ -224,7 +228,7 @@ def run_change(args: argparse.Namespace) -> int:
         engine.dispose()
     _out(
         f"{safe(change.exception_id)} ({safe(change.kind)}): {change.from_status} -> {change.to_status} "
-        f"by {safe(author)}, state version {change.state_version}"
+        f"by {safe(change.actor)}, state version {change.state_version}"
     )
     return 0
 

@@ -66,6 +66,7 @@ class ExceptionChange:
     to_status: str
     state_version: int
     at: datetime
+    actor: str  # as stored: masked and trimmed
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -172,7 +173,7 @@ def _change(
             )
         )
     return ExceptionChange(
-        exc["exception_id"], exc["exception_key"], exc["kind"], exc["status"], to, version, when
+        exc["exception_id"], exc["exception_key"], exc["kind"], exc["status"], to, version, when, actor
     )
 
 

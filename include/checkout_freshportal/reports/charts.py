@@ -11,6 +11,7 @@ Labels that came from outside (response codes, card types) are cut short and hav
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Sequence
@@ -78,7 +79,7 @@ def to_svg(fig: Figure, name: str) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
     svg = _XML_HEAD.sub("", buf.getvalue(), count=1)
-    return svg.replace("<svg ", f'<svg class="chart" data-chart="{name}" role="img" ', 1)
+    return svg.replace("<svg ", f'<svg class="chart" data-chart="{html.escape(name)}" role="img" ', 1)
 
 
 def _empty(fig: Figure, text: str) -> None:

@@ -8,8 +8,11 @@ spreadsheet sums exactly (integers are exact in Excel up to 2^53).
 
 Text from outside (details, ids, codes) that starts like a spreadsheet formula (``=``, ``+``,
 ``-``, ``@``, tab, CR) is prefixed with ``'`` in both files, so opening an export never runs a
-formula someone planted in an API field (OWASP "CSV injection"). Amount columns are ours and
-are never prefixed: a negative amount stays a number-shaped ``-1.23``.
+formula someone planted in an API field (OWASP "CSV injection"). Its control characters (tab
+and line feed apart), line separators and bidi overrides are written as ``\\xNN`` or
+``\\uNNNN`` (``logsafe.escape_controls``), so a payload cannot reorder or hide what a cell shows.
+Amount columns are ours and are never prefixed: a negative amount stays a number-shaped
+``-1.23``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from sqlalchemy.engine import Engine
 
-from checkout_freshportal.logsafe import mask_text
+from checkout_freshportal.logsafe import escape_controls, mask_text
 from checkout_freshportal.reports.queries_money import PayoutRow, iter_payouts
 from checkout_freshportal.reports.queries_rows import ExceptionRow, MatchRow, iter_exceptions, iter_matches
 from checkout_freshportal.reports.sqlparts import bucket_of_days, major_text
@@ -58,7 +61,7 @@ def _text(value: Any) -> str:
         return format_ts(value)
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
+    text = escape_controls(str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

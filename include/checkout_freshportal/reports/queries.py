@@ -15,6 +15,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from checkout_freshportal.logsafe import mask_text
 from checkout_freshportal.reconcile.fees import CATEGORIES, FEE_CATEGORIES, fee_category_sql
 from checkout_freshportal.reports.sqlparts import (
     BUCKET_LABELS,
@@ -270,7 +271,9 @@ def dq_results(conn: Connection, run: RunInfo | None) -> DqSummary:
         .order_by(d.c.table_name, d.c.check_name)
     )
     for r in conn.execute(q):
-        res = DqResult(r[0], r[1], r[2], bool(r[3]), None if r[4] is None else int(r[4]), r[5])
+        # ``observed`` quotes what a check found (ids, statuses): masked like every free text
+        observed = None if r[5] is None else mask_text(r[5])
+        res = DqResult(r[0], r[1], r[2], bool(r[3]), None if r[4] is None else int(r[4]), observed)
         if res.success:
             out.passed.append(res)
         elif res.severity == "critical":

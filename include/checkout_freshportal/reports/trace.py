@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.logsafe import safe
+from checkout_freshportal.logsafe import mask_text, safe
 from checkout_freshportal.money import MoneyError, exponent, from_e8, to_major
 from checkout_freshportal.reconcile.fees import fee_category
 from checkout_freshportal.timeutil import format_ts
@@ -97,6 +97,10 @@ class OrderTrace:
         }
 
 
+def _masked(value: Any) -> Any:
+    return mask_text(value) if isinstance(value, str) else value
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_ts(value)
@@ -105,10 +109,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Free-text columns (a refund's reason, an exception's detail and explanation): they may quote
+#: an e-mail address or a card number from a payload or a person, masked here as in the exports.
+_FREE_TEXT = frozenset({"reason", "detail", "explanation"})
+
+
 def _row(r: Any, keep: tuple[str, ...], amounts: dict[str, str] | None = None) -> Row:
-    """``keep`` columns of ``r`` made JSON-ready, plus ``<name>: major(<column>, currency)``."""
+    """``keep`` columns of ``r`` made JSON-ready (free text masked), plus ``<name>:
+    major(<column>, currency)``."""
     m = r._mapping
-    out = {k: _plain(m[k]) for k in keep}
+    out = {k: _masked(m[k]) if k in _FREE_TEXT else _plain(m[k]) for k in keep}
     for name, col in (amounts or {}).items():
         out[name] = major(m[col], m["currency"])
     return out

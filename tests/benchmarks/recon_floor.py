@@ -66,9 +66,14 @@ def order_money() -> sa.Select[Any]:
             .where(*where)
         )
 
+    by_reference = o.alias("by_reference")
     m = sa.union_all(
         pairs(o.c.order_number == p.c.reference),
-        pairs(o.c.order_id == _meta_order_id(), o.c.order_number.is_distinct_from(p.c.reference)),
+        pairs(
+            o.c.order_id == _meta_order_id(),
+            o.c.order_number.is_distinct_from(p.c.reference),
+            ~sa.exists().where(by_reference.c.order_number == p.c.reference),
+        ),
     ).subquery("m")
     per = (
         sa.select(

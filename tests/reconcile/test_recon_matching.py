@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from recon_builders import T, World, exceptions, matches, open_keys, reconcile
 
+from checkout_freshportal.warehouse import schema
+
 
 def test_reference_metadata_and_split_payments(world: World) -> None:
     world.order("o1", 1000)
@@ -82,3 +84,87 @@ def test_a_suggestion_never_confirms(world: World) -> None:
     assert "pay_1" in rows["missing_payment:order:o1"]["detail"]
     assert "o1" in rows["orphan_payment:payment:pay_1"]["detail"]
     assert "suggested" not in rows["missing_payment:order:o2"]["detail"]
+
+
+def test_payments_quoting_one_invoice_are_one_group(world: World) -> None:
+    """A declined attempt and its retry, or a transfer split in two, each quoting the invoice:
+    the order was compared with its lowest payment only (a false ``missing_payment`` when the
+    declined attempt sorted first, a false ``amount_mismatch`` for a split transfer)."""
+    world.order("o1", 1000, invoices=["INV-1"])
+    world.payment("pay_a", 1000, reference="INV-1", status="Declined", captured=0)
+    world.payment("pay_b", 1000, reference="INV-1")
+    world.order("o2", 1000, invoices=["INV-2"])
+    world.payment("pay_c", 600, reference="INV-2")
+    world.payment("pay_d", 400, reference="INV-2 ")
+    world.order("o3", 1000, invoices=["INV-3"])  # split, and still 100 short
+    world.payment("pay_e", 500, reference="INV-3")
+    world.payment("pay_f", 400, reference="INV-3")
+    result = reconcile(world.engine, "r1")
+    got = matches(world.engine)
+    assert {g for o, _, _, _, g in got if o == "o1"} == {"payment:pay_a"}
+    assert {(p, g) for o, p, _, _, g in got if o == "o2"} == {
+        ("pay_c", "payment:pay_c"),
+        ("pay_d", "payment:pay_c"),
+    }
+    assert open_keys(world.engine) == {"amount_mismatch:order:o3"}  # and no payment_failed for pay_a
+    row = exceptions(world.engine)["amount_mismatch:order:o3"]
+    assert (row["expected_minor"], row["actual_minor"]) == (1000, 900)
+    (eur,) = result.totals
+    assert (eur["orders_matched"], eur["captured_minor"]) == (2, 2900)
+
+
+def test_payments_whose_invoice_lists_overlap_are_one_group(world: World) -> None:
+    """Two transfers, ``INV-1 INV-2`` and ``INV-2 INV-3``: one group of three orders and two
+    payments, each counted once (the second payment's money was counted nowhere)."""
+    world.order("o1", 500, invoices=["INV-1"])
+    world.order("o2", 500, invoices=["INV-2"])
+    world.order("o3", 500, invoices=["INV-3"])
+    world.payment("p1", 1000, reference="INV-1 INV-2")
+    world.payment("p2", 500, reference="INV-2 INV-3")
+    result = reconcile(world.engine, "r1")
+    assert {g for *_, g in matches(world.engine)} == {"payment:p1"}
+    assert open_keys(world.engine) == set()
+    (eur,) = result.totals
+    assert (eur["orders"], eur["orders_matched"], eur["ordered_minor"], eur["captured_minor"]) == (
+        3,
+        3,
+        1500,
+        1500,
+    )
+    # a later payment joining the group through another invoice is grouped the same way by an
+    # incremental run as by a full one
+    world.stamp = T + timedelta(minutes=30)
+    world.order("o4", 300, invoices=["INV-4"])
+    world.payment("p0", 300, reference="INV-3;INV-4")
+    inc = reconcile(world.engine, "r2", T + timedelta(hours=1))
+    assert inc.mode == "incremental"
+    assert {g for *_, g in matches(world.engine)} == {"payment:p0"}
+    assert open_keys(world.engine) == set()
+    full = reconcile(world.engine, "r3", T + timedelta(hours=1), full=True)
+    assert {g for *_, g in matches(world.engine)} == {"payment:p0"}
+    assert open_keys(world.engine) == set()
+
+    def figures(res: object) -> list[tuple[object, ...]]:
+        keys = ("currency", "orders", "orders_matched", "ordered_minor", "captured_minor")
+        return [tuple(t[k] for k in keys) for t in res.totals]  # type: ignore[attr-defined]
+
+    assert figures(inc) == figures(full) == [("EUR", 4, 4, 1800, 1800)]
+
+
+def test_a_payment_belongs_to_the_order_its_reference_names_before_its_metadata(world: World) -> None:
+    """``reference`` names one order, ``metadata.order_id`` another: R1 and R2 both matched it and
+    its money counted in full for both orders (no exception, captured counted twice)."""
+    world.order("oA", 1000)
+    world.order("oB", 1000)
+    world.payment("pay_1", 1000, reference="ORD-oB", metadata={"order_id": "oA"})
+    result = reconcile(world.engine, "r1")
+    assert matches(world.engine) == {("oB", "pay_1", "reference", True, "order:oB")}
+    assert open_keys(world.engine) == {"missing_payment:order:oA"}
+    (eur,) = result.totals
+    assert (eur["orders_matched"], eur["captured_minor"]) == (1, 1000)
+    # the order the reference names goes away (renumbered): the metadata's order gets the money
+    world.stamp = T + timedelta(minutes=30)
+    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "oB", order_number="ORD-oB-2")
+    reconcile(world.engine, "r2", T + timedelta(hours=1))
+    assert matches(world.engine) == {("oA", "pay_1", "metadata_order_id", True, "order:oA")}
+    assert open_keys(world.engine) == {"missing_payment:order:oB"}

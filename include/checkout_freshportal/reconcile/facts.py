@@ -215,35 +215,77 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
 
 
 def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
-    """R3 groups (``payment:<payment_id>``, few): the group's currency is the one payment's; the
-    amounts of the listed orders in that currency are summed against its money. A listed order
-    in another currency is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice
-    must never be added to EUR ones)."""
-    ccy = sa.func.max(m.c.currency)  # one payment: one currency
-    in_ccy = m.c.o_currency == m.c.currency
-    same = sa.func.max(sa.case((in_ccy, 1), else_=0)) == 1
-    captured = sa.func.max(m.c.captured)
+    """R3 groups (``payment:<payment_id>``, few; matching.join_shared_groups: the payments listing
+    an invoice of the same order are one group): the group's currency is that of the payment it
+    is named after (its lowest); the amounts of its orders in that currency are summed against
+    the money of its payments in that currency. A listed order or a payment in another currency
+    is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice must never be added to
+    EUR ones). Each order and each payment counts once, however many pairs it is in."""
+    r3 = sa.and_(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
+    named = sa.literal("payment:") + m.c.payment_id == m.c.match_group
+    ccy = (
+        sa.select(m.c.match_group, sa.func.max(sa.case((named, m.c.currency), else_=None)).label("currency"))
+        .where(r3)
+        .group_by(m.c.match_group)
+        .subquery("ccy")
+    )
+    orders = (
+        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .where(r3)
+        .group_by(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .subquery("orders")
+    )
+    in_ccy = orders.c.o_currency == ccy.c.currency
+    per_orders = (
+        sa.select(
+            orders.c.match_group,
+            ccy.c.currency,
+            _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
+            sa.func.count().label("n_orders"),
+            # The order the group's money is counted on: the lowest id in the group's currency.
+            sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None)).label("first_order"),
+            sa.func.max(sa.case((in_ccy, 1), else_=0)).label("same"),
+        )
+        .select_from(orders.join(ccy, ccy.c.match_group == orders.c.match_group))
+        .group_by(orders.c.match_group, ccy.c.currency)
+        .subquery("per_orders")
+    )
+    pays = (
+        sa.select(m.c.match_group, m.c.payment_id, m.c.currency, m.c.captured, m.c.refunded, m.c.available)
+        .where(r3)
+        .group_by(m.c.match_group, m.c.payment_id, m.c.currency, m.c.captured, m.c.refunded, m.c.available)
+        .subquery("pays")
+    )
+    po = per_orders
+    in_group_ccy = pays.c.currency == po.c.currency
 
-    def single(expr: Any) -> Any:
-        return sa.case((same, sa.func.max(expr)), else_=0)
+    def money(expr: Any) -> Any:
+        """Σ over the group's payments in its currency, if an order is in that currency."""
+        return sa.case((po.c.same == 1, _zero(sa.func.sum(sa.case((in_group_ccy, expr), else_=0)))), else_=0)
+
+    def n(cond: Any) -> Any:
+        return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))
 
     return (
         sa.select(
-            m.c.match_group,
-            ccy.label("currency"),
-            _zero(sa.func.sum(sa.case((in_ccy, m.c.o_amount), else_=0))).label("orders_amount"),
-            sa.func.count().label("n_orders"),
-            # The order the group's money is counted on: the lowest id in the payment's currency.
-            sa.func.min(sa.case((in_ccy, m.c.order_id), else_=None)).label("first_order"),
-            sa.case((captured > 0, 1), else_=0).label("n_captured_any"),
-            sa.case((sa.and_(same, captured > 0), 1), else_=0).label("n_captured_same"),
-            single(m.c.captured).label("captured_same"),
-            single(m.c.refunded).label("refunded_same"),
-            single(m.c.available).label("available_same"),
-            single(m.c.captured - m.c.refunded).label("net_same"),
+            po.c.match_group,
+            po.c.currency,
+            po.c.orders_amount,
+            po.c.n_orders,
+            po.c.first_order,
+            n(pays.c.captured > 0).label("n_captured_any"),
+            sa.case((po.c.same == 1, n(sa.and_(in_group_ccy, pays.c.captured > 0))), else_=0).label(
+                "n_captured_same"
+            ),
+            money(pays.c.captured).label("captured_same"),
+            money(pays.c.refunded).label("refunded_same"),
+            money(pays.c.available).label("available_same"),
+            money(pays.c.captured - pays.c.refunded).label("net_same"),
         )
-        .where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
-        .group_by(m.c.match_group)
+        .select_from(po.join(pays, pays.c.match_group == po.c.match_group))
+        .group_by(
+            po.c.match_group, po.c.currency, po.c.orders_amount, po.c.n_orders, po.c.first_order, po.c.same
+        )
     )
 
 

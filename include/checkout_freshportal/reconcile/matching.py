@@ -4,7 +4,9 @@ Rules, in order (docs/reconciliation.md "Matching"); a pair is matched by the fi
 finds it:
 
 * R1 ``reference``: the payment's reference is the order number (what the payment link sends);
-* R2 ``metadata_order_id``: the payment's ``metadata.order_id`` is the FreshPortal order id;
+* R2 ``metadata_order_id``: the payment's ``metadata.order_id`` is the FreshPortal order id, for
+  a payment whose reference is no order's number (R1 first: a payment belongs to one order at
+  most by R1/R2, so its money is never counted in full for two orders);
 * R3 ``invoice_reference``: the reference is, or lists (separated by ``,`` ``;`` or spaces), one or
   more invoice numbers of orders: one payment for several orders (a customer paying invoices by
   bank transfer). Tried only for payments and orders that R1/R2 left unmatched, so an order is
@@ -14,8 +16,11 @@ finds it:
   ``suggestion_window`` of the confirmation: a suggestion for a person, never a confirmed match.
 
 Groups: R1/R2 matches of an order form ``order:<order_id>`` (several payments for one order:
-retries, split payments); R3 matches of a payment form ``payment:<payment_id>``. Amount checks
-compare a group's orders with the group's payments as one.
+retries, split payments); R3 matches form ``payment:<payment_id>``, the payments whose references
+list an invoice of the same order joined into one group named after the lowest of them (a
+declined attempt and its retry quoting one invoice; a transfer split in two; two transfers
+whose invoice lists overlap). Amount checks compare a group's orders with the group's payments
+as one.
 
 Results go to the scratch table ``match`` first, then ``recon_matches`` is brought in line with
 it by two set statements (delete what is no longer found, insert what is new), so a rerun on
@@ -96,8 +101,15 @@ def build_matches(ctx: Ctx) -> sa.Table:
 
     insert(R1, o.c.order_number == pay.c.reference)
     # The pairs R1 found are exactly those whose order number is the payment's reference: R2
-    # leaves them out row by row instead of anti-joining a million R1 pairs.
-    insert(R2, o.c.order_id == pay.c.meta_order_id, o.c.order_number.is_distinct_from(pay.c.reference))
+    # leaves them out row by row instead of anti-joining a million R1 pairs; of the few pairs
+    # left, a payment whose reference is another order's number belongs to that order (R1).
+    by_reference = stg_orders.alias("by_reference")
+    insert(
+        R2,
+        o.c.order_id == pay.c.meta_order_id,
+        o.c.order_number.is_distinct_from(pay.c.reference),
+        ~sa.exists().where(by_reference.c.order_number == pay.c.reference),
+    )
     sqlbits.analyze(conn, m)
     loose = _loose(ctx, m)
     _invoice_matches(ctx, m, loose)
@@ -131,7 +143,9 @@ def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:
     return sa.exists().where(m.c.order_id == order_id, m.c.payment_id == payment_id)
 
 
-def _fill_unless_matched(ctx: Ctx, m: sa.Table, pairs: sa.Select[Any], rules: tuple[str, ...]) -> None:
+def _fill_unless_matched(
+    ctx: Ctx, m: sa.Table, pairs: sa.Select[Any], rules: tuple[str, ...], *, join_groups: bool = False
+) -> None:
     """Adds the ``pairs`` (``match``'s columns) whose order has no confirmed match of ``rules``:
     not in this run's matches, nor (incremental) with a payment outside the scope, whose match
     this run did not recompute.
@@ -144,7 +158,12 @@ def _fill_unless_matched(ctx: Ctx, m: sa.Table, pairs: sa.Select[Any], rules: tu
     incremental run stay a ``NOT EXISTS``: their primary key starts with ``order_id``, a probe
     per pair. Two conditions, never ``NOT (A OR B)``, which stays a subplan evaluated per row."""
     conn = ctx.conn
-    cand = sqlbits.scratch(conn, "recon_tmp_candidates", *[sa.Column(c.name, c.type) for c in m.c])
+    cand = sqlbits.scratch(
+        conn,
+        "recon_tmp_candidates",
+        *[sa.Column(c.name, c.type) for c in m.c],
+        index=("order_id", "payment_id"),
+    )
     if ctx.incremental:
         rm = recon_matches
         pairs = pairs.where(
@@ -162,7 +181,36 @@ def _fill_unless_matched(ctx: Ctx, m: sa.Table, pairs: sa.Select[Any], rules: tu
         .select_from(cand.join(m, m.c.order_id == cand.c.order_id))
         .where(m.c.confirmed.is_(True), m.c.rule.in_(rules))
     )
+    if join_groups:
+        conn.execute(cand.delete().where(cand.c.order_id.in_(matched)))
+        join_shared_groups(conn, cand)
+        sqlbits.fill(conn, m, sa.select(*cand.c))
+        return
     sqlbits.fill(conn, m, sa.select(*cand.c).where(cand.c.order_id.not_in(matched)))
+
+
+def join_shared_groups(conn: sa.Connection, pairs: sa.Table) -> None:
+    """Gives the R3 ``pairs`` (a scratch table with ``order_id``, ``payment_id``,
+    ``match_group``; few rows) that are connected through shared orders one group: the lowest
+    ``payment:<payment_id>`` among them. Each round lowers every pair's group to the lowest of
+    its order's pairs, then to the lowest of its payment's; the groups only go down, so the
+    rounds end, after as many as the longest chain of payments sharing orders (one when no
+    order is listed by two payments, the usual case)."""
+    other = pairs.alias("other")
+
+    def lowest(col: str) -> Any:
+        return (
+            sa.select(sa.func.min(other.c.match_group)).where(other.c[col] == pairs.c[col]).scalar_subquery()
+        )
+
+    while True:
+        changed = 0
+        for col in ("order_id", "payment_id"):
+            low = lowest(col)
+            done = conn.execute(pairs.update().where(pairs.c.match_group > low).values(match_group=low))
+            changed += int(done.rowcount or 0)
+        if not changed:
+            return
 
 
 def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
@@ -226,7 +274,7 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
             .join(loose, loose.c.payment_id == tok.c.payment_id)
         )
     )
-    _fill_unless_matched(ctx, m, sel, (R1, R2))
+    _fill_unless_matched(ctx, m, sel, (R1, R2), join_groups=True)
 
 
 def _unmatched(ctx: Ctx, m: sa.Table, loose: sa.Table) -> sa.Table:

@@ -145,11 +145,20 @@ def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
 
 
 def build_groups(ctx: Ctx) -> sa.Table:
-    """The R3 groups (``payment:<payment_id>``, one payment for the orders its reference lists;
-    few): the orders' amount and the payment's money. The R1/R2 groups (``order:<order_id>``,
+    """The R3 groups (``payment:<payment_id>``, the payments listing invoices of shared orders;
+    few): the orders' amount and the payments' money. The R1/R2 groups (``order:<order_id>``,
     one order each, a million of them) are summed where the orders are read (:func:`build_orders`)
-    instead of being written here and joined back by their text key (``'order:' || id``)."""
+    instead of being written here and joined back by their text key (``'order:' || id``).
+
+    The confirmed R3 pairs are picked out of ``match`` once, into a small scratch table: the
+    group figures read them three times (currency, orders, payments), each a scan of the
+    million matches otherwise."""
     m, conn = ctx.tmp["match"], ctx.conn
+    r3 = sqlbits.scratch(
+        conn, "recon_tmp_r3_pairs", *[sa.Column(c.name, c.type) for c in m.c], index=("match_group",)
+    )
+    sqlbits.fill(conn, r3, sa.select(*m.c).where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference"))
+    sqlbits.analyze(conn, r3)
     g = sqlbits.scratch(
         conn,
         "recon_tmp_group",
@@ -166,7 +175,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _one_payment_groups(m))
+    sqlbits.fill(conn, g, _one_payment_groups(r3))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
     return g

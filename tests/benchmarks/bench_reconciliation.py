@@ -6,8 +6,8 @@ PostgreSQL (a scratch database, dropped afterwards) and on SQLite (a file):
 (a) baseline: a bare join of the key columns, order -> payments (reference) -> lines per payment,
     one query, no writes (``count(*)`` and sums), on the same PostgreSQL; the same join in DuckDB
     (the three key-column tables copied out of PostgreSQL) for reference; on SQLite the same query;
-    and a lower bound for any design of the rules: what a full run must read, nothing written
-    (:mod:`recon_floor`, four read-only queries, the sum of their medians);
+    and, on PostgreSQL, a lower bound for any design of the rules: what a full run must read,
+    nothing written (:mod:`recon_floor`, four read-only queries, the sum of their medians);
 (b) ``run_reconciliation`` full run: wall time, peak RSS of the worker process (each run is a
     forked child, so its RSS high-water mark is its own) and of the PostgreSQL backends serving it
     (psutil samples), temp-file bytes PostgreSQL spilled, the slowest statements (client-side
@@ -339,7 +339,9 @@ def _engine_phases(
                 "load_seconds": load,
                 "same_result": [str(x) for x in drow] == out["bare_join"]["result"],
             }
-        out["floor"] = recon_floor.measure(engine, as_of, repeat)
+            # the goal's engine only: SQLite has no index for the unsettled captures' lookup of
+            # lines by action id and would search two million lines per capture
+            out["floor"] = recon_floor.measure(engine, as_of, repeat)
         _checkpoint(engine)
     finally:
         engine.dispose()
@@ -449,15 +451,16 @@ def _report(
                     "vs_bare_join": d["median"] / base,
                 }
             )
-        floor = r["floor"]["sum_of_medians"]
-        table.append(
-            {
-                "engine": eng,
-                "phase": "(a) rules' minimum reads",
-                "seconds": floor,
-                "vs_bare_join": floor / base,
-            }
-        )
+        floor = r["floor"]["sum_of_medians"] if "floor" in r else float("nan")
+        if "floor" in r:
+            table.append(
+                {
+                    "engine": eng,
+                    "phase": "(a) rules' minimum reads",
+                    "seconds": floor,
+                    "vs_bare_join": floor / base,
+                }
+            )
         for key, name in (
             ("full", "(b) full run"),
             ("quality", "(c) data quality"),
@@ -547,8 +550,7 @@ def _summary_lines(eng: str, r: dict[str, Any], g: dict[str, Any], base: float) 
     else:
         lines.append(
             f"{eng}: full {g['full_seconds']:.1f} s ({g['ratio_to_bare_join']:.1f}x its bare join of "
-            f"{base:.2f} s; the rules' minimum reads {g['floor_seconds']:.1f} s, "
-            f"{g['floor_ratio_to_bare_join']:.1f}x), data quality {g['dq_seconds']:.1f} s, rerun "
+            f"{base:.2f} s), data quality {g['dq_seconds']:.1f} s, rerun "
             f"{inc.get('seconds', float('nan')):.1f} s "
             f"({inc.get('mode')}, {g['incremental_share'] * 100:.0f} %)"
         )

@@ -175,7 +175,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _one_payment_groups(r3))
+    sqlbits.fill(conn, g, _invoice_groups(r3))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
     return g
@@ -223,58 +223,25 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
     )
 
 
-def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
+def _invoice_groups(m: sa.Table) -> sa.Select[Any]:
     """R3 groups (``payment:<payment_id>``, few; matching.join_shared_groups: the payments listing
     an invoice of the same order are one group): the group's currency is that of the payment it
     is named after (its lowest); the amounts of its orders in that currency are summed against
     the money of its payments in that currency. A listed order or a payment in another currency
     is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice must never be added to
-    EUR ones). Each order and each payment counts once, however many pairs it is in."""
-    r3 = sa.and_(m.c.confirmed.is_(True), m.c.rule == "invoice_reference")
-    named = sa.literal("payment:") + m.c.payment_id == m.c.match_group
-    ccy = (
-        sa.select(m.c.match_group, sa.func.max(sa.case((named, m.c.currency), else_=None)).label("currency"))
-        .where(r3)
-        .group_by(m.c.match_group)
-        .subquery("ccy")
-    )
-    orders = (
-        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
-        .where(r3)
-        .group_by(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
-        .subquery("orders")
-    )
-    in_ccy = orders.c.o_currency == ccy.c.currency
-    per_orders = (
-        sa.select(
-            orders.c.match_group,
-            ccy.c.currency,
-            _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
-            sa.func.count().label("n_orders"),
-            # The order the group's money is counted on: the lowest id in the group's currency.
-            sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None)).label("first_order"),
-            sa.func.max(sa.case((in_ccy, 1), else_=0)).label("same"),
-        )
-        .select_from(orders.join(ccy, ccy.c.match_group == orders.c.match_group))
-        .group_by(orders.c.match_group, ccy.c.currency)
-        .subquery("per_orders")
-    )
-    pays = (
-        sa.select(m.c.match_group, m.c.payment_id, m.c.currency, m.c.captured, m.c.refunded, m.c.available)
-        .where(r3)
-        .group_by(m.c.match_group, m.c.payment_id, m.c.currency, m.c.captured, m.c.refunded, m.c.available)
-        .subquery("pays")
-    )
-    po = per_orders
-    in_group_ccy = pays.c.currency == po.c.currency
+    EUR ones). Each order and each payment counts once, however many pairs it is in. ``m``
+    holds the confirmed R3 pairs only (:func:`build_groups`)."""
+    po, pays = _group_orders(m), _group_payments(m)
+    in_ccy = pays.c.currency == po.c.currency
 
     def money(expr: Any) -> Any:
         """Σ over the group's payments in its currency, if an order is in that currency."""
-        return sa.case((po.c.same == 1, _zero(sa.func.sum(sa.case((in_group_ccy, expr), else_=0)))), else_=0)
+        return sa.case((po.c.same == 1, _zero(sa.func.sum(sa.case((in_ccy, expr), else_=0)))), else_=0)
 
     def n(cond: Any) -> Any:
         return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))
 
+    same_captured = sa.case((po.c.same == 1, n(sa.and_(in_ccy, pays.c.captured > 0))), else_=0)
     return (
         sa.select(
             po.c.match_group,
@@ -283,9 +250,7 @@ def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
             po.c.n_orders,
             po.c.first_order,
             n(pays.c.captured > 0).label("n_captured_any"),
-            sa.case((po.c.same == 1, n(sa.and_(in_group_ccy, pays.c.captured > 0))), else_=0).label(
-                "n_captured_same"
-            ),
+            same_captured.label("n_captured_same"),
             money(pays.c.captured).label("captured_same"),
             money(pays.c.refunded).label("refunded_same"),
             money(pays.c.available).label("available_same"),
@@ -296,6 +261,43 @@ def _one_payment_groups(m: sa.Table) -> sa.Select[Any]:
             po.c.match_group, po.c.currency, po.c.orders_amount, po.c.n_orders, po.c.first_order, po.c.same
         )
     )
+
+
+def _group_orders(m: sa.Table) -> sa.Subquery:
+    """Per R3 group: its currency (its named payment's), its orders in that currency summed and
+    the lowest of them (the group's money counts on it), how many orders, and ``same`` (1: an
+    order is in the group's currency)."""
+    named = sa.literal("payment:") + m.c.payment_id == m.c.match_group
+    ccy = (
+        sa.select(m.c.match_group, sa.func.max(sa.case((named, m.c.currency), else_=None)).label("currency"))
+        .group_by(m.c.match_group)
+        .subquery("ccy")
+    )
+    orders = (
+        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .group_by(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .subquery("orders")
+    )
+    in_ccy = orders.c.o_currency == ccy.c.currency
+    return (
+        sa.select(
+            orders.c.match_group,
+            ccy.c.currency,
+            _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
+            sa.func.count().label("n_orders"),
+            sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None)).label("first_order"),
+            sa.func.max(sa.case((in_ccy, 1), else_=0)).label("same"),
+        )
+        .select_from(orders.join(ccy, ccy.c.match_group == orders.c.match_group))
+        .group_by(orders.c.match_group, ccy.c.currency)
+        .subquery("per_orders")
+    )
+
+
+def _group_payments(m: sa.Table) -> sa.Subquery:
+    """Each payment of each R3 group once, with its money (a payment is in one pair per order)."""
+    cols = (m.c.match_group, m.c.payment_id, m.c.currency, m.c.captured, m.c.refunded, m.c.available)
+    return sa.select(*cols).group_by(*cols).subquery("pays")
 
 
 #: The figures of a confirmed match group, as columns ``g_*`` of the scratch table ``order``.

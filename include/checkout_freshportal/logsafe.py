@@ -28,11 +28,19 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 # long run, the search was quadratic (40,000 characters: seconds).
 _LOCAL = r"\w.!#$%&'*+/=?^`{|}~-"
 _EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{{2,}}")
-# 12-19 digits, card-number shaped: grouped by spaces, dots, dashes, slashes or underscores (up to
-# three between two digits, so "4111 - 1111" and "4111  1111" count), as people type them.
-_DIGITS = re.compile(r"\d(?:[ ./_-]{0,3}\d){11,18}")
-# A card security code named as such ("cvv 123", "CVC: 1234"): the digits go, the word stays.
-_SECURITY_CODE = re.compile(r"(?i)\b(cvv2?|cvc2?|cid|csc|security code)(\W{0,3})\d{3,4}\b")
+# 12-19 digits, card-number shaped: contiguous or joined by single spaces or dashes.
+_DIGITS = re.compile(r"\d(?:[ -]?\d){11,18}")
+# A card number written in its printed groups with other separators (dots, slashes, underscores,
+# tabs, or up to three characters such as " - "): 4-4-4-4 with up to 3 more digits, or American
+# Express's 4-6-5. Only that grouping: a looser pattern took date ranges ("2026-03-01 -
+# 2026-03-31") and lists of amounts for card numbers, and notes are stored masked.
+_CARD_GROUPED = re.compile(
+    r"(?<!\d)\d{4}(?:[ \t./_-]{1,3}\d{4}){3}(?:[ \t./_-]{1,3}\d{1,3})?(?!\d)"
+    r"|(?<!\d)\d{4}[ \t./_-]{1,3}\d{6}[ \t./_-]{1,3}\d{5}(?!\d)"
+)
+# A card security code named as such ("cvv 123", "CVC: 1234", "CVV is 123"): the digits go, the
+# words stay.
+_SECURITY_CODE = re.compile(r"(?i)\b(cvv2?|cvc2?|csc|security code)(\s*(?:is\s+|[:=#]\s*)?)\d{3,4}\b")
 _NON_DIGIT = re.compile(r"\D")
 
 
@@ -75,7 +83,7 @@ def _mask_digits(match: re.Match[str]) -> str:
 def mask_text(text: str) -> str:
     """E-mail addresses, card-number-like digit runs (last 4 digits kept) and named card
     security codes masked."""
-    text = _EMAIL.sub("***@***", text)
+    text = _CARD_GROUPED.sub(_mask_digits, _EMAIL.sub("***@***", text))
     return _SECURITY_CODE.sub(r"\1\2***", _DIGITS.sub(_mask_digits, text))
 
 

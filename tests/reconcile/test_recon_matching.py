@@ -168,3 +168,54 @@ def test_a_payment_belongs_to_the_order_its_reference_names_before_its_metadata(
     reconcile(world.engine, "r2", T + timedelta(hours=1))
     assert matches(world.engine) == {("oA", "pay_1", "metadata_order_id", True, "order:oA")}
     assert open_keys(world.engine) == {"missing_payment:order:oB"}
+
+
+def test_a_payment_in_another_currency_does_not_join_or_hide_a_group(world: World) -> None:
+    """Groups join only through pairs in one currency: a GBP transfer quoting an EUR invoice
+    besides a GBP one put the GBP order into the EUR payment's group, where it was never
+    compared (a review of the grouping found it); a declined GBP attempt quoting the invoice of
+    an EUR order paid in EUR hid that order's payment."""
+    world.order("oA", 1000, invoices=["INV-A"])
+    world.order("oB", 500, "GBP", invoices=["INV-B"])
+    world.payment("p1", 1000, reference="INV-A")
+    world.payment("p2", 100, "GBP", reference="INV-A INV-B")  # 400 short for oB
+    world.order("oC", 1000, invoices=["INV-C"])
+    world.payment("p3", 1000, "GBP", reference="INV-C", status="Declined", captured=0)
+    world.payment("p4", 1000, reference="INV-C")
+    result = reconcile(world.engine, "r1")
+    groups = {(o, p): g for o, p, _, _, g in matches(world.engine)}
+    assert groups[("oA", "p1")] == "payment:p1"
+    assert groups[("oB", "p2")] == groups[("oA", "p2")] == "payment:p2"
+    assert groups[("oC", "p4")] == "payment:p4"
+    # (a declined attempt in another currency is no currency_mismatch: nothing was captured)
+    assert open_keys(world.engine) == {"amount_mismatch:order:oB", "currency_mismatch:order:oA:payment:p2"}
+    assert (exceptions(world.engine)["amount_mismatch:order:oB"]["actual_minor"]) == 100
+    by_ccy = {t["currency"]: (t["orders_matched"], t["captured_minor"]) for t in result.totals}
+    assert by_ccy == {"EUR": (2, 2000), "GBP": (0, 100)}
+
+
+def test_a_chain_longer_than_the_closure_is_reconciled_whole(world: World) -> None:
+    """A customer carrying one invoice into each next transfer makes a chain of groups; an
+    incremental run grows its scope one link per round and compared a partial group after its
+    last round (false amount_mismatch on every order of the chain). It now reconciles
+    everything when the scope is still growing, and says so in its mode."""
+    from checkout_freshportal.reconcile.scope import MAX_CLOSURE_ROUNDS
+
+    links = MAX_CLOSURE_ROUNDS + 3
+    for i in range(1, links + 2):
+        world.order(f"o{i:02d}", 500, invoices=[f"INV-{i}"])
+    world.payment("p00", 500, reference="INV-1")
+    for i in range(1, links + 1):
+        world.payment(f"p{i:02d}", 500, reference=f"INV-{i} INV-{i + 1}")
+    first = reconcile(world.engine, "r1")
+    assert open_keys(world.engine) == set()
+    world.stamp = T + timedelta(minutes=30)
+    world.order("oX", 500, invoices=["INV-X"])
+    world.payment("p98", 500, reference=f"INV-{links + 1} INV-X")
+    inc = reconcile(world.engine, "r2", T + timedelta(hours=1))
+    assert inc.mode == "full"  # widened: the scope was still growing
+    assert open_keys(world.engine) == set()
+    assert {g for *_, g in matches(world.engine)} == {"payment:p00"}
+    (eur,) = inc.totals
+    assert (eur["orders_matched"], eur["captured_minor"]) == (links + 2, 500 * (links + 2))
+    assert first.mode == "full"

@@ -30,7 +30,11 @@ from checkout_freshportal.warehouse.schema import recon
         ("jöhn.doe@exämple.de", "***@***"),
         ("o'brien@example.com", "***@***"),
         ("a.b@c.de,x@y.org", "***@***,***@***"),
+        ("4111\t1111\t1111\t1111", "************1111"),
+        ("3782 822463 10005", "***********0005"),
+        ("order 12 4111.1111.1111.1111 x", "order 12 ************1111 x"),
         ("cvv 123", "cvv ***"),
+        ("CVV is 123", "CVV is ***"),
         ("CVC: 1234", "CVC: ***"),
         ("security code 999", "security code ***"),
     ],
@@ -50,6 +54,12 @@ def test_each_form_is_masked(text: str, masked: str) -> None:
         "version 1.2.3 of 12/05/2026 14:33",
         "a@b",
         "status Paid (refund 300 of 1000)",
+        # stored notes are masked, so what finance writes must survive (a review found these)
+        "period 2026-03-01 - 2026-03-31",
+        "10/03/2026 - 12/03/2026",
+        "amounts 120.50 / 80.25 / 99.99 EUR",
+        "2026.03.10 12.00.00",
+        "CID 4711",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:

@@ -189,8 +189,8 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
     """Per order with a confirmed match, in one aggregate over ``match``: the figures of its R1/R2
     group (``order:<order_id>``: the order's are the group key's, no aggregate state for them, a
     million groups must fit the hash table; the payments' money summed where the payment's
-    currency is the order's) and its lowest R3 group (``r3_group``, the other kind: an order has
-    R1/R2 matches or R3 ones, never both)."""
+    currency is the order's) and its R3 group (``r3_group``, the other kind: an order has R1/R2
+    matches or R3 ones, never both; the group of its pairs in its own currency if any)."""
     own = m.c.rule != "invoice_reference"
     same = sa.and_(own, m.c.currency == m.c.o_currency)
 
@@ -204,7 +204,14 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
     return (
         sa.select(
             m.c.order_id,
-            sa.func.min(sa.case((own, None), else_=m.c.match_group)).label("r3_group"),
+            # an order's R3 group: the one of its pairs in its own currency (all in one group,
+            # matching.join_shared_groups), else its lowest (a currency_mismatch only)
+            sa.func.coalesce(
+                sa.func.min(
+                    sa.case((sa.and_(~own, m.c.currency == m.c.o_currency), m.c.match_group), else_=None)
+                ),
+                sa.func.min(sa.case((own, None), else_=m.c.match_group)),
+            ).label("r3_group"),
             n(own).label("n_own"),
             m.c.o_currency.label("currency"),
             m.c.o_amount.label("orders_amount"),

@@ -199,26 +199,36 @@ def _fill_unless_matched(
 
 
 def join_shared_groups(conn: sa.Connection, pairs: sa.Table) -> None:
-    """Gives the R3 ``pairs`` (a scratch table with ``order_id``, ``payment_id``,
-    ``match_group``; few rows) that are connected through shared orders one group: the lowest
-    ``payment:<payment_id>`` among them. Each round lowers every pair's group to the lowest of
-    its order's pairs, then to the lowest of its payment's; the groups only go down, so the
+    """Gives the R3 ``pairs`` (a scratch table with ``match``'s columns; few rows) that are
+    connected through shared orders one group: the lowest ``payment:<payment_id>`` among them.
+
+    Only a pair in one currency (the payment's is the order's) connects: a pair across
+    currencies is a ``currency_mismatch`` of its own, and joining through it would put the
+    order into a group of the other currency, where it adds nothing and is never compared (a
+    GBP attempt quoting an EUR invoice must not hide the EUR payment of that invoice). Each
+    round lowers every same-currency pair's group to the lowest of its order's same-currency
+    pairs, then every pair's to the lowest of its payment's; the groups only go down, so the
     rounds end, after as many as the longest chain of payments sharing orders (one when no
     order is listed by two payments, the usual case)."""
     other = pairs.alias("other")
+    same_ccy = {
+        "order_id": (other.c.currency == other.c.o_currency, pairs.c.currency == pairs.c.o_currency),
+        "payment_id": (sa.true(), sa.true()),
+    }
     while True:
         changed = 0
-        for col in ("order_id", "payment_id"):
+        for col, (theirs, ours) in same_ccy.items():
             # UPDATE ... FROM a grouped subquery (hash-joined), not a correlated subquery per row,
             # which PostgreSQL evaluates by scanning the unindexed scratch table for each pair
             low = (
                 sa.select(other.c[col].label("k"), sa.func.min(other.c.match_group).label("g"))
+                .where(theirs)
                 .group_by(other.c[col])
                 .subquery("low")
             )
             done = conn.execute(
                 pairs.update()
-                .where(pairs.c[col] == low.c.k, pairs.c.match_group > low.c.g)
+                .where(pairs.c[col] == low.c.k, pairs.c.match_group > low.c.g, ours)
                 .values(match_group=low.c.g)
             )
             changed += int(done.rowcount or 0)

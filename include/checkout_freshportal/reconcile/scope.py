@@ -54,7 +54,7 @@ from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
 #: whole bulk load stamped just before the last run. A row a concurrent writer stamped before the
 #: watermark but committed after the run read is picked up by the next full run (``full_every``).
 WATERMARK_OVERLAP = timedelta(0)
-_MAX_CLOSURE_ROUNDS = 6
+MAX_CLOSURE_ROUNDS = 6
 
 
 def make_scope(ctx: Ctx) -> dict[str, sa.Table]:
@@ -300,9 +300,11 @@ def _scoped_references(ctx: Ctx) -> sa.Table:
     return t
 
 
-def close(ctx: Ctx) -> None:
+def close(ctx: Ctx) -> bool:
     """Grows the order and payment scope over matches until stable; leaves ``pay`` and ``match``
-    built for the final scope.
+    built for the final scope. False when it is still growing after ``MAX_CLOSURE_ROUNDS``
+    (a long chain of payments whose invoice lists overlap, each round one link further): the
+    group figures need whole groups, so the caller reconciles everything instead.
 
     ``pay`` and ``match`` depend on the scoped payments alone (R1-R4 pair them with any staged
     order), so they are rebuilt only in a round that added payments: the last round, which
@@ -314,7 +316,7 @@ def close(ctx: Ctx) -> None:
     unmatched = _unmatched(ctx)
     r3_tokens = _r3_tokens(ctx, unmatched)
     built = False
-    for _ in range(_MAX_CLOSURE_ROUNDS):
+    for _ in range(MAX_CLOSURE_ROUNDS):
         # the scope's real size lets the planner look its few ids up by index instead of
         # hash-joining them against whole input tables
         for t in ctx.scope.values():
@@ -344,13 +346,10 @@ def close(ctx: Ctx) -> None:
             added += add(ctx, "orders", sa.select(m.c.order_id))
         if added == 0:
             break
-    else:  # still growing after the last round: build once more for the final scope
-        build_payments(ctx)
-        m = build_matches(ctx)
-        # every order of a match is in the scope (the order table, which the group figures and
-        # payment_failed's short groups are read from, holds the scoped orders only)
-        add(ctx, "orders", sa.select(m.c.order_id))
+    else:  # still growing after the last round: a partial group would be compared as a whole
+        return False
     d = stg_disputes
     add(ctx, "disputes", sa.select(d.c.dispute_id).where(d.c.payment_id.in_(sa.select(sp.c.payment_id))))
     for t in ctx.scope.values():
         sqlbits.analyze(ctx.conn, t)
+    return True

@@ -321,8 +321,10 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
             scope.make_scope(ctx)
             scope.seed(ctx, since, prev_as_of)
             step.done("scope")
-            scope.close(ctx)
-            result.scope = _scope_sizes(ctx)
+            if scope.close(ctx):
+                result.scope = _scope_sizes(ctx)
+            else:
+                _widen_to_full(ctx, result)
         step.done("matching")
         _compare(ctx, result, step)
     changes = persist.merge(ctx)
@@ -334,6 +336,23 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
     step.done("totals")
     _finish(ctx, result, watermark, fp)
     return result
+
+
+def _widen_to_full(ctx: Ctx, result: ReconcileResult) -> None:
+    """An incremental run whose scope kept growing (scope.close) reconciles everything instead,
+    in the same transaction: correct at a full run's cost, which such a chain rarely asks for.
+    The run is recorded as full (the next incremental runs count from it)."""
+    log.warning(
+        "reconciliation %s: the incremental scope was still growing after %s rounds of matches; "
+        "this run reconciles everything",
+        safe(ctx.run_id),
+        scope.MAX_CLOSURE_ROUNDS,
+    )
+    ctx.scope, ctx.mode, result.mode = None, "full", "full"
+    if ctx.conn.dialect.name == "postgresql":  # the incremental runs' index-probe costing
+        ctx.conn.execute(sa.text("SET LOCAL random_page_cost TO DEFAULT"))
+    facts.build_payments(ctx)
+    matching.build_matches(ctx)
 
 
 def _compare(ctx: Ctx, result: ReconcileResult, step: _Steps) -> None:
@@ -368,7 +387,13 @@ def _finish(ctx: Ctx, result: ReconcileResult, watermark: datetime | None, fp: s
     ctx.conn.execute(
         recon_runs.update()
         .where(recon_runs.c.run_id == ctx.run_id)
-        .values(status="succeeded", finished_at=datetime.now(UTC), inputs_watermark=watermark, counts=counts)
+        .values(
+            status="succeeded",
+            mode=result.mode,  # an incremental run may have widened to a full one
+            finished_at=datetime.now(UTC),
+            inputs_watermark=watermark,
+            counts=counts,
+        )
     )
 
 

@@ -26,7 +26,7 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 # Masking a little too much (``name=jane@example.com`` whole) is the safe side. A match starts
 # only where a run of those characters starts (the look-behind): tried from every character of a
 # long run, the search was quadratic (40,000 characters: seconds).
-_LOCAL = r"\w.!#$%&'*+/=?^`{|}~-"
+_LOCAL = r"\w.!#$%&'+/=?^`{|}~-"  # no "*": an address masked already ("j***@example.com") stays
 _EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{{2,}}")
 # 12-19 digits, card-number shaped: contiguous or joined by single spaces or dashes.
 _DIGITS = re.compile(r"\d(?:[ -]?\d){11,18}")

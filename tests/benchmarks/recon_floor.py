@@ -26,13 +26,14 @@ a second by estimate, the two repeated joins), and a design may also run reads s
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.detect_money import line_sums
+from checkout_freshportal.reconcile.settings import ReconcileSettings
 from checkout_freshportal.warehouse.schema import (
     stg_financial_action_payouts,
     stg_financial_actions,
@@ -41,8 +42,8 @@ from checkout_freshportal.warehouse.schema import (
     stg_payments,
 )
 
-#: The run's default settlement window (ReconcileSettings.settlement_window).
-SETTLEMENT_WINDOW = timedelta(days=7)
+#: The run's default settlement window, read from its settings (not a copy that could drift).
+SETTLEMENT_WINDOW = ReconcileSettings().settlement_window
 
 
 def _captured() -> Any:

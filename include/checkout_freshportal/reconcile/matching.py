@@ -190,12 +190,10 @@ def _fill_unless_matched(
         .select_from(cand.join(m, m.c.order_id == cand.c.order_id))
         .where(m.c.confirmed.is_(True), m.c.rule.in_(rules))
     )
+    conn.execute(cand.delete().where(cand.c.order_id.in_(matched)))
     if join_groups:
-        conn.execute(cand.delete().where(cand.c.order_id.in_(matched)))
         join_shared_groups(conn, cand)
-        sqlbits.fill(conn, m, sa.select(*cand.c))
-        return
-    sqlbits.fill(conn, m, sa.select(*cand.c).where(cand.c.order_id.not_in(matched)))
+    sqlbits.fill(conn, m, sa.select(*cand.c))
 
 
 def join_shared_groups(conn: sa.Connection, pairs: sa.Table) -> None:

@@ -4,7 +4,9 @@ The warehouse is filled by :mod:`gen_reconciliation` (set-based SQL, planted ano
 PostgreSQL (a scratch database, dropped afterwards) and on SQLite (a file):
 
 (a) baseline: a bare join of the key columns, order -> payments (reference) -> lines per payment,
-    one query, no writes (``count(*)`` and sums), on the same PostgreSQL; the same join in DuckDB
+    one query, no writes (``count(*)`` and sums), on the same PostgreSQL, as it plans it by default
+    (two parallel workers) and with no parallel workers (the plan of the issue's "about 3.5 s
+    here"; the goal's verdict is given against both); the same join in DuckDB
     (the three key-column tables copied out of PostgreSQL) for reference; on SQLite the same query;
     and, on PostgreSQL, a lower bound for any design of the rules: what a full run must read,
     nothing written (:mod:`recon_floor`, four read-only queries, the sum of their medians);
@@ -265,10 +267,16 @@ def _quality(url: str, run_id: str, as_of: datetime) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- baselines
 
 
-def _bare_join(engine: sa.Engine, repeat: int) -> tuple[list[float], tuple[Any, ...]]:
+def _bare_join(engine: sa.Engine, repeat: int, *, serial: bool = False) -> tuple[list[float], tuple[Any, ...]]:
+    """The join as PostgreSQL plans it by default (two parallel workers here), or ``serial``: one
+    backend, no parallel workers. The issue put its bare join at "about 3.5 s here"; the default
+    plan takes 1.2-1.7 s on this host and the serial one 3.0-3.9 s, so the serial join is the one
+    it measured, and each run reports the full run's ratio to both."""
     times, row = [], ()
     for _ in range(repeat):
         with engine.connect() as conn:
+            if serial and engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
             t0 = time.perf_counter()
             row = tuple(conn.exec_driver_sql(BARE_JOIN).one())
             times.append(time.perf_counter() - t0)
@@ -331,6 +339,12 @@ def _engine_phases(
         times, row = _bare_join(engine, repeat)
         out["bare_join"] = {"seconds": times, "median": median(times), "result": [str(x) for x in row]}
         if pg:
+            stimes, srow = _bare_join(engine, repeat, serial=True)
+            out["bare_join_serial"] = {
+                "seconds": stimes,
+                "median": median(stimes),
+                "same_result": [str(x) for x in srow] == out["bare_join"]["result"],
+            }
             dtimes, drow, load = _duckdb_join(engine, repeat, tmp)
             out["duckdb_join"] = {
                 "seconds": dtimes,
@@ -441,6 +455,16 @@ def _report(
         gen_rows = r["generate"]["rows"]
         table.append({"engine": eng, "phase": "generate", "seconds": r["generate"]["seconds"]})
         table.append({"engine": eng, "phase": "(a) bare join", "seconds": base, "vs_bare_join": 1.0})
+        serial = r["bare_join_serial"]["median"] if "bare_join_serial" in r else float("nan")
+        if "bare_join_serial" in r:
+            table.append(
+                {
+                    "engine": eng,
+                    "phase": "(a) bare join, no parallel workers",
+                    "seconds": serial,
+                    "vs_bare_join": serial / base,
+                }
+            )
         if "duckdb_join" in r:
             d = r["duckdb_join"]
             table.append(
@@ -484,6 +508,9 @@ def _report(
             "full_rss_met": (full.get("worker_peak_rss") or 0) <= GOAL_RSS,
             "ratio_to_bare_join": fs / base,
             "ratio_met": fs / base <= GOAL_RATIO,
+            "serial_bare_join_seconds": serial,
+            "ratio_to_serial_bare_join": fs / serial,
+            "ratio_to_serial_met": fs / serial <= GOAL_RATIO,
             "floor_seconds": floor,
             "floor_ratio_to_bare_join": floor / base,
             "dq_seconds": ds,
@@ -528,6 +555,10 @@ def _summary_lines(eng: str, r: dict[str, Any], g: dict[str, Any], base: float) 
             f"{base:.2f} s (goal <= {GOAL_RATIO:.0f}x) -> {_verdict(g['ratio_met'])}; worker peak RSS "
             f"{(g['full_rss'] or 0) / 2**20:.0f} MiB (goal <= {GOAL_RSS / 2**30:.0f} GiB) -> "
             f"{_verdict(g['full_rss_met'])}",
+            f"postgresql (a) the bare join without parallel workers (the plan of the issue's 'about 3.5 s "
+            f"here'): {g['serial_bare_join_seconds']:.2f} s, same result: "
+            f"{r['bare_join_serial']['same_result']}; the full run is {g['ratio_to_serial_bare_join']:.1f}x "
+            f"it (goal <= {GOAL_RATIO:.0f}x) -> {_verdict(g['ratio_to_serial_met'])}",
             f"postgresql (c) data quality: {g['dq_seconds']:.1f} s (goal <= {GOAL_DQ_SECONDS:.0f} s) -> "
             f"{_verdict(g['dq_met'])}",
             f"postgresql (d) rerun after 1 % changed: {inc.get('seconds', float('nan')):.1f} s, mode "

@@ -76,6 +76,15 @@ def test_generator_writes_the_same_data_on_both_engines(migrated_pg_url: str, tm
         finally:
             engine.dispose()
     assert _digest(migrated_pg_url) == _digest(lite)
+    # the two PostgreSQL baselines (default plan, no parallel workers) join the same rows
+    engine = make_engine(migrated_pg_url)
+    try:
+        _, default_row = bench_reconciliation._bare_join(engine, 1)
+        _, serial_row = bench_reconciliation._bare_join(engine, 1, serial=True)
+    finally:
+        engine.dispose()
+    assert serial_row == default_row
+    assert int(default_row[0]) > ORDERS
 
 
 def test_the_lower_bound_reads_what_the_rules_read(tmp_path: Path) -> None:

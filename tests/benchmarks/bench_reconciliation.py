@@ -267,7 +267,9 @@ def _quality(url: str, run_id: str, as_of: datetime) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- baselines
 
 
-def _bare_join(engine: sa.Engine, repeat: int, *, serial: bool = False) -> tuple[list[float], tuple[Any, ...]]:
+def _bare_join(
+    engine: sa.Engine, repeat: int, *, serial: bool = False
+) -> tuple[list[float], tuple[Any, ...]]:
     """The join as PostgreSQL plans it by default (two parallel workers here), or ``serial``: one
     backend, no parallel workers. The issue put its bare join at "about 3.5 s here"; the default
     plan takes 1.2-1.7 s on this host and the serial one 3.0-3.9 s, so the serial join is the one

@@ -35,7 +35,16 @@ def amount_mismatch(w: World) -> set[str]:
     w.order("o2", 1000)  # near miss: 900 captured, 100 still available to capture
     w.payment("pay_2", 1000, reference="ORD-o2", captured=900, available=100)
     w.paid_order("o3")
-    return {"amount_mismatch:order:o1"}
+    # money kept for an order that is not confirmed: nothing is due on it (expected 0)
+    w.order("o5", 1000, status="cancelled")
+    w.payment("pay_5", 1000, reference="ORD-o5", refunded=400)
+    w.order("o6", 1000, status="draft")
+    w.payment("pay_6", 1000, metadata={"order_id": "o6"})  # R2
+    w.order("o7", 1000, status="cancelled")  # near miss: refunded in full
+    w.payment("pay_7", 1000, reference="ORD-o7", refunded=1000)
+    w.order("o8", 1000, status="cancelled")  # near miss: authorised only, nothing captured
+    w.payment("pay_8", 1000, reference="ORD-o8", status="Authorized", captured=0, available=1000)
+    return {"amount_mismatch:order:o1", "amount_mismatch:order:o5", "amount_mismatch:order:o6"}
 
 
 def currency_mismatch(w: World) -> set[str]:

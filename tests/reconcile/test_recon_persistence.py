@@ -300,3 +300,27 @@ def test_a_captured_payment_listing_invoices_joins_its_orders_arriving_later(wor
     full = reconcile(eng, "r3", T + DAY, full=True)
     assert (full.opened, full.resolved, full.reopened) == (0, 0, 0)
     assert _state(eng) == after_incremental
+
+
+def test_money_kept_for_a_cancelled_order_opens_and_closes_incrementally(world: World) -> None:
+    """A paid order cancelled later keeps the customer's money: an ``amount_mismatch`` with
+    expected 0 (nothing is due on it). The incremental run after the refund closes it, as one
+    after the order is confirmed again does for its twin, whose payment then simply pays it."""
+    eng, p = world.engine, schema.stg_payments
+    world.order("k1", 1000, status="cancelled")
+    world.payment("pay_k1", 1000, reference="ORD-k1")
+    world.order("k2", 1000, status="cancelled")
+    world.payment("pay_k2", 1000, reference="ORD-k2", refunded=300)
+    assert reconcile(eng, "r1").mode == "full"
+    found = exceptions(eng, status="open")
+    assert set(found) == {"amount_mismatch:order:k1", "amount_mismatch:order:k2"}
+    k2 = found["amount_mismatch:order:k2"]
+    assert (k2["expected_minor"], k2["actual_minor"]) == (0, 700)
+    assert "cancelled, not confirmed" in k2["detail"]
+    world.stamp = T + timedelta(hours=1)
+    world.update(p, p.c.payment_id == "pay_k1", total_refunded_minor=1000)
+    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "k2", status="confirmed")
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    assert exceptions(eng, status="open") == {}
+    assert set(exceptions(eng, status="resolved")) == set(found)

@@ -112,6 +112,42 @@ def amount_mismatch(ctx: Ctx) -> int:
             ~sa.and_(t.c.g_n_captured_same >= 2, t.c.g_captured_same > t.c.g_orders_amount),
         )
     )
+    return add(ctx, sel) + _kept_for_unconfirmed(ctx)
+
+
+def _kept_for_unconfirmed(ctx: Ctx) -> int:
+    """``amount_mismatch`` of an order that is not confirmed (cancelled, draft) whose payments
+    keep money for it: nothing is due on such an order (expected 0), so what is captured net of
+    refunds in its currency is money to give back, or the order is to be confirmed again. Its
+    payment matches the order, so it is no ``orphan_payment``, and the other order kinds read
+    confirmed orders only: without this, the money was in no exception and no total.
+
+    Only an order whose group is its own (R1/R2, or an R3 payment listing it alone): in an R3
+    group of several orders the payment's money is compared with the group's orders as one."""
+    t, o = _orders(ctx), stg_orders
+    sel = (
+        sa.select(
+            *row(
+                "amount_mismatch",
+                key("amount_mismatch", ("order", t.c.order_id)),
+                order_id=t.c.order_id,
+                order_number=t.c.order_number,
+                currency=t.c.currency,
+                expected_minor=sa.literal(0),
+                actual_minor=t.c.g_net_same,
+                detail=sa.literal("Order is ")
+                + sa.func.coalesce(o.c.status, "without a status")
+                + sa.literal(", not confirmed, and money is kept for it (captured net of refunds)"),
+            )
+        )
+        .select_from(t.join(o, o.c.order_id == t.c.order_id))
+        .where(
+            t.c.confirmed.is_not(True),
+            t.c.currency == t.c.g_currency,
+            t.c.g_n_orders == 1,
+            t.c.g_net_same > 0,
+        )
+    )
     return add(ctx, sel)
 
 

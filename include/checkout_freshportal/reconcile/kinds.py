@@ -25,7 +25,11 @@ class Kind:
 
 _KINDS = (
     Kind("missing_payment", "high", "Confirmed order past its due time with nothing captured."),
-    Kind("amount_mismatch", "high", "Captured amount differs from the order's amount."),
+    Kind(
+        "amount_mismatch",
+        "high",
+        "Captured amount differs from the order's amount (nothing is due on an order not confirmed).",
+    ),
     Kind("currency_mismatch", "high", "Payment in another currency than its order."),
     Kind("orphan_payment", "high", "Captured payment that belongs to no order."),
     Kind("duplicate_payment", "high", "More captured than ordered, through several payments."),

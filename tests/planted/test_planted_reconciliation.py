@@ -68,7 +68,7 @@ def test_exactly_the_planted_exceptions(world: Planted) -> None:
     assert sorted(found - set(expected)) == [], "found but not planted"
     assert sorted(set(expected) - found) == [], "planted but not found"
     kinds = {k.split(":", 1)[0] for k in expected}
-    assert len(kinds) == 14
+    assert len(kinds) == 15
 
 
 def test_control_orders_have_no_exception(world: Planted) -> None:

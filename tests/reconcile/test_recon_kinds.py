@@ -35,16 +35,34 @@ def amount_mismatch(w: World) -> set[str]:
     w.order("o2", 1000)  # near miss: 900 captured, 100 still available to capture
     w.payment("pay_2", 1000, reference="ORD-o2", captured=900, available=100)
     w.paid_order("o3")
-    # money kept for an order that is not confirmed: nothing is due on it (expected 0)
-    w.order("o5", 1000, status="cancelled")
-    w.payment("pay_5", 1000, reference="ORD-o5", refunded=400)
-    w.order("o6", 1000, status="draft")
-    w.payment("pay_6", 1000, metadata={"order_id": "o6"})  # R2
-    w.order("o7", 1000, status="cancelled")  # near miss: refunded in full
-    w.payment("pay_7", 1000, reference="ORD-o7", refunded=1000)
-    w.order("o8", 1000, status="cancelled")  # near miss: authorised only, nothing captured
-    w.payment("pay_8", 1000, reference="ORD-o8", status="Authorized", captured=0, available=1000)
-    return {"amount_mismatch:order:o1", "amount_mismatch:order:o5", "amount_mismatch:order:o6"}
+    w.order("o4", 1000, status="cancelled")  # near miss: not confirmed, its own kind
+    w.payment("pay_4", 1000, reference="ORD-o4", captured=900)
+    return {"amount_mismatch:order:o1", "unconfirmed_order_paid:order:o4"}
+
+
+def unconfirmed_order_paid(w: World) -> set[str]:
+    """Money kept for an order that is not confirmed: nothing is due on it (expected 0)."""
+    w.order("o1", 1000, status="cancelled")
+    w.payment("pay_1", 1000, reference="ORD-o1", refunded=400)
+    w.order("o2", 1000, status="draft")
+    w.payment("pay_2", 1000, metadata={"order_id": "o2"})  # R2
+    w.order("o3", 1000, status="cancelled")  # near miss: refunded in full
+    w.payment("pay_3", 1000, reference="ORD-o3", refunded=1000)
+    w.order("o4", 1000, status="cancelled")  # near miss: authorised only, nothing captured
+    w.payment("pay_4", 1000, reference="ORD-o4", status="Authorized", captured=0, available=1000)
+    w.order("o5", 1000, status="credited")  # near miss: a credit settled against other invoices
+    w.payment("pay_5", 1000, reference="ORD-o5")
+    w.order("o6", 1000, status="cancelled")  # near miss: the refund is requested, not yet made
+    w.payment("pay_6", 1000, reference="ORD-o6")
+    w.refund_request("rr_6", "o6", 1000, state="requested", requested_at=T - timedelta(hours=1))
+    w.order("o7", 1000, status="cancelled")  # near miss: the cardholder won it back (lost dispute)
+    w.payment("pay_7", 1000, reference="ORD-o7")
+    w.dispute("dsp_7", "pay_7", "lost")
+    return {
+        "unconfirmed_order_paid:order:o1",
+        "unconfirmed_order_paid:order:o2",
+        "chargeback_lost:dispute:dsp_7",
+    }
 
 
 def currency_mismatch(w: World) -> set[str]:
@@ -174,6 +192,7 @@ CASES: dict[str, Plant] = {
     for f in (
         missing_payment,
         amount_mismatch,
+        unconfirmed_order_paid,
         currency_mismatch,
         orphan_payment,
         duplicate_payment,

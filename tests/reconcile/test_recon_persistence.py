@@ -303,24 +303,46 @@ def test_a_captured_payment_listing_invoices_joins_its_orders_arriving_later(wor
 
 
 def test_money_kept_for_a_cancelled_order_opens_and_closes_incrementally(world: World) -> None:
-    """A paid order cancelled later keeps the customer's money: an ``amount_mismatch`` with
-    expected 0 (nothing is due on it). The incremental run after the refund closes it, as one
-    after the order is confirmed again does for its twin, whose payment then simply pays it."""
-    eng, p = world.engine, schema.stg_payments
+    """A paid order cancelled later keeps the customer's money: ``unconfirmed_order_paid``,
+    expected 0. Incremental runs close it when the refund is requested (the request's own
+    exception watches it from then on) or the order is confirmed again, and the partial
+    capture explained while the order was confirmed does not hide the later cancellation (a
+    finding of its own kind, not a refreshed ``amount_mismatch``)."""
+    eng, p, o = world.engine, schema.stg_payments, schema.stg_orders
     world.order("k1", 1000, status="cancelled")
     world.payment("pay_k1", 1000, reference="ORD-k1")
     world.order("k2", 1000, status="cancelled")
     world.payment("pay_k2", 1000, reference="ORD-k2", refunded=300)
+    world.order("k3", 1000)
+    world.payment("pay_k3", 1000, reference="ORD-k3", captured=900)
     assert reconcile(eng, "r1").mode == "full"
     found = exceptions(eng, status="open")
-    assert set(found) == {"amount_mismatch:order:k1", "amount_mismatch:order:k2"}
-    k2 = found["amount_mismatch:order:k2"]
+    assert set(found) == {
+        "unconfirmed_order_paid:order:k1",
+        "unconfirmed_order_paid:order:k2",
+        "amount_mismatch:order:k3",
+    }
+    k2 = found["unconfirmed_order_paid:order:k2"]
     assert (k2["expected_minor"], k2["actual_minor"]) == (0, 700)
     assert "cancelled, not confirmed" in k2["detail"]
+    _explain(eng, "amount_mismatch:order:k3", "ann", "discount agreed")
     world.stamp = T + timedelta(hours=1)
-    world.update(p, p.c.payment_id == "pay_k1", total_refunded_minor=1000)
-    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "k2", status="confirmed")
+    world.refund_request("rr_k1", "k1", 1000, requested_at=T + timedelta(hours=1))
+    world.update(o, o.c.order_id == "k2", status="confirmed")
+    world.update(o, o.c.order_id == "k3", status="cancelled")
     inc = reconcile(eng, "r2", T + DAY)
     assert inc.mode == "incremental"
-    assert exceptions(eng, status="open") == {}
-    assert set(exceptions(eng, status="resolved")) == set(found)
+    assert set(exceptions(eng, status="open")) == {"unconfirmed_order_paid:order:k3"}
+    assert set(exceptions(eng, status="resolved")) == {
+        "unconfirmed_order_paid:order:k1",
+        "unconfirmed_order_paid:order:k2",
+        "amount_mismatch:order:k3",
+    }
+    assert set(exceptions(eng, status="explained")) == set()
+    world.stamp = T + DAY + timedelta(hours=1)
+    world.update(p, p.c.payment_id == "pay_k3", total_refunded_minor=900)
+    assert reconcile(eng, "r3", T + 2 * DAY).mode == "incremental"
+    # k3 refunded: closed; k1's request is past its due time with no refund: its own kind
+    assert set(exceptions(eng, status="open")) == {"refund_not_executed:refund_request:rr_k1"}
+    full = reconcile(eng, "r4", T + 2 * DAY, full=True)  # the incremental runs ended where it does
+    assert (full.mode, full.opened, full.resolved, full.reopened) == ("full", 0, 0, 0)

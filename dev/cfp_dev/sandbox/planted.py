@@ -336,6 +336,15 @@ def _planted(b: _Builder) -> None:
         [{"kind": "payment_failed", "payment_id": pay_id(15)}],
     )
 
+    b.order("FP-810015", "GBP", 5_200, 6 * d, status="cancelled")
+    b.payment(16, "FP-810015", "GBP", 5_200, 6 * d - h)
+    b.case(
+        "unconfirmed_order_paid",
+        "paid GBP 52.00, then the order was cancelled and nobody refunded the customer",
+        ["FP-810015"],
+        [{"kind": "unconfirmed_order_paid", "order_number": "FP-810015"}],
+    )
+
 
 def _controls(b: _Builder) -> None:
     d, h = timedelta(days=1), timedelta(hours=1)

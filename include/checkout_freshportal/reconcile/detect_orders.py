@@ -17,10 +17,14 @@ import sqlalchemy as sa
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
+from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
+from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.warehouse.schema import (
+    stg_disputes,
     stg_orders,
     stg_payment_status,
     stg_payments,
+    stg_refund_requests,
     sync_status_outbox,
 )
 
@@ -112,40 +116,60 @@ def amount_mismatch(ctx: Ctx) -> int:
             ~sa.and_(t.c.g_n_captured_same >= 2, t.c.g_captured_same > t.c.g_orders_amount),
         )
     )
-    return add(ctx, sel) + _kept_for_unconfirmed(ctx)
+    return add(ctx, sel)
 
 
-def _kept_for_unconfirmed(ctx: Ctx) -> int:
-    """``amount_mismatch`` of an order that is not confirmed (cancelled, draft) whose payments
-    keep money for it: nothing is due on such an order (expected 0), so what is captured net of
-    refunds in its currency is money to give back, or the order is to be confirmed again. Its
-    payment matches the order, so it is no ``orphan_payment``, and the other order kinds read
-    confirmed orders only: without this, the money was in no exception and no total.
+def unconfirmed_order_paid(ctx: Ctx) -> int:
+    """An order that is not confirmed (cancelled, draft) whose payments keep money: nothing is
+    due on it (expected 0), so the money kept is to be given back, or the order confirmed
+    again. Its payment matches the order, so it is no ``orphan_payment``, and the other order
+    kinds read confirmed orders only: without this kind, the money was in no exception.
 
-    Only an order whose group is its own (R1/R2, or an R3 payment listing it alone): in an R3
-    group of several orders the payment's money is compared with the group's orders as one."""
-    t, o = _orders(ctx), stg_orders
+    Kept = captured net of refunds and of lost chargebacks (the cardholder has that back), in
+    the order's currency. Left out: the tenant's ``credit_statuses`` (a credit note is often
+    settled against later invoices, the money rightly stays); an order with a FreshPortal refund
+    request still waiting (``refund_not_executed`` watches it past its due time); an order in an
+    R3 group of several orders (one transfer for several invoices, compared as one group)."""
+    t, o, rr, d, m = _orders(ctx), stg_orders, stg_refund_requests, stg_disputes, ctx.tmp["match"]
+    lost = (
+        sa.select(m.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
+        .select_from(d.join(m, m.c.payment_id == d.c.payment_id))
+        .where(
+            d.c.status.in_(LOST_DISPUTE_STATUSES),
+            m.c.confirmed.is_(True),
+            d.c.currency == m.c.o_currency,
+        )
+        .group_by(m.c.order_id)
+        .subquery("lost")
+    )
+    kept = t.c.g_net_same - sa.func.coalesce(lost.c.amount, 0)
+    waiting = sa.exists().where(rr.c.order_id == t.c.order_id, rr.c.state.in_(WAITING_REFUND_STATES))
     sel = (
         sa.select(
             *row(
-                "amount_mismatch",
-                key("amount_mismatch", ("order", t.c.order_id)),
+                "unconfirmed_order_paid",
+                key("unconfirmed_order_paid", ("order", t.c.order_id)),
                 order_id=t.c.order_id,
                 order_number=t.c.order_number,
                 currency=t.c.currency,
                 expected_minor=sa.literal(0),
-                actual_minor=t.c.g_net_same,
+                actual_minor=kept,
                 detail=sa.literal("Order is ")
-                + sa.func.coalesce(o.c.status, "without a status")
-                + sa.literal(", not confirmed, and money is kept for it (captured net of refunds)"),
+                + o.c.status
+                + sa.literal(", not confirmed, and keeps money (captured net of refunds and lost chargebacks)"),
             )
         )
-        .select_from(t.join(o, o.c.order_id == t.c.order_id))
+        .select_from(
+            t.join(o, o.c.order_id == t.c.order_id).outerjoin(lost, lost.c.order_id == t.c.order_id)
+        )
         .where(
             t.c.confirmed.is_not(True),
             t.c.currency == t.c.g_currency,
             t.c.g_n_orders == 1,
             t.c.g_net_same > 0,
+            kept > 0,
+            o.c.status.not_in(ctx.settings.credit_statuses),
+            ~waiting,
         )
     )
     return add(ctx, sel)
@@ -406,6 +430,7 @@ def drift_select(ctx: Ctx, o: Any) -> sa.Select[Any]:
 DETECTORS = (
     missing_payment,
     amount_mismatch,
+    unconfirmed_order_paid,
     duplicate_payment,
     over_refund,
     currency_mismatch,

@@ -25,10 +25,11 @@ class Kind:
 
 _KINDS = (
     Kind("missing_payment", "high", "Confirmed order past its due time with nothing captured."),
+    Kind("amount_mismatch", "high", "Captured amount differs from the order's amount."),
     Kind(
-        "amount_mismatch",
+        "unconfirmed_order_paid",
         "high",
-        "Captured amount differs from the order's amount (nothing is due on an order not confirmed).",
+        "Order not confirmed (cancelled, draft) that keeps money: nothing is due on it.",
     ),
     Kind("currency_mismatch", "high", "Payment in another currency than its order."),
     Kind("orphan_payment", "high", "Captured payment that belongs to no order."),

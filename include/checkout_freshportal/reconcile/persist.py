@@ -33,6 +33,7 @@ ACTOR = "reconciliation"
 KIND_SUBJECT: dict[str, tuple[str, str]] = {
     "missing_payment": ("orders", "order_id"),
     "amount_mismatch": ("orders", "order_id"),
+    "unconfirmed_order_paid": ("orders", "order_id"),
     "currency_mismatch": ("orders", "order_id"),
     "duplicate_payment": ("orders", "order_id"),
     "over_refund": ("orders", "order_id"),

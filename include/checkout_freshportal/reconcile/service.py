@@ -107,8 +107,9 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         "settlement_window": s.settlement_window.total_seconds(),
         "suggestion_window": s.suggestion_window.total_seconds(),
         "confirmed": sorted(confirmed),
-        # bump when the rules change (2: R2 after R1 per payment, shared R3 groups; 3: money kept
-        # for an order that is not confirmed is an amount_mismatch)
+        "credit_statuses": sorted(s.credit_statuses),
+        # bump when the rules change (2: R2 after R1 per payment, shared R3 groups; 3: the kind
+        # unconfirmed_order_paid)
         "engine": 3,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from checkout_freshportal.settings_base import Duration, Flag, PositiveInt, TypedSettings
+from checkout_freshportal.settings_base import Duration, Flag, PositiveInt, TextList, TypedSettings
 
 
 class ReconcileSettings(TypedSettings):
@@ -33,6 +33,9 @@ class ReconcileSettings(TypedSettings):
     # The fallback rule (same customer, amount and currency) suggests a match only for a payment
     # requested within this long of the order's confirmation; it never confirms one.
     suggestion_window: Duration = timedelta(days=3)
+    # FreshPortal order statuses (not confirmed) under which an order may keep its money, so it
+    # is no ``unconfirmed_order_paid``: a credit note is often settled against later invoices.
+    credit_statuses: TextList = ("credited",)
     # Exceptions are written to FreshPortal as notes on their orders, once per state change.
     notes: Flag = True
     # Rerun only what changed since the last run (plus what aged past a due time); a full run

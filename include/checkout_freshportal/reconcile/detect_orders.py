@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
+from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
     stg_disputes,
     stg_orders,
@@ -156,12 +156,11 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
                 actual_minor=kept,
                 detail=sa.literal("Order is ")
                 + o.c.status
-                + sa.literal(", not confirmed, and keeps money (captured net of refunds and lost chargebacks)"),
+                + sa.literal(", not confirmed, and keeps money")
+                + sa.literal(" (captured net of refunds and lost chargebacks)"),
             )
         )
-        .select_from(
-            t.join(o, o.c.order_id == t.c.order_id).outerjoin(lost, lost.c.order_id == t.c.order_id)
-        )
+        .select_from(t.join(o, o.c.order_id == t.c.order_id).outerjoin(lost, lost.c.order_id == t.c.order_id))
         .where(
             t.c.confirmed.is_not(True),
             t.c.currency == t.c.g_currency,

@@ -58,9 +58,13 @@ def unconfirmed_order_paid(w: World) -> set[str]:
     w.order("o7", 1000, status="cancelled")  # near miss: the cardholder won it back (lost dispute)
     w.payment("pay_7", 1000, reference="ORD-o7")
     w.dispute("dsp_7", "pay_7", "lost")
+    w.order("o8", 1000, status="cancelled")  # a request waits for 100 of it: 900 nobody asked back
+    w.payment("pay_8", 1000, reference="ORD-o8")
+    w.refund_request("rr_8", "o8", 100, state="requested", requested_at=T - timedelta(hours=1))
     return {
         "unconfirmed_order_paid:order:o1",
         "unconfirmed_order_paid:order:o2",
+        "unconfirmed_order_paid:order:o8",
         "chargeback_lost:dispute:dsp_7",
     }
 

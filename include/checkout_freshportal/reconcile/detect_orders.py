@@ -20,6 +20,7 @@ from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
+    recon_matches,
     stg_disputes,
     stg_orders,
     stg_payment_status,
@@ -126,50 +127,99 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     kinds read confirmed orders only: without this kind, the money was in no exception.
 
     Kept = captured net of refunds and of lost chargebacks (the cardholder has that back), in
-    the order's currency. Left out: the tenant's ``credit_statuses`` (a credit note is often
-    settled against later invoices, the money rightly stays); an order with a FreshPortal refund
-    request still waiting (``refund_not_executed`` watches it past its due time); an order in an
-    R3 group of several orders (one transfer for several invoices, compared as one group)."""
-    t, o, rr, d, m = _orders(ctx), stg_orders, stg_refund_requests, stg_disputes, ctx.tmp["match"]
-    lost = (
-        sa.select(m.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
-        .select_from(d.join(m, m.c.payment_id == d.c.payment_id))
-        .where(
-            d.c.status.in_(LOST_DISPUTE_STATUSES),
-            m.c.confirmed.is_(True),
-            d.c.currency == m.c.o_currency,
-        )
-        .group_by(m.c.order_id)
-        .subquery("lost")
+    the order's currency. Raised when FreshPortal refund requests still waiting (requested,
+    processing; ``refund_not_executed`` watches each past its due time) do not cover it all.
+    Left out: the tenant's ``credit_statuses`` (a credit note is often settled against later
+    invoices, the money rightly stays); an order in an R3 group of several orders (one transfer
+    for several invoices, compared as one group).
+
+    The few candidates go to a scratch table first; their chargebacks and requests are then
+    looked up by index (the kept matches by order id, disputes by payment id, requests by order
+    id) instead of reading every match, or probing per order of the run on SQLite."""
+    t, o, rr, d, rm, conn = (
+        _orders(ctx),
+        stg_orders,
+        stg_refund_requests,
+        stg_disputes,
+        recon_matches,
+        ctx.conn,
     )
-    kept = t.c.g_net_same - sa.func.coalesce(lost.c.amount, 0)
-    waiting = sa.exists().where(rr.c.order_id == t.c.order_id, rr.c.state.in_(WAITING_REFUND_STATES))
-    sel = (
-        sa.select(
-            *row(
-                "unconfirmed_order_paid",
-                key("unconfirmed_order_paid", ("order", t.c.order_id)),
-                order_id=t.c.order_id,
-                order_number=t.c.order_number,
-                currency=t.c.currency,
-                expected_minor=sa.literal(0),
-                actual_minor=kept,
-                detail=sa.literal("Order is ")
-                + o.c.status
-                + sa.literal(", not confirmed, and keeps money")
-                + sa.literal(" (captured net of refunds and lost chargebacks)"),
-            )
-        )
-        .select_from(t.join(o, o.c.order_id == t.c.order_id).outerjoin(lost, lost.c.order_id == t.c.order_id))
-        .where(
+    cand = sqlbits.scratch(
+        conn,
+        "recon_tmp_unconfirmed_paid",
+        sa.Column("order_id", sa.Text()),
+        sa.Column("order_number", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("net", sa.BigInteger()),
+        index=("order_id",),
+    )
+    sqlbits.fill(
+        conn,
+        cand,
+        sa.select(t.c.order_id, t.c.order_number, t.c.currency, t.c.g_net_same.label("net")).where(
             t.c.confirmed.is_not(True),
             t.c.currency == t.c.g_currency,
             t.c.g_n_orders == 1,
             t.c.g_net_same > 0,
-            kept > 0,
-            o.c.status.not_in(ctx.settings.credit_statuses),
-            ~waiting,
+        ),
+    )
+    sqlbits.analyze(conn, cand)
+    same_ccy_match = sa.and_(
+        rm.c.order_id == cand.c.order_id, rm.c.confirmed.is_(True), rm.c.currency == cand.c.currency
+    )
+    lost = (
+        sa.select(cand.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
+        .select_from(
+            cand.join(rm, same_ccy_match).join(
+                d, sa.and_(d.c.payment_id == rm.c.payment_id, d.c.currency == cand.c.currency)
+            )
         )
+        .where(d.c.status.in_(LOST_DISPUTE_STATUSES))
+        .group_by(cand.c.order_id)
+        .subquery("lost")
+    )
+    waiting = (
+        sa.select(cand.c.order_id, sa.func.sum(rr.c.amount_minor).label("amount"))
+        .select_from(
+            cand.join(rr, sa.and_(rr.c.order_id == cand.c.order_id, rr.c.currency == cand.c.currency))
+        )
+        .where(rr.c.state.in_(WAITING_REFUND_STATES))
+        .group_by(cand.c.order_id)
+        .subquery("waiting")
+    )
+    kept = cand.c.net - sa.func.coalesce(lost.c.amount, 0)
+    requested = sa.func.coalesce(waiting.c.amount, 0)
+    detail = (
+        sa.literal("Order is ")
+        + o.c.status
+        + sa.literal(", not confirmed, and keeps money (captured net of refunds and lost chargebacks)")
+        + sa.case(
+            (
+                requested > 0,
+                sa.literal("; refund requests waiting for ") + text(requested) + sa.literal(" of it"),
+            ),
+            else_="",
+        )
+    )
+    sel = (
+        sa.select(
+            *row(
+                "unconfirmed_order_paid",
+                key("unconfirmed_order_paid", ("order", cand.c.order_id)),
+                order_id=cand.c.order_id,
+                order_number=cand.c.order_number,
+                currency=cand.c.currency,
+                expected_minor=sa.literal(0),
+                actual_minor=kept,
+                detail=detail,
+            )
+        )
+        .select_from(
+            cand.join(o, o.c.order_id == cand.c.order_id)
+            .outerjoin(lost, lost.c.order_id == cand.c.order_id)
+            .outerjoin(waiting, waiting.c.order_id == cand.c.order_id)
+        )
+        .where(kept > requested, o.c.status.not_in(ctx.settings.credit_statuses))
     )
     return add(ctx, sel)
 

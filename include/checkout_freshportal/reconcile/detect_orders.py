@@ -131,75 +131,17 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     processing; ``refund_not_executed`` watches each past its due time) do not cover it all.
     Left out: the tenant's ``credit_statuses`` (a credit note is often settled against later
     invoices, the money rightly stays); an order in an R3 group of several orders (one transfer
-    for several invoices, compared as one group).
-
-    The few candidates go to a scratch table first; their chargebacks and requests are then
-    looked up by index (the kept matches by order id, disputes by payment id, requests by order
-    id) instead of reading every match, or probing per order of the run on SQLite."""
-    t, o, rr, d, rm, conn = (
-        _orders(ctx),
-        stg_orders,
-        stg_refund_requests,
-        stg_disputes,
-        recon_matches,
-        ctx.conn,
-    )
-    cand = sqlbits.scratch(
-        conn,
-        "recon_tmp_unconfirmed_paid",
-        sa.Column("order_id", sa.Text()),
-        sa.Column("order_number", sa.Text()),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("net", sa.BigInteger()),
-        index=("order_id",),
-    )
-    sqlbits.fill(
-        conn,
-        cand,
-        sa.select(t.c.order_id, t.c.order_number, t.c.currency, t.c.g_net_same.label("net")).where(
-            t.c.confirmed.is_not(True),
-            t.c.currency == t.c.g_currency,
-            t.c.g_n_orders == 1,
-            t.c.g_net_same > 0,
-        ),
-    )
-    sqlbits.analyze(conn, cand)
-    same_ccy_match = sa.and_(
-        rm.c.order_id == cand.c.order_id, rm.c.confirmed.is_(True), rm.c.currency == cand.c.currency
-    )
-    lost = (
-        sa.select(cand.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
-        .select_from(
-            cand.join(rm, same_ccy_match).join(
-                d, sa.and_(d.c.payment_id == rm.c.payment_id, d.c.currency == cand.c.currency)
-            )
-        )
-        .where(d.c.status.in_(LOST_DISPUTE_STATUSES))
-        .group_by(cand.c.order_id)
-        .subquery("lost")
-    )
-    waiting = (
-        sa.select(cand.c.order_id, sa.func.sum(rr.c.amount_minor).label("amount"))
-        .select_from(
-            cand.join(rr, sa.and_(rr.c.order_id == cand.c.order_id, rr.c.currency == cand.c.currency))
-        )
-        .where(rr.c.state.in_(WAITING_REFUND_STATES))
-        .group_by(cand.c.order_id)
-        .subquery("waiting")
-    )
+    for several invoices, compared as one group)."""
+    cand, o = _unconfirmed_candidates(ctx), stg_orders
+    lost, waiting = _per_candidate(cand)
     kept = cand.c.net - sa.func.coalesce(lost.c.amount, 0)
     requested = sa.func.coalesce(waiting.c.amount, 0)
+    covered = sa.literal("; refund requests waiting for ") + text(requested) + sa.literal(" of it")
     detail = (
         sa.literal("Order is ")
         + o.c.status
         + sa.literal(", not confirmed, and keeps money (captured net of refunds and lost chargebacks)")
-        + sa.case(
-            (
-                requested > 0,
-                sa.literal("; refund requests waiting for ") + text(requested) + sa.literal(" of it"),
-            ),
-            else_="",
-        )
+        + sa.case((requested > 0, covered), else_="")
     )
     sel = (
         sa.select(
@@ -222,6 +164,58 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
         .where(kept > requested, o.c.status.not_in(ctx.settings.credit_statuses))
     )
     return add(ctx, sel)
+
+
+def _unconfirmed_candidates(ctx: Ctx) -> sa.Table:
+    """The orders of the run that are not confirmed and whose own group keeps money in their
+    currency (few), in a scratch table: their chargebacks and refund requests are then looked
+    up by index instead of reading every match, or probing once per order of the run (SQLite)."""
+    t, conn = _orders(ctx), ctx.conn
+    cand = sqlbits.scratch(
+        conn,
+        "recon_tmp_unconfirmed_paid",
+        sa.Column("order_id", sa.Text()),
+        sa.Column("order_number", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("net", sa.BigInteger()),
+        index=("order_id",),
+    )
+    sel = sa.select(t.c.order_id, t.c.order_number, t.c.currency, t.c.g_net_same.label("net")).where(
+        t.c.confirmed.is_not(True),
+        t.c.currency == t.c.g_currency,
+        t.c.g_n_orders == 1,
+        t.c.g_net_same > 0,
+    )
+    sqlbits.fill(conn, cand, sel)
+    sqlbits.analyze(conn, cand)
+    return cand
+
+
+def _per_candidate(cand: sa.Table) -> tuple[sa.Subquery, sa.Subquery]:
+    """Per candidate order, in its currency: Σ lost chargebacks of its confirmed matches' payments
+    (the kept matches, written by this run, by their order id), and Σ refund requests still
+    waiting."""
+    rm, d, rr = recon_matches, stg_disputes, stg_refund_requests
+    same_ccy_match = sa.and_(
+        rm.c.order_id == cand.c.order_id, rm.c.confirmed.is_(True), rm.c.currency == cand.c.currency
+    )
+    lost_dispute = sa.and_(d.c.payment_id == rm.c.payment_id, d.c.currency == cand.c.currency)
+    lost = (
+        sa.select(cand.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
+        .select_from(cand.join(rm, same_ccy_match).join(d, lost_dispute))
+        .where(d.c.status.in_(LOST_DISPUTE_STATUSES))
+        .group_by(cand.c.order_id)
+        .subquery("lost")
+    )
+    its_request = sa.and_(rr.c.order_id == cand.c.order_id, rr.c.currency == cand.c.currency)
+    waiting = (
+        sa.select(cand.c.order_id, sa.func.sum(rr.c.amount_minor).label("amount"))
+        .select_from(cand.join(rr, its_request))
+        .where(rr.c.state.in_(WAITING_REFUND_STATES))
+        .group_by(cand.c.order_id)
+        .subquery("waiting")
+    )
+    return lost, waiting
 
 
 def duplicate_payment(ctx: Ctx) -> int:

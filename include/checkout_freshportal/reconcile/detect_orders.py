@@ -17,11 +17,8 @@ import sqlalchemy as sa
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
-from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
-    recon_matches,
-    stg_disputes,
     stg_orders,
     stg_payment_status,
     stg_payments,
@@ -126,14 +123,15 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     again. Its payment matches the order, so it is no ``orphan_payment``, and the other order
     kinds read confirmed orders only: without this kind, the money was in no exception.
 
-    Kept = captured net of refunds and of lost chargebacks (the cardholder has that back), in
-    the order's currency. Raised when FreshPortal refund requests still waiting (requested,
-    processing; ``refund_not_executed`` watches each past its due time) do not cover it all.
+    Kept = captured net of refunds and of lost chargebacks (the cardholder has that back; the
+    order facts' own figures, facts.build_lost_chargebacks), in the order's currency. Raised
+    when FreshPortal refund requests still waiting (requested, processing;
+    ``refund_not_executed`` watches each past its due time) do not cover it all.
     Left out: the tenant's ``credit_statuses`` (a credit note is often settled against later
     invoices, the money rightly stays); an order in an R3 group of several orders (one transfer
     for several invoices, compared as one group)."""
-    cand, o = _unconfirmed_candidates(ctx), stg_orders
-    lost, waiting = _per_candidate(cand)
+    cand, o, lost = _unconfirmed_candidates(ctx), stg_orders, ctx.tmp["lost"]
+    waiting = _waiting_refunds(cand)
     kept = cand.c.net - sa.func.coalesce(lost.c.amount, 0)
     requested = sa.func.coalesce(waiting.c.amount, 0)
     covered = sa.literal("; refund requests waiting for ") + text(requested) + sa.literal(" of it")
@@ -158,7 +156,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
         )
         .select_from(
             cand.join(o, o.c.order_id == cand.c.order_id)
-            .outerjoin(lost, lost.c.order_id == cand.c.order_id)
+            .outerjoin(lost, sa.and_(lost.c.order_id == cand.c.order_id, lost.c.currency == cand.c.currency))
             .outerjoin(waiting, waiting.c.order_id == cand.c.order_id)
         )
         .where(kept > requested, o.c.status.not_in(ctx.settings.credit_statuses))
@@ -168,8 +166,8 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
 
 def _unconfirmed_candidates(ctx: Ctx) -> sa.Table:
     """The orders of the run that are not confirmed and whose own group keeps money in their
-    currency (few), in a scratch table: their chargebacks and refund requests are then looked
-    up by index instead of reading every match, or probing once per order of the run (SQLite)."""
+    currency (few), in a scratch table: their refund requests are then looked up by index, not
+    probed once per order of the run (SQLite)."""
     t, conn = _orders(ctx), ctx.conn
     cand = sqlbits.scratch(
         conn,
@@ -191,31 +189,17 @@ def _unconfirmed_candidates(ctx: Ctx) -> sa.Table:
     return cand
 
 
-def _per_candidate(cand: sa.Table) -> tuple[sa.Subquery, sa.Subquery]:
-    """Per candidate order, in its currency: Σ lost chargebacks of its confirmed matches' payments
-    (the kept matches, written by this run, by their order id), and Σ refund requests still
-    waiting."""
-    rm, d, rr = recon_matches, stg_disputes, stg_refund_requests
-    same_ccy_match = sa.and_(
-        rm.c.order_id == cand.c.order_id, rm.c.confirmed.is_(True), rm.c.currency == cand.c.currency
-    )
-    lost_dispute = sa.and_(d.c.payment_id == rm.c.payment_id, d.c.currency == cand.c.currency)
-    lost = (
-        sa.select(cand.c.order_id, sa.func.sum(d.c.amount_minor).label("amount"))
-        .select_from(cand.join(rm, same_ccy_match).join(d, lost_dispute))
-        .where(d.c.status.in_(LOST_DISPUTE_STATUSES))
-        .group_by(cand.c.order_id)
-        .subquery("lost")
-    )
+def _waiting_refunds(cand: sa.Table) -> sa.Subquery:
+    """Σ FreshPortal refund requests still waiting per candidate order, in its currency."""
+    rr = stg_refund_requests
     its_request = sa.and_(rr.c.order_id == cand.c.order_id, rr.c.currency == cand.c.currency)
-    waiting = (
+    return (
         sa.select(cand.c.order_id, sa.func.sum(rr.c.amount_minor).label("amount"))
         .select_from(cand.join(rr, its_request))
         .where(rr.c.state.in_(WAITING_REFUND_STATES))
         .group_by(cand.c.order_id)
         .subquery("waiting")
     )
-    return lost, waiting
 
 
 def duplicate_payment(ctx: Ctx) -> int:

@@ -414,7 +414,7 @@ def store_order_facts(ctx: Ctx) -> None:
     A group's money is counted once, on its first order (a payment of several invoices is not
     counted once per invoice); chargebacks count on the order that names their payment."""
     of, t = recon_order_facts, ctx.tmp["order"]
-    cb = _lost_chargebacks(ctx)
+    cb = build_lost_chargebacks(ctx)
     captured = sa.func.coalesce(t.c.g_captured_same, 0)
     same_ccy = t.c.g_currency == t.c.currency
     counts = sa.and_(same_ccy, t.c.g_first_order == t.c.order_id)
@@ -439,16 +439,29 @@ def store_order_facts(ctx: Ctx) -> None:
     sqlbits.analyze_if_churned(ctx.conn, of, sum(written))
 
 
-def _lost_chargebacks(ctx: Ctx) -> Any:
-    """Σ lost disputes per order naming their payment and currency: only the disputes in the
-    order's currency count in its figures (a GBP chargeback is not EUR money)."""
-    d = stg_disputes
+def build_lost_chargebacks(ctx: Ctx) -> sa.Table:
+    """Σ lost disputes per order naming their payment and currency (the scratch table ``lost``,
+    few rows): only the disputes in the order's currency count in its figures (a GBP chargeback
+    is not EUR money). Read by the order facts and by ``unconfirmed_order_paid``: the money the
+    cardholder has back is not kept."""
+    d, conn = stg_disputes, ctx.conn
     lost = d.c.status.in_(LOST_DISPUTE_STATUSES)
     po = order_naming(ctx, sa.select(d.c.payment_id).where(lost))
-    return (
+    t = sqlbits.scratch(
+        conn,
+        "recon_tmp_lost",
+        sa.Column("order_id", sa.Text()),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("amount", _BIG()),
+        index=("order_id",),
+    )
+    sel = (
         sa.select(po.c.order_id, d.c.currency, sa.func.sum(d.c.amount_minor).label("amount"))
         .select_from(d.join(po, po.c.payment_id == d.c.payment_id))
         .where(lost)
         .group_by(po.c.order_id, d.c.currency)
-        .subquery()
     )
+    sqlbits.fill(conn, t, sel)
+    sqlbits.analyze(conn, t)
+    ctx.tmp["lost"] = t
+    return t

@@ -61,11 +61,37 @@ def unconfirmed_order_paid(w: World) -> set[str]:
     w.order("o8", 1000, status="cancelled")  # a request waits for 100 of it: 900 nobody asked back
     w.payment("pay_8", 1000, reference="ORD-o8")
     w.refund_request("rr_8", "o8", 100, state="requested", requested_at=T - timedelta(hours=1))
+    # One transfer for several invoices (R3), judged as one group: what is kept beyond the
+    # invoices that are due (confirmed or credited), at most the others' amounts, on the lowest
+    # order that is not due.
+    w.order("a1", 400, status="cancelled", invoices=["INV-A1"])
+    w.order("a2", 600, invoices=["INV-A2"])
+    w.payment("pay_a", 1000, reference="INV-A1; INV-A2")  # 400 kept for the cancelled a1
+    w.order("b1", 400, status="cancelled", invoices=["INV-B1"])  # near miss: its refund is requested
+    w.order("b2", 600, invoices=["INV-B2"])
+    w.payment("pay_b", 1000, reference="INV-B1 INV-B2")
+    w.refund_request("rr_b1", "b1", 400, state="requested", requested_at=T - timedelta(hours=1))
+    w.order("c1", 500, status="cancelled", invoices=["INV-C1"])  # none of the invoices is due
+    w.order("c2", 500, status="draft", invoices=["INV-C2"])
+    w.payment("pay_c", 1000, reference="INV-C1,INV-C2")
+    w.order("d1", 400, status="credited", invoices=["INV-D1"])  # near miss: a credit stays
+    w.order("d2", 600, invoices=["INV-D2"])
+    w.payment("pay_d", 1000, reference="INV-D1 INV-D2")
+    w.order("e1", 600, invoices=["INV-E1"])  # 200 beyond both invoices: the group's own kind
+    w.order("e2", 400, status="cancelled", invoices=["INV-E2"])
+    w.payment("pay_e", 1200, reference="INV-E1 INV-E2")
+    w.order("f1", 400, status="cancelled", invoices=["INV-F1"])  # near miss: refunded already
+    w.order("f2", 600, invoices=["INV-F2"])
+    w.payment("pay_f", 1000, reference="INV-F1 INV-F2", refunded=400)
     return {
         "unconfirmed_order_paid:order:o1",
         "unconfirmed_order_paid:order:o2",
         "unconfirmed_order_paid:order:o8",
         "chargeback_lost:dispute:dsp_7",
+        "unconfirmed_order_paid:order:a1",
+        "unconfirmed_order_paid:order:c1",
+        "unconfirmed_order_paid:order:e2",
+        "amount_mismatch:order:e1",
     }
 
 
@@ -222,3 +248,28 @@ def test_kind_fires_and_its_near_miss_does_not(world: World, kind: str) -> None:
     for row in exceptions(world.engine).values():
         assert row["exception_id"] == exception_id(row["exception_key"])
         assert (row["first_seen_at"], row["last_seen_at"], row["state_version"]) == (T, T, 1)
+
+
+def test_money_kept_for_invoices_not_due_in_one_transfer_is_measured_per_group(world: World) -> None:
+    """The figures of the R3 cases above: kept = the group's net less what its due invoices
+    claim, at most the amounts of those not due when an invoice is due (the rest is the group's
+    ``amount_mismatch``), all of it when none is due."""
+    unconfirmed_order_paid(world)
+    reconcile(world.engine, "r1")
+    rows = exceptions(world.engine)
+    figures = {
+        k.split(":")[-1]: (r["expected_minor"], r["actual_minor"])
+        for k, r in rows.items()
+        if k.startswith(("unconfirmed_order_paid:order:", "amount_mismatch:order:"))
+    }
+    assert {k: v for k, v in figures.items() if k[0] in "ace"} == {
+        "a1": (0, 400),
+        "c1": (0, 1000),
+        "e1": (1000, 1200),
+        "e2": (0, 400),
+    }
+    assert rows["unconfirmed_order_paid:order:a1"]["detail"].endswith(
+        "; one payment for 2 orders, 1 of them not confirmed"
+    )
+    assert "draft" not in rows["unconfirmed_order_paid:order:c1"]["detail"]  # named: the lowest, c1
+    assert "2 of them not confirmed" in rows["unconfirmed_order_paid:order:c1"]["detail"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
 from recon_builders import T, World, exceptions, matches, open_keys, reconcile
 
 from checkout_freshportal.warehouse import schema
+from checkout_freshportal.warehouse.schema.recon import recon_order_facts
 
 
 def test_reference_metadata_and_split_payments(world: World) -> None:
@@ -57,6 +59,26 @@ def test_one_payment_for_several_invoices(world: World) -> None:
     row = exceptions(world.engine)["amount_mismatch:order:o3"]
     assert (row["expected_minor"], row["actual_minor"]) == (1000, 900)  # the group: both orders, one payment
     assert "one payment for 2 orders" in row["detail"]
+
+
+def test_a_transfer_for_a_cancelled_and_a_confirmed_invoice_counts_on_the_confirmed_one(
+    world: World,
+) -> None:
+    """The group's money counts on its lowest confirmed order: the order facts and the totals
+    hold confirmed orders only, and the cancelled invoice with the lowest id carried the whole
+    transfer out of them (nothing captured in the totals). The money kept for the cancelled
+    invoice is its own exception."""
+    world.order("o1", 400, status="cancelled", invoices=["INV-1"])
+    world.order("o2", 600, invoices=["INV-2"])
+    world.payment("pay_x", 1000, reference="INV-1; INV-2")
+    result = reconcile(world.engine, "r1")
+    (eur,) = result.totals
+    assert (eur["orders"], eur["ordered_minor"], eur["captured_minor"]) == (1, 600, 1000)
+    assert open_keys(world.engine) == {"unconfirmed_order_paid:order:o1"}
+    facts = recon_order_facts
+    with world.engine.connect() as conn:
+        got = conn.execute(sa.select(facts.c.order_id, facts.c.captured_minor)).all()
+    assert [tuple(r) for r in got] == [("o2", 1000)]
 
 
 def test_a_suggestion_never_confirms(world: World) -> None:

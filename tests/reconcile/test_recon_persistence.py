@@ -346,3 +346,35 @@ def test_money_kept_for_a_cancelled_order_opens_and_closes_incrementally(world: 
     assert set(exceptions(eng, status="open")) == {"refund_not_executed:refund_request:rr_k1"}
     full = reconcile(eng, "r4", T + 2 * DAY, full=True)  # the incremental runs ended where it does
     assert (full.mode, full.opened, full.resolved, full.reopened) == ("full", 0, 0, 0)
+
+
+def test_an_invoice_cancelled_inside_a_paid_transfer_opens_and_closes_incrementally(world: World) -> None:
+    """One transfer paid two invoices; one is cancelled later. The incremental run judges the
+    whole group again (the cancelled order brings its payment and the other order into the
+    scope) and opens ``unconfirmed_order_paid`` for the cancelled invoice's amount; the refund
+    of that amount closes it, and a full run afterwards finds what the incremental runs left."""
+    eng, p, o = world.engine, schema.stg_payments, schema.stg_orders
+    world.order("g1", 600, invoices=["INV-G1"])
+    world.order("g2", 400, invoices=["INV-G2"])
+    world.payment("pay_g", 1000, reference="INV-G1 INV-G2")
+    world.paid_order("h1")
+    assert reconcile(eng, "r1").mode == "full"
+    assert set(exceptions(eng, status="open")) == set()
+    world.stamp = T + timedelta(hours=1)
+    world.update(o, o.c.order_id == "g2", status="cancelled")
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    found = exceptions(eng, status="open")
+    assert set(found) == {"unconfirmed_order_paid:order:g2"}
+    assert (found["unconfirmed_order_paid:order:g2"]["actual_minor"]) == 400
+    (eur,) = inc.totals
+    assert (eur["orders"], eur["ordered_minor"], eur["captured_minor"]) == (2, 1600, 2000)
+    world.stamp = T + DAY + timedelta(hours=1)
+    world.update(p, p.c.payment_id == "pay_g", total_refunded_minor=400)
+    assert reconcile(eng, "r3", T + 2 * DAY).mode == "incremental"
+    assert set(exceptions(eng, status="open")) == set()
+    assert set(exceptions(eng, status="resolved")) == {"unconfirmed_order_paid:order:g2"}
+    after_incremental = _state(eng)
+    full = reconcile(eng, "r4", T + 2 * DAY, full=True)
+    assert (full.mode, full.opened, full.resolved, full.reopened) == ("full", 0, 0, 0)
+    assert _state(eng) == after_incremental

@@ -16,13 +16,12 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
+from checkout_freshportal.reconcile.detect_unconfirmed import unconfirmed_order_paid
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
     stg_orders,
     stg_payment_status,
     stg_payments,
-    stg_refund_requests,
     sync_status_outbox,
 )
 
@@ -115,91 +114,6 @@ def amount_mismatch(ctx: Ctx) -> int:
         )
     )
     return add(ctx, sel)
-
-
-def unconfirmed_order_paid(ctx: Ctx) -> int:
-    """An order that is not confirmed (cancelled, draft) whose payments keep money: nothing is
-    due on it (expected 0), so the money kept is to be given back, or the order confirmed
-    again. Its payment matches the order, so it is no ``orphan_payment``, and the other order
-    kinds read confirmed orders only: without this kind, the money was in no exception.
-
-    Kept = captured net of refunds and of lost chargebacks (the cardholder has that back; the
-    order facts' own figures, facts.build_lost_chargebacks), in the order's currency. Raised
-    when FreshPortal refund requests still waiting (requested, processing;
-    ``refund_not_executed`` watches each past its due time) do not cover it all.
-    Left out: the tenant's ``credit_statuses`` (a credit note is often settled against later
-    invoices, the money rightly stays); an order in an R3 group of several orders (one transfer
-    for several invoices, compared as one group)."""
-    cand, o, lost = _unconfirmed_candidates(ctx), stg_orders, ctx.tmp["lost"]
-    waiting = _waiting_refunds(cand)
-    kept = cand.c.net - sa.func.coalesce(lost.c.amount, 0)
-    requested = sa.func.coalesce(waiting.c.amount, 0)
-    covered = sa.literal("; refund requests waiting for ") + text(requested) + sa.literal(" of it")
-    detail = (
-        sa.literal("Order is ")
-        + o.c.status
-        + sa.literal(", not confirmed, and keeps money (captured net of refunds and lost chargebacks)")
-        + sa.case((requested > 0, covered), else_="")
-    )
-    sel = (
-        sa.select(
-            *row(
-                "unconfirmed_order_paid",
-                key("unconfirmed_order_paid", ("order", cand.c.order_id)),
-                order_id=cand.c.order_id,
-                order_number=cand.c.order_number,
-                currency=cand.c.currency,
-                expected_minor=sa.literal(0),
-                actual_minor=kept,
-                detail=detail,
-            )
-        )
-        .select_from(
-            cand.join(o, o.c.order_id == cand.c.order_id)
-            .outerjoin(lost, sa.and_(lost.c.order_id == cand.c.order_id, lost.c.currency == cand.c.currency))
-            .outerjoin(waiting, waiting.c.order_id == cand.c.order_id)
-        )
-        .where(kept > requested, o.c.status.not_in(ctx.settings.credit_statuses))
-    )
-    return add(ctx, sel)
-
-
-def _unconfirmed_candidates(ctx: Ctx) -> sa.Table:
-    """The orders of the run that are not confirmed and whose own group keeps money in their
-    currency (few), in a scratch table: their refund requests are then looked up by index, not
-    probed once per order of the run (SQLite)."""
-    t, conn = _orders(ctx), ctx.conn
-    cand = sqlbits.scratch(
-        conn,
-        "recon_tmp_unconfirmed_paid",
-        sa.Column("order_id", sa.Text()),
-        sa.Column("order_number", sa.Text()),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("net", sa.BigInteger()),
-        index=("order_id",),
-    )
-    sel = sa.select(t.c.order_id, t.c.order_number, t.c.currency, t.c.g_net_same.label("net")).where(
-        t.c.confirmed.is_not(True),
-        t.c.currency == t.c.g_currency,
-        t.c.g_n_orders == 1,
-        t.c.g_net_same > 0,
-    )
-    sqlbits.fill(conn, cand, sel)
-    sqlbits.analyze(conn, cand)
-    return cand
-
-
-def _waiting_refunds(cand: sa.Table) -> sa.Subquery:
-    """Σ FreshPortal refund requests still waiting per candidate order, in its currency."""
-    rr = stg_refund_requests
-    its_request = sa.and_(rr.c.order_id == cand.c.order_id, rr.c.currency == cand.c.currency)
-    return (
-        sa.select(cand.c.order_id, sa.func.sum(rr.c.amount_minor).label("amount"))
-        .select_from(cand.join(rr, its_request))
-        .where(rr.c.state.in_(WAITING_REFUND_STATES))
-        .group_by(cand.c.order_id)
-        .subquery("waiting")
-    )
 
 
 def duplicate_payment(ctx: Ctx) -> int:

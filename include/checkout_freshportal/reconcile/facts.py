@@ -175,7 +175,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _invoice_groups(r3))
+    sqlbits.fill(conn, g, _invoice_groups(r3, ctx.confirmed_statuses))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
     return g
@@ -230,7 +230,7 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
     )
 
 
-def _invoice_groups(m: sa.Table) -> sa.Select[Any]:
+def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Select[Any]:
     """R3 groups (``payment:<payment_id>``, few; matching.join_shared_groups: the payments listing
     an invoice of the same order are one group): the group's currency is that of the payment it
     is named after (its lowest); the amounts of its orders in that currency are summed against
@@ -238,7 +238,7 @@ def _invoice_groups(m: sa.Table) -> sa.Select[Any]:
     is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice must never be added to
     EUR ones). Each order and each payment counts once, however many pairs it is in. ``m``
     holds the confirmed R3 pairs only (:func:`build_groups`)."""
-    po, pays = _group_orders(m), _group_payments(m)
+    po, pays = _group_orders(m, confirmed), _group_payments(m)
     in_ccy = pays.c.currency == po.c.currency
 
     def money(expr: Any) -> Any:
@@ -270,29 +270,41 @@ def _invoice_groups(m: sa.Table) -> sa.Select[Any]:
     )
 
 
-def _group_orders(m: sa.Table) -> sa.Subquery:
+def _group_orders(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Subquery:
     """Per R3 group: its currency (its named payment's), its orders in that currency summed and
     the lowest of them (the group's money counts on it), how many orders, and ``same`` (1: an
-    order is in the group's currency)."""
+    order is in the group's currency).
+
+    The money counts on the lowest *confirmed* order in the currency when there is one: the
+    order facts and the run totals hold confirmed orders only, so a cancelled invoice with the
+    lowest id would otherwise carry the group's money out of every total (a transfer for a
+    cancelled and a confirmed invoice showed nothing captured). A group with no confirmed order
+    names its lowest order (``unconfirmed_order_paid``)."""
     named = sa.literal("payment:") + m.c.payment_id == m.c.match_group
     ccy = (
         sa.select(m.c.match_group, sa.func.max(sa.case((named, m.c.currency), else_=None)).label("currency"))
         .group_by(m.c.match_group)
         .subquery("ccy")
     )
+    o = stg_orders
+    due = sa.case((o.c.status.in_(confirmed), 1), else_=0)
     orders = (
-        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
+        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount, sa.func.max(due).label("due"))
+        .select_from(m.join(o, o.c.order_id == m.c.order_id))
         .group_by(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
         .subquery("orders")
     )
     in_ccy = orders.c.o_currency == ccy.c.currency
+    lowest_due = sa.func.min(sa.case((sa.and_(in_ccy, orders.c.due == 1), orders.c.order_id), else_=None))
     return (
         sa.select(
             orders.c.match_group,
             ccy.c.currency,
             _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
             sa.func.count().label("n_orders"),
-            sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None)).label("first_order"),
+            sa.func.coalesce(lowest_due, sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None))).label(
+                "first_order"
+            ),
             sa.func.max(sa.case((in_ccy, 1), else_=0)).label("same"),
         )
         .select_from(orders.join(ccy, ccy.c.match_group == orders.c.match_group))

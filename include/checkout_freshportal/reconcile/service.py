@@ -109,8 +109,8 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         "confirmed": sorted(confirmed),
         "credit_statuses": sorted(s.credit_statuses),
         # bump when the rules change (2: R2 after R1 per payment, shared R3 groups; 3: the kind
-        # unconfirmed_order_paid)
-        "engine": 3,
+        # unconfirmed_order_paid; 4: it judges R3 groups too, whose money counts on a confirmed order)
+        "engine": 4,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from recon_builders import T, World, exceptions, open_keys, reconcile
 
 from checkout_freshportal.reconcile.sqlbits import exception_id
+from checkout_freshportal.warehouse.schema.recon import recon_order_facts
 
 Plant = Callable[[World], set[str]]
 
@@ -269,7 +271,58 @@ def test_money_kept_for_invoices_not_due_in_one_transfer_is_measured_per_group(w
         "e2": (0, 400),
     }
     assert rows["unconfirmed_order_paid:order:a1"]["detail"].endswith(
-        "; one payment for 2 orders, 1 of them not confirmed"
+        "; one payment for 2 orders, 1 of them with nothing due"
     )
     assert "draft" not in rows["unconfirmed_order_paid:order:c1"]["detail"]  # named: the lowest, c1
-    assert "2 of them not confirmed" in rows["unconfirmed_order_paid:order:c1"]["detail"]
+    assert "2 of them with nothing due" in rows["unconfirmed_order_paid:order:c1"]["detail"]
+
+
+def test_a_transfer_for_due_and_cancelled_invoices_is_judged_between_what_is_due_and_every_invoice(
+    world: World,
+) -> None:
+    """Between the due invoices' amount and every invoice's, the money is kept for those nothing
+    is due on, not a short or an excess of the group; a lost chargeback counts beside the money
+    it takes back; a due invoice in another currency caps what is kept for the others."""
+    w = world
+    w.order("p1", 400, status="cancelled", invoices=["INV-P1"])  # 800 for 600 due: 200 kept
+    w.order("p2", 600, invoices=["INV-P2"])
+    w.payment("pay_p", 800, reference="INV-P1 INV-P2")
+    w.order("q1", 400, status="cancelled", invoices=["INV-Q1"])  # exactly what is due: clean
+    w.order("q2", 600, invoices=["INV-Q2"])
+    w.payment("pay_q", 600, reference="INV-Q1 INV-Q2")
+    w.order("r1", 400, status="cancelled", invoices=["INV-R1"])  # short of what is due
+    w.order("r2", 600, invoices=["INV-R2"])
+    w.payment("pay_r", 500, reference="INV-R1 INV-R2")
+    w.order("s1", 400, status="cancelled", invoices=["INV-S1"])  # all of it lost in a chargeback
+    w.order("s2", 600, invoices=["INV-S2"])
+    w.payment("pay_s", 1000, reference="INV-S1 INV-S2")
+    w.dispute("dsp_s", "pay_s", "lost", amount=1000)
+    w.order("t0", 600, "GBP", invoices=["INV-T0"])  # a due invoice in another currency
+    w.order("t1", 400, status="cancelled", invoices=["INV-T1"])
+    w.payment("pay_t", 1000, reference="INV-T0 INV-T1")
+    w.order("u0", 600, "GBP", invoices=["INV-U0"])  # its chargeback named on the GBP order
+    w.order("u1", 400, status="cancelled", invoices=["INV-U1"])
+    w.payment("pay_u", 400, reference="INV-U0 INV-U1")
+    w.dispute("dsp_u", "pay_u", "lost", amount=400)
+    result = reconcile(w.engine, "r1")
+    rows = exceptions(w.engine, status="open")
+    assert {k: (r["expected_minor"], r["actual_minor"]) for k, r in rows.items()} == {
+        "unconfirmed_order_paid:order:p1": (0, 200),
+        "amount_mismatch:order:r2": (600, 500),
+        "chargeback_lost:dispute:dsp_s": (0, 1000),
+        "unconfirmed_order_paid:order:t1": (0, 400),
+        "currency_mismatch:order:t0:payment:pay_t": (600, None),  # the detail names the payment
+        "currency_mismatch:order:u0:payment:pay_u": (600, None),
+        "chargeback_lost:dispute:dsp_u": (0, 400),
+    }
+    facts = recon_order_facts
+    with w.engine.connect() as conn:
+        got = {
+            r.order_id: (r.matched, r.captured_minor, r.chargeback_minor)
+            for r in conn.execute(sa.select(facts))
+        }
+    assert got["q2"] == (True, 600, 0)
+    assert got["p2"] == (True, 800, 0)
+    assert got["s2"] == (True, 1000, 1000)  # the chargeback beside the money it takes back
+    eur = next(t for t in result.totals if t["currency"] == "EUR")
+    assert eur["chargeback_minor"] == 1000

@@ -37,11 +37,13 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     groups, members = _unconfirmed_groups(ctx)
     o, lost = stg_orders, ctx.tmp["lost"]
     rr = stg_refund_requests
+    # Lost chargebacks count on the order that names their payment (facts.order_naming), which
+    # may be an order of the group in another currency: summed over all its orders, in its own.
     lost_g = (
         sa.select(members.c.match_group, sa.func.sum(lost.c.amount).label("amount"))
         .select_from(
             members.join(
-                lost, sa.and_(lost.c.order_id == members.c.order_id, lost.c.currency == members.c.currency)
+                lost, sa.and_(lost.c.order_id == members.c.order_id, lost.c.currency == members.c.g_currency)
             )
         )
         .group_by(members.c.match_group)
@@ -51,7 +53,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     waiting = (
         sa.select(members.c.match_group, sa.func.sum(rr.c.amount_minor).label("amount"))
         .select_from(members.join(rr, its_request))
-        .where(members.c.due == 0, rr.c.state.in_(WAITING_REFUND_STATES))
+        .where(members.c.due == 0, members.c.in_ccy == 1, rr.c.state.in_(WAITING_REFUND_STATES))
         .group_by(members.c.match_group)
         .subquery("waiting")
     )
@@ -65,7 +67,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
         + text(g.c.n_orders)
         + sa.literal(" orders, ")
         + text(g.c.n_other)
-        + sa.literal(" of them not confirmed")
+        + sa.literal(" of them with nothing due")
     )
     detail = (
         sa.literal("Order is ")
@@ -98,11 +100,14 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
 
 
 def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
-    """(groups, members) in two small scratch tables. ``members``: the orders of the run in
-    their group's currency whose group keeps money and that are not confirmed, or belong to a
-    group of several orders (few: a million confirmed orders of their own groups are left out),
-    each with ``due`` (1: confirmed or a credit status). ``groups``: per group with an order
-    that is not due, its money and what is due of it, named after its lowest order not due.
+    """(groups, members) in two small scratch tables. ``members``: the orders of the run whose
+    group keeps money and that are not confirmed, or belong to a group of several orders (few:
+    a million confirmed orders of their own groups are left out), each with ``due`` (1:
+    confirmed or a credit status) and ``in_ccy`` (1: in the group's currency). ``groups``: per
+    group with an order in its currency that is not due, its money, the amounts due and not
+    due in its currency, and whether any order is due (in any currency: the money of a due
+    order in another currency is its ``currency_mismatch``, and caps what is kept for the
+    others), named after its lowest order not due.
     Their refund requests and lost chargebacks are then looked up by index, not probed once per
     order of the run (SQLite)."""
     t, o, conn = ctx.tmp["order"], stg_orders, ctx.conn
@@ -112,10 +117,12 @@ def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
         sa.Column("match_group", sa.Text()),
         sa.Column("order_id", sa.Text()),
         sa.Column("currency", sa.String(3)),
+        sa.Column("g_currency", sa.String(3)),
         sa.Column("amount", sa.BigInteger()),
         sa.Column("net", sa.BigInteger()),
         sa.Column("n_orders", sa.BigInteger()),
         sa.Column("due", sa.Integer()),
+        sa.Column("in_ccy", sa.Integer()),
         index=("order_id", "match_group"),
     )
     due = sa.or_(t.c.confirmed.is_(True), o.c.status.in_(ctx.settings.credit_statuses))
@@ -124,14 +131,15 @@ def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
             t.c.match_group,
             t.c.order_id,
             t.c.currency,
+            t.c.g_currency,
             t.c.amount_minor.label("amount"),
             t.c.g_net_same.label("net"),
             t.c.g_n_orders.label("n_orders"),
             sa.case((due, 1), else_=0).label("due"),
+            sa.case((t.c.currency == t.c.g_currency, 1), else_=0).label("in_ccy"),
         )
         .select_from(t.join(o, o.c.order_id == t.c.order_id))
         .where(
-            t.c.currency == t.c.g_currency,
             t.c.g_net_same > 0,
             sa.or_(t.c.confirmed.is_not(True), t.c.g_n_orders > 1),
         )
@@ -154,23 +162,24 @@ def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
         index=("match_group", "order_id"),
     )
 
-    def total(value: Any, due: int) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((m.c.due == due, value), else_=0)), 0)
+    def total(value: Any, *cond: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*cond), value), else_=0)), 0)
 
+    here, other = m.c.in_ccy == 1, m.c.due == 0
     per_group = (
         sa.select(
             m.c.match_group,
-            sa.func.min(sa.case((m.c.due == 0, m.c.order_id), else_=None)).label("order_id"),
-            sa.func.min(m.c.currency).label("currency"),
+            sa.func.min(sa.case((sa.and_(here, other), m.c.order_id), else_=None)).label("order_id"),
+            sa.func.min(m.c.g_currency).label("currency"),
             sa.func.max(m.c.net).label("net"),
             sa.func.max(m.c.n_orders).label("n_orders"),
-            total(1, 1).label("n_due"),
-            total(1, 0).label("n_other"),
-            total(m.c.amount, 1).label("due_amount"),
-            total(m.c.amount, 0).label("other_amount"),
+            total(1, m.c.due == 1).label("n_due"),
+            total(1, here, other).label("n_other"),
+            total(m.c.amount, here, m.c.due == 1).label("due_amount"),
+            total(m.c.amount, here, other).label("other_amount"),
         )
         .group_by(m.c.match_group)
-        .having(sa.func.min(m.c.due) == 0)
+        .having(total(1, here, other) > 0)
     )
     sqlbits.fill(conn, groups, per_group)
     sqlbits.analyze(conn, groups)

@@ -165,6 +165,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("match_group", sa.Text()),
         sa.Column("currency", sa.String(3)),
         sa.Column("orders_amount", _BIG(), nullable=False),
+        sa.Column("invoiced_amount", _BIG(), nullable=False),
         sa.Column("n_orders", _BIG(), nullable=False),
         sa.Column("first_order", sa.Text()),
         sa.Column("n_captured_any", _BIG(), nullable=False),
@@ -175,7 +176,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
         sa.Column("net_same", _BIG(), nullable=False),
         index=("match_group",),
     )
-    sqlbits.fill(conn, g, _invoice_groups(r3, ctx.confirmed_statuses))
+    sqlbits.fill(conn, g, _invoice_groups(r3, ctx.confirmed_statuses, ctx.settings.credit_statuses))
     sqlbits.analyze(conn, g)
     ctx.tmp["group"] = g
     return g
@@ -215,6 +216,7 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
             n(own).label("n_own"),
             m.c.o_currency.label("currency"),
             m.c.o_amount.label("orders_amount"),
+            m.c.o_amount.label("invoiced_amount"),
             sa.literal(1, sa.BigInteger).label("n_orders"),
             m.c.order_id.label("first_order"),
             n(sa.and_(own, m.c.captured > 0)).label("n_captured_any"),
@@ -230,7 +232,7 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
     )
 
 
-def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Select[Any]:
+def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, ...]) -> sa.Select[Any]:
     """R3 groups (``payment:<payment_id>``, few; matching.join_shared_groups: the payments listing
     an invoice of the same order are one group): the group's currency is that of the payment it
     is named after (its lowest); the amounts of its orders in that currency are summed against
@@ -238,7 +240,7 @@ def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Select[Any]:
     is a ``currency_mismatch`` of its own and adds nothing (a GBP invoice must never be added to
     EUR ones). Each order and each payment counts once, however many pairs it is in. ``m``
     holds the confirmed R3 pairs only (:func:`build_groups`)."""
-    po, pays = _group_orders(m, confirmed), _group_payments(m)
+    po, pays = _group_orders(m, confirmed, credit), _group_payments(m)
     in_ccy = pays.c.currency == po.c.currency
 
     def money(expr: Any) -> Any:
@@ -254,6 +256,7 @@ def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Select[Any]:
             po.c.match_group,
             po.c.currency,
             po.c.orders_amount,
+            po.c.invoiced_amount,
             po.c.n_orders,
             po.c.first_order,
             n(pays.c.captured > 0).label("n_captured_any"),
@@ -265,15 +268,27 @@ def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Select[Any]:
         )
         .select_from(po.join(pays, pays.c.match_group == po.c.match_group))
         .group_by(
-            po.c.match_group, po.c.currency, po.c.orders_amount, po.c.n_orders, po.c.first_order, po.c.same
+            po.c.match_group,
+            po.c.currency,
+            po.c.orders_amount,
+            po.c.invoiced_amount,
+            po.c.n_orders,
+            po.c.first_order,
+            po.c.same,
         )
     )
 
 
-def _group_orders(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Subquery:
+def _group_orders(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, ...]) -> sa.Subquery:
     """Per R3 group: its currency (its named payment's), its orders in that currency summed and
     the lowest of them (the group's money counts on it), how many orders, and ``same`` (1: an
     order is in the group's currency).
+
+    Two sums: ``orders_amount``, the orders that are due (confirmed, or a credit status: the
+    money rightly stays), what the group's money is compared with; ``invoiced_amount``, all of
+    its orders in the currency, what the payment claims to pay. Between the two lies money kept
+    for invoices nothing is due on (cancelled, draft): ``unconfirmed_order_paid``, not a short
+    or an excess of the group (detect_orders.amount_mismatch).
 
     The money counts on the lowest *confirmed* order in the currency when there is one: the
     order facts and the run totals hold confirmed orders only, so a cancelled invoice with the
@@ -287,20 +302,30 @@ def _group_orders(m: sa.Table, confirmed: tuple[str, ...]) -> sa.Subquery:
         .subquery("ccy")
     )
     o = stg_orders
-    due = sa.case((o.c.status.in_(confirmed), 1), else_=0)
+    conf = sa.case((o.c.status.in_(confirmed), 1), else_=0)
+    due = sa.case((o.c.status.in_(confirmed), 1), (o.c.status.in_(credit), 1), else_=0)
     orders = (
-        sa.select(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount, sa.func.max(due).label("due"))
+        sa.select(
+            m.c.match_group,
+            m.c.order_id,
+            m.c.o_currency,
+            m.c.o_amount,
+            sa.func.max(conf).label("conf"),
+            sa.func.max(due).label("due"),
+        )
         .select_from(m.join(o, o.c.order_id == m.c.order_id))
         .group_by(m.c.match_group, m.c.order_id, m.c.o_currency, m.c.o_amount)
         .subquery("orders")
     )
     in_ccy = orders.c.o_currency == ccy.c.currency
-    lowest_due = sa.func.min(sa.case((sa.and_(in_ccy, orders.c.due == 1), orders.c.order_id), else_=None))
+    lowest_due = sa.func.min(sa.case((sa.and_(in_ccy, orders.c.conf == 1), orders.c.order_id), else_=None))
+    due_in_ccy = sa.and_(in_ccy, orders.c.due == 1)
     return (
         sa.select(
             orders.c.match_group,
             ccy.c.currency,
-            _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
+            _zero(sa.func.sum(sa.case((due_in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
+            _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("invoiced_amount"),
             sa.func.count().label("n_orders"),
             sa.func.coalesce(lowest_due, sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None))).label(
                 "first_order"
@@ -323,6 +348,7 @@ def _group_payments(m: sa.Table) -> sa.Subquery:
 GROUP_COLUMNS = (
     "currency",
     "orders_amount",
+    "invoiced_amount",
     "n_orders",
     "first_order",
     "n_captured_any",
@@ -390,8 +416,10 @@ def build_orders(ctx: Ctx) -> sa.Table:
 def order_naming(ctx: Ctx, payment_ids: sa.Select[Any]) -> sa.Table:
     """A scratch table (payment_id, order_id, order_number) of the order that names each of
     ``payment_ids`` in exceptions and chargeback figures: its confirmed match with the lowest
-    order id (a payment of several invoices names the first). A payment with no confirmed match
-    has no row.
+    order id among its confirmed orders, else among all (a payment of several invoices names the
+    first; the first confirmed one, where the group's money counts too, so a chargeback lost on
+    a transfer for a cancelled and a confirmed invoice stays in the order facts beside the money
+    it takes back). A payment with no confirmed match has no row.
 
     Asked for the few payments that need it (disputes, the exceptions found) rather than
     written down for every matched payment: a table of the million matched payments cost a
@@ -404,17 +432,25 @@ def order_naming(ctx: Ctx, payment_ids: sa.Select[Any]) -> sa.Table:
         sa.Column("order_id", sa.Text()),
         sa.Column("order_number", sa.Text()),
     )
-    t = sqlbits.scratch(conn, "recon_tmp_naming", *cols, index=("payment_id",))
-    sel = sa.select(m.c.payment_id, m.c.order_id, m.c.order_number).where(
-        m.c.confirmed.is_(True), m.c.payment_id.in_(payment_ids)
+    rank = sa.Column("rank", sa.Integer())  # 0: a confirmed order, named first
+    t = sqlbits.scratch(conn, "recon_tmp_naming", *cols, rank, index=("payment_id",))
+    o = stg_orders
+    sel = (
+        sa.select(
+            m.c.payment_id,
+            m.c.order_id,
+            m.c.order_number,
+            sa.case((o.c.status.in_(ctx.confirmed_statuses), 0), else_=1).label("rank"),
+        )
+        .select_from(m.join(o, o.c.order_id == m.c.order_id))
+        .where(m.c.confirmed.is_(True), m.c.payment_id.in_(payment_ids))
     )
     sqlbits.fill(conn, t, sel)
     lower = t.alias("lower")
-    conn.execute(
-        t.delete().where(
-            sa.exists().where(lower.c.payment_id == t.c.payment_id, lower.c.order_id < t.c.order_id)
-        )
+    before = sa.or_(
+        lower.c.rank < t.c.rank, sa.and_(lower.c.rank == t.c.rank, lower.c.order_id < t.c.order_id)
     )
+    conn.execute(t.delete().where(sa.exists().where(lower.c.payment_id == t.c.payment_id, before)))
     sqlbits.analyze(conn, t)
     return t
 
@@ -430,7 +466,14 @@ def store_order_facts(ctx: Ctx) -> None:
     captured = sa.func.coalesce(t.c.g_captured_same, 0)
     same_ccy = t.c.g_currency == t.c.currency
     counts = sa.and_(same_ccy, t.c.g_first_order == t.c.order_id)
-    matched = sa.and_(t.c.match_group.is_not(None), same_ccy, captured == t.c.g_orders_amount)
+    # paid what is due; money between that and every invoice is kept for invoices nothing is due
+    # on (unconfirmed_order_paid), not this order's
+    matched = sa.and_(
+        t.c.match_group.is_not(None),
+        same_ccy,
+        captured >= t.c.g_orders_amount,
+        captured <= t.c.g_invoiced_amount,
+    )
     sel = (
         sa.select(
             t.c.order_id,

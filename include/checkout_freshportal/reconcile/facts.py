@@ -251,14 +251,11 @@ def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, 
         return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))
 
     same_captured = sa.case((po.c.same == 1, n(sa.and_(in_ccy, pays.c.captured > 0))), else_=0)
+    keys = ("match_group", "currency", "orders_amount", "invoiced_amount", "n_orders", "first_order")
+    per_group = [po.c[c] for c in keys]
     return (
         sa.select(
-            po.c.match_group,
-            po.c.currency,
-            po.c.orders_amount,
-            po.c.invoiced_amount,
-            po.c.n_orders,
-            po.c.first_order,
+            *per_group,
             n(pays.c.captured > 0).label("n_captured_any"),
             same_captured.label("n_captured_same"),
             money(pays.c.captured).label("captured_same"),
@@ -267,15 +264,7 @@ def _invoice_groups(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, 
             money(pays.c.captured - pays.c.refunded).label("net_same"),
         )
         .select_from(po.join(pays, pays.c.match_group == po.c.match_group))
-        .group_by(
-            po.c.match_group,
-            po.c.currency,
-            po.c.orders_amount,
-            po.c.invoiced_amount,
-            po.c.n_orders,
-            po.c.first_order,
-            po.c.same,
-        )
+        .group_by(*per_group, po.c.same)
     )
 
 

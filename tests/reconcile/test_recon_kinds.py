@@ -326,3 +326,37 @@ def test_a_transfer_for_due_and_cancelled_invoices_is_judged_between_what_is_due
     assert got["s2"] == (True, 1000, 1000)  # the chargeback beside the money it takes back
     eur = next(t for t in result.totals if t["currency"] == "EUR")
     assert eur["chargeback_minor"] == 1000
+
+
+def test_a_chargeback_on_a_transfer_counts_on_the_order_its_money_counts_on(world: World) -> None:
+    """The order naming a payment of several invoices is its group's first order (the lowest
+    confirmed one in the group's currency), also when another payment of the group lists it, or
+    a confirmed order in another currency is listed too: the chargeback stays in the facts and
+    totals beside the money it takes back."""
+    w = world
+    w.order("a1", 400, status="cancelled", invoices=["INV-A1"])
+    w.order("a2", 600, invoices=["INV-A2"])
+    w.payment("pay_a1", 400, reference="INV-A1")  # joined with pay_a2 through a1
+    w.payment("pay_a2", 600, reference="INV-A1 INV-A2")
+    w.dispute("dsp_a", "pay_a1", "lost", amount=400)
+    w.order("n1", 400, status="cancelled", invoices=["INV-N1"])
+    w.order("n2", 500, "GBP", invoices=["INV-N2"])
+    w.order("n3", 600, invoices=["INV-N3"])
+    w.payment("pay_n", 1000, reference="INV-N1 INV-N2 INV-N3")
+    w.dispute("dsp_n", "pay_n", "lost", amount=1000)
+    w.order("y1", 400, status="cancelled", invoices=["INV-Y1"])  # every invoice cancelled
+    w.order("y2", 600, status="cancelled", invoices=["INV-Y2"])
+    w.payment("pay_y", 1000, reference="INV-Y1 INV-Y2", status="Declined", captured=0)
+    result = reconcile(w.engine, "r1")
+    rows = exceptions(w.engine, status="open")
+    named = {k: rows[f"chargeback_lost:dispute:{k}"]["order_id"] for k in ("dsp_a", "dsp_n")}
+    assert named == {"dsp_a": "a2", "dsp_n": "n3"}
+    assert "payment_failed:payment:pay_y" in rows  # declined on a group short of its invoices, as for R1
+    with w.engine.connect() as conn:
+        got = {
+            r.order_id: (r.captured_minor, r.chargeback_minor)
+            for r in conn.execute(sa.select(recon_order_facts))
+        }
+    assert (got["a2"], got["n3"]) == ((1000, 400), (1000, 1000))
+    eur = next(t for t in result.totals if t["currency"] == "EUR")
+    assert (eur["captured_minor"], eur["chargeback_minor"]) == (2000, 1400)

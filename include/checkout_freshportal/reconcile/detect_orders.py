@@ -251,14 +251,15 @@ def orphan_payment(ctx: Ctx) -> int:
 
 def payment_failed(ctx: Ctx) -> int:
     """Declined payments with no confirmed match, or with one in a group short of its orders'
-    amount (informational: the money may still come through another attempt). A payment has no
-    confirmed match when R1/R2 left it ``loose`` and R3 did not take it (matching.py): two small
-    sets, where asking the million matches for each declined payment hashed them all. The short
-    groups are the orders' (``order`` carries each R1/R2 group's figures) and the R3 ones."""
+    amount, every invoice of an R3 group counted (informational: the money may still come
+    through another attempt). A payment has no confirmed match when R1/R2 left it ``loose``
+    and R3 did not take it (matching.py): two small sets, where asking the million matches for
+    each declined payment hashed them all. The short groups are the orders' (``order`` carries
+    each R1/R2 group's figures) and the R3 ones."""
     pay, m, g, loose, t = ctx.tmp["pay"], ctx.tmp["match"], ctx.tmp["group"], ctx.tmp["loose"], _orders(ctx)
     short_groups = sa.union(
-        sa.select(t.c.match_group).where(t.c.g_captured_same < t.c.g_orders_amount),
-        sa.select(g.c.match_group).where(g.c.captured_same < g.c.orders_amount),
+        sa.select(t.c.match_group).where(t.c.g_captured_same < t.c.g_invoiced_amount),
+        sa.select(g.c.match_group).where(g.c.captured_same < g.c.invoiced_amount),
     )
     short = sa.exists().where(
         m.c.payment_id == pay.c.payment_id,

@@ -404,42 +404,44 @@ def build_orders(ctx: Ctx) -> sa.Table:
 
 def order_naming(ctx: Ctx, payment_ids: sa.Select[Any]) -> sa.Table:
     """A scratch table (payment_id, order_id, order_number) of the order that names each of
-    ``payment_ids`` in exceptions and chargeback figures: its confirmed match with the lowest
-    order id among its confirmed orders, else among all (a payment of several invoices names the
-    first; the first confirmed one, where the group's money counts too, so a chargeback lost on
-    a transfer for a cancelled and a confirmed invoice stays in the order facts beside the money
-    it takes back). A payment with no confirmed match has no row.
+    ``payment_ids`` in exceptions and chargeback figures: the order its money counts on. For
+    a payment of several invoices (R3) that is its group's first order (facts._group_orders:
+    the lowest confirmed order in the group's currency, else the lowest in it), which may be an
+    order another payment of the group lists, so a chargeback lost on a transfer stays in the
+    order facts beside the money it takes back; else (R1/R2, or a group with no order in its
+    currency) its confirmed match with the lowest order id. A payment with no confirmed match
+    has no row.
 
     Asked for the few payments that need it (disputes, the exceptions found) rather than
     written down for every matched payment: a table of the million matched payments cost a
     full run 1.4 s (an anti-join of the matches with themselves) for a few thousand lookups.
     Their matches are picked into an analysed scratch table first, and the lowest kept there:
     the self anti-join then reads a few rows, not the million matches."""
-    m, conn = ctx.tmp["match"], ctx.conn
+    m, g, o, conn = ctx.tmp["match"], ctx.tmp["group"], stg_orders, ctx.conn
     cols = (
         sa.Column("payment_id", sa.Text()),
         sa.Column("order_id", sa.Text()),
         sa.Column("order_number", sa.Text()),
     )
-    rank = sa.Column("rank", sa.Integer())  # 0: a confirmed order, named first
-    t = sqlbits.scratch(conn, "recon_tmp_naming", *cols, rank, index=("payment_id",))
-    o = stg_orders
+    t = sqlbits.scratch(conn, "recon_tmp_naming", *cols, index=("payment_id", "order_id"))
+    named = sa.func.coalesce(g.c.first_order, m.c.order_id)
+    # the number where the named order is the match's own; else looked up below (R3, few)
+    number = sa.case((named == m.c.order_id, m.c.order_number), else_=None)
     sel = (
-        sa.select(
-            m.c.payment_id,
-            m.c.order_id,
-            m.c.order_number,
-            sa.case((o.c.status.in_(ctx.confirmed_statuses), 0), else_=1).label("rank"),
-        )
-        .select_from(m.join(o, o.c.order_id == m.c.order_id))
+        sa.select(m.c.payment_id, named.label("order_id"), sa.func.max(number).label("order_number"))
+        .select_from(m.outerjoin(g, g.c.match_group == m.c.match_group))
         .where(m.c.confirmed.is_(True), m.c.payment_id.in_(payment_ids))
+        .group_by(m.c.payment_id, named)
     )
     sqlbits.fill(conn, t, sel)
     lower = t.alias("lower")
-    before = sa.or_(
-        lower.c.rank < t.c.rank, sa.and_(lower.c.rank == t.c.rank, lower.c.order_id < t.c.order_id)
+    conn.execute(
+        t.delete().where(
+            sa.exists().where(lower.c.payment_id == t.c.payment_id, lower.c.order_id < t.c.order_id)
+        )
     )
-    conn.execute(t.delete().where(sa.exists().where(lower.c.payment_id == t.c.payment_id, before)))
+    its_number = sa.select(o.c.order_number).where(o.c.order_id == t.c.order_id).scalar_subquery()
+    conn.execute(t.update().where(t.c.order_number.is_(None)).values(order_number=its_number))
     sqlbits.analyze(conn, t)
     return t
 

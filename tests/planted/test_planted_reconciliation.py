@@ -9,6 +9,7 @@ stays explained.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -79,26 +80,64 @@ def test_control_orders_have_no_exception(world: Planted) -> None:
 
 def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
     """Per order currency, from the scenario's orders and the Checkout.com simulator's own
-    payments (not the warehouse): what the run totals must say, to the minor unit."""
+    payments (not the warehouse): what the run totals must say, to the minor unit.
+
+    A payment pays the order its reference names, else the one its metadata names, else the
+    orders whose invoice numbers its reference lists (one transfer for several invoices: its
+    money counts once, on the lowest confirmed order among them in its currency, and each
+    confirmed order of it is matched when the money lies between the confirmed orders'
+    amount and every invoice's)."""
     confirmed = {"confirmed", "picking", "delivered", "invoiced"}
-    payments = list(world.cko_sb.world.payments.values())
+    orders = world.scenario["freshportal"]["orders"]
+    by_number = {o["order_number"]: o for o in orders}
+    by_id = {str(o["order_id"]): o for o in orders}
+    by_invoice = {i["invoice_number"]: o for o in orders for i in o.get("invoices", [])}
     out: dict[str, dict[str, int]] = {}
-    for o in world.scenario["freshportal"]["orders"]:
-        if o["status"] not in confirmed:
+
+    def totals(currency: str) -> dict[str, int]:
+        return out.setdefault(currency, dict.fromkeys(FIGURES, 0))
+
+    money: dict[str, list[Any]] = {}  # order number -> payments whose money counts on it
+    # transfers: payments listing invoices, joined into one group when they list a same order
+    groups: list[tuple[dict[str, dict[str, Any]], list[Any]]] = []
+    for p in world.cko_sb.world.payments.values():
+        if p.reference in by_number:
+            money.setdefault(p.reference, []).append(p)
+        elif str(p.metadata.get("order_id")) in by_id:
+            money.setdefault(by_id[str(p.metadata["order_id"])]["order_number"], []).append(p)
+        else:
+            tokens = re.split(r"[,;\s]+", p.reference or "")
+            listed = {by_invoice[t]["order_number"]: by_invoice[t] for t in tokens if t in by_invoice}
+            listed = {n: o for n, o in listed.items() if o["currency"] == p.currency}
+            if not listed:
+                continue
+            shared = [g for g in groups if set(g[0]) & set(listed)]
+            for g in shared:
+                groups.remove(g)
+                listed.update(g[0])
+            groups.append((listed, [p, *(q for g in shared for q in g[1])]))
+    in_groups = {n for listed, _ in groups for n in listed}
+    for listed, pays in groups:
+        due = [o for o in listed.values() if o["status"] in confirmed]
+        if not due:
             continue
-        invoices = {i.get("invoice_number") for i in o.get("invoices", [])} - {None}
-        mine = [
-            p
-            for p in payments
-            if p.currency == o["currency"]
-            and (
-                p.reference == o["order_number"]
-                or p.reference in invoices
-                or str(p.metadata.get("order_id")) == str(o["order_id"])
-            )
-        ]
+        t = totals(pays[0].currency)
+        captured = sum(p.total_captured for p in pays)
+        t["captured_minor"] += captured
+        t["refunded_minor"] += sum(p.total_refunded for p in pays)
+        lo, hi = sum(o["amount_minor"] for o in due), sum(o["amount_minor"] for o in listed.values())
+        for o in due:
+            t["orders"] += 1
+            t["ordered_minor"] += o["amount_minor"]
+            if lo <= captured <= hi:
+                t["orders_matched"] += 1
+                t["matched_minor"] += o["amount_minor"]
+    for o in orders:
+        if o["status"] not in confirmed or o["order_number"] in in_groups:
+            continue
+        mine = [p for p in money.get(o["order_number"], []) if p.currency == o["currency"]]
         captured = sum(p.total_captured for p in mine)
-        t = out.setdefault(o["currency"], dict.fromkeys(FIGURES, 0))
+        t = totals(o["currency"])
         t["orders"] += 1
         t["ordered_minor"] += o["amount_minor"]
         t["captured_minor"] += captured

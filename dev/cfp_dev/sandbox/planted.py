@@ -345,6 +345,22 @@ def _planted(b: _Builder) -> None:
         [{"kind": "unconfirmed_order_paid", "order_number": "FP-810015"}],
     )
 
+    def invoice(number: str, ago: timedelta) -> list[dict[str, str]]:
+        return [{"invoice_number": number, "invoice_date": (b.now - ago).date().isoformat()}]
+
+    # the cancelled order first: the lower order id, where the transfer's money counted before
+    # 2026-12-07, out of the totals
+    b.order("FP-810016", "EUR", 2_000, 6 * d, status="cancelled", invoices=invoice("INV-2026-910016", 6 * d))
+    b.order("FP-810017", "EUR", 3_000, 6 * d, invoices=invoice("INV-2026-910017", 6 * d))
+    b.payment(17, "INV-2026-910016 INV-2026-910017", "EUR", 5_000, 5 * d)
+    b.case(
+        "unconfirmed_order_paid",
+        "one bank transfer paid two invoices, EUR 20.00 and EUR 30.00; the first order was cancelled "
+        "and nobody refunded the customer: EUR 20.00 kept for it; the second is paid",
+        ["FP-810016", "FP-810017"],
+        [{"kind": "unconfirmed_order_paid", "order_number": "FP-810016"}],
+    )
+
 
 def _controls(b: _Builder) -> None:
     d, h = timedelta(days=1), timedelta(hours=1)

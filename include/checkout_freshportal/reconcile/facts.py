@@ -307,7 +307,9 @@ def _group_orders(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, ..
         .subquery("orders")
     )
     in_ccy = orders.c.o_currency == ccy.c.currency
-    lowest_due = sa.func.min(sa.case((sa.and_(in_ccy, orders.c.conf == 1), orders.c.order_id), else_=None))
+    confirmed_in_ccy = sa.and_(in_ccy, orders.c.conf == 1)
+    lowest_confirmed = sa.func.min(sa.case((confirmed_in_ccy, orders.c.order_id), else_=None))
+    lowest = sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None))
     due_in_ccy = sa.and_(in_ccy, orders.c.due == 1)
     return (
         sa.select(
@@ -316,9 +318,7 @@ def _group_orders(m: sa.Table, confirmed: tuple[str, ...], credit: tuple[str, ..
             _zero(sa.func.sum(sa.case((due_in_ccy, orders.c.o_amount), else_=0))).label("orders_amount"),
             _zero(sa.func.sum(sa.case((in_ccy, orders.c.o_amount), else_=0))).label("invoiced_amount"),
             sa.func.count().label("n_orders"),
-            sa.func.coalesce(lowest_due, sa.func.min(sa.case((in_ccy, orders.c.order_id), else_=None))).label(
-                "first_order"
-            ),
+            sa.func.coalesce(lowest_confirmed, lowest).label("first_order"),
             sa.func.max(sa.case((in_ccy, 1), else_=0)).label("same"),
         )
         .select_from(orders.join(ccy, ccy.c.match_group == orders.c.match_group))

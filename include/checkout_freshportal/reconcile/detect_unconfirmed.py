@@ -37,8 +37,9 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     groups, members = _unconfirmed_groups(ctx)
     o, lost = stg_orders, ctx.tmp["lost"]
     rr = stg_refund_requests
-    # Lost chargebacks count on the order that names their payment (facts.order_naming), which
-    # may be an order of the group in another currency: summed over all its orders, in its own.
+    # Lost chargebacks count on the order that names their payment (facts.order_naming: the
+    # group's first order for a transfer, the order itself otherwise): summed over the group's
+    # orders in the group's currency, each dispute is counted once.
     lost_g = (
         sa.select(members.c.match_group, sa.func.sum(lost.c.amount).label("amount"))
         .select_from(

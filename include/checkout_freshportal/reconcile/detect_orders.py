@@ -293,7 +293,15 @@ def payment_failed(ctx: Ctx) -> int:
     and R3 did not take it (matching.py): two small sets, where asking the million matches for
     each declined payment hashed them all. The short groups are the orders' (``order`` carries
     each R1/R2 group's figures) and the R3 ones."""
-    pay, m, g, loose, t = ctx.tmp["pay"], ctx.tmp["match"], ctx.tmp["group"], ctx.tmp["loose"], _orders(ctx)
+    m, g, loose, t = ctx.tmp["match"], ctx.tmp["group"], ctx.tmp["loose"], _orders(ctx)
+    # the declined payments of the run: those R1/R2 placed, from their pairs (a payment is in
+    # several once per order its reference names: the union keeps one), the rest from ``loose``
+    cols = ("payment_id", "currency", "amount_minor")
+    placed = m.c.rule.in_(("reference", "metadata_order_id"))
+    pay = sa.union(
+        sa.select(*[m.c[c] for c in cols]).where(placed, m.c.status == DECLINED),
+        sa.select(*[loose.c[c] for c in cols]).where(loose.c.status == DECLINED),
+    ).subquery("declined")
     short_groups = sa.union(
         sa.select(t.c.match_group).where(t.c.g_captured_same < t.c.g_invoiced_amount),
         sa.select(g.c.match_group).where(g.c.captured_same < g.c.invoiced_amount),
@@ -317,7 +325,7 @@ def payment_failed(ctx: Ctx) -> int:
             actual_minor=sa.literal(0),
             detail=sa.literal("Payment declined"),
         )
-    ).where(pay.c.status == DECLINED, sa.or_(no_match, short))
+    ).where(sa.or_(no_match, short))
     return add(ctx, sel)
 
 

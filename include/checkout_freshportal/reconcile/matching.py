@@ -33,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile import facts, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.warehouse.schema import recon_matches, stg_orders
 from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
@@ -42,25 +42,34 @@ R1, R2, R3, R4 = "reference", "metadata_order_id", "invoice_reference", "suggest
 RULES = (R1, R2, R3, R4)
 
 
+#: The payment's columns ``match`` carries besides its figures (facts.payment_columns).
+_PAYMENT_ONLY = ("status", "amount_minor", "reference", "meta_order_id", "email_hash", "requested_on")
+
+
 def _match_table(ctx: Ctx) -> sa.Table:
+    by_name = {c.name: c for c in facts.payment_columns()}
     return sqlbits.scratch(
         ctx.conn,
         "recon_tmp_match",
-        sa.Column("order_id", sa.Text(), nullable=False),
+        # NULL only between R1's statement and the next (build_matches): a payment R1 did not
+        # place is written with no order, then moved to ``loose``
+        sa.Column("order_id", sa.Text()),
         sa.Column("payment_id", sa.Text(), nullable=False),
         sa.Column("rule", sa.Text(), nullable=False),
         sa.Column("confirmed", sa.Boolean(), nullable=False),
-        sa.Column("match_group", sa.Text(), nullable=False),
+        sa.Column("match_group", sa.Text()),
         sa.Column("order_number", sa.Text()),
         sa.Column("currency", sa.String(3)),
         # the order's and the payment's figures, copied in when the pair is found, so the group
         # facts are GROUP BYs over this table (facts.build_orders, facts.build_groups) instead
-        # of two more joins
+        # of two more joins; and the rest of the payment's columns, so that no table of every
+        # payment is needed besides this one (facts.payment_facts)
         sa.Column("o_currency", sa.String(3)),
         sa.Column("o_amount", sa.BigInteger()),
         sa.Column("captured", sa.BigInteger()),
         sa.Column("refunded", sa.BigInteger()),
         sa.Column("available", sa.BigInteger()),
+        *[by_name[c] for c in _PAYMENT_ONLY],
         index=("payment_id", "order_id", "match_group"),
     )
 
@@ -75,16 +84,17 @@ def _figures(o: Any, pay: Any) -> list[Any]:
         pay.c.captured,
         pay.c.refunded,
         pay.c.available,
+        *[pay.c[c] for c in _PAYMENT_ONLY],
     ]
 
 
 def build_matches(ctx: Ctx) -> sa.Table:
     """Fills the scratch table ``match`` for the payments of this run (all, or the scope)."""
-    m, pay, o = _match_table(ctx), ctx.tmp["pay"], stg_orders
+    m, pay, o = _match_table(ctx), facts.payment_facts(ctx), stg_orders
     ctx.tmp["match"] = m
     conn = ctx.conn
 
-    def pairs(rule: str, src: sa.Table, join_on: Any) -> sa.Select[Any]:
+    def pairs(rule: str, src: Any, join_on: Any, *, outer: bool = False) -> sa.Select[Any]:
         return sa.select(
             o.c.order_id,
             src.c.payment_id,
@@ -92,9 +102,10 @@ def build_matches(ctx: Ctx) -> sa.Table:
             sa.literal(True).label("confirmed"),
             (sa.literal("order:") + o.c.order_id).label("match_group"),
             *_figures(o, src),
-        ).select_from(src.join(o, join_on))
+        ).select_from(src.join(o, join_on, isouter=outer))
 
-    sqlbits.fill(conn, m, pairs(R1, pay, o.c.order_number == pay.c.reference))
+    # R1, and every other payment with no order: one pass over the payments
+    sqlbits.fill(conn, m, pairs(R1, pay, o.c.order_number == pay.c.reference, outer=True))
     loose = _loose(ctx, m)
     # R2 among the payments R1 did not place: a payment has an R1 pair exactly when its reference
     # is some order's number, so these are the payments whose reference is no order's number, and
@@ -114,24 +125,22 @@ def build_matches(ctx: Ctx) -> sa.Table:
 
 
 def _loose(ctx: Ctx, m: sa.Table) -> sa.Table:
-    """The payments of the run R1 did not match, with all their ``pay`` columns (few): written
-    down once, by one anti-join of the payments with R1's pairs; :func:`build_matches` then
-    takes R2's out, and R3 (their references' tokens), ``unmatched``, R4 and ``orphan_payment``
-    read the rest without joining the million rows of ``pay`` again (and ``payment_failed``
-    reads who has no confirmed match from it)."""
-    pay, conn = ctx.tmp["pay"], ctx.conn
+    """The payments of the run R1 did not match, with all their payment columns (few): moved
+    out of ``match``, where R1's statement wrote them with no order (:func:`build_matches`,
+    which then takes R2's out). R3 (their references' tokens), ``unmatched``, R4 and
+    ``orphan_payment`` read the rest without reading the million payments again, and
+    ``payment_failed`` reads who has no confirmed match from it."""
+    conn = ctx.conn
     t = _pay_like(ctx, "recon_tmp_loose")
-    sqlbits.fill(conn, t, sa.select(*pay.c).where(~sa.exists().where(m.c.payment_id == pay.c.payment_id)))
+    sqlbits.fill(conn, t, sa.select(*[m.c[c.name] for c in t.c]).where(m.c.order_id.is_(None)))
+    conn.execute(m.delete().where(m.c.order_id.is_(None)))
     sqlbits.analyze(conn, t)
     ctx.tmp["loose"] = t
     return t
 
 
 def _pay_like(ctx: Ctx, name: str) -> sa.Table:
-    pay = ctx.tmp["pay"]
-    return sqlbits.scratch(
-        ctx.conn, name, *[sa.Column(c.name, c.type) for c in pay.c], index=("payment_id", "email_hash")
-    )
+    return sqlbits.scratch(ctx.conn, name, *facts.payment_columns(), index=("payment_id", "email_hash"))
 
 
 def _pair_exists(m: sa.Table, order_id: Any, payment_id: Any) -> Any:

@@ -30,7 +30,6 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import SUBJECTS, Ctx
-from checkout_freshportal.reconcile.facts import build_payments
 from checkout_freshportal.reconcile.matching import build_matches, split_references
 from checkout_freshportal.warehouse.schema import (
     recon_exceptions,
@@ -340,7 +339,6 @@ def close(ctx: Ctx) -> bool:
             ctx, "orders", sa.select(rm.c.order_id).where(rm.c.payment_id.in_(sa.select(sp.c.payment_id)))
         )
         if payments or not built:
-            build_payments(ctx)
             m = build_matches(ctx)
             built = True
             added += add(ctx, "orders", sa.select(m.c.order_id))

@@ -315,8 +315,6 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
     # a full run refreshes the inputs derived from staged data alone beside its matching
     with inputs.beside(ctx) if full else contextlib.nullcontext():
         if since is None or prev_as_of is None:
-            facts.build_payments(ctx)
-            step.done("payments")
             matching.build_matches(ctx)
         else:
             facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
@@ -354,7 +352,6 @@ def _widen_to_full(ctx: Ctx, result: ReconcileResult) -> None:
     ctx.scope, ctx.mode, result.mode = None, "full", "full"
     if ctx.conn.dialect.name == "postgresql":  # the incremental runs' index-probe costing
         ctx.conn.execute(sa.text("SET LOCAL random_page_cost TO DEFAULT"))
-    facts.build_payments(ctx)
     matching.build_matches(ctx)
 
 

@@ -165,6 +165,7 @@ def build_groups(ctx: Ctx) -> sa.Table:
     )
     sqlbits.fill(conn, r3, sa.select(*m.c).where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference"))
     sqlbits.analyze(conn, r3)
+    ctx.tmp["r3_pairs"] = r3  # payment_failed reads it too
     g = sqlbits.scratch(
         conn,
         "recon_tmp_group",

@@ -193,10 +193,11 @@ def _zero(expr: Any) -> Any:
     return sa.func.coalesce(expr, 0)
 
 
-def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
-    """Per order with a confirmed match, in one aggregate over ``match``: the figures of its R1/R2
-    group (``order:<order_id>``: the order's are the group key's, no aggregate state for them, a
-    million groups must fit the hash table; the payments' money summed where the payment's
+def _order_matches(conn: sa.Connection, m: sa.Table, *where: Any) -> sa.Subquery:
+    """Per order with a confirmed match, in one aggregate over ``match``: the order's columns
+    and the figures of its R1/R2 group (``order:<order_id>``: the order's are the group key's,
+    copied into each of its pairs, no aggregate state for them, a million groups must fit the
+    hash table; the payments' money summed where the payment's
     currency is the order's) and its R3 group (``r3_group``, the other kind: an order has R1/R2
     matches or R3 ones, never both; the group of its pairs in its own currency if any)."""
     own = m.c.rule != "invoice_reference"
@@ -221,6 +222,11 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
                 sa.func.min(sa.case((own, None), else_=m.c.match_group)),
             ).label("r3_group"),
             n(own).label("n_own"),
+            m.c.order_number,
+            m.c.o_amount,
+            m.c.o_confirmed,
+            m.c.o_confirmed_at,
+            m.c.o_payment_status,
             m.c.o_currency.label("currency"),
             m.c.o_amount.label("orders_amount"),
             m.c.o_amount.label("invoiced_amount"),
@@ -233,8 +239,17 @@ def _order_matches(conn: sa.Connection, m: sa.Table) -> sa.Subquery:
             s(m.c.available).label("available_same"),
             (captured - refunded).label("net_same"),
         )
-        .where(m.c.confirmed.is_(True))
-        .group_by(m.c.order_id, m.c.o_currency, m.c.o_amount)
+        .where(m.c.confirmed.is_(True), *where)
+        .group_by(
+            m.c.order_id,
+            m.c.o_currency,
+            m.c.o_amount,
+            m.c.order_number,
+            m.c.o_amount,
+            m.c.o_confirmed,
+            m.c.o_confirmed_at,
+            m.c.o_payment_status,
+        )
         .subquery("order_matches")
     )
 
@@ -363,7 +378,12 @@ def build_orders(ctx: Ctx) -> sa.Table:
 
     An order's group is ``order:<order_id>`` when it has R1/R2 matches (then never an R3 one),
     summed here from the matches; else the lowest of its R3 groups (few orders), from
-    :func:`build_groups`."""
+    :func:`build_groups`.
+
+    The orders with a confirmed match are written from their matches alone (each pair carries
+    its order's columns), the others from the staged orders, by an anti-join with the matches:
+    joining the million staged orders to the million-group aggregate cost a full run about
+    0.5 s more at a million orders."""
     o, m, g, conn = stg_orders, ctx.tmp["match"], ctx.tmp["group"], ctx.conn
     t = sqlbits.scratch(
         conn,
@@ -379,31 +399,40 @@ def build_orders(ctx: Ctx) -> sa.Table:
         *[sa.Column(f"g_{c}", g.c[c].type) for c in GROUP_COLUMNS],
         index=("order_id", "match_group"),
     )
-    om = _order_matches(conn, m)
+    scoped = ctx.in_scope("orders", m.c.order_id)
+    om = _order_matches(conn, m, scoped)
     by_payment = om.c.r3_group.is_not(None)
 
     def pick(col: str) -> Any:
         return sa.case((by_payment, g.c[col]), else_=om.c[col]).label(f"g_{col}")
 
-    own_group = sa.case((om.c.n_own > 0, sa.literal("order:") + o.c.order_id), else_=None)
-    sel = (
-        sa.select(
-            o.c.order_id,
-            o.c.order_number,
-            o.c.currency,
-            o.c.amount_minor,
-            o.c.status.in_(ctx.confirmed_statuses).label("confirmed"),
-            o.c.confirmed_at,
-            o.c.payment_status,
-            sa.case((by_payment, g.c.match_group), else_=own_group).label("match_group"),
-            *[pick(c) for c in GROUP_COLUMNS],
-        )
-        .select_from(
-            o.outerjoin(om, om.c.order_id == o.c.order_id).outerjoin(g, g.c.match_group == om.c.r3_group)
-        )
-        .where(ctx.in_scope("orders", o.c.order_id))
+    own_group = sa.case((om.c.n_own > 0, sa.literal("order:") + om.c.order_id), else_=None)
+    matched = sa.select(
+        om.c.order_id,
+        om.c.order_number,
+        om.c.currency,
+        om.c.o_amount.label("amount_minor"),
+        om.c.o_confirmed.label("confirmed"),
+        om.c.o_confirmed_at.label("confirmed_at"),
+        om.c.o_payment_status.label("payment_status"),
+        sa.case((by_payment, g.c.match_group), else_=own_group).label("match_group"),
+        *[pick(c) for c in GROUP_COLUMNS],
+    ).select_from(om.outerjoin(g, g.c.match_group == om.c.r3_group))
+    sqlbits.fill(conn, t, matched)
+    # the orders with no confirmed match, from the staged orders
+    rest = sa.select(
+        o.c.order_id,
+        o.c.order_number,
+        o.c.currency,
+        o.c.amount_minor,
+        o.c.status.in_(ctx.confirmed_statuses).label("confirmed"),
+        o.c.confirmed_at,
+        o.c.payment_status,
+    ).where(
+        ctx.in_scope("orders", o.c.order_id),
+        ~sa.exists().where(m.c.order_id == o.c.order_id, m.c.confirmed.is_(True)),
     )
-    sqlbits.fill(conn, t, sel)
+    sqlbits.fill(conn, t, rest)
     sqlbits.analyze(conn, t)
     ctx.tmp["order"] = t
     return t

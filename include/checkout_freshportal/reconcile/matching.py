@@ -66,6 +66,11 @@ def _match_table(ctx: Ctx) -> sa.Table:
         # payment is needed besides this one (facts.payment_facts)
         sa.Column("o_currency", sa.String(3)),
         sa.Column("o_amount", sa.BigInteger()),
+        # what the order table reads of the order (facts.build_orders): the orders with a match
+        # are written from here alone, without joining the million staged orders again
+        sa.Column("o_confirmed", sa.Boolean()),
+        sa.Column("o_confirmed_at", stg_orders.c.confirmed_at.type),
+        sa.Column("o_payment_status", sa.Text()),
         sa.Column("captured", sa.BigInteger()),
         sa.Column("refunded", sa.BigInteger()),
         sa.Column("available", sa.BigInteger()),
@@ -74,13 +79,16 @@ def _match_table(ctx: Ctx) -> sa.Table:
     )
 
 
-def _figures(o: Any, pay: Any) -> list[Any]:
+def _figures(ctx: Ctx, o: Any, pay: Any) -> list[Any]:
     """The columns of ``match`` after the pair's keys (see :func:`_match_table`)."""
     return [
         o.c.order_number,
         pay.c.currency,
         o.c.currency.label("o_currency"),
         o.c.amount_minor.label("o_amount"),
+        o.c.status.in_(ctx.confirmed_statuses).label("o_confirmed"),
+        o.c.confirmed_at.label("o_confirmed_at"),
+        o.c.payment_status.label("o_payment_status"),
         pay.c.captured,
         pay.c.refunded,
         pay.c.available,
@@ -101,7 +109,7 @@ def build_matches(ctx: Ctx) -> sa.Table:
             sa.literal(rule).label("rule"),
             sa.literal(True).label("confirmed"),
             (sa.literal("order:") + o.c.order_id).label("match_group"),
-            *_figures(o, src),
+            *_figures(ctx, o, src),
         ).select_from(src.join(o, join_on, isouter=outer))
 
     # R1, and every other payment with no order: one pass over the payments
@@ -281,7 +289,7 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
             sa.literal(R3).label("rule"),
             sa.literal(True).label("confirmed"),
             (sa.literal("payment:") + tok.c.payment_id).label("match_group"),
-            *_figures(o, loose),
+            *_figures(ctx, o, loose),
         )
         .distinct()
         .select_from(
@@ -319,7 +327,7 @@ def _suggestions(ctx: Ctx, m: sa.Table) -> None:
             sa.literal(R4).label("rule"),
             sa.literal(False).label("confirmed"),
             (sa.literal("order:") + o.c.order_id).label("match_group"),
-            *_figures(o, pay),
+            *_figures(ctx, o, pay),
         )
         .select_from(
             pay.join(

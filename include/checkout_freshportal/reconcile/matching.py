@@ -112,8 +112,17 @@ def build_matches(ctx: Ctx) -> sa.Table:
             *_figures(ctx, o, src),
         ).select_from(src.join(o, join_on, isouter=outer))
 
-    # R1, and every other payment with no order: one pass over the payments
-    sqlbits.fill(conn, m, pairs(R1, pay, o.c.order_number == pay.c.reference, outer=True))
+    # R1, and every other payment with no order: one pass over the payments. Only the payments
+    # with no order keep the columns R2-R4 read (they move to ``loose``): R1's million pairs
+    # would carry about 100 bytes each that nothing reads (``payment_failed`` reads their status
+    # and amount)
+    r1 = pairs(R1, pay, o.c.order_number == pay.c.reference, outer=True)
+    for_loose = {
+        c: sa.case((o.c.order_id.is_(None), pay.c[c]), else_=None).label(c)
+        for c in ("reference", "meta_order_id", "email_hash", "requested_on")
+    }
+    r1 = r1.with_only_columns(*[for_loose.get(c.name, c) for c in r1.selected_columns])
+    sqlbits.fill(conn, m, r1)
     loose = _loose(ctx, m)
     # R2 among the payments R1 did not place: a payment has an R1 pair exactly when its reference
     # is some order's number, so these are the payments whose reference is no order's number, and

@@ -2,10 +2,10 @@
 
 They read the scratch tables of facts.py: ``order`` (orders of the run with their confirmed
 group's figures: the orders' amount and the payments' money in the group's currency), ``group``
-(the R3 groups alone), ``pay``, ``match`` and ``loose``. A group is the unit amounts are
-compared in: one order with its payments (R1/R2), or one payment with the orders whose invoices
-it lists (R3); the exception is still one per order (the spec's keys), naming the group's
-figures.
+(the R3 groups alone), and matching.py's ``match`` (with each pair's payment columns) and
+``loose``. A group is the unit amounts are compared in: one order with its payments (R1/R2), or
+one payment with the orders whose invoices it lists (R3); the exception is still one per order
+(the spec's keys), naming the group's figures.
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def currency_mismatch(ctx: Ctx) -> int:
 
 
 def orphan_payment(ctx: Ctx) -> int:
-    """Captured payments with no confirmed match (``unmatched``, matching.py: ``pay``'s columns)."""
+    """Captured payments with no confirmed match (``unmatched``, matching.py: the payment's columns)."""
     pay = ctx.tmp["unmatched"]
     sug = _suggestion(ctx, by="payment")
     detail = _with_suggestion(sa.literal("Captured payment that matches no order"), sug, "order")

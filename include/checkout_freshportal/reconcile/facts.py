@@ -156,16 +156,10 @@ def build_groups(ctx: Ctx) -> sa.Table:
     one order each, a million of them) are summed where the orders are read (:func:`build_orders`)
     instead of being written here and joined back by their text key (``'order:' || id``).
 
-    The confirmed R3 pairs are picked out of ``match`` once, into a small scratch table: the
-    group figures read them three times (currency, orders, payments), each a scan of the
+    The group figures read the R3 pairs three times (currency, orders, payments): from the small
+    scratch table matching keeps them in (``r3_pairs``, all confirmed), each a scan of the
     million matches otherwise."""
-    m, conn = ctx.tmp["match"], ctx.conn
-    r3 = sqlbits.scratch(
-        conn, "recon_tmp_r3_pairs", *[sa.Column(c.name, c.type) for c in m.c], index=("match_group",)
-    )
-    sqlbits.fill(conn, r3, sa.select(*m.c).where(m.c.confirmed.is_(True), m.c.rule == "invoice_reference"))
-    sqlbits.analyze(conn, r3)
-    ctx.tmp["r3_pairs"] = r3  # payment_failed reads it too
+    r3, conn = ctx.tmp["r3_pairs"], ctx.conn
     g = sqlbits.scratch(
         conn,
         "recon_tmp_group",

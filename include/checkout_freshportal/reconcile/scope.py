@@ -300,13 +300,13 @@ def _scoped_references(ctx: Ctx) -> sa.Table:
 
 
 def close(ctx: Ctx) -> bool:
-    """Grows the order and payment scope over matches until stable; leaves ``pay`` and ``match``
-    built for the final scope. False when it is still growing after ``MAX_CLOSURE_ROUNDS``
+    """Grows the order and payment scope over matches until stable; leaves ``match`` (and
+    ``loose``) built for the final scope. False when it is still growing after ``MAX_CLOSURE_ROUNDS``
     (a long chain of payments whose invoice lists overlap, each round one link further): the
     group figures need whole groups, so the caller reconciles everything instead.
 
-    ``pay`` and ``match`` depend on the scoped payments alone (R1-R4 pair them with any staged
-    order), so they are rebuilt only in a round that added payments: the last round, which
+    ``match`` depends on the scoped payments alone (R1-R4 pair them with any staged order), so
+    it is rebuilt only in a round that added payments: the last round, which
     typically adds nothing, then costs a few index lookups instead of matching again."""
     assert ctx.scope is not None
     so, sp = ctx.scope["orders"], ctx.scope["payments"]

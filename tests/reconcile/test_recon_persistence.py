@@ -177,6 +177,30 @@ def test_incremental_equals_full(world: World, confirm_with_full: bool) -> None:
     }
 
 
+def test_a_payment_pointed_at_another_order_leaves_the_first_incrementally(world: World) -> None:
+    """A changed payment brings the orders of its stored matches into the scope, not only those
+    it matches now: its old order, whose money it no longer is, must be compared again (the
+    closure's first round looks up from the seeds; later rounds from what the round before
+    added)."""
+    eng, w = world.engine, world
+    w.paid_order("a1")
+    w.order("a2")
+    w.payment("pay_x", reference="ORD-a2")  # a2 paid by another payment, so a1 is the one left
+    reconcile(eng, "r1")
+    assert {k for k, r in exceptions(eng).items() if r["status"] == "open"} == set()
+
+    w.stamp = T + DAY / 2
+    w.update(schema.stg_payments, schema.stg_payments.c.payment_id == "pay_a1", reference="ORD-a2")
+    inc = reconcile(eng, "r2", T + DAY)
+    assert inc.mode == "incremental"
+    opened = {k: r for k, r in exceptions(eng).items() if r["status"] == "open"}
+    assert set(opened) == {"missing_payment:order:a1", "duplicate_payment:order:a2"}
+    after_incremental = _state(eng)
+    full = reconcile(eng, "r3", T + DAY, full=True)
+    assert (full.opened, full.resolved, full.reopened) == (0, 0, 0)
+    assert _state(eng) == after_incremental
+
+
 def test_settings_change_forces_a_full_run_and_a_failed_run_is_recorded(world: World) -> None:
     eng = world.engine
     world.order("o1", confirmed_at=T - 2 * DAY)

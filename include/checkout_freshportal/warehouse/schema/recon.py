@@ -212,8 +212,10 @@ recon_paid_out_actions = sa.Table(
 INPUT_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("stg_orders", "updated_at", "btree"),
     ("stg_orders", "customer_email_hash", "btree"),
+    ("stg_orders", "confirmed_at", "btree"),  # orders whose payment fell due since the last run
     ("stg_payments", "updated_at", "btree"),
     ("stg_payment_actions", "updated_at", "btree"),
+    ("stg_payment_actions", "processed_on", "btree"),  # captures whose settlement fell due
     ("stg_disputes", "updated_at", "btree"),
     ("stg_financial_actions", "updated_at", "brin"),
     ("stg_financial_action_payouts", "updated_at", "brin"),

@@ -14,10 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile import looks, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.detect_unconfirmed import unconfirmed_order_paid
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
+from checkout_freshportal.reconcile.looks import questioned
 from checkout_freshportal.warehouse.schema import (
     stg_orders,
     stg_payment_status,
@@ -31,64 +32,6 @@ DECLINED = "Declined"
 def _orders(ctx: Ctx) -> Any:
     """The orders of the run with their group's figures (``g_*``; facts.build_orders)."""
     return ctx.tmp["order"]
-
-
-def _missing_when(ctx: Ctx, t: Any) -> list[Any]:
-    return [
-        t.c.confirmed.is_(True),
-        t.c.confirmed_at <= ctx.cutoff(ctx.settings.payment_due),
-        sa.func.coalesce(t.c.g_n_captured_any, 0) == 0,
-    ]
-
-
-def _mismatch_when(_ctx: Ctx, t: Any) -> list[Any]:
-    captured, due, invoiced = t.c.g_captured_same, t.c.g_orders_amount, t.c.g_invoiced_amount
-    return [
-        t.c.confirmed.is_(True),
-        t.c.currency == t.c.g_currency,
-        captured > 0,
-        sa.or_(captured < due, captured > invoiced),
-        t.c.g_available_same == 0,
-        ~sa.and_(t.c.g_n_captured_same >= 2, captured > invoiced),
-    ]
-
-
-def _duplicate_when(_ctx: Ctx, t: Any) -> list[Any]:
-    return [
-        t.c.confirmed.is_(True),
-        t.c.currency == t.c.g_currency,
-        t.c.g_n_captured_same >= 2,
-        t.c.g_net_same > t.c.g_invoiced_amount,
-    ]
-
-
-def _refund_limit(t: Any) -> Any:
-    ordered, captured = t.c.g_invoiced_amount, t.c.g_captured_same
-    return sa.case((ordered < captured, ordered), else_=captured)
-
-
-def _over_refund_when(_ctx: Ctx, t: Any) -> list[Any]:
-    return [t.c.confirmed.is_(True), t.c.currency == t.c.g_currency, t.c.g_refunded_same > _refund_limit(t)]
-
-
-_MONEY_CONDITIONS = (_missing_when, _mismatch_when, _duplicate_when, _over_refund_when)
-
-
-def _questioned(ctx: Ctx) -> Any:
-    """The orders of the run one of the four money detectors (``missing_payment``,
-    ``amount_mismatch``, ``duplicate_payment``, ``over_refund``) flags, with every column of
-    ``order``: the union of their own conditions, so each detector, asking its conditions again
-    here, finds exactly what it found in ``order``. One scan of the million orders for the four
-    of them, each then reading a few thousand rows (four scans took 0.7 s of a full run).
-    Written at the first detector's call, once per run."""
-    if "questioned" not in ctx.tmp:
-        t = _orders(ctx)
-        q = sqlbits.scratch(ctx.conn, "recon_tmp_questioned", *[sa.Column(c.name, c.type) for c in t.c])
-        flagged = sa.or_(*[sa.and_(*when(ctx, t)) for when in _MONEY_CONDITIONS])
-        sqlbits.fill(ctx.conn, q, sa.select(*t.c).where(flagged))
-        sqlbits.analyze(ctx.conn, q)
-        ctx.tmp["questioned"] = q
-    return ctx.tmp["questioned"]
 
 
 def _suggestion(ctx: Ctx, *, by: str) -> Any:
@@ -110,7 +53,7 @@ def _with_suggestion(detail: Any, sug: Any, what: str) -> Any:
 
 
 def missing_payment(ctx: Ctx) -> int:
-    t = _questioned(ctx)
+    t = questioned(ctx)
     sug = _suggestion(ctx, by="order")
     detail = _with_suggestion(sa.literal("Confirmed order with nothing captured"), sug, "payment")
     sel = (
@@ -127,7 +70,7 @@ def missing_payment(ctx: Ctx) -> int:
             )
         )
         .select_from(t.outerjoin(sug, sug.c.subject == t.c.order_id))
-        .where(*_missing_when(ctx, t))
+        .where(*looks.missing_when(ctx, t))
     )
     return add(ctx, sel)
 
@@ -147,7 +90,7 @@ def amount_mismatch(ctx: Ctx) -> int:
     nothing is due on (cancelled, draft; R3), money between the due amount and every invoice is
     kept for those (``unconfirmed_order_paid``), not a mismatch: the group is short below the
     due amount and over beyond every invoice (then expected = every invoice)."""
-    t = _questioned(ctx)
+    t = questioned(ctx)
     captured, due, invoiced = t.c.g_captured_same, t.c.g_orders_amount, t.c.g_invoiced_amount
     sel = (
         sa.select(
@@ -163,7 +106,7 @@ def amount_mismatch(ctx: Ctx) -> int:
             )
         )
         .select_from(t)
-        .where(*_mismatch_when(ctx, t))
+        .where(*looks.mismatch_when(ctx, t))
     )
     return add(ctx, sel)
 
@@ -172,7 +115,7 @@ def duplicate_payment(ctx: Ctx) -> int:
     """Several payments captured and, net of refunds, more kept than every invoice of the group
     (its orders' amount; money up to every invoice is kept for invoices nothing is due on:
     ``unconfirmed_order_paid``)."""
-    t = _questioned(ctx)
+    t = questioned(ctx)
     sel = (
         sa.select(
             *row(
@@ -189,15 +132,15 @@ def duplicate_payment(ctx: Ctx) -> int:
             )
         )
         .select_from(t)
-        .where(*_duplicate_when(ctx, t))
+        .where(*looks.duplicate_when(ctx, t))
     )
     return add(ctx, sel)
 
 
 def over_refund(ctx: Ctx) -> int:
     """Refunded more than the smaller of every invoice of the group and what it captured."""
-    t = _questioned(ctx)
-    limit = _refund_limit(t)
+    t = questioned(ctx)
+    limit = looks.refund_limit(t)
     sel = (
         sa.select(
             *row(
@@ -212,7 +155,7 @@ def over_refund(ctx: Ctx) -> int:
             )
         )
         .select_from(t)
-        .where(*_over_refund_when(ctx, t))
+        .where(*looks.over_refund_when(ctx, t))
     )
     return add(ctx, sel)
 
@@ -297,9 +240,10 @@ def payment_failed(ctx: Ctx) -> int:
     payment is ``loose`` (matching.py): it has no confirmed match unless R3 took it, and then
     its R3 pairs (``r3_pairs``, few) name its groups. Asking the million matches of every short
     group for each declined payment instead cost 0.5 s of a full run at a million orders."""
-    m, g, loose, t, r3 = (ctx.tmp[k] for k in ("match", "group", "loose", "order", "r3_pairs"))
+    m, g, loose, r3 = (ctx.tmp[k] for k in ("match", "group", "loose", "r3_pairs"))
+    t = questioned(ctx)
     short_groups = sa.union(
-        sa.select(t.c.match_group).where(t.c.g_captured_same < t.c.g_invoiced_amount),
+        sa.select(t.c.match_group).where(*looks.short_when(ctx, t)),
         sa.select(g.c.match_group).where(g.c.captured_same < g.c.invoiced_amount),
     )
     cols = ("payment_id", "currency", "amount_minor")

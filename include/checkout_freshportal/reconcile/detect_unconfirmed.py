@@ -15,6 +15,7 @@ from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
 from checkout_freshportal.reconcile.found import add, key, row, text
+from checkout_freshportal.reconcile.looks import keeps_money_when, questioned
 from checkout_freshportal.warehouse.schema import stg_orders, stg_refund_requests
 
 
@@ -111,7 +112,7 @@ def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
     others), named after its lowest order not due.
     Their refund requests and lost chargebacks are then looked up by index, not probed once per
     order of the run (SQLite)."""
-    t, o, conn = ctx.tmp["order"], stg_orders, ctx.conn
+    t, o, conn = questioned(ctx), stg_orders, ctx.conn
     members = sqlbits.scratch(
         conn,
         "recon_tmp_unconfirmed_members",
@@ -139,10 +140,7 @@ def _unconfirmed_groups(ctx: Ctx) -> tuple[sa.Table, sa.Table]:
             sa.case((t.c.currency == t.c.g_currency, 1), else_=0).label("in_ccy"),
         )
         .select_from(t)
-        .where(
-            t.c.g_net_same > 0,
-            sa.or_(t.c.confirmed.is_not(True), t.c.g_n_orders > 1),
-        )
+        .where(*keeps_money_when(ctx, t))
     )
     sqlbits.fill(conn, members, sel)
     sqlbits.analyze(conn, members)

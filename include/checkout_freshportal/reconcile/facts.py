@@ -35,6 +35,7 @@ from checkout_freshportal.warehouse.schema import (
     stg_payments,
 )
 from checkout_freshportal.warehouse.schema.recon import (
+    recon_matches,
     recon_order_facts,
     recon_order_invoices,
     recon_paid_out_actions,
@@ -446,8 +447,12 @@ def order_naming(ctx: Ctx, payment_ids: sa.Select[Any]) -> sa.Table:
     written down for every matched payment: a table of the million matched payments cost a
     full run 1.4 s (an anti-join of the matches with themselves) for a few thousand lookups.
     Their matches are picked into an analysed scratch table first, and the lowest kept there:
-    the self anti-join then reads a few rows, not the million matches."""
-    m, g, o, conn = ctx.tmp["match"], ctx.tmp["group"], stg_orders, ctx.conn
+    the self anti-join then reads a few rows, not the million matches. They are read from the
+    kept matches, which store_matches has made equal to this run's for the run's payments, by
+    their payment id's index: the unindexed scratch table ``match`` was scanned whole for each
+    call (0.17-0.26 s at a million orders)."""
+    rm, g, o, conn = recon_matches, ctx.tmp["group"], stg_orders, ctx.conn
+    m = sa.select(rm).where(ctx.in_scope("payments", rm.c.payment_id)).subquery("run_matches")
     cols = (
         sa.Column("payment_id", sa.Text()),
         sa.Column("order_id", sa.Text()),

@@ -190,11 +190,17 @@ def _zero(expr: Any) -> Any:
 
 def _order_matches(conn: sa.Connection, m: sa.Table, *where: Any) -> sa.Subquery:
     """Per order with a confirmed match, in one aggregate over ``match``: the order's columns
-    and the figures of its R1/R2 group (``order:<order_id>``: the order's are the group key's,
-    copied into each of its pairs, no aggregate state for them, a million groups must fit the
-    hash table; the payments' money summed where the payment's
-    currency is the order's) and its R3 group (``r3_group``, the other kind: an order has R1/R2
-    matches or R3 ones, never both; the group of its pairs in its own currency if any)."""
+    and the figures of its R1/R2 group (``order:<order_id>``: the order's currency and amount
+    are the group key's, copied into each of its pairs, no aggregate state for them, a million
+    groups must fit the hash table; the payments' money summed where the payment's currency is
+    the order's) and its R3 group (``r3_group``, the other kind: an order has R1/R2 matches or
+    R3 ones, never both; the group of its pairs in its own currency if any).
+
+    The order's other columns (number, confirmed, confirmation time, FreshPortal payment
+    status) are aggregated, not grouped by: its pairs are written by several statements (R1,
+    R2, R3), each reading the staged orders when it runs, and a load changing the order in
+    between would otherwise split it into two rows of ``order`` (the run then failed on the
+    order facts' key; a review's probe). All of its pairs agree whenever nothing changed."""
     own = m.c.rule != "invoice_reference"
     same = sa.and_(own, m.c.currency == m.c.o_currency)
 
@@ -205,6 +211,9 @@ def _order_matches(conn: sa.Connection, m: sa.Table, *where: Any) -> sa.Subquery
         return _zero(sa.func.sum(sa.case((cond, 1), else_=0)))
 
     captured, refunded = s(m.c.captured), s(m.c.refunded)
+    # NULL where the order's status is (``status IN (...)`` of a NULL status)
+    flag = sa.case((m.c.o_confirmed.is_(True), 1), (m.c.o_confirmed.is_(False), 0), else_=None)
+    confirmed = sa.func.max(flag) == 1
     return (
         sa.select(
             m.c.order_id,
@@ -217,11 +226,11 @@ def _order_matches(conn: sa.Connection, m: sa.Table, *where: Any) -> sa.Subquery
                 sa.func.min(sa.case((own, None), else_=m.c.match_group)),
             ).label("r3_group"),
             n(own).label("n_own"),
-            m.c.order_number,
+            sa.func.max(m.c.order_number).label("order_number"),
             m.c.o_amount,
-            m.c.o_confirmed,
-            m.c.o_confirmed_at,
-            m.c.o_payment_status,
+            confirmed.label("o_confirmed"),
+            sa.func.max(m.c.o_confirmed_at).label("o_confirmed_at"),
+            sa.func.max(m.c.o_payment_status).label("o_payment_status"),
             m.c.o_currency.label("currency"),
             m.c.o_amount.label("orders_amount"),
             m.c.o_amount.label("invoiced_amount"),
@@ -235,16 +244,7 @@ def _order_matches(conn: sa.Connection, m: sa.Table, *where: Any) -> sa.Subquery
             (captured - refunded).label("net_same"),
         )
         .where(m.c.confirmed.is_(True), *where)
-        .group_by(
-            m.c.order_id,
-            m.c.o_currency,
-            m.c.o_amount,
-            m.c.order_number,
-            m.c.o_amount,
-            m.c.o_confirmed,
-            m.c.o_confirmed_at,
-            m.c.o_payment_status,
-        )
+        .group_by(m.c.order_id, m.c.o_currency, m.c.o_amount)
         .subquery("order_matches")
     )
 

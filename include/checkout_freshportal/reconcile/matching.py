@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import facts, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.warehouse.schema import recon_matches, stg_orders, stg_payments
+from checkout_freshportal.warehouse.schema import recon_matches, stg_orders
 from checkout_freshportal.warehouse.schema.recon import recon_order_invoices
 
 R1, R2, R3, R4 = "reference", "metadata_order_id", "invoice_reference", "suggested_customer_amount"
@@ -129,14 +129,10 @@ def build_matches(ctx: Ctx) -> sa.Table:
     # a payment belongs to one order at most by R1/R2. Asked of every payment instead, the join
     # by metadata hashed all orders against 1.1M payments to keep 10,000 pairs (0.8-0.95 s
     # against 0.2 s at a million orders).
-    # Its few pairs are kept in a scratch table of their own too: R3 and R4 ask which orders
-    # R2 placed (:func:`_fill_unless_matched`) without reading the million matches.
-    r2 = _pairs_table(ctx, "recon_tmp_r2_pairs", m)
-    sqlbits.fill(conn, r2, pairs(R2, loose, o.c.order_id == loose.c.meta_order_id))
-    sqlbits.fill(conn, m, sa.select(*r2.c))
-    if conn.execute(loose.delete().where(loose.c.payment_id.in_(sa.select(r2.c.payment_id)))).rowcount:
+    sqlbits.fill(conn, m, pairs(R2, loose, o.c.order_id == loose.c.meta_order_id))
+    by_metadata = sa.select(m.c.payment_id).where(m.c.rule == R2)
+    if conn.execute(loose.delete().where(loose.c.payment_id.in_(by_metadata))).rowcount:
         sqlbits.analyze(conn, loose)
-    sqlbits.analyze(conn, r2)
     sqlbits.analyze(conn, m)
     _invoice_matches(ctx, m, loose)
     _unmatched(ctx, m, loose)
@@ -176,20 +172,24 @@ def _pairs_table(ctx: Ctx, name: str, m: sa.Table) -> sa.Table:
     return t
 
 
-def _placed(ctx: Ctx, cand: sa.Table, rules: tuple[str, ...]) -> Any:
-    """The candidate pairs whose order has a confirmed match of ``rules`` in this run, asked
-    without reading the million matches: R1 pairs an order with every payment of the run whose
-    reference is its number (``stg_payments.reference``'s index, a probe per candidate), and
-    R2's and R3's pairs are few, each kept in a scratch table of its own as well."""
-    p = stg_payments
+def _placed(ctx: Ctx, m: sa.Table, cand: sa.Table, rules: tuple[str, ...]) -> Any:
+    """The candidate pairs whose order has a confirmed match of ``rules`` in this run: R1's and
+    R2's pairs from ``match`` (a join that hashes the few candidates and reads the matches
+    once), R3's from the small table of their own. Only from the run's own tables: asked of
+    ``stg_payments.reference``'s index instead (one probe per candidate, 0.2-0.3 s less a
+    rule), a payment committed by a load while the run works was seen by that question and not
+    by R1, and the run dropped an R3 pair of an order R1 never paired (a review's probe)."""
     found: list[Any] = []
-    if R1 in rules:
-        found.append(
-            sa.exists().where(p.c.reference == cand.c.order_number, ctx.in_scope("payments", p.c.payment_id))
+    placed_by = tuple(r for r in rules if r in (R1, R2))
+    if placed_by:
+        by_pairs = (
+            sa.select(cand.c.order_id)
+            .select_from(cand.join(m, m.c.order_id == cand.c.order_id))
+            .where(m.c.confirmed.is_(True), m.c.rule.in_(placed_by))
         )
-    for rule, name in ((R2, "r2_pairs"), (R3, "r3_pairs")):
-        if rule in rules:
-            found.append(cand.c.order_id.in_(sa.select(ctx.tmp[name].c.order_id)))
+        found.append(cand.c.order_id.in_(by_pairs))
+    if R3 in rules:
+        found.append(cand.c.order_id.in_(sa.select(ctx.tmp["r3_pairs"].c.order_id)))
     return sa.or_(*found)
 
 
@@ -205,11 +205,11 @@ def _fill_unless_matched(
     this run did not recompute.
 
     The pairs (few: R3's and R4's) go to a scratch table first; those of an order this run
-    matched are found there (:func:`_placed`), deleted, and the rest added. Asked of each pair
-    against ``match`` as ``order_id NOT IN (matches)``, PostgreSQL hashed the million matches for
-    every rule (0.7 s each); as ``NOT EXISTS`` it read them once per pair where it estimated one
-    pair; joined to ``match``, it read the million matches once per rule (0.2-0.3 s each). The
-    stored matches of an incremental run stay a ``NOT EXISTS``: their primary key starts with
+    matched are found by joining them to ``match`` (:func:`_placed`), deleted, and the rest
+    added: the join hashes the few pairs and reads the matches once. Asked of each pair instead,
+    as ``order_id NOT IN (matches)``, PostgreSQL hashed the million matches for every rule (0.7 s
+    each); as ``NOT EXISTS`` it read them once per pair where it estimated one pair. The stored
+    matches of an incremental run stay a ``NOT EXISTS``: their primary key starts with
     ``order_id``, a probe per pair. Two conditions, never ``NOT (A OR B)``, which stays a subplan
     evaluated per row.
 
@@ -229,7 +229,7 @@ def _fill_unless_matched(
         )
     sqlbits.fill(conn, cand, pairs)
     sqlbits.analyze(conn, cand)
-    if conn.execute(cand.delete().where(_placed(ctx, cand, rules))).rowcount:
+    if conn.execute(cand.delete().where(_placed(ctx, m, cand, rules))).rowcount:
         sqlbits.analyze(conn, cand)
     if join_groups:
         join_shared_groups(conn, cand)

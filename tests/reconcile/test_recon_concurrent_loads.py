@@ -6,7 +6,7 @@ performance changes of 2026-12-07's seventh session; both failed there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,17 +14,7 @@ import sqlalchemy as sa
 from recon_builders import T, World, exceptions, matches, reconcile
 
 from checkout_freshportal.reconcile import sqlbits
-from checkout_freshportal.warehouse import engine as wh_engine
 from checkout_freshportal.warehouse.schema.recon import recon_order_facts
-
-
-@pytest.fixture
-def pg_world(migrated_pg_url: str) -> Iterator[World]:
-    engine = wh_engine.make_engine(migrated_pg_url)
-    try:
-        yield World(engine)
-    finally:
-        engine.dispose()
 
 
 def _after_first_matches(

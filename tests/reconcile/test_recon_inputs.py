@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,19 +14,9 @@ import sqlalchemy as sa
 from recon_builders import T, World, exceptions, reconcile
 
 from checkout_freshportal.reconcile import inputs
-from checkout_freshportal.warehouse import engine as wh_engine
 from checkout_freshportal.warehouse import locks, schema
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def pg_world(migrated_pg_url: str) -> Iterator[World]:
-    engine = wh_engine.make_engine(migrated_pg_url)
-    try:
-        yield World(engine)
-    finally:
-        engine.dispose()
 
 
 def _plant(w: World) -> None:

@@ -28,7 +28,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     Judged per group, in the group's currency (one order with its payments, or one transfer
     for several invoices, R3). Kept for the group's orders that are not due = the group's money
     captured net of refunds and of lost chargebacks (the cardholder has that back; the order
-    facts' own figures, facts.build_lost_chargebacks), less the amounts of its orders that are
+    facts' own figures, order_facts.build_lost_chargebacks), less the amounts of its orders that are
     due (confirmed, or in the tenant's ``credit_statuses``: a credit note is often settled
     against later invoices, the money rightly stays). When an order of the group is due, what
     is kept for the others is at most their amounts: money beyond every invoice is the group's
@@ -38,7 +38,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     groups, members = _unconfirmed_groups(ctx)
     o, lost = stg_orders, ctx.tmp["lost"]
     rr = stg_refund_requests
-    # Lost chargebacks count on the order that names their payment (facts.order_naming: the
+    # Lost chargebacks count on the order that names their payment (order_facts.order_naming: the
     # group's first order for a transfer, the order itself otherwise): summed over the group's
     # orders in the group's currency, each dispute is counted once.
     lost_g = (

@@ -9,37 +9,20 @@
   ``currency_mismatch``'s).
 * ``order``: one row per order of the run, with the figures of its confirmed group (if any):
   an R1/R2 group (the order's payments) is summed there, an R3 group read from ``group``.
-* :func:`order_naming`: for the payments asked about, the order that names each in exceptions
-  (the lowest order id of its confirmed matches: a payment of several invoices names the first).
 
-Also maintained here: ``recon_order_invoices`` (the invoice numbers of orders, rule R3),
-``recon_paid_out_actions`` (actions with a line in a payout, the settlement check) and
-``recon_order_facts`` (per confirmed order, the source of the run totals).
+The kept order facts and the order naming a payment are order_facts.py's; the kept tables
+derived from staged data alone (invoice numbers, the paid-out set) inputs.py's.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.warehouse.schema import (
-    stg_disputes,
-    stg_financial_action_payouts,
-    stg_financial_actions,
-    stg_orders,
-    stg_payment_actions,
-    stg_payments,
-)
-from checkout_freshportal.warehouse.schema.recon import (
-    recon_matches,
-    recon_order_facts,
-    recon_order_invoices,
-    recon_paid_out_actions,
-)
+from checkout_freshportal.warehouse.schema import stg_orders, stg_payment_actions, stg_payments
 
 #: Dispute statuses where the money went back to the cardholder for good.
 LOST_DISPUTE_STATUSES = ("lost", "accepted", "expired", "arbitration_lost")
@@ -102,53 +85,6 @@ def payment_facts(ctx: Ctx) -> sa.Subquery:
         p.c.requested_on,
     ).where(ctx.in_scope("payments", p.c.payment_id))
     return sel.subquery("pay")
-
-
-def refresh_order_invoices(ctx: Ctx, changed_orders: sa.Table | None) -> None:
-    """``recon_order_invoices`` for every order (full run) or the changed ones, writing only
-    what differs."""
-    o, oi = stg_orders, recon_order_invoices
-    if changed_orders is None:
-        where: Any = sa.true()
-        scope: Any = sa.true()
-    else:
-        changed = sa.select(changed_orders.c.order_id)
-        where = o.c.order_id.in_(changed)
-        scope = oi.c.order_id.in_(changed)
-    elems = sqlbits.json_text_elements(ctx.conn, o.c.invoice_numbers)
-    sel = (
-        sa.select(elems.c.value.label("invoice_number"), o.c.order_id)
-        .distinct()
-        .select_from(o.join(elems, sa.true()))
-        .where(where, o.c.invoice_numbers.is_not(None), elems.c.value.is_not(None), elems.c.value != "")
-    )
-    written = sqlbits.sync_rows(ctx.conn, oi, sel, keys=("invoice_number", "order_id"), scope=scope)
-    sqlbits.analyze_if_churned(ctx.conn, oi, sum(written))
-
-
-def refresh_paid_out(ctx: Ctx, since: datetime | None) -> None:
-    """Keeps ``recon_paid_out_actions`` (action ids with a line in a payout) current.
-
-    A full run rebuilds it from every line joined to its payout id; an incremental run adds the
-    actions of the lines and payout ids stamped after ``since``, both found through the BRIN
-    indexes on ``updated_at`` and joined by the lines' key. Adding is enough: a payout id is
-    never erased (stg_financial_action_payouts), so a paid-out action stays paid out."""
-    fa, fap, t = stg_financial_actions, stg_financial_action_payouts, recon_paid_out_actions
-    on = sa.and_(fap.c.processed_on == fa.c.processed_on, fap.c.line_key == fa.c.line_key)
-    lines = sa.select(fa.c.action_id.label("action_id")).select_from(fa.join(fap, on))
-    if since is None:
-        # Left to PostgreSQL's sort-based DISTINCT (it estimates the join at a few rows). With
-        # the primary key maintained row by row, hashed ids took 5.5 s to insert against
-        # 2.2-2.9 s sorted; into the bare table of a first load the hashed DISTINCT saved 0.8 s
-        # and the primary key's sort of unsorted ids then cost 0.8 s more (measured).
-        sqlbits.sync_rows(
-            ctx.conn, t, lines.distinct(), keys=("action_id",), scope=sa.true(), extra={"run_id": ctx.run_id}
-        )
-    else:
-        for stamped in (fa.c.updated_at > since, fap.c.updated_at > since):
-            new = lines.add_columns(sa.literal(ctx.run_id).label("run_id")).where(stamped).distinct()
-            sqlbits.fill_new(ctx.conn, t, new)
-    sqlbits.analyze(ctx.conn, t, kept=True)
 
 
 def build_groups(ctx: Ctx) -> sa.Table:
@@ -379,7 +315,7 @@ def build_orders(ctx: Ctx) -> sa.Table:
     its order's columns), the others from the staged orders, by an anti-join with the matches:
     joining the million staged orders to the million-group aggregate cost a full run about
     0.5 s more at a million orders."""
-    o, m, g, conn = stg_orders, ctx.tmp["match"], ctx.tmp["group"], ctx.conn
+    m, g, conn = ctx.tmp["match"], ctx.tmp["group"], ctx.conn
     t = sqlbits.scratch(
         conn,
         "recon_tmp_order",
@@ -388,7 +324,7 @@ def build_orders(ctx: Ctx) -> sa.Table:
         sa.Column("currency", sa.String(3)),
         sa.Column("amount_minor", _BIG()),
         sa.Column("confirmed", sa.Boolean()),
-        sa.Column("confirmed_at", o.c.confirmed_at.type),
+        sa.Column("confirmed_at", stg_orders.c.confirmed_at.type),
         sa.Column("payment_status", sa.Text()),
         sa.Column("match_group", sa.Text()),
         *[sa.Column(f"g_{c}", g.c[c].type) for c in GROUP_COLUMNS],
@@ -414,8 +350,16 @@ def build_orders(ctx: Ctx) -> sa.Table:
         *[pick(c) for c in GROUP_COLUMNS],
     ).select_from(om.outerjoin(g, g.c.match_group == om.c.r3_group))
     sqlbits.fill(conn, t, matched)
-    # the orders with no confirmed match, from the staged orders
-    rest = sa.select(
+    sqlbits.fill(conn, t, _orders_without_match(ctx, m))
+    sqlbits.analyze(conn, t)
+    ctx.tmp["order"] = t
+    return t
+
+
+def _orders_without_match(ctx: Ctx, m: sa.Table) -> sa.Select[Any]:
+    """The orders of the run with no confirmed match, from the staged orders (no group)."""
+    o = stg_orders
+    return sa.select(
         o.c.order_id,
         o.c.order_number,
         o.c.currency,
@@ -427,122 +371,3 @@ def build_orders(ctx: Ctx) -> sa.Table:
         ctx.in_scope("orders", o.c.order_id),
         ~sa.exists().where(m.c.order_id == o.c.order_id, m.c.confirmed.is_(True)),
     )
-    sqlbits.fill(conn, t, rest)
-    sqlbits.analyze(conn, t)
-    ctx.tmp["order"] = t
-    return t
-
-
-def order_naming(ctx: Ctx, payment_ids: sa.Select[Any]) -> sa.Table:
-    """A scratch table (payment_id, order_id, order_number) of the order that names each of
-    ``payment_ids`` in exceptions and chargeback figures: the order its money counts on. For
-    a payment of several invoices (R3) that is its group's first order (facts._group_orders:
-    the lowest confirmed order in the group's currency, else the lowest in it), which may be an
-    order another payment of the group lists, so a chargeback lost on a transfer stays in the
-    order facts beside the money it takes back; else (R1/R2, or a group with no order in its
-    currency) its confirmed match with the lowest order id. A payment with no confirmed match
-    has no row.
-
-    Asked for the few payments that need it (disputes, the exceptions found) rather than
-    written down for every matched payment: a table of the million matched payments cost a
-    full run 1.4 s (an anti-join of the matches with themselves) for a few thousand lookups.
-    Their matches are picked into an analysed scratch table first, and the lowest kept there:
-    the self anti-join then reads a few rows, not the million matches. They are read from the
-    kept matches, which store_matches has made equal to this run's for the run's payments, by
-    their payment id's index: the unindexed scratch table ``match`` was scanned whole for each
-    call (0.17-0.26 s at a million orders)."""
-    rm, g, o, conn = recon_matches, ctx.tmp["group"], stg_orders, ctx.conn
-    m = sa.select(rm).where(ctx.in_scope("payments", rm.c.payment_id)).subquery("run_matches")
-    cols = (
-        sa.Column("payment_id", sa.Text()),
-        sa.Column("order_id", sa.Text()),
-        sa.Column("order_number", sa.Text()),
-    )
-    t = sqlbits.scratch(conn, "recon_tmp_naming", *cols, index=("payment_id", "order_id"))
-    named = sa.func.coalesce(g.c.first_order, m.c.order_id)
-    # the number where the named order is the match's own; else looked up below (R3, few)
-    number = sa.case((named == m.c.order_id, m.c.order_number), else_=None)
-    sel = (
-        sa.select(m.c.payment_id, named.label("order_id"), sa.func.max(number).label("order_number"))
-        .select_from(m.outerjoin(g, g.c.match_group == m.c.match_group))
-        .where(m.c.confirmed.is_(True), m.c.payment_id.in_(payment_ids))
-        .group_by(m.c.payment_id, named)
-    )
-    sqlbits.fill(conn, t, sel)
-    lower = t.alias("lower")
-    conn.execute(
-        t.delete().where(
-            sa.exists().where(lower.c.payment_id == t.c.payment_id, lower.c.order_id < t.c.order_id)
-        )
-    )
-    its_number = sa.select(o.c.order_number).where(o.c.order_id == t.c.order_id).scalar_subquery()
-    conn.execute(t.update().where(t.c.order_number.is_(None)).values(order_number=its_number))
-    sqlbits.analyze(conn, t)
-    return t
-
-
-def store_order_facts(ctx: Ctx) -> None:
-    """``recon_order_facts`` for the confirmed orders of the run (all of them in a full run),
-    writing only the orders whose figures changed.
-
-    A group's money is counted once, on its first order (a payment of several invoices is not
-    counted once per invoice); chargebacks count on the order that names their payment."""
-    of, t = recon_order_facts, ctx.tmp["order"]
-    cb = build_lost_chargebacks(ctx)
-    captured = sa.func.coalesce(t.c.g_captured_same, 0)
-    same_ccy = t.c.g_currency == t.c.currency
-    counts = sa.and_(same_ccy, t.c.g_first_order == t.c.order_id)
-    # paid what is due; money between that and every invoice is kept for invoices nothing is due
-    # on (unconfirmed_order_paid), not this order's
-    matched = sa.and_(
-        t.c.match_group.is_not(None),
-        same_ccy,
-        captured >= t.c.g_orders_amount,
-        captured <= t.c.g_invoiced_amount,
-    )
-    sel = (
-        sa.select(
-            t.c.order_id,
-            t.c.currency,
-            t.c.amount_minor,
-            sa.case((matched, True), else_=False).label("matched"),
-            sa.case((counts, captured), else_=0).label("captured_minor"),
-            sa.case((counts, sa.func.coalesce(t.c.g_refunded_same, 0)), else_=0).label("refunded_minor"),
-            sa.func.coalesce(cb.c.amount, 0).label("chargeback_minor"),
-        )
-        .select_from(t.outerjoin(cb, sa.and_(cb.c.order_id == t.c.order_id, cb.c.currency == t.c.currency)))
-        .where(t.c.confirmed.is_(True))
-    )
-    scope = ctx.in_scope("orders", of.c.order_id)
-    written = sqlbits.sync_rows(
-        ctx.conn, of, sel, keys=("order_id",), scope=scope, extra={"run_id": ctx.run_id}
-    )
-    sqlbits.analyze_if_churned(ctx.conn, of, sum(written))
-
-
-def build_lost_chargebacks(ctx: Ctx) -> sa.Table:
-    """Σ lost disputes per order naming their payment and currency (the scratch table ``lost``,
-    few rows): only the disputes in the order's currency count in its figures (a GBP chargeback
-    is not EUR money). Read by the order facts and by ``unconfirmed_order_paid``: the money the
-    cardholder has back is not kept."""
-    d, conn = stg_disputes, ctx.conn
-    lost = d.c.status.in_(LOST_DISPUTE_STATUSES)
-    po = order_naming(ctx, sa.select(d.c.payment_id).where(lost))
-    t = sqlbits.scratch(
-        conn,
-        "recon_tmp_lost",
-        sa.Column("order_id", sa.Text()),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("amount", _BIG()),
-        index=("order_id",),
-    )
-    sel = (
-        sa.select(po.c.order_id, d.c.currency, sa.func.sum(d.c.amount_minor).label("amount"))
-        .select_from(d.join(po, po.c.payment_id == d.c.payment_id))
-        .where(lost)
-        .group_by(po.c.order_id, d.c.currency)
-    )
-    sqlbits.fill(conn, t, sel)
-    sqlbits.analyze(conn, t)
-    ctx.tmp["lost"] = t
-    return t

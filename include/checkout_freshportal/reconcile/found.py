@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checkout_freshportal.reconcile import facts, sqlbits
+from checkout_freshportal.reconcile import order_facts, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.kinds import KINDS
 
@@ -95,12 +95,12 @@ def add_rows(ctx: Ctx, rows: Sequence[Mapping[str, Any]]) -> int:
 
 def name_orders(ctx: Ctx) -> None:
     """The rows found about a payment without an order (its actions, its disputes, a declined
-    attempt) get the order that names the payment (``facts.order_naming``), all in one
+    attempt) get the order that names the payment (``order_facts.order_naming``), all in one
     statement after the detectors, for just these payments."""
     f = ctx.tmp["found"]
     sqlbits.analyze(ctx.conn, f)
     asked = sa.select(f.c.payment_id).where(f.c.payment_id.is_not(None), f.c.order_id.is_(None))
-    n = facts.order_naming(ctx, asked)
+    n = order_facts.order_naming(ctx, asked)
     ctx.conn.execute(
         f.update()
         .values(order_id=n.c.order_id, order_number=n.c.order_number)

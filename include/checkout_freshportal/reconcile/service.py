@@ -35,6 +35,7 @@ from checkout_freshportal.reconcile import (
     facts,
     inputs,
     matching,
+    order_facts,
     persist,
     scope,
     sqlbits,
@@ -317,8 +318,8 @@ def _run(ctx: Ctx, since: datetime | None, prev_as_of: datetime | None, fp: str)
         if since is None or prev_as_of is None:
             matching.build_matches(ctx)
         else:
-            facts.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
-            facts.refresh_paid_out(ctx, since)
+            inputs.refresh_order_invoices(ctx, scope.changed_orders(ctx, since))
+            inputs.refresh_paid_out(ctx, since)
             scope.make_scope(ctx)
             scope.seed(ctx, since, prev_as_of)
             step.done("scope")
@@ -362,7 +363,7 @@ def _compare(ctx: Ctx, result: ReconcileResult, step: _Steps) -> None:
     facts.build_groups(ctx)
     facts.build_orders(ctx)
     step.done("facts")
-    facts.store_order_facts(ctx)
+    order_facts.store_order_facts(ctx)
     step.done("order_facts")
     found_table(ctx)
     for detect in (*detect_orders.DETECTORS, *detect_money.DETECTORS):

@@ -26,7 +26,8 @@ which finds them again in the warehouse) and the run writes them into its own sc
 
 On SQLite (one writer at a time) and in incremental runs (whose refreshes read a few changed
 rows, and one of them a scratch table of the run's own connection) the run does the same work on
-its own connection, in order, as steps of its transaction.
+its own connection, in order, as steps of its transaction. The two tables' refreshes
+(:func:`refresh_order_invoices`, :func:`refresh_paid_out`) are here for both.
 """
 
 from __future__ import annotations

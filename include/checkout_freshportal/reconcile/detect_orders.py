@@ -18,7 +18,6 @@ from checkout_freshportal.reconcile import looks, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.detect_unconfirmed import unconfirmed_order_paid
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
-from checkout_freshportal.reconcile.looks import questioned
 from checkout_freshportal.warehouse.schema import (
     stg_orders,
     stg_payment_status,
@@ -53,7 +52,7 @@ def _with_suggestion(detail: Any, sug: Any, what: str) -> Any:
 
 
 def missing_payment(ctx: Ctx) -> int:
-    t = questioned(ctx)
+    t = looks.questioned(ctx)
     sug = _suggestion(ctx, by="order")
     detail = _with_suggestion(sa.literal("Confirmed order with nothing captured"), sug, "payment")
     sel = (
@@ -90,7 +89,7 @@ def amount_mismatch(ctx: Ctx) -> int:
     nothing is due on (cancelled, draft; R3), money between the due amount and every invoice is
     kept for those (``unconfirmed_order_paid``), not a mismatch: the group is short below the
     due amount and over beyond every invoice (then expected = every invoice)."""
-    t = questioned(ctx)
+    t = looks.questioned(ctx)
     captured, due, invoiced = t.c.g_captured_same, t.c.g_orders_amount, t.c.g_invoiced_amount
     sel = (
         sa.select(
@@ -115,7 +114,7 @@ def duplicate_payment(ctx: Ctx) -> int:
     """Several payments captured and, net of refunds, more kept than every invoice of the group
     (its orders' amount; money up to every invoice is kept for invoices nothing is due on:
     ``unconfirmed_order_paid``)."""
-    t = questioned(ctx)
+    t = looks.questioned(ctx)
     sel = (
         sa.select(
             *row(
@@ -139,7 +138,7 @@ def duplicate_payment(ctx: Ctx) -> int:
 
 def over_refund(ctx: Ctx) -> int:
     """Refunded more than the smaller of every invoice of the group and what it captured."""
-    t = questioned(ctx)
+    t = looks.questioned(ctx)
     limit = looks.refund_limit(t)
     sel = (
         sa.select(
@@ -241,7 +240,7 @@ def payment_failed(ctx: Ctx) -> int:
     its R3 pairs (``r3_pairs``, few) name its groups. Asking the million matches of every short
     group for each declined payment instead cost 0.5 s of a full run at a million orders."""
     m, g, loose, r3 = (ctx.tmp[k] for k in ("match", "group", "loose", "r3_pairs"))
-    t = questioned(ctx)
+    t = looks.questioned(ctx)
     short_groups = sa.union(
         sa.select(t.c.match_group).where(*looks.short_when(ctx, t)),
         sa.select(g.c.match_group).where(g.c.captured_same < g.c.invoiced_amount),

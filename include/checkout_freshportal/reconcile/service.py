@@ -110,8 +110,9 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         "confirmed": sorted(confirmed),
         "credit_statuses": sorted(s.credit_statuses),
         # bump when the rules change (2: R2 after R1 per payment, shared R3 groups; 3: the kind
-        # unconfirmed_order_paid; 4: it judges R3 groups too, whose money counts on a confirmed order)
-        "engine": 4,
+        # unconfirmed_order_paid; 4: it judges R3 groups too, whose money counts on a confirmed order;
+        # 5: currency_mismatch for money kept for an unconfirmed order in another currency)
+        "engine": 5,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -47,7 +47,16 @@ from checkout_freshportal.warehouse import make_engine, upgrade
 
 from . import gen_reconciliation as gen
 from . import recon_floor
-from .harness import git_commit, median, peak_rss_bytes, pg_server_url, reset_peak_rss, scratch_database
+from .harness import (
+    git_commit,
+    host_cpu_seconds,
+    median,
+    peak_rss_bytes,
+    pg_server_url,
+    process_cpu_seconds,
+    reset_peak_rss,
+    scratch_database,
+)
 
 FULL_ORDERS = 1_000_000
 QUICK_ORDERS = 5_000
@@ -97,10 +106,13 @@ class StatementTimer:
 
 
 class BackendSampler:
-    """Peak summed RSS of the PostgreSQL backends connected to one database (psutil, every 0.2 s)."""
+    """Peak summed RSS of the PostgreSQL backends connected to one database, and the CPU time
+    they used (psutil, every 0.2 s; a backend's CPU as last sampled, so the last fraction of a
+    second before it exits is missed: a lower bound)."""
 
     def __init__(self, url: str | None) -> None:
         self.url, self.peak = url, 0
+        self.cpu: dict[int, float] = {}  # backend pid -> CPU seconds at its last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -135,7 +147,10 @@ class BackendSampler:
                 total = 0
                 for pid in pids:
                     with contextlib.suppress(psutil.Error):  # a backend may exit meanwhile
-                        total += psutil.Process(pid).memory_info().rss
+                        proc = psutil.Process(pid)
+                        total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[pid] = times.user + times.system
                 self.peak = max(self.peak, total)
         finally:
             eng.dispose()
@@ -145,8 +160,10 @@ def _child_entry(conn: Any, fn: Callable[..., dict[str, Any]], args: tuple[Any, 
     try:
         reset_peak_rss()
         t0 = time.perf_counter()
+        cpu0 = process_cpu_seconds()
         out = fn(*args)
         out["seconds"] = time.perf_counter() - t0
+        out["worker_cpu_seconds"] = process_cpu_seconds() - cpu0
         out["worker_peak_rss"] = peak_rss_bytes()
         conn.send(out)
     except BaseException as exc:  # reported to the parent, which fails the phase loudly
@@ -163,6 +180,7 @@ def in_child(
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     temp0 = _temp_bytes(pg_url)
+    host0 = host_cpu_seconds()
     with BackendSampler(pg_url) as sampler:
         proc = ctx.Process(target=_child_entry, args=(child, fn, args))
         proc.start()
@@ -177,7 +195,12 @@ def in_child(
         proc.join()
         if "error" in out and pg_url:
             _terminate_backends(pg_url)  # a killed child leaves its statement running on the server
+    host1 = host_cpu_seconds()
     out["pg_backends_peak_rss"] = sampler.peak
+    out["pg_backends_cpu_seconds"] = sum(sampler.cpu.values())
+    if host0 is not None and host1 is not None:
+        out["host_busy_core_seconds"] = host1[0] - host0[0]
+        out["host_core_seconds"] = host1[1] - host0[1]
     if pg_url:
         out["pg_temp_bytes"] = _temp_bytes(pg_url) - temp0
     return out
@@ -440,6 +463,7 @@ def _phase_row(engine: str, name: str, r: dict[str, Any], base: float | None) ->
         "worker_peak_MiB": r.get("worker_peak_rss", 0) / 2**20,
         "pg_backends_peak_MiB": r.get("pg_backends_peak_rss", 0) / 2**20,
         "pg_temp_MiB": r.get("pg_temp_bytes", 0) / 2**20,
+        "cpu_s": r.get("pg_backends_cpu_seconds", 0.0) + r.get("worker_cpu_seconds", 0.0),
         "status": r.get("error", r.get("mode", r.get("status", "")))[:40]
         if isinstance(r.get("error", r.get("mode", r.get("status", ""))), str)
         else "",
@@ -543,6 +567,26 @@ def _report(
     }
 
 
+def _cpu_line(full: dict[str, Any]) -> str:
+    """Where the full run's time went in CPU: the run's processes (its PostgreSQL backends, the
+    worker) and the whole host, against what the host's cores could give over the same time.
+    A run that keeps every core busy is bounded by its CPU work divided by the cores, however
+    its statements are scheduled."""
+    backends, worker = full.get("pg_backends_cpu_seconds", 0.0), full.get("worker_cpu_seconds", 0.0)
+    wall, cores = full.get("seconds", float("nan")), os.cpu_count() or 1
+    line = (
+        f"postgresql (b) CPU of the full run: backends {backends:.1f} s + worker {worker:.1f} s = "
+        f"{backends + worker:.1f} CPU-s in {wall:.1f} s ({(backends + worker) / wall:.1f} cores busy on "
+        f"average); on {cores} cores it cannot take less than {(backends + worker) / cores:.1f} s"
+    )
+    if "host_busy_core_seconds" in full:
+        line += (
+            f"; the host was busy {full['host_busy_core_seconds']:.1f} of "
+            f"{full['host_core_seconds']:.1f} core-seconds"
+        )
+    return line
+
+
 def _nonzero(d: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in sorted(d.items()) if v}
 
@@ -567,6 +611,7 @@ def _summary_lines(eng: str, r: dict[str, Any], g: dict[str, Any], base: float) 
             f"{inc.get('mode')}, {g['incremental_share'] * 100:.0f} % of the full run (goal <= "
             f"{GOAL_INCREMENTAL_SHARE * 100:.0f} %) -> {_verdict(g['incremental_met'])}",
         ]
+        lines.append(_cpu_line(full))
         fl = r["floor"]
         lines.append(
             "postgresql (a) the rules' minimum reads (lower bound, nothing written): "

@@ -61,6 +61,25 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def host_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, all) CPU seconds of the whole host since boot, summed over its cores (Linux
+    ``/proc/stat``; None elsewhere): the difference over a phase says how much of the machine's
+    CPU it kept busy, the run's processes and everything else on the host together."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = sum(fields[3:5])  # idle, iowait
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
+def process_cpu_seconds() -> float:
+    """User and system CPU seconds of this process so far (its children not included)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def peak_rss_bytes() -> int:
     """RSS high-water mark of this process (since the last reset where supported)."""
     hwm = _read_status("VmHWM")

@@ -33,6 +33,9 @@ def test_reconciliation_benchmark_runs_on_sqlite() -> None:
     assert result["goals"]["sqlite"]["incremental_equals_full"] is True
     assert r["touch"]["rows"]["stg_orders"] == ORDERS // 100
     assert r["full"]["worker_peak_rss"] > 0
+    assert r["full"]["worker_cpu_seconds"] > 0  # the run's CPU is measured beside its wall time
+    if Path("/proc/stat").exists():
+        assert 0 < r["full"]["host_busy_core_seconds"] <= r["full"]["host_core_seconds"]
     assert r["full"]["statements"] > 0
     assert [row["phase"] for row in result["table"]][:2] == ["generate", "(a) bare join"]
     assert "floor" not in r  # PostgreSQL only (recon_floor)

@@ -16,17 +16,12 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import looks, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
-from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
 from checkout_freshportal.reconcile.detect_unconfirmed import unconfirmed_order_paid
-from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.reconcile.found import add, add_found_beside, key, row, text
 from checkout_freshportal.warehouse.schema import (
-    recon_matches,
-    stg_disputes,
     stg_orders,
     stg_payment_status,
     stg_payments,
-    stg_refund_requests,
     sync_status_outbox,
 )
 
@@ -165,53 +160,11 @@ def over_refund(ctx: Ctx) -> int:
 
 
 def currency_mismatch(ctx: Ctx) -> int:
-    """Matches whose payment is in another currency than its order (a declined attempt aside):
-    with a confirmed order always; with an order that is not confirmed (cancelled, draft) when
-    the payment keeps money that counts on no order (:func:`_kept_for_nothing`), which no other
-    kind reports: ``unconfirmed_order_paid`` reads the money of a group in its own currency.
-
-    The few pairs are picked from ``match`` (which carries both currencies) into a scratch table
-    first and then joined to the staged order and payment by their keys: joined to the run's
-    order and payment tables, each million-row table was hashed whole for them (0.5 s of a full
-    run)."""
-    m, o, p = ctx.tmp["match"], stg_orders, stg_payments
-    pairs = sqlbits.scratch(
-        ctx.conn,
-        "recon_tmp_ccy_pairs",
-        sa.Column("order_id", sa.Text()),
-        sa.Column("payment_id", sa.Text()),
-        sa.Column("order_number", sa.Text()),
-        sa.Column("currency", sa.Text()),
-        sa.Column("amount_minor", sa.BigInteger()),
-        sa.Column("net", sa.BigInteger()),
-    )
-    differ = sa.select(
-        m.c.order_id,
-        m.c.payment_id,
-        m.c.order_number,
-        m.c.o_currency.label("currency"),
-        m.c.o_amount.label("amount_minor"),
-        (m.c.captured - m.c.refunded).label("net"),
-    ).where(m.c.confirmed.is_(True), m.c.currency.is_distinct_from(m.c.o_currency))
-    sqlbits.fill(ctx.conn, pairs, differ)
-    sqlbits.analyze(ctx.conn, pairs)
-    confirmed = o.c.status.in_(ctx.confirmed_statuses)
-    kept = _kept_for_nothing(ctx, pairs, p)
-    detail = (
-        sa.literal("Payment is ")
-        + text(p.c.amount_minor)
-        + sa.literal(" minor units of ")
-        + text(p.c.currency)
-        + sa.literal(", the order is in ")
-        + text(pairs.c.currency)
-    )
-    unconfirmed = (
-        sa.literal("; the order is ")
-        + text(o.c.status)
-        + sa.literal(", not confirmed, and the payment keeps ")
-        + text(kept)
-        + sa.literal(" minor units of it (net of refunds, lost chargebacks and waiting refund requests)")
-    )
+    """Confirmed matches whose payment is in another currency than its order (a declined
+    attempt aside): the pairs across currencies (looks.across, few) joined to the staged order
+    and payment by their keys. Joined to the run's order and payment tables instead, each
+    million-row table was hashed whole for them (0.5 s of a full run)."""
+    pairs, o, p = looks.across(ctx), stg_orders, stg_payments
     sel = (
         sa.select(
             *row(
@@ -220,58 +173,22 @@ def currency_mismatch(ctx: Ctx) -> int:
                 order_id=pairs.c.order_id,
                 order_number=pairs.c.order_number,
                 payment_id=pairs.c.payment_id,
-                currency=pairs.c.currency,
-                expected_minor=pairs.c.amount_minor,
-                detail=detail + sa.case((confirmed, ""), else_=unconfirmed),
+                currency=pairs.c.o_currency,
+                expected_minor=pairs.c.o_amount,
+                detail=sa.literal("Payment is ")
+                + text(p.c.amount_minor)
+                + sa.literal(" minor units of ")
+                + text(p.c.currency)
+                + sa.literal(", the order is in ")
+                + text(pairs.c.o_currency),
             )
         )
         .select_from(
             pairs.join(o, o.c.order_id == pairs.c.order_id).join(p, p.c.payment_id == pairs.c.payment_id)
         )
-        .where(p.c.status.is_distinct_from(DECLINED), sa.or_(confirmed, kept > 0))
+        .where(o.c.status.in_(ctx.confirmed_statuses), p.c.status.is_distinct_from(DECLINED))
     )
     return add(ctx, sel)
-
-
-def _kept_for_nothing(ctx: Ctx, pairs: Any, p: Any) -> Any:
-    """For a pair across currencies whose order is not confirmed: what its payment keeps (in its
-    own currency: captured net of refunds, of lost chargebacks and of the order's FreshPortal
-    refund requests still waiting), when that money counts on no order; else 0.
-
-    The money of a payment counts in its own currency only (facts.py). It counts on an order
-    when the payment is matched to one in its currency (its group's figures then judge it:
-    ``unconfirmed_order_paid``, ``amount_mismatch``); a payment matched to a confirmed order in
-    another currency is that pair's ``currency_mismatch`` already. Otherwise, before this, the
-    money was in no exception (a GBP payment kept for a cancelled EUR order). Asked for the few
-    pairs across currencies, by index: the kept matches (equal to this run's for its payments,
-    matching.store_matches), the staged orders, disputes and refund requests."""
-    rm, o2, d, rr = recon_matches, stg_orders.alias("o2"), stg_disputes, stg_refund_requests
-    counts_elsewhere = sa.exists().where(
-        rm.c.payment_id == pairs.c.payment_id,
-        rm.c.confirmed.is_(True),
-        o2.c.order_id == rm.c.order_id,
-        sa.or_(o2.c.currency == p.c.currency, o2.c.status.in_(ctx.confirmed_statuses)),
-    )
-    lost = (
-        sa.select(sa.func.sum(d.c.amount_minor))
-        .where(
-            d.c.payment_id == pairs.c.payment_id,
-            d.c.currency == p.c.currency,
-            d.c.status.in_(LOST_DISPUTE_STATUSES),
-        )
-        .scalar_subquery()
-    )
-    waiting = (
-        sa.select(sa.func.sum(rr.c.amount_minor))
-        .where(
-            rr.c.order_id == pairs.c.order_id,
-            rr.c.currency == p.c.currency,
-            rr.c.state.in_(WAITING_REFUND_STATES),
-        )
-        .scalar_subquery()
-    )
-    left = pairs.c.net - sa.func.coalesce(lost, 0) - sa.func.coalesce(waiting, 0)
-    return sa.case((counts_elsewhere, 0), (pairs.c.net > 0, left), else_=0)
 
 
 def orphan_payment(ctx: Ctx) -> int:

@@ -1,4 +1,4 @@
-"""Which orders of the run each detector of orders looks at, and the one table of them.
+"""Which orders of the run each detector of orders looks at, and the small tables of them.
 
 The detectors of orders (detect_orders.py, detect_unconfirmed.py) each ask their own conditions
 of the scratch table ``order`` (facts.build_orders: a million rows in a full run). Asked there,
@@ -6,6 +6,10 @@ each was a scan of the million orders. The orders meeting any of their condition
 to a small scratch table first (:func:`questioned`, one scan), and each detector asks its own
 conditions again there: it finds exactly what it found in ``order``, since every row it could
 find is in the table, whatever else the others put there.
+
+The matches whose payment is in another currency than its order are picked the same way, once
+(:func:`across`), for the two kinds that read them (``currency_mismatch``, and
+``unconfirmed_order_paid`` for money kept in another currency).
 """
 
 from __future__ import annotations
@@ -88,3 +92,39 @@ def questioned(ctx: Ctx) -> Any:
         sqlbits.analyze(ctx.conn, q)
         ctx.tmp["questioned"] = q
     return ctx.tmp["questioned"]
+
+
+def across(ctx: Ctx) -> Any:
+    """The run's confirmed matches whose payment is in another currency than its order (few),
+    with what their readers need of the pair: one scan of ``match`` for both readers."""
+    if "across" not in ctx.tmp:
+        m = ctx.tmp["match"]
+        t = sqlbits.scratch(
+            ctx.conn,
+            "recon_tmp_across",
+            sa.Column("match_group", sa.Text()),
+            sa.Column("order_id", sa.Text()),
+            sa.Column("payment_id", sa.Text()),
+            sa.Column("order_number", sa.Text()),
+            sa.Column("o_currency", sa.String(3)),
+            sa.Column("o_amount", sa.BigInteger()),
+            sa.Column("o_confirmed", sa.Boolean()),
+            sa.Column("currency", sa.String(3)),
+            sa.Column("net", sa.BigInteger()),
+            index=("payment_id", "order_id"),
+        )
+        sel = sa.select(
+            m.c.match_group,
+            m.c.order_id,
+            m.c.payment_id,
+            m.c.order_number,
+            m.c.o_currency,
+            m.c.o_amount,
+            m.c.o_confirmed,
+            m.c.currency,
+            (m.c.captured - m.c.refunded).label("net"),
+        ).where(m.c.confirmed.is_(True), m.c.currency.is_distinct_from(m.c.o_currency))
+        sqlbits.fill(ctx.conn, t, sel)
+        sqlbits.analyze(ctx.conn, t)
+        ctx.tmp["across"] = t
+    return ctx.tmp["across"]

@@ -206,3 +206,28 @@ def test_an_explanation_of_the_confirmed_pair_does_not_hide_the_money_after_a_ca
     rows = exceptions(w.engine)
     assert rows[mismatch]["status"] == "resolved"
     assert rows["unconfirmed_order_paid:order:o1:currency:USD"]["status"] == "open"
+
+
+def test_a_chargeback_counts_once_and_the_exception_names_a_payment_that_keeps_money(world: World) -> None:
+    """``pb`` (USD) lists only the EUR invoice A, so its lost chargeback is its own set's and not
+    the USD group of ``pa``, which keeps 1000 for the cancelled USD invoice B: subtracted there
+    too, it hid that money. A declined attempt keeps nothing: it is neither named nor counted."""
+    w = world
+    w.order("A", 1000, "EUR", status="cancelled", invoices=["INV-A"])
+    w.order("B", 1000, "USD", status="cancelled", invoices=["INV-B"])
+    w.payment("pa", 1000, "USD", reference="INV-A INV-B")
+    w.payment("pb", 1100, "USD", reference="INV-A")
+    w.dispute("d_b", "pb", "lost", 1100, "USD")
+    w.order("C", 1000, "EUR", status="cancelled")
+    w.payment("pc1", 1100, "USD", reference="ORD-C", status="Declined", captured=0)
+    w.payment("pc2", 1100, "USD", reference="ORD-C")
+    reconcile(w.engine, "r1")
+    assert {k: v[:2] for k, v in _open(w).items()} == {
+        "unconfirmed_order_paid:order:B": (0, 1000),
+        "chargeback_lost:dispute:d_b": (0, 1100),
+        "unconfirmed_order_paid:order:C:currency:USD": (0, 1100),
+        "payment_failed:payment:pc1": (1100, 0),
+    }
+    row = exceptions(w.engine)["unconfirmed_order_paid:order:C:currency:USD"]
+    assert row["payment_id"] == "pc2"
+    assert row["detail"].endswith("lost chargebacks)")  # one payment keeps money, not "2 payments"

@@ -48,7 +48,10 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
     rr = stg_refund_requests
     # Lost chargebacks count on the order that names their payment (order_facts.order_naming: the
     # group's first order for a transfer, the order itself otherwise): summed over the group's
-    # orders in the group's currency, each dispute is counted once.
+    # orders in the group's currency, each dispute is counted once. A member in another currency
+    # names no payment of this group (its first order is in the group's currency), but may name
+    # a payment of its own listing it in that currency, whose chargeback is not this group's
+    # money (it hid another order's money kept: a review's probe).
     lost_g = (
         sa.select(members.c.match_group, sa.func.sum(lost.c.amount).label("amount"))
         .select_from(
@@ -56,6 +59,7 @@ def unconfirmed_order_paid(ctx: Ctx) -> int:
                 lost, sa.and_(lost.c.order_id == members.c.order_id, lost.c.currency == members.c.g_currency)
             )
         )
+        .where(members.c.in_ccy == 1)
         .group_by(members.c.match_group)
         .subquery("lost_g")
     )
@@ -285,8 +289,9 @@ def _foreign_select(ctx: Ctx, t: sa.Table) -> sa.Select[Any]:
         sa.select(
             *keys(pays),
             sa.func.sum(pays.c.net).label("net"),
-            sa.func.count().label("n_payments"),
-            sa.func.min(pays.c.payment_id).label("payment_id"),
+            # the payments that keep money (a declined attempt, a payment refunded in full: not)
+            sa.func.sum(sa.case((pays.c.net > 0, 1), else_=0)).label("n_payments"),
+            sa.func.min(sa.case((pays.c.net > 0, pays.c.payment_id), else_=None)).label("payment_id"),
         )
         .group_by(*keys(pays))
         .subquery("money")

@@ -111,8 +111,10 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         "credit_statuses": sorted(s.credit_statuses),
         # bump when the rules change (2: R2 after R1 per payment, shared R3 groups; 3: the kind
         # unconfirmed_order_paid; 4: it judges R3 groups too, whose money counts on a confirmed order;
-        # 5: currency_mismatch for money kept for an unconfirmed order in another currency)
-        "engine": 5,
+        # 5: currency_mismatch for money kept for an unconfirmed order in another currency (362ebb2,
+        # replaced the same day by 6: that money as unconfirmed_order_paid:order:<id>:currency:<ccy>,
+        # and a group's lost chargebacks only those of its payments)
+        "engine": 6,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

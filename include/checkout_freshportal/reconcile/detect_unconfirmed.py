@@ -274,49 +274,12 @@ def _foreign_pairs(ctx: Ctx) -> sa.Table:
 
 def _foreign_select(ctx: Ctx, t: sa.Table) -> sa.Select[Any]:
     """The rows of :func:`_kept_in_another_currency`, one per set (``match_group``, currency)."""
-    unit = (t.c.match_group, t.c.currency)
-    pays = sa.select(*unit, t.c.payment_id, t.c.net).distinct().subquery("pays")
-    ords = sa.select(*unit, t.c.order_id).distinct().subquery("ords")
-    d, rr, o = stg_disputes, stg_refund_requests, stg_orders
+    money, orders, lost, waiting = _set_figures(t)
+    o = stg_orders
 
-    def keys(sub: Any) -> list[Any]:
-        return [sub.c.match_group, sub.c.currency]
+    def on_set(a: Any) -> Any:
+        return sa.and_(a.c.match_group == money.c.match_group, a.c.currency == money.c.currency)
 
-    def on_unit(a: Any, b: Any) -> Any:
-        return sa.and_(a.c.match_group == b.c.match_group, a.c.currency == b.c.currency)
-
-    money = (
-        sa.select(
-            *keys(pays),
-            sa.func.sum(pays.c.net).label("net"),
-            # the payments that keep money (a declined attempt, a payment refunded in full: not)
-            sa.func.sum(sa.case((pays.c.net > 0, 1), else_=0)).label("n_payments"),
-            sa.func.min(sa.case((pays.c.net > 0, pays.c.payment_id), else_=None)).label("payment_id"),
-        )
-        .group_by(*keys(pays))
-        .subquery("money")
-    )
-    orders = (
-        sa.select(
-            *keys(ords), sa.func.count().label("n_orders"), sa.func.min(ords.c.order_id).label("order_id")
-        )
-        .group_by(*keys(ords))
-        .subquery("orders")
-    )
-    lost = (
-        sa.select(*keys(pays), sa.func.sum(d.c.amount_minor).label("amount"))
-        .select_from(pays.join(d, d.c.payment_id == pays.c.payment_id))
-        .where(d.c.currency == pays.c.currency, d.c.status.in_(LOST_DISPUTE_STATUSES))
-        .group_by(*keys(pays))
-        .subquery("lost")
-    )
-    waiting = (
-        sa.select(*keys(ords), sa.func.sum(rr.c.amount_minor).label("amount"))
-        .select_from(ords.join(rr, rr.c.order_id == ords.c.order_id))
-        .where(rr.c.currency == ords.c.currency, rr.c.state.in_(WAITING_REFUND_STATES))
-        .group_by(*keys(ords))
-        .subquery("waiting")
-    )
     kept = money.c.net - sa.func.coalesce(lost.c.amount, 0)
     requested = sa.func.coalesce(waiting.c.amount, 0)
     return (
@@ -334,13 +297,59 @@ def _foreign_select(ctx: Ctx, t: sa.Table) -> sa.Select[Any]:
             )
         )
         .select_from(
-            money.join(orders, on_unit(orders, money))
+            money.join(orders, on_set(orders))
             .join(o, o.c.order_id == orders.c.order_id)
-            .outerjoin(lost, on_unit(lost, money))
-            .outerjoin(waiting, on_unit(waiting, money))
+            .outerjoin(lost, on_set(lost))
+            .outerjoin(waiting, on_set(waiting))
         )
         .where(kept > requested)
     )
+
+
+def _set_figures(t: sa.Table) -> tuple[Any, Any, Any, Any]:
+    """Per set (``match_group``, currency) of :func:`_foreign_pairs`, as subqueries: its money
+    (each payment once; named after the lowest payment keeping money), its orders (the lowest
+    names the set), its payments' lost chargebacks and its orders' refund requests still
+    waiting, both in the set's currency."""
+    unit = (t.c.match_group, t.c.currency)
+    pays = sa.select(*unit, t.c.payment_id, t.c.net).distinct().subquery("pays")
+    ords = sa.select(*unit, t.c.order_id).distinct().subquery("ords")
+    d, rr = stg_disputes, stg_refund_requests
+
+    def keys(sub: Any) -> list[Any]:
+        return [sub.c.match_group, sub.c.currency]
+
+    def summed(sub: Any, table: sa.Table, on: Any, where: Any, name: str) -> Any:
+        return (
+            sa.select(*keys(sub), sa.func.sum(table.c.amount_minor).label("amount"))
+            .select_from(sub.join(table, on))
+            .where(table.c.currency == sub.c.currency, where)
+            .group_by(*keys(sub))
+            .subquery(name)
+        )
+
+    keeps = pays.c.net > 0  # a declined attempt, a payment refunded in full: not named, not counted
+    money = (
+        sa.select(
+            *keys(pays),
+            sa.func.sum(pays.c.net).label("net"),
+            sa.func.sum(sa.case((keeps, 1), else_=0)).label("n_payments"),
+            sa.func.min(sa.case((keeps, pays.c.payment_id), else_=None)).label("payment_id"),
+        )
+        .group_by(*keys(pays))
+        .subquery("money")
+    )
+    orders = (
+        sa.select(
+            *keys(ords), sa.func.count().label("n_orders"), sa.func.min(ords.c.order_id).label("order_id")
+        )
+        .group_by(*keys(ords))
+        .subquery("orders")
+    )
+    lost = summed(pays, d, d.c.payment_id == pays.c.payment_id, d.c.status.in_(LOST_DISPUTE_STATUSES), "lost")
+    waiting_state = rr.c.state.in_(WAITING_REFUND_STATES)
+    waiting = summed(ords, rr, rr.c.order_id == ords.c.order_id, waiting_state, "waiting")
+    return money, orders, lost, waiting
 
 
 def _foreign_detail(o: Any, money: Any, orders: Any, requested: Any) -> Any:

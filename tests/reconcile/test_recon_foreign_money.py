@@ -1,7 +1,8 @@
 """Money kept in another currency than any order it is matched to, when no such order is due:
 ``unconfirmed_order_paid:order:<id>:currency:<ccy>`` (a USD payment kept for a cancelled EUR
-order was in no exception before engine version 5). Judged per group and payment currency: each
-payment and each refund request counted once, raised once, on the group's lowest order.
+order was in no exception before engine version 6). Judged per set of such payments in one
+currency and their orders (connected through shared orders or payments): each payment, lost
+chargeback and refund request counted once, raised once, on the set's lowest order.
 SQLite and PostgreSQL; exact sets of open keys, so a rule firing too often fails too."""
 
 from __future__ import annotations

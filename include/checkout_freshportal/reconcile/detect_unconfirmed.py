@@ -207,7 +207,7 @@ def _kept_in_another_currency(ctx: Ctx) -> int:
     """Money payments keep in a currency none of their orders is in, when no order of theirs is
     due: a USD payment kept for a cancelled EUR order. A group's figures sum its money in its
     own currency only, and ``currency_mismatch`` reads confirmed orders, so this money was in no
-    exception (a gap until engine version 5).
+    exception (a gap until engine version 6).
 
     Judged per set of such payments in one currency and their orders, connected through shared
     orders or payments (:func:`_foreign_pairs`; two payments for one order, one transfer for

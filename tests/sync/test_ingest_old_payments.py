@@ -43,9 +43,13 @@ def test_refund_on_a_payment_older_than_the_rewalk_is_found_through_reports(sand
     assert _sandbox_now(sandbox) - timedelta(days=5) > ingest_requested_on(engine, old.payment_id)
     refund = client.refund_payment(old.payment_id, {"amount": 1, "reference": "late-refund"})
 
-    # A day passes: the refund is processed and the next daily financial-actions report lists it.
+    # Two days pass: the refund is processed and a daily financial-actions report lists it. The
+    # report of a day comes out a few hours after the (settlement time zone's) midnight that ends
+    # it, so 26 hours were not enough when the test started in the first hour after midnight
+    # (the sandbox's clock is the wall clock): at 00:20 UTC the report with the refund was due
+    # at 03:00 the next day, 26 h 40 min later. 50 hours reach it from any hour.
     requests.post(
-        f"{sandbox.base_url}/_sandbox/advance", json={"hours": 26, "payments_per_hour": 0}, timeout=60
+        f"{sandbox.base_url}/_sandbox/advance", json={"hours": 50, "payments_per_hour": 0}, timeout=60
     )
     out = ingest.run_all(client, engine, settings, now=_sandbox_now(sandbox), run_id="second")
 

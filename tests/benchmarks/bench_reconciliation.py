@@ -49,13 +49,14 @@ from . import gen_reconciliation as gen
 from . import recon_floor
 from .harness import (
     git_commit,
-    host_cpu_seconds,
+    host_cpu_ticks,
     median,
     peak_rss_bytes,
     pg_server_url,
     process_cpu_seconds,
     reset_peak_rss,
     scratch_database,
+    ticks_to_seconds,
 )
 
 FULL_ORDERS = 1_000_000
@@ -180,7 +181,7 @@ def in_child(
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     temp0 = _temp_bytes(pg_url)
-    host0 = host_cpu_seconds()
+    host0 = host_cpu_ticks()
     with BackendSampler(pg_url) as sampler:
         proc = ctx.Process(target=_child_entry, args=(child, fn, args))
         proc.start()
@@ -195,12 +196,12 @@ def in_child(
         proc.join()
         if "error" in out and pg_url:
             _terminate_backends(pg_url)  # a killed child leaves its statement running on the server
-    host1 = host_cpu_seconds()
+    host1 = host_cpu_ticks()
     out["pg_backends_peak_rss"] = sampler.peak
     out["pg_backends_cpu_seconds"] = sum(sampler.cpu.values())
     if host0 is not None and host1 is not None:
-        out["host_busy_core_seconds"] = host1[0] - host0[0]
-        out["host_core_seconds"] = host1[1] - host0[1]
+        out["host_busy_core_seconds"] = ticks_to_seconds(host1[0] - host0[0])
+        out["host_core_seconds"] = ticks_to_seconds(host1[1] - host0[1])
     if pg_url:
         out["pg_temp_bytes"] = _temp_bytes(pg_url) - temp0
     return out

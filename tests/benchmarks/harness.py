@@ -61,17 +61,21 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def host_cpu_seconds() -> tuple[float, float] | None:
-    """(busy, all) CPU seconds of the whole host since boot, summed over its cores (Linux
-    ``/proc/stat``; None elsewhere): the difference over a phase says how much of the machine's
-    CPU it kept busy, the run's processes and everything else on the host together."""
+def host_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU time of the whole host since boot, summed over its cores, in clock ticks
+    (Linux ``/proc/stat``; None elsewhere): the difference over a phase says how much of the
+    machine's CPU it kept busy, the run's processes and everything else on the host together.
+    Ticks, not seconds: integers subtract exactly (busy never exceeds all)."""
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     except (OSError, ValueError, IndexError):
         return None
-    tick = os.sysconf("SC_CLK_TCK")
     idle = sum(fields[3:5])  # idle, iowait
-    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def ticks_to_seconds(ticks: int) -> float:
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds() -> float:

@@ -19,6 +19,7 @@ from checkout_freshportal.reconcile.detect_money import WAITING_REFUND_STATES
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.reconcile.found import add, key, row, text
 from checkout_freshportal.reconcile.looks import across, keeps_money_when, questioned
+from checkout_freshportal.reconcile.matching import lower_groups
 from checkout_freshportal.warehouse.schema import (
     recon_matches,
     stg_disputes,
@@ -230,17 +231,18 @@ def _foreign_pairs(ctx: Ctx) -> sa.Table:
     (confirmed: that pair's ``currency_mismatch``; or a credit status, where the money rightly
     stays). Its matches are looked up in the kept matches by payment id, which store_matches has
     made equal to this run's for the run's payments. The sets are joined like the R3 groups
-    (matching.join_shared_groups): each round lowers every pair's label to the lowest of its
-    order's pairs in its currency, then of its payment's, until nothing changes."""
+    (matching.lower_groups): through an order among the pairs in one payment currency, and
+    through a payment."""
     conn, pairs = ctx.conn, across(ctx)
     t = sqlbits.scratch(
         conn,
         "recon_tmp_foreign_kept",
+        sa.Column("match_group", sa.Text()),  # the set's label, from the lowest payment id
         *[sa.Column(c.name, c.type) for c in pairs.c],
         index=("payment_id", "order_id"),
     )
-    cols = [pairs.c.payment_id.label("match_group") if c.name == "match_group" else c for c in pairs.c]
-    sqlbits.fill(conn, t, sa.select(*cols).where(pairs.c.o_confirmed.is_not(True)))
+    sel = sa.select(pairs.c.payment_id.label("match_group"), *pairs.c)
+    sqlbits.fill(conn, t, sel.where(pairs.c.o_confirmed.is_not(True)))
     rm, o = recon_matches, stg_orders
     due = (*ctx.confirmed_statuses, *ctx.settings.credit_statuses)
     counted_elsewhere = sa.exists().where(
@@ -251,23 +253,8 @@ def _foreign_pairs(ctx: Ctx) -> sa.Table:
     )
     conn.execute(t.delete().where(counted_elsewhere))
     other = t.alias("other")
-    changed = 1
-    while changed:
-        changed = 0
-        for col in ("order_id", "payment_id"):
-            low = (
-                sa.select(
-                    other.c[col].label("k"), other.c.currency, sa.func.min(other.c.match_group).label("g")
-                )
-                .group_by(other.c[col], other.c.currency)
-                .subquery("low")
-            )
-            done = conn.execute(
-                t.update()
-                .where(t.c[col] == low.c.k, t.c.currency == low.c.currency, t.c.match_group > low.c.g)
-                .values(match_group=low.c.g)
-            )
-            changed += int(done.rowcount or 0)
+    anyway = (sa.true(), sa.true())
+    lower_groups(conn, t, other, [(("order_id", "currency"), *anyway), (("payment_id",), *anyway)])
     sqlbits.analyze(conn, t)
     return t
 

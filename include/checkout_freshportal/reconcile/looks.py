@@ -102,7 +102,6 @@ def across(ctx: Ctx) -> Any:
         t = sqlbits.scratch(
             ctx.conn,
             "recon_tmp_across",
-            sa.Column("match_group", sa.Text()),
             sa.Column("order_id", sa.Text()),
             sa.Column("payment_id", sa.Text()),
             sa.Column("order_number", sa.Text()),
@@ -114,7 +113,6 @@ def across(ctx: Ctx) -> Any:
             index=("payment_id", "order_id"),
         )
         sel = sa.select(
-            m.c.match_group,
             m.c.order_id,
             m.c.payment_id,
             m.c.order_number,

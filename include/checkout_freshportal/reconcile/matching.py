@@ -29,6 +29,7 @@ unchanged data writes nothing and ``first_matched_at`` survives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -249,24 +250,43 @@ def join_shared_groups(conn: sa.Connection, pairs: sa.Table) -> None:
     rounds end, after as many as the longest chain of payments sharing orders (one when no
     order is listed by two payments, the usual case)."""
     other = pairs.alias("other")
-    same_ccy = {
-        "order_id": (other.c.currency == other.c.o_currency, pairs.c.currency == pairs.c.o_currency),
-        "payment_id": (sa.true(), sa.true()),
-    }
+    lower_groups(
+        conn,
+        pairs,
+        other,
+        [
+            (("order_id",), other.c.currency == other.c.o_currency, pairs.c.currency == pairs.c.o_currency),
+            (("payment_id",), sa.true(), sa.true()),
+        ],
+    )
+
+
+def lower_groups(
+    conn: sa.Connection, pairs: sa.Table, other: Any, links: Sequence[tuple[Sequence[str], Any, Any]]
+) -> None:
+    """Gives the rows of ``pairs`` (a small scratch table with a text column ``match_group``)
+    that are connected one label: the lowest ``match_group`` among them. ``links`` say what
+    connects: for each (key columns, condition on ``other``, condition on ``pairs``), the rows
+    meeting the conditions that share the key columns (``other`` is an alias of ``pairs``).
+
+    Each round lowers every row's label to the lowest of the rows it shares a key with, link by
+    link; labels only go down, so the rounds end, after as many as the longest chain of links."""
     while True:
         changed = 0
-        for col, (theirs, ours) in same_ccy.items():
+        for cols, theirs, ours in links:
             # UPDATE ... FROM a grouped subquery (hash-joined), not a correlated subquery per row,
             # which PostgreSQL evaluates by scanning the unindexed scratch table for each pair
+            keys = [other.c[c] for c in cols]
+            lowest = sa.func.min(other.c.match_group).label("g")
             low = (
-                sa.select(other.c[col].label("k"), sa.func.min(other.c.match_group).label("g"))
+                sa.select(*[k.label(f"k_{k.name}") for k in keys], lowest)
                 .where(theirs)
-                .group_by(other.c[col])
+                .group_by(*keys)
                 .subquery("low")
             )
             done = conn.execute(
                 pairs.update()
-                .where(pairs.c[col] == low.c.k, pairs.c.match_group > low.c.g, ours)
+                .where(*[pairs.c[c] == low.c[f"k_{c}"] for c in cols], pairs.c.match_group > low.c.g, ours)
                 .values(match_group=low.c.g)
             )
             changed += int(done.rowcount or 0)

@@ -114,3 +114,27 @@ def test_every_code_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "captures.md").read_text()
     for c in reasons.CODES:
         assert f"`{c}`" in doc, c
+
+
+@pytest.mark.parametrize(
+    "balances",
+    [None, {}, {"total_authorized": 10_000}, {"available_to_capture": "10000"}, {"available_to_capture": -1}],
+)
+def test_an_answer_that_does_not_say_what_can_be_captured_waits(balances: Any) -> None:
+    """Read as 0 this was "nothing to capture", refused for good and reported on the order."""
+    pay = payment()
+    if balances is None:
+        del pay["balances"]
+    else:
+        pay["balances"] = balances
+    result = decide(4_000, pay=pay)
+    assert isinstance(result, validate.Wait), result
+    # an authorisation past its expiry is refused whatever its balances say
+    pay["expires_on"] = (NOW - timedelta(seconds=1)).isoformat()
+    assert code(decide(4_000, pay=pay)) == reasons.AUTHORIZATION_EXPIRED
+
+
+def test_a_status_on_which_no_money_moved_is_nothing_to_capture_without_balances() -> None:
+    pay = payment(status="Card Verified")
+    del pay["balances"]
+    assert code(decide(4_000, pay=pay)) == reasons.NOTHING_TO_CAPTURE

@@ -18,12 +18,13 @@ from typing import Any
 
 from ..timeutil import TimestampError, format_ts, parse_api_ts, parse_ts
 from .pagination import next_href
-from .statuses import BALANCE_FIELDS
+from .statuses import BALANCE_FIELDS, PaymentStatus, canonical_status
 
 __all__ = [
     "Balances",
     "BalancesError",
     "TimestampError",
+    "answer_balance",
     "balance_fields",
     "format_ts",
     "next_href",
@@ -151,6 +152,43 @@ def parse_balances(raw: Any, *, strict: bool, owner: str | None = None) -> Balan
     if len(values) < len(BALANCE_FIELDS):
         return None
     return Balances(**values)
+
+
+#: Statuses of a payment on which no money can have moved: such an answer may carry no
+#: ``balances`` at all (a card verification's does not), and its balances are all zero.
+NO_MONEY_STATUSES: frozenset[str] = frozenset(
+    {
+        PaymentStatus.PENDING,
+        PaymentStatus.CARD_VERIFIED,
+        PaymentStatus.DECLINED,
+        PaymentStatus.CANCELED,
+        PaymentStatus.VOIDED,
+        PaymentStatus.REQUESTED,
+        PaymentStatus.AUTHENTICATION_REQUESTED,
+    }
+)
+
+
+def answer_balance(payment: Mapping[str, Any], name: str) -> int | None:
+    """One balance of a ``GET /payments/{id}`` answer, for a decision that moves money (a refund,
+    a void, a capture): the answer's own amount; ``available_to_refund`` derived when left out
+    (captured - refunded); 0 when the status says no money ever moved; else None. None is
+    "unknown", never 0: read as 0, a captured payment whose answer lacked its balances had its
+    refund rejected for good as "not captured" or "exceeds the refundable amount"; the caller
+    waits for an answer that says instead."""
+    balances = payment.get("balances")
+    found = balances.get(name) if isinstance(balances, Mapping) else None
+    if isinstance(found, int) and _is_amount(found) and found >= 0:
+        return found
+    if name == "available_to_refund":
+        captured = answer_balance(payment, "total_captured")
+        refunded = answer_balance(payment, "total_refunded")
+        if captured is not None and refunded is not None:
+            return max(captured - refunded, 0)
+    status = payment.get("status")
+    if isinstance(status, str) and canonical_status(status) in NO_MONEY_STATUSES:
+        return 0
+    return None
 
 
 def _is_amount(value: Any) -> bool:

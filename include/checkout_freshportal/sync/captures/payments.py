@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.checkout.models import answer_balance
 from checkout_freshportal.sync.intents.store import MoneyIntent
 from checkout_freshportal.sync.refunds.payments import api_candidates, warehouse_candidates
 
@@ -32,17 +33,11 @@ class CheckoutCaptures(Protocol):
     ) -> Any: ...
 
 
-def balance(payment: Mapping[str, Any], name: str) -> int:
-    balances = payment.get("balances")
-    value = balances.get(name) if isinstance(balances, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
 def _capturable(payment: Mapping[str, Any], currency: str) -> bool:
     return (
         payment.get("approved") is not False
         and str(payment.get("currency") or "").upper() == currency.upper()
-        and balance(payment, "available_to_capture") > 0
+        and (answer_balance(payment, "available_to_capture") or 0) > 0
     )
 
 

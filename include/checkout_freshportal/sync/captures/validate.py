@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from checkout_freshportal.checkout.models import answer_balance
 from checkout_freshportal.money import format_major
 from checkout_freshportal.sync.captures import reasons
-from checkout_freshportal.sync.captures.payments import balance
 from checkout_freshportal.sync.captures.reasons import Rejection
 from checkout_freshportal.sync.status.facts import time_of
 
@@ -71,10 +71,12 @@ def decide(
         return Rejection(
             reasons.AUTO_CAPTURE_CHANNEL, f"Payment {pid} is on an auto-capture channel: nothing to capture."
         )
-    expired = _expired(payment, now)
+    available = answer_balance(payment, "available_to_capture")
+    expired = _expired(payment, now, available)
     if expired is not None:
         return expired
-    available = balance(payment, "available_to_capture")
+    if available is None:
+        return Wait(f"Checkout.com's answer for payment {pid} does not say what it can still capture")
     if available == 0:
         return Rejection(
             reasons.NOTHING_TO_CAPTURE,
@@ -91,14 +93,15 @@ def decide(
     return Capture(amount_minor, final)
 
 
-def _expired(payment: Mapping[str, Any], now: datetime) -> Rejection | None:
+def _expired(payment: Mapping[str, Any], now: datetime, available: int | None) -> Rejection | None:
     """The authorisation lapsed: ``Expired``, or ``expires_on`` passed with an amount still
-    authorised (or a partial capture whose remainder lapsed)."""
+    authorised, or unknown (``available`` None: the answer had no balances), or a partial
+    capture whose remainder lapsed."""
     expires_on = time_of(payment.get("expires_on"))
     passed = expires_on is not None and expires_on <= now
-    available = balance(payment, "available_to_capture")
     status = payment.get("status")
-    if status == "Expired" or (passed and (available > 0 or status == "Partially Captured")):
+    still = available is None or available > 0
+    if status == "Expired" or (passed and (still or status == "Partially Captured")):
         when = f" on {expires_on.isoformat()}" if expires_on is not None else ""
         return Rejection(
             reasons.AUTHORIZATION_EXPIRED,

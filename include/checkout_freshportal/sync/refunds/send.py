@@ -103,6 +103,9 @@ def _send_one_bound(run: RefundRun, intent: MoneyIntent) -> str:
     payment_id = str(payment["id"]) if payment is not None and payment.get("id") else None
     if isinstance(decision, Rejection):
         return _reject(run, intent, decision, payment_id=payment_id)
+    if isinstance(decision, validate.Wait):  # nothing was sent: the next run validates again
+        run.ctx.deferred.append(f"{intent.kind} {intent.request_key}: {decision.why}")
+        return "deferred_balances_unknown"
     assert payment_id is not None
     return execute.send(
         run.ctx,

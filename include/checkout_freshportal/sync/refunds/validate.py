@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from checkout_freshportal.checkout.models import answer_balance
 from checkout_freshportal.money import format_major
 from checkout_freshportal.sync.intents.store import REFUND, VOID
 from checkout_freshportal.sync.refunds import reasons
@@ -26,10 +27,11 @@ class Movement:
     amount_minor: int
 
 
-def _balance(payment: Mapping[str, Any], name: str) -> int:
-    balances = payment.get("balances")
-    value = balances.get(name) if isinstance(balances, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+@dataclass(frozen=True)
+class Wait:
+    """Not an answer: the request is validated again next run (nothing was sent)."""
+
+    why: str
 
 
 def check_amount(amount_minor: int, currency: str) -> Rejection | None:
@@ -41,8 +43,9 @@ def check_amount(amount_minor: int, currency: str) -> Rejection | None:
 
 def decide(
     *, amount_minor: int, currency: str, payment: Mapping[str, Any] | None, allow_voids: bool
-) -> Movement | Rejection:
-    """The movement a request becomes, or why it cannot be executed (a stable code and text)."""
+) -> Movement | Rejection | Wait:
+    """The movement a request becomes, why it cannot be executed (a stable code and text), or
+    why not yet (the answer did not say what the payment holds)."""
     bad_amount = check_amount(amount_minor, currency)
     if bad_amount is not None:
         return bad_amount
@@ -57,11 +60,14 @@ def decide(
             f"The refund is in {currency.upper()} but the payment {payment.get('id')} is in "
             f"{pay_currency or 'an unknown currency'}.",
         )
-    captured = _balance(payment, "total_captured")
-    refundable = _balance(payment, "available_to_refund")
-    voidable = _balance(payment, "available_to_void")
+    captured = answer_balance(payment, "total_captured")
+    needed = "available_to_void" if captured == 0 else "available_to_refund"
+    left = None if captured is None else answer_balance(payment, needed)
+    if left is None:
+        return Wait(f"Checkout.com's answer for payment {payment.get('id')} does not say what it holds")
     if captured == 0:
-        return _uncaptured(payment, amount_minor, currency, voidable, allow_voids)
+        return _uncaptured(payment, amount_minor, currency, left, allow_voids)
+    refundable = left
     if amount_minor > refundable:
         return Rejection(
             reasons.AMOUNT_EXCEEDS_REFUNDABLE,

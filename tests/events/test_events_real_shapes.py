@@ -515,3 +515,54 @@ def test_real_shapes_applied_end_to_end_give_the_api_status(migrated_warehouse_u
     # a second run changes nothing and reads nothing
     again = ev.apply_events(engine, None, MAPPING)
     assert (again.events_read, again.truth_fetched) == (0, 0)
+
+
+# ------------------------------------------------------------------ 3DS failures and refused increments
+
+
+def test_payment_authentication_failed_is_a_decline_logged_with_its_code() -> None:
+    """Shaped as Checkout.com's docs page for the event shows it: the payment failed 3DS, so
+    nothing was authorised. Before, the event set no flag and logged nothing: a payment that had
+    been Pending stayed Pending."""
+    data = payment_data(
+        action_id="act_3ds",
+        amount=20,
+        response_code="20151",
+        response_summary="Cardholder failed 3D-Secure authentication",
+        **{"3ds": {"enrolled": "Y", "authentication_response": "N"}},
+    )
+    failed = body("payment_authentication_failed", at(1), data, event_id="evt_3ds")
+    pending = body("payment_pending", at(0), payment_data())
+    d = derive(pending, failed)
+    assert (d.status, d.problems) == ("Declined", ())
+    f = fact(failed)
+    assert f is not None
+    assert (f.reference, f.order_hint) == ("FP-900001", "900001")  # the payment's own
+    env = parse_envelope(failed)
+    rec = decline_from_event(env.id, env.type, env.occurred_at, env.data)
+    assert rec is not None
+    assert (rec.kind, rec.decline_id, rec.response_code, rec.amount_minor) == (
+        "authentication_failed",
+        "act_3ds",
+        "20151",
+        20,
+    )
+
+
+def test_a_refused_authorisation_increment_is_logged_and_leaves_the_payment_authorised() -> None:
+    refused = body(
+        "payment_authorization_increment_declined",
+        at(2),
+        payment_data(balances=bal(), action_id="act_inc_no", amount=5_000, response_code="20051"),
+    )
+    d = derive(APPROVED, refused)
+    assert (d.status, d.problems) == ("Authorized", ())
+    env = parse_envelope(refused)
+    rec = decline_from_event(env.id, env.type, env.occurred_at, env.data)
+    assert rec is not None
+    assert (rec.kind, rec.action_id, rec.response_code, rec.amount_minor) == (
+        "increment_declined",
+        "act_inc_no",
+        "20051",
+        5_000,
+    )

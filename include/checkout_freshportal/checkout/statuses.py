@@ -243,6 +243,8 @@ class EventType:
     PAYMENT_EXPIRED: Final = "payment_expired"
     PAYMENT_CANCELED: Final = "payment_canceled"
     PAYMENT_AUTHORIZATION_INCREMENTED: Final = "payment_authorization_incremented"
+    PAYMENT_AUTHORIZATION_INCREMENT_DECLINED: Final = "payment_authorization_increment_declined"
+    PAYMENT_AUTHENTICATION_FAILED: Final = "payment_authentication_failed"
     CARD_VERIFIED: Final = "card_verified"
     CARD_VERIFICATION_DECLINED: Final = "card_verification_declined"
     PAYMENT_CAPTURED: Final = "payment_captured"

@@ -30,6 +30,8 @@ from checkout_freshportal.sync.status.facts import (
 DECLINE_KINDS: dict[str, str] = {
     EventType.PAYMENT_DECLINED: "payment_declined",
     EventType.CARD_VERIFICATION_DECLINED: "payment_declined",
+    EventType.PAYMENT_AUTHENTICATION_FAILED: "authentication_failed",
+    EventType.PAYMENT_AUTHORIZATION_INCREMENT_DECLINED: "increment_declined",
     EventType.PAYMENT_CAPTURE_DECLINED: "capture_declined",
     EventType.PAYMENT_VOID_DECLINED: "void_declined",
     EventType.PAYMENT_REFUND_DECLINED: "refund_declined",

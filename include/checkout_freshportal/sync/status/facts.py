@@ -68,6 +68,8 @@ BALANCED_ACTION_EVENTS: dict[str, str] = {
 EVENT_FLAGS: dict[str, str] = {
     EventType.PAYMENT_DECLINED: "declined",
     EventType.CARD_VERIFICATION_DECLINED: "declined",
+    # 3DS failed: nothing was authorised (its payment reads Declined)
+    EventType.PAYMENT_AUTHENTICATION_FAILED: "declined",
     EventType.PAYMENT_CANCELED: "canceled",
     EventType.PAYMENT_VOIDED: "voided",
     EventType.PAYMENT_EXPIRED: "expired",
@@ -88,6 +90,7 @@ PAYMENT_LEVEL_EVENTS = frozenset(
         EventType.PAYMENT_CANCELED,
         EventType.CARD_VERIFIED,
         EventType.CARD_VERIFICATION_DECLINED,
+        EventType.PAYMENT_AUTHENTICATION_FAILED,
         EventType.PAYMENT_AUTHORIZATION_INCREMENTED,
     }
 )

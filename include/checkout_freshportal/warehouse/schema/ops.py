@@ -12,7 +12,8 @@ ops_payment_declines = sa.Table(
     metadata,
     sa.Column("decline_id", Id(), primary_key=True),  # the action id, else the event id
     sa.Column("payment_id", Id(), nullable=False),
-    # payment_declined | capture_declined | void_declined | refund_declined | expired | canceled
+    # payment_declined | authentication_failed | capture_declined | void_declined | refund_declined
+    # | increment_declined | expired | canceled
     sa.Column("kind", sa.Text(), nullable=False),
     sa.Column("event_id", Id(), nullable=True),
     sa.Column("action_id", Id(), nullable=True),

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import sqlalchemy as sa
 from sidecar_helpers import ServerThread, post, sidecar_env, signed
 
 from cfp_dev.demo.stack import Managed, free_port, start_process, wait_http
@@ -180,3 +181,116 @@ def test_workers_exit_when_the_supervisor_is_killed(sqlite_url: str, tmp_path: P
         _poll(lambda: all(_gone(pid) for pid in workers), 15, f"workers {workers} gone")
     finally:
         managed.stop(grace=5)  # the whole process group, whatever the test found
+
+
+# ------------------------------------------------------------------ refused before the body is read
+
+
+@pytest.mark.parametrize(
+    ("auth", "signature"),
+    [
+        ("token-ok", None),  # no signature: can never be verified
+        ("token-ok", "sha256=" + "0" * 64),  # not 64 hex digits
+        (None, "0" * 64),  # Authorization configured but missing
+        ("token-wrong", "0" * 64),
+    ],
+    ids=["no-signature", "malformed-signature", "no-authorization", "wrong-authorization"],
+)
+def test_a_caller_that_can_never_be_verified_is_refused_before_its_body(
+    sqlite_url: str, run_sidecar: Callable[..., ServerThread], auth: str | None, signature: str | None
+) -> None:
+    """Refused only after the body before (a review's probe: 150 connections announcing 1 MiB
+    and stalling held 150 MB until the body timeout). The body is never sent here and the body
+    timeout is long: an answer at all means the body was not waited for."""
+    upgrade(sqlite_url)
+    server = run_sidecar(sqlite_url, body_timeout=60, authorization=("token-ok",))
+    head = b"POST /webhooks/checkout HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n"
+    if auth is not None:
+        head += b"Authorization: " + auth.encode() + b"\r\n"
+    if signature is not None:
+        head += b"Cko-Signature: " + signature.encode() + b"\r\n"
+    answer, _ = _raw_request(server.port, head + b"\r\n", _stall(), timeout=15)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"connection: close" in answer.lower()
+
+
+def test_a_non_ascii_authorization_value_matches_its_utf8_bytes(
+    sqlite_url: str, run_sidecar: Callable[..., ServerThread]
+) -> None:
+    upgrade(sqlite_url)
+    server = run_sidecar(sqlite_url, authorization=("s\u00e9cret-\u00e6\u00f8\u00e5",))
+    body = b'{"id":"evt_utf8auth","type":"payment_captured","data":{"id":"pay_1"}}'
+    head = (
+        b"POST /webhooks/checkout HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + b"Authorization: "
+        + "s\u00e9cret-\u00e6\u00f8\u00e5".encode()
+        + b"\r\nCko-Signature: "
+        + signed(body)["Cko-Signature"].encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    answer, _ = _raw_request(server.port, head + body, iter([b""]), timeout=15)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+# ------------------------------------------------------------------ PostgreSQL connections
+
+
+def test_postgres_connections_flush_commits_and_drop_dead_peers(pg_url: str) -> None:
+    """A database whose default is ``synchronous_commit = off`` would have the sidecar answer 2xx
+    before the commit is on disk; a silent peer would block a writer for ever."""
+    from checkout_freshportal.sidecar.store import make_sidecar_engine
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    name = sa.make_url(pg_url).database
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    admin.dispose()
+    with_options = sa.make_url(pg_url).update_query_dict({"options": "-c application_name=cfp-probe"})
+    for url in (pg_url, with_options.render_as_string(hide_password=False)):
+        engine = make_sidecar_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SHOW synchronous_commit")).scalar() == "on"
+                params = conn.connection.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+                assert (params["keepalives"], params["tcp_user_timeout"]) == ("1", "30000")
+                if url is not pg_url:  # the URL's own options are kept
+                    assert conn.execute(sa.text("SHOW application_name")).scalar() == "cfp-probe"
+        finally:
+            engine.dispose()
+
+
+def test_healthz_says_down_while_a_batch_waits_past_the_commit_timeout(
+    pg_url: str, run_sidecar: Callable[..., ServerThread]
+) -> None:
+    """A writer blocked on its connection answered every webhook 503 while /healthz, which pings
+    on a fresh connection, said up: nothing restarted the process. Here another session's lock
+    blocks the insert (as a dead connection blocks a writer) while reads still work."""
+    upgrade(pg_url)
+    server = run_sidecar(pg_url, commit_timeout=1.0)
+    body = b'{"id":"evt_stuck_writer","type":"payment_captured","data":{"id":"pay_1"}}'
+    locker = sa.create_engine(pg_url)
+    try:
+        with locker.connect() as conn:
+            conn.execute(sa.text("LOCK TABLE raw_webhook_events IN SHARE MODE"))
+            assert post(server.url, body, signed(body)).status_code == 503
+            # the batch was stamped a moment after the request's wait began
+            _poll(
+                lambda: requests.get(f"{server.url}/healthz", timeout=10).status_code == 503,
+                10,
+                "healthz down while the batch waits past commit_timeout",
+            )
+            r = requests.get(f"{server.url}/healthz", timeout=10)
+            assert (r.status_code, r.json()) == (503, {"status": "down", "database": "down"})
+            metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+            assert "cfp_sidecar_database_up 0.0" in metrics
+            conn.rollback()  # the lock goes: the batch commits
+        _poll(
+            lambda: requests.get(f"{server.url}/healthz", timeout=10).status_code == 200,
+            10,
+            "healthz up again once the batch committed",
+        )
+        assert post(server.url, body, signed(body)).json() == {"status": "duplicate"}
+    finally:
+        locker.dispose()

@@ -54,12 +54,10 @@ def verify_signature(raw: bytes, header: str | None, keys: Sequence[bytes]) -> i
     is case-insensitive; Checkout.com documents lower case). A missing, empty or malformed header
     is simply no match.
     """
-    if not header or not keys:
+    if not keys or not signature_well_formed(header):
         return None
-    candidate = header.strip().lower()
-    if len(candidate) != 64 or not _HEX_DIGITS.issuperset(candidate):
-        return None
-    expected = candidate.encode("ascii")
+    assert header is not None
+    expected = header.strip().lower().encode("ascii")
     found: int | None = None
     for i, key in enumerate(keys):
         digest = hmac.new(key, raw, hashlib.sha256).hexdigest().encode("ascii")
@@ -68,18 +66,32 @@ def verify_signature(raw: bytes, header: str | None, keys: Sequence[bytes]) -> i
     return found
 
 
-def authorization_matches(header: str | None, accepted: Sequence[str]) -> bool:
+def signature_well_formed(header: str | None) -> bool:
+    """The header could be a ``Cko-Signature`` at all (64 hex digits): what the receiver checks
+    before it reads a body, so a caller that can never be verified holds no memory for one."""
+    if not header:
+        return False
+    candidate = header.strip().lower()
+    return len(candidate) == 64 and _HEX_DIGITS.issuperset(candidate)
+
+
+def authorization_matches(header: bytes | str | None, accepted: Sequence[str]) -> bool:
     """Constant-time check of the optional static ``Authorization`` header
     (docs/checkout-com.md#webhook-signatures).
 
-    ``accepted`` may hold more than one value while the header is being rotated.
+    ``accepted`` may hold more than one value while the header is being rotated. The header is
+    compared as the bytes that arrived with the configured value's UTF-8 bytes (a header given
+    as ``str`` is taken as UTF-8 too): decoding it as Latin-1 first made a non-ASCII value never
+    match. Both sides are hashed before the comparison, so its time does not tell the accepted
+    value's length either.
     """
     if header is None or not accepted:
         return False
-    given = header.strip().encode()
+    raw = header.encode("utf-8") if isinstance(header, str) else header
+    given = hashlib.sha256(raw.strip()).digest()
     ok = False
     for value in accepted:
-        ok |= hmac.compare_digest(given, value.encode())
+        ok |= hmac.compare_digest(given, hashlib.sha256(value.encode("utf-8")).digest())
     return ok
 
 

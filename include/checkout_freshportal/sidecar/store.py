@@ -128,11 +128,34 @@ def refused_record(record: EventRecord, cause: BaseException) -> EventRecord:
     return poison
 
 
+#: libpq settings of the sidecar's PostgreSQL connections. A 2xx means committed and flushed, so
+#: ``synchronous_commit`` is set here rather than inherited (a database or role default of
+#: ``off`` acknowledged events a server crash then lost). A connection whose peer went silent (a
+#: NAT or firewall dropping the flow, a failover without a reset) must fail instead of blocking
+#: its writer for ever: TCP keepalives find it within about 25 s when the writer waits for an
+#: answer, ``tcp_user_timeout`` within 30 s when what it sent is never acknowledged; the writer
+#: then reconnects. (A review's probe: both writers blocked, every webhook 503, health green.)
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+    "options": "-c synchronous_commit=on",
+}
+
+
 def make_sidecar_engine(url: str, **kwargs: Any) -> Engine:
-    """The project engine, plus: SQLite commits with ``synchronous=FULL``; PostgreSQL fails fast."""
+    """The project engine, plus: SQLite commits with ``synchronous=FULL``; PostgreSQL flushes each
+    commit, fails fast and drops dead connections (:data:`PG_CONNECT_ARGS`)."""
     u = sa.make_url(url)
     if u.get_backend_name() == "postgresql":
-        kwargs.setdefault("connect_args", {"connect_timeout": 5})
+        args = {**PG_CONNECT_ARGS, **kwargs.get("connect_args", {})}
+        given = u.query.get("options")  # the URL's own server options are kept, ours appended
+        if isinstance(given, str) and given.strip():
+            args["options"] = f"{given} {args['options']}"
+        kwargs["connect_args"] = args
         kwargs.setdefault("pool_size", 4)
     engine = make_engine(url, **kwargs)  # DEFERRED: reads (metrics, trigger) take no write lock
     if is_sqlite(engine):

@@ -270,12 +270,31 @@ def _bad_urls() -> list[tuple[str, str]]:
         (f"nosuchdb://u:{PASSWORD}@h/db", "Can't load plugin"),
         (f"postgresql://u:{PASSWORD}@127.0.0.1:notaport/db", "invalid literal for int()"),
         (f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/db", "Connection refused"),
+        # libpq reads a password from the query too
+        (f"postgresql://127.0.0.1:{free_port()}/db?password={PASSWORD}", "Connection refused"),
+        # an unescaped "@" in the password: the driver quotes the rest as part of the host
+        (f"postgresql://u:{PASSWORD}@{PASSWORD}2@127.0.0.1:{free_port()}/db", "failed to resolve host"),
+        ("mysql://u:" + PASSWORD + "@127.0.0.1/db", "database driver (MySQLdb) is not installed"),
+        (f"postgresql+asyncpg://u:{PASSWORD}@127.0.0.1/db", "asyncio driver"),
     ]
 
 
 # Fixed ids: the refused URL names a free port found at collection, and parallel test workers
 # (pytest-xdist) must collect the same test names.
-@pytest.mark.parametrize(("url", "reason"), _bad_urls(), ids=["malformed", "dialect", "port", "refused"])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    _bad_urls(),
+    ids=[
+        "malformed",
+        "dialect",
+        "port",
+        "refused",
+        "query-password",
+        "at-in-password",
+        "no-driver",
+        "asyncio",
+    ],
+)
 @pytest.mark.parametrize("argv", [["db", "current"], ["db", "upgrade"], ["ingest"]])
 def test_cli_bad_url_is_one_line_naming_the_setting(
     url: str, reason: str, argv: list[str], monkeypatch, capsys

@@ -35,6 +35,13 @@ WAREHOUSE_URL_ERRORS: tuple[type[Exception], ...] = (
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _USERINFO = re.compile(r"://([^:@/]*):.*@")
 REASON_LIMIT = 300
+#: Query parameters libpq (and so psycopg) reads as secrets: a password given as
+#: ``?password=...`` is as real as one in the user info.
+_SECRET_PARAMS = frozenset({"password", "sslpassword", "passfile"})
+
+
+class DriverMissing(Exception):
+    """The URL names a dialect whose driver is not installed (``mysql://`` in this project)."""
 
 
 def shown_url(url: str | sa.URL) -> str:
@@ -44,11 +51,16 @@ def shown_url(url: str | sa.URL) -> str:
     its password is cannot be known, and the operator has the variable to look at.
     """
     try:
-        return sa.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.make_url(url)
+        if "@" in (parsed.host or ""):  # an unescaped "@" in the password: SQLAlchemy splits at
+            raise ValueError("password with @")  # the first one, the rest would show as host
+        hidden = {k: "***" for k in parsed.query if k.lower() in _SECRET_PARAMS}
+        shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+        return shown.replace("%2A%2A%2A", "***")
     except (sa.exc.ArgumentError, ValueError):
         masked, found = _USERINFO.subn(r"://\1:***@", str(url))
         if found:
-            return _one_line(masked)[:REASON_LIMIT]
+            return _one_line(_QUERY_SECRET.sub(r"\1***", masked))[:REASON_LIMIT]
         return f"not shown: {len(str(url))} characters that do not parse as a URL"
 
 
@@ -56,9 +68,8 @@ def reason(exc: BaseException, url: str | sa.URL) -> str:
     """The driver's own first line (not SQLAlchemy's wrapper), without the password, on one line."""
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    password = _password(url)
-    if password:
-        text = text.replace(password, "***")
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
     return _one_line(text)[:REASON_LIMIT]
 
 
@@ -71,13 +82,22 @@ def describe(exc: BaseException, url: str | sa.URL, setting: str) -> str:
 def reported_as_exit(prog: str, url: str | sa.URL, setting: str) -> Iterator[None]:
     """Turn :data:`WAREHOUSE_URL_ERRORS` raised inside into ``SystemExit("<prog>: <one line>")``."""
     try:
+        _refuse_unusable_dialect(url)
         yield
-    except WAREHOUSE_URL_ERRORS as exc:
+    except _REPORTED as exc:
         raise SystemExit(f"{prog}: {describe(exc, url, setting)}") from None
+    except ImportError as exc:  # the dialect's driver, when create_engine imports it
+        if not _is_driver_of(exc, url):
+            raise
+        missing = DriverMissing(f"its database driver ({exc.name}) is not installed")
+        raise SystemExit(f"{prog}: {describe(missing, url, setting)}") from None
     except ValueError as exc:
         if _parses(url):
             raise
         raise SystemExit(f"{prog}: {describe(exc, url, setting)}") from None
+
+
+_REPORTED: tuple[type[Exception], ...] = (*WAREHOUSE_URL_ERRORS, DriverMissing)
 
 
 def _parses(url: str | sa.URL) -> bool:
@@ -88,12 +108,50 @@ def _parses(url: str | sa.URL) -> bool:
     return True
 
 
-def _password(url: str | sa.URL) -> str | None:
+_QUERY_SECRET = re.compile(r"([?&](?:password|sslpassword|passfile)=)[^&]*", re.IGNORECASE)
+
+
+def _secrets(url: str | sa.URL) -> set[str]:
+    """Every text of ``url`` a message must not repeat: the password as written up to the last
+    "@" (and its pieces between "@"s, which a driver quotes as part of the host), and the
+    values of the secret query parameters."""
+    text = url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url)
+    found: set[str] = set()
+    match = re.search(r"://[^:@/]*:(.*)@", text)
+    if match and match.group(1):
+        found.add(match.group(1))
+        found.update(p for p in match.group(1).split("@") if p)
     try:
-        return sa.make_url(url).password
+        parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
-        match = re.search(r"://[^:@/]*:(.*)@", str(url))
-        return match.group(1) if match else None
+        parsed = None
+    if parsed is not None:
+        if parsed.password:
+            found.add(str(parsed.password))
+        for key, value in parsed.query.items():
+            if key.lower() in _SECRET_PARAMS:
+                found.update(v for v in ([value] if isinstance(value, str) else value) if v)
+    return found
+
+
+def _refuse_unusable_dialect(url: str | sa.URL) -> None:
+    """The project's engines are synchronous: an asyncio driver (``postgresql+asyncpg``) would
+    fail at the first query with a MissingGreenlet traceback."""
+    try:
+        dialect = sa.make_url(url).get_dialect()
+    except Exception:  # left to create_engine, which reports it in its own words
+        return
+    if getattr(dialect, "is_async", False):
+        raise DriverMissing(
+            f"{dialect.driver} is an asyncio driver; use postgresql:// (psycopg) or sqlite://"
+        )
+
+
+def _is_driver_of(exc: ImportError, url: str | sa.URL) -> bool:
+    """The import that failed is a third-party module (a DB driver), not one of the project's
+    own or SQLAlchemy's: those are bugs and stay tracebacks."""
+    name = exc.name or ""
+    return bool(name) and not name.startswith(("checkout_freshportal", "sqlalchemy", "alembic"))
 
 
 def _one_line(text: str) -> str:

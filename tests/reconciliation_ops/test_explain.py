@@ -72,6 +72,27 @@ def test_refusals_say_why(seeded) -> None:
     assert _row(seeded)["state_version"] == 1  # nothing changed
 
 
+@pytest.mark.parametrize(
+    ("note", "author", "refused"),
+    [
+        ("\u200b", "ann", "the note is empty"),  # zero-width space only: explained by nobody's word
+        ("ok", "\u202e\u2066 \ufeff", "the author is empty"),  # bidi controls, a space, a BOM
+        ("clear the screen \x1b[2J", "ann", r"control character \(U\+001B\)"),
+        ("ok", "ann\rmallory", r"the author contains a control character \(U\+000D\)"),
+    ],
+)
+def test_invisible_or_control_text_is_refused(seeded, note: str, author: str, refused: str) -> None:
+    with pytest.raises(ex.ExplainError, match=refused):
+        ex.explain(seeded, EXC_ID, note=note, author=author)
+    assert _row(seeded)["state_version"] == 1
+
+
+def test_format_characters_are_dropped_and_line_breaks_kept(seeded) -> None:
+    ex.explain(seeded, EXC_ID, note="paid\u200b twice,\nrefund\u202e sent", author="\u2066ann\u2069")
+    row = _row(seeded)
+    assert (row["explanation"], row["explained_by"]) == ("paid twice,\nrefund sent", "ann")
+
+
 def test_a_concurrent_change_is_not_overwritten(seeded, monkeypatch: pytest.MonkeyPatch) -> None:
     """The update is guarded by the state_version read: a run that changed it meanwhile wins."""
     real_find = ex.find
@@ -103,12 +124,16 @@ def test_cli_list_show_explain_reopen(
     assert cfp("exceptions", "list", "--kind", "missing_payments") == 2  # a typo is refused, not "none"
     assert "invalid choice: 'missing_payments'" in capsys.readouterr().err
     monkeypatch.setenv("CFP_USER", "carol")
-    assert cfp("exceptions", "explain", EXC_ID, "--note", "booked\x1b[2J by hand") == 0
+    # an escape sequence is refused, not stored (it would reach a terminal through whatever
+    # prints the audit trail without escaping it)
+    assert cfp("exceptions", "explain", EXC_ID, "--note", "booked\x1b[2J by hand") == 1
+    err = capsys.readouterr().err
+    assert "the note contains a control character (U+001B)" in err
+    assert "\x1b" not in err
+    assert cfp("exceptions", "explain", EXC_ID, "--note", "booked by hand") == 0
     assert "open -> explained by carol, state version 2" in capsys.readouterr().out
     assert cfp("exceptions", "show", s.EXCEPTION_KEY) == 0
-    out = capsys.readouterr().out
-    assert "explained by carol: booked\\x1b[2J by hand" in out
-    assert "\x1b" not in out
+    assert "explained by carol: booked by hand" in capsys.readouterr().out
     assert cfp("exceptions", "reopen", EXC_ID, "--note", "no", "--author", "dave") == 0
     capsys.readouterr()
     assert cfp("exceptions", "reopen", EXC_ID, "--note", "again") == 1

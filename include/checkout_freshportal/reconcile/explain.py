@@ -23,6 +23,7 @@ reports and FreshPortal notes.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -86,9 +87,23 @@ def events(conn: Connection, exception_id: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
+#: Invisible format characters a note or an author is stripped of (bidi overrides and isolates,
+#: zero-width spaces, the BOM): "explained by <U+200B>" read as explained by nobody. The joiners
+#: U+200C/U+200D stay, some scripts and emoji need them.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
+
+
 def _clean(text: str, what: str, limit: int) -> str:
-    cleaned = mask_text((text or "").strip())
-    if not cleaned:
+    """The audit trail's text: plain, visible, masked. Control characters other than a line
+    break or a tab are refused rather than stored (an escape sequence in a note would reach a
+    terminal through anything that prints the trail without escaping it)."""
+    raw = text or ""
+    control = next((c for c in raw if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
+    if control is not None:
+        raise ExplainError(f"{what} contains a control character (U+{ord(control):04X}): write plain text")
+    visible = "".join(c for c in raw if unicodedata.category(c) != "Cf" or c in _KEPT_FORMAT)
+    cleaned = mask_text(visible.strip())
+    if not any(not unicodedata.category(c).startswith(("Z", "C")) for c in cleaned):
         raise ExplainError(f"{what} is empty: say why (it is kept in the audit trail)")
     if len(cleaned) > limit:
         raise ExplainError(f"{what} is longer than {limit} characters")

@@ -53,10 +53,13 @@ _XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
 
 def label(text: object, limit: int = 32) -> str:
-    """Outside text made safe for a matplotlib label: short, no math mode."""
+    """Outside text made safe for a matplotlib label: short, no math mode, and never starting
+    with "_" (matplotlib leaves such a label out of the legend: a response code "_x" drew a bar
+    no legend entry named)."""
     s = str(text).replace("\n", " ")
     s = s if len(s) <= limit else s[: limit - 1] + "…"
-    return s.replace("$", r"\$")
+    s = s.replace("$", r"\$")
+    return " " + s if s.startswith("_") else s
 
 
 def _major(minor: int, currency: str) -> float:

@@ -86,7 +86,11 @@ def test_validation_rules() -> None:
     assert valid_event_id("evt_az3lh4ljcqcuvhwoh7ugg3w7vi")
     assert valid_event_id("a" * 255)
     assert not valid_event_id("a" * 256)
-    for bad in ("", "evt 1", "evt_\x00", "evt_\ud800", "evt_é", "evt_\n", 5, None):
+    assert valid_event_id("evt_A-1.b")
+    bad_ids = ("", "evt 1", "evt_\x00", "evt_\ud800", "evt_é", "evt_\n", 5, None)
+    # an address would be the primary key beside its masked body; "poison:" keys are the sidecar's
+    bad_ids += ("jan@example.nl", "poison:" + "0" * 64, "evt_<script>", "evt_'1'")
+    for bad in bad_ids:
         assert not valid_event_id(bad), bad
     assert valid_event_type("payment_captured")
     assert valid_event_type("card_verification.declined")

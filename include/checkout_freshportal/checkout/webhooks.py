@@ -33,9 +33,11 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 #: characters; the bound keeps a hostile id far below PostgreSQL's index row limit (~2.7 kB).
 MAX_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 100
-# Printable ASCII without space: no control character (a NUL is refused by PostgreSQL text, a
-# newline forges log records), no lone surrogate (not encodable), nothing a terminal interprets.
-_ID = re.compile(r"[\x21-\x7e]+")
+# Letters, digits, "_", "-" and ".": Checkout.com's ids are a prefix and base32. No control
+# character (a NUL is refused by PostgreSQL text, a newline forges log records), no lone
+# surrogate, nothing a terminal interprets; no "@" (an e-mail address as the primary key, beside
+# a body where it is masked) and no ":" (the ``poison:<sha256>`` keys are the sidecar's own).
+_ID = re.compile(r"[A-Za-z0-9_.\-]+")
 _TYPE = re.compile(r"[a-z0-9_.]+")
 
 

@@ -33,6 +33,20 @@ class UnknownCurrencyError(MoneyError):
     """A code that is not an active ISO 4217 currency with a minor unit."""
 
 
+#: Codes ISO 4217 withdrew in recent years (its list of historic denominations), with their
+#: minor units: the ``iso4217`` package lists active codes only, but a backfill or a report of
+#: older payments still carries them (Croatia's HRK until 2023, for one) and must not fail.
+WITHDRAWN_CURRENCIES: dict[str, int] = {
+    "HRK": 2,  # Croatian kuna, replaced by EUR on 2023-01-01
+    "SLL": 2,  # Sierra Leonean leone, redenominated as SLE (2022-2024)
+    "ZWL": 2,  # Zimbabwe dollar, replaced by ZWG in 2024
+    "CUC": 2,  # Cuban convertible peso, withdrawn 2021
+    "VEF": 2,  # Venezuelan bolívar fuerte, redenominated as VES in 2018
+    "MRO": 2,  # Mauritanian ouguiya, redenominated as MRU in 2018
+    "STD": 2,  # São Tomé and Príncipe dobra, redenominated as STN in 2018
+}
+
+
 @lru_cache(maxsize=512)
 def exponent(currency: str) -> int:
     """Minor-unit exponent of an ISO 4217 currency code (case-insensitive)."""
@@ -42,6 +56,8 @@ def exponent(currency: str) -> int:
     try:
         cur = Currency(code)
     except ValueError:
+        if code in WITHDRAWN_CURRENCIES:
+            return WITHDRAWN_CURRENCIES[code]
         raise UnknownCurrencyError(f"unknown ISO 4217 currency: {code}") from None
     if cur.exponent is None:  # XAU, XDR, ... have no minor unit and are not payable
         raise UnknownCurrencyError(f"ISO 4217 code without a minor unit: {code}")
@@ -56,9 +72,11 @@ def is_currency(currency: str) -> bool:
     return True
 
 
-def active_currencies() -> dict[str, int]:
-    """Every ISO 4217 code with a minor unit, mapped to its exponent."""
-    return {c.code: int(c.exponent) for c in Currency if c.exponent is not None}
+def known_currencies() -> dict[str, int]:
+    """Every code :func:`exponent` accepts (ISO 4217's active codes with a minor unit and the
+    recently withdrawn ones), mapped to its exponent."""
+    active = {c.code: int(c.exponent) for c in Currency if c.exponent is not None}
+    return {**WITHDRAWN_CURRENCIES, **active}
 
 
 def parse_decimal(value: str | int | Decimal) -> Decimal:

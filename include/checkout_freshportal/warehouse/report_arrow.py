@@ -91,7 +91,7 @@ TS_FAST = (
 )
 #: 10 integer digits at most: below ``report_csv.MAX_AMOUNT`` without a range check.
 AMOUNT_FAST = r"^[+-]?[0-9]{1,10}(?:\.[0-9]{1,8})?$"
-_CURRENCIES = pa.array(sorted(money.active_currencies()), pa.string())
+_CURRENCIES = pa.array(sorted(money.known_currencies()), pa.string())
 
 
 def _filled(col: pa.Array) -> pa.Array:

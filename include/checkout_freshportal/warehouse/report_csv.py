@@ -50,7 +50,7 @@ TS_RE = (
 MAX_AMOUNT = Decimal("92233720368.54775807")
 
 _AMOUNT = re.compile(AMOUNT_RE, re.ASCII)
-_CURRENCIES = frozenset(money.active_currencies())
+_CURRENCIES = frozenset(money.known_currencies())
 _DECIMAL = re.compile(DECIMAL_RE, re.ASCII)
 _TS = re.compile(TS_RE, re.ASCII)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from checkout_freshportal.money import EXACT_DECIMALS, active_currencies
+from checkout_freshportal.money import EXACT_DECIMALS, known_currencies
 
 
 def as_text(expr: str) -> str:
@@ -47,7 +47,7 @@ def ts_literal(dialect: str, at: datetime) -> str:
 
 def codes_list() -> str:
     # ISO codes are [A-Z]{3}: safe to inline, and a literal IN list lets the planner hash it.
-    return ", ".join(f"'{code}'" for code in sorted(active_currencies()))
+    return ", ".join(f"'{code}'" for code in sorted(known_currencies()))
 
 
 def divisor(currency_col: str) -> str:
@@ -57,7 +57,7 @@ def divisor(currency_col: str) -> str:
     counts as 2 decimals here and is reported by the ISO 4217 checks.
     """
     by_exp: dict[int, list[str]] = {}
-    for code, exp in sorted(active_currencies().items()):
+    for code, exp in sorted(known_currencies().items()):
         if exp != 2:
             by_exp.setdefault(exp, []).append(f"'{code}'")
     whens = " ".join(

@@ -19,17 +19,23 @@ allows to display).
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from checkout_freshportal import money
 from checkout_freshportal.checkout import statuses
 from checkout_freshportal.checkout.models import BalancesError, balance_fields
+from checkout_freshportal.logsafe import safe
 from checkout_freshportal.timeutil import TimestampError, parse_api_ts
 from checkout_freshportal.warehouse.schema import PAYMENT_BALANCES
 
 DEFAULT_SOURCE = "checkout.api"
+
+log = logging.getLogger(__name__)
 
 PAYMENT_STATUSES = statuses.PAYMENT_STATUSES
 _PAYMENT_STATUS_BY_KEY = {s.lower(): s for s in PAYMENT_STATUSES} | {"cancelled": "Canceled"}
@@ -126,13 +132,38 @@ class _Ctx:
         return value
 
 
+#: What a payment status the project does not know yet must look like to be staged: words.
+_STATUS_WORDS = re.compile(r"[A-Za-z][A-Za-z _-]{0,49}")
+
+
 def normalize_payment_status(value: Any, *, object_id: Any = None) -> str:
-    """``"captured"``, ``"PARTIALLY_CAPTURED"`` -> the Title Case enum value."""
+    """``"captured"``, ``"PARTIALLY_CAPTURED"`` -> the Title Case enum value.
+
+    A status word the project does not know yet is staged in the same spelling, with a warning,
+    not refused: Checkout.com adds statuses (``Retry Scheduled``, ``Returned``; the .NET SDK
+    knows a ``Chargeback``), the money comes from the balances and actions, and refusing one
+    quarantined every payment in it and failed ingestion until a release knew the word. What is
+    not a word at all (a number, empty, control characters, over 50 characters) is refused."""
     key = " ".join(str(value).replace("_", " ").split()).lower() if isinstance(value, str) else None
     status = _PAYMENT_STATUS_BY_KEY.get(key or "")
-    if status is None:
-        raise MappingError("payment", object_id, "status", f"unknown payment status {value!r}")
-    return status
+    if status is not None:
+        return status
+    if isinstance(value, str) and _STATUS_WORDS.fullmatch(value.strip()):
+        spelled = statuses.canonical_status(value)
+        assert spelled is not None  # a word, so not blank
+        _warn_new_status(spelled)
+        return spelled
+    raise MappingError("payment", object_id, "status", f"unknown payment status {value!r}")
+
+
+@lru_cache(maxsize=64)
+def _warn_new_status(status: str) -> None:
+    """Once per word and process: every payment in it would repeat the line."""
+    log.warning(
+        "payment status %s is not in the project's vocabulary: staged as given; add it to "
+        "checkout/statuses.py (and the tenant mapping) if it should count",
+        safe(status),
+    )
 
 
 def normalize_dispute_status(value: Any, *, object_id: Any = None) -> str:

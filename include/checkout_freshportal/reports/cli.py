@@ -75,8 +75,10 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         _out(json.dumps({**paths.as_dict(), "headline": headline_lines(rows)}))
         return 0
-    _out(f"report: {paths.html}")
-    _out(f"latest: {paths.latest / 'report.html'}")
+    # the folder is the operator's, but a path is still outside text for a terminal (as in the
+    # error above): an escape sequence in --out is shown escaped, not interpreted
+    _out(f"report: {safe(str(paths.html), PATH_LIMIT)}")
+    _out(f"latest: {safe(str(paths.latest / 'report.html'), PATH_LIMIT)}")
     for line in headline_lines(rows):
         _out(line)
     return 0

@@ -344,8 +344,16 @@ def test_check_current_never_creates_a_sqlite_file(tmp_path: Path) -> None:
         with pytest.raises(SchemaNotCurrentError, match=r"empty \(never migrated\)") as err:
             check_current(engine, source="CFP_WAREHOUSE_URL")
         assert err.value.current is None
-        assert "typo.sqlite" in str(err.value)
+        assert f"there is no SQLite file at {path}" in str(err.value)
+        assert "folder does not exist" not in str(err.value)
         assert not path.exists()
+    finally:
+        engine.dispose()
+    gone = tmp_path / "no-such-folder" / "w.sqlite"
+    engine = wh_engine.make_engine(f"sqlite:///{gone}")
+    try:
+        with pytest.raises(SchemaNotCurrentError, match="its folder does not exist either"):
+            check_current(engine)
     finally:
         engine.dispose()
     migrate.upgrade(f"sqlite:///{path}")  # once it exists (the deploy step), the check passes

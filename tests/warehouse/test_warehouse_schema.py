@@ -156,8 +156,10 @@ def test_make_engine_urls(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("CFP_WAREHOUSE_URL", f"sqlite:///{target}")
     eng = wh_engine.make_engine()
     assert str(eng.url) == f"sqlite:///{target}"
-    assert target.parent.is_dir()  # the folder is created
+    assert not target.parent.exists()  # an engine creates nothing: a mistyped path stays unmade
     assert not wh_engine.is_postgres(eng)
+    migrate.upgrade(eng)  # creating the warehouse creates its folder
+    assert target.is_file()
     eng.dispose()
     monkeypatch.delenv("CFP_WAREHOUSE_URL")
     # No fallback file any more (the demo passes its own): unset is an error naming the setting.

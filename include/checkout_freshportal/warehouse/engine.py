@@ -73,13 +73,22 @@ def make_engine(
     u = normalize_url(url if url is not None else default_url())
     kwargs.setdefault("json_serializer", json_dumps)
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
-            Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(u, **kwargs)
         _install_sqlite_hooks(engine, sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(u, **kwargs)
+
+
+def ensure_sqlite_folder(url: sa.URL) -> None:
+    """The folder of a file-based SQLite URL, created: what creating the warehouse (``cfp db
+    upgrade``) needs. Only there: every engine used to create it, so a read-only command given
+    a mistyped path (``cfp report --url sqlite:////nonexistent/dir/w.sqlite``) left folders
+    behind before saying the warehouse was not migrated."""
+    if url.get_backend_name() != "sqlite":
+        return
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _install_sqlite_hooks(engine: Engine, begin: str) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from checkout_freshportal.errors import PermanentError
 from checkout_freshportal.warehouse import locks
-from checkout_freshportal.warehouse.engine import is_postgres, make_engine
+from checkout_freshportal.warehouse.engine import ensure_sqlite_folder, is_postgres, make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -94,6 +94,7 @@ def _migrate(
     """Run one Alembic command in one transaction, serialised across processes on PostgreSQL
     (two deploy jobs migrating at once would race), and remember the revision it leaves."""
     engine, owned = _engine(engine_or_url)
+    ensure_sqlite_folder(engine.url)  # creating the warehouse may create its folder
     try:
         with engine.begin() as conn:
             if is_postgres(conn):
@@ -159,7 +160,8 @@ def check_current(engine: Engine, *, source: str | None = None) -> str:
         return head
     if sqlite_file_missing(engine):
         # Connecting would create the file: an empty warehouse where a wrong path points.
-        raise SchemaNotCurrentError(_not_current_message(engine, None, head, source), None, head)
+        message = _not_current_message(engine, None, head, source, state=_missing_file_state(engine))
+        raise SchemaNotCurrentError(message, None, head)
     current = stamped_revision(engine)
     if current == head:
         _current_engines.add(engine)
@@ -182,10 +184,21 @@ def sqlite_file_missing(engine: Engine) -> bool:
     return not Path(database).expanduser().exists()
 
 
-def _not_current_message(engine: Engine, current: str | None, head: str, source: str | None) -> str:
+def _missing_file_state(engine: Engine) -> str:
+    """A missing SQLite file is not "empty": the path may be a typo, or its folder gone."""
+    path = Path(engine.url.database or "").expanduser()
+    folder = "" if path.parent.is_dir() else "; its folder does not exist either"
+    return f"is empty (never migrated): there is no SQLite file at {path}{folder}"
+
+
+def _not_current_message(
+    engine: Engine, current: str | None, head: str, source: str | None, *, state: str | None = None
+) -> str:
     where = engine.url.render_as_string(hide_password=True)
     origin = f", from {source}" if source else ""
-    if current is None:
+    if state is not None:
+        pass
+    elif current is None:
         state = "is empty (never migrated)"
     elif _known(current):
         state = f"is at revision {current}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from checkout_freshportal.warehouse.engine import is_sqlite, make_engine
+from checkout_freshportal.warehouse.engine import ensure_sqlite_folder, is_sqlite, make_engine
 from checkout_freshportal.warehouse.schema import metadata
 
 config = context.config
@@ -33,6 +33,7 @@ def run_migrations_online() -> None:
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     engine = make_engine(url or None)
+    ensure_sqlite_folder(engine.url)  # `alembic upgrade` creates the warehouse too
     try:
         with engine.begin() as conn:
             _run(conn)

@@ -294,3 +294,39 @@ def test_healthz_says_down_while_a_batch_waits_past_the_commit_timeout(
         assert post(server.url, body, signed(body)).json() == {"status": "duplicate"}
     finally:
         locker.dispose()
+
+
+# ------------------------------------------------------------------ a row the database drops silently
+
+
+def test_an_event_the_database_drops_silently_is_not_answered_as_a_duplicate(
+    migrated_url: str, run_sidecar: Callable[..., ServerThread]
+) -> None:
+    """A trigger returning NULL (or a DO INSTEAD NOTHING rule) makes an insert report no row,
+    which read as "already stored": 200 duplicate for an event that was never kept."""
+    engine = sa.create_engine(migrated_url)
+    pg = engine.dialect.name == "postgresql"
+    drop = (
+        [
+            "CREATE FUNCTION cfp_drop_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+            "CREATE TRIGGER cfp_drop BEFORE INSERT ON raw_webhook_events "
+            "FOR EACH ROW EXECUTE FUNCTION cfp_drop_row()",
+        ]
+        if pg
+        else ["CREATE TRIGGER cfp_drop BEFORE INSERT ON raw_webhook_events BEGIN SELECT RAISE(IGNORE); END"]
+    )
+    server = run_sidecar(migrated_url)
+    body = b'{"id":"evt_dropped_silently","type":"payment_captured","data":{"id":"pay_1"}}'
+    try:
+        with engine.begin() as conn:
+            for stmt in drop:
+                conn.exec_driver_sql(stmt)
+        r = post(server.url, body, signed(body))
+        assert r.status_code == 503, r.text
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DROP TRIGGER cfp_drop ON raw_webhook_events" if pg else "DROP TRIGGER cfp_drop"
+            )
+        assert post(server.url, body, signed(body)).json() == {"status": "stored"}  # the resend is kept
+    finally:
+        engine.dispose()

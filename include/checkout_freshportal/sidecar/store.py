@@ -187,8 +187,30 @@ _SQLITE_INSERT = (
 )
 
 
+class RowsNotStored(RuntimeError):
+    """Ids neither inserted nor already there: something in the database (a trigger returning
+    NULL, a ``DO INSTEAD NOTHING`` rule) dropped them. The batch fails (503) instead of
+    answering 2xx "duplicate" for an event that was never stored."""
+
+
 def insert_batch(conn: Connection, records: list[EventRecord], received_at: datetime) -> set[str]:
     """Insert ``records`` (distinct ids) in the caller's transaction; returns the ids that were new.
+
+    An id not new must be a row already stored (a resend); one that is not is
+    :class:`RowsNotStored`. The check costs a query only when a batch has duplicates.
+    """
+    new = _insert_rows(conn, records, received_at)
+    others = [r.event_id for r in records if r.event_id not in new]
+    if others:
+        there = {row[0] for row in conn.execute(sa.select(T.c.event_id).where(T.c.event_id.in_(others)))}
+        lost = [i for i in others if i not in there]
+        if lost:
+            raise RowsNotStored(f"{len(lost)} event(s) were neither inserted nor already stored")
+    return new
+
+
+def _insert_rows(conn: Connection, records: list[EventRecord], received_at: datetime) -> set[str]:
+    """The insert itself; returns the ids the database reports as new.
 
     Driver-level SQL rather than a Core ``insert()``: it halves the writer's CPU per event, which
     is the sidecar's throughput on a small machine (docs/sidecar.md). Values go through the

@@ -39,14 +39,16 @@ def decide(amount: int, pay: dict[str, Any], *, allow_voids: bool = True) -> Any
 def test_the_answers_balances_decide() -> None:
     assert decide(8_000, payment()) == validate.Movement(REFUND, 8_000)
     over = decide(8_001, payment())
-    assert isinstance(over, Rejection) and over.code == reasons.AMOUNT_EXCEEDS_REFUNDABLE
+    assert isinstance(over, Rejection)
+    assert over.code == reasons.AMOUNT_EXCEEDS_REFUNDABLE
 
 
 def test_available_to_refund_left_out_is_captured_less_refunded() -> None:
     balances = {k: v for k, v in CAPTURED.items() if k != "available_to_refund"}
     assert decide(8_000, payment(balances=balances)) == validate.Movement(REFUND, 8_000)
     over = decide(8_001, payment(balances=balances))
-    assert isinstance(over, Rejection) and over.code == reasons.AMOUNT_EXCEEDS_REFUNDABLE
+    assert isinstance(over, Rejection)
+    assert over.code == reasons.AMOUNT_EXCEEDS_REFUNDABLE
 
 
 @pytest.mark.parametrize(

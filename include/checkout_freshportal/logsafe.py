@@ -5,7 +5,8 @@ strings. Logged raw, a newline in an id forges a whole log record, an ANSI escap
 operator's terminal and an 8,000-character id floods the log; an error message that echoes a
 payload may carry a card number or a customer's e-mail address. :func:`safe` bounds and escapes,
 :func:`mask_text` masks; :func:`safe_masked` does both, for text that is kept (a quarantine
-reason) as well as logged.
+reason) as well as logged. :func:`mask_emails` masks addresses only, for ids and references whose
+digits must stay; :data:`EMAIL` is the library's one definition of an address.
 
 The bottom layer of the library (it imports nothing), so every layer can use it: the sidecar
 logs through it, ingestion writes quarantine reasons with it.
@@ -21,13 +22,50 @@ LOG_TEXT_LIMIT = 80
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, bidi overrides, and lone
 # surrogates: everything that can end a line, move the cursor or reorder what is displayed.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# An e-mail address as people write it, international ones included (``\\w`` is any letter or
-# digit in any script): the characters RFC 5322 allows before the ``@``, then dotted labels.
-# Masking a little too much (``name=jane@example.com`` whole) is the safe side. A match starts
-# only where a run of those characters starts (the look-behind): tried from every character of a
-# long run, the search was quadratic (40,000 characters: seconds).
-_LOCAL = r"\w.!#$%&'+/=?^`{|}~-"  # no "*": an address masked already ("j***@example.com") stays
-_EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{{2,}}")
+# An e-mail address as people and encoders write it: the one definition of it in the library
+# (privacy.py masks webhook bodies and API text with it, observability/masking.py log lines). What
+# it finds, each form having got through a narrower pattern once (tests/security/test_email_forms.py):
+#
+# * a local part of the characters RFC 5322 allows, letters and digits of any script (``\w``),
+#   less the ones that delimit a query string or a form (``= & / ?``: ``email=ann@x`` keeps
+#   ``email=``) and ``*`` (an address masked already, ``j***@example.com``, stays as it is); or a
+#   quoted one (``"jan devries"@example.nl``);
+# * invisible characters anywhere in it (``john\u200b@example.com`` reads as the address);
+# * an ``@`` percent-encoded (``%40``, twice: ``%2540``; a return URL in metadata), as an HTML
+#   entity (``&#64;``, ``&commat;``) or in its full-width forms;
+# * a domain of dotted labels (non-ASCII, underscores) ending in 2+ letters, ``localhost``, or an
+#   address literal (``jan@[192.168.1.1]``). ``a@b`` and ``user@`` are not addresses.
+#
+# A percent escape in the local part is one character of an address (``%2B`` is ``+``, ``%C3%B6``
+# is ``ö``) unless it encodes a delimiter (``%3D``, ``%26``, ``%2F``...): there the local part
+# starts afresh, so ``return%3Femail%3Djan%40x.nl`` loses the address, not the URL around it.
+#
+# A match starts only where a local part can start (the look-behinds): tried from every character
+# of a long run, the search was quadratic (40,000 characters: seconds). The local part never gives
+# characters back (no separator starts with one of its characters), so a run is read once.
+# Groups: ``lead`` (the first character of the address, after ``pre``: quotes or dots before it),
+# ``sep`` (the ``@`` as written) and ``domain``; masking a little too much is the safe side.
+_INVISIBLE = r"\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_LOCAL_PUNCT = r".!#$'+^`{|}~\-"
+_LOCAL_CHAR = rf"[\w{_LOCAL_PUNCT}{_INVISIBLE}]"
+# A percent escape that stays inside a local part: + - . ' _, a byte of a UTF-8 character, or a
+# "%" that escapes nothing.
+_LOCAL_ESCAPE = r"%(?:2[BbDdEe7]|5[Ff]|[89A-Fa-f][0-9A-Fa-f]|(?![0-9A-Fa-f]{2}))"
+_LOCAL_START = (
+    rf"(?:(?<![\w{_LOCAL_PUNCT}{_INVISIBLE}%])"
+    r"|(?<=%[0-9A-Fa-f]{2})(?<!%2[BbDdEe7]|%5[Ff]|%[89A-Fa-f][0-9A-Fa-f]))"
+)
+#: The ways an address's ``@`` is written (a regular-expression alternation, no groups).
+EMAIL_AT = "|".join((r"@", r"%(?:25)?40", r"&#0*64;", r"&#[xX]0*40;", r"&commat;", "\uff20", "\ufe6b"))
+EMAIL = re.compile(
+    r'(?:"(?P<qlead>[^"\\\r\n])[^"\\\r\n]{0,63}"'
+    rf"|{_LOCAL_START}(?P<pre>[{_LOCAL_PUNCT}]*)(?P<lead>{_LOCAL_CHAR}|{_LOCAL_ESCAPE})"
+    rf"(?:{_LOCAL_CHAR}++|{_LOCAL_ESCAPE})*+)"
+    rf"(?P<sep>{EMAIL_AT})"
+    rf"(?P<domain>(?:[\w{_INVISIBLE}\-]++\.)+[^\W\d_]{{2,}}"
+    r"|(?i:localhost)(?![\w-])|\[(?:IPv6:)?[0-9A-Fa-f:.]{2,45}\])"
+)
+_AT_HINT = re.compile(EMAIL_AT)
 # 12-19 digits, card-number shaped: contiguous or joined by single spaces or dashes.
 _DIGITS = re.compile(r"\d(?:[ -]?\d){11,18}")
 # A card number written in its printed groups with other separators (dots, slashes, underscores,
@@ -83,8 +121,22 @@ def _mask_digits(match: re.Match[str]) -> str:
 def mask_text(text: str) -> str:
     """E-mail addresses, card-number-like digit runs (last 4 digits kept) and named card
     security codes masked."""
-    text = _CARD_GROUPED.sub(_mask_digits, _EMAIL.sub("***@***", text))
+    text = _CARD_GROUPED.sub(_mask_digits, EMAIL.sub("***@***", text))
     return _SECURITY_CODE.sub(r"\1\2***", _DIGITS.sub(_mask_digits, text))
+
+
+def _first_and_domain(match: re.Match[str]) -> str:
+    lead = match["lead"] or match["qlead"]
+    return f"{match['pre'] or ''}{lead}***{match['sep']}{match['domain']}"
+
+
+def mask_emails(text: str) -> str:
+    """E-mail addresses only, as ``privacy.mask_email`` masks one (``j***@example.nl``: the first
+    character and the domain kept, the ``@`` as it was written, so an encoded URL stays one);
+    nothing else changed, so ids and references with digit runs keep them."""
+    if not _AT_HINT.search(text):
+        return text
+    return EMAIL.sub(_first_and_domain, text)
 
 
 def safe_masked(value: object, limit: int = LOG_TEXT_LIMIT) -> str:

@@ -10,18 +10,30 @@ from __future__ import annotations
 import json
 import re
 
-# The local part's class includes Unicode letters (\w): with ASCII only, "jöns@x.nl" kept "jö".
-# A match starts only where a local part starts (the lookbehind): a later start inside the same
-# run cannot succeed where the first failed, and trying each one made a long run quadratic.
-_EMAIL_RE = re.compile(r"(?<![\w.%+\-])([\w.%+\-])[\w.%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-_EMAIL_BYTES_RE = re.compile(
-    rb"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})"
-)
+from checkout_freshportal.logsafe import EMAIL_AT, mask_emails
+
+__all__ = ["mask_email", "mask_emails", "mask_emails_in_bytes", "scrub"]
+
+#: Where an address may be in a body: an ``@`` as :data:`logsafe.EMAIL` reads one (UTF-8 bytes),
+#: or one JSON-escaped (``\u0040``, ``\uff20``).
+_AT_HINT = rb"(?:" + EMAIL_AT.encode() + rb"|\\u(?:0040|[Ff][Ff]20|[Ff][Ee]6[Bb]))"
+_HINT = re.compile(_AT_HINT)
 #: A JSON string literal, quotes and escapes included (in valid JSON, every ``"`` outside one
 #: opens one, so a left-to-right scan finds exactly the document's strings). One that is never
 #: closed runs to the end: each byte is read once, whatever a hostile body holds.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.S)
-_ESCAPED_AT = re.compile(rb"\\u0040", re.I)
+#: What needs no masking, read without a Python step per string: whole strings and whole runs
+#: between strings without a hint. Most bytes cannot start a hint and are taken in bulk; a run
+#: between strings is taken only whole (up to the next string), so where this stops is the start
+#: of the string or of the run to mask.
+_CLEAN = rb'[^"\\@%&\xef]++|(?!' + _AT_HINT + rb")"
+_SKIP = re.compile(
+    rb"(?:(?:" + _CLEAN + rb'[^"])++(?="|\Z)'
+    rb'|"(?:' + _CLEAN + rb'(?:\\.|[^"\\]))*+")*+',
+    re.S,
+)
+#: The longest quoted local part ``logsafe.EMAIL`` reads (64 characters and the quotes), in bytes.
+_QUOTED_LOCAL_BYTES = 66 * 4
 #: Long opaque strings that could be tokens or keys (``Bearer abc...``, 32+ hex/base64 chars).
 _SECRET_RE = re.compile(r"(?i)(bearer\s+)\S+|\b[A-Za-z0-9_\-]{32,}\b")
 MAX_MESSAGE_CHARS = 200
@@ -38,11 +50,6 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[0]}***@{domain}"
 
 
-def mask_emails(text: str) -> str:
-    """Every address in free text masked as :func:`mask_email` does; nothing else changed."""
-    return _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-
-
 def mask_emails_in_bytes(raw: bytes) -> bytes:
     """:func:`mask_emails` on bytes as received (a webhook body); valid JSON stays valid JSON
     and parses to the same document but for the addresses.
@@ -52,29 +59,51 @@ def mask_emails_in_bytes(raw: bytes) -> bytes:
     mask would cut that escape in half (``jan\\u***@``), which no JSON parser reads. A string
     with an address and an escape (or a non-ASCII byte) is decoded, masked and encoded again; a
     string without an address keeps its bytes, as does everything between strings (in a body
-    that is not JSON, an address there is masked too).
+    that is not JSON, an address there is masked too). The sidecar masks every body it stores,
+    up to its size limit, on its event loop: strings without an ``@`` are skipped by one
+    regular-expression scan, not one Python step each (a 1 MiB body of short strings took a
+    quarter of a second that way).
     """
-    if b"@" not in raw and not _ESCAPED_AT.search(raw):
+    if not _HINT.search(raw):
         return raw
     out: list[bytes] = []
-    pos = 0
-    for m in _JSON_STRING.finditer(raw):
-        out.append(_EMAIL_BYTES_RE.sub(rb"\1***@\2", raw[pos : m.start()]))
-        out.append(_mask_json_string(m.group()))
-        pos = m.end()
-    out.append(_EMAIL_BYTES_RE.sub(rb"\1***@\2", raw[pos:]))
+    pos, end = 0, len(raw)
+    while pos < end:
+        skipped = _SKIP.match(raw, pos)  # it matches the empty string: never None
+        clean = skipped.end() if skipped else pos
+        if clean == end:
+            out.append(raw[pos:])
+            break
+        if raw[clean] == 0x22:  # '"': a string with a hint, or one never closed
+            m = _JSON_STRING.match(raw, clean)
+            assert m is not None  # a '"' always starts one
+            out += (raw[pos:clean], _mask_json_string(m.group()))
+            pos = m.end()
+        else:  # the run between two strings holds a hint: masked as text, with the end of the
+            # string before it, which a quoted local part ("jan devries"@...) looks like
+            nxt = raw.find(b'"', clean)
+            stop = end if nxt < 0 else nxt
+            back = max(pos, clean - _QUOTED_LOCAL_BYTES)
+            out += (raw[pos:back], _mask_raw(raw[back:stop]))
+            pos = stop
     return b"".join(out)
 
 
+def _mask_raw(raw: bytes) -> bytes:
+    """Bytes that are not (known to be) a JSON string, masked as text. Bytes that are not UTF-8
+    come back as they were (``surrogateescape``), and no address holds one."""
+    return mask_emails(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
 def _mask_json_string(literal: bytes) -> bytes:
-    if b"@" not in literal and not _ESCAPED_AT.search(literal):
+    if not _HINT.search(literal):
         return literal
     if b"\\" not in literal and literal.isascii():
-        return _EMAIL_BYTES_RE.sub(rb"\1***@\2", literal)
+        return _mask_raw(literal)
     try:
         text = json.loads(literal)
     except ValueError:  # not a JSON string (the body is not JSON): mask the bytes as they are
-        return _EMAIL_BYTES_RE.sub(rb"\1***@\2", literal)
+        return _mask_raw(literal)
     masked = mask_emails(text)
     if masked == text:
         return literal

@@ -13,7 +13,8 @@ passed as ``extra``). What is masked (docs/observability.md, "Masking"):
 * card numbers: 13-19 digits, optionally grouped by single spaces or dashes, starting with a
   card scheme's digit (2-6) and passing the Luhn check (last 4 kept). The Luhn check is what
   lets order numbers, amounts and ids through;
-* e-mail addresses: first character and domain kept (``j***@example.com``).
+* e-mail addresses, as ``logsafe.mask_emails`` finds them (international, quoted, with the ``@``
+  percent-encoded or as an HTML entity): first character and domain kept (``j***@example.com``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from checkout_freshportal.logsafe import mask_emails
 
 MASK = "***"
 
@@ -45,9 +48,6 @@ _NAMED_HINTS = ("secret", "passw", "token", "key")
 #: A field or mapping key naming a secret: its whole value is masked, whatever its shape.
 _SECRET_FIELD = re.compile(r"(?i)(?:secret|password|passwd|token|api[_-]?key|authorization)$")
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)")
-# The local part from its first character (not from a word boundary inside it: "_jan.devries"
-# kept "_jan."), Unicode letters included ("jöns.berg" kept "jöns.").
-_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-])[\w.%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
 # Digit groups joined by at most one space or dash: the candidates for a card number.
 _DIGIT_RUN = re.compile(r"(?<![\w])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
@@ -117,8 +117,9 @@ class Masker:
         self._secrets = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def text(self, text: str) -> str:
-        """Each rule runs only when a cheap substring test says it could match: most lines hold
-        no ``@``, no ``://`` and fewer than 13 digits, and then cost a few ``in`` tests."""
+        """Each rule runs only when a cheap test says it could match: most lines hold no ``@`` (in
+        none of its written forms: one scan), no ``://`` and fewer than 13 digits, and then cost
+        a few ``in`` tests and that scan."""
         if self._secrets is not None:
             text = self._secrets.sub(MASK, text)
         if "k_" in text:
@@ -132,8 +133,7 @@ class Masker:
             text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
         if "://" in text:
             text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
-        if "@" in text:
-            text = _EMAIL.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
+        text = mask_emails(text)  # logsafe.EMAIL, the library's one address pattern
         if _CARD_CANDIDATE.search(text):
             text = _DIGIT_RUN.sub(_mask_card_run, text)
         return text

@@ -6,8 +6,11 @@ both results as JSON and exits 1 when a critical data-quality check failed, afte
 script sees the figures and the failure. ``cfp exceptions`` is what finance and the person on
 call use between runs: read the exceptions, mark one explained (note and author kept in the
 audit trail), withdraw an explanation. An exception is named by its ``exc_...`` id or its key
-(``missing_payment:order:5001``). Ids, details and notes may carry API text: printed escaped.
-Building the parser imports no SQLAlchemy, so ``cfp --help`` answers at once.
+(``missing_payment:order:5001``). Ids, details and notes may carry API text: printed escaped,
+free text masked (e-mail addresses, card numbers) and every other column's e-mail addresses
+masked (:func:`_addresses_masked`: an order number or a payment reference has held a customer's
+address; ids keep their digits). Building the parser imports no SQLAlchemy, so ``cfp --help``
+answers at once.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import sys
 from typing import Any
 
 from checkout_freshportal.cli_args import row_limit
-from checkout_freshportal.logsafe import json_safe, safe, safe_masked
+from checkout_freshportal.logsafe import json_safe, mask_emails, safe, safe_masked
 from checkout_freshportal.reconcile.kinds import KINDS
 
 #: Columns of an exception holding free text, which may quote a payload (a FreshPortal status, a
 #: person's note): masked like the exports mask them (e-mail addresses, card numbers).
 FREE_TEXT = frozenset({"detail", "explanation", "explained_by", "note_error"})
+
 
 _STATUSES = ("open", "resolved", "explained")
 _URL_HELP = "warehouse URL (default CFP_WAREHOUSE_URL)"
@@ -143,6 +147,12 @@ def _amount(minor: int | None, currency: str | None) -> str:
         return f"{minor} (minor units) {safe(currency or '')}"
 
 
+def _addresses_masked(row: dict[str, Any]) -> dict[str, Any]:
+    """An exception as read, every text column but the free text (masked more strictly where it
+    is printed) with its e-mail addresses masked: the one step before anything is printed."""
+    return {k: mask_emails(v) if isinstance(v, str) and k not in FREE_TEXT else v for k, v in row.items()}
+
+
 def run_list(args: argparse.Namespace) -> int:
     from checkout_freshportal.reconcile.explain import list_exceptions
 
@@ -157,6 +167,7 @@ def run_list(args: argparse.Namespace) -> int:
         )
     finally:
         engine.dispose()
+    rows = [_addresses_masked(r) for r in rows]
     if args.json:
         for r in rows:
             _out(json.dumps({k: json_safe(v, 500, masked=k in FREE_TEXT) for k, v in r.items()}))
@@ -187,6 +198,7 @@ def run_show(args: argparse.Namespace) -> int:
     if exc is None:
         sys.stderr.write(f"cfp exceptions: no exception with id or key {safe(args.exception)}\n")
         return 1
+    exc = _addresses_masked(exc)
     for key in ("exception_id", "exception_key", "kind", "severity", "status", "order_number", "order_id"):
         _out(f"{key:18} {json_safe(exc[key], 500) if exc[key] is not None else '-'}")
     for key in ("payment_id", "payout_id", "action_id", "dispute_id", "refund_request_id"):

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from checkout_freshportal.logsafe import mask_emails
 from checkout_freshportal.money import UnknownCurrencyError, exponent
 from checkout_freshportal.reports.queries import KindSummary, MatchRatePoint
 from checkout_freshportal.reports.queries_money import CashPosition, Declines, PayoutRow
@@ -53,10 +54,11 @@ _XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
 
 def label(text: object, limit: int = 32) -> str:
-    """Outside text made safe for a matplotlib label: short, no math mode, and never starting
-    with "_" (matplotlib leaves such a label out of the legend: a response code "_x" drew a bar
-    no legend entry named)."""
-    s = str(text).replace("\n", " ")
+    """Outside text made safe for a matplotlib label: e-mail addresses masked (before it is cut:
+    a cut address is no longer one the page's masking recognises), short, no math mode, and never
+    starting with "_" (matplotlib leaves such a label out of the legend: a response code "_x"
+    drew a bar no legend entry named)."""
+    s = mask_emails(str(text)).replace("\n", " ")
     s = s if len(s) <= limit else s[: limit - 1] + "…"
     s = s.replace("$", r"\$")
     return " " + s if s.startswith("_") else s

@@ -13,6 +13,12 @@ and line feed apart), line separators and bidi overrides are written as ``\\xNN`
 ``\\uNNNN`` (``logsafe.escape_controls``), so a payload cannot reorder or hide what a cell shows.
 Amount columns are ours and are never prefixed: a negative amount stays a number-shaped
 ``-1.23``.
+
+E-mail addresses in any outside text, ids and references included (an order number, a payment
+reference or a payout id has held a customer's address), are masked in :func:`_text`, the one
+place every cell passes (``logsafe.mask_emails``: ``j***@example.com``, digits left alone, so ids
+stay whole); free text was masked more strictly before (``mask_text``). Amount columns are not
+touched.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from sqlalchemy.engine import Engine
 
-from checkout_freshportal.logsafe import escape_controls, mask_text
+from checkout_freshportal.logsafe import escape_controls, mask_emails, mask_text
 from checkout_freshportal.reports.queries_money import PayoutRow, iter_payouts
 from checkout_freshportal.reports.queries_rows import ExceptionRow, MatchRow, iter_exceptions, iter_matches
 from checkout_freshportal.reports.sqlparts import bucket_of_days, major_text
@@ -48,7 +54,8 @@ class Amount(str):
 
 
 def _text(value: Any) -> str:
-    """A cell's text: timestamps ISO 8601 UTC, outside text formula-guarded, None empty."""
+    """A cell's text: timestamps ISO 8601 UTC, outside text with its addresses masked and
+    formula-guarded, None empty."""
     if value is None:
         return ""
     if isinstance(value, Amount):
@@ -61,7 +68,9 @@ def _text(value: Any) -> str:
         return format_ts(value)
     if isinstance(value, date):
         return value.isoformat()
-    text = escape_controls(str(value))
+    # Masked before escaping: a bidi override inside an address, once written as text
+    # ("jan\u202e@..."), would hide the address's start from the mask.
+    text = escape_controls(mask_emails(str(value)))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

@@ -6,6 +6,11 @@ SVG, which matplotlib wrote from labels :func:`checkout_freshportal.reports.char
 safe. The page loads nothing: styles are inline, charts are inline SVG with glyphs as paths, and
 there is no script, font, image or stylesheet URL in it (the browser test checks no request
 leaves the file).
+
+Every value the template prints goes through :func:`_finalize`, which masks e-mail addresses
+(``logsafe.mask_emails``): an id, a reference, a response code or an order number is whatever an
+API sent, and a customer's address has turned up in each of them. Free text was masked more
+strictly before (``mask_text``); ids keep their digits, amounts have no ``@`` to mask.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from checkout_freshportal.logsafe import mask_emails
 from checkout_freshportal.reports.sqlparts import major_display
 
 
@@ -48,6 +54,13 @@ def _svg(svg: str) -> Markup:
     return Markup(svg)  # noqa: S704 - see the module docstring
 
 
+def _finalize(value: Any) -> Any:
+    """What ``{{ ... }}`` prints, before escaping: one place, so no field can be forgotten."""
+    if isinstance(value, str) and not isinstance(value, Markup):  # a chart is ours (_svg)
+        return mask_emails(value)
+    return value
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("checkout_freshportal.reports", "templates"),
@@ -55,6 +68,7 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.filters.update(ts=_ts, pct=_pct, money=_money, svg=_svg)
     return env

@@ -9,8 +9,10 @@ from the same tables reconciliation reads means the trace and the exceptions nev
 
 Every amount is shown in major units as text (``checkout_freshportal.money``: exact, never
 through a float); financial-action lines keep their exact 8-decimal value. No card data and no
-e-mail address leave here (the order's masked e-mail only); :func:`render_text` escapes every
-value that came from an API.
+e-mail address leave here: free text is masked like the exports mask it, and every other string
+(ids, references, codes, invoice numbers, even the order's ``customer_email_masked``, which is
+whatever was stored) has its addresses masked once the trace is built (:func:`_mask_addresses`);
+:func:`render_text` escapes every value that came from an API.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.logsafe import mask_text, safe
+from checkout_freshportal.logsafe import mask_emails, mask_text, safe
 from checkout_freshportal.money import MoneyError, exponent, from_e8, to_major
 from checkout_freshportal.reconcile.fees import fee_category
 from checkout_freshportal.timeutil import format_ts
@@ -148,7 +150,22 @@ def trace_order(engine: Engine, order_number: str) -> OrderTrace | None:
         trace.payouts = _payouts(conn, payout_ids)
         trace.refund_requests = _refund_requests(conn, om["order_id"])
         trace.exceptions = _exceptions(conn, om["order_id"], ids)
+    _mask_addresses(trace)
     return trace
+
+
+def _mask_addresses(trace: OrderTrace) -> None:
+    """Every string of every row, in place: one pass after the rows are built, so a column a
+    builder adds later is covered too. Amounts are our own text and hold no ``@``."""
+    rows = [trace.order, *trace.payment_links, *trace.refund_requests, *trace.payouts, *trace.exceptions]
+    for pt in trace.payments:
+        rows += [pt.payment, *pt.actions, *pt.disputes, *pt.lines, *pt.fees]
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, str):
+                row[key] = mask_emails(value)
+            elif isinstance(value, list):  # invoice numbers
+                row[key] = [mask_emails(v) if isinstance(v, str) else v for v in value]
 
 
 def _order_row(om: Any) -> Row:

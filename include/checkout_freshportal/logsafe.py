@@ -19,9 +19,12 @@ import re
 #: Longest untrusted value kept in a log line (a Checkout.com event id is 30 characters).
 LOG_TEXT_LIMIT = 80
 
-# C0 and C1 controls, DEL, the Unicode line and paragraph separators, bidi overrides, and lone
-# surrogates: everything that can end a line, move the cursor or reorder what is displayed.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, bidi overrides, isolates and
+# marks, zero-width characters, the BOM and lone surrogates: everything that can end a line, move
+# the cursor, reorder what is displayed or hide that text is there.
+_UNSAFE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
 # An e-mail address as people and encoders write it: the one definition of it in the library
 # (privacy.py masks webhook bodies and API text with it, observability/masking.py log lines). What
 # it finds, each form having got through a narrower pattern once (tests/security/test_email_forms.py):
@@ -102,7 +105,8 @@ def safe(value: object, limit: int = LOG_TEXT_LIMIT) -> str:
 # What a cell of a file a person opens may not hold: as ``_UNSAFE`` but tab and line feed, which a
 # spreadsheet cell shows as they are (a detail on two lines).
 _UNSAFE_IN_CELL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    r"\ufeff\ud800-\udfff]"
 )
 
 

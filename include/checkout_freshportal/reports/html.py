@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from checkout_freshportal.logsafe import mask_emails
+from checkout_freshportal.logsafe import escape_controls, mask_emails
 from checkout_freshportal.reports.sqlparts import major_display
 
 
@@ -55,9 +55,12 @@ def _svg(svg: str) -> Markup:
 
 
 def _finalize(value: Any) -> Any:
-    """What ``{{ ... }}`` prints, before escaping: one place, so no field can be forgotten."""
+    """What ``{{ ... }}`` prints, before escaping: one place, so no field can be forgotten.
+    Addresses masked, and control, bidi and zero-width characters written as ``\\uNNNN`` (as the
+    exports write them): a right-to-left override in an order number reordered what the page
+    showed after it, a zero-width space made two different ids look alike."""
     if isinstance(value, str) and not isinstance(value, Markup):  # a chart is ours (_svg)
-        return mask_emails(value)
+        return escape_controls(mask_emails(value))
     return value
 
 

@@ -52,7 +52,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"[demo] --distributed needs PostgreSQL and Redis: {reason}")  # noqa: T201 - CLI output
             return 2
     if args.scenario is not None:
-        from cfp_dev.sandbox.shared_scenario import read_scenario
+        from cfp_dev.sandbox.shared_scenario_check import read_scenario
 
         try:  # checked before anything starts (the demo reads it again, moved to the wall clock)
             read_scenario(args.scenario)

@@ -194,6 +194,7 @@ def _bad_payment_amount(tmp_path: Path) -> Path:
         ("bad-amount", "payments[0].amount: must be an integer"),
     ],
 )
+@pytest.mark.usefixtures("no_demo")
 def test_cfp_demo_refuses_a_bad_scenario_file_before_starting_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, said: str
 ) -> None:
@@ -217,6 +218,147 @@ def test_cfp_demo_refuses_a_bad_scenario_file_before_starting_anything(
 
 @pytest.mark.parametrize("name", ["reconciliation-anomalies.json", "shared-small.json"])
 def test_the_shipped_shared_scenarios_pass_the_check(name: str) -> None:
-    from cfp_dev.sandbox.shared_scenario import read_scenario
+    from cfp_dev.sandbox.shared_scenario_check import read_scenario
 
     assert "freshportal" in read_scenario(EXAMPLES / name)
+
+
+@pytest.fixture
+def no_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the pre-check lets through would start the real demo (and empty .demo): fail instead."""
+
+    def refuse(**_: object) -> int:
+        pytest.fail("the pre-check let the scenario through: the demo would have started")
+
+    monkeypatch.setattr("cfp_dev.demo.run.run_demo", refuse)
+
+
+def _mutated(tmp_path: Path, change) -> Path:
+    data = json.loads((EXAMPLES / "reconciliation-anomalies.json").read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "mutated.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _order0(key: str, value: object):
+    return lambda d: d["freshportal"]["orders"][0].__setitem__(key, value)
+
+
+# Each passed the pre-check and was refused only by the FreshPortal sandbox (or not at all),
+# after the demo had already deleted the previous run's warehouse, logs and reports.
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (_order0("amount_minor", -48000), "freshportal.orders[0].amount_minor: must be >= 0"),
+        (_order0("amount_minor", 480.5), "freshportal.orders[0].amount_minor: must be an integer"),
+        (_order0("amount_minor", "480.00"), "freshportal.orders[0].amount_minor: must be an integer"),
+        (_order0("currency", "ZZZ"), "freshportal.orders[0].currency: currency 'ZZZ'"),
+        (_order0("status", 7), "freshportal.orders[0].status: order status 7 is not one of"),
+        (_order0("confirmed_at", "not a time"), "freshportal.orders[0].confirmed_at: not an ISO 8601"),
+        (_order0("amount_minr", 48000), "freshportal.orders[0].amount_minr: unknown key"),
+        (
+            lambda d: d["freshportal"]["orders"].__setitem__(0, 5),
+            "freshportal.orders[0]: a scenario order must",
+        ),
+        (
+            lambda d: d["freshportal"]["orders"][0].pop("order_number"),
+            "freshportal.orders[0].order_number: is",
+        ),
+        (
+            lambda d: d["freshportal"]["refund_requests"][0].__setitem__("amount_minor", -5),
+            "freshportal.refund_requests[0].amount_minor: must be within 1..order amount",
+        ),
+        (lambda d: d["freshportal"].__setitem__("orderz", []), "freshportal.orderz: unknown key"),
+        (lambda d: d["demo"].__setitem__("bogus", 1), "demo.bogus: unknown key"),
+        (lambda d: d["demo"].__setitem__("customers", [1, 2]), "demo.customers[1]: must be an object"),
+        (lambda d: d["demo"].__setitem__("go_live", "garbage"), "demo.go_live: not a time"),
+        (
+            lambda d: d["demo"].__setitem__("history_orders", -5),
+            "demo.history_orders: must be a whole number",
+        ),
+        (
+            lambda d: d["demo"]["customers"][0].__setitem__("behaviour", "pay_later"),
+            "demo.customers[0].behaviour: must be one of",
+        ),
+        (lambda d: d["payments"][0].__setitem__("amount", 10**30), "payments[0].amount: must be at most"),
+    ],
+)
+@pytest.mark.usefixtures("no_demo")
+def test_cfp_demo_refuses_a_bad_freshportal_or_demo_section_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change, said: str
+) -> None:
+    from cfp_dev.cli import add_demo_parser
+
+    path = _mutated(tmp_path, change)
+    parser = argparse.ArgumentParser()
+    add_demo_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", "--scenario", str(path)])
+    assert args.func(args) == 2
+    out = capsys.readouterr().out
+    assert said in out
+    assert "Traceback" not in out
+
+
+def test_the_pre_check_lists_every_problem_not_only_the_first(tmp_path: Path) -> None:
+    from cfp_dev.sandbox.shared_scenario_check import read_scenario
+
+    def change(d: dict) -> None:
+        d["freshportal"]["orders"][0].update(amount_minor="1", currency="ZZZ")
+        d["freshportal"]["orders"][3]["status"] = "shipped"
+        d["demo"]["history_orders"] = True
+        d["payments"][0]["amount"] = "12.50"
+
+    with pytest.raises(ValueError, match="not a shared scenario") as err:
+        read_scenario(_mutated(tmp_path, change))
+    said = str(err.value)
+    for where in (
+        "freshportal.orders[0].amount_minor:",
+        "freshportal.orders[0].currency:",
+        "freshportal.orders[3].status:",
+        "demo.history_orders:",
+        "payments[0].amount:",
+    ):
+        assert where in said
+
+
+@pytest.mark.parametrize("amount", ["480.00", "48000", 480.0, True])
+def test_the_freshportal_sandbox_reads_no_amount_from_a_string_or_float(amount: object) -> None:
+    """``"480.00"`` was read as 480 minor units: EUR 125.00 became EUR 1.25."""
+    order = {"order_number": "FP-1", "currency": "EUR", "amount_minor": amount}
+    with pytest.raises(ValueError, match=r"amount_minor: must be an integer \(amounts in minor units"):
+        FreshPortalSandboxState(FreshPortalSandboxConfig(orders=[order]))
+
+
+def test_a_freshportal_amount_beyond_64_bits_is_refused() -> None:
+    order = {"order_number": "FP-1", "currency": "EUR", "amount_minor": 2**63}
+    with pytest.raises(ValueError, match="must fit a signed 64-bit integer"):
+        FreshPortalSandboxState(FreshPortalSandboxConfig(orders=[order]))
+
+
+def test_a_checkout_payment_amount_beyond_64_bits_is_refused() -> None:
+    from cfp_dev.sandbox.checkout.scenario_file import parse_scenario
+
+    base = {"payments": [{"amount": 2**63 - 1, "currency": "EUR", "requested_on": "-1d"}]}
+    assert parse_scenario(base).payments[0]["amount"] == 2**63 - 1
+    base["payments"][0]["amount"] = 2**63
+    with pytest.raises(ScenarioError, match=r"payments\[0\].amount: must be at most 9223372036854775807"):
+        parse_scenario(base)
+
+
+@pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"demo": ' + "[" * 40 + "]" * 40 + "}"])
+@pytest.mark.usefixtures("no_demo")
+def test_cfp_demo_refuses_a_deeply_nested_scenario_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    from cfp_dev.cli import add_demo_parser
+
+    path = tmp_path / "deep.json"
+    path.write_text(text, encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_demo_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", "--scenario", str(path)])
+    assert args.func(args) == 2
+    out = capsys.readouterr().out
+    assert "nested too deeply" in out
+    assert "Traceback" not in out

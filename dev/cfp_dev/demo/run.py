@@ -117,7 +117,8 @@ def _scenario(seed: int, scenario_file: str | None, size: Mapping[str, int] | No
     from datetime import UTC, datetime
 
     from cfp_dev.sandbox.planted import rebase
-    from cfp_dev.sandbox.shared_scenario import build_shared_scenario, read_scenario
+    from cfp_dev.sandbox.shared_scenario import build_shared_scenario
+    from cfp_dev.sandbox.shared_scenario_check import read_scenario
 
     if scenario_file is None:
         return build_shared_scenario(seed, **dict(size or {}))

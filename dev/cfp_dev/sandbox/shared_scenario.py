@@ -36,7 +36,6 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -341,58 +340,6 @@ def write_scenario(scenario: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(scenario, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
-
-
-def read_scenario(path: str | Path) -> dict[str, Any]:
-    """A shared scenario file, checked before anything starts: a clear :class:`ValueError`
-    (``ScenarioError`` for the Checkout.com part, every problem with its path) instead of a
-    traceback minutes into a demo."""
-    from .checkout.scenario_file import parse_scenario
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    problems = _shared_problems(data)
-    if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        raise ValueError(f"{path}: not a shared scenario (docs/scenario-format.md):\n{listing}")
-    # The Checkout.com part, as its sandbox will read it (ScenarioError lists every problem).
-    parse_scenario(json.loads(text, parse_float=Decimal), str(path))
-    return data
-
-
-def _shared_problems(data: Any) -> list[str]:
-    """What the demo reads of a shared scenario beside the Checkout.com part."""
-    if not isinstance(data, dict):
-        return ["(top level): must be a JSON object"]
-    out = [
-        f"{key}: missing (a JSON object)"
-        for key in ("freshportal", "demo")
-        if not isinstance(data.get(key), dict)
-    ]
-    if out and "payments" in data:
-        out.append("(a Checkout.com-only scenario runs in its sandbox: cfp sandbox checkout --scenario FILE)")
-    if out:
-        return out
-    fp, demo = data["freshportal"], data["demo"]
-    if not isinstance(fp.get("orders"), list):
-        out.append("freshportal.orders: missing (a list of orders)")
-    if not isinstance(demo.get("customers"), list):
-        out.append("demo.customers: missing (a list)")
-    if not isinstance(demo.get("history_orders"), int) or isinstance(demo.get("history_orders"), bool):
-        out.append("demo.history_orders: missing (a whole number)")
-    if not isinstance(demo.get("go_live"), str):
-        out.append("demo.go_live: missing (an ISO 8601 time)")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from checkout_freshportal.checkout.models import MAX_MINOR, MIN_MINOR
 from checkout_freshportal.money import is_currency
 from checkout_freshportal.timeutil import TimestampError, parse_ts
 
@@ -157,6 +158,9 @@ class _Checker:
             return None
         if value < minimum:
             self.fail(path, f"must be >= {minimum}, got {value}")
+            return None
+        if value > MAX_MINOR:  # no 64-bit column holds it: refused here, not by SQL mid-pipeline
+            self.fail(path, f"must be at most {MAX_MINOR} (a signed 64-bit integer), got {value}")
             return None
         return value
 
@@ -343,8 +347,11 @@ def _check_payment(ck: _Checker, raw: Any, path: str, seen_ids: set[str]) -> dic
     out["payout_adjustment"] = 0
     if "payout_adjustment" in obj:
         adj = obj["payout_adjustment"]
-        if isinstance(adj, bool) or not isinstance(adj, int) or adj == 0:
-            ck.fail(f"{path}.payout_adjustment", "must be a non-zero integer (minor units of the payout)")
+        if isinstance(adj, bool) or not isinstance(adj, int) or adj == 0 or not MIN_MINOR <= adj <= MAX_MINOR:
+            ck.fail(
+                f"{path}.payout_adjustment",
+                "must be a non-zero integer (minor units of the payout) within a signed 64-bit integer",
+            )
         else:
             out["payout_adjustment"] = adj
     out["actions"] = _check_list(ck, obj, "actions", path, _check_action)

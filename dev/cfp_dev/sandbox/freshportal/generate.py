@@ -12,11 +12,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from .catalog import CITIES, CUSTOMERS, PRODUCTS, REFUND_REASONS, unit_price_minor
 from .config import PAYMENT_STATUSES, FreshPortalSandboxConfig
 from .records import (
+    RecordProblems,
     SbInvoice,
     SbLine,
     SbOrder,
@@ -29,6 +31,7 @@ from .records import (
     scenario_date,
     scenario_datetime,
     scenario_int,
+    unknown_keys,
 )
 
 #: Status mix of generated orders (weights).
@@ -168,11 +171,8 @@ def generate_refund_requests(
     return out
 
 
-def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Random, now: datetime) -> SbOrder:
-    """A scenario dict (our neutral names, amounts in minor units) -> a stored order."""
-    if not isinstance(data, dict):
-        raise ValueError("a scenario order must be an object")
-    known = {
+_ORDER_KEYS = frozenset(
+    {
         "order_id",
         "order_number",
         "status",
@@ -189,53 +189,82 @@ def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Rand
         "updated_at",
         "manual_payment_status",
     }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"scenario order: unknown key(s) {unknown}; known: {sorted(known)}")
+)
+_LINE_KEYS = frozenset({"product_code", "description", "quantity", "unit", "unit_price_minor"})
+_INVOICE_KEYS = frozenset({"invoice_number", "invoice_date", "due_date", "amount_minor"})
+#: ``expected`` is the demo's and the tests' expectation of the request (docs/scenario-format.md).
+_REFUND_KEYS = frozenset(
+    {"order_number", "order_id", "amount_minor", "reason", "status", "requested_at", "outcome", "expected"}
+)
+
+
+def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Random, now: datetime) -> SbOrder:
+    """A scenario dict (our neutral names, amounts in minor units) -> a stored order.
+
+    Every bad field is reported (:class:`ScenarioRecordError`), not only the first, so the
+    demo's pre-check can list them all under their paths.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a scenario order must be an object, got {type(data).__name__}")
+    p = RecordProblems()
+    unknown_keys(p, data, _ORDER_KEYS)
     number = data.get("order_number")
     if not isinstance(number, str) or not number:
-        raise ValueError("scenario order: order_number (string) is required")
-    currency = check_currency(data.get("currency"))
-    status = check_order_status(str(data.get("status") or "confirmed"))
-    created = scenario_datetime(data.get("created_at"), f"{number}.created_at") or now
-    confirmed = scenario_datetime(data.get("confirmed_at"), f"{number}.confirmed_at")
+        p.add("order_number", "is required (a non-empty string)")
+        number = "?"
+    currency = p.take("currency", lambda: check_currency(data.get("currency")), "EUR")
+    raw_status = data.get("status")
+    status = p.take(
+        "status",
+        lambda: check_order_status("confirmed" if raw_status in (None, "") else raw_status),
+        "confirmed",
+    )
+    created = (
+        p.take("created_at", lambda: scenario_datetime(data.get("created_at"), "created_at"), None) or now
+    )
+    confirmed = p.take(
+        "confirmed_at", lambda: scenario_datetime(data.get("confirmed_at"), "confirmed_at"), None
+    )
+    updated = p.take("updated_at", lambda: scenario_datetime(data.get("updated_at"), "updated_at"), None)
     if confirmed is None and status in _CONFIRMED_LIKE:
         confirmed = created
+    order_date = p.take("order_date", lambda: scenario_date(data.get("order_date"), "order_date"), None)
+    delivery_date = p.take(
+        "delivery_date", lambda: scenario_date(data.get("delivery_date"), "delivery_date"), None
+    )
+    for key in ("customer", "billing_address"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            p.add(key, f"must be an object, got {type(data[key]).__name__}")
     entry = rng.choice([c for c in CUSTOMERS if c[4] == currency] or list(CUSTOMERS))
-    customer = dict(data.get("customer") or customer_dict(entry))
+    given = data.get("customer")
+    customer = dict(given) if isinstance(given, dict) and given else customer_dict(entry)
     if "id" not in customer:
         customer["id"] = ids.next("customer_id")
     country = str(customer.get("country") or entry[3])
     customer["country"] = country
+    amount = None
+    if "amount_minor" in data:
+        amount = p.take("amount_minor", lambda: scenario_int(data["amount_minor"], "amount_minor", 0), None)
+    lines: list[SbLine]
     if data.get("lines"):
-        lines = []
-        for i, raw in enumerate(data["lines"]):
-            lines.append(
-                SbLine(
-                    line_id=ids.next("line_id"),
-                    article_code=str(raw.get("product_code") or f"ART-{i + 1:03d}"),
-                    description=str(raw.get("description") or "Flowers"),
-                    quantity=scenario_int(raw.get("quantity", 1), f"{number}.lines[{i}].quantity"),
-                    unit=str(raw.get("unit") or "stem"),
-                    unit_price_minor=scenario_int(
-                        raw.get("unit_price_minor"), f"{number}.lines[{i}].unit_price_minor"
-                    ),
-                )
-            )
-        if "amount_minor" in data and sum(line.total_minor for line in lines) != scenario_int(
-            data["amount_minor"], f"{number}.amount_minor"
-        ):
-            raise ValueError(f"scenario order {number}: amount_minor differs from the sum of its lines")
-    elif "amount_minor" in data:
-        amount = scenario_int(data["amount_minor"], f"{number}.amount_minor")
-        if amount < 0:
-            raise ValueError(f"scenario order {number}: amount_minor must not be negative")
+        lines = p.take("lines", partial(_scenario_lines, data["lines"], ids), [])
+        if amount is not None and lines and sum(line.total_minor for line in lines) != amount:
+            p.add("amount_minor", "differs from the sum of its lines")
+    elif amount is not None:
         lines = lines_for_amount(amount, currency, ids.next("line_id"))
     else:
         lines = _lines(rng, currency, ids)
     order_id = (
-        scenario_int(data["order_id"], f"{number}.order_id") if data.get("order_id") else ids.next("order_id")
+        p.take("order_id", lambda: scenario_int(data["order_id"], "order_id", 1), 0)
+        if data.get("order_id")
+        else ids.next("order_id")
     )
+    manual = p.take("manual_payment_status", lambda: _payment_status(data.get("manual_payment_status")), None)
+    invoices = data.get("invoices") or []
+    if not isinstance(invoices, list):
+        p.add("invoices", f"must be a list, got {type(invoices).__name__}")
+        invoices = []
+    p.raise_for(f"scenario order {number}")
     order = SbOrder(
         order_id=order_id,
         order_number=number,
@@ -244,32 +273,74 @@ def order_from_scenario(data: dict[str, Any], ids: IdAllocator, rng: random.Rand
         customer=customer,
         billing_address=dict(data.get("billing_address") or address_for(country)),
         lines=lines,
-        order_date=scenario_date(data.get("order_date"), f"{number}.order_date") or created.date(),
-        delivery_date=scenario_date(data.get("delivery_date"), f"{number}.delivery_date"),
+        order_date=order_date or created.date(),
+        delivery_date=delivery_date,
         created_at=created,
-        updated_at=scenario_datetime(data.get("updated_at"), f"{number}.updated_at") or confirmed or created,
+        updated_at=updated or confirmed or created,
         confirmed_at=confirmed,
-        manual_payment_status=_payment_status(data.get("manual_payment_status"), number),
+        manual_payment_status=manual,
     )
-    for i, raw in enumerate(data.get("invoices") or []):
-        inv_date = (
-            scenario_date(raw.get("invoice_date"), f"{number}.invoices[{i}].invoice_date") or created.date()
+    for i, raw in enumerate(invoices):
+        invoice = p.take(f"invoices[{i}]", partial(_scenario_invoice, raw, order, ids, created), None)
+        if invoice is not None:
+            order.invoices.append(invoice)
+    p.raise_for(f"scenario order {number}")
+    return order
+
+
+def _scenario_lines(raw_lines: Any, ids: IdAllocator) -> list[SbLine]:
+    if not isinstance(raw_lines, list):
+        raise ValueError(f"must be a list of lines, got {type(raw_lines).__name__}")
+    p = RecordProblems()
+    lines = []
+    for i, raw in enumerate(raw_lines):
+        if not isinstance(raw, dict):
+            p.add(f"[{i}]", f"must be an object, got {type(raw).__name__}")
+            continue
+        unknown_keys(p, raw, _LINE_KEYS)
+        quantity = p.take(f"[{i}].quantity", partial(scenario_int, raw.get("quantity", 1), "quantity", 1), 0)
+        price = p.take(
+            f"[{i}].unit_price_minor",
+            partial(scenario_int, raw.get("unit_price_minor"), "unit_price_minor", 0),
+            0,
         )
-        order.invoices.append(
-            SbInvoice(
-                invoice_id=ids.next("invoice_id"),
-                invoice_number=str(
-                    raw.get("invoice_number") or f"INV-{inv_date.year}-{ids.next('invoice_number'):06d}"
-                ),
-                invoice_date=inv_date,
-                due_date=scenario_date(raw.get("due_date"), f"{number}.invoices[{i}].due_date")
-                or default_due_date(inv_date),
-                amount_minor=scenario_int(
-                    raw.get("amount_minor", order.amount_minor), f"{number}.invoices[{i}]"
-                ),
+        lines.append(
+            SbLine(
+                line_id=ids.next("line_id"),
+                article_code=str(raw.get("product_code") or f"ART-{i + 1:03d}"),
+                description=str(raw.get("description") or "Flowers"),
+                quantity=quantity,
+                unit=str(raw.get("unit") or "stem"),
+                unit_price_minor=price,
             )
         )
-    return order
+    p.raise_for("lines")
+    return lines
+
+
+def _scenario_invoice(raw: Any, order: SbOrder, ids: IdAllocator, created: datetime) -> SbInvoice:
+    if not isinstance(raw, dict):
+        raise ValueError(f"must be an object, got {type(raw).__name__}")
+    p = RecordProblems()
+    unknown_keys(p, raw, _INVOICE_KEYS)
+    inv_date = p.take("invoice_date", lambda: scenario_date(raw.get("invoice_date"), "invoice_date"), None)
+    inv_date = inv_date or created.date()
+    due = p.take("due_date", lambda: scenario_date(raw.get("due_date"), "due_date"), None)
+    amount = p.take(
+        "amount_minor",
+        lambda: scenario_int(raw.get("amount_minor", order.amount_minor), "amount_minor", 0),
+        0,
+    )
+    p.raise_for("invoice")
+    return SbInvoice(
+        invoice_id=ids.next("invoice_id"),
+        invoice_number=str(
+            raw.get("invoice_number") or f"INV-{inv_date.year}-{ids.next('invoice_number'):06d}"
+        ),
+        invoice_date=inv_date,
+        due_date=due or default_due_date(inv_date),
+        amount_minor=amount,
+    )
 
 
 _OUTCOME_KEYS = frozenset(
@@ -277,45 +348,41 @@ _OUTCOME_KEYS = frozenset(
 )
 
 
-def _payment_status(value: Any, number: str) -> str | None:
+def _payment_status(value: Any) -> str | None:
     if value is None:
         return None
     if value not in PAYMENT_STATUSES:
-        raise ValueError(
-            f"scenario order {number}: manual_payment_status must be one of {list(PAYMENT_STATUSES)}"
-        )
+        raise ValueError(f"must be one of {list(PAYMENT_STATUSES)}, got {value!r}")
     return str(value)
 
 
-def _scenario_outcome(data: dict[str, Any], ref: str, status: str, now: datetime) -> dict[str, Any] | None:
+def _scenario_outcome(raw: Any, status: str, now: datetime) -> dict[str, Any] | None:
     """A request already answered before the scenario starts (``outcome``: refunded or failed)."""
-    raw = data.get("outcome")
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {
-        "refunded_amount_minor",
-        "refund_id",
-        "payment_id",
-        "processed_at",
-        "failure_reason",
-    }:
-        raise ValueError(
-            f"refund for {ref}.outcome: an object of refunded_amount_minor, refund_id, payment_id, "
-            "processed_at, failure_reason"
-        )
+    if not isinstance(raw, dict):
+        raise ValueError(f"must be an object of {', '.join(sorted(_OUTCOME_KEYS))}")
+    p = RecordProblems()
+    unknown_keys(p, raw, _OUTCOME_KEYS)
     if status not in ("refunded", "failed", "processing"):
-        raise ValueError(f"refund for {ref}: an outcome needs status refunded, failed or processing")
+        p.add("", "an outcome needs status refunded, failed or processing")
     amount = raw.get("refunded_amount_minor")
+    refunded = None
+    if amount is not None:
+        refunded = p.take(
+            "refunded_amount_minor", lambda: scenario_int(amount, "refunded_amount_minor", 0), None
+        )
+    processed = p.take(
+        "processed_at", lambda: scenario_datetime(raw.get("processed_at"), "processed_at"), None
+    )
+    p.raise_for("outcome")
     return {
         "status": status,
-        "refunded_amount_minor": None
-        if amount is None
-        else scenario_int(amount, f"refund for {ref}.outcome"),
+        "refunded_amount_minor": refunded,
         "currency": None,
         "payment_id": raw.get("payment_id"),
         "refund_id": raw.get("refund_id"),
-        "processed_at": scenario_datetime(raw.get("processed_at"), f"refund for {ref}.outcome.processed_at")
-        or now,
+        "processed_at": processed or now,
         "failure_reason": raw.get("failure_reason"),
     }
 
@@ -323,16 +390,35 @@ def _scenario_outcome(data: dict[str, Any], ref: str, status: str, now: datetime
 def refund_request_from_scenario(
     data: dict[str, Any], orders_by_ref: dict[str, SbOrder], ids: IdAllocator, now: datetime
 ) -> SbRefundRequest:
+    """A refund request of a scenario (or of the admin API); every bad field is reported."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a scenario refund request must be an object, got {type(data).__name__}")
+    p = RecordProblems()
+    unknown_keys(p, data, _REFUND_KEYS)
     ref = str(data.get("order_number") or data.get("order_id") or "")
     order = orders_by_ref.get(ref)
+    amount = None
     if order is None:
-        raise ValueError(f"scenario refund request: unknown order {ref!r}")
-    amount = scenario_int(data.get("amount_minor", order.amount_minor), f"refund for {ref}")
-    if not 0 < amount <= order.amount_minor:
-        raise ValueError(f"scenario refund request for {ref}: amount_minor must be within 1..order amount")
-    requested = scenario_datetime(data.get("requested_at"), f"refund for {ref}.requested_at") or now
-    status = check_refund_status(str(data.get("status") or "requested"))
-    outcome = _scenario_outcome(data, ref, status, requested)
+        p.add("order_number" if "order_id" not in data else "order_id", f"unknown order {ref!r}")
+    else:
+        given = data.get("amount_minor", order.amount_minor)
+        amount = p.take("amount_minor", lambda: scenario_int(given, "amount_minor"), None)
+        if amount is not None and not 0 < amount <= order.amount_minor:
+            p.add("amount_minor", f"must be within 1..order amount ({order.amount_minor}), got {amount}")
+    requested = p.take(
+        "requested_at", lambda: scenario_datetime(data.get("requested_at"), "requested_at"), None
+    )
+    requested = requested or now
+    raw_status = data.get("status")
+    status = p.take(
+        "status",
+        lambda: check_refund_status("requested" if raw_status in (None, "") else raw_status),
+        "requested",
+    )
+    outcome = p.take("outcome", lambda: _scenario_outcome(data.get("outcome"), status, requested), None)
+    p.raise_for(f"scenario refund request for {ref}")
+    assert order is not None
+    assert amount is not None
     if outcome is not None:
         outcome["currency"] = order.currency
     return SbRefundRequest(

@@ -8,15 +8,19 @@ say what matters to it (order number, currency, amount, status) and the rest is 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from checkout_freshportal.checkout.models import MAX_MINOR, MIN_MINOR
 from checkout_freshportal.money import exponent, to_major
 from checkout_freshportal.timeutil import parse_ts
 
 from .config import ORDER_STATUSES, REFUND_REQUEST_STATUSES
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -130,16 +134,81 @@ def lines_for_amount(amount_minor: int, currency: str, first_line_id: int) -> li
     ]
 
 
-def scenario_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        dec = Decimal(str(value))
-    except ArithmeticError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if dec != dec.to_integral_value():
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(dec)
+class ScenarioValueError(ValueError):
+    """A bad scenario value: ``str()`` names it for the sandbox's one-line refusal, ``reason``
+    is the bare complaint for a pre-check that prints the field's own path in front of it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{name} {reason}" if name else reason)
+
+
+class ScenarioRecordError(ValueError):
+    """Every problem of one scenario record, by field, so a file is fixed in one pass and a
+    pre-check can report each under its path (``freshportal.orders[3].amount_minor: ...``)."""
+
+    def __init__(self, what: str, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        listing = "; ".join(f"{field}: {reason}" if field else reason for field, reason in problems)
+        super().__init__(f"{what}: {listing}")
+
+
+class RecordProblems:
+    """Collects the problems of one scenario record instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, field: str, reason: str) -> None:
+        self.found.append((field, reason))
+
+    def take(self, field: str, parse: Callable[[], T], fallback: T) -> T:
+        """``parse()``, or ``fallback`` with its problem noted: the checks after it still run."""
+        try:
+            return parse()
+        except ScenarioRecordError as exc:
+            self.found.extend((_join(field, sub), reason) for sub, reason in exc.problems)
+        except ScenarioValueError as exc:
+            self.add(field, exc.reason)
+        except ValueError as exc:
+            self.add(field, str(exc))
+        return fallback
+
+    def raise_for(self, what: str) -> None:
+        if self.found:
+            raise ScenarioRecordError(what, self.found)
+
+
+def _join(field: str, sub: str) -> str:
+    if not sub:
+        return field
+    return f"{field}{sub}" if sub.startswith("[") else f"{field}.{sub}"
+
+
+def unknown_keys(problems: RecordProblems, data: dict[str, Any], known: frozenset[str] | set[str]) -> None:
+    """One problem per unknown key: a misspelt key (``amount_minr``) is a value silently lost."""
+    for key in sorted(set(data) - known, key=str):
+        problems.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def scenario_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """A JSON integer, nothing else: ``"480.00"`` read as 480 minor units would be EUR 4.80, a
+    float may have lost digits already, and a value beyond a signed 64-bit integer fits no
+    warehouse column."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        got = (
+            json.dumps(value)
+            if isinstance(value, str | float | bool) or value is None
+            else type(value).__name__
+        )
+        raise ScenarioValueError(
+            name, f"must be an integer (amounts in minor units, e.g. 1250 for EUR 12.50), got {got}"
+        )
+    if not MIN_MINOR <= value <= MAX_MINOR:
+        raise ScenarioValueError(name, "must fit a signed 64-bit integer")
+    if minimum is not None and value < minimum:
+        raise ScenarioValueError(name, f"must be >= {minimum}, got {value}")
+    return value
 
 
 def scenario_datetime(value: Any, name: str) -> datetime | None:
@@ -147,10 +216,12 @@ def scenario_datetime(value: Any, name: str) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return parse_ts(value)
+    if not isinstance(value, str):
+        raise ScenarioValueError(name, f"must be an ISO 8601 time with an offset, got {json.dumps(value)}")
     try:
-        return parse_ts(str(value))
+        return parse_ts(value)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise ScenarioValueError(name, str(exc)) from None
 
 
 def scenario_date(value: Any, name: str) -> date | None:
@@ -158,22 +229,24 @@ def scenario_date(value: Any, name: str) -> date | None:
         return None
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ScenarioValueError(name, f"must be YYYY-MM-DD, got {value!r}")
 
 
-def check_order_status(status: str) -> str:
+def check_order_status(status: Any) -> str:
     if status not in ORDER_STATUSES:
         raise ValueError(f"order status {status!r} is not one of {list(ORDER_STATUSES)}")
-    return status
+    return str(status)
 
 
-def check_refund_status(status: str) -> str:
+def check_refund_status(status: Any) -> str:
     if status not in REFUND_REQUEST_STATUSES:
         raise ValueError(f"refund request status {status!r} is not one of {list(REFUND_REQUEST_STATUSES)}")
-    return status
+    return str(status)
 
 
 def check_currency(code: Any) -> str:

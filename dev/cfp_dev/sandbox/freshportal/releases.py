@@ -17,27 +17,40 @@ from datetime import datetime
 from typing import Any
 
 from .generate import IdAllocator
-from .records import SbOrder, SbRelease, scenario_datetime, scenario_int
+from .records import RecordProblems, SbOrder, SbRelease, scenario_datetime, scenario_int, unknown_keys
 from .render import Renderer
 
 _RELEASE_FIELDS = frozenset({"amount_minor", "complete", "released_at"})
+_SCENARIO_FIELDS = _RELEASE_FIELDS | {"order_number", "order_id", "expected"}
 
 
 def release_from_scenario(
     data: dict[str, Any], orders_by_ref: dict[str, SbOrder], ids: IdAllocator, now: datetime
 ) -> SbRelease:
-    """A release from a scenario entry ``{order_number, amount_minor, complete[, released_at]}``."""
+    """A release from a scenario entry ``{order_number, amount_minor, complete[, released_at]}``
+    (``expected`` is the demo's expectation of it); every bad field is reported."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a fulfilment release must be an object, got {type(data).__name__}")
+    p = RecordProblems()
+    unknown_keys(p, data, _SCENARIO_FIELDS)
     ref = str(data.get("order_number") or data.get("order_id") or "")
     order = orders_by_ref.get(ref)
+    amount = None
     if order is None:
-        raise ValueError(f"fulfilment release: unknown order {ref!r}")
-    amount = scenario_int(data.get("amount_minor", order.amount_minor), f"release for {ref}.amount_minor")
-    if not 0 < amount <= order.amount_minor:
-        raise ValueError(f"fulfilment release for {ref}: amount_minor must be within 1..order amount")
+        p.add("order_number" if "order_id" not in data else "order_id", f"unknown order {ref!r}")
+    else:
+        given = data.get("amount_minor", order.amount_minor)
+        amount = p.take("amount_minor", lambda: scenario_int(given, "amount_minor"), None)
+        if amount is not None and not 0 < amount <= order.amount_minor:
+            p.add("amount_minor", f"must be within 1..order amount ({order.amount_minor}), got {amount}")
     complete = data.get("complete", False)
     if not isinstance(complete, bool):
-        raise ValueError(f"fulfilment release for {ref}: complete must be true or false")
-    released = scenario_datetime(data.get("released_at"), f"release for {ref}.released_at") or now
+        p.add("complete", "must be true or false")
+    released = p.take("released_at", lambda: scenario_datetime(data.get("released_at"), "released_at"), None)
+    p.raise_for(f"fulfilment release for {ref}")
+    assert order is not None
+    assert amount is not None
+    released = released or now
     return SbRelease(
         release_id=ids.next("release_id"),
         order_id=order.order_id,
@@ -104,8 +117,6 @@ class ReleasesMixin:
     def _load_releases(self, entries: list[dict[str, Any]], anchor: datetime) -> list[SbRelease]:
         out = []
         for entry in entries:
-            if not isinstance(entry, dict):
-                raise ValueError("a fulfilment release must be an object")
             release = release_from_scenario(entry, self._orders_by_ref(), self.ids, anchor)
             self.releases[release.release_id] = release
             out.append(release)

@@ -28,6 +28,7 @@ from .records import (
     check_refund_status,
     default_due_date,
     lines_for_amount,
+    order_and_amount,
     scenario_date,
     scenario_datetime,
     scenario_int,
@@ -395,16 +396,7 @@ def refund_request_from_scenario(
         raise ValueError(f"a scenario refund request must be an object, got {type(data).__name__}")
     p = RecordProblems()
     unknown_keys(p, data, _REFUND_KEYS)
-    ref = str(data.get("order_number") or data.get("order_id") or "")
-    order = orders_by_ref.get(ref)
-    amount = None
-    if order is None:
-        p.add("order_number" if "order_id" not in data else "order_id", f"unknown order {ref!r}")
-    else:
-        given = data.get("amount_minor", order.amount_minor)
-        amount = p.take("amount_minor", lambda: scenario_int(given, "amount_minor"), None)
-        if amount is not None and not 0 < amount <= order.amount_minor:
-            p.add("amount_minor", f"must be within 1..order amount ({order.amount_minor}), got {amount}")
+    ref, order, amount = order_and_amount(p, data, orders_by_ref)
     requested = p.take(
         "requested_at", lambda: scenario_datetime(data.get("requested_at"), "requested_at"), None
     )

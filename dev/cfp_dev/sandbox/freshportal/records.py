@@ -179,6 +179,23 @@ class RecordProblems:
             raise ScenarioRecordError(what, self.found)
 
 
+def order_and_amount(
+    p: RecordProblems, data: dict[str, Any], orders_by_ref: dict[str, SbOrder]
+) -> tuple[str, SbOrder | None, int | None]:
+    """The order a refund request or a release names (``order_number`` or ``order_id``) and its
+    ``amount_minor`` (default: the whole order), within 1..the order's amount; problems noted."""
+    ref = str(data.get("order_number") or data.get("order_id") or "")
+    order = orders_by_ref.get(ref)
+    if order is None:
+        p.add("order_number" if "order_id" not in data else "order_id", f"unknown order {ref!r}")
+        return ref, None, None
+    given = data.get("amount_minor", order.amount_minor)
+    amount = p.take("amount_minor", lambda: scenario_int(given, "amount_minor"), None)
+    if amount is not None and not 0 < amount <= order.amount_minor:
+        p.add("amount_minor", f"must be within 1..order amount ({order.amount_minor}), got {amount}")
+    return ref, order, amount
+
+
 def _join(field: str, sub: str) -> str:
     if not sub:
         return field

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .generate import IdAllocator
-from .records import RecordProblems, SbOrder, SbRelease, scenario_datetime, scenario_int, unknown_keys
+from .records import RecordProblems, SbOrder, SbRelease, order_and_amount, scenario_datetime, unknown_keys
 from .render import Renderer
 
 _RELEASE_FIELDS = frozenset({"amount_minor", "complete", "released_at"})
@@ -33,16 +33,7 @@ def release_from_scenario(
         raise ValueError(f"a fulfilment release must be an object, got {type(data).__name__}")
     p = RecordProblems()
     unknown_keys(p, data, _SCENARIO_FIELDS)
-    ref = str(data.get("order_number") or data.get("order_id") or "")
-    order = orders_by_ref.get(ref)
-    amount = None
-    if order is None:
-        p.add("order_number" if "order_id" not in data else "order_id", f"unknown order {ref!r}")
-    else:
-        given = data.get("amount_minor", order.amount_minor)
-        amount = p.take("amount_minor", lambda: scenario_int(given, "amount_minor"), None)
-        if amount is not None and not 0 < amount <= order.amount_minor:
-            p.add("amount_minor", f"must be within 1..order amount ({order.amount_minor}), got {amount}")
+    ref, order, amount = order_and_amount(p, data, orders_by_ref)
     complete = data.get("complete", False)
     if not isinstance(complete, bool):
         p.add("complete", "must be true or false")

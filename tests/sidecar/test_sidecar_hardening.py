@@ -237,28 +237,35 @@ def test_a_non_ascii_authorization_value_matches_its_utf8_bytes(
 # ------------------------------------------------------------------ PostgreSQL connections
 
 
-def test_postgres_connections_flush_commits_and_drop_dead_peers(pg_url: str) -> None:
-    """A database whose default is ``synchronous_commit = off`` would have the sidecar answer 2xx
-    before the commit is on disk; a silent peer would block a writer for ever."""
-    from checkout_freshportal.sidecar.store import make_sidecar_engine
+def test_postgres_batches_commit_durably_and_connections_drop_dead_peers(pg_url: str) -> None:
+    """A database whose default is ``synchronous_commit = off`` had the sidecar answer 2xx before
+    the commit was on disk; a silent peer blocked a writer for ever. The batch's transaction sets
+    durability itself (no server ``options``: a pooler refuses them, and they replaced the URL's)."""
+    from datetime import UTC, datetime
 
+    from checkout_freshportal.sidecar import store
+
+    upgrade(pg_url)
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     name = sa.make_url(pg_url).database
     with admin.connect() as conn:
         conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     admin.dispose()
-    with_options = sa.make_url(pg_url).update_query_dict({"options": "-c application_name=cfp-probe"})
-    for url in (pg_url, with_options.render_as_string(hide_password=False)):
-        engine = make_sidecar_engine(url)
-        try:
-            with engine.connect() as conn:
+    url = sa.make_url(pg_url).update_query_dict({"options": "-c application_name=cfp-probe"})
+    engine = store.make_sidecar_engine(url.render_as_string(hide_password=False))
+    body = b'{"id":"evt_durable","type":"payment_captured","data":{"id":"pay_1"}}'
+    try:
+        with engine.connect() as conn:
+            params = conn.connection.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+            assert (params["keepalives"], params["tcp_user_timeout"]) == ("1", "30000")
+            assert conn.execute(sa.text("SHOW application_name")).scalar() == "cfp-probe"  # the URL's
+            conn.rollback()
+            with conn.begin():
+                assert store.insert_batch(conn, [store.record_from_body(body, 0)], datetime.now(UTC))
                 assert conn.execute(sa.text("SHOW synchronous_commit")).scalar() == "on"
-                params = conn.connection.driver_connection.info.get_parameters()  # type: ignore[union-attr]
-                assert (params["keepalives"], params["tcp_user_timeout"]) == ("1", "30000")
-                if url is not pg_url:  # the URL's own options are kept
-                    assert conn.execute(sa.text("SHOW application_name")).scalar() == "cfp-probe"
-        finally:
-            engine.dispose()
+            assert conn.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"  # LOCAL only
+    finally:
+        engine.dispose()
 
 
 def test_healthz_says_down_while_a_batch_waits_past_the_commit_timeout(
@@ -268,7 +275,7 @@ def test_healthz_says_down_while_a_batch_waits_past_the_commit_timeout(
     on a fresh connection, said up: nothing restarted the process. Here another session's lock
     blocks the insert (as a dead connection blocks a writer) while reads still work."""
     upgrade(pg_url)
-    server = run_sidecar(pg_url, commit_timeout=1.0)
+    server = run_sidecar(pg_url, commit_timeout=1.0, stuck_after=1.5)
     body = b'{"id":"evt_stuck_writer","type":"payment_captured","data":{"id":"pay_1"}}'
     locker = sa.create_engine(pg_url)
     try:

@@ -233,7 +233,7 @@ class SidecarApp:
     async def _healthz(self, send: Send) -> None:
         """Up or down, and which component; why goes to the log, never to an unauthenticated caller.
 
-        Down also when a writer's batch has waited for its COMMIT longer than ``commit_timeout``:
+        Down also when a writer's batch has waited for its COMMIT longer than ``stuck_after``:
         a writer blocked on a dead connection answers every webhook 503 while a fresh
         connection's ping still works (a review's probe, a black-holed TCP path), and only a
         failing probe gets the process restarted."""
@@ -251,12 +251,9 @@ class SidecarApp:
         await _reply(send, 200, {"status": "ok", "database": "up"})
 
     def _writer_stuck_for(self) -> float | None:
-        """Seconds the oldest uncommitted batch has waited, when over ``commit_timeout``."""
-        oldest = self.writer.oldest_in_flight()
-        if oldest is None:
-            return None
-        waited = (datetime.now(UTC) - oldest).total_seconds()
-        return waited if waited > self.settings.commit_timeout else None
+        """Seconds the oldest uncommitted batch has waited, when over ``stuck_after``."""
+        waited = self.writer.longest_wait()
+        return waited if waited is not None and waited > self.settings.stuck_after else None
 
     def _ping(self) -> None:
         with self.engine.connect() as conn:

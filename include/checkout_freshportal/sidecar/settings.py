@@ -55,6 +55,10 @@ class SidecarSettings(TypedSettings):
     max_body_bytes: PositiveInt = MiB
     commit_timeout: Seconds = 10.0  # a request waiting longer for its batch's COMMIT answers 503
     body_timeout: Seconds = 10.0  # a request body not complete this long after the headers: 408
+    # /healthz says down while a batch has waited this long for its COMMIT: above SQLite's 30 s
+    # busy timeout and the ~30 s in which a dead PostgreSQL connection is noticed, so a lock held
+    # by a long load or a migration does not get a healthy process restarted
+    stuck_after: Seconds = 60.0
     max_batch: PositiveInt = 1000  # rows per group-commit transaction
     writers: PositiveInt = 2  # group-commit threads on PostgreSQL (SQLite: always 1)
     # trigger loop

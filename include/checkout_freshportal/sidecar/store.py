@@ -128,13 +128,13 @@ def refused_record(record: EventRecord, cause: BaseException) -> EventRecord:
     return poison
 
 
-#: libpq settings of the sidecar's PostgreSQL connections. A 2xx means committed and flushed, so
-#: ``synchronous_commit`` is set here rather than inherited (a database or role default of
-#: ``off`` acknowledged events a server crash then lost). A connection whose peer went silent (a
-#: NAT or firewall dropping the flow, a failover without a reset) must fail instead of blocking
-#: its writer for ever: TCP keepalives find it within about 25 s when the writer waits for an
-#: answer, ``tcp_user_timeout`` within 30 s when what it sent is never acknowledged; the writer
-#: then reconnects. (A review's probe: both writers blocked, every webhook 503, health green.)
+#: libpq settings of the sidecar's PostgreSQL connections, all client-side (a pooler such as
+#: PgBouncer passes them, where it refuses a server ``options`` parameter). A connection whose
+#: peer went silent (a NAT or firewall dropping the flow, a failover without a reset) must fail
+#: instead of blocking its writer for ever: TCP keepalives find it within about 25 s when the
+#: writer waits for an answer, ``tcp_user_timeout`` within 30 s when what it sent is never
+#: acknowledged; the writer then reconnects. (A review's probe: both writers blocked, every
+#: webhook 503, health green.) Durability is the insert's own (:data:`_PG_DURABLE`).
 PG_CONNECT_ARGS: dict[str, Any] = {
     "connect_timeout": 5,
     "keepalives": 1,
@@ -142,7 +142,6 @@ PG_CONNECT_ARGS: dict[str, Any] = {
     "keepalives_interval": 5,
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,
-    "options": "-c synchronous_commit=on",
 }
 
 
@@ -151,11 +150,7 @@ def make_sidecar_engine(url: str, **kwargs: Any) -> Engine:
     commit, fails fast and drops dead connections (:data:`PG_CONNECT_ARGS`)."""
     u = sa.make_url(url)
     if u.get_backend_name() == "postgresql":
-        args = {**PG_CONNECT_ARGS, **kwargs.get("connect_args", {})}
-        given = u.query.get("options")  # the URL's own server options are kept, ours appended
-        if isinstance(given, str) and given.strip():
-            args["options"] = f"{given} {args['options']}"
-        kwargs["connect_args"] = args
+        kwargs["connect_args"] = {**PG_CONNECT_ARGS, **kwargs.get("connect_args", {})}
         kwargs.setdefault("pool_size", 4)
     engine = make_engine(url, **kwargs)  # DEFERRED: reads (metrics, trigger) take no write lock
     if is_sqlite(engine):
@@ -171,6 +166,11 @@ _COLUMNS = (
     "event_id, event_type, subject_id, occurred_at, received_at, body, body_sha256, key_index, "
     "is_poison, poison_reason, process_attempts"
 )
+# A 2xx means committed and flushed: each batch's transaction says so itself, rather than
+# inheriting a database or role default of ``synchronous_commit = off`` (which acknowledged events
+# a server crash then lost). SET LOCAL, not a connection option: it holds behind a transaction
+# pooler too, and leaves PGOPTIONS and the URL's own options alone.
+_PG_DURABLE = "SET LOCAL synchronous_commit = on"
 # PostgreSQL: the whole batch as one statement over arrays (one round trip, parameters adapted in
 # C by psycopg); RETURNING names the rows that were new, so duplicates are what is missing.
 _PG_INSERT = (
@@ -223,6 +223,7 @@ def _insert_rows(conn: Connection, records: list[EventRecord], received_at: date
     dbapi = conn.connection.driver_connection
     if is_postgres(conn):
         with dbapi.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(_PG_DURABLE)
             cur.execute(
                 _PG_INSERT,
                 (

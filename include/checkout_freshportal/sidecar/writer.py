@@ -103,6 +103,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._last_stamp: datetime | None = None
         self._in_flight: dict[int, datetime] = {}  # thread id -> stamp of its uncommitted batch
+        self._waiting_since: dict[int, float] = {}  # thread id -> time.monotonic() of that stamp
 
     # -- request side (event loop) ------------------------------------------------------------
 
@@ -134,6 +135,13 @@ class GroupCommitWriter:
         for t in self._threads:
             t.join(timeout)
         self._threads = []
+
+    def longest_wait(self) -> float | None:
+        """Seconds the oldest uncommitted batch has waited (monotonic: a wall-clock step cannot
+        hide or fake a stuck writer), None when none is in flight."""
+        with self._lock:
+            since = min(self._waiting_since.values(), default=None)
+        return None if since is None else time.monotonic() - since
 
     def oldest_in_flight(self) -> datetime | None:
         """Stamp of the oldest batch inserted but not yet committed (for the trigger loop)."""
@@ -208,6 +216,7 @@ class GroupCommitWriter:
                 now = self._last_stamp
             self._last_stamp = now
             self._in_flight[threading.get_ident()] = now
+            self._waiting_since[threading.get_ident()] = time.monotonic()
             return now
 
     def _write(self, conn_slot: list[Connection | None], records: list[EventRecord]) -> _BatchResult:
@@ -297,6 +306,7 @@ class GroupCommitWriter:
         finally:
             with self._lock:
                 self._in_flight.pop(threading.get_ident(), None)
+                self._waiting_since.pop(threading.get_ident(), None)
         self.metrics.database_up.set(1)
         self.metrics.commit_seconds.observe(time.perf_counter() - t0)
         self.metrics.batch_size.observe(len(first))

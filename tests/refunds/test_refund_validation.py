@@ -81,3 +81,13 @@ def test_a_status_on_which_no_money_moved_needs_no_balances(status: str) -> None
     result = decide(5_000, payment(status=status, balances=None))
     assert isinstance(result, Rejection), result
     assert result.code == reasons.PAYMENT_NOT_CAPTURED
+
+
+def test_an_authorised_payment_without_balances_is_not_captured() -> None:
+    """Authorized means nothing captured: without voids nothing can answer the request, so it is
+    refused rather than waiting for ever; with voids, what can be voided must be known."""
+    pay = payment(status="Authorized", balances=None)
+    result = decide(5_000, pay, allow_voids=False)
+    assert isinstance(result, Rejection)
+    assert result.code == reasons.VOID_NOT_ALLOWED
+    assert isinstance(decide(5_000, pay, allow_voids=True), validate.Wait)

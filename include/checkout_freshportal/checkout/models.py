@@ -169,6 +169,11 @@ NO_MONEY_STATUSES: frozenset[str] = frozenset(
 )
 
 
+#: The balances an ``Authorized`` payment (nothing captured yet, else it would be ``Partially
+#: Captured``) has at 0; what it can still capture or void stays the answer's to say.
+_NOTHING_CAPTURED_YET = frozenset({"total_captured", "total_refunded", "available_to_refund"})
+
+
 def answer_balance(payment: Mapping[str, Any], name: str) -> int | None:
     """One balance of a ``GET /payments/{id}`` answer, for a decision that moves money (a refund,
     a void, a capture): the answer's own amount; ``available_to_refund`` derived when left out
@@ -185,9 +190,11 @@ def answer_balance(payment: Mapping[str, Any], name: str) -> int | None:
         refunded = answer_balance(payment, "total_refunded")
         if captured is not None and refunded is not None:
             return max(captured - refunded, 0)
-    status = payment.get("status")
-    if isinstance(status, str) and canonical_status(status) in NO_MONEY_STATUSES:
+    status = canonical_status(payment.get("status")) if isinstance(payment.get("status"), str) else None
+    if status in NO_MONEY_STATUSES:
         return 0
+    if status == PaymentStatus.AUTHORIZED and name in _NOTHING_CAPTURED_YET:
+        return 0  # authorised, not (even partly) captured: the status says so
     return None
 
 

@@ -33,6 +33,15 @@ class CheckoutCaptures(Protocol):
     ) -> Any: ...
 
 
+def _may_capture(payment: Mapping[str, Any], currency: str) -> bool:
+    """Approved, in the release's currency, and what it can still capture unknown."""
+    return (
+        payment.get("approved") is not False
+        and str(payment.get("currency") or "").upper() == currency.upper()
+        and answer_balance(payment, "available_to_capture") is None
+    )
+
+
 def _capturable(payment: Mapping[str, Any], currency: str) -> bool:
     return (
         payment.get("approved") is not False
@@ -53,6 +62,7 @@ def find_payment(
     if by_reference:
         candidates = api_candidates(cko, intent.order_number, intent.currency)  # type: ignore[arg-type]
     first: Mapping[str, Any] | None = None
+    unknown: Mapping[str, Any] | None = None  # one that may still capture: its answer did not say
     for payment_id in candidates[:MAX_CANDIDATES]:
         try:
             payment = cko.get_payment(payment_id)
@@ -61,4 +71,8 @@ def find_payment(
         if _capturable(payment, intent.currency):
             return payment, by_reference
         first = first or payment
-    return first, by_reference
+        if unknown is None and _may_capture(payment, intent.currency):
+            unknown = payment
+    # a payment whose answer lacked its balances makes the release wait (validate.decide), where
+    # a captured sibling read first would have refused it for good as nothing to capture
+    return unknown or first, by_reference

@@ -63,6 +63,12 @@ def decide(
     captured = answer_balance(payment, "total_captured")
     needed = "available_to_void" if captured == 0 else "available_to_refund"
     left = None if captured is None else answer_balance(payment, needed)
+    if left is None and captured == 0 and not allow_voids:  # only a void could answer it
+        return Rejection(
+            reasons.VOID_NOT_ALLOWED,
+            f"Payment {payment.get('id')} is not captured, and voiding it is turned off "
+            "(refund settings: allow_voids).",
+        )
     if left is None:
         return Wait(f"Checkout.com's answer for payment {payment.get('id')} does not say what it holds")
     if captured == 0:

@@ -78,7 +78,7 @@ def test_refusals_say_why(seeded) -> None:
         ("\u200b", "ann", "the note is empty"),  # zero-width space only: explained by nobody's word
         ("ok", "\u202e\u2066 \ufeff", "the author is empty"),  # bidi controls, a space, a BOM
         ("clear the screen \x1b[2J", "ann", r"control character \(U\+001B\)"),
-        ("ok", "ann\rmallory", r"the author contains a control character \(U\+000D\)"),
+        ("ok", "ann\x07", r"the author contains a control character \(U\+0007\)"),
     ],
 )
 def test_invisible_or_control_text_is_refused(seeded, note: str, author: str, refused: str) -> None:
@@ -88,8 +88,9 @@ def test_invisible_or_control_text_is_refused(seeded, note: str, author: str, re
 
 
 def test_format_characters_are_dropped_and_line_breaks_kept(seeded) -> None:
-    ex.explain(seeded, EXC_ID, note="paid\u200b twice,\nrefund\u202e sent", author="\u2066ann\u2069")
+    ex.explain(seeded, EXC_ID, note="paid\u200b twice,\r\nrefund\u202e sent", author="\u2066ann\u2069")
     row = _row(seeded)
+    # a line break pasted from Windows (CR LF) is a line break, not a refused control character
     assert (row["explanation"], row["explained_by"]) == ("paid twice,\nrefund sent", "ann")
 
 

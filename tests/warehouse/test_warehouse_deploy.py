@@ -313,6 +313,18 @@ def test_cli_bad_url_is_one_line_naming_the_setting(
     assert (code, "from --url (" in err, PASSWORD in err) == (1, True, False)
 
 
+def test_a_short_piece_of_a_password_does_not_garble_the_reason() -> None:
+    """The pieces of a password split at "@" are hidden where a driver quotes them as the host;
+    a one-character piece replaced everywhere garbled the message (a review's probe)."""
+    from checkout_freshportal.warehouse.url_errors import reason
+
+    said = reason(
+        Exception('connection to server at "1@db.example.com" (10.0.0.15), port 5432 failed'),
+        "postgresql://cfp:s@1@db.example.com:5432/w",
+    )
+    assert said == 'connection to server at "***@db.example.com" (10.0.0.15), port 5432 failed'
+
+
 def test_sidecar_bad_url_is_one_line_naming_the_setting(monkeypatch, capsys) -> None:
     for url, reason in _bad_urls():
         _sidecar_env(monkeypatch, url)

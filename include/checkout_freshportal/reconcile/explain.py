@@ -97,7 +97,7 @@ def _clean(text: str, what: str, limit: int) -> str:
     """The audit trail's text: plain, visible, masked. Control characters other than a line
     break or a tab are refused rather than stored (an escape sequence in a note would reach a
     terminal through anything that prints the trail without escaping it)."""
-    raw = text or ""
+    raw = (text or "").replace("\r\n", "\n").replace("\r", "\n")  # a note pasted from Windows
     control = next((c for c in raw if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
     if control is not None:
         raise ExplainError(f"{what} contains a control character (U+{ord(control):04X}): write plain text")

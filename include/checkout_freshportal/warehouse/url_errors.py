@@ -10,7 +10,9 @@ that one is a bug to report.
 
 from __future__ import annotations
 
+import os
 import re
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,7 +71,7 @@ def reason(exc: BaseException, url: str | sa.URL) -> str:
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     for secret in sorted(_secrets(url), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        text = text.replace(secret, "***@" if secret.endswith("@") else "***")
     return _one_line(text)[:REASON_LIMIT]
 
 
@@ -113,20 +115,26 @@ _QUERY_SECRET = re.compile(r"([?&](?:password|sslpassword|passfile)=)[^&]*", re.
 
 def _secrets(url: str | sa.URL) -> set[str]:
     """Every text of ``url`` a message must not repeat: the password as written up to the last
-    "@" (and its pieces between "@"s, which a driver quotes as part of the host), and the
-    values of the secret query parameters."""
+    "@", the part of it a driver quotes as the start of the host (``<piece>@``, so a short piece
+    is hidden there without being replaced inside every word of the message), longer pieces
+    anywhere, and the values of the secret query parameters."""
     text = url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url)
     found: set[str] = set()
     match = re.search(r"://[^:@/]*:(.*)@", text)
     if match and match.group(1):
         found.add(match.group(1))
-        found.update(p for p in match.group(1).split("@") if p)
+        # the pieces a driver quotes as part of the host; a very short one would also match
+        # inside ordinary words of the message and garble it (the whole password is still hidden)
+        found.update(p for p in match.group(1).split("@") if len(p) >= 4)
     try:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         parsed = None
     if parsed is not None:
-        if parsed.password:
+        host = parsed.host or ""
+        if "@" in host:  # SQLAlchemy split the password at its first "@": the rest is in the host
+            found.add(host.rsplit("@", 1)[0] + "@")
+        if parsed.password and ("@" not in host or len(str(parsed.password)) >= 4):
             found.add(str(parsed.password))
         for key, value in parsed.query.items():
             if key.lower() in _SECRET_PARAMS:
@@ -148,10 +156,13 @@ def _refuse_unusable_dialect(url: str | sa.URL) -> None:
 
 
 def _is_driver_of(exc: ImportError, url: str | sa.URL) -> bool:
-    """The import that failed is a third-party module (a DB driver), not one of the project's
-    own or SQLAlchemy's: those are bugs and stay tracebacks."""
-    name = exc.name or ""
-    return bool(name) and not name.startswith(("checkout_freshportal", "sqlalchemy", "alembic"))
+    """The import that failed is the one SQLAlchemy's dialect makes of its driver (a frame of
+    ``sqlalchemy/dialects`` raised it); any other failed import is a broken install or a bug
+    and stays a traceback."""
+    if not exc.name or exc.name.startswith(("checkout_freshportal", "sqlalchemy", "alembic")):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f"sqlalchemy{os.sep}dialects{os.sep}" in frame.filename for frame in frames)
 
 
 def _one_line(text: str) -> str:

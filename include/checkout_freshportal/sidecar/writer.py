@@ -102,8 +102,8 @@ class GroupCommitWriter:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._last_stamp: datetime | None = None
-        self._in_flight: dict[int, datetime] = {}  # thread id -> stamp of its uncommitted batch
-        self._waiting_since: dict[int, float] = {}  # thread id -> time.monotonic() of that stamp
+        # thread id -> (stamp of its uncommitted batch, time.monotonic() when it was stamped)
+        self._in_flight: dict[int, tuple[datetime, float]] = {}
 
     # -- request side (event loop) ------------------------------------------------------------
 
@@ -140,13 +140,13 @@ class GroupCommitWriter:
         """Seconds the oldest uncommitted batch has waited (monotonic: a wall-clock step cannot
         hide or fake a stuck writer), None when none is in flight."""
         with self._lock:
-            since = min(self._waiting_since.values(), default=None)
+            since = min((mono for _, mono in self._in_flight.values()), default=None)
         return None if since is None else time.monotonic() - since
 
     def oldest_in_flight(self) -> datetime | None:
         """Stamp of the oldest batch inserted but not yet committed (for the trigger loop)."""
         with self._lock:
-            return min(self._in_flight.values(), default=None)
+            return min((stamp for stamp, _ in self._in_flight.values()), default=None)
 
     # -- writer threads -----------------------------------------------------------------------
 
@@ -215,8 +215,7 @@ class GroupCommitWriter:
             if self._last_stamp is not None and now < self._last_stamp:
                 now = self._last_stamp
             self._last_stamp = now
-            self._in_flight[threading.get_ident()] = now
-            self._waiting_since[threading.get_ident()] = time.monotonic()
+            self._in_flight[threading.get_ident()] = (now, time.monotonic())
             return now
 
     def _write(self, conn_slot: list[Connection | None], records: list[EventRecord]) -> _BatchResult:
@@ -306,7 +305,6 @@ class GroupCommitWriter:
         finally:
             with self._lock:
                 self._in_flight.pop(threading.get_ident(), None)
-                self._waiting_since.pop(threading.get_ident(), None)
         self.metrics.database_up.set(1)
         self.metrics.commit_seconds.observe(time.perf_counter() - t0)
         self.metrics.batch_size.observe(len(first))

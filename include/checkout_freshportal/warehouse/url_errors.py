@@ -110,7 +110,7 @@ def _parses(url: str | sa.URL) -> bool:
     return True
 
 
-_QUERY_SECRET = re.compile(r"([?&](?:password|sslpassword|passfile)=)[^&]*", re.IGNORECASE)
+_QUERY_SECRET = re.compile(rf"([?&](?:{'|'.join(sorted(_SECRET_PARAMS))})=)[^&]*", re.IGNORECASE)
 
 
 def _secrets(url: str | sa.URL) -> set[str]:

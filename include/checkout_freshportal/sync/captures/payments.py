@@ -33,21 +33,20 @@ class CheckoutCaptures(Protocol):
     ) -> Any: ...
 
 
-def _may_capture(payment: Mapping[str, Any], currency: str) -> bool:
-    """Approved, in the release's currency, and what it can still capture unknown."""
+def _eligible(payment: Mapping[str, Any], currency: str) -> bool:
     return (
         payment.get("approved") is not False
         and str(payment.get("currency") or "").upper() == currency.upper()
-        and answer_balance(payment, "available_to_capture") is None
     )
+
+
+def _may_capture(payment: Mapping[str, Any], currency: str) -> bool:
+    """Eligible, and what it can still capture unknown."""
+    return _eligible(payment, currency) and answer_balance(payment, "available_to_capture") is None
 
 
 def _capturable(payment: Mapping[str, Any], currency: str) -> bool:
-    return (
-        payment.get("approved") is not False
-        and str(payment.get("currency") or "").upper() == currency.upper()
-        and (answer_balance(payment, "available_to_capture") or 0) > 0
-    )
+    return _eligible(payment, currency) and (answer_balance(payment, "available_to_capture") or 0) > 0
 
 
 def find_payment(

@@ -130,16 +130,19 @@ def reads(as_of: datetime) -> dict[str, sa.Select[Any]]:
     }
 
 
-def measure(engine: sa.Engine, as_of: datetime, repeat: int) -> dict[str, Any]:
+def measure(engine: sa.Engine, as_of: datetime, repeat: int, *, serial: bool = False) -> dict[str, Any]:
     """Each read ``repeat`` times on one connection, with the run's session settings
     (``sqlbits.prepare_connection``: hash memory, no JIT; ``hash_aggregates``: sums per payout
-    hashed, not sorted); the medians and their sum."""
+    hashed, not sorted); the medians and their sum. ``serial``: no parallel workers, to compare
+    with the bare join planned the same way."""
     out: dict[str, Any] = {}
     for name, sel in reads(as_of).items():
         times, rows = [], []
         for _ in range(repeat):
             with engine.begin() as conn, sqlbits.hash_aggregates(conn):
                 sqlbits.prepare_connection(conn)
+                if serial and conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
                 t0 = time.perf_counter()
                 rows = [tuple(str(x) for x in r) for r in conn.execute(sel)]
                 times.append(time.perf_counter() - t0)

@@ -84,9 +84,14 @@ def test_generator_writes_the_same_data_on_both_engines(migrated_pg_url: str, tm
     try:
         _, default_row = bench_reconciliation._bare_join(engine, 1)
         _, serial_row = bench_reconciliation._bare_join(engine, 1, serial=True)
+        floor = recon_floor.measure(engine, as_of, 1)
+        floor_serial = recon_floor.measure(engine, as_of, 1, serial=True)
     finally:
         engine.dispose()
     assert serial_row == default_row
+    # the rules' minimum reads, with and without parallel workers, read the same rows
+    for name in ("order_money", "payout_lines", "unsettled", "orphans"):
+        assert floor_serial[name]["result"] == floor[name]["result"], name
     assert int(default_row[0]) > ORDERS
 
 

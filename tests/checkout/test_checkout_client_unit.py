@@ -135,3 +135,22 @@ def test_read_timeout_replays_only_safe_requests(silent_server: int, caplog) -> 
     with pytest.raises(CheckoutTransportError):
         c.create_payment_link({"amount": 100, "currency": "EUR"})
     assert c.stats.count("payment_links.create") == 1  # no key: a replay could create a second link
+
+
+def test_link_read_differently_by_the_sending_parser_is_refused() -> None:
+    """``urlsplit`` reads ``evil.example\\`` as user info and the host as Checkout.com's;
+    urllib3, which sends the request, connects to evil.example with the bearer token."""
+    c = _client("https://api.sandbox.checkout.com")
+    for bad in (
+        "https://evil.example\\@api.sandbox.checkout.com/financial-actions?pagination_token=t2",
+        "https://evil.example%5C@api.sandbox.checkout.com/x",
+        "https://user:pw@api.sandbox.checkout.com/x",
+        "https://api.sandbox.checkout.com:notaport/x",
+        "https://api.sandbox.checkout.com/x y",
+        "https://api.sandbox.checkout.com/x\r\nHost: evil.example",
+        "https://api.sandbox.checkout.com\t.evil.example/x",
+        "https://аpi.checkout.com/x",  # Cyrillic a
+    ):
+        with pytest.raises(UnsafeRedirectError):
+            c._link_url(bad)
+    assert c._link_url("/reports?x=1#frag") == "https://api.sandbox.checkout.com/reports?x=1"

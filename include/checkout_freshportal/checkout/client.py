@@ -26,9 +26,11 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
 from ..timeutil import format_ts
@@ -387,15 +389,35 @@ class CheckoutClient:
         Allowed: the configured API origin, or any ``https://*.checkout.com`` host (the API may
         answer with links on its non-prefixed host). Anything else would hand the bearer token to
         a third party, so it raises :class:`UnsafeRedirectError`.
+
+        The link is judged by the parser that will send it too (urllib3's): the two disagree on
+        some forms (``https://evil.example\\@api.checkout.com/`` is ``api.checkout.com`` to
+        ``urlsplit`` and ``evil.example`` to urllib3), so a link they read differently, or one
+        with credentials, a backslash, spaces, control or non-ASCII characters (none of which a
+        Checkout.com link has), is refused; the URL sent is rebuilt from the checked parts.
         """
+        if not href.isascii() or any(c <= " " or c in "\\\x7f" for c in href):
+            raise UnsafeRedirectError("refusing a link with spaces, backslashes or control characters")
         url = urljoin(self.settings.api_base_url, href)
         parts = urlsplit(url)
+        try:
+            sent = parse_url(url)
+            same = (
+                (sent.host or "").strip("[]").lower() == (parts.hostname or "").lower()
+                and sent.port == parts.port
+                and (sent.scheme or "").lower() == parts.scheme.lower()
+            )
+        except (LocationParseError, ValueError):  # ValueError: a port that is no number
+            same = False
+        if not same or "@" in parts.netloc:
+            raise UnsafeRedirectError("refusing a link its parsers read differently", path=parts.path)
         origin = (parts.scheme, parts.netloc.lower())
         host = (parts.hostname or "").lower()
+        rebuilt = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
         if origin == self._base_origin:
-            return url
+            return rebuilt
         if parts.scheme == "https" and (host == "checkout.com" or host.endswith(".checkout.com")):
-            return url
+            return rebuilt
         raise UnsafeRedirectError(
             f"refusing to send credentials to link host {parts.scheme}://{parts.netloc}",
             path=parts.path,

@@ -210,8 +210,17 @@ def _update(
 
 
 def _same(intent: MoneyIntent) -> list[sa.ColumnElement[bool]]:
-    """The snapshot guard: still in the state, and at the attempt, the caller saw."""
-    return [T.c.state == intent.state, T.c.attempts == intent.attempts]
+    """The snapshot guard: still in the state, at the attempt, and for the money the caller
+    saw. The money matters because the caller builds its POST from its snapshot, while a pull
+    beside it may amend a pending intent (:func:`amend_pending`): a claim on the old amount must
+    lose, and the next run validates the new one."""
+    return [
+        T.c.state == intent.state,
+        T.c.attempts == intent.attempts,
+        T.c.amount_minor == intent.amount_minor,
+        T.c.currency == intent.currency,
+        T.c.final.is_not_distinct_from(intent.final),
+    ]
 
 
 def claim(

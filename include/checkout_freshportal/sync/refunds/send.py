@@ -146,21 +146,26 @@ def _reject(run: RefundRun, intent: MoneyIntent, rejection: Rejection, *, paymen
 
 def _duplicate(run: RefundRun, intent: MoneyIntent) -> Rejection | None:
     """An earlier live request of the same order, amount, currency and reason, made within the
-    window: FreshPortal's non-idempotent create made two (docs/refunds.md#reason-codes)."""
+    window: FreshPortal's non-idempotent create made two (docs/refunds.md#reason-codes).
+
+    A request's time is its ``requested_at``, or when we first saw it where FreshPortal sent
+    none (the field is optional): a double click's two requests reach the same pull, so the
+    check cannot switch itself off and let both be paid."""
     window = run.settings.duplicate_window
-    if window <= timedelta(0) or intent.requested_at is None:
+    if window <= timedelta(0):
         return None
     r, t = schema.stg_refund_requests, schema.sync_money_intents
+    at = sa.func.coalesce(r.c.requested_at, r.c.first_seen_at)
     with run.ctx.engine.connect() as conn:
         mine = conn.execute(
-            sa.select(r.c.refund_request_id, r.c.reason).where(
+            sa.select(r.c.refund_request_id, r.c.reason, at.label("at")).where(
                 sa.literal("refund_request:") + r.c.refund_request_id == intent.request_key
             )
         ).first()
         if mine is None:
             return None
         rows = conn.execute(
-            sa.select(r.c.refund_request_id, r.c.requested_at, t.c.state)
+            sa.select(r.c.refund_request_id, at, t.c.state)
             .join(t, t.c.request_key == sa.literal("refund_request:") + r.c.refund_request_id)
             .where(
                 r.c.order_id == intent.order_id,
@@ -168,14 +173,14 @@ def _duplicate(run: RefundRun, intent: MoneyIntent) -> Rejection | None:
                 r.c.amount_minor == intent.amount_minor,
                 r.c.currency == intent.currency,
                 r.c.reason.is_(None) if mine.reason is None else r.c.reason == mine.reason,
-                r.c.requested_at.is_not(None),
             )
         ).all()
     dead = (store.REJECTED, store.CANCELLED, store.FAILED, store.DECLINED)  # a retry is no duplicate
+    mine_at = mine.at
     for other_id, other_at, other_state in rows:
-        if other_state in dead or abs(other_at - intent.requested_at) > window:
+        if other_state in dead or abs(other_at - mine_at) > window:
             continue
-        if (other_at, request_key(other_id)) < (intent.requested_at, intent.request_key):
+        if (other_at, request_key(other_id)) < (mine_at, intent.request_key):
             minutes = int(window.total_seconds() // 60)
             return Rejection(
                 reasons.DUPLICATE_REQUEST,

@@ -316,6 +316,17 @@ def test_create_note_never_posts_blind_when_the_check_fails(client, sandbox, mon
     assert len(sandbox.state.notes) == 1
 
 
+def test_create_note_ignores_a_typed_note_without_order_id(client, sandbox) -> None:
+    """A person's note in the listing lacks the order id; our note is still found and not doubled."""
+    order = _first_confirmed(client)
+    sandbox.state.type_note(order.order_id, "Klant belt terug")
+    first = client.create_note(order.order_id, "Payment link expired unpaid", "cfp:exc:typed:1")
+    again = client.create_note(order.order_id, "Payment link expired unpaid", "cfp:exc:typed:1")
+    assert first == again
+    assert first.order_id == order.order_id
+    assert client.stats.count("notes.create") == 1
+
+
 def test_sandbox_accepts_duplicate_creates(client, sandbox) -> None:
     """The quirk the client guards against: the server itself stores duplicates."""
     order_id = client.get_orders_page(None).items[0].order_id

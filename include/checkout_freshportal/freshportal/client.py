@@ -32,6 +32,7 @@ import requests
 
 from ..http.retry import BackoffPolicy
 from ..http.transport import ErrorClasses, HttpTransport, TransportSettings
+from ..logsafe import safe, safe_masked
 from .bearer import BearerToken
 from .errors import (
     REQUEST_ID_HEADER,
@@ -59,6 +60,7 @@ from .models import (
     RefundRequest,
     note_body,
     note_from_api,
+    note_from_listing,
     order_from_api,
     payment_from_api,
     payment_update_body,
@@ -258,13 +260,39 @@ class FreshPortalClient:
             raise DataError(f"GET /{path}: 'data' is not a list", field="data", record=f"order {order_id}")
         return [note_from_api(item, self.mapping) for item in data]
 
+    def _notes_to_search(self, order_id: str) -> list[Note]:
+        """The notes of ``order_id`` read only as far as finding ours needs.
+
+        A note someone else wrote that does not even read that far is skipped with a warning:
+        failing the look-up on it would leave our own note unposted for good (a permanent
+        :class:`DataError`), while skipping it can at worst miss a note of ours that is equally
+        unreadable, and ours are never written that way.
+        """
+        path = f"v1/orders/{_seg(order_id)}/notes"
+        resp = self._call("GET", path, kind="notes.list")
+        data = self._json(resp).get("data")
+        if not isinstance(data, list):
+            raise DataError(f"GET /{path}: 'data' is not a list", field="data", record=f"order {order_id}")
+        notes: list[Note] = []
+        for index, item in enumerate(data):
+            try:
+                notes.append(note_from_listing(item, self.mapping, order_id))
+            except DataError as exc:
+                log.warning(
+                    "order %s: skipping note #%d of its listing, which does not read: %s",
+                    safe(order_id),
+                    index,
+                    safe_masked(str(exc)),
+                )
+        return notes
+
     def find_note(self, order_id: str, external_ref: str) -> Note | None:
         """The note of ``order_id`` carrying ``external_ref`` (the oldest if duplicates exist)."""
-        matches = [n for n in self.list_notes(order_id) if n.external_ref == external_ref]
+        matches = [n for n in self._notes_to_search(order_id) if n.external_ref == external_ref]
         if len(matches) > 1:
             log.warning(
                 "order %s has %d notes with one external_ref (created elsewhere?); using the oldest",
-                order_id,
+                safe(order_id),
                 len(matches),
             )
         if not matches:

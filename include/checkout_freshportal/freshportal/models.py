@@ -40,6 +40,7 @@ __all__ = [
     "RefundRequest",
     "note_body",
     "note_from_api",
+    "note_from_listing",
     "order_from_api",
     "payment_from_api",
     "payment_update_body",
@@ -454,6 +455,28 @@ def note_from_api(raw: Mapping[str, Any], m: FreshPortalMapping) -> Note:
     return Note(
         note_id=nid or "",
         order_id=n.id("order_id") or "",
+        text=n.text("text") or "",
+        category=n.text("category"),
+        external_ref=n.text("external_ref"),
+        created_at=n.datetime("created_at"),
+    )
+
+
+def note_from_listing(raw: Mapping[str, Any], m: FreshPortalMapping, order_id: str) -> Note:
+    """A note of an order's listing, read for finding ours by ``external_ref``.
+
+    The listing also holds notes people and other integrations wrote, and the contract requires
+    none of a note's fields: demanding an ``order_id`` of those would make our own note impossible
+    to find or to post. Only the id, the reference and the creation time decide; the order is the
+    one whose notes were asked for when the note does not say.
+    """
+    if not isinstance(raw, Mapping):
+        raise DataError("a note is not a JSON object")
+    nid = FieldReader(m, "note", raw, None).id("note_id")
+    n = FieldReader(m, "note", raw, f"note {nid}")
+    return Note(
+        note_id=nid or "",
+        order_id=n.id("order_id", required=False) or order_id,
         text=n.text("text") or "",
         category=n.text("category"),
         external_ref=n.text("external_ref"),

@@ -118,6 +118,9 @@ class SbNote:
     category: str
     external_ref: str | None
     created_at: datetime
+    #: ``None`` for a note posted through the API; else the person who typed it in the portal,
+    #: whose note the listing shows without the order's id (the contract requires none of them).
+    typed_by: str | None = None
 
 
 def lines_for_amount(amount_minor: int, currency: str, first_line_id: int) -> list[SbLine]:

@@ -179,6 +179,15 @@ class Renderer:
         }
 
     def note(self, note: SbNote) -> dict[str, Any]:
+        if note.typed_by is not None:
+            return {
+                "id": note.note_id,
+                "text": note.text,
+                "category": note.category,
+                "external_ref": None,
+                "created_at": self.dmy_time(note.created_at),
+                "created_by": note.typed_by,
+            }
         return {
             "id": note.note_id,
             "order_id": note.order_id,

@@ -326,6 +326,22 @@ class FreshPortalSandboxState(ReleasesMixin, BodyParsingMixin):
             self.counters["notes.created"] += 1
             return self.render.note(note)
 
+    def type_note(self, ref: str | int, text: str, typed_by: str = "piet") -> dict[str, Any]:
+        """A note a person typed in the portal: the other kind an order's listing holds."""
+        with self._lock:
+            order = self._order(ref)
+            note = SbNote(
+                note_id=self.ids.next("note_id"),
+                order_id=order.order_id,
+                text=text,
+                category="payment_info",
+                external_ref=None,
+                created_at=self.now(),
+                typed_by=typed_by,
+            )
+            self.notes[note.note_id] = note
+            return self.render.note(note)
+
     # ================================================================== refund requests
     def _refund(self, ref: str | int) -> SbRefundRequest:
         text = str(ref)

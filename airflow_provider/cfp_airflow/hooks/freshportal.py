@@ -11,7 +11,7 @@ extra (JSON)   ``tenant``: tenant id such as ``fp042100`` (needed when host is e
                ``mapping_path``: tenant mapping override file (else ``CFP_FRESHPORTAL_MAPPING``);
                ``timeout``: seconds or [connect, read] (default [5, 30]);
                ``max_retries``, ``backoff_base``, ``backoff_cap``, ``page_size``,
-               ``max_export_bytes``, ``user_agent``.
+               ``max_export_bytes``, ``max_feed_pages``, ``user_agent``.
 =============  =====================================================================
 
 Example (environment variable, JSON form)::
@@ -41,6 +41,7 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
     "backoff_cap",
     "page_size",
     "max_export_bytes",
+    "max_feed_pages",
     "user_agent",
 )
 _KNOWN_EXTRAS = frozenset((*_PASSTHROUGH_EXTRAS, "base_url"))
@@ -49,6 +50,7 @@ _KINDS: dict[str, ExtraKind] = {
     "max_retries": "count",
     "page_size": "positive",
     "max_export_bytes": "positive",
+    "max_feed_pages": "positive",
     "backoff_base": "seconds",
     "backoff_cap": "seconds",
 }

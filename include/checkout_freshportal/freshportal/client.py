@@ -170,7 +170,12 @@ class FreshPortalClient:
         Store ``feed.next_cursor`` once the items taken from it are processed. An order changed
         while the feed is walked may be yielded again with a higher ``version``.
         """
-        return ChangeFeed(lambda c: self.get_orders_page(c, limit), since_cursor, what="orders")
+        return ChangeFeed(
+            lambda c: self.get_orders_page(c, limit),
+            since_cursor,
+            what="orders",
+            max_pages=self.settings.max_feed_pages,
+        )
 
     def get_order(self, order_id: str) -> Order:
         """``GET /v1/orders/{order_id}``."""
@@ -207,7 +212,10 @@ class FreshPortalClient:
     ) -> ChangeFeed[RefundRequest]:
         """Every refund request changed after ``since_cursor`` (see :meth:`iter_orders_changed`)."""
         return ChangeFeed(
-            lambda c: self.get_refund_requests_page(c, limit), since_cursor, what="refund requests"
+            lambda c: self.get_refund_requests_page(c, limit),
+            since_cursor,
+            what="refund requests",
+            max_pages=self.settings.max_feed_pages,
         )
 
     def get_refund_request(self, refund_request_id: str) -> RefundRequest:
@@ -241,7 +249,10 @@ class FreshPortalClient:
     ) -> ChangeFeed[FulfilmentRelease]:
         """Every release changed after ``since_cursor`` (see :meth:`iter_orders_changed`)."""
         return ChangeFeed(
-            lambda c: self.get_fulfilment_releases_page(c, limit), since_cursor, what="fulfilment releases"
+            lambda c: self.get_fulfilment_releases_page(c, limit),
+            since_cursor,
+            what="fulfilment releases",
+            max_pages=self.settings.max_feed_pages,
         )
 
     def get_fulfilment_release(self, release_id: str) -> FulfilmentRelease:

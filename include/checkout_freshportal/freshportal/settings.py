@@ -46,6 +46,9 @@ class FreshPortalSettings:
     mapping_path: str | None = None
     #: Refuse export downloads larger than this (a runaway export must not fill the disk).
     max_export_bytes: int = 2 * 1024**3
+    #: Pages one run reads of one change feed before it stops (its cursor kept, the next run
+    #: goes on): a server that keeps answering ``has_more`` must not hold a task for ever.
+    max_feed_pages: int = 10_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.timeout, tuple):
@@ -74,6 +77,12 @@ class FreshPortalSettings:
             raise SettingsError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
         if self.max_export_bytes <= 0:
             raise SettingsError("max_export_bytes must be positive")
+        if (
+            isinstance(self.max_feed_pages, bool)
+            or not isinstance(self.max_feed_pages, int)
+            or self.max_feed_pages < 1
+        ):
+            raise SettingsError("max_feed_pages must be a positive integer")
 
     @property
     def api_base_url(self) -> str:

@@ -5,6 +5,9 @@ never ahead of the data and a run that dies mid-feed resumes where it stopped. T
 opaque (not order-comparable as text), so it is set as given: one runner at a time, and a stale
 value only makes the next run read again what it already has. Used by the refund-request and
 fulfilment-release feeds; ``sync/orders.py`` walks the orders feed the same way.
+
+A cursor that comes back within one run is a loop (:class:`PaginationError`); after the client's
+``max_feed_pages`` the run stops cleanly, its cursor committed, and the next run goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.freshportal.errors import PaginationError
+from checkout_freshportal.freshportal.feed import FeedGuard, feed_page_limit
 from checkout_freshportal.freshportal.models import Page
 from checkout_freshportal.warehouse.watermarks import get_watermark, set_watermark
 
@@ -29,23 +32,22 @@ def walk_feed(
     what: str,
     page_size: int,
     run_id: str | None,
+    max_pages: int | None = None,
 ) -> Counter[str]:
     """Every page from the stored cursor to the end; ``land`` writes one page's items and
     returns its counts, inside the transaction that also moves the cursor."""
     with engine.connect() as conn:
         cursor = get_watermark(conn, watermark)
     counts: Counter[str] = Counter()
+    guard = FeedGuard(what, cursor, max_pages=max_pages or feed_page_limit(get_page))
     while True:
         page = get_page(cursor, page_size)
         counts["pages"] += 1
         counts["fetched"] += len(page.items)
-        if not page.next_cursor:
-            raise PaginationError(f"{what}: page without next_cursor")
-        if page.has_more and page.next_cursor == cursor:
-            raise PaginationError(f"{what}: cursor did not advance although has_more is true")
+        guard.check(page.next_cursor, page.has_more)
         with engine.begin() as conn:
             counts += land(conn, page.items)
             set_watermark(conn, watermark, page.next_cursor, run_id, allow_backwards=True)
         cursor = page.next_cursor
-        if not page.has_more:
+        if guard.stop_here(page.has_more):
             return counts

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checkout_freshportal.freshportal.errors import PaginationError
+from checkout_freshportal.freshportal.feed import FeedGuard, feed_page_limit
 from checkout_freshportal.freshportal.models import Order, Page
 from checkout_freshportal.freshportal.privacy import mask_email
 from checkout_freshportal.warehouse import schema
@@ -116,27 +116,27 @@ def sync_orders(
     *,
     page_size: int = 100,
     run_id: str | None = None,
+    max_pages: int | None = None,
 ) -> dict[str, Any]:
-    """Walk the changed-orders feed from the stored cursor to its end; returns counts."""
+    """Walk the changed-orders feed from the stored cursor to its end, or to ``max_pages`` (the
+    client's ``max_feed_pages`` by default; the next run goes on from the committed cursor)."""
     with engine.connect() as conn:
         cursor = get_watermark(conn, WM_ORDERS)
     pages = fetched = 0
     total = UpsertResult()
+    guard = FeedGuard("orders", cursor, max_pages=max_pages or feed_page_limit(fp))
     while True:
         page = fp.get_orders_page(cursor, page_size)
         pages += 1
         fetched += len(page.items)
-        if not page.next_cursor:
-            raise PaginationError("orders: page without next_cursor")
-        if page.has_more and page.next_cursor == cursor:
-            raise PaginationError("orders: cursor did not advance although has_more is true")
+        guard.check(page.next_cursor, page.has_more)
         with engine.begin() as conn:
             total = total + land_orders(conn, page.items, SOURCE_FEED)
             # Opaque cursor: not order-comparable as text, so it is set as given (one runner at
             # a time; a stale value would only make the next run re-read what it already has).
             set_watermark(conn, WM_ORDERS, page.next_cursor, run_id, allow_backwards=True)
         cursor = page.next_cursor
-        if not page.has_more:
+        if guard.stop_here(page.has_more):
             break
     log.info(
         "orders feed: %d page(s), %d order(s): %d new, %d changed, %d unchanged",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from checkout_freshportal.checkout import errors as cko_errors
 from checkout_freshportal.freshportal.models import Order
+from checkout_freshportal.logsafe import safe
 from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.intents.disposition import Disposition, classify
 from checkout_freshportal.sync.payment_links import store
@@ -27,7 +29,7 @@ from checkout_freshportal.sync.payment_links.body import (
     with_renewal,
 )
 from checkout_freshportal.sync.payment_links.runner import CheckoutLinks, Runner, describe
-from checkout_freshportal.timeutil import parse_ts
+from checkout_freshportal.timeutil import TimestampError, parse_api_ts
 
 log = logging.getLogger(__name__)
 
@@ -134,22 +136,38 @@ def _send_bound(run: Runner, intent: store.Intent, order: Order, *, resend: bool
     return _record_answer(run, intent, order, answer, resend=resend)
 
 
-def _record_answer(run: Runner, intent: store.Intent, order: Order, answer: dict, *, resend: bool) -> str:
+def _answer_fields(answer: object) -> tuple[object, str | None, datetime | None]:
+    """The link id, URL and expiry of a 201, read leniently: the link exists at Checkout.com by
+    now, so an odd URL or expiry (no offset, not a string) must not cost us its id; they stay
+    unknown instead (the id alone lets recovery and the status push find the link)."""
+    if not isinstance(answer, Mapping):
+        return None, None, None
+    links = answer.get("_links")
+    redirect = links.get("redirect") if isinstance(links, Mapping) else None
+    href = redirect.get("href") if isinstance(redirect, Mapping) else None
+    raw = answer.get("expires_on")
+    try:
+        expires_on = parse_api_ts(raw) if isinstance(raw, str) and raw else None
+    except TimestampError:
+        log.warning("payment link %s: unreadable expires_on %s", safe(answer.get("id")), safe(raw))
+        expires_on = None
+    return answer.get("id"), href if isinstance(href, str) else None, expires_on
+
+
+def _record_answer(run: Runner, intent: store.Intent, order: Order, answer: object, *, resend: bool) -> str:
     """Commit the 201's link id at once: until then, a crash leaves the intent in doubt."""
-    link_id = answer.get("id")
-    href = ((answer.get("_links") or {}).get("redirect") or {}).get("href")
+    link_id, href, expires_on = _answer_fields(answer)
     if not isinstance(link_id, str) or not link_id:
         with run.engine.begin() as conn:
             store.record_in_doubt(conn, intent.intent_id, "201 without a link id", now=run.clock())
         run.result.deferred.append(f"order {order.order_id} ({intent.intent_id}): 201 without a link id")
         return "in_doubt"
-    expires_on = parse_ts(answer["expires_on"]) if answer.get("expires_on") else None
     with run.engine.begin() as conn:
         store.record_created(
             conn,
             intent.intent_id,
             link_id=link_id,
-            link_url=href if isinstance(href, str) else None,
+            link_url=href,
             expires_on=expires_on,
             writeback_status=run.link_status_fp,
             now=run.clock(),

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from checkout_freshportal.checkout import errors as cko_errors
-from checkout_freshportal.logsafe import safe
+from checkout_freshportal.logsafe import safe, safe_masked
 from checkout_freshportal.sync.intents import outcomes, store
 from checkout_freshportal.sync.intents.disposition import ITEM_REFUSALS, Disposition, classify
 from checkout_freshportal.sync.intents.errors import OutboundDeferred, OutboundRefused
@@ -99,9 +99,10 @@ Post = Callable[[], Mapping[str, Any]]
 
 
 def describe(exc: BaseException) -> str:
-    """Class and message (method, path, status, codes, request id; never a body), escaped: the
-    codes and ids come from the other side."""
-    return safe(f"{type(exc).__name__}: {exc}", limit=store.MAX_TEXT)
+    """Class and message (method, path, status, codes, request id; never a body), masked and
+    escaped: the codes and ids come from the other side, which may echo a card number or an
+    e-mail address in them, and the text is stored and written back to FreshPortal."""
+    return safe_masked(f"{type(exc).__name__}: {exc}", limit=store.MAX_TEXT)
 
 
 def send(ctx: Context, intent: MoneyIntent, *, kind: str, payment_id: str, post: Post) -> str:

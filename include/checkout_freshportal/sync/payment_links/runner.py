@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from checkout_freshportal.freshportal.mapping import FreshPortalMapping
 from checkout_freshportal.freshportal.models import Order, OrderPayment, Page, PaymentStatusUpdate
+from checkout_freshportal.logsafe import safe_masked
 from checkout_freshportal.sync.payment_links import store
 from checkout_freshportal.sync.payment_links.body import LinkDataError
 from checkout_freshportal.sync.payment_links.errors import (
@@ -89,7 +90,8 @@ def describe(exc: BaseException) -> str:
     a credential or an e-mail (FreshPortal messages are scrubbed by its client).
     """
     text = f"{exc.code}: {exc}" if isinstance(exc, LinkDataError) else str(exc)
-    return f"{type(exc).__name__}: {text}"[: store.MAX_ERROR_CHARS]
+    # error codes come from Checkout.com, which may echo a card number or an address in them
+    return safe_masked(f"{type(exc).__name__}: {text}", limit=store.MAX_ERROR_CHARS)
 
 
 def _no_checkpoint(point: str, intent_id: str) -> None:

@@ -188,6 +188,21 @@ def test_inexact_or_float_amounts_are_refused(value, currency) -> None:
         load_mapping().amount_to_minor(value, currency, field="amount", record="order 1")
 
 
+@pytest.mark.parametrize("field", ["total_incl_vat", "version"])
+@pytest.mark.parametrize("value", ["1e300000", "100000000000000000000"])
+def test_numbers_beyond_a_bigint_are_refused_as_data_errors(field: str, value: str) -> None:
+    order = {"id": 1, "order_number": "FP-1", "status": "confirmed", "currency_code": "EUR"}
+    with pytest.raises(DataError, match="beyond a 64-bit integer"):
+        order_from_api({**order, "total_incl_vat": "12.50", field: value}, load_mapping())
+
+
+def test_minor_int_amounts_beyond_a_bigint_are_refused() -> None:
+    m = FreshPortalMapping(default_mapping_data() | {"amount_format": "minor_int"})
+    with pytest.raises(DataError, match="beyond a 64-bit integer"):
+        m.amount_to_minor("1e300000", "EUR", field="amount", record="order 1")
+    assert m.amount_to_minor(str(2**63 - 1), "EUR", field="amount") == 2**63 - 1
+
+
 def test_amounts_are_written_in_the_tenant_format() -> None:
     m = load_mapping()
     body = payment_update_body(

@@ -128,6 +128,24 @@ def test_to_e8_refuses_a_ninth_decimal() -> None:
         money.to_e8("0.123456789")
 
 
+@pytest.mark.parametrize("huge", ["1e300000", "-1e300000", "1e17", "92233720368547758.08", "9.3e16"])
+def test_amounts_beyond_a_bigint_are_refused_without_building_them(huge: str) -> None:
+    """An exponent is read before int(): 1e300000 would otherwise take seconds per field."""
+    for fn in (
+        lambda: money.to_minor(huge, "EUR"),
+        lambda: money.to_minor_exact(huge, "EUR"),
+        lambda: money.to_e8(huge),
+    ):
+        with pytest.raises(money.MoneyError, match="beyond a 64-bit integer"):
+            fn()
+
+
+def test_the_bigint_edges_are_amounts() -> None:
+    assert money.to_minor_exact("92233720368547758.07", "EUR") == 2**63 - 1
+    assert money.to_minor_exact("-92233720368547758.08", "EUR") == -(2**63)
+    assert money.to_minor("9223372036854775807", "JPY") == 2**63 - 1
+
+
 @pytest.mark.parametrize("bad", [0.1, 1.0, True, float("nan")])
 def test_floats_and_bools_are_refused_everywhere(bad) -> None:
     for fn in (

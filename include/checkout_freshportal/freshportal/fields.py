@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..money import UnknownCurrencyError, exponent
+from ..money import MoneyError, UnknownCurrencyError, bigint, exponent
 from .dates import parse_date, parse_datetime
 from .errors import DataError
 from .mapping import FreshPortalMapping
@@ -58,7 +58,10 @@ def _int(value: Any, field_name: str, record: str | None) -> int | None:
         raise DataError(
             f"field {field_name!r} of {record}: {value!r} is not an integer", field=field_name, record=record
         )
-    return int(dec)
+    try:
+        return bigint(dec)
+    except MoneyError as exc:
+        raise DataError(f"field {field_name!r} of {record}: {exc}", field=field_name, record=record) from None
 
 
 def _decimal(value: Any, field_name: str, record: str | None) -> Decimal | None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..money import MoneyError, to_major, to_minor_exact
+from ..money import MoneyError, bigint, to_major, to_minor_exact
 from .errors import DataError
 
 # What a mapping must hold (the vocabularies, our field names, the whole-mapping check) lives in
@@ -234,7 +234,7 @@ class FreshPortalMapping:
                 dec = Decimal(str(value).strip()) if isinstance(value, str | int | Decimal) else None
                 if dec is None or not dec.is_finite() or dec != dec.to_integral_value():
                     raise MoneyError("minor units must be an integer")
-                return int(dec)
+                return bigint(dec)
             if not isinstance(value, str | int | Decimal):
                 raise MoneyError(f"unsupported amount type {type(value).__name__}")
             return to_minor_exact(value, currency)

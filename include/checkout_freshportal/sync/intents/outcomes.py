@@ -45,6 +45,9 @@ class Outcome:
     response_summary: str | None
     source: str  # "webhook" | "actions"
     event_id: str | None = None
+    #: The action's id when the actions list has it under another id than the 202 named
+    #: (found by our reference): recorded with the outcome, so FreshPortal gets the real one.
+    action_id: str | None = None
 
     def decline_record(self, intent: MoneyIntent) -> DeclineRecord | None:
         """The row for the central declines log (``ops_payment_declines``), keyed by action id
@@ -115,22 +118,31 @@ def _data_of(body: bytes | None) -> dict[str, Any] | None:
 
 
 def from_actions(actions: Iterable[Mapping[str, Any]], intent: MoneyIntent) -> Outcome | None:
-    """The outcome of ``intent`` in ``GET /payments/{id}/actions``, or None if not there yet."""
-    for act in actions:
-        if not isinstance(act, Mapping) or act.get("id") != intent.action_id:
-            continue
-        approved = act.get("approved")
-        if not isinstance(approved, bool):
-            return None  # still processing
-        return Outcome(
-            succeeded=approved,
-            amount_minor=minor_of(act.get("amount")),
-            processed_at=time_of(act.get("processed_on")),
-            response_code=text_of(act.get("response_code"), lenient=True),
-            response_summary=text_of(act.get("response_summary"), lenient=True),
-            source="actions",
-        )
-    return None
+    """The outcome of ``intent`` in ``GET /payments/{id}/actions``, or None if not there yet.
+
+    The action is the one with the id the 202 named; when no action has that id, the one of the
+    intent's type carrying our ``reference`` (the intent id, as a lost 202's lookup finds it):
+    otherwise an accepted request whose 202 named another id would wait for ever."""
+    listed = [act for act in actions if isinstance(act, Mapping)]
+    act = next((a for a in listed if a.get("id") == intent.action_id), None)
+    other_id = None
+    if act is None:
+        other_id = find_action_id(listed, intent)
+        act = next((a for a in listed if a.get("id") == other_id), None) if other_id else None
+    if act is None:
+        return None
+    approved = act.get("approved")
+    if not isinstance(approved, bool):
+        return None  # still processing
+    return Outcome(
+        succeeded=approved,
+        amount_minor=minor_of(act.get("amount")),
+        processed_at=time_of(act.get("processed_on")),
+        response_code=text_of(act.get("response_code"), lenient=True),
+        response_summary=text_of(act.get("response_summary"), lenient=True),
+        source="actions",
+        action_id=other_id,
+    )
 
 
 def find_action_id(actions: Iterable[Mapping[str, Any]], intent: MoneyIntent) -> str | None:

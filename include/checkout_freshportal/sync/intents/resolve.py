@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
 from checkout_freshportal.checkout import errors as cko_errors
+from checkout_freshportal.logsafe import safe
 from checkout_freshportal.observability import bind
 from checkout_freshportal.sync.events.store import log_declines
 from checkout_freshportal.sync.intents import outcomes, store
@@ -24,6 +26,12 @@ from checkout_freshportal.sync.intents.outcomes import Outcome
 from checkout_freshportal.sync.intents.store import MoneyIntent
 
 log = logging.getLogger(__name__)
+
+
+#: An accepted request with no outcome this long after is reported in every run (the task
+#: fails with it, as a deferred request does): Checkout.com settles a refund, void or capture's
+#: outcome within minutes, so one still open after a day needs a person.
+OVERDUE_AFTER = timedelta(hours=24)
 
 
 class ActionsReader(Protocol):
@@ -44,6 +52,11 @@ def resolve_outcomes(
                 outcome = _from_actions(ctx, cko, intent)
             if outcome is None:
                 ctx.count("awaiting_outcome")
+                if intent.accepted_at is not None and intent.accepted_at <= ctx.clock() - OVERDUE_AFTER:
+                    ctx.deferred.append(
+                        f"{intent.kind} {intent.request_key}: accepted {intent.accepted_at.isoformat()}, "
+                        f"no outcome yet (action {safe(intent.action_id)})"
+                    )
                 continue
             record(ctx, intent, outcome)
 
@@ -74,7 +87,14 @@ def record(ctx: Context, intent: MoneyIntent, outcome: Outcome) -> None:
             response_code=outcome.response_code,
             response_summary=outcome.response_summary,
             now=now,
+            action_id=outcome.action_id,
         )
+        if outcome.action_id:
+            log.warning(
+                "%s %s: the 202 named action %s, Checkout.com lists it as %s (found by our reference)",
+                intent.kind, intent.intent_id, safe(intent.action_id), safe(outcome.action_id),
+            )  # fmt: skip
+            intent = replace(intent, action_id=outcome.action_id)
         decline = outcome.decline_record(intent)
         if done and decline is not None:
             log_declines(conn, [decline], now)

@@ -274,12 +274,15 @@ def record_outcome(
     response_code: str | None,
     response_summary: str | None,
     now: datetime,
+    action_id: str | None = None,
 ) -> bool:
-    """Succeeded or declined, from the webhook or the payment's actions (whichever comes first)."""
+    """Succeeded or declined, from the webhook or the payment's actions (whichever comes first);
+    ``action_id``: the action's real id, where the 202 named another."""
     return _update(
         conn,
         intent_id,
         [T.c.state == ACCEPTED],
+        **({"action_id": action_id} if action_id else {}),
         state=SUCCEEDED if succeeded else DECLINED,
         outcome_amount_minor=amount_minor if succeeded else 0,
         outcome_at=processed_at,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import socket
 import threading
 import zipfile
@@ -140,6 +141,28 @@ def test_export_url_with_another_scheme_is_refused(server: ScriptedServer) -> No
         pytest.raises(fp.ExportError, match="non-http"),
     ):
         client.get_export_url(date(2026, 1, 1))
+
+
+@pytest.mark.parametrize("status", [401, 422])
+def test_a_refused_key_echoed_by_the_server_is_nowhere_in_the_error(
+    server: ScriptedServer, status: int
+) -> None:
+    """repr(), args and a pickled copy are what trackers and Airflow show, not only str()."""
+    key = "fp_live_Zk3x9"  # short: the generic token scrubber (32+ characters) misses it
+    body = {"error": {"code": "invalid_key", "message": f"unknown api key {key} for tenant"}}
+    server.json("/v1/auth", (status, body, {}))
+    settings = FreshPortalSettings(base_url=server.url, api_key=key, max_retries=0)
+    with FreshPortalClient(settings) as client, pytest.raises(fp.FreshPortalError) as info:
+        client.authenticate()
+    error = info.value
+    assert error.status == status
+    shown = [str(error), repr(error), repr(error.args), repr(pickle.loads(pickle.dumps(error)))]
+    shown += [repr(error.__context__), repr(error.__cause__)]
+    assert not [text for text in shown if key in text]
+    if status == 401:
+        assert isinstance(error, fp.AuthenticationError)
+        assert "key not shown" in repr(error)
+        assert error.code == "invalid_key"
 
 
 def test_refused_connection_is_known_unsent_by_type_not_by_message() -> None:

@@ -138,6 +138,7 @@ class FreshPortalClient:
 
     def _fetch_token(self) -> str:
         """``POST /v1/auth`` with ``{"username": <api key>, "type": "api"}`` -> ``{"token"}``."""
+        refused: AuthenticationError | None = None
         try:
             resp = self._call(
                 "POST",
@@ -148,8 +149,24 @@ class FreshPortalClient:
                 authenticated=False,
             )
         except AuthenticationError as exc:
-            exc.message = "API key refused (key not shown)"
+            # A fresh error, not the server's with its message replaced: its text (which may
+            # echo the key) must not survive in args, repr() or __context__, so it is raised
+            # outside this block (``from None`` only hides the context, it keeps it).
+            refused = AuthenticationError(
+                "API key refused (key not shown)",
+                status=exc.status,
+                request_id=exc.request_id,
+                method=exc.method,
+                path=exc.path,
+                code=exc.code if exc.code and self.settings.api_key not in exc.code else None,
+            )
+        except FreshPortalError as exc:
+            # Any other refusal of the key exchange may quote the username we sent: the key.
+            if self.settings.api_key in exc.message:
+                exc.message = exc.message.replace(self.settings.api_key, "[API key]")
             raise
+        if refused is not None:
+            raise refused
         token = self._json(resp).get("token")
         if not isinstance(token, str) or not token:
             raise AuthenticationError("POST /v1/auth answered without a token", status=resp.status_code)

@@ -49,6 +49,19 @@ class HttpError(Exception):
         #: attempts.
         self.final = False
         super().__init__(self.__str__())
+        self._built = True
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        # ``args`` is what repr(), pickling by Exception and many error trackers show: a message
+        # replaced to hide what the server said must replace it there too, not only in str().
+        self._message = value
+        if getattr(self, "_built", False):
+            self.args = (self.__str__(),)
 
     def _details(self) -> list[str]:
         """What a client adds between the status and the message (error type, codes)."""

@@ -1,6 +1,7 @@
 """Timestamps as the outside world writes them, read strictly into aware UTC datetimes.
 
-Checkout.com writes ISO 8601 with 0 to 7 fractional digits and either ``Z`` or ``+00:00``;
+Checkout.com writes ISO 8601 with 0 to 7 fractional digits and either ``Z`` or ``+00:00``
+(``z``, a lower-case ``t`` and whole-hour offsets such as ``+02`` are read too);
 Python keeps microseconds, so a seventh digit is truncated (never rounded up into the next
 second). Some of its JSON objects carry no offset at all (a report's ``created_on``,
 ``2022-12-11T03:00:23.859192``): its API times are UTC, so :func:`parse_api_ts` reads those as
@@ -15,9 +16,11 @@ from datetime import UTC, datetime
 
 from .errors import PermanentError
 
+# RFC 3339 (5.6) lets ``T`` and ``Z`` be lower case; ISO 8601 lets an offset be whole hours
+# (``+02``). Both are read; everything else about the shape stays exact.
 _ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"([Zz]|[+-]\d{2}(?::?\d{2})?)?$"
 )
 
 
@@ -48,8 +51,10 @@ def parse_ts(value: str | datetime | None, *, assume_utc: bool = False) -> datet
             if not assume_utc:
                 raise TimestampError(f"timestamp without a UTC offset: {value!r}")
             tz = "+00:00"
-        elif tz == "Z":
+        elif tz in ("Z", "z"):
             tz = "+00:00"
+        elif len(tz) == 3:
+            tz = f"{tz}:00"
         elif ":" not in tz:
             tz = f"{tz[:3]}:{tz[3:]}"
         try:

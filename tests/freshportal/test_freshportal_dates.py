@@ -71,6 +71,29 @@ def test_parse_datetime_iso_with_offset_is_utc() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-06T10:15:00+02", datetime(2024, 5, 6, 8, 15, tzinfo=UTC)),  # ISO 8601 hour offset
+        ("2024-05-06T10:15:00-03", datetime(2024, 5, 6, 13, 15, tzinfo=UTC)),
+        ("2024-05-06T08:15:00z", datetime(2024, 5, 6, 8, 15, tzinfo=UTC)),  # RFC 3339 5.6
+        ("2024-05-06t08:15:00Z", datetime(2024, 5, 6, 8, 15, tzinfo=UTC)),
+        ("2024-05-06t10:15:00.5+0200", datetime(2024, 5, 6, 8, 15, 0, 500000, tzinfo=UTC)),
+    ],
+)
+def test_parse_datetime_reads_lower_case_and_hour_only_offsets(text, expected) -> None:
+    assert parse_datetime(text, field="updated_at") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-05-06T10:15:00+2", "2024-05-06T10:15:00+02:", "2024-05-06T10:15:00+020", "2024-05-06x10:15:00Z"],
+)
+def test_parse_datetime_keeps_refusing_other_offsets(text) -> None:
+    with pytest.raises(DataError):
+        parse_datetime(text, field="updated_at")
+
+
 def test_parse_datetime_dmy_is_tenant_wall_clock() -> None:
     summer = parse_datetime("06-05-2024 14:03:12", field="requested_at", local_tz=AMS)
     winter = parse_datetime("06-01-2024 14:03", field="requested_at", local_tz=AMS)

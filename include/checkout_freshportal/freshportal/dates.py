@@ -28,7 +28,7 @@ from .errors import DataError
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DMY_DATE = re.compile(r"^(\d{2})-(\d{2})-(\d{4})$")
 _DMY_DATETIME = re.compile(r"^(\d{2})-(\d{2})-(\d{4})[ T](\d{2}):(\d{2})(?::(\d{2}))?$")
-_ISO_DATETIME_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
+_ISO_DATETIME_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
 
 
 def _fail(field: str, record: str | None, value: object, expected: str) -> DataError:

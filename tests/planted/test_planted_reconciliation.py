@@ -86,7 +86,8 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
     orders whose invoice numbers its reference lists (one transfer for several invoices: its
     money counts once, on the lowest confirmed order among them in its currency, and each
     confirmed order of it is matched when the money lies between the confirmed orders'
-    amount and every invoice's)."""
+    amount and every invoice's, or, captured beyond every invoice, when what was kept after
+    refunds does)."""
     confirmed = {"confirmed", "picking", "delivered", "invoiced"}
     orders = world.scenario["freshportal"]["orders"]
     by_number = {o["order_number"]: o for o in orders}
@@ -129,7 +130,8 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
         for o in due:
             t["orders"] += 1
             t["ordered_minor"] += o["amount_minor"]
-            if lo <= captured <= hi:
+            kept = captured - sum(p.total_refunded for p in pays)
+            if lo <= captured <= hi or lo <= kept <= hi < captured:  # an excess refunded: matched
                 t["orders_matched"] += 1
                 t["matched_minor"] += o["amount_minor"]
     for o in orders:
@@ -142,7 +144,8 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
         t["ordered_minor"] += o["amount_minor"]
         t["captured_minor"] += captured
         t["refunded_minor"] += sum(p.total_refunded for p in mine)
-        if mine and captured == o["amount_minor"]:
+        kept = captured - sum(p.total_refunded for p in mine)
+        if mine and o["amount_minor"] in (captured, kept if captured > o["amount_minor"] else None):
             t["orders_matched"] += 1
             t["matched_minor"] += o["amount_minor"]
     return out

@@ -88,9 +88,15 @@ def amount_mismatch(ctx: Ctx) -> int:
     """The group's money captured is not what its due orders amount to. In a group with invoices
     nothing is due on (cancelled, draft; R3), money between the due amount and every invoice is
     kept for those (``unconfirmed_order_paid``), not a mismatch: the group is short below the
-    due amount and over beyond every invoice (then expected = every invoice)."""
+    due amount and over beyond every invoice (then expected = every invoice).
+
+    Short is judged on the money captured (a refund does not make a payment short), over on the
+    money kept, net of refunds: refunding the excess is the remedy, so it closes the exception,
+    as it does a ``duplicate_payment``'s."""
     t = looks.questioned(ctx)
     captured, due, invoiced = t.c.g_captured_same, t.c.g_orders_amount, t.c.g_invoiced_amount
+    kept = t.c.g_net_same
+    over = sa.and_(kept > invoiced, captured >= due)
     sel = (
         sa.select(
             *row(
@@ -99,8 +105,8 @@ def amount_mismatch(ctx: Ctx) -> int:
                 order_id=t.c.order_id,
                 order_number=t.c.order_number,
                 currency=t.c.currency,
-                expected_minor=sa.case((captured > invoiced, invoiced), else_=due),
-                actual_minor=captured,
+                expected_minor=sa.case((over, invoiced), else_=due),
+                actual_minor=sa.case((over, kept), else_=captured),
                 detail=_group_detail(t, "Captured amount differs from the ordered amount"),
             )
         )

@@ -23,9 +23,11 @@ from checkout_freshportal.reconcile.context import Ctx
 
 
 def missing_when(ctx: Ctx, t: Any) -> list[Any]:
-    """``missing_payment``: confirmed, past its due time, nothing captured."""
+    """``missing_payment``: confirmed, past its due time, nothing captured, and something due
+    (an order of 0, a voucher or a free replacement, gets no payment link and needs none)."""
     return [
         t.c.confirmed.is_(True),
+        t.c.amount_minor > 0,
         t.c.confirmed_at <= ctx.cutoff(ctx.settings.payment_due),
         sa.func.coalesce(t.c.g_n_captured_any, 0) == 0,
     ]
@@ -34,13 +36,14 @@ def missing_when(ctx: Ctx, t: Any) -> list[Any]:
 def mismatch_when(_ctx: Ctx, t: Any) -> list[Any]:
     """``amount_mismatch`` (detect_orders.amount_mismatch says why each condition)."""
     captured, due, invoiced = t.c.g_captured_same, t.c.g_orders_amount, t.c.g_invoiced_amount
+    kept = t.c.g_net_same
     return [
         t.c.confirmed.is_(True),
         t.c.currency == t.c.g_currency,
         captured > 0,
-        sa.or_(captured < due, captured > invoiced),
+        sa.or_(captured < due, kept > invoiced),
         t.c.g_available_same == 0,
-        ~sa.and_(t.c.g_n_captured_same >= 2, captured > invoiced),
+        ~sa.and_(t.c.g_n_captured_same >= 2, kept > invoiced),
     ]
 
 

@@ -5,6 +5,8 @@ The life of an exception (docs/reconciliation.md "Across runs"), each step one s
 * new -> ``open`` (state_version 1, audit ``opened``);
 * found again -> ``last_seen_at`` and the figures refreshed, status kept (an ``explained`` mark
   survives reruns), ``first_seen_at`` never changes;
+* found again while ``explained`` but with other money (currency, expected, actual) -> ``open``
+  (``reopened``; the explanation was about the money it saw), state_version + 1;
 * found again after it was ``resolved`` -> ``open`` (``reopened``; the explanation is cleared, it
   was about the earlier occurrence), state_version + 1;
 * not found while ``open`` or ``explained`` -> ``resolved`` (``resolved_at`` = the run's as_of,
@@ -94,6 +96,31 @@ def merge(ctx: Ctx) -> Changes:
         .values(
             status="open",
             resolved_at=None,
+            explained_at=None,
+            explained_by=None,
+            explanation=None,
+            state_version=e.c.state_version + 1,
+            **_figures(f),
+            **now,
+        )
+    ).rowcount
+    # found again while explained, with other money (currency, expected or actual) -> reopened:
+    # the explanation was given for the money it saw (a 0.01 write-off must not hide a 40.01
+    # shortfall found later under the same key); the event and the new state_version tell
+    # FreshPortal and the reports, and the audit trail keeps the explanation
+    other_money = sa.or_(
+        *[e.c[c].is_distinct_from(f.c[c]) for c in ("currency", "expected_minor", "actual_minor")]
+    )
+    money_changed = sa.and_(same_key, e.c.status == "explained", other_money)
+    _event(
+        ctx, e, sa.and_(e.c.status == "explained", sa.exists().where(same_key, other_money)), "reopened",
+        e.c.status, "open",
+    )  # fmt: skip
+    ch.reopened += conn.execute(
+        e.update()
+        .where(money_changed)
+        .values(
+            status="open",
             explained_at=None,
             explained_by=None,
             explanation=None,

@@ -241,3 +241,59 @@ def test_a_chain_longer_than_the_closure_is_reconciled_whole(world: World) -> No
     (eur,) = inc.totals
     assert (eur["orders_matched"], eur["captured_minor"]) == (links + 2, 500 * (links + 2))
     assert first.mode == "full"
+
+
+def test_an_order_number_two_orders_hold_matches_no_payment(world: World) -> None:
+    """Two staged orders with one number (FreshPortal can produce it; the data-quality check
+    ``unique_order_number``): R1 matched the payment quoting it to both, its money counted in
+    full for each (20.00 captured of 10.00 paid) and no exception. Now the number places the
+    payment nowhere by R1: its metadata's order id (R2) still does, else it is an orphan.
+    Incremental runs agree with full ones when the number becomes shared and again when it is
+    one order's again."""
+    world.order("o1", 1000, number="ORD-7")
+    world.order("o2", 1000, number="ORD-7")
+    world.payment("pay_7", 1000, reference="ORD-7")
+    world.order("o3", 1000, number="ORD-8")
+    world.order("o4", 1000, number="ORD-8")
+    world.payment("pay_8", 1000, reference="ORD-8", metadata={"order_id": "o4"})
+    world.paid_order("o5")
+    result = reconcile(world.engine, "r1")
+    assert matches(world.engine) == {
+        ("o4", "pay_8", "metadata_order_id", True, "order:o4"),
+        ("o5", "pay_o5", "reference", True, "order:o5"),
+    }
+    shared = {
+        "missing_payment:order:o1",
+        "missing_payment:order:o2",
+        "orphan_payment:payment:pay_7",
+        "missing_payment:order:o3",
+    }
+    assert open_keys(world.engine) == shared
+    (eur,) = result.totals
+    assert (eur["orders_matched"], eur["captured_minor"]) == (2, 2000)
+
+    # o2 takes its own number: ORD-7 is o1's alone, and R1 places the payment there
+    world.stamp = T + timedelta(minutes=30)
+    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "o2", order_number="ORD-7b")
+    inc = reconcile(world.engine, "r2", T + timedelta(hours=1))
+    assert inc.mode == "incremental"
+    assert ("o1", "pay_7", "reference", True, "order:o1") in matches(world.engine)
+    unshared = {"missing_payment:order:o2", "missing_payment:order:o3"}
+    assert open_keys(world.engine) == unshared
+    reconcile(world.engine, "r3", T + timedelta(hours=1), full=True)
+    assert open_keys(world.engine) == unshared
+
+    # a new order takes ORD-7 again: the payment leaves o1
+    world.stamp = T + timedelta(hours=2)
+    world.order("o6", 1000, number="ORD-7")
+    inc = reconcile(world.engine, "r4", T + timedelta(hours=3))
+    assert inc.mode == "incremental"
+    assert not {m for m in matches(world.engine) if m[1] == "pay_7"}
+    again = {"missing_payment:order:o1", "missing_payment:order:o6", "orphan_payment:payment:pay_7"}
+    again |= unshared
+    assert open_keys(world.engine) == again
+    (eur,) = inc.totals
+    assert (eur["orders_matched"], eur["captured_minor"]) == (2, 2000)
+    full = reconcile(world.engine, "r5", T + timedelta(hours=3), full=True)
+    assert open_keys(world.engine) == again
+    assert [t["captured_minor"] for t in full.totals] == [2000]

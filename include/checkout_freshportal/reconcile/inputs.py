@@ -1,7 +1,9 @@
 """What a full run derives from staged data alone, computed beside its main transaction.
 
-Five pieces of a run depend on the staged data and on nothing the run itself decides:
+Six pieces of a run depend on the staged data and on nothing the run itself decides:
 
+* ``shared_order_numbers``: the order numbers held by more than one order (usually none), which
+  rule R1 matches no payment by (matching.shared_numbers);
 * ``order_invoices``: ``recon_order_invoices``, the invoice numbers of orders (rule R3 reads it);
 * ``paid_out``: ``recon_paid_out_actions``, the actions with a line in a payout (the settlement
   check, ``unsettled_capture``, reads it);
@@ -44,7 +46,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from checkout_freshportal.logsafe import safe
-from checkout_freshportal.reconcile import detect_money, detect_orders, sqlbits
+from checkout_freshportal.reconcile import detect_money, detect_orders, matching, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.warehouse.schema import (
     stg_financial_action_payouts,
@@ -64,6 +66,10 @@ SIDE_LOCK_TIMEOUT_S = 120
 
 
 def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
+    def shared_order_numbers(side: Ctx) -> list[str] | None:
+        rows = side.conn.execute(matching.shared_numbers().limit(MAX_ROWS_BACK + 1)).scalars().all()
+        return list(rows) if len(rows) <= MAX_ROWS_BACK else None
+
     def order_invoices(side: Ctx) -> None:
         refresh_order_invoices(side, None)
 
@@ -81,6 +87,7 @@ def _side_jobs() -> list[tuple[str, Callable[[Ctx], Any]]]:
         return _found_rows(side, detect_money.unsettled_select(side))
 
     return [
+        ("shared_order_numbers", shared_order_numbers),  # first: R1's fix-up waits for it
         ("order_invoices", order_invoices),
         ("paid_out", paid_out),
         ("payout_line_sums", sums),

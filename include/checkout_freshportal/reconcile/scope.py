@@ -255,6 +255,22 @@ def _unmatched(ctx: Ctx) -> sa.Table:
     return t
 
 
+def _seed_shared_numbers(ctx: Ctx, unmatched: sa.Table) -> None:
+    """Seeds the ``unmatched`` payments with no confirmed match whose reference is an order's
+    number: R1 did not place them at the last run because several orders held that number
+    (matching.shared_numbers). When one of those orders changes its number, the number may be
+    the other order's alone now, and the payment its R1 match; the closure would not find the
+    payment through the changed order (its new number) nor through the other one (unchanged).
+    Few: any other payment whose reference is an order's number has its R1 match."""
+    u, o, rm = unmatched, stg_orders, recon_matches
+    matched = sa.exists().where(rm.c.payment_id == u.c.payment_id, rm.c.confirmed.is_(True))
+    add(
+        ctx,
+        "payments",
+        sa.select(u.c.payment_id).where(~matched, u.c.reference.in_(sa.select(o.c.order_number))),
+    )
+
+
 def _unmatched_now_matching(ctx: Ctx, unmatched: sa.Table, scoped: sa.Select[Any], round_no: int) -> int:
     """Adds the ``unmatched`` payments a scoped order may match now: R2 (the order's id in the
     payment's metadata) and R4 (the customer, currency and amount; the time window is left to
@@ -319,6 +335,7 @@ def close(ctx: Ctx) -> bool:
     so, sp = ctx.scope["orders"], ctx.scope["payments"]
     rm, p = recon_matches, stg_payments
     unmatched = _unmatched(ctx)
+    _seed_shared_numbers(ctx, unmatched)
     r3_tokens = _r3_tokens(ctx, unmatched)
     built = False
     for k in range(1, MAX_CLOSURE_ROUNDS + 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from recon_builders import T, World, exceptions, matches, open_keys, reconcile
 
@@ -297,3 +298,21 @@ def test_an_order_number_two_orders_hold_matches_no_payment(world: World) -> Non
     full = reconcile(world.engine, "r5", T + timedelta(hours=3), full=True)
     assert open_keys(world.engine) == again
     assert [t["captured_minor"] for t in full.totals] == [2000]
+
+
+@pytest.mark.parametrize(
+    "sep", ["\x0b", "\x0c", "\t", "\r\n", " ,; "], ids=["vt", "ff", "tab", "crlf", "mixed"]
+)
+def test_an_invoice_list_is_split_alike_on_both_engines(world: World, sep: str) -> None:
+    """PostgreSQL split at ``[,;[:space:]]``, SQLite at ``,`` ``;`` space, tab, line feed and
+    carriage return only: a list separated by a vertical tab or a form feed was an R3 match on
+    PostgreSQL and an orphan payment on SQLite."""
+    world.order("v1", 1000, invoices=["INV-3"])
+    world.order("v2", 1000, invoices=["INV-4"])
+    world.payment("pay_v", 2000, reference=f"INV-3{sep}INV-4")
+    reconcile(world.engine, "r1")
+    assert {(o, r) for o, _, r, _, _ in matches(world.engine)} == {
+        ("v1", "invoice_reference"),
+        ("v2", "invoice_reference"),
+    }
+    assert open_keys(world.engine) == set()

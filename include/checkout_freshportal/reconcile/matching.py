@@ -8,10 +8,10 @@ finds it:
 * R2 ``metadata_order_id``: the payment's ``metadata.order_id`` is the FreshPortal order id, for
   a payment whose reference is no order's number (R1 first: a payment belongs to one order at
   most by R1/R2, so its money is never counted in full for two orders);
-* R3 ``invoice_reference``: the reference is, or lists (separated by ``,`` ``;`` or spaces), one or
-  more invoice numbers of orders: one payment for several orders (a customer paying invoices by
-  bank transfer). Tried only for payments and orders that R1/R2 left unmatched, so an order is
-  compared with its money in exactly one group;
+* R3 ``invoice_reference``: the reference is, or lists (separated by ``,`` ``;`` or ASCII white
+  space, ``SEPARATORS``), one or more invoice numbers of orders: one payment for several orders
+  (a customer paying invoices by bank transfer). Tried only for payments and orders that R1/R2
+  left unmatched, so an order is compared with its money in exactly one group;
 * R4 ``suggested_customer_amount``: a captured payment and a confirmed order both without a
   confirmed match, same customer (e-mail hash), currency and amount, requested within
   ``suggestion_window`` of the confirmation: a suggestion for a person, never a confirmed match.
@@ -360,20 +360,27 @@ def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
     )
 
 
+#: What separates the invoice numbers a reference lists (R3), the same on both engines: ``,``
+#: ``;`` and ASCII white space (space, tab, line feed, vertical tab, form feed, carriage return).
+#: PostgreSQL's ``[:space:]`` and SQLite's list of replacements differed (vertical tab, form feed).
+SEPARATORS = ",; \t\n\x0b\x0c\r"
+
+
 def split_references(
     conn: sa.Connection, source: Any, payment_id: Any, reference: Any, where: Any
 ) -> sa.Select[Any]:
     """(payment_id, token) of the references of ``source``'s rows passing ``where``: a reference
-    split at ``,`` ``;`` and white space, the way R3 reads an invoice list (and the way the
-    incremental scope finds the payments listing an order's invoices, so both agree)."""
+    split at ``SEPARATORS``, the way R3 reads an invoice list (and the way the incremental scope
+    finds the payments listing an order's invoices, so both agree)."""
     if conn.dialect.name == "postgresql":
-        token = sa.func.regexp_split_to_table(reference, "[,;[:space:]]+").label("token")
+        # a bracket expression of the characters themselves (none is special inside one)
+        token = sa.func.regexp_split_to_table(reference, f"[{SEPARATORS}]+").label("token")
         inner = sa.select(payment_id.label("payment_id"), token).select_from(source).where(where).subquery()
         return sa.select(inner.c.payment_id, inner.c.token).where(inner.c.token != "")
     # SQLite: the reference becomes a JSON array by replacing each separator with '","'
     # (references holding a quote or backslash cannot be invoice lists and are left out).
     ref: Any = reference
-    for sep in (",", ";", " ", "\t", "\n", "\r"):
+    for sep in SEPARATORS:
         ref = sa.func.replace(ref, sep, '","')
     doc = sa.literal('["') + ref + sa.literal('"]')
     elems = sqlbits.json_text_elements(conn, doc)

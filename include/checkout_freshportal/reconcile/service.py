@@ -116,8 +116,9 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         # and a group's lost chargebacks only those of its payments; 7: amount_mismatch over on the
         # money kept net of refunds, no missing_payment for an order of 0, what is left to capture
         # derived when unreported, an explained exception reopened when its money changes; 8: R1
-        # places no payment by an order number several orders hold)
-        "engine": 8,
+        # places no payment by an order number several orders hold; 9: one set of separators of
+        # an invoice list on both engines)
+        "engine": 9,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -316,3 +316,14 @@ def test_an_invoice_list_is_split_alike_on_both_engines(world: World, sep: str) 
         ("v2", "invoice_reference"),
     }
     assert open_keys(world.engine) == set()
+
+
+@pytest.mark.parametrize(("past", "suggested"), [(0, True), (1, False), (400, False)])
+def test_the_suggestion_window_ends_alike_on_both_engines(world: World, past: int, suggested: bool) -> None:
+    """SQLite measured the window with ``julianday`` (about a millisecond): a payment requested
+    0.4 ms after the 3-day window was still suggested there, and not on PostgreSQL."""
+    world.order("s1", 1000, email="a@b.c", confirmed_at=T - timedelta(days=8))
+    at = T - timedelta(days=5) + timedelta(microseconds=past)
+    world.payment("pay_s1", 1000, reference="zzz", email="a@b.c", requested_on=at)
+    reconcile(world.engine, "r1")
+    assert bool(matches(world.engine)) is suggested

@@ -16,6 +16,9 @@ extra (JSON)   ``environment``: "sandbox" (default) | "production";
                ``scopes``: list or space-separated string, e.g. ["gateway", "reports"];
                ``token_url``: OAuth token endpoint override;
                ``timeout``: seconds or [connect, read] (default [5, 60]);
+               ``max_response_bytes``: largest answer read (default 32 MiB);
+               ``response_deadline``: seconds per attempt, body included (default
+               120, must exceed the read timeout);
                ``read_rps`` / ``write_rps``: client-side budgets (default 80 each);
                ``max_retries``, ``backoff_base``, ``backoff_cap``, ``conflict_wait``,
                ``user_agent``.
@@ -49,6 +52,8 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
     "scopes",
     "token_url",
     "timeout",
+    "max_response_bytes",
+    "response_deadline",
     "read_rps",
     "write_rps",
     "max_retries",
@@ -60,6 +65,8 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
 _KNOWN_EXTRAS = frozenset((*_PASSTHROUGH_EXTRAS, "auth", "base_url"))
 _KINDS: dict[str, ExtraKind] = {
     "timeout": "timeout",
+    "max_response_bytes": "positive",
+    "response_deadline": "seconds",
     "read_rps": "count",  # 0 = no client-side budget
     "write_rps": "count",
     "max_retries": "count",

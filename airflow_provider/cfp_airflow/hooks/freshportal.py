@@ -10,6 +10,9 @@ password       The FreshPortal API key (sent once to ``POST /v1/auth``; never lo
 extra (JSON)   ``tenant``: tenant id such as ``fp042100`` (needed when host is empty);
                ``mapping_path``: tenant mapping override file (else ``CFP_FRESHPORTAL_MAPPING``);
                ``timeout``: seconds or [connect, read] (default [5, 30]);
+               ``max_response_bytes``: largest answer read (default 32 MiB);
+               ``response_deadline``: seconds per attempt, body included (default
+               120, must exceed the read timeout);
                ``max_retries``, ``backoff_base``, ``backoff_cap``, ``page_size``,
                ``max_export_bytes``, ``max_feed_pages``, ``user_agent``.
 =============  =====================================================================
@@ -36,6 +39,8 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
     "tenant",
     "mapping_path",
     "timeout",
+    "max_response_bytes",
+    "response_deadline",
     "max_retries",
     "backoff_base",
     "backoff_cap",
@@ -47,6 +52,8 @@ _PASSTHROUGH_EXTRAS: tuple[str, ...] = (
 _KNOWN_EXTRAS = frozenset((*_PASSTHROUGH_EXTRAS, "base_url"))
 _KINDS: dict[str, ExtraKind] = {
     "timeout": "timeout",
+    "max_response_bytes": "positive",
+    "response_deadline": "seconds",
     "max_retries": "count",
     "page_size": "positive",
     "max_export_bytes": "positive",

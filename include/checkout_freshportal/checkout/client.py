@@ -39,6 +39,7 @@ from .errors import (
     REQUEST_ID_HEADER,
     CheckoutError,
     CheckoutTransportError,
+    ResponseTooLargeError,
     UnsafeRedirectError,
     error_from_response,
 )
@@ -63,6 +64,7 @@ _ERRORS = ErrorClasses(
     base=CheckoutError,
     transport=CheckoutTransportError,
     unsafe_redirect=UnsafeRedirectError,
+    too_large=ResponseTooLargeError,
     from_response=error_from_response,
 )
 _STREAM_BUFFER = 1 << 16
@@ -91,6 +93,8 @@ class CheckoutClient:
                 backoff=BackoffPolicy(settings.backoff_base, settings.backoff_cap, settings.conflict_wait),
                 user_agent=settings.user_agent,
                 request_id_header=REQUEST_ID_HEADER,
+                max_response_bytes=settings.max_response_bytes,
+                response_deadline=settings.response_deadline,
             ),
             _ERRORS,
             stats=self.stats,

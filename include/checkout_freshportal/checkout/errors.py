@@ -92,6 +92,10 @@ class CheckoutTransportError(CheckoutError, http.TransportError):
     """
 
 
+class ResponseTooLargeError(CheckoutError, http.ResponseTooLargeError):
+    """A success body over ``max_response_bytes``: refused unread (permanent)."""
+
+
 class PaginationError(CheckoutError, http.PaginationError):
     """A listing could not be walked completely (window too dense, link loop, ...)."""
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from ..http.config import check_transport, check_url, timeout_pair
 from ..http.errors import SettingsError
+from ..http.transport import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RESPONSE_DEADLINE
 
 __all__ = ["CheckoutSettings", "SettingsError", "validate_secret_key"]
 
@@ -54,6 +55,11 @@ class CheckoutSettings:
     # (connect, read). Read is 60 s because the gateway's own timeout is 60 s: a shorter read
     # timeout turns slow-but-successful authorizations into apparent failures (docs/checkout-com.md#timeouts).
     timeout: tuple[float, float] = (5.0, 60.0)
+    # Largest answer read into memory (a larger one fails, permanent), and the wall-clock
+    # seconds one attempt may take, body included (then it fails like a read timeout): the read
+    # timeout bounds each socket read, not a body that drips. Must exceed the read timeout.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    response_deadline: float = DEFAULT_RESPONSE_DEADLINE
     max_retries: int = 5
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
@@ -108,7 +114,13 @@ class CheckoutSettings:
                 raise SettingsError("OAuth needs both client_id and client_secret")
             if self.token_url is not None:
                 check_url(self.token_url, "token_url")
-        check_transport(self.timeout, self.max_retries, self.user_agent)
+        check_transport(
+            self.timeout,
+            self.max_retries,
+            self.user_agent,
+            max_response_bytes=self.max_response_bytes,
+            response_deadline=self.response_deadline,
+        )
         if self.backoff_base < 0 or self.backoff_cap < 0 or self.conflict_wait < 0:
             raise SettingsError("backoff_base, backoff_cap and conflict_wait must be >= 0")
         if self.read_rps < 0 or self.write_rps < 0:

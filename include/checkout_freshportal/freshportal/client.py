@@ -41,6 +41,7 @@ from .errors import (
     ExportError,
     FreshPortalError,
     RateLimitedError,
+    ResponseTooLargeError,
     ServerError,
     TransportError,
     UnsafeRedirectError,
@@ -80,6 +81,7 @@ _ERRORS = ErrorClasses(
     base=FreshPortalError,
     transport=TransportError,
     unsafe_redirect=UnsafeRedirectError,
+    too_large=ResponseTooLargeError,
     from_response=error_from_response,
 )
 
@@ -110,6 +112,8 @@ class FreshPortalClient:
                 backoff=BackoffPolicy(settings.backoff_base, settings.backoff_cap),
                 user_agent=settings.user_agent,
                 request_id_header=REQUEST_ID_HEADER,
+                max_response_bytes=settings.max_response_bytes,
+                response_deadline=settings.response_deadline,
             ),
             _ERRORS,
             stats=self.stats,

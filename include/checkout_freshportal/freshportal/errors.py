@@ -77,6 +77,10 @@ class TransportError(FreshPortalError, http.TransportError):
     """
 
 
+class ResponseTooLargeError(FreshPortalError, http.ResponseTooLargeError):
+    """A success body over ``max_response_bytes``: refused unread (permanent)."""
+
+
 class PaginationError(FreshPortalError, http.PaginationError):
     """A change feed could not be walked (cursor did not advance, malformed page)."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..http.config import check_transport, check_url, timeout_pair
 from ..http.errors import SettingsError
+from ..http.transport import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RESPONSE_DEADLINE
 
 __all__ = ["API_HOST_TEMPLATE", "MAX_PAGE_SIZE", "TENANT_RE", "FreshPortalSettings", "SettingsError"]
 
@@ -37,6 +38,12 @@ class FreshPortalSettings:
     base_url: str | None = None
     #: (connect, read) seconds.
     timeout: tuple[float, float] = (5.0, 30.0)
+    #: Largest API answer read into memory (a larger one fails, permanent); a 500-order page
+    #: is a few MB. Export downloads have their own cap (``max_export_bytes``).
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: Wall-clock seconds one attempt may take, body included, before it fails like a read
+    #: timeout: the read timeout bounds each socket read, not a body that drips. > read timeout.
+    response_deadline: float = DEFAULT_RESPONSE_DEADLINE
     max_retries: int = 4
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
@@ -70,7 +77,13 @@ class FreshPortalSettings:
             raise SettingsError("api_key is required (the FreshPortal API key; value not shown)")
         if self.api_key != self.api_key.strip() or any(c in self.api_key for c in "\r\n\t "):
             raise SettingsError("api_key contains whitespace (value not shown)")
-        check_transport(self.timeout, self.max_retries, self.user_agent)
+        check_transport(
+            self.timeout,
+            self.max_retries,
+            self.user_agent,
+            max_response_bytes=self.max_response_bytes,
+            response_deadline=self.response_deadline,
+        )
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise SettingsError("backoff_base and backoff_cap must be >= 0")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:

@@ -1,6 +1,7 @@
 """The HTTP layer both API clients stand on (no Airflow, no provider specifics).
 
-``transport.py`` (session, timeouts, attempts, 401 refresh, logging), ``retry.py`` (which
+``transport.py`` (session, timeouts, attempts, 401 refresh, logging), ``body.py`` (reading a
+body under a size cap and a wall-clock deadline), ``retry.py`` (which
 failures are repeated and how long to wait), ``errors.py`` (one hierarchy with a ``permanent``
 flag and the request id), ``stats.py`` (call counters), ``download.py`` (pre-signed files
 without credentials) and ``config.py`` (settings checks shared by both clients). See
@@ -17,6 +18,7 @@ from .errors import (
     NotFoundError,
     PaginationError,
     RateLimitedError,
+    ResponseTooLargeError,
     ServerError,
     SettingsError,
     TransportError,
@@ -26,9 +28,18 @@ from .errors import (
 )
 from .retry import BackoffPolicy, is_retryable
 from .stats import CallStats
-from .transport import Authenticator, ErrorClasses, HttpTransport, TransportSettings
+from .transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    Authenticator,
+    ErrorClasses,
+    HttpTransport,
+    TransportSettings,
+)
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RESPONSE_DEADLINE",
     "AuthenticationError",
     "Authenticator",
     "BackoffPolicy",
@@ -41,6 +52,7 @@ __all__ = [
     "NotFoundError",
     "PaginationError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "ServerError",
     "SettingsError",
     "TransportError",

@@ -29,11 +29,32 @@ def check_url(value: str, name: str) -> None:
         raise SettingsError(f"{name} must not carry a query string or fragment")
 
 
-def check_transport(timeout: tuple[float, float], max_retries: int, user_agent: str) -> None:
-    """Positive timeouts (no request may hang forever), a retry budget, a one-line User-Agent."""
+def check_transport(
+    timeout: tuple[float, float],
+    max_retries: int,
+    user_agent: str,
+    *,
+    max_response_bytes: int,
+    response_deadline: float,
+) -> None:
+    """Positive timeouts (no request may hang forever), a retry budget, a one-line User-Agent,
+    a positive body cap and a response deadline above the read timeout (a deadline at or below
+    it would cut answers the read timeout still allows)."""
     connect, read = timeout
     if connect <= 0 or read <= 0:
         raise SettingsError(f"timeouts must be positive, got {timeout!r}")
+    if (
+        isinstance(max_response_bytes, bool)
+        or not isinstance(max_response_bytes, int)
+        or max_response_bytes < 1
+    ):
+        raise SettingsError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
+    if isinstance(response_deadline, bool) or not isinstance(response_deadline, int | float):
+        raise SettingsError(f"response_deadline must be a number of seconds, got {response_deadline!r}")
+    if not response_deadline > read:
+        raise SettingsError(
+            f"response_deadline ({response_deadline:g} s) must be larger than the read timeout ({read:g} s)"
+        )
     if max_retries < 0:
         raise SettingsError("max_retries must be >= 0")
     if not user_agent or "\n" in user_agent or "\r" in user_agent:

@@ -15,12 +15,20 @@ strings and bodies are never kept: an error body may echo card data or a custome
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import requests
 
 from ..errors import SettingsError as SettingsError  # the one settings error, also the clients'
+from .body import DeadlinePassed, keep_body, read_limited
+
+#: Largest error body read for its code and message; a larger one is ignored (status only).
+ERROR_BODY_LIMIT = 64_000
+#: Wall-clock budget for an error body nobody read yet (the transport reads API error bodies
+#: itself, within the attempt's deadline; this bounds the download path).
+ERROR_BODY_SECONDS = 30.0
 
 
 class HttpError(Exception):
@@ -156,6 +164,16 @@ class TransportError(HttpError):
         return {**super()._state(), "request_sent": self.request_sent}
 
 
+class ResponseTooLargeError(HttpError):
+    """A success body larger than ``max_response_bytes``: refused, not buffered.
+
+    Permanent: the same request gets the same body, and reading it would put an unbounded
+    amount of memory at the server's mercy. The message names the limit, never the body.
+    """
+
+    permanent = True
+
+
 class PaginationError(HttpError):
     """A listing could not be walked completely (window too dense, link loop, stuck cursor)."""
 
@@ -193,12 +211,19 @@ def family_for_status(status: int, overrides: Mapping[int, type[HttpError]] | No
 
 
 def json_object(response: requests.Response) -> Mapping[str, Any]:
-    """An error body as a JSON object when it is one; anything else (HTML, empty, huge) is ignored."""
+    """An error body as a JSON object when it is one; anything else (HTML, empty, huge) is ignored.
+
+    At most :data:`ERROR_BODY_LIMIT` bytes are ever read (one more to see it is larger): a
+    streamed error answer is not buffered whole, and one that drips is abandoned after
+    :data:`ERROR_BODY_SECONDS`.
+    """
     try:
-        content = response.content
-    except (requests.RequestException, RuntimeError):
+        content, complete = read_limited(response, ERROR_BODY_LIMIT, time.monotonic() + ERROR_BODY_SECONDS)
+    except (requests.RequestException, RuntimeError, DeadlinePassed):
+        keep_body(response, b"")
         return {}
-    if not content or len(content) > 64_000:
+    keep_body(response, content if complete else b"")
+    if not content or not complete:
         return {}
     try:
         value = json.loads(content)

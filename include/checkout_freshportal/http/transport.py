@@ -6,7 +6,10 @@ wire work the same way for both:
 
 * one pooled :class:`requests.Session` for the API, and a second one that never carries
   credentials for pre-signed downloads (``download.py``);
-* a ``(connect, read)`` timeout on every request (``requests`` has none by default);
+* a ``(connect, read)`` timeout on every request (``requests`` has none by default), and per
+  attempt a wall-clock ``response_deadline`` and a ``max_response_bytes`` cap on the body: the
+  read timeout bounds each socket read, not the call, and ``requests`` would otherwise buffer
+  any body whole (see ``body.py``);
 * per attempt: optional pacing (a client-side rate budget), the ``Authorization`` header from an
   :class:`Authenticator`, and after a 401 with a refreshable credential one immediate repeat
   with a fresh one;
@@ -31,11 +34,19 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying
 
-from .errors import HttpError, TransportError, UnsafeRedirectError
+from .body import DeadlinePassed, keep_body, read_limited
+from .errors import ERROR_BODY_LIMIT, HttpError, TransportError, UnsafeRedirectError
 from .retry import BackoffPolicy, build_retrying, is_retryable
 from .stats import READ_METHODS, CallStats
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+#: Default cap on one API answer. The largest legitimate pages (up to 1,000 Checkout.com
+#: payments or 500 FreshPortal orders with their lines, a few KB each) stay well below it.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024**2
+#: Default wall-clock budget of one attempt, headers and body: above Checkout.com's 60 s read
+#: timeout (its gateway's own timeout) with room for the body to arrive after a slow answer.
+DEFAULT_RESPONSE_DEADLINE = 120.0
 
 
 class Authenticator(Protocol):
@@ -67,6 +78,8 @@ class ErrorClasses:
     base: type[HttpError]
     transport: type[TransportError]
     unsafe_redirect: type[UnsafeRedirectError]
+    #: A success body over ``max_response_bytes`` (permanent).
+    too_large: type[HttpError]
     #: Non-success response -> the client's error (reads the client's error body format).
     from_response: ErrorFactory
 
@@ -79,6 +92,10 @@ class TransportSettings:
     user_agent: str
     #: Response header carrying the provider's request id (quoted in logs and errors).
     request_id_header: str
+    #: Largest body an API call reads into memory; a larger one raises ``too_large``.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: Seconds one attempt may take, body included, before it fails like a read timeout.
+    response_deadline: float = DEFAULT_RESPONSE_DEADLINE
 
 
 def new_session() -> requests.Session:
@@ -194,6 +211,12 @@ class HttpTransport:
 
         Redirects are never followed with credentials: a 3xx raises unless ``accept_redirect``
         (the caller then follows it by hand, e.g. through :func:`~.download.download`).
+
+        Every request goes out streamed. Unless the caller asked for ``stream`` (it then reads
+        and closes the body itself), a success body is read here, inside the attempt, so that
+        the size cap and the deadline apply and a failure is retried like any read timeout;
+        the response comes back closed with its body in ``resp.content``. An error body is read
+        up to ``ERROR_BODY_LIMIT`` bytes only, within the same deadline.
         """
         method = method.upper()
         path = path or urlsplit(url).path or "/"
@@ -202,7 +225,6 @@ class HttpTransport:
             "json": json_body,
             "data": dict(form) if form is not None else None,
             "auth": requests.auth.HTTPBasicAuth(*basic) if basic is not None else None,
-            "stream": stream,
         }
         refreshed = False
         while True:
@@ -210,9 +232,12 @@ class HttpTransport:
                 pace(method)
             authorization = auth.authorization() if auth is not None else None
             sent_headers = self._headers(headers, json_body is not None, authorization)
+            deadline = time.monotonic() + self.settings.response_deadline
             resp = self._exchange(method, url, path, kind=kind, attempt=attempt, headers=sent_headers, **wire)
             status = resp.status_code
             if 200 <= status < 300 or (accept_redirect and status in _REDIRECTS):
+                if not stream:
+                    self._read_body(resp, method, path, deadline)
                 return resp
             if status == 401 and auth is not None and authorization and auth.refreshable and not refreshed:
                 resp.close()
@@ -220,8 +245,11 @@ class HttpTransport:
                 refreshed = True
                 self.log.info("%s %s -> 401: credential refreshed, repeating once", method, path)
                 continue
-            error = self.errors.from_response(resp, method=method, path=path)
-            resp.close()
+            try:
+                self._read_error_body(resp, deadline)
+                error = self.errors.from_response(resp, method=method, path=path)
+            finally:
+                resp.close()
             raise error
 
     def _headers(
@@ -245,7 +273,7 @@ class HttpTransport:
         started = time.monotonic()
         try:
             resp = self.session.request(
-                method, url, timeout=self.settings.timeout, allow_redirects=False, **wire
+                method, url, timeout=self.settings.timeout, allow_redirects=False, stream=True, **wire
             )
         except requests.RequestException as exc:
             raise transport_error(exc, method, path, self.settings.timeout, self.errors.transport) from None
@@ -264,6 +292,61 @@ class HttpTransport:
         return resp
 
     # ------------------------------------------------------------------ bodies
+    def _read_body(self, resp: requests.Response, method: str, path: str, deadline: float) -> None:
+        """Read a success body into ``resp`` within the size cap and the deadline; always closes.
+
+        Too large: the client's ``too_large`` error (permanent; the message names the limit,
+        never the body), refused from ``Content-Length`` before any byte is read when it says
+        so. Deadline passed: the client's transport error with ``request_sent`` -- the same
+        error, retried (or left in doubt for a non-idempotent write) exactly as a read timeout.
+        """
+        limit = self.settings.max_response_bytes
+        try:
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit and not resp.headers.get("Content-Encoding"):
+                raise self._too_large(resp, method, path)
+            try:
+                content, complete = read_limited(resp, limit, deadline)
+            except DeadlinePassed:
+                raise self.errors.transport(
+                    f"response not complete within the {self.settings.response_deadline:g} s "
+                    "response deadline (treated as a read timeout)",
+                    method=method,
+                    path=path,
+                    request_sent=True,
+                ) from None
+            except requests.RequestException as exc:
+                raise transport_error(
+                    exc, method, path, self.settings.timeout, self.errors.transport
+                ) from None
+            if not complete:
+                raise self._too_large(resp, method, path)
+            keep_body(resp, content)
+        finally:
+            resp.close()  # fully read: the connection goes back to the pool; else it is dropped
+
+    def _too_large(self, resp: requests.Response, method: str, path: str) -> HttpError:
+        return self.errors.too_large(
+            f"response body larger than max_response_bytes ({self.settings.max_response_bytes} bytes); "
+            "not read",
+            status=resp.status_code,
+            method=method,
+            path=path,
+            request_id=resp.headers.get(self.settings.request_id_header),
+        )
+
+    def _read_error_body(self, resp: requests.Response, deadline: float) -> None:
+        """At most ``ERROR_BODY_LIMIT`` (+1) bytes of an error body, for its code and message.
+
+        The status decides the error; a body that is too large, too slow or broken is dropped
+        (kept as empty or cut, which the error parsers ignore) instead of replacing it.
+        """
+        try:
+            content, complete = read_limited(resp, ERROR_BODY_LIMIT, deadline)
+        except (DeadlinePassed, requests.RequestException):
+            content, complete = b"", True
+        keep_body(resp, content if complete else b"")
+
     def json_value(self, resp: requests.Response, *, parse_float: Callable[[str], Any] | None = None) -> Any:
         """The body as JSON (``None`` when empty or 204); ``parse_float=Decimal`` keeps amounts exact."""
         if resp.status_code == 204 or not resp.content:

@@ -26,6 +26,7 @@ PERMANENT = [
     cko.UnexpectedStatusError,
     cko.PaginationError,
     cko.UnsafeRedirectError,
+    cko.ResponseTooLargeError,
     fp.AuthenticationError,
     fp.ForbiddenError,
     fp.NotFoundError,
@@ -34,6 +35,7 @@ PERMANENT = [
     fp.DataError,
     fp.PaginationError,
     fp.UnsafeRedirectError,
+    fp.ResponseTooLargeError,
 ]
 TRANSIENT = [
     cko.CheckoutError,

@@ -327,3 +327,29 @@ def test_the_suggestion_window_ends_alike_on_both_engines(world: World, past: in
     world.payment("pay_s1", 1000, reference="zzz", email="a@b.c", requested_on=at)
     reconcile(world.engine, "r1")
     assert bool(matches(world.engine)) is suggested
+
+
+def test_a_reference_that_is_an_invoice_number_with_a_space_matches_it(world: World) -> None:
+    """R3 only ever compared the reference's tokens with invoice numbers: an invoice number
+    holding a space was never matched, not even by a reference that is exactly that number.
+    The whole reference is compared too, trimmed, in full and incremental runs alike."""
+    world.order("i1", 1000, invoices=["INV 2024 001"])
+    world.payment("pay_i1", 1000, reference="INV 2024 001")
+    world.order("i2", 1000, invoices=["INV 2024 002"])
+    world.payment("pay_i2", 1000, reference=" INV 2024 002;")
+    reconcile(world.engine, "r1")
+    assert {(o, p, r) for o, p, r, _, _ in matches(world.engine)} == {
+        ("i1", "pay_i1", "invoice_reference"),
+        ("i2", "pay_i2", "invoice_reference"),
+    }
+    assert open_keys(world.engine) == set()
+    # the payment arrives first, its order later: an incremental run matches them as a full one
+    world.payment("pay_i3", 1000, reference="INV 2024 003 ")
+    reconcile(world.engine, "r2", T + timedelta(minutes=10), full=True)
+    assert "orphan_payment:payment:pay_i3" in open_keys(world.engine)
+    world.stamp = T + timedelta(minutes=30)
+    world.order("i3", 1000, invoices=["INV 2024 003"])
+    inc = reconcile(world.engine, "r3", T + timedelta(hours=1))
+    assert inc.mode == "incremental"
+    assert ("i3", "pay_i3", "invoice_reference", True, "payment:pay_i3") in matches(world.engine)
+    assert open_keys(world.engine) == set()

@@ -395,6 +395,21 @@ def split_references(
     )
 
 
+def whole_references(
+    conn: sa.Connection, source: Any, payment_id: Any, reference: Any, where: Any
+) -> sa.Select[Any]:
+    """(payment_id, token) of the references of ``source``'s rows passing ``where``, each whole,
+    trimmed of ``SEPARATORS``: a reference that *is* one invoice number holding a separator (a
+    space: ``INV 2024 001``) is never one of its tokens (:func:`split_references`)."""
+    trim = sa.func.btrim if conn.dialect.name == "postgresql" else sa.func.trim
+    whole = trim(reference, SEPARATORS)
+    return (
+        sa.select(payment_id.label("payment_id"), whole.label("token"))
+        .select_from(source)
+        .where(where, whole != "")
+    )
+
+
 def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
     # The tokens go to an analysed scratch table first: a set-returning function's row estimate
     # (100 per payment) makes PostgreSQL scan every invoice instead of looking the few up.
@@ -402,6 +417,10 @@ def _invoice_matches(ctx: Ctx, m: sa.Table, loose: sa.Table) -> None:
         ctx.conn, "recon_tmp_tokens", sa.Column("payment_id", sa.Text()), sa.Column("token", sa.Text())
     )
     sqlbits.fill(ctx.conn, tok, reference_tokens(ctx, loose))
+    has_ref = loose.c.reference.is_not(None)
+    sqlbits.fill(
+        ctx.conn, tok, whole_references(ctx.conn, loose, loose.c.payment_id, loose.c.reference, has_ref)
+    )
     sqlbits.analyze(ctx.conn, tok)
     ctx.wait_for("order_invoices")  # a full run refreshes it beside (reconcile/inputs.py)
     oi, o = recon_order_invoices, stg_orders

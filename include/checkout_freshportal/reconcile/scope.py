@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from checkout_freshportal.reconcile import sqlbits
 from checkout_freshportal.reconcile.context import SUBJECTS, Ctx
-from checkout_freshportal.reconcile.matching import build_matches, split_references
+from checkout_freshportal.reconcile.matching import build_matches, split_references, whole_references
 from checkout_freshportal.warehouse.schema import (
     recon_exceptions,
     recon_matches,
@@ -199,8 +199,8 @@ def _r3_tokens(ctx: Ctx, unmatched: sa.Table) -> sa.Table:
     """(payment_id, token) of the references of the payments matched by an invoice list (R3) in
     the last run, and of the ``unmatched`` ones: few, split once per run (their references do
     not change while the scope grows). An order arriving after such a payment joins its group,
-    or gives it one, when one of its invoice numbers is a token (matching.split_references: the
-    reading R3 itself uses)."""
+    or gives it one, when one of its invoice numbers is a token or the whole trimmed reference
+    (matching.split_references, matching.whole_references: the readings R3 itself uses)."""
     rm, p = recon_matches, stg_payments
     t = sqlbits.scratch(
         ctx.conn,
@@ -215,7 +215,8 @@ def _r3_tokens(ctx: Ctx, unmatched: sa.Table) -> sa.Table:
         (r3.join(p, p.c.payment_id == r3.c.payment_id), p.c.payment_id, p.c.reference),
         (u, u.c.payment_id, u.c.reference),
     ):
-        sqlbits.fill(ctx.conn, t, split_references(ctx.conn, src, pid, ref, ref.is_not(None)))
+        for tokens in (split_references, whole_references):
+            sqlbits.fill(ctx.conn, t, tokens(ctx.conn, src, pid, ref, ref.is_not(None)))
     sqlbits.analyze(ctx.conn, t)
     return t
 

@@ -85,9 +85,9 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
     A payment pays the order its reference names, else the one its metadata names, else the
     orders whose invoice numbers its reference lists (one transfer for several invoices: its
     money counts once, on the lowest confirmed order among them in its currency, and each
-    confirmed order of it is matched when the money lies between the confirmed orders'
-    amount and every invoice's, or, captured beyond every invoice, when what was kept after
-    refunds does)."""
+    confirmed order of it is matched when what was captured reaches the confirmed orders' amount,
+    what was kept after refunds is at most every invoice's, and no more was refunded than the
+    smaller of every invoice and what was captured)."""
     confirmed = {"confirmed", "picking", "delivered", "invoiced"}
     orders = world.scenario["freshportal"]["orders"]
     by_number = {o["order_number"]: o for o in orders}
@@ -130,8 +130,8 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
         for o in due:
             t["orders"] += 1
             t["ordered_minor"] += o["amount_minor"]
-            kept = captured - sum(p.total_refunded for p in pays)
-            if lo <= captured <= hi or lo <= kept <= hi < captured:  # an excess refunded: matched
+            refunded = sum(p.total_refunded for p in pays)
+            if lo <= captured and captured - refunded <= hi and refunded <= min(hi, captured):
                 t["orders_matched"] += 1
                 t["matched_minor"] += o["amount_minor"]
     for o in orders:
@@ -144,8 +144,13 @@ def truth_totals(world: Planted) -> dict[str, dict[str, int]]:
         t["ordered_minor"] += o["amount_minor"]
         t["captured_minor"] += captured
         t["refunded_minor"] += sum(p.total_refunded for p in mine)
-        kept = captured - sum(p.total_refunded for p in mine)
-        if mine and o["amount_minor"] in (captured, kept if captured > o["amount_minor"] else None):
+        refunded, amount = sum(p.total_refunded for p in mine), o["amount_minor"]
+        if (
+            mine
+            and amount <= captured
+            and captured - refunded <= amount
+            and refunded <= min(amount, captured)
+        ):
             t["orders_matched"] += 1
             t["matched_minor"] += o["amount_minor"]
     return out

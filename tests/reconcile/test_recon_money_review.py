@@ -55,6 +55,23 @@ def test_a_partial_refund_does_not_make_a_paid_order_short(world: World) -> None
     assert _matched(world, "y1")
 
 
+def test_a_refund_beyond_the_excess_is_matched_as_the_same_money_paid_directly(world: World) -> None:
+    """Paid 10.00 for an 8.00 order and 5.00 refunded keeps 3.00, as paying 8.00 and refunding
+    5.00 does: neither is an exception (no over_refund: 5.00 is within the order), so both count
+    as matched; a first version of the fix left the first one neither matched nor raised."""
+    world.order("a", 800)
+    world.payment("pay_a", 1000, reference="ORD-a", refunded=500)
+    world.action("act_ra", "pay_a", "Refund", 500)
+    world.refund_request("rra", "a", 500, state="succeeded", outcome_refund_id="act_ra")
+    world.order("b", 800)
+    world.payment("pay_b", 800, reference="ORD-b", refunded=500)
+    world.action("act_rb", "pay_b", "Refund", 500)
+    world.refund_request("rrb", "b", 500, state="succeeded", outcome_refund_id="act_rb")
+    reconcile(world.engine, "r1")
+    assert open_keys(world.engine) == set()
+    assert (_matched(world, "a"), _matched(world, "b")) == (True, True)
+
+
 def test_an_order_of_zero_is_owed_nothing(world: World) -> None:
     """A 100 % voucher: the payment-link sync skips it, and reconciliation raised a high-severity
     missing_payment (expected 0, actual 0) for it three days later."""
@@ -85,9 +102,23 @@ def test_a_capture_in_parts_with_unreported_balances_is_no_mismatch(world: World
         "pay_p2", 1000, reference="ORD-p2", status="Captured", captured=None, refunded=None, available=None
     )
     world.action("c2", "pay_p2", "Capture", 600)
+    world.order("p3", 1000)  # the same, but the authorisation expired: the rest lapsed
+    world.payment(
+        "pay_p3",
+        1000,
+        reference="ORD-p3",
+        status="Partially Captured",
+        captured=None,
+        refunded=None,
+        available=None,
+    )
+    world.update(
+        schema.stg_payments, schema.stg_payments.c.payment_id == "pay_p3", expires_on=T - timedelta(days=1)
+    )
+    world.action("c3", "pay_p3", "Capture", 600)
     reconcile(world.engine, "r1")
     mismatches = {k for k in open_keys(world.engine) if k.startswith("amount_mismatch")}
-    assert mismatches == {"amount_mismatch:order:p2"}
+    assert mismatches == {"amount_mismatch:order:p2", "amount_mismatch:order:p3"}
 
 
 def test_an_explanation_covers_only_the_money_it_was_given_for(world: World) -> None:
@@ -103,10 +134,21 @@ def test_an_explanation_covers_only_the_money_it_was_given_for(world: World) -> 
     reconcile(world.engine, "r2", at=T + timedelta(minutes=30))  # same money: stays explained
     kept = exceptions(world.engine)[key]
     assert kept["status"] == "explained"
+    world.order("n1", 1000)  # a gap that narrows keeps its explanation
+    world.payment("pay_n1", 900, reference="ORD-n1")
+    reconcile(world.engine, "r2b", at=T + timedelta(minutes=40), full=True)
+    narrow = "amount_mismatch:order:n1"
+    explain.explain(world.engine, narrow, note="discount agreed", author="fin", at=T + timedelta(minutes=41))
+    world.stamp = T + timedelta(minutes=45)
+    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "n1", amount_minor=950)
+    reconcile(world.engine, "r2c", at=T + timedelta(minutes=50))
+    assert exceptions(world.engine)[narrow]["status"] == "explained"
+    assert exceptions(world.engine)[narrow]["expected_minor"] == 950
+    kept = exceptions(world.engine)[key]
 
     world.stamp = T + timedelta(hours=1)
     world.update(schema.stg_orders, schema.stg_orders.c.order_id == "x1", amount_minor=5000)
-    reconcile(world.engine, "r3", at=T + timedelta(hours=2))
+    reconcile(world.engine, "r3", at=T + timedelta(hours=2))  # the gap widened: reopened
     after = exceptions(world.engine)[key]
     assert (after["status"], after["expected_minor"], after["actual_minor"]) == ("open", 5000, 999)
     assert after["state_version"] == kept["state_version"] + 1

@@ -78,11 +78,16 @@ def payment_facts(ctx: Ctx) -> sa.Subquery:
     captured = sa.func.coalesce(p.c.total_captured_minor, _action_sum("Capture"), 0)
     # unreported (GET /payments often leaves balances out): what the status says may still be
     # captured, the amount less what was captured, so a capture in parts is no amount_mismatch
-    # before it ends; a balance reported is taken as it is (COALESCE reads no further then)
+    # before it ends -- until the authorisation expires, when the rest lapses (captures'
+    # validate._expired reads it alike); a balance reported is taken as it is (COALESCE reads no
+    # further then)
     uncaptured = sa.func.coalesce(p.c.amount_minor, 0) - captured
-    unknown_available = sa.case(
-        (sa.and_(p.c.status.in_(STILL_CAPTURABLE), uncaptured > 0), uncaptured), else_=0
+    capturable = sa.and_(
+        p.c.status.in_(STILL_CAPTURABLE),
+        sa.or_(p.c.expires_on.is_(None), p.c.expires_on > sa.literal(ctx.as_of, p.c.expires_on.type)),
+        uncaptured > 0,
     )
+    unknown_available = sa.case((capturable, uncaptured), else_=0)
     sel = sa.select(
         p.c.payment_id,
         p.c.currency,

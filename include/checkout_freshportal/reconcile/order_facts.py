@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checkout_freshportal.reconcile import sqlbits
+from checkout_freshportal.reconcile import looks, sqlbits
 from checkout_freshportal.reconcile.context import Ctx
 from checkout_freshportal.reconcile.facts import LOST_DISPUTE_STATUSES
 from checkout_freshportal.warehouse.schema import stg_disputes, stg_orders
@@ -83,18 +83,18 @@ def store_order_facts(ctx: Ctx) -> None:
     same_ccy = t.c.g_currency == t.c.currency
     counts = sa.and_(same_ccy, t.c.g_first_order == t.c.order_id)
     # paid what is due; money between that and every invoice is kept for invoices nothing is due
-    # on (unconfirmed_order_paid), not this order's. Captured beyond every invoice is matched once
-    # the excess was refunded (the remedy of amount_mismatch): what is kept then lies between the
-    # two again (a refund of more than the excess, an over_refund, is not). An order of 0 with
-    # nothing captured owes nothing.
-    due, invoiced = t.c.g_orders_amount, t.c.g_invoiced_amount
-    kept = captured - sa.func.coalesce(t.c.g_refunded_same, 0)
+    # on (unconfirmed_order_paid), not this order's. Judged as the detectors judge: short on what
+    # was captured, over on what was kept after refunds (refunding an excess is the remedy of
+    # amount_mismatch), and not while more was refunded than may be (over_refund). An order of 0
+    # with nothing captured owes nothing.
+    refunded = sa.func.coalesce(t.c.g_refunded_same, 0)
     matched = sa.or_(
         sa.and_(
             t.c.match_group.is_not(None),
             same_ccy,
-            captured >= due,
-            sa.or_(captured <= invoiced, sa.and_(kept >= due, kept <= invoiced)),
+            captured >= t.c.g_orders_amount,
+            captured - refunded <= t.c.g_invoiced_amount,
+            refunded <= looks.refund_limit(t),
         ),
         sa.and_(t.c.amount_minor == 0, sa.func.coalesce(t.c.g_n_captured_any, 0) == 0),
     )

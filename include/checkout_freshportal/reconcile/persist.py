@@ -5,8 +5,8 @@ The life of an exception (docs/reconciliation.md "Across runs"), each step one s
 * new -> ``open`` (state_version 1, audit ``opened``);
 * found again -> ``last_seen_at`` and the figures refreshed, status kept (an ``explained`` mark
   survives reruns), ``first_seen_at`` never changes;
-* found again while ``explained`` but with other money (currency, expected, actual) -> ``open``
-  (``reopened``; the explanation was about the money it saw), state_version + 1;
+* found again while ``explained`` in another currency or with a wider gap between expected and
+  actual -> ``open`` (``reopened``; the explanation was about the money it saw), state_version + 1;
 * found again after it was ``resolved`` -> ``open`` (``reopened``; the explanation is cleared, it
   was about the earlier occurrence), state_version + 1;
 * not found while ``open`` or ``explained`` -> ``resolved`` (``resolved_at`` = the run's as_of,
@@ -77,6 +77,11 @@ def _event(ctx: Ctx, sel_from: Any, where: Any, action: str, from_status: Any, t
     return sqlbits.fill(ctx.conn, ev, sel)
 
 
+def _gap(t: Any) -> Any:
+    """How far apart an exception's expected and actual amounts are (a missing one counts 0)."""
+    return sa.func.abs(sa.func.coalesce(t.c.expected_minor, 0) - sa.func.coalesce(t.c.actual_minor, 0))
+
+
 def _figures(f: sa.Table) -> dict[str, Any]:
     return {name: f.c[name] for name, _ in FOUND_COLUMNS}
 
@@ -104,13 +109,12 @@ def merge(ctx: Ctx) -> Changes:
             **now,
         )
     ).rowcount
-    # found again while explained, with other money (currency, expected or actual) -> reopened:
-    # the explanation was given for the money it saw (a 0.01 write-off must not hide a 40.01
-    # shortfall found later under the same key); the event and the new state_version tell
-    # FreshPortal and the reports, and the audit trail keeps the explanation
-    other_money = sa.or_(
-        *[e.c[c].is_distinct_from(f.c[c]) for c in ("currency", "expected_minor", "actual_minor")]
-    )
+    # found again while explained, in another currency or with a wider gap between expected and
+    # actual -> reopened: the explanation was given for the money it saw (a 0.01 write-off must
+    # not hide a 40.01 shortfall found later under the same key); the event and the new
+    # state_version tell FreshPortal and the reports, and the audit trail keeps the explanation.
+    # A narrower gap (report lines still landing on a payout, a refund under way) keeps it.
+    other_money = sa.or_(e.c.currency.is_distinct_from(f.c.currency), _gap(f) > _gap(e))
     money_changed = sa.and_(same_key, e.c.status == "explained", other_money)
     _event(
         ctx, e, sa.and_(e.c.status == "explained", sa.exists().where(same_key, other_money)), "reopened",

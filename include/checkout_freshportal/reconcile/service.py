@@ -118,8 +118,10 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         # derived when unreported, an explained exception reopened when its money changes; 8: R1
         # places no payment by an order number several orders hold; 9: one set of separators of
         # an invoice list on both engines; 10: SQLite measures the suggestion window to the
-        # microsecond; 11: R3 compares the whole trimmed reference with invoice numbers too)
-        "engine": 11,
+        # microsecond; 11: R3 compares the whole trimmed reference with invoice numbers too; 12:
+        # matched judged as the detectors judge, an expired authorisation leaves nothing to
+        # capture, an explained exception reopened only in another currency or a wider gap)
+        "engine": 12,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -74,6 +74,8 @@ def test_a_request_accepted_a_day_ago_without_outcome_fails_the_run(refund_world
                 accepted_at=datetime.now(UTC) - timedelta(days=1, minutes=1),
             )
         )
+    patient = fast_settings(outcome_overdue="3d")  # a payment method that settles over days
+    service.run_step("resolve", fp=w.fp, cko=w.cko, engine=w.engine, settings=patient)
     with pytest.raises(OutboundDeferred) as raised:
         service.run_step("resolve", fp=w.fp, cko=w.cko, engine=w.engine, settings=fast_settings())
     assert any("no outcome yet" in line for line in raised.value.failures), raised.value.failures

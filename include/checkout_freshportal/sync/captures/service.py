@@ -83,6 +83,7 @@ def run_step(
             kinds=send.KINDS,
             limit=run.settings.max_captures_per_run,
             outcome_timeout=run.settings.outcome_timeout,
+            overdue_after=run.settings.outcome_overdue,
         )
     else:
         writeback.write_back(run)

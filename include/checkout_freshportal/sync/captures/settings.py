@@ -44,6 +44,10 @@ class CaptureSettings(TypedSettings):
     # No outcome webhook this long after Checkout.com accepted a capture: read the payment's
     # actions once (a lost webhook must not leave the capture "processing" forever).
     outcome_timeout: Duration = timedelta(minutes=10)
+    # Accepted this long ago and still no outcome (no webhook, nothing in the payment's actions):
+    # the run fails listing the capture, every run, until a person looks (docs/runbook-money.md).
+    # Card outcomes come within minutes; raise it for payment methods that settle over days.
+    outcome_overdue: Duration = timedelta(hours=24)
     # A capture left "sending" (crash, 5xx, timeout) this long ago is resolved: its action is
     # looked up by reference and, only if absent, sent again under the same idempotency key.
     # Longer than one POST with all its retries (6 attempts x 60 s read timeout + backoff, about

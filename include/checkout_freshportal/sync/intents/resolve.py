@@ -28,19 +28,22 @@ from checkout_freshportal.sync.intents.store import MoneyIntent
 log = logging.getLogger(__name__)
 
 
-#: An accepted request with no outcome this long after is reported in every run (the task
-#: fails with it, as a deferred request does): Checkout.com settles a refund, void or capture's
-#: outcome within minutes, so one still open after a day needs a person.
-OVERDUE_AFTER = timedelta(hours=24)
-
-
 class ActionsReader(Protocol):
     def get_payment_actions(self, payment_id: str) -> list[Any]: ...
 
 
 def resolve_outcomes(
-    ctx: Context, cko: ActionsReader, *, kinds: Sequence[str], limit: int, outcome_timeout: timedelta
+    ctx: Context,
+    cko: ActionsReader,
+    *,
+    kinds: Sequence[str],
+    limit: int,
+    outcome_timeout: timedelta,
+    overdue_after: timedelta = timedelta(hours=24),
 ) -> None:
+    """Each accepted request's outcome, from its webhook or (``outcome_timeout`` after it was
+    accepted) the payment's actions. One with none ``overdue_after`` its acceptance is listed as
+    deferred, which fails the run: a person must look (docs/runbook-money.md)."""
     with ctx.engine.connect() as conn:
         accepted = store.in_states(conn, [store.ACCEPTED], kinds=kinds, limit=limit)
         found = outcomes.from_events(conn, accepted)
@@ -52,7 +55,7 @@ def resolve_outcomes(
                 outcome = _from_actions(ctx, cko, intent)
             if outcome is None:
                 ctx.count("awaiting_outcome")
-                if intent.accepted_at is not None and intent.accepted_at <= ctx.clock() - OVERDUE_AFTER:
+                if intent.accepted_at is not None and intent.accepted_at <= ctx.clock() - overdue_after:
                     ctx.deferred.append(
                         f"{intent.kind} {intent.request_key}: accepted {intent.accepted_at.isoformat()}, "
                         f"no outcome yet (action {safe(intent.action_id)})"

@@ -79,6 +79,7 @@ def run_step(
             kinds=send.KINDS,
             limit=run.settings.max_requests_per_run,
             outcome_timeout=run.settings.outcome_timeout,
+            overdue_after=run.settings.outcome_overdue,
         )
     else:
         writeback.write_back(run)

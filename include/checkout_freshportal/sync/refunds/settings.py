@@ -27,6 +27,10 @@ class RefundSettings(TypedSettings):
     # actions once (webhooks usually arrive within seconds; a lost one must not leave the
     # request "processing" forever).
     outcome_timeout: Duration = timedelta(minutes=10)
+    # Accepted this long ago and still no outcome (no webhook, nothing in the payment's actions):
+    # the run fails listing the refund, every run, until a person looks (docs/runbook-money.md).
+    # Card outcomes come within minutes; raise it for payment methods that settle over days.
+    outcome_overdue: Duration = timedelta(hours=24)
     # A request left "sending" (crash, 5xx, timeout, 429) this long ago is resolved: its action
     # is looked up by reference and, only if absent, sent again under the same idempotency key.
     # Longer than one POST with all its retries (6 attempts x 60 s read timeout + backoff, about

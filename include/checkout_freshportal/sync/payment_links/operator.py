@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from checkout_freshportal.freshportal.mapping import FreshPortalMapping, load_mapping
 from checkout_freshportal.sync.payment_links import store
 from checkout_freshportal.sync.payment_links.runner import CheckoutLinks
-from checkout_freshportal.timeutil import parse_ts, utcnow
+from checkout_freshportal.sync.payment_links.send import expiry_of
+from checkout_freshportal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def adopt_link(
             intent_id,
             link_id=link_id,
             link_url=href,
-            expires_on=parse_ts(link["expires_on"]) if link.get("expires_on") else None,
+            expires_on=expiry_of(link),
             writeback_status=existing.writeback_status or mapping.payment_status_for("Pending"),
             now=now,
         )

@@ -145,13 +145,19 @@ def _answer_fields(answer: object) -> tuple[object, str | None, datetime | None]
     links = answer.get("_links")
     redirect = links.get("redirect") if isinstance(links, Mapping) else None
     href = redirect.get("href") if isinstance(redirect, Mapping) else None
-    raw = answer.get("expires_on")
+    return answer.get("id"), href if isinstance(href, str) else None, expiry_of(answer)
+
+
+def expiry_of(link: Mapping[str, Any]) -> datetime | None:
+    """A link's ``expires_on``: UTC when written without an offset (as Checkout.com writes other
+    times); unknown (None, logged) when unreadable. A link of unknown expiry is never renewed as
+    expired: it stays until paid, or until a person replaces it (docs/payment-requests.md)."""
+    raw = link.get("expires_on")
     try:
-        expires_on = parse_api_ts(raw) if isinstance(raw, str) and raw else None
+        return parse_api_ts(raw) if isinstance(raw, str) and raw else None
     except TimestampError:
-        log.warning("payment link %s: unreadable expires_on %s", safe(answer.get("id")), safe(raw))
-        expires_on = None
-    return answer.get("id"), href if isinstance(href, str) else None, expires_on
+        log.warning("payment link %s: unreadable expires_on %s", safe(link.get("id")), safe(raw))
+        return None
 
 
 def _record_answer(run: Runner, intent: store.Intent, order: Order, answer: object, *, resend: bool) -> str:

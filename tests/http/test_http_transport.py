@@ -188,3 +188,19 @@ def test_error_body_request_id_and_permanent_flag_reach_the_caller(server: Scrip
         client.get_order("9")
     assert (info.value.request_id, info.value.code, info.value.permanent) == ("rq-9", "not_found", True)
     assert client.stats.retries == 0
+
+
+def test_a_retry_warning_escapes_the_providers_error_codes(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retry warning quotes the error, whose codes come from the other side: a line break in
+    them must not forge a second log line (under Airflow no escaping formatter runs)."""
+    forged = "busy\n2026-12-08 INFO payout approved"
+    server.json("/payments/pay_1", (503, {"error_codes": [forged]}, {}), (200, {"id": "pay_1"}, {}))
+    settings = CheckoutSettings(base_url=server.url, secret_key=KEY, read_rps=0, backoff_base=0.01)
+    with caplog.at_level("WARNING"), CheckoutClient(settings, sleep=lambda _: None) as client:
+        assert client.get_payment("pay_1") == {"id": "pay_1"}
+    warnings = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert warnings
+    assert all("\n" not in w for w in warnings), warnings
+    assert any("busy" in w for w in warnings), warnings

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base
 
+from ..logsafe import safe
 from .errors import ConflictError, HttpError, RateLimitedError, ServerError, TransportError
 
 
@@ -102,7 +103,11 @@ def build_retrying(
             on_retry()
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning("%s: attempt %d failed (%s); retrying in %.2f s", what, state.attempt_number, exc, wait)
+        # the error's text carries the other side's codes and ids: escaped here, since under
+        # Airflow only the masking filter runs, not the project's escaping formatter
+        log.warning(
+            "%s: attempt %d failed (%s); retrying in %.2f s", what, state.attempt_number, safe(str(exc)), wait
+        )
 
     return Retrying(
         stop=stop_after_attempt(max_retries + 1),

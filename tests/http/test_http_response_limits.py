@@ -261,6 +261,96 @@ def test_a_dripping_error_body_does_not_hold_the_call(server: HostileServer) -> 
     assert time.monotonic() - started < 6
 
 
+def _transport(**kw: Any) -> HttpTransport:
+    """The shared transport with FreshPortal's error classes, as the client builds it."""
+    opts: dict[str, Any] = {
+        "timeout": (1.0, 1.5),
+        "max_retries": 3,
+        "backoff": BackoffPolicy(0.001, 0.01),
+        "user_agent": "test",
+        "request_id_header": "X-Request-Id",
+    }
+    opts.update(kw)
+    return HttpTransport(
+        TransportSettings(**opts), FP_ERRORS, stats=CallStats(), log=logging.getLogger("test.http.limits")
+    )
+
+
+def test_an_error_body_abandoned_half_read_takes_its_connection_with_it(server: HostileServer) -> None:
+    """A dripping 500 body is abandoned at the deadline; its connection must not go back to the
+    pool with the rest unread: the next request on it (here the next call, on a one-connection
+    pool) was written to the wire and failed as "sent, no answer" -- for a POST, in doubt."""
+
+    def half(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(500)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", "100")
+        h.end_headers()
+        for _ in range(12):
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(0.1)
+        h.close_connection = True
+
+    server.routes["/v1/orders/9"] = half
+    server.json("/v1/orders/10", {"id": "10"})
+    transport = _transport(timeout=(1.0, 0.25), response_deadline=0.3, max_retries=0)
+    try:
+        with pytest.raises(fp.FreshPortalError) as first:
+            transport.request("GET", f"{server.url}/v1/orders/9", kind="orders.get")
+        assert first.value.status == 500
+        second = transport.request("GET", f"{server.url}/v1/orders/10", kind="orders.get")
+    finally:
+        transport.close()
+    assert second.status_code == 200
+
+
+def test_a_compressed_answer_is_refused_since_identity_is_asked(server: HostileServer) -> None:
+    """Decoding inside urllib3 reads on until the decoder gives out a byte, so gzip header bytes
+    dripped one by one held a call past any deadline. Every API call asks for identity, and an
+    answer compressed anyway is a transport error, never read on."""
+    seen: list[str] = []
+
+    def gzipped(h: BaseHTTPRequestHandler) -> None:
+        seen.append(h.headers.get("Accept-Encoding", ""))
+        h.send_response(200)
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.wfile.write(b"a\r\n\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\x03\r\n")  # FNAME: a name follows
+        h.wfile.flush()
+        for _ in range(30):
+            time.sleep(0.1)
+            h.wfile.write(b"1\r\nx\r\n")
+            h.wfile.flush()
+        h.close_connection = True
+
+    server.routes["/v1/orders/9"] = gzipped
+    transport = _transport(timeout=(1.0, 0.5), response_deadline=0.6, max_retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(fp.FreshPortalError):
+            transport.request("GET", f"{server.url}/v1/orders/9", kind="orders.get")
+    finally:
+        transport.close()
+    assert time.monotonic() - started < 2.5
+    assert seen == ["identity"]
+
+
+def test_an_oversized_answer_to_a_write_is_in_doubt_not_refused(server: HostileServer) -> None:
+    """A write answered 2xx took effect; only its answer is too large to read. Filed as a
+    permanent refusal, the status push recorded FreshPortal as having rejected it."""
+    server.huge("/v1/things", 200, 4 * MiB, declared=True)
+    transport = _transport(max_response_bytes=1 * MiB)
+    try:
+        with pytest.raises(fp.TransportError) as info:
+            transport.request("POST", f"{server.url}/v1/things", kind="things.create", json_body={})
+    finally:
+        transport.close()
+    assert info.value.request_sent is True
+    assert not is_permanent(info.value)
+
+
 # ---------------------------------------------------------------------- settings
 @pytest.mark.parametrize(
     ("field", "value", "message"),

@@ -220,9 +220,9 @@ def json_object(response: requests.Response) -> Mapping[str, Any]:
     try:
         content, complete = read_limited(response, ERROR_BODY_LIMIT, time.monotonic() + ERROR_BODY_SECONDS)
     except (requests.RequestException, RuntimeError, DeadlinePassed):
-        keep_body(response, b"")
+        keep_body(response, b"", complete=False)
         return {}
-    keep_body(response, content if complete else b"")
+    keep_body(response, content if complete else b"", complete=complete)
     if not content or not complete:
         return {}
     try:

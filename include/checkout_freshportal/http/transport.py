@@ -256,7 +256,12 @@ class HttpTransport:
         self, headers: Mapping[str, str] | None, has_json: bool, authorization: str | None
     ) -> dict[str, str]:
         """The attempt's headers: ours, then the caller's, then the credential (which always wins)."""
-        sent = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
+        # identity: see http/body.py (a compressed body could hold a call past its deadline)
+        sent = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": self.settings.user_agent,
+        }
         if has_json:
             sent["Content-Type"] = "application/json"
         sent.update(headers or {})
@@ -326,6 +331,16 @@ class HttpTransport:
             resp.close()  # fully read: the connection goes back to the pool; else it is dropped
 
     def _too_large(self, resp: requests.Response, method: str, path: str) -> HttpError:
+        if method not in ("GET", "HEAD"):
+            # a write was answered 2xx: it took effect, only its answer is unreadable -- in doubt
+            # (as after a lost answer), never a refusal the caller would file for good
+            return self.errors.transport(
+                f"answer larger than max_response_bytes ({self.settings.max_response_bytes} bytes); "
+                "not read, the write may have taken effect",
+                method=method,
+                path=path,
+                request_sent=True,
+            )
         return self.errors.too_large(
             f"response body larger than max_response_bytes ({self.settings.max_response_bytes} bytes); "
             "not read",
@@ -344,8 +359,8 @@ class HttpTransport:
         try:
             content, complete = read_limited(resp, ERROR_BODY_LIMIT, deadline)
         except (DeadlinePassed, requests.RequestException):
-            content, complete = b"", True
-        keep_body(resp, content if complete else b"")
+            content, complete = b"", False
+        keep_body(resp, content if complete else b"", complete=complete)
 
     def json_value(self, resp: requests.Response, *, parse_float: Callable[[str], Any] | None = None) -> Any:
         """The body as JSON (``None`` when empty or 204); ``parse_float=Decimal`` keeps amounts exact."""

@@ -72,6 +72,22 @@ def test_a_refund_beyond_the_excess_is_matched_as_the_same_money_paid_directly(w
     assert (_matched(world, "a"), _matched(world, "b")) == (True, True)
 
 
+def test_an_explained_shortfall_that_turns_into_an_excess_is_reopened(world: World) -> None:
+    """The gap alone did not see it: 0.01 short explained, then 0.01 over (the same gap)."""
+    world.order("s1", 1000)
+    world.payment("pay_s1", 999, reference="ORD-s1")
+    reconcile(world.engine, "r1")
+    key = "amount_mismatch:order:s1"
+    explain.explain(
+        world.engine, key, note="1 cent short, written off", author="fin", at=T + timedelta(minutes=5)
+    )
+    world.stamp = T + timedelta(hours=1)
+    world.update(schema.stg_orders, schema.stg_orders.c.order_id == "s1", amount_minor=998)
+    reconcile(world.engine, "r2", at=T + timedelta(hours=2))
+    after = exceptions(world.engine)[key]
+    assert (after["status"], after["expected_minor"], after["actual_minor"]) == ("open", 998, 999)
+
+
 def test_an_order_of_zero_is_owed_nothing(world: World) -> None:
     """A 100 % voucher: the payment-link sync skips it, and reconciliation raised a high-severity
     missing_payment (expected 0, actual 0) for it three days later."""

@@ -369,6 +369,9 @@ def reference_tokens(ctx: Ctx, loose: sa.Table) -> sa.Select[Any]:
 #: ``;`` and ASCII white space (space, tab, line feed, vertical tab, form feed, carriage return).
 #: PostgreSQL's ``[:space:]`` and SQLite's list of replacements differed (vertical tab, form feed).
 SEPARATORS = ",; \t\n\x0b\x0c\r"
+#: A reference with one of these is no invoice list on either engine (SQLite cannot make it a
+#: JSON array: a quote, a backslash, a control character other than the separators).
+NOT_IN_A_LIST = '"|\\\\|[\x01-\x08\x0e-\x1f]'
 
 
 def split_references(
@@ -378,9 +381,13 @@ def split_references(
     split at ``SEPARATORS``, the way R3 reads an invoice list (and the way the incremental scope
     finds the payments listing an order's invoices, so both agree)."""
     if conn.dialect.name == "postgresql":
-        # a bracket expression of the characters themselves (none is special inside one)
+        # a bracket expression of the characters themselves (none is special inside one); a
+        # reference holding a quote, a backslash or another control character is no invoice list,
+        # as on SQLite, where it cannot become the JSON array below
         token = sa.func.regexp_split_to_table(reference, f"[{SEPARATORS}]+").label("token")
-        inner = sa.select(payment_id.label("payment_id"), token).select_from(source).where(where).subquery()
+        clean = reference.op("!~", is_comparison=True)(sa.literal(NOT_IN_A_LIST, sa.Text))
+        pairs = sa.select(payment_id.label("payment_id"), token).select_from(source)
+        inner = pairs.where(where, clean).subquery()
         return sa.select(inner.c.payment_id, inner.c.token).where(inner.c.token != "")
     # SQLite: the reference becomes a JSON array by replacing each separator with '","'
     # (references holding a quote or backslash cannot be invoice lists and are left out).

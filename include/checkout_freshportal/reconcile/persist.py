@@ -5,8 +5,9 @@ The life of an exception (docs/reconciliation.md "Across runs"), each step one s
 * new -> ``open`` (state_version 1, audit ``opened``);
 * found again -> ``last_seen_at`` and the figures refreshed, status kept (an ``explained`` mark
   survives reruns), ``first_seen_at`` never changes;
-* found again while ``explained`` in another currency or with a wider gap between expected and
-  actual -> ``open`` (``reopened``; the explanation was about the money it saw), state_version + 1;
+* found again while ``explained`` in another currency, with a wider gap between expected and
+  actual, or on the other side of it (short became over) -> ``open`` (``reopened``; the
+  explanation was about the money it saw), state_version + 1;
 * found again after it was ``resolved`` -> ``open`` (``reopened``; the explanation is cleared, it
   was about the earlier occurrence), state_version + 1;
 * not found while ``open`` or ``explained`` -> ``resolved`` (``resolved_at`` = the run's as_of,
@@ -82,6 +83,12 @@ def _gap(t: Any) -> Any:
     return sa.func.abs(sa.func.coalesce(t.c.expected_minor, 0) - sa.func.coalesce(t.c.actual_minor, 0))
 
 
+def _side(t: Any) -> Any:
+    """1 when more was expected than found (short), -1 when less (over), 0 when they agree."""
+    expected, actual = sa.func.coalesce(t.c.expected_minor, 0), sa.func.coalesce(t.c.actual_minor, 0)
+    return sa.case((expected > actual, 1), (expected < actual, -1), else_=0)
+
+
 def _figures(f: sa.Table) -> dict[str, Any]:
     return {name: f.c[name] for name, _ in FOUND_COLUMNS}
 
@@ -114,7 +121,11 @@ def merge(ctx: Ctx) -> Changes:
     # not hide a 40.01 shortfall found later under the same key); the event and the new
     # state_version tell FreshPortal and the reports, and the audit trail keeps the explanation.
     # A narrower gap (report lines still landing on a payout, a refund under way) keeps it.
-    other_money = sa.or_(e.c.currency.is_distinct_from(f.c.currency), _gap(f) > _gap(e))
+    other_money = sa.or_(
+        e.c.currency.is_distinct_from(f.c.currency),
+        _gap(f) > _gap(e),
+        _side(f) * _side(e) < 0,  # a shortfall turned into an excess, or back
+    )
     money_changed = sa.and_(same_key, e.c.status == "explained", other_money)
     _event(
         ctx, e, sa.and_(e.c.status == "explained", sa.exists().where(same_key, other_money)), "reopened",

@@ -120,8 +120,10 @@ def fingerprint(settings: ReconcileSettings, confirmed: Collection[str]) -> str:
         # an invoice list on both engines; 10: SQLite measures the suggestion window to the
         # microsecond; 11: R3 compares the whole trimmed reference with invoice numbers too; 12:
         # matched judged as the detectors judge, an expired authorisation leaves nothing to
-        # capture, an explained exception reopened only in another currency or a wider gap)
-        "engine": 12,
+        # capture, an explained exception reopened only in another currency or a wider gap; 13:
+        # a reference no JSON array can hold is no invoice list on PostgreSQL either, an explained
+        # exception reopened when its gap changes side)
+        "engine": 13,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -92,7 +92,7 @@ def record(ctx: Context, intent: MoneyIntent, outcome: Outcome) -> None:
             now=now,
             action_id=outcome.action_id,
         )
-        if outcome.action_id:
+        if done and outcome.action_id:  # only the run that recorded it says so
             log.warning(
                 "%s %s: the 202 named action %s, Checkout.com lists it as %s (found by our reference)",
                 intent.kind, intent.intent_id, safe(intent.action_id), safe(outcome.action_id),
